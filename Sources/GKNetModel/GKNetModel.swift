@@ -1,0 +1,2 @@
+// GKNetModel module.
+import TensorCore

@@ -1,0 +1,2 @@
+// Harmonization module.
+import TensorCore

@@ -1,0 +1,2 @@
+// ImageCodec module.
+import TensorCore

@@ -1,0 +1,2 @@
+// NeuralNet module.
+import TensorCore
