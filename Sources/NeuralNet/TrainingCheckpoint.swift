@@ -1,7 +1,8 @@
 // Training checkpoints: one safetensors file holding the model state_dict (plain names, so it also
 // loads as a model checkpoint), the optimizer buffers (`__optimizer__.<slot>.<parameter>`), and in
 // the `gknet.training` metadata (JSON) the step, per-parameter optimizer step counts, learning rate,
-// schedule position and RNG states. Everything is float32 or exact integers, so
+// schedule position and RNG states (the caller's, and every Dropout module's, found by walking
+// the model). Everything is float32 or exact integers, so
 // save -> restore -> continue gives the same bits as an uninterrupted run.
 import Foundation
 import TensorCore
@@ -34,9 +35,12 @@ public enum TrainingCheckpoint {
         var schedulePosition: Int?
         /// SplitMix64 states as decimal strings (JSON numbers lose UInt64 precision in some readers).
         var generators: [String: String]
+        /// The generators of the model's Dropout modules, by module path.
+        var moduleGenerators: [String: String]
 
         enum CodingKeys: String, CodingKey {
             case step, optimizer, generators
+            case moduleGenerators = "module_generators"
             case optimizerSteps = "optimizer_steps"
             case learningRate = "learning_rate"
             case schedulePosition = "schedule_position"
@@ -60,7 +64,8 @@ public enum TrainingCheckpoint {
         }
         let record = Record(
             step: step, optimizer: state.kind, optimizerSteps: state.steps, learningRate: optimizer.learningRate,
-            schedulePosition: scheduler?.position, generators: generators.mapValues { String($0.state) })
+            schedulePosition: scheduler?.position, generators: generators.mapValues { String($0.state) },
+            moduleGenerators: Dictionary(uniqueKeysWithValues: dropoutModules(of: model).map { ($0.0, String($0.1.generator.state)) }))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         var file = SafeTensorsFile(tensors: tensors, metadata: metadata)
@@ -86,12 +91,19 @@ public enum TrainingCheckpoint {
         } catch {
             throw CheckpointError("\(url.path): \(trainingKey) is not a valid training record (\(error))")
         }
-        var generators: [String: SplitMix64] = [:]
-        for (name, value) in record.generators {
-            guard let state = UInt64(value) else {
-                throw CheckpointError("\(url.path): generator \(name) has the invalid state \"\(value)\"")
+        func decode(_ states: [String: String]) throws -> [String: SplitMix64] {
+            try states.mapValues { value in
+                guard let state = UInt64(value) else {
+                    throw CheckpointError("\(url.path): a generator has the invalid state \"\(value)\"")
+                }
+                return SplitMix64(seed: state)
             }
-            generators[name] = SplitMix64(seed: state)
+        }
+        let generators = try decode(record.generators)
+        let moduleGenerators = try decode(record.moduleGenerators)
+        let dropouts = dropoutModules(of: model)
+        guard Set(dropouts.map(\.0)) == Set(moduleGenerators.keys) else {
+            throw CheckpointError("\(url.path): the checkpoint's dropout generators \(moduleGenerators.keys.sorted()) do not match the model's dropout modules \(dropouts.map(\.0))")
         }
         if scheduler != nil, record.schedulePosition == nil {
             throw CheckpointError("\(url.path): the checkpoint has no schedule position to restore")
@@ -114,8 +126,17 @@ public enum TrainingCheckpoint {
             throw CheckpointError("\(url.path): \(error)")
         }
         try model.load(stateDictionary: modelState, strict: true)
+        for (path, dropout) in dropouts { dropout.generator = moduleGenerators[path]! }
         optimizer.learningRate = record.learningRate
         if let scheduler, let position = record.schedulePosition { scheduler.restore(position: position) }
         return (TrainingProgress(step: record.step, generators: generators), file)
+    }
+}
+
+/// The model's Dropout modules that draw random numbers, by module path.
+private func dropoutModules(of model: any Module) -> [(String, Dropout)] {
+    model.namedModules().compactMap { path, module in
+        guard let dropout = module as? Dropout, dropout.probability > 0 else { return nil }
+        return (path, dropout)
     }
 }

@@ -191,3 +191,72 @@ struct TinyConfiguration: Codable, Equatable {
         }
     }
 }
+
+/// The same resume check on a model made of real layers: convolution, BatchNorm (running
+/// statistics and batch counts), GELU, Dropout (its generator travels in the checkpoint), pooling
+/// and a linear head.
+final class TinyNet: Module {
+    let conv: Conv2d, norm: BatchNorm2d, dropout: Dropout, head: Linear
+    var isTraining = true
+    init(seed: UInt64) {
+        var g = SplitMix64(seed: seed)
+        conv = Conv2d(inputChannels: 3, outputChannels: 4, kernelSize: 3, padding: 1, generator: &g)
+        norm = BatchNorm2d(channels: 4)
+        dropout = Dropout(probability: 0.3, seed: seed &+ 1)
+        head = Linear(inputFeatures: 4, outputFeatures: 2, generator: &g)
+    }
+    var members: [ModuleMember] { [.child("conv", conv), .child("bn", norm), .child("drop", dropout), .child("head", head)] }
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        let features = dropout(norm(conv(x)).gelu())
+        return head(adaptiveAvgPool2d(features, outputHeight: 1, outputWidth: 1).reshaped([x.shape[0], 4]))
+    }
+}
+
+extension ResumeTests {
+    final class LayerRun {
+        let model: TinyNet
+        let optimizer: AdamW
+        let scheduler: LearningRateScheduler
+        var data = SplitMix64(seed: 5)
+        init(seed: UInt64) {
+            model = TinyNet(seed: seed)
+            optimizer = AdamW(parameters: model.namedParameters(), weightDecay: 0.05)
+            scheduler = LearningRateScheduler(schedule: WarmupCosineSchedule(baseLearningRate: 1e-2, warmupSteps: 2, totalSteps: 10), optimizer: optimizer)
+        }
+        func train(steps: Int) {
+            for _ in 0..<steps {
+                optimizer.zeroGrad()
+                let x = Tensor.normal([2, 3, 5, 5], generator: &data)
+                let target = Tensor.normal([2, 2], generator: &data)
+                let d = model(x) - target
+                let loss = (d * d).mean()
+                loss.backward()
+                clipGradientNorm(model.parameters(), maximumNorm: 1)
+                optimizer.step()
+                scheduler.step()
+            }
+        }
+        var stateBits: [String: [UInt32]] {
+            Dictionary(uniqueKeysWithValues: model.stateEntries().map { ($0.name, $0.tensor.data.map(\.bitPattern)) })
+        }
+    }
+
+    @Test func fivePlusFiveEqualsTenWithLayers() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let uninterrupted = LayerRun(seed: 1)
+        uninterrupted.train(steps: 10)
+        let first = LayerRun(seed: 1)
+        first.train(steps: 5)
+        let url = folder.appendingPathComponent("train.safetensors")
+        try TrainingCheckpoint.save(to: url, model: first.model, optimizer: first.optimizer, scheduler: first.scheduler,
+                                    step: 5, generators: ["data": first.data])
+        let resumed = LayerRun(seed: 2)  // different initial weights and dropout seed
+        let (progress, _) = try TrainingCheckpoint.restore(from: url, model: resumed.model, optimizer: resumed.optimizer, scheduler: resumed.scheduler)
+        #expect(resumed.model.dropout.generator == first.model.dropout.generator)
+        resumed.data = try #require(progress.generators["data"])
+        resumed.train(steps: 5)
+        #expect(resumed.stateBits == uninterrupted.stateBits)
+        #expect(resumed.model.norm.numBatchesTracked.data == [10])
+    }
+}

@@ -185,6 +185,27 @@ func close(_ a: [Float], _ b: [Double], _ tolerance: Double = 1e-6) -> Bool {
     }
 }
 
+extension OptimizerParityTests {
+    /// The acceptance model: Linear(4, 8) -> tanh -> Linear(8, 3), mean squared error.
+    @Test(arguments: ["sgd", "sgd_nesterov", "adam", "adamw"])
+    func twoLayerPerceptron(config: String) throws {
+        let file = try Fixtures.load("nn_optim/mlp_\(config).safetensors")
+        var g = SplitMix64(seed: 1)
+        let fc1 = Linear(inputFeatures: 4, outputFeatures: 8, generator: &g)
+        let fc2 = Linear(inputFeatures: 8, outputFeatures: 3, generator: &g)
+        let model = Sequential([fc1, Tanh(), fc2])
+        let parameters = model.namedParameters().map { (["0": "fc1", "2": "fc2"][String($0.0.prefix(1))]! + $0.0.dropFirst(1), $0.1) }
+        #expect(parameters.map(\.0) == ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"])
+        let inputs = try file.tensor("inputs"), targets = try file.tensor("targets")
+        try Self.check(file, parameters: parameters) { step in
+            let x = Tensor(shape: [6, 4], data: Array(inputs.data[(step * 24)..<(step * 24 + 24)]))
+            let t = Tensor(shape: [6, 3], data: Array(targets.data[(step * 18)..<(step * 18 + 18)]))
+            let d = model(x) - t
+            return (d * d).mean()
+        }
+    }
+}
+
 @Suite struct ScheduleTests {
     @Test func constantAndMultiStep() {
         #expect(ConstantSchedule(learningRate: 0.3).learningRate(atStep: 1000) == 0.3)
