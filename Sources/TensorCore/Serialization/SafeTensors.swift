@@ -159,7 +159,9 @@ public struct SafeTensorsFile: Sendable {
     private static func integers(_ values: [Any]) -> [Int]? {
         var result: [Int] = []
         for value in values {
-            guard let number = value as? NSNumber, !(value is Bool) else { return nil }
+            // NOTE: on Linux `NSNumber(0) is Bool` holds, so booleans are told apart by their
+            // Objective-C type code ("c"), which JSON numbers never have.
+            guard let number = value as? NSNumber, String(cString: number.objCType) != "c" else { return nil }
             let double = number.doubleValue
             guard double >= -9.0e15, double <= 9.0e15, double == double.rounded() else { return nil }
             result.append(Int(double))

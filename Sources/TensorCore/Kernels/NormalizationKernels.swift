@@ -1,0 +1,168 @@
+// Layer and batch normalisation kernels, as forward/backward pairs (llm.c layernorm style: the
+// forward saves mean and rstd = 1 / sqrt(var + eps), the backward reuses them). Statistics and
+// gradient sums accumulate in Double.
+import Foundation
+
+/// Σ (p[i] - mean)^2 over n elements, in Double.
+@inline(__always)
+func sumOfSquaredDeviations(_ p: UnsafePointer<Float>, count n: Int, mean: Double) -> Double {
+    var s0 = 0.0, s1 = 0.0
+    var i = 0
+    while i + 2 <= n {
+        let d0 = Double(p[i]) - mean, d1 = Double(p[i + 1]) - mean
+        s0 += d0 * d0; s1 += d1 * d1
+        i += 2
+    }
+    if i < n { let d = Double(p[i]) - mean; s0 += d * d }
+    return s0 + s1
+}
+
+// MARK: - layer norm: x viewed as [rows, width], statistics per row
+
+/// out[r, j] = (x[r, j] - mean_r) * rstd_r * w[j] + b[j], mean and biased variance over j.
+func layerNormForward(
+    output: UnsafeMutableBufferPointer<Float>, mean: UnsafeMutableBufferPointer<Float>, rstd: UnsafeMutableBufferPointer<Float>,
+    input: UnsafeBufferPointer<Float>, weight: UnsafeBufferPointer<Float>, bias: UnsafeBufferPointer<Float>,
+    width: Int, epsilon: Float
+) {
+    guard width > 0, let x = input.baseAddress, let y = output.baseAddress else { return }
+    parallelChunks(mean.count, minimumPerThread: Swift.max(1, cheapElementwiseGrain / width)) { rows in
+        for row in rows {
+            let (xr, yr) = (x + row * width, y + row * width)
+            let m = sumInDouble(xr, count: width) / Double(width)
+            let variance = sumOfSquaredDeviations(xr, count: width, mean: m) / Double(width)
+            let (mf, rf) = (Float(m), Float(1 / (variance + Double(epsilon)).squareRoot()))
+            mean[row] = mf
+            rstd[row] = rf
+            for j in 0..<width { yr[j] = (xr[j] - mf) * rf * weight[j] + bias[j] }
+        }
+    }
+}
+
+/// Gradients of layer norm; `dInput`, `dWeight`, `dBias` are each optional (nil: not needed).
+func layerNormBackward(
+    dInput: UnsafeMutableBufferPointer<Float>?, dWeight: UnsafeMutableBufferPointer<Float>?, dBias: UnsafeMutableBufferPointer<Float>?,
+    dOutput: UnsafeBufferPointer<Float>, input: UnsafeBufferPointer<Float>, mean: UnsafeBufferPointer<Float>, rstd: UnsafeBufferPointer<Float>,
+    weight: UnsafeBufferPointer<Float>, width: Int
+) {
+    let rows = mean.count
+    guard width > 0, rows > 0, let x = input.baseAddress, let dy = dOutput.baseAddress else { return }
+    // Rows split into blocks; each block sums its dWeight / dBias into its own Double slice.
+    let blocks = Swift.min(Threading.count, Swift.max(1, rows * width / cheapElementwiseGrain), rows)
+    let partials = UnsafeMutableBufferPointer<Double>.allocate(capacity: 2 * blocks * width)
+    partials.initialize(repeating: 0)
+    defer { partials.deallocate() }
+    parallelFor(blocks) { block in
+        let dWeightPartial = partials.baseAddress! + 2 * block * width
+        let dBiasPartial = dWeightPartial + width
+        for row in (block * rows / blocks)..<((block + 1) * rows / blocks) {
+            let (xr, dyr) = (x + row * width, dy + row * width)
+            let (m, r) = (mean[row], rstd[row])
+            // forward: xhat = (x - mean) * rstd; out = xhat * w + b, so
+            //   d w += d out * xhat, d b += d out, d xhat = d out * w
+            var sumG = 0.0, sumGXhat = 0.0
+            for j in 0..<width {
+                let xhat = (xr[j] - m) * r
+                let g = dyr[j] * weight[j]
+                sumG += Double(g)
+                sumGXhat += Double(g * xhat)
+                dWeightPartial[j] += Double(dyr[j] * xhat)
+                dBiasPartial[j] += Double(dyr[j])
+            }
+            guard let dInput else { continue }
+            // mean and rstd depend on x, so (llm.c): d x = rstd * (d xhat - mean(d xhat) - xhat * mean(d xhat * xhat))
+            let (meanG, meanGXhat) = (Float(sumG / Double(width)), Float(sumGXhat / Double(width)))
+            let dxr = dInput.baseAddress! + row * width
+            for j in 0..<width {
+                let xhat = (xr[j] - m) * r
+                let g = dyr[j] * weight[j]
+                dxr[j] += r * (g - meanG - xhat * meanGXhat)
+            }
+        }
+    }
+    for block in 0..<blocks {
+        let base = 2 * block * width
+        if let dWeight { for j in 0..<width { dWeight[j] += Float(partials[base + j]) } }
+        if let dBias { for j in 0..<width { dBias[j] += Float(partials[base + width + j]) } }
+    }
+}
+
+// MARK: - batch norm: x viewed as [N, C, S], statistics per channel over N and S
+
+struct BatchNormGeometry {
+    var batch: Int
+    var channels: Int
+    var spatial: Int
+    /// Elements per channel (N * S).
+    var perChannel: Int { batch * spatial }
+}
+
+/// Per-channel mean and biased variance (two passes, Double).
+func batchNormStatistics(mean: UnsafeMutableBufferPointer<Float>, variance: UnsafeMutableBufferPointer<Float>, input: UnsafeBufferPointer<Float>, geometry g: BatchNormGeometry) {
+    guard let x = input.baseAddress, g.perChannel > 0 else { return }
+    parallelFor(g.channels) { c in
+        var total = 0.0
+        for n in 0..<g.batch { total += sumInDouble(x + (n * g.channels + c) * g.spatial, count: g.spatial) }
+        let m = total / Double(g.perChannel)
+        var squares = 0.0
+        for n in 0..<g.batch { squares += sumOfSquaredDeviations(x + (n * g.channels + c) * g.spatial, count: g.spatial, mean: m) }
+        mean[c] = Float(m)
+        variance[c] = Float(squares / Double(g.perChannel))
+    }
+}
+
+/// out[n, c, s] = (x[n, c, s] - mean[c]) * rstd[c] * w[c] + b[c].
+func batchNormForward(
+    output: UnsafeMutableBufferPointer<Float>, input: UnsafeBufferPointer<Float>, mean: UnsafeBufferPointer<Float>, rstd: UnsafeBufferPointer<Float>,
+    weight: UnsafeBufferPointer<Float>, bias: UnsafeBufferPointer<Float>, geometry g: BatchNormGeometry
+) {
+    guard g.spatial > 0 else { return }
+    parallelChunks(g.batch * g.channels, minimumPerThread: Swift.max(1, cheapElementwiseGrain / g.spatial)) { planes in
+        for plane in planes {
+            let c = plane % g.channels
+            let scale = rstd[c] * weight[c]
+            let shift = bias[c] - mean[c] * scale
+            let base = plane * g.spatial
+            for s in 0..<g.spatial { output[base + s] = input[base + s] * scale + shift }
+        }
+    }
+}
+
+/// Gradients of batch norm. In training the batch statistics depend on x; in evaluation they are
+/// constants (the running statistics).
+func batchNormBackward(
+    dInput: UnsafeMutableBufferPointer<Float>?, dWeight: UnsafeMutableBufferPointer<Float>?, dBias: UnsafeMutableBufferPointer<Float>?,
+    dOutput: UnsafeBufferPointer<Float>, input: UnsafeBufferPointer<Float>, mean: UnsafeBufferPointer<Float>, rstd: UnsafeBufferPointer<Float>,
+    weight: UnsafeBufferPointer<Float>, geometry g: BatchNormGeometry, training: Bool
+) {
+    guard g.perChannel > 0, let x = input.baseAddress, let dy = dOutput.baseAddress else { return }
+    parallelFor(g.channels) { c in
+        let (m, r, w) = (mean[c], rstd[c], weight[c])
+        // forward: xhat = (x - mean) * rstd; out = xhat * w + b, so
+        //   d w = Σ d out * xhat, d b = Σ d out (over n and s)
+        var sumDy = 0.0, sumDyXhat = 0.0
+        for n in 0..<g.batch {
+            let base = (n * g.channels + c) * g.spatial
+            for s in 0..<g.spatial {
+                sumDy += Double(dy[base + s])
+                sumDyXhat += Double(dy[base + s] * ((x[base + s] - m) * r))
+            }
+        }
+        dWeight?[c] += Float(sumDyXhat)
+        dBias?[c] += Float(sumDy)
+        guard let dInput else { return }
+        // training: mean and rstd depend on x, so with M = N * S
+        //   d x = w * rstd * (d out - Σ d out / M - xhat * Σ (d out * xhat) / M);
+        // evaluation: d x = w * rstd * d out
+        let scale = w * r
+        let meanDy = training ? Float(sumDy / Double(g.perChannel)) : 0
+        let meanDyXhat = training ? Float(sumDyXhat / Double(g.perChannel)) : 0
+        for n in 0..<g.batch {
+            let base = (n * g.channels + c) * g.spatial
+            for s in 0..<g.spatial {
+                let xhat = (x[base + s] - m) * r
+                dInput[base + s] += scale * (dy[base + s] - meanDy - xhat * meanDyXhat)
+            }
+        }
+    }
+}

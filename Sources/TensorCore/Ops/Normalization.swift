@@ -1,0 +1,153 @@
+// Differentiable layer norm and batch norm (PyTorch semantics), fused kernels in
+// Kernels/Normalization.swift. Shapes: layer norm x [..., normalizedShape]; batch norm x [N, C, ...].
+
+/// Layer normalisation over the trailing `normalizedShape` axes (PyTorch `F.layer_norm`).
+///
+/// out = (x - mean) / sqrt(var + epsilon) * weight + bias, with mean and biased variance over the
+/// last `normalizedShape.count` axes of each row.
+/// - Parameters:
+///   - x: [..., normalizedShape].
+///   - normalizedShape: the trailing dimensions of `x` to normalise over, e.g. [D].
+///   - weight, bias: `normalizedShape`, or nil for 1 and 0.
+public func layerNorm(_ x: Tensor, normalizedShape: [Int], weight: Tensor?, bias: Tensor?, epsilon: Float = 1e-5) -> Tensor {
+    let context = "layerNorm: input \(x.shape), normalizedShape \(normalizedShape)"
+    precondition(
+        !normalizedShape.isEmpty && x.rank >= normalizedShape.count && Array(x.shape.suffix(normalizedShape.count)) == normalizedShape,
+        "\(context): normalizedShape must be the trailing dimensions of the input")
+    if let weight { precondition(weight.shape == normalizedShape, "\(context) and weight \(weight.shape) do not match") }
+    if let bias { precondition(bias.shape == normalizedShape, "\(context) and bias \(bias.shape) do not match") }
+    let width = normalizedShape.elementCount
+    let rows = width == 0 ? 0 : x.count / width
+    let weightValues = weight?.data ?? [Float](repeating: 1, count: width)
+    let biasValues = bias?.data ?? [Float](repeating: 0, count: width)
+    var output = [Float](repeating: 0, count: x.count)
+    var mean = [Float](repeating: 0, count: rows)
+    var rstd = [Float](repeating: 0, count: rows)
+    let input = x.data
+    output.withUnsafeMutableBufferPointer { out in
+        mean.withUnsafeMutableBufferPointer { mean in
+            rstd.withUnsafeMutableBufferPointer { rstd in
+                input.withUnsafeBufferPointer { xs in
+                    weightValues.withUnsafeBufferPointer { w in
+                        biasValues.withUnsafeBufferPointer { b in
+                            layerNormForward(output: out, mean: mean, rstd: rstd, input: xs, weight: w, bias: b, width: width, epsilon: epsilon)
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let inputs = [x] + [weight, bias].compactMap { $0 }
+    return Tensor(shape: x.shape, data: output).recorded("layerNorm", inputs: inputs) { dOut in
+        var dInput: [Float]? = x.requiresGrad ? [Float](repeating: 0, count: input.count) : nil
+        var dWeight: [Float]? = weight?.requiresGrad == true ? [Float](repeating: 0, count: width) : nil
+        var dBias: [Float]? = bias?.requiresGrad == true ? [Float](repeating: 0, count: width) : nil
+        withOptionalBuffers(&dInput, &dWeight, &dBias) { dx, dw, db in
+            dOut.withUnsafeBufferPointer { dy in
+                input.withUnsafeBufferPointer { xs in
+                    mean.withUnsafeBufferPointer { mean in
+                        rstd.withUnsafeBufferPointer { rstd in
+                            weightValues.withUnsafeBufferPointer { w in
+                                layerNormBackward(dInput: dx, dWeight: dw, dBias: db, dOutput: dy, input: xs, mean: mean, rstd: rstd, weight: w, width: width)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return [dInput] + (weight == nil ? [] : [dWeight]) + (bias == nil ? [] : [dBias])
+    }
+}
+
+/// Batch normalisation over N and the spatial axes, per channel (PyTorch `F.batch_norm`).
+///
+/// out = (x - mean_c) / sqrt(var_c + epsilon) * weight_c + bias_c. In training, mean_c and var_c are
+/// the batch statistics (biased variance) and the running statistics are updated in place:
+/// running = (1 - momentum) * running + momentum * batch statistic, with the unbiased variance
+/// (times M / (M - 1), M = N * spatial). In evaluation, the running statistics are used.
+/// - Parameters:
+///   - x: [N, C] or [N, C, spatial...] (NCHW).
+///   - weight, bias: [C], or nil for 1 and 0.
+///   - runningMean, runningVariance: [C], never differentiated.
+/// - Precondition: in training, more than one value per channel.
+public func batchNorm(
+    _ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: Tensor, runningVariance: Tensor,
+    training: Bool, momentum: Float = 0.1, epsilon: Float = 1e-5
+) -> Tensor {
+    precondition(x.rank >= 2, "batchNorm: input \(x.shape) must be [N, C, ...]")
+    let channels = x.shape[1]
+    let context = "batchNorm: input \(x.shape)"
+    for (name, tensor) in [("weight", weight), ("bias", bias), ("runningMean", runningMean), ("runningVariance", runningVariance)] {
+        if let tensor { precondition(tensor.shape == [channels], "\(context) and \(name) \(tensor.shape) do not match (need [\(channels)])") }
+    }
+    let geometry = BatchNormGeometry(batch: x.shape[0], channels: channels, spatial: x.shape[2...].reduce(1, *))
+    precondition(!training || geometry.perChannel > 1, "\(context): training needs more than one value per channel")
+    let input = x.data
+    var mean = [Float](repeating: 0, count: channels)
+    var variance = [Float](repeating: 0, count: channels)
+    if training {
+        input.withUnsafeBufferPointer { xs in
+            mean.withUnsafeMutableBufferPointer { mean in
+                variance.withUnsafeMutableBufferPointer { batchNormStatistics(mean: mean, variance: $0, input: xs, geometry: geometry) }
+            }
+        }
+        let correction = Float(geometry.perChannel) / Float(geometry.perChannel - 1)
+        for c in 0..<channels {
+            runningMean.data[c] = (1 - momentum) * runningMean.data[c] + momentum * mean[c]
+            runningVariance.data[c] = (1 - momentum) * runningVariance.data[c] + momentum * variance[c] * correction
+        }
+    } else {
+        mean = runningMean.data
+        variance = runningVariance.data
+    }
+    let rstd = variance.map { 1 / ($0 + epsilon).squareRoot() }
+    let weightValues = weight?.data ?? [Float](repeating: 1, count: channels)
+    let biasValues = bias?.data ?? [Float](repeating: 0, count: channels)
+    let values = [Float](unsafeUninitializedCapacity: x.count) { buffer, initialized in
+        input.withUnsafeBufferPointer { xs in
+            mean.withUnsafeBufferPointer { mean in
+                rstd.withUnsafeBufferPointer { rstd in
+                    weightValues.withUnsafeBufferPointer { w in
+                        biasValues.withUnsafeBufferPointer { b in
+                            batchNormForward(output: buffer, input: xs, mean: mean, rstd: rstd, weight: w, bias: b, geometry: geometry)
+                        }
+                    }
+                }
+            }
+        }
+        initialized = x.count
+    }
+    let inputs = [x] + [weight, bias].compactMap { $0 }
+    return Tensor(shape: x.shape, data: values).recorded("batchNorm", inputs: inputs) { dOut in
+        var dInput: [Float]? = x.requiresGrad ? [Float](repeating: 0, count: input.count) : nil
+        var dWeight: [Float]? = weight?.requiresGrad == true ? [Float](repeating: 0, count: channels) : nil
+        var dBias: [Float]? = bias?.requiresGrad == true ? [Float](repeating: 0, count: channels) : nil
+        withOptionalBuffers(&dInput, &dWeight, &dBias) { dx, dw, db in
+            dOut.withUnsafeBufferPointer { dy in
+                input.withUnsafeBufferPointer { xs in
+                    mean.withUnsafeBufferPointer { mean in
+                        rstd.withUnsafeBufferPointer { rstd in
+                            weightValues.withUnsafeBufferPointer { w in
+                                batchNormBackward(
+                                    dInput: dx, dWeight: dw, dBias: db, dOutput: dy, input: xs, mean: mean, rstd: rstd,
+                                    weight: w, geometry: geometry, training: training)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return [dInput] + (weight == nil ? [] : [dWeight]) + (bias == nil ? [] : [dBias])
+    }
+}
+
+/// Runs `body` with mutable buffers over whichever of the three arrays exist.
+private func withOptionalBuffers(
+    _ a: inout [Float]?, _ b: inout [Float]?, _ c: inout [Float]?,
+    _ body: (UnsafeMutableBufferPointer<Float>?, UnsafeMutableBufferPointer<Float>?, UnsafeMutableBufferPointer<Float>?) -> Void
+) {
+    func with(_ array: inout [Float]?, _ next: (UnsafeMutableBufferPointer<Float>?) -> Void) {
+        if array == nil { next(nil) } else { array!.withUnsafeMutableBufferPointer { next($0) } }
+    }
+    with(&a) { pa in with(&b) { pb in with(&c) { pc in body(pa, pb, pc) } } }
+}
