@@ -1,0 +1,81 @@
+// Batched matrix multiplication kernels over BLAS sgemm (row-major, transposes by flag, never by copy).
+// Legend: B batch (product of the leading dims), M rows of A, K shared dim, N columns of B.
+
+/// The geometry of `C[b] = A[b] · B[b]` (or `A[b] · B` when B is shared across the batch).
+public struct MatMulGeometry: Equatable, Sendable {
+    /// Number of matrices in the batch (product of the leading dimensions of A).
+    public var batch: Int
+    public var m: Int
+    public var k: Int
+    public var n: Int
+    /// Whether one K x N matrix B serves every batch item (B of rank 2).
+    public var sharesRightOperand: Bool
+
+    public init(batch: Int, m: Int, k: Int, n: Int, sharesRightOperand: Bool) {
+        self.batch = batch
+        self.m = m
+        self.k = k
+        self.n = n
+        self.sharesRightOperand = sharesRightOperand
+    }
+}
+
+/// `output[b] = a[b] · b[b]` with a: B x M x K, b: B x K x N (or K x N shared), output: B x M x N.
+///
+/// A shared B folds the batch into the rows (one (B·M) x K by K x N product).
+public func matmulForward(
+    output: UnsafeMutablePointer<Float>, a: UnsafePointer<Float>, b: UnsafePointer<Float>, geometry g: MatMulGeometry
+) {
+    // NOTE: an empty dimension leaves the (zero-initialised) output as it is; BLAS rejects lda = 0.
+    if g.batch == 0 || g.m == 0 || g.k == 0 || g.n == 0 { return }
+    if g.sharesRightOperand || g.batch == 1 {
+        BLAS.sgemm(m: g.batch * g.m, n: g.n, k: g.k, a: a, lda: g.k, b: b, ldb: g.n, c: output, ldc: g.n)
+        return
+    }
+    for item in 0..<g.batch {
+        BLAS.sgemm(
+            m: g.m, n: g.n, k: g.k, a: a + item * g.m * g.k, lda: g.k, b: b + item * g.k * g.n, ldb: g.n,
+            c: output + item * g.m * g.n, ldc: g.n)
+    }
+}
+
+/// Accumulates the gradients of `output = a · b` (either pointer may be nil when not needed).
+///
+/// In the forward pass: `C[i,j] = Σ_p A[i,p] · B[p,j]`, so
+/// `dA[i,p] += Σ_j dC[i,j] · B[p,j]` (dA += dC · Bᵀ) and `dB[p,j] += Σ_i A[i,p] · dC[i,j]` (dB += Aᵀ · dC);
+/// for a shared B the second sum also runs over the batch, which folding the batch into rows gives.
+public func matmulBackward(
+    dA: UnsafeMutablePointer<Float>?, dB: UnsafeMutablePointer<Float>?, dOutput: UnsafePointer<Float>,
+    a: UnsafePointer<Float>, b: UnsafePointer<Float>, geometry g: MatMulGeometry
+) {
+    if g.batch == 0 || g.m == 0 || g.k == 0 || g.n == 0 { return }
+    if g.sharesRightOperand || g.batch == 1 {
+        let rows = g.batch * g.m
+        if let dA {
+            BLAS.sgemm(
+                transposeB: true, m: rows, n: g.k, k: g.n, a: dOutput, lda: g.n, b: b, ldb: g.n,
+                beta: 1, c: dA, ldc: g.k)
+        }
+        if let dB {
+            BLAS.sgemm(
+                transposeA: true, m: g.k, n: g.n, k: rows, a: a, lda: g.k, b: dOutput, ldb: g.n,
+                beta: 1, c: dB, ldc: g.n)
+        }
+        return
+    }
+    for item in 0..<g.batch {
+        let aItem = a + item * g.m * g.k
+        let bItem = b + item * g.k * g.n
+        let dOutItem = dOutput + item * g.m * g.n
+        if let dA {
+            BLAS.sgemm(
+                transposeB: true, m: g.m, n: g.k, k: g.n, a: dOutItem, lda: g.n, b: bItem, ldb: g.n,
+                beta: 1, c: dA + item * g.m * g.k, ldc: g.k)
+        }
+        if let dB {
+            BLAS.sgemm(
+                transposeA: true, m: g.k, n: g.n, k: g.m, a: aItem, lda: g.k, b: dOutItem, ldb: g.n,
+                beta: 1, c: dB + item * g.k * g.n, ldc: g.n)
+        }
+    }
+}
