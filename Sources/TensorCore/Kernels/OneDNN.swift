@@ -1,0 +1,234 @@
+// oneDNN (2.6 C API) plumbing: one engine and stream for the process, a cache of primitives keyed
+// by geometry, scratch buffers for blocked layouts, and operands that reorder between the caller's
+// plain layout (NCHW / OIHW) and the layout a primitive chose.
+//
+// Every oneDNN call (creation and execution) runs under one lock: the Debian build shares one
+// library-managed scratchpad between primitives, so concurrent execution would not be safe, and
+// the cache and scratch buffers need the lock anyway. oneDNN parallelises inside each call.
+#if canImport(CDNNL)
+import CDNNL
+import Foundation
+
+/// Stops with a readable message when a oneDNN call made during execution fails.
+@inline(__always)
+func dnnlCheck(_ status: dnnl_status_t, _ what: @autoclosure () -> String) {
+    if status != dnnl_success { fatalError("oneDNN: \(what()) failed (status \(status.rawValue))") }
+}
+
+/// An f32 memory descriptor of the given dimensions; `dnnl_format_tag_any` lets a primitive choose.
+func dnnlMemoryDescriptor(_ dims: [Int], _ tag: dnnl_format_tag_t) -> dnnl_memory_desc_t {
+    var descriptor = dnnl_memory_desc_t()
+    let dims64 = dims.map { Int64($0) }
+    dnnlCheck(dnnl_memory_desc_init_by_tag(&descriptor, Int32(dims.count), dims64, dnnl_f32, tag), "memory_desc_init_by_tag \(dims)")
+    return descriptor
+}
+
+/// The process-wide oneDNN state. `OneDNN.context` is nil where no CPU engine can be created.
+final class OneDNN: @unchecked Sendable {
+    static let context: OneDNN? = OneDNN()
+
+    let engine: dnnl_engine_t
+    let stream: dnnl_stream_t
+    private let lock = NSLock()
+    /// Primitive plans by key; a stored nil remembers that creation failed (the caller falls back).
+    private var plans: [AnyHashable: AnyObject?] = [:]
+    private var scratch: [OneDNNScratch: ScratchBuffer] = [:]
+
+    private init?() {
+        var engine: dnnl_engine_t?
+        guard dnnl_engine_create(&engine, dnnl_cpu, 0) == dnnl_success, let engine else { return nil }
+        var stream: dnnl_stream_t?
+        guard dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue) == dnnl_success, let stream else {
+            dnnl_engine_destroy(engine)
+            return nil
+        }
+        self.engine = engine
+        self.stream = stream
+    }
+
+    /// Runs `body` with exclusive use of the engine, the cache and the scratch buffers. OpenMP's
+    /// thread count is a per-thread setting, so it is applied on whichever thread calls.
+    func withLock<Result>(_ body: () -> Result) -> Result {
+        lock.lock()
+        defer { lock.unlock() }
+        omp_set_num_threads(Int32(Threading.count))
+        return body()
+    }
+
+    /// The cached plan for `key`, created on first use (call under `withLock`).
+    func plan<Plan: AnyObject>(_ key: AnyHashable, create: () -> Plan?) -> Plan? {
+        if let cached = plans[key] { return cached as? Plan }
+        let plan = create()
+        plans[key] = .some(plan)
+        return plan
+    }
+
+    /// A scratch buffer of at least `bytes` bytes for one role (call under `withLock`).
+    func scratchBuffer(_ role: OneDNNScratch, bytes: Int) -> UnsafeMutableRawPointer {
+        let buffer = scratch[role] ?? ScratchBuffer()
+        scratch[role] = buffer
+        return buffer.reserve(bytes)
+    }
+
+    /// Executes a primitive with its arguments and waits for it.
+    func execute(_ primitive: dnnl_primitive_t, _ arguments: [(Int32, dnnl_memory_t)], _ what: @autoclosure () -> String) {
+        var execArguments = arguments.map { dnnl_exec_arg_t(arg: $0.0, memory: $0.1) }
+        dnnlCheck(dnnl_primitive_execute(primitive, stream, Int32(execArguments.count), &execArguments), what())
+        dnnlCheck(dnnl_stream_wait(stream), "stream_wait after \(what())")
+    }
+
+    /// Creates a primitive from an op descriptor; nil if oneDNN has no implementation for it.
+    func makePrimitiveDescriptor(_ opDescriptor: UnsafeRawPointer, attributes: dnnl_primitive_attr_t? = nil, hint: dnnl_primitive_desc_t? = nil) -> dnnl_primitive_desc_t? {
+        var descriptor: dnnl_primitive_desc_t?
+        guard dnnl_primitive_desc_create(&descriptor, opDescriptor, attributes, engine, hint) == dnnl_success else { return nil }
+        return descriptor
+    }
+
+    /// A reorder primitive from one layout to another, optionally accumulating (`to += from`).
+    func makeReorder(from source: dnnl_memory_desc_t, to destination: dnnl_memory_desc_t, accumulate: Bool) -> dnnl_primitive_t? {
+        var source = source, destination = destination
+        var attributes: dnnl_primitive_attr_t?
+        var postOps: dnnl_post_ops_t?
+        defer {
+            if let attributes { dnnl_primitive_attr_destroy(attributes) }
+            if let postOps { dnnl_post_ops_destroy(postOps) }
+        }
+        if accumulate {
+            guard dnnl_primitive_attr_create(&attributes) == dnnl_success,
+                dnnl_post_ops_create(&postOps) == dnnl_success,
+                dnnl_post_ops_append_sum(postOps, 1) == dnnl_success,
+                dnnl_primitive_attr_set_post_ops(attributes, postOps) == dnnl_success
+            else { return nil }
+        }
+        var descriptor: dnnl_primitive_desc_t?
+        guard dnnl_reorder_primitive_desc_create(&descriptor, &source, engine, &destination, engine, attributes) == dnnl_success,
+            let descriptor
+        else { return nil }
+        defer { dnnl_primitive_desc_destroy(descriptor) }
+        return makePrimitive(descriptor)
+    }
+
+    func makePrimitive(_ descriptor: dnnl_primitive_desc_t) -> dnnl_primitive_t? {
+        var primitive: dnnl_primitive_t?
+        guard dnnl_primitive_create(&primitive, descriptor) == dnnl_success else { return nil }
+        return primitive
+    }
+
+    /// A memory object without a buffer; `dnnl_memory_set_data_handle` binds one per call.
+    func makeMemory(_ descriptor: dnnl_memory_desc_t) -> dnnl_memory_t? {
+        var descriptor = descriptor
+        var memory: dnnl_memory_t?
+        guard dnnl_memory_create(&memory, &descriptor, engine, nil) == dnnl_success else { return nil }
+        return memory
+    }
+}
+
+/// The roles scratch buffers are kept for (one buffer each, grown to the largest use).
+enum OneDNNScratch: Hashable {
+    case source, weights, destination, bias
+}
+
+/// A 64-byte aligned buffer that only grows.
+final class ScratchBuffer {
+    private var pointer: UnsafeMutableRawPointer?
+    private var capacity = 0
+
+    func reserve(_ bytes: Int) -> UnsafeMutableRawPointer {
+        if let pointer, capacity >= bytes { return pointer }
+        pointer?.deallocate()
+        capacity = max(bytes, 64)
+        let fresh = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 64)
+        pointer = fresh
+        return fresh
+    }
+
+    deinit { pointer?.deallocate() }
+}
+
+/// One argument of a primitive: the caller's plain layout and the primitive's layout, with the
+/// reorders between them when they differ.
+final class OneDNNOperand {
+    /// Memory over the caller's buffer (plain layout).
+    let user: dnnl_memory_t
+    /// Memory over a scratch buffer in the primitive's layout (used when layouts differ, or to
+    /// accumulate an output).
+    let inner: dnnl_memory_t
+    let innerDescriptor: dnnl_memory_desc_t
+    let innerBytes: Int
+    let needsReorder: Bool
+    /// user -> inner for inputs; inner -> user for outputs.
+    private let reorder: dnnl_primitive_t?
+    /// inner -> user as `user += inner` (outputs only).
+    private let accumulatingReorder: dnnl_primitive_t?
+
+    init?(context: OneDNN, user userDescriptor: dnnl_memory_desc_t, inner innerDescriptor: dnnl_memory_desc_t, isOutput: Bool) {
+        var a = userDescriptor, b = innerDescriptor
+        needsReorder = dnnl_memory_desc_equal(&a, &b) == 0
+        self.innerDescriptor = innerDescriptor
+        innerBytes = dnnl_memory_desc_get_size(&b)
+        guard let user = context.makeMemory(userDescriptor), let inner = context.makeMemory(innerDescriptor) else { return nil }
+        self.user = user
+        self.inner = inner
+        if !needsReorder {
+            reorder = nil
+            accumulatingReorder = nil
+        } else if isOutput {
+            reorder = context.makeReorder(from: innerDescriptor, to: userDescriptor, accumulate: false)
+            accumulatingReorder = context.makeReorder(from: innerDescriptor, to: userDescriptor, accumulate: true)
+            if reorder == nil || accumulatingReorder == nil { return nil }
+        } else {
+            reorder = context.makeReorder(from: userDescriptor, to: innerDescriptor, accumulate: false)
+            accumulatingReorder = nil
+            if reorder == nil { return nil }
+        }
+    }
+
+    /// Binds a read-only caller buffer and returns the memory the primitive should read
+    /// (reordered into the `role` scratch buffer when layouts differ).
+    func bindInput(_ pointer: UnsafePointer<Float>, context: OneDNN, role: OneDNNScratch) -> dnnl_memory_t {
+        dnnlCheck(dnnl_memory_set_data_handle(user, UnsafeMutableRawPointer(mutating: pointer)), "set_data_handle")
+        guard let reorder else { return user }
+        dnnlCheck(dnnl_memory_set_data_handle(inner, context.scratchBuffer(role, bytes: innerBytes)), "set_data_handle")
+        context.execute(reorder, [(DNNL_ARG_FROM, user), (DNNL_ARG_TO, inner)], "reorder to primitive layout")
+        return inner
+    }
+
+    /// Binds a caller output buffer and returns the memory the primitive should write: the
+    /// caller's buffer itself, or scratch (layouts differ, or `accumulate`) that `finishOutput`
+    /// then moves into the caller's buffer.
+    func bindOutput(_ pointer: UnsafeMutablePointer<Float>, context: OneDNN, role: OneDNNScratch, accumulate: Bool) -> dnnl_memory_t {
+        dnnlCheck(dnnl_memory_set_data_handle(user, pointer), "set_data_handle")
+        if !needsReorder && !accumulate { return user }
+        dnnlCheck(dnnl_memory_set_data_handle(inner, context.scratchBuffer(role, bytes: innerBytes)), "set_data_handle")
+        return inner
+    }
+
+    /// Completes `bindOutput`: caller buffer (= or +=) what the primitive wrote (`count` floats).
+    func finishOutput(_ pointer: UnsafeMutablePointer<Float>, count: Int, context: OneDNN, accumulate: Bool) {
+        if let reorder {
+            let primitive = accumulate ? accumulatingReorder! : reorder
+            context.execute(primitive, [(DNNL_ARG_FROM, inner), (DNNL_ARG_TO, user)], "reorder to caller layout")
+        } else if accumulate {
+            var handle: UnsafeMutableRawPointer?
+            dnnlCheck(dnnl_memory_get_data_handle(inner, &handle), "get_data_handle")
+            let source = UnsafePointer(handle!.assumingMemoryBound(to: Float.self))
+            parallelChunks(count, minimumPerThread: 1 << 16) { range in
+                for i in range { pointer[i] += source[i] }
+            }
+        }
+    }
+
+    /// Whether another operand's primitive layout is this one's.
+    func hasSameInnerLayout(as other: OneDNNOperand) -> Bool {
+        var a = innerDescriptor, b = other.innerDescriptor
+        return dnnl_memory_desc_equal(&a, &b) != 0
+    }
+
+    deinit {
+        dnnl_memory_destroy(inner)
+        dnnl_memory_destroy(user)
+        if let reorder { dnnl_primitive_destroy(reorder) }
+        if let accumulatingReorder { dnnl_primitive_destroy(accumulatingReorder) }
+    }
+}
+#endif
