@@ -45,5 +45,13 @@ $(PYTHON):
 fixtures: venv
 	$(PYTHON) Scripts/make_fixtures.py
 
+## bench-kernels: kernel benchmarks (release) side by side with PyTorch, numpy and ONNX Runtime at the
+## same thread count, interleaved over ROUNDS idle-gated rounds (THREADS=1 or 2; docs/benchmarks.md)
+ROUNDS ?= 3
+bench-kernels: deps venv
+	$(SWIFT) build -c release --product gknet-bench
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PYTHON) Scripts/bench_reference.py \
+		--threads $(THREADS) --rounds $(ROUNDS) --ours .build/release/gknet-bench
+
 clean:
 	rm -rf .build

@@ -1,4 +1,17 @@
-// gknet-bench: release-mode benchmarks (kernels, model, harmonize).
-import TensorCore
+// gknet-bench: release-mode benchmarks (`swift build -c release`), one subcommand per family:
+//   gknet-bench kernels [--threads T] [--tsv] [--only KEY,...]   (KernelBenchmarks.swift)
+// Later: `model` (a training/inference step), `harmonize` (the end-to-end CLI job).
+import Foundation
 
-print("gknet-bench: no benchmarks yet")
+let subcommands: [(name: String, summary: String, run: ([String]) -> Void)] = [
+    ("kernels", "GEMM, conv2d forward/backward and other hot kernels: median ms and GFLOP/s", KernelBenchmarks.main),
+]
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+if let name = arguments.first, let subcommand = subcommands.first(where: { $0.name == name }) {
+    subcommand.run(Array(arguments.dropFirst()))
+} else {
+    print("usage: gknet-bench <subcommand> [options]\n")
+    for subcommand in subcommands { print("  \(subcommand.name)\t\(subcommand.summary)") }
+    exit(arguments.isEmpty || arguments.first == "--help" ? 0 : 2)
+}

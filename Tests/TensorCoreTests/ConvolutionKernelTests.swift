@@ -117,6 +117,12 @@ func convolutionInputs(_ t: ConvolutionCase, transposed: Bool, seed: UInt64) -> 
             expectClose(dx, edx.data.map { $0 + 1 }, "\(backend) transposed dInput")
             expectClose(dw, edw.data.map { $0 + 1 }, "\(backend) transposed dWeight")
             expectClose(db, edb.data.map { $0 + 1 }, "\(backend) transposed dBias")
+            transposedConvolutionBackward(
+                dInput: &dx, dWeight: &dw, dBias: &db, dOutput: dOut.data, input: x.data, weight: weight.data, geometry: g,
+                accumulate: false, backend: backend)
+            expectClose(dx, edx.data, "\(backend) transposed dInput overwrite")
+            expectClose(dw, edw.data, "\(backend) transposed dWeight overwrite")
+            expectClose(db, edb.data, "\(backend) transposed dBias overwrite")
         }
     }
 

@@ -181,27 +181,28 @@ public func transposedConvolutionForward(
     }
 }
 
-/// Backward of `transposedConvolutionForward`, accumulating (`+=`). The forward was y = conv^T(x)
-/// + b, so `dx += conv(dy, w)` (a forward convolution), `dw += ` the convolution weight gradient
-/// with in := dy, dOut := x, and `db[o] += sum dy[n, o, :, :]`.
+/// Backward of `transposedConvolutionForward`, accumulating (`+=`; `=` when `accumulate` is false).
+/// The forward was y = conv^T(x) + b, so `dx += conv(dy, w)` (a forward convolution), `dw += ` the
+/// convolution weight gradient with in := dy, dOut := x, and `db[o] += sum dy[n, o, :, :]`.
 public func transposedConvolutionBackward(
     dInput: UnsafeMutablePointer<Float>?, dWeight: UnsafeMutablePointer<Float>?, dBias: UnsafeMutablePointer<Float>?,
     dOutput: UnsafePointer<Float>, input: UnsafePointer<Float>?, weight: UnsafePointer<Float>?,
-    geometry: ConvolutionGeometry, backend: ConvolutionBackend = .automatic
+    geometry: ConvolutionGeometry, accumulate: Bool = true, backend: ConvolutionBackend = .automatic
 ) {
     if let dInput {
         precondition(weight != nil, "transposedConvolutionBackward: dInput needs the weight")
         convolutionForward(
-            output: dInput, input: dOutput, weight: weight!, bias: nil, geometry: geometry, accumulate: true,
+            output: dInput, input: dOutput, weight: weight!, bias: nil, geometry: geometry, accumulate: accumulate,
             training: true, backend: backend)
     }
     if let dWeight {
         precondition(input != nil, "transposedConvolutionBackward: dWeight needs the input")
         convolutionBackward(
             dInput: nil, dWeight: dWeight, dBias: nil, dOutput: input!, input: dOutput, weight: nil,
-            geometry: geometry, backend: backend)
+            geometry: geometry, accumulate: accumulate, backend: backend)
     }
     if let dBias {
+        if !accumulate { dBias.update(repeating: 0, count: geometry.inputChannels) }
         accumulateChannelSums(dBias, of: dOutput, batch: geometry.batch, channels: geometry.inputChannels, planeSize: geometry.inputHeight * geometry.inputWidth)
     }
 }

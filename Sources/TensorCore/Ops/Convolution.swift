@@ -39,16 +39,17 @@ public func conv2d(
     let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
     return Tensor(shape: [geometry.batch, geometry.outputChannels, geometry.outputHeight, geometry.outputWidth], data: output)
         .recorded("conv2d", inputs: inputs) { dOut in
-            var dx = needs.0 ? [Float](repeating: 0, count: geometry.inputCount) : nil
-            var dw = needs.1 ? [Float](repeating: 0, count: geometry.weightCount) : nil
-            var db = needs.2 ? [Float](repeating: 0, count: geometry.outputChannels) : nil
+            // Fresh buffers that the kernels overwrite (accumulate: false): no zero-filling pass.
+            var dx = needs.0 ? uninitializedBuffer(geometry.inputCount) : nil
+            var dw = needs.1 ? uninitializedBuffer(geometry.weightCount) : nil
+            var db = needs.2 ? uninitializedBuffer(geometry.outputChannels) : nil
             withGradientBuffers(&dx, &dw, &db) { dxp, dwp, dbp in
                 dOut.withUnsafeBufferPointer { gp in
                     input.withUnsafeBufferPointer { xp in
                         filter.withUnsafeBufferPointer { wp in
                             convolutionBackward(
                                 dInput: dxp, dWeight: dwp, dBias: dbp, dOutput: gp.baseAddress!, input: xp.baseAddress!,
-                                weight: wp.baseAddress!, geometry: geometry)
+                                weight: wp.baseAddress!, geometry: geometry, accumulate: false)
                         }
                     }
                 }
@@ -110,16 +111,16 @@ public func convTranspose2d(
     let hasBias = bias != nil
     let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
     return Tensor(shape: [n, o, outH, outW], data: output).recorded("convTranspose2d", inputs: inputs) { dOut in
-        var dx = needs.0 ? [Float](repeating: 0, count: geometry.outputCount) : nil
-        var dw = needs.1 ? [Float](repeating: 0, count: geometry.weightCount) : nil
-        var db = needs.2 ? [Float](repeating: 0, count: o) : nil
+        var dx = needs.0 ? uninitializedBuffer(geometry.outputCount) : nil
+        var dw = needs.1 ? uninitializedBuffer(geometry.weightCount) : nil
+        var db = needs.2 ? uninitializedBuffer(o) : nil
         withGradientBuffers(&dx, &dw, &db) { dxp, dwp, dbp in
             dOut.withUnsafeBufferPointer { gp in
                 input.withUnsafeBufferPointer { xp in
                     filter.withUnsafeBufferPointer { wp in
                         transposedConvolutionBackward(
                             dInput: dxp, dWeight: dwp, dBias: dbp, dOutput: gp.baseAddress!, input: xp.baseAddress!,
-                            weight: wp.baseAddress!, geometry: geometry)
+                            weight: wp.baseAddress!, geometry: geometry, accumulate: false)
                     }
                 }
             }
@@ -148,6 +149,12 @@ private func convolutionGeometry(_ op: String, _ x: Tensor, _ weight: Tensor, st
 private func checkBias(_ op: String, _ bias: Tensor?, channels: Int, weight: Tensor) {
     guard let bias else { return }
     precondition(bias.shape == [channels], "\(op): bias \(bias.shape) and weight \(weight.shape) do not match: bias must be [\(channels)]")
+}
+
+/// An array of `count` floats whose contents the caller overwrites completely.
+@inline(__always)
+private func uninitializedBuffer(_ count: Int) -> [Float] {
+    [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
 }
 
 /// Calls `body` with the base address of `values`, or nil.

@@ -1,0 +1,219 @@
+// `gknet-bench kernels`: median wall time (after warm-up) of the hot kernels, with GFLOP/s.
+// The shapes match Scripts/bench_reference.py (PyTorch, numpy, ONNX Runtime); `make bench-kernels`
+// runs both with the same thread count and prints them side by side (docs/benchmarks.md).
+//
+//   gknet-bench kernels [--threads T] [--tsv] [--only key1,key2] [--seconds S]
+//
+// --tsv prints `key<TAB>ms<TAB>gflops<TAB>label` lines for scripts; --seconds is the time budget
+// per benchmark (at least 5 timed runs each).
+import Dispatch
+import Foundation
+import TensorCore
+
+enum KernelBenchmarks {
+    /// One benchmark: a key shared with bench_reference.py, a label, the floating-point operations
+    /// per run (nil: report ms only), and a setup that returns the closure to time.
+    struct Benchmark {
+        var key: String
+        var label: String
+        var flops: Double?
+        var setUp: () -> () -> Void
+    }
+
+    static func main(_ arguments: [String]) {
+        var threads = Threading.count
+        var tsv = false
+        var only: Set<String>? = nil
+        var seconds = 1.0
+        var index = 0
+        func value() -> String {
+            index += 1
+            guard index < arguments.count else { fail("missing value after \(arguments[index - 1])") }
+            return arguments[index]
+        }
+        while index < arguments.count {
+            switch arguments[index] {
+            case "--threads": threads = Int(value()) ?? { fail("--threads needs an integer") }()
+            case "--tsv": tsv = true
+            case "--only": only = Set(value().split(separator: ",").map(String.init))
+            case "--seconds": seconds = Double(value()) ?? { fail("--seconds needs a number") }()
+            case let other: fail("unknown option \(other)")
+            }
+            index += 1
+        }
+        Threading.configure(threads: threads)
+        let selected = benchmarks().filter { only?.contains($0.key) ?? true }
+        if !tsv {
+            print("gknet-bench kernels: threads \(Threading.count), oneDNN \(ConvolutionBackend.isOneDNNAvailable ? "yes" : "no")")
+            let g = convGeometry(batch: 1)
+            for pass in ["inference", "backwardData", "backwardWeights"] {
+                print("  oneDNN \(pass) for \(g): \(oneDNNConvolutionImplementation(geometry: g, pass: pass) ?? "none")")
+            }
+        }
+        for benchmark in selected {
+            let body = benchmark.setUp()
+            let ms = medianMilliseconds(seconds: seconds, body)
+            let gflops = benchmark.flops.map { $0 / (ms * 1e6) }
+            if tsv {
+                print("\(benchmark.key)\t\(format(ms, 4))\t\(gflops.map { format($0, 2) } ?? "")\t\(benchmark.label)")
+            } else {
+                let rate = gflops.map { format($0, 1) + " GFLOP/s" } ?? ""
+                print(pad(benchmark.key, 22) + pad(benchmark.label, 48) + pad(format(ms, 3) + " ms", 14, left: true) + "  " + rate)
+            }
+            fflush(nil)
+        }
+    }
+
+    // MARK: - The benchmarks
+
+    /// conv2d 3x3, 64 -> 64 channels, 128 x 128, padding 1 (the issue's benchmark shape).
+    static func convGeometry(batch: Int) -> ConvolutionGeometry {
+        ConvolutionGeometry(batch: batch, inputChannels: 64, inputHeight: 128, inputWidth: 128, outputChannels: 64, kernelSize: 3, padding: 1)
+    }
+
+    static func benchmarks() -> [Benchmark] {
+        var list: [Benchmark] = [
+            sgemm(key: "sgemm_1024", m: 1024, n: 1024, k: 1024),
+            sgemm(key: "sgemm_conv", m: 64, n: 16384, k: 576),
+        ]
+        for batch in [1, 8] {
+            list.append(convForwardBenchmark(batch: batch))
+            list.append(convBackwardBenchmark(batch: batch, backend: .automatic, suffix: ""))
+        }
+        list += otherOpBenchmarks()
+        // The same conv through each backend, to justify the default (ConvolutionBackend.automatic).
+        for (backend, suffix) in [(ConvolutionBackend.oneDNN(blockedLayout: false), "_plain"), (.im2col, "_im2col")] {
+            list.append(convForwardKernelBenchmark(batch: 1, backend: backend, suffix: suffix))
+            list.append(convBackwardBenchmark(batch: 1, backend: backend, suffix: suffix))
+        }
+        return list
+    }
+
+    static func sgemm(key: String, m: Int, n: Int, k: Int) -> Benchmark {
+        Benchmark(key: key, label: "sgemm \(m)x\(n)x\(k)", flops: 2 * Double(m) * Double(n) * Double(k)) {
+            let a = randomBuffer(m * k, seed: 1), b = randomBuffer(k * n, seed: 2)
+            let c = UnsafeMutablePointer<Float>.allocate(capacity: m * n)
+            return { BLAS.sgemm(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, c: c, ldc: n) }
+        }
+    }
+
+    /// The differentiable op in inference mode (output allocation included, like torch.no_grad()).
+    static func convForwardBenchmark(batch: Int) -> Benchmark {
+        let g = convGeometry(batch: batch)
+        return Benchmark(key: "conv_fwd_b\(batch)", label: "conv2d fwd 3x3 64->64 128x128 N=\(batch)", flops: g.flops) {
+            var generator = SplitMix64(seed: 3)
+            let x = Tensor.uniform([batch, 64, 128, 128], low: -1, high: 1, generator: &generator)
+            let w = Tensor.uniform([64, 64, 3, 3], low: -0.1, high: 0.1, generator: &generator)
+            return { withoutGradient { consume(conv2d(x, weight: w, padding: 1)) } }
+        }
+    }
+
+    /// The forward kernel on one backend (output allocated per run, as in the op).
+    static func convForwardKernelBenchmark(batch: Int, backend: ConvolutionBackend, suffix: String) -> Benchmark {
+        let g = convGeometry(batch: batch)
+        return Benchmark(key: "conv_fwd_b\(batch)\(suffix)", label: "conv2d fwd N=\(batch) \(backend)", flops: g.flops) {
+            let x = randomBuffer(g.inputCount, seed: 3), w = randomBuffer(g.weightCount, seed: 4)
+            return {
+                var out = [Float](unsafeUninitializedCapacity: g.outputCount) { _, count in count = g.outputCount }
+                convolutionForward(output: &out, input: x, weight: w, bias: nil, geometry: g, backend: backend)
+                consume(out)
+            }
+        }
+    }
+
+    /// Input and weight gradients from an output gradient (fresh buffers per run that the kernel
+    /// overwrites, as the conv2d pullback does; PyTorch's counterpart is aten.convolution_backward).
+    static func convBackwardBenchmark(batch: Int, backend: ConvolutionBackend, suffix: String) -> Benchmark {
+        let g = convGeometry(batch: batch)
+        let name = suffix.isEmpty ? "" : " \(backend)"
+        return Benchmark(key: "conv_bwd_b\(batch)\(suffix)", label: "conv2d bwd (dx+dw) N=\(batch)\(name)", flops: 2 * g.flops) {
+            let x = randomBuffer(g.inputCount, seed: 3), w = randomBuffer(g.weightCount, seed: 4)
+            let dOut = randomBuffer(g.outputCount, seed: 5)
+            return {
+                var dx = [Float](unsafeUninitializedCapacity: g.inputCount) { _, count in count = g.inputCount }
+                var dw = [Float](unsafeUninitializedCapacity: g.weightCount) { _, count in count = g.weightCount }
+                convolutionBackward(
+                    dInput: &dx, dWeight: &dw, dBias: nil, dOutput: dOut, input: x, weight: w, geometry: g,
+                    accumulate: false, backend: backend)
+                consume(dx)
+                consume(dw)
+            }
+        }
+    }
+
+    /// applyPixelKernels, layerNorm and softmax: the op in inference mode (`_fwd`), and forward
+    /// plus backward of the op's input (`_fwdbwd`, as PyTorch's `fn(x).backward(g)`).
+    static func otherOpBenchmarks() -> [Benchmark] {
+        let pixelFlops = 2.0 * 64 * 128 * 128 * 9
+        let ops: [(key: String, label: String, flops: Double?, shapes: [[Int]], op: ([Tensor]) -> Tensor)] = [
+            ("pixel", "applyPixelKernels 1x64x128x128 G8 K3", pixelFlops, [[1, 64, 128, 128], [1, 72, 128, 128]],
+             { applyPixelKernels($0[0], kernels: $0[1], kernelSize: 3) }),
+            ("layernorm", "layerNorm 8x1024x256 over 256", nil, [[8, 1024, 256], [256], [256]],
+             { layerNorm($0[0], normalizedShape: [256], weight: $0[1], bias: $0[2]) }),
+            ("softmax", "softmax 8x1024x1024 last axis", nil, [[8, 1024, 1024]], { $0[0].softmax(axis: -1) }),
+        ]
+        var list: [Benchmark] = []
+        for op in ops {
+            func inputs() -> [Tensor] {
+                var generator = SplitMix64(seed: 9)
+                return op.shapes.map { Tensor.uniform($0, low: -1, high: 1, generator: &generator) }
+            }
+            list.append(Benchmark(key: "\(op.key)_fwd", label: op.label + " fwd", flops: op.flops) {
+                let values = inputs()
+                return { withoutGradient { consume(op.op(values)) } }
+            })
+            list.append(Benchmark(key: "\(op.key)_fwdbwd", label: op.label + " fwd+bwd", flops: op.flops.map { 3 * $0 }) {
+                let values = inputs()
+                // Only the op's data inputs take gradients (weights stay constants, as in the reference).
+                let leaves = op.key == "layernorm" ? [values[0]] : values
+                for leaf in leaves { leaf.requiresGrad = true }
+                var generator = SplitMix64(seed: 10)
+                let seed = Tensor.uniform(values[0].shape, low: -1, high: 1, generator: &generator).data
+                return {
+                    for leaf in leaves { leaf.grad = nil }
+                    op.op(values).backward(seed: seed)
+                }
+            })
+        }
+        return list
+    }
+
+    // MARK: - Timing and helpers
+
+    /// Median of the timed runs after two warm-up runs; runs until `seconds` have passed (5 to 100 runs).
+    static func medianMilliseconds(seconds: Double, _ body: () -> Void) -> Double {
+        body()
+        body()
+        var samples: [Double] = []
+        let start = DispatchTime.now().uptimeNanoseconds
+        while samples.count < 5 || (samples.count < 100 && Double(DispatchTime.now().uptimeNanoseconds - start) < seconds * 1e9) {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            body()
+            samples.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+        }
+        samples.sort()
+        return samples.count % 2 == 1 ? samples[samples.count / 2] : (samples[samples.count / 2 - 1] + samples[samples.count / 2]) / 2
+    }
+
+    /// A buffer of uniform values in [-1, 1), alive for the process (benchmarks are short-lived).
+    static func randomBuffer(_ count: Int, seed: UInt64) -> UnsafeMutablePointer<Float> {
+        var generator = SplitMix64(seed: seed)
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        for i in 0..<count { buffer[i] = generator.nextUniform() * 2 - 1 }
+        return buffer
+    }
+
+    @inline(never) static func consume<T>(_ value: T) { withExtendedLifetime(value) {} }
+
+    static func format(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
+
+    static func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
+        let fill = String(repeating: " ", count: max(0, width - text.count))
+        return left ? fill + text : text + fill
+    }
+
+    static func fail(_ message: String) -> Never {
+        FileHandle.standardError.write(Data("gknet-bench kernels: \(message)\n".utf8))
+        exit(2)
+    }
+}
