@@ -80,6 +80,15 @@ import _TestSupport
         }
     }
 
+    @Test func bigShapesKeepForwardAndBackwardAdjoint() {
+        for (height, width) in [(57, 45), (17, 11)] {
+            let bilinear = adjointMismatch({ resizeBilinear($0, height: height, width: width) }, [1, 8, 40, 30], seed: 5)
+            let bicubic = adjointMismatch({ resizeBicubic($0, height: height, width: width) }, [1, 8, 40, 30], seed: 6)
+            #expect(bilinear < 1e-5, "bilinear to \(height)x\(width): adjoint mismatch \(bilinear)")
+            #expect(bicubic < 1e-5, "bicubic to \(height)x\(width): adjoint mismatch \(bicubic)")
+        }
+    }
+
     // MARK: C. PyTorch parity
 
     @Test func matchesPyTorch() throws {
