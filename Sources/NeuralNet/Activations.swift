@@ -40,7 +40,7 @@ extension GELUApproximation: Codable {
     }
 }
 
-/// A parameterless layer applying an `Activation` (PyTorch nn.ReLU, nn.GELU, ...).
+/// A parameterless layer applying a configurable `Activation`.
 public final class ActivationLayer: Layer {
     public let activation: Activation
     public var isTraining = true
@@ -49,11 +49,55 @@ public final class ActivationLayer: Layer {
     public func callAsFunction(_ x: Tensor) -> Tensor { activation(x) }
 }
 
-/// PyTorch-named constructors: `ReLU()`, `LeakyReLU(slope: 0.2)`, `ELU()`, `GELU()`, `Sigmoid()`, `Tanh()`.
-public func ReLU() -> ActivationLayer { ActivationLayer(.relu) }
-public func LeakyReLU(slope: Float = 0.01) -> ActivationLayer { ActivationLayer(.leakyRelu(slope: slope)) }
-public func ELU(alpha: Float = 1) -> ActivationLayer { ActivationLayer(.elu(alpha: alpha)) }
-public func GELU(approximation: GELUApproximation = .none) -> ActivationLayer { ActivationLayer(.gelu(approximation)) }
-public func Sigmoid() -> ActivationLayer { ActivationLayer(.sigmoid) }
-public func Tanh() -> ActivationLayer { ActivationLayer(.tanh) }
-public func Identity() -> ActivationLayer { ActivationLayer(.identity) }
+/// PyTorch-named activation layers (nn.ReLU, nn.LeakyReLU, ...): parameterless, no state.
+public final class ReLU: Layer {
+    public var isTraining = true
+    public init() {}
+    public var members: [ModuleMember] { [] }
+    public func callAsFunction(_ x: Tensor) -> Tensor { x.relu() }
+}
+
+public final class LeakyReLU: Layer {
+    public let slope: Float
+    public var isTraining = true
+    public init(slope: Float = 0.01) { self.slope = slope }
+    public var members: [ModuleMember] { [] }
+    public func callAsFunction(_ x: Tensor) -> Tensor { x.leakyRelu(slope: slope) }
+}
+
+public final class ELU: Layer {
+    public let alpha: Float
+    public var isTraining = true
+    public init(alpha: Float = 1) { self.alpha = alpha }
+    public var members: [ModuleMember] { [] }
+    public func callAsFunction(_ x: Tensor) -> Tensor { x.elu(alpha: alpha) }
+}
+
+public final class GELU: Layer {
+    public let approximation: GELUApproximation
+    public var isTraining = true
+    public init(approximation: GELUApproximation = .none) { self.approximation = approximation }
+    public var members: [ModuleMember] { [] }
+    public func callAsFunction(_ x: Tensor) -> Tensor { x.gelu(approximation: approximation) }
+}
+
+public final class Sigmoid: Layer {
+    public var isTraining = true
+    public init() {}
+    public var members: [ModuleMember] { [] }
+    public func callAsFunction(_ x: Tensor) -> Tensor { x.sigmoid() }
+}
+
+public final class Tanh: Layer {
+    public var isTraining = true
+    public init() {}
+    public var members: [ModuleMember] { [] }
+    public func callAsFunction(_ x: Tensor) -> Tensor { x.tanh() }
+}
+
+public final class Identity: Layer {
+    public var isTraining = true
+    public init() {}
+    public var members: [ModuleMember] { [] }
+    public func callAsFunction(_ x: Tensor) -> Tensor { x }
+}

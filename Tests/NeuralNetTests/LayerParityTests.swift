@@ -54,12 +54,14 @@ import _TestSupport
                 Conv2d(inputChannels: 3, outputChannels: 4, kernelSize: 3, padding: 1, generator: &g), BatchNorm2d(channels: 4), ELU(),
                 Conv2d(inputChannels: 4, outputChannels: 2, kernelSize: 1, generator: &g),
             ]))
-        default:
-            let activations: [String: Activation] = [
-                "act_relu": .relu, "act_leaky_relu": .leakyRelu(slope: 0.2), "act_elu": .elu(alpha: 0.7), "act_gelu": .gelu(.none),
-                "act_gelu_tanh": .gelu(.tanh), "act_sigmoid": .sigmoid, "act_tanh": .tanh,
-            ]
-            return unary(ActivationLayer(activations[name]!))
+        case "act_relu": return unary(ReLU())
+        case "act_leaky_relu": return unary(LeakyReLU(slope: 0.2))
+        case "act_elu": return unary(ELU(alpha: 0.7))
+        case "act_gelu": return unary(GELU())
+        case "act_gelu_tanh": return unary(GELU(approximation: .tanh))
+        case "act_sigmoid": return unary(Sigmoid())
+        case "act_tanh": return unary(Tanh())
+        default: fatalError("no layer for fixture \(name)")
         }
     }
 

@@ -77,6 +77,18 @@ import _TestSupport
         #expect(report.passed, "\(report)")
     }
 
+    @Test func configurableActivationLayerMatchesTheNamedOnes() {
+        var g = SplitMix64(seed: 4)
+        let x = Tensor.normal([3, 7], generator: &g)
+        let pairs: [(Activation, any Layer)] = [
+            (.relu, ReLU()), (.leakyRelu(slope: 0.1), LeakyReLU(slope: 0.1)), (.elu(alpha: 0.5), ELU(alpha: 0.5)),
+            (.gelu(.tanh), GELU(approximation: .tanh)), (.sigmoid, Sigmoid()), (.tanh, Tanh()), (.identity, Identity()),
+        ]
+        for (activation, layer) in pairs {
+            #expect(ActivationLayer(activation)(x).data == layer(x).data, "\(activation)")
+        }
+    }
+
     @Test func activationsAreCodable() throws {
         let all: [Activation] = [.identity, .relu, .leakyRelu(slope: 0.2), .elu(alpha: 1), .gelu(.tanh), .gelu(.none), .sigmoid, .tanh]
         let data = try JSONEncoder().encode(all)
