@@ -18,7 +18,12 @@ public final class BatchNorm2d: Layer {
     public let momentum: Float, epsilon: Float
     public var isTraining = true
 
-    public init(channels: Int, momentum: Float = 0.1, epsilon: Float = 1e-5, affine: Bool = true) {
+    /// Whether `num_batches_tracked` is part of the state (PyTorch always has it; models that fix
+    /// the momentum, like GKNet and its twin, leave it out).
+    public let tracksBatchCount: Bool
+
+    public init(channels: Int, momentum: Float = 0.1, epsilon: Float = 1e-5, affine: Bool = true, trackBatchCount: Bool = true) {
+        tracksBatchCount = trackBatchCount
         weight = affine ? Initializers.ones([channels]) : nil
         bias = affine ? Initializers.zeros([channels]) : nil
         runningMean = Tensor.zeros([channels])
@@ -29,8 +34,7 @@ public final class BatchNorm2d: Layer {
     public var members: [ModuleMember] {
         (weight.map { [.parameter("weight", $0)] } ?? []) + (bias.map { [.parameter("bias", $0)] } ?? []) + [
             .buffer("running_mean", runningMean), .buffer("running_var", runningVariance),
-            .buffer("num_batches_tracked", numBatchesTracked, integer: true),
-        ]
+        ] + (tracksBatchCount ? [.buffer("num_batches_tracked", numBatchesTracked, integer: true)] : [])
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
