@@ -197,9 +197,8 @@ def peak_activation_bytes(model: GKNet, height: int, width: int, training: bool)
     tracker = LiveStorageTracker()
     if training:
         with tracker:
-            output = model(composite, mask)
-            loss = output.mean()
-        del output, loss
+            output = model(composite, mask)  # keeps the autograd graph (saved tensors) alive
+        del output
     else:
         with tracker, torch.no_grad():
             output = model(composite, mask)
