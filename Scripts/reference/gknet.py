@@ -218,8 +218,9 @@ def apply_pixel_kernels(x: torch.Tensor, kernels: torch.Tensor, kernel_size: int
 
 
 def linear(x: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
-    """x (..., in) @ W^T + b, written as matmul with the shared rank-2 weight (Swift matmul rule)."""
-    return torch.matmul(x, layer.weight.t()) + layer.bias
+    """x (..., in) @ W^T (+ b), written as matmul with the shared rank-2 weight (Swift matmul rule)."""
+    y = torch.matmul(x, layer.weight.t())
+    return y if layer.bias is None else y + layer.bias
 
 
 def bicubic_resize_matrix(in_size: int, out_size: int) -> torch.Tensor:
@@ -431,8 +432,8 @@ class LongDistanceReferenceExtractor(nn.Module):
         if (h, w) == (self.grid, self.grid):
             return p
         g, d = self.grid, p.shape[-1]
-        ry = bicubic_resize_matrix(g, h)                                    # (h, G)
-        rx = bicubic_resize_matrix(g, w)                                    # (w, G)
+        ry = bicubic_resize_matrix(g, h).to(p.dtype)                        # (h, G)
+        rx = bicubic_resize_matrix(g, w).to(p.dtype)                        # (w, G)
         rows = torch.matmul(ry, p.reshape(g, g * d)).reshape(h, g, d)       # (h, G, D)
         cols = torch.matmul(rows.permute(0, 2, 1), rx.t())                  # (h, D, w)
         return cols.permute(0, 2, 1).reshape(1, h * w, d)
@@ -460,7 +461,8 @@ class SelectiveCorrelationFusion(nn.Module):
     between the local feature and the gathered reference.
 
         Q = `query` Conv1x1(L): C -> a          -> (N,h,HW,a/h)
-        K = `key`   Linear(G):  D -> a          -> (N,h,L,a/h)
+        K = `key`   Linear(G):  D -> a, no bias -> (N,h,L,a/h)   (a bias would shift each query's
+                                                 logits by a constant: no effect, zero gradient)
         V = `value` Linear(G):  D -> C          -> (N,h,L,C/h)
         logits = Q K^T / sqrt(a/h) [+ background bias] [top-k: others -inf]
         A = softmax over the L tokens
@@ -475,7 +477,7 @@ class SelectiveCorrelationFusion(nn.Module):
         self.heads = cfg.scf_heads
         self.top_k = cfg.scf_top_k
         self.query = conv1x1(channels, a, bias=True)
-        self.key = nn.Linear(d, a)
+        self.key = nn.Linear(d, a, bias=False)  # a key bias adds q.b to a whole row: softmax-invariant
         self.value = nn.Linear(d, channels)
         self.project = conv1x1(channels, channels, bias=True)
         self.gate = nn.Module()
@@ -745,7 +747,8 @@ def init_weights(model: GKNet, zero_kernel_heads: bool = True):
                 nn.init.zeros_(module.bias)
         elif isinstance(module, nn.Linear):
             nn.init.trunc_normal_(module.weight, std=0.02, a=-0.04, b=0.04)
-            nn.init.zeros_(module.bias)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
         elif isinstance(module, MultiHeadSelfAttention):
             nn.init.trunc_normal_(module.in_proj_weight, std=0.02, a=-0.04, b=0.04)
             nn.init.zeros_(module.in_proj_bias)
