@@ -76,6 +76,7 @@ final class ModulatedDecoder: Module {
         trace?("D4", x)
         for (index, level) in [3, 2, 1].enumerated() {
             x = levels[index](x, skip: features[level - 1])
+            if modulation[level] != nil { trace?("D\(level).unmodulated", x) }
             switch modulation[level] {
             case .kernels(let kernels):
                 x = x + applyPixelKernels(x, kernels: kernels, kernelSize: kernelSize)

@@ -16,7 +16,7 @@ final class SelectiveCorrelationFusion: Module {
         heads = configuration.scfHeads
         topK = configuration.scfTopK
         query = Conv2d(inputChannels: channels, outputChannels: attentionWidth, kernelSize: 1, bias: true, generator: &generator)
-        key = Linear(inputFeatures: configuration.lreWidth, outputFeatures: attentionWidth, generator: &generator)
+        key = Linear(inputFeatures: configuration.lreWidth, outputFeatures: attentionWidth, bias: false, generator: &generator)
         value = Linear(inputFeatures: configuration.lreWidth, outputFeatures: channels, generator: &generator)
         project = Conv2d(inputChannels: channels, outputChannels: channels, kernelSize: 1, bias: true, generator: &generator)
         let squeeze = configuration.squeezeWidth(channels: channels)
