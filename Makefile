@@ -7,7 +7,7 @@ VENV         := .venv-ref
 PYTHON       := $(VENV)/bin/python
 THREADS      ?= $(shell nproc)
 
-.PHONY: deps build release test demo venv fixtures bench-kernels clean
+.PHONY: deps build release test demo venv fixtures bench-kernels clean data
 
 ## deps: install the Debian packages the build needs (idempotent, quiet when present)
 deps:
@@ -44,6 +44,10 @@ $(PYTHON):
 ## fixtures: regenerate every committed PyTorch fixture under Tests/Fixtures
 fixtures: venv
 	$(PYTHON) Scripts/make_fixtures.py
+
+## data: the training photos + GrabCut pseudo-masks under data/ (Debian packages, see docs/data.md)
+data:
+	bash Scripts/prepare_photos.sh data
 
 clean:
 	rm -rf .build
