@@ -689,7 +689,7 @@ def write_samples(data, accepted, overrides):
         write_png_atomic(os.path.join(out, "masks", stem + ".png"), m)
         origin = f" ({r['origin']})" if r["origin"] else ""
         lines.append(f"- {stem}.png: \"{r['copyright']}\", {r['licence']}{origin}; from Debian package "
-                     f"gcompris-qt-data ({r['source'].split(':', 1)[1]}), resized to {w}x{h}; mask: GrabCut "
+                     f"gcompris-qt-data 3.1-2 ({r['source']}), resized to {w}x{h}; mask: GrabCut "
                      f"pseudo-mask by this project. {overrides[stem]['sample']['note']}")
     write_text_atomic(os.path.join(out, "ATTRIBUTION.md"), "\n".join(lines) + "\n")
 
