@@ -15,7 +15,7 @@ shell script; this script:
      manifest.tsv, ATTRIBUTION.md, holdout_folders.txt, contact sheets and sample candidates.
 
 <folder> is the source folder with '/' written as '.', e.g. `categorization.fishes__fish1.png`,
-`tuxpaint.vehicles.flight__747.png`; a photo is held out when its folder equals a line of
+`tuxpaint.vehicles.flight.planes__747.png`; a photo is held out when its folder equals a line of
 holdout_folders.txt or lies below it. Deterministic; re-running skips finished work (a record per
 output under work/records remembers the source checksum, recipe version and override).
 """
@@ -362,7 +362,7 @@ def paste_stamp(rgba, background, rng):
 
 # ---------------------------------------------------------------- contact sheets
 
-def contact_sheet(items, path, title, tile=160, columns=8):
+def contact_sheet(items, path, title, tile=256, columns=6):
     """items: (stem, photo path, mask path). Background dimmed, mask outlined in red."""
     rows = (len(items) + columns - 1) // columns
     sheet = Image.new("RGB", (columns * tile, rows * (tile + 14) + 16), "white")
@@ -616,10 +616,10 @@ def main():
     shutil.rmtree(sheets, ignore_errors=True)
     os.makedirs(sheets)
     for label, stems in (("gcompris", gc_accepted), ("tuxpaint", sorted(tux_accepted))):
-        for k in range(0, len(stems), 64):
-            part = stems[k:k + 64]
+        for k in range(0, len(stems), 36):
+            part = stems[k:k + 36]
             contact_sheet([(s, os.path.join(photos_dir, s + ".png"), os.path.join(masks_dir, s + ".png")) for s in part],
-                          os.path.join(sheets, f"{label}_{k // 64:02d}.png"),
+                          os.path.join(sheets, f"{label}_{k // 36:02d}.png"),
                           f"{label} accepted {k}-{k + len(part) - 1} (GrabCut pseudo-masks)" if label == "gcompris"
                           else f"{label} pastes {k}-{k + len(part) - 1} (true alpha)")
     write_samples(data, accepted, overrides)
