@@ -7,7 +7,7 @@ VENV         := .venv-ref
 PYTHON       := $(VENV)/bin/python
 THREADS      ?= $(shell nproc)
 
-.PHONY: deps build release test demo venv fixtures bench-kernels clean data
+.PHONY: deps build release test demo venv fixtures bench-kernels clean data fuzz fuzz-smoke test-asan
 
 ## deps: install the Debian packages the build needs (idempotent, quiet when present)
 deps:
@@ -57,5 +57,30 @@ bench-kernels: deps venv
 data:
 	bash Scripts/prepare_photos.sh data
 
+## fuzz: every fuzz target (Fuzz/<Target>, libFuzzer + AddressSanitizer) for FUZZ_RUNS iterations
+## (default 10^5) or FUZZ_SECONDS seconds each; prints iterations, coverage and crashes per target
+## (docs/robustness.md). FUZZ_TARGETS="SafeTensors PNG" picks targets.
+FUZZ_RUNS    ?= 100000
+FUZZ_TARGETS ?=
+fuzz: deps
+	FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_SECONDS=$(FUZZ_SECONDS) Fuzz/run.sh $(FUZZ_TARGETS)
+
+## fuzz-smoke: every fuzz target for 10^4 iterations
+fuzz-smoke: deps
+	FUZZ_RUNS=10000 FUZZ_SECONDS= Fuzz/run.sh $(FUZZ_TARGETS)
+
+## test-asan: the whole test suite under AddressSanitizer, then the parallel kernels and the loader
+## under ThreadSanitizer (TSAN_FILTER; TSAN=0 skips it). Separate build folders (docs/robustness.md).
+TSAN        ?= 1
+TSAN_FILTER ?= $(shell cat Fuzz/tsan-filter.txt)
+test-asan: deps
+	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build-asan
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 $(SWIFT) test --skip-build --sanitize=address --scratch-path .build-asan
+	if [ "$(TSAN)" = 1 ]; then \
+		$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan && \
+		TSAN_OPTIONS="suppressions=$(CURDIR)/Fuzz/tsan.supp halt_on_error=1" \
+			$(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan --filter '$(TSAN_FILTER)'; \
+	fi
+
 clean:
-	rm -rf .build
+	rm -rf .build .build-fuzz .build-asan .build-tsan
