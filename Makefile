@@ -65,21 +65,22 @@ FUZZ_TARGETS ?=
 fuzz: deps
 	FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_SECONDS=$(FUZZ_SECONDS) Fuzz/run.sh $(FUZZ_TARGETS)
 
-## fuzz-smoke: every fuzz target for 10^4 iterations
+## fuzz-smoke: every fuzz target for 10^4 iterations, fixed random seed
 fuzz-smoke: deps
-	FUZZ_RUNS=10000 FUZZ_SECONDS= Fuzz/run.sh $(FUZZ_TARGETS)
+	FUZZ_RUNS=10000 FUZZ_SECONDS= FUZZ_SEED=1 Fuzz/run.sh $(FUZZ_TARGETS)
 
-## test-asan: the whole test suite under AddressSanitizer, then the parallel kernels and the loader
-## under ThreadSanitizer (TSAN_FILTER; TSAN=0 skips it). Separate build folders (docs/robustness.md).
-TSAN        ?= 1
-TSAN_FILTER ?= $(shell cat Fuzz/tsan-filter.txt)
+## test-asan: the whole test suite under AddressSanitizer (+ LeakSanitizer), then under
+## ThreadSanitizer (parallel kernels, optimizers, the background loader; TSAN=0 skips it).
+## Separate build folders; suppressions are documented in Fuzz/sanitizers/ and docs/robustness.md.
+TSAN ?= 1
 test-asan: deps
 	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build-asan
-	ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 $(SWIFT) test --skip-build --sanitize=address --scratch-path .build-asan
+	LSAN_OPTIONS=suppressions=$(CURDIR)/Fuzz/sanitizers/lsan.supp \
+		$(SWIFT) test --skip-build --sanitize=address --scratch-path .build-asan
 	if [ "$(TSAN)" = 1 ]; then \
 		$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan && \
-		TSAN_OPTIONS="suppressions=$(CURDIR)/Fuzz/tsan.supp halt_on_error=1" \
-			$(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan --filter '$(TSAN_FILTER)'; \
+		TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/Fuzz/sanitizers/tsan.supp" \
+			$(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan; \
 	fi
 
 clean:

@@ -8,6 +8,7 @@
 #   FUZZ_SECONDS=S   time budget per target instead (overrides FUZZ_RUNS)
 #   FUZZ_TIMEOUT=S   one input running longer is a hang (default 10)
 #   FUZZ_KEEP=1      keep the corpus grown by earlier runs (default: start from the seeds only)
+#   FUZZ_SEED=N      libFuzzer's random seed (default: a new one each run; fuzz-smoke uses 1)
 # Logs: .build-fuzz/logs/<Target>.log; crashing inputs: .build-fuzz/artifacts/<Target>/.
 # Exit status: 1 if any target crashed, hung, leaked or hit a sanitizer report.
 set -euo pipefail
@@ -28,6 +29,7 @@ if [[ -n ${FUZZ_SECONDS:-} ]]; then
 else
     budget=(-runs="$RUNS")
 fi
+[[ -n ${FUZZ_SEED:-} ]] && budget+=(-seed="$FUZZ_SEED")
 
 failed=0
 summary=()
