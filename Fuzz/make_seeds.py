@@ -95,7 +95,113 @@ def safetensors_seeds(out):
     (out / "short.safetensors").write_bytes(b"\x10\x00\x00")
 
 
-SEEDS = {"SafeTensors": safetensors_seeds}
+def gradient(width, height, channels, depth=8):
+    """A smooth test pattern (compresses to a few hundred bytes)."""
+    y, x = np.mgrid[0:height, 0:width]
+    top = 255 if depth == 8 else 65535
+    planes = [(x * top // max(width - 1, 1)), (y * top // max(height - 1, 1)), ((x + y) * top // max(width + height - 2, 1)),
+              np.full_like(x, top * 3 // 4)]
+    return np.stack(planes[:channels], axis=-1).astype(np.uint8 if depth == 8 else np.uint16)
+
+
+def png_chunk(kind, payload):
+    import zlib
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def png_seeds(out):
+    import io
+    import zlib
+    from PIL import Image
+
+    def save(name, image, **options):
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG", **options)
+        (out / name).write_bytes(buffer.getvalue())
+        return buffer.getvalue()
+
+    save("gray8.png", Image.fromarray(gradient(9, 7, 1)[:, :, 0], "L"))
+    save("gray_alpha8.png", Image.fromarray(gradient(9, 7, 2), "LA"))
+    rgb = save("rgb8.png", Image.fromarray(gradient(9, 7, 3), "RGB"))
+    save("rgba8.png", Image.fromarray(gradient(9, 7, 4), "RGBA"))
+    palette = Image.fromarray(gradient(9, 7, 3), "RGB").convert("P", palette=Image.ADAPTIVE, colors=16)
+    save("palette.png", palette)
+    save("palette_trns.png", palette, transparency=3)
+    save("gray1.png", Image.fromarray(gradient(9, 7, 1)[:, :, 0] > 128))
+    save("gray16.png", Image.fromarray(gradient(9, 7, 1, depth=16)[:, :, 0]))
+    save("one_pixel.png", Image.new("RGB", (1, 1), (10, 20, 30)))
+    # Written by hand (Pillow cannot): 16-bit RGB, and Adam7-interlaced 8-bit and 16-bit RGB.
+    adam7 = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
+    for name, depth, interlace in [("rgb16.png", 16, 0), ("rgb8_interlaced.png", 8, 1), ("rgb16_interlaced.png", 16, 1)]:
+        pixels = gradient(9, 7, 3, depth=depth).astype(">u2" if depth == 16 else "u1")
+        passes = [pixels[y0::dy, x0::dx] for x0, y0, dx, dy in adam7] if interlace else [pixels]
+        raw = b"".join(b"\x00" + row.tobytes() for part in passes if part.size for row in part)
+        ihdr = struct.pack(">IIBBBBB", 9, 7, depth, 2, 0, 0, interlace)
+        data = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", zlib.compress(raw)) + png_chunk(b"IEND", b"")
+        (out / name).write_bytes(data)
+    # Edge cases: corrupt CRC, truncated, zero width, absurd size, no IDAT.
+    broken = bytearray(rgb)
+    broken[29] ^= 0xFF  # inside the IHDR CRC
+    (out / "bad_crc.png").write_bytes(bytes(broken))
+    (out / "truncated.png").write_bytes(rgb[: len(rgb) // 2])
+    signature = b"\x89PNG\r\n\x1a\n"
+    (out / "zero_width.png").write_bytes(signature + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 0, 7, 8, 2, 0, 0, 0)) + png_chunk(b"IEND", b""))
+    (out / "huge.png").write_bytes(signature + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 100000, 100000, 8, 2, 0, 0, 0)) + png_chunk(b"IEND", b""))
+    (out / "no_idat.png").write_bytes(signature + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 3, 3, 8, 2, 0, 0, 0)) + png_chunk(b"IEND", b""))
+
+
+def jpeg_seeds(out):
+    import io
+    from PIL import Image
+
+    def save(name, image, **options):
+        buffer = io.BytesIO()
+        image.save(buffer, format="JPEG", **options)
+        (out / name).write_bytes(buffer.getvalue())
+        return buffer.getvalue()
+
+    rgb = Image.fromarray(gradient(17, 9, 3), "RGB")
+    baseline = save("rgb444.jpg", rgb, quality=90, subsampling=0)
+    save("rgb420.jpg", rgb, quality=75, subsampling=2)
+    save("rgb422.jpg", rgb, quality=75, subsampling=1)
+    save("progressive.jpg", rgb, quality=80, progressive=True)
+    save("gray.jpg", rgb.convert("L"), quality=80)
+    save("cmyk.jpg", rgb.convert("CMYK"), quality=80)
+    for orientation in [3, 6, 8]:
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        save(f"exif_orientation{orientation}.jpg", rgb, quality=80, exif=exif.tobytes())
+    save("one_pixel.jpg", Image.new("RGB", (1, 1), (200, 100, 50)))
+    # Edge cases: truncated, damaged entropy data, cut inside the header, no SOF.
+    (out / "truncated.jpg").write_bytes(baseline[: len(baseline) * 2 // 3])
+    damaged = bytearray(baseline)
+    for i in range(len(damaged) - 40, len(damaged) - 4, 5):
+        damaged[i] ^= 0x5A
+    (out / "damaged.jpg").write_bytes(bytes(damaged))
+    (out / "header_only.jpg").write_bytes(baseline[:40])
+    (out / "soi_eoi.jpg").write_bytes(b"\xff\xd8\xff\xd9")
+
+
+def dataset_seeds(out):
+    """First byte: layout (b % 3) and split ((b / 3) % 2), see Fuzz/DatasetList/main.swift."""
+    seeds = {
+        "combined_train.txt": "0HSub/composite_images/a_1_1.jpg\nHSub/composite_images/a_1_2.png\nHOther/composite_images/x_1_1.png\n",
+        "combined_crlf_blank.txt": "3\r\nHSub/composite_images/a_1_1\r\n\r\n  HSub/composite_images/c_3_1.jpg  \r\n",
+        "combined_mismatch.txt": "0HSub/composite_images/b_2_1.jpg\n",
+        "combined_missing.txt": "0HSub/composite_images/z_9_1.jpg\n",
+        "combined_bad_path.txt": "0a_1_1.jpg\nHSub/masks/a_1.png\n",
+        "subset_train.txt": "1a_1_1.jpg\na_1_2.png\nb_2_1.jpg\nc_3_1.jpg\n",
+        "subset_bad_name.txt": "1a_1.jpg\na__1.jpg\n_1_1.jpg\n",
+        "subset_path.txt": "1HSub/composite_images/a_1_1.jpg\n",
+        "all_subsets_test.txt": "5a_1_2\n",
+        "all_subsets_train.txt": "2a_1_1.JPG\n",
+        "empty.txt": "0",
+    }
+    for name, text in seeds.items():
+        (out / name).write_bytes(text.encode())
+
+
+SEEDS = {"SafeTensors": safetensors_seeds, "PNG": png_seeds, "JPEG": jpeg_seeds, "DatasetList": dataset_seeds}
 
 if __name__ == "__main__":
     for target in sys.argv[1:] or SEEDS:
