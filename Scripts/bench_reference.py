@@ -45,6 +45,9 @@ def flops():
     return table
 
 
+CLOCK = time.perf_counter  # --cpu-time: time.process_time (load-robust proxy for 1-thread runs only)
+
+
 def median_ms(body, seconds):
     """Median of timed runs after two warm-up runs; runs until `seconds` pass (5 to 100 runs)."""
     body()
@@ -52,9 +55,9 @@ def median_ms(body, seconds):
     samples = []
     start = time.perf_counter()
     while len(samples) < 5 or (len(samples) < 100 and time.perf_counter() - start < seconds):
-        t0 = time.perf_counter()
+        t0 = CLOCK()
         body()
-        samples.append((time.perf_counter() - t0) * 1e3)
+        samples.append((CLOCK() - t0) * 1e3)
     return statistics.median(samples)
 
 
@@ -267,7 +270,11 @@ def main():
     parser.add_argument("--ours", help="path of the release gknet-bench binary (side-by-side mode)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--max-wait", type=float, default=300, help="seconds to wait for an idle machine per run")
+    parser.add_argument("--cpu-time", action="store_true", help="process CPU time instead of wall time (contender mode)")
     args = parser.parse_args()
+    if args.cpu_time:
+        global CLOCK
+        CLOCK = time.process_time
     if args.contender:
         for key, ms in CONTENDERS[args.contender](args.threads, args.seconds).items():
             print(f"{key}\t{ms:.4f}", flush=True)

@@ -2,10 +2,11 @@
 // The shapes match Scripts/bench_reference.py (PyTorch, numpy, ONNX Runtime); `make bench-kernels`
 // runs both with the same thread count and prints them side by side (docs/benchmarks.md).
 //
-//   gknet-bench kernels [--threads T] [--tsv] [--only key1,key2] [--seconds S]
+//   gknet-bench kernels [--threads T] [--tsv] [--only key1,key2] [--seconds S] [--cpu-time]
 //
 // --tsv prints `key<TAB>ms<TAB>gflops<TAB>label` lines for scripts; --seconds is the time budget
-// per benchmark (at least 5 timed runs each).
+// per benchmark (at least 5 timed runs each); --cpu-time reports process CPU time instead of wall
+// time (a load-robust proxy for 1-thread runs on a busy machine; never for the recorded numbers).
 import Dispatch
 import Foundation
 import TensorCore
@@ -19,6 +20,8 @@ enum KernelBenchmarks {
         var flops: Double?
         var setUp: () -> () -> Void
     }
+
+    nonisolated(unsafe) static var useCPUTime = false
 
     static func main(_ arguments: [String]) {
         var threads = Threading.count
@@ -37,6 +40,7 @@ enum KernelBenchmarks {
             case "--tsv": tsv = true
             case "--only": only = Set(value().split(separator: ",").map(String.init))
             case "--seconds": seconds = Double(value()) ?? { fail("--seconds needs a number") }()
+            case "--cpu-time": useCPUTime = true
             case let other: fail("unknown option \(other)")
             }
             index += 1
@@ -86,6 +90,11 @@ enum KernelBenchmarks {
             list.append(convForwardKernelBenchmark(batch: 1, backend: backend, suffix: suffix))
             list.append(convBackwardBenchmark(batch: 1, backend: backend, suffix: suffix))
         }
+        // The two halves of the backward pass on each backend.
+        for (backend, suffix) in [(ConvolutionBackend.oneDNN(blockedLayout: true), ""), (.oneDNN(blockedLayout: false), "_plain"), (.im2col, "_im2col")] {
+            list.append(convBackwardBenchmark(batch: 1, backend: backend, suffix: suffix, parts: (true, false)))
+            list.append(convBackwardBenchmark(batch: 1, backend: backend, suffix: suffix, parts: (false, true)))
+        }
         return list
     }
 
@@ -123,18 +132,24 @@ enum KernelBenchmarks {
 
     /// Input and weight gradients from an output gradient (fresh buffers per run that the kernel
     /// overwrites, as the conv2d pullback does; PyTorch's counterpart is aten.convolution_backward).
-    static func convBackwardBenchmark(batch: Int, backend: ConvolutionBackend, suffix: String) -> Benchmark {
+    static func convBackwardBenchmark(batch: Int, backend: ConvolutionBackend, suffix: String, parts: (input: Bool, weight: Bool) = (true, true)) -> Benchmark {
         let g = convGeometry(batch: batch)
         let name = suffix.isEmpty ? "" : " \(backend)"
-        return Benchmark(key: "conv_bwd_b\(batch)\(suffix)", label: "conv2d bwd (dx+dw) N=\(batch)\(name)", flops: 2 * g.flops) {
+        let (pass, what) = parts.input && parts.weight ? ("bwd", "dx+dw") : parts.input ? ("bwdd", "dx") : ("bwdw", "dw")
+        let count = parts.input && parts.weight ? 2.0 : 1.0
+        return Benchmark(key: "conv_\(pass)_b\(batch)\(suffix)", label: "conv2d bwd (\(what)) N=\(batch)\(name)", flops: count * g.flops) {
             let x = randomBuffer(g.inputCount, seed: 3), w = randomBuffer(g.weightCount, seed: 4)
             let dOut = randomBuffer(g.outputCount, seed: 5)
             return {
                 var dx = [Float](unsafeUninitializedCapacity: g.inputCount) { _, count in count = g.inputCount }
                 var dw = [Float](unsafeUninitializedCapacity: g.weightCount) { _, count in count = g.weightCount }
-                convolutionBackward(
-                    dInput: &dx, dWeight: &dw, dBias: nil, dOutput: dOut, input: x, weight: w, geometry: g,
-                    accumulate: false, backend: backend)
+                dx.withUnsafeMutableBufferPointer { dxp in
+                    dw.withUnsafeMutableBufferPointer { dwp in
+                        convolutionBackward(
+                            dInput: parts.input ? dxp.baseAddress : nil, dWeight: parts.weight ? dwp.baseAddress : nil, dBias: nil,
+                            dOutput: dOut, input: x, weight: w, geometry: g, accumulate: false, backend: backend)
+                    }
+                }
                 consume(dx)
                 consume(dw)
             }
@@ -187,12 +202,19 @@ enum KernelBenchmarks {
         var samples: [Double] = []
         let start = DispatchTime.now().uptimeNanoseconds
         while samples.count < 5 || (samples.count < 100 && Double(DispatchTime.now().uptimeNanoseconds - start) < seconds * 1e9) {
-            let t0 = DispatchTime.now().uptimeNanoseconds
+            let t0 = clock()
             body()
-            samples.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+            samples.append((clock() - t0) * 1e3)
         }
         samples.sort()
         return samples.count % 2 == 1 ? samples[samples.count / 2] : (samples[samples.count / 2 - 1] + samples[samples.count / 2]) / 2
+    }
+
+    /// Seconds on the wall clock, or of process CPU time with --cpu-time.
+    static func clock() -> Double {
+        var time = timespec()
+        clock_gettime(useCPUTime ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
     }
 
     /// A buffer of uniform values in [-1, 1), alive for the process (benchmarks are short-lived).

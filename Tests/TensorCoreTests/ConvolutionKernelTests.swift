@@ -29,6 +29,7 @@ let unfriendlyConvolutions: [ConvolutionCase] = [
     ConvolutionCase(1, 4, 10, 11, o: 4, k: 3, s: 2, d: 2),  // stride + dilation, last rows unused
     ConvolutionCase(1, 3, 5, 5, o: 2, k: 5, p: 2),  // 5x5
     ConvolutionCase(2, 16, 10, 9, o: 32, k: 3, p: 1, g: 2),  // channels that blocked layouts like
+    ConvolutionCase(1, 2, 5, 4200, o: 2, k: 3, s: 2, p: 1),  // wide rows: im2col works in several row chunks
 ]
 
 let unfriendlyTransposedConvolutions: [ConvolutionCase] = [
@@ -40,6 +41,7 @@ let unfriendlyTransposedConvolutions: [ConvolutionCase] = [
     ConvolutionCase(1, 4, 4, 3, o: 4, k: 3, d: 2, op: 1),  // output padding below the dilation
     ConvolutionCase(2, 5, 4, 3, o: 2, k: 1),  // 1x1
     ConvolutionCase(1, 16, 6, 5, o: 32, k: 3, s: 2, p: 1, op: 1),  // blocked-friendly channels
+    ConvolutionCase(1, 2, 3, 1500, o: 2, k: 3, s: 2, p: 1, op: 1),  // wide rows: several im2col row chunks
 ]
 
 let convolutionBackends: [ConvolutionBackend] =
