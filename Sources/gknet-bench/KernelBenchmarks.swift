@@ -3,10 +3,13 @@
 // runs both with the same thread count and prints them side by side (docs/benchmarks.md).
 //
 //   gknet-bench kernels [--threads T] [--tsv] [--only key1,key2] [--seconds S] [--cpu-time]
+//                       [--wait-idle SECONDS]
 //
 // --tsv prints `key<TAB>ms<TAB>gflops<TAB>label` lines for scripts; --seconds is the time budget
 // per benchmark (at least 5 timed runs each); --cpu-time reports process CPU time instead of wall
-// time (a load-robust proxy for 1-thread runs on a busy machine; never for the recorded numbers).
+// time (a load-robust proxy for 1-thread runs on a busy machine; never for the recorded numbers);
+// --wait-idle waits (up to SECONDS) before each benchmark until the idle CPU capacity covers the
+// thread count plus a margin, and reports the idle fraction it saw (the TSV's fifth column).
 import Dispatch
 import Foundation
 import TensorCore
@@ -28,6 +31,7 @@ enum KernelBenchmarks {
         var tsv = false
         var only: Set<String>? = nil
         var seconds = 1.0
+        var maximumIdleWait = 0.0
         var index = 0
         func value() -> String {
             index += 1
@@ -41,6 +45,7 @@ enum KernelBenchmarks {
             case "--only": only = Set(value().split(separator: ",").map(String.init))
             case "--seconds": seconds = Double(value()) ?? { fail("--seconds needs a number") }()
             case "--cpu-time": useCPUTime = true
+            case "--wait-idle": maximumIdleWait = Double(value()) ?? { fail("--wait-idle needs a number") }()
             case let other: fail("unknown option \(other)")
             }
             index += 1
@@ -56,10 +61,12 @@ enum KernelBenchmarks {
         }
         for benchmark in selected {
             let body = benchmark.setUp()
+            let idle = maximumIdleWait > 0 ? waitForIdle(threads: Threading.count, maximumSeconds: maximumIdleWait) : nil
             let ms = medianMilliseconds(seconds: seconds, body)
             let gflops = benchmark.flops.map { $0 / (ms * 1e6) }
             if tsv {
-                print("\(benchmark.key)\t\(format(ms, 4))\t\(gflops.map { format($0, 2) } ?? "")\t\(benchmark.label)")
+                let idleText = idle.map { format($0, 2) } ?? ""
+                print("\(benchmark.key)\t\(format(ms, 4))\t\(gflops.map { format($0, 2) } ?? "")\t\(benchmark.label)\t\(idleText)")
             } else {
                 let rate = gflops.map { format($0, 1) + " GFLOP/s" } ?? ""
                 print(pad(benchmark.key, 22) + pad(benchmark.label, 48) + pad(format(ms, 3) + " ms", 14, left: true) + "  " + rate)
@@ -208,6 +215,33 @@ enum KernelBenchmarks {
         }
         samples.sort()
         return samples.count % 2 == 1 ? samples[samples.count / 2] : (samples[samples.count / 2 - 1] + samples[samples.count / 2]) / 2
+    }
+
+    /// Waits until the idle CPU fraction over half a second covers `threads` cores plus a margin
+    /// (same rule as Scripts/bench_reference.py), at most `maximumSeconds`; returns the last fraction.
+    static func waitForIdle(threads: Int, maximumSeconds: Double) -> Double {
+        let cores = Double(ProcessInfo.processInfo.activeProcessorCount)
+        let needed = min(0.9, (Double(threads) + 0.6) / cores)
+        let start = Date()
+        while true {
+            let idle = idleFraction(over: 0.5)
+            if idle >= needed || Date().timeIntervalSince(start) > maximumSeconds { return idle }
+        }
+    }
+
+    /// The idle share of all CPU time over an interval, from /proc/stat (1 where unreadable).
+    static func idleFraction(over seconds: Double) -> Double {
+        func snapshot() -> (idle: Double, total: Double)? {
+            guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+                let line = text.split(separator: "\n").first else { return nil }
+            let fields = line.split(separator: " ").dropFirst().compactMap { Double($0) }
+            guard fields.count >= 5 else { return nil }
+            return (fields[3] + fields[4], fields.reduce(0, +))
+        }
+        guard let before = snapshot() else { return 1 }
+        Thread.sleep(forTimeInterval: seconds)
+        guard let after = snapshot() else { return 1 }
+        return (after.idle - before.idle) / max(1e-9, after.total - before.total)
     }
 
     /// Seconds on the wall clock, or of process CPU time with --cpu-time.
