@@ -93,12 +93,22 @@ enum KernelBenchmarks {
         }
         list += otherOpBenchmarks()
         // The same conv through each backend, to justify the default (ConvolutionBackend.automatic).
-        for (backend, suffix) in [(ConvolutionBackend.oneDNN(blockedLayout: false), "_plain"), (.im2col, "_im2col")] {
+        for (backend, suffix) in [
+            (ConvolutionBackend.oneDNN(blockedLayout: true), "_onednn"), (.oneDNN(blockedLayout: false), "_plain"), (.im2col, "_im2col"),
+            (.winograd, "_winograd"),
+        ] {
             list.append(convForwardKernelBenchmark(batch: 1, backend: backend, suffix: suffix))
             list.append(convBackwardBenchmark(batch: 1, backend: backend, suffix: suffix))
         }
+        list.append(convForwardKernelBenchmark(batch: 8, backend: .winograd, suffix: "_winograd"))
+        list.append(convBackwardBenchmark(batch: 8, backend: .winograd, suffix: "_winograd"))
+        list.append(convForwardKernelBenchmark(batch: 8, backend: .oneDNN(blockedLayout: true), suffix: "_onednn"))
+        list.append(convBackwardBenchmark(batch: 8, backend: .oneDNN(blockedLayout: true), suffix: "_onednn"))
         // The two halves of the backward pass on each backend.
-        for (backend, suffix) in [(ConvolutionBackend.oneDNN(blockedLayout: true), ""), (.oneDNN(blockedLayout: false), "_plain"), (.im2col, "_im2col")] {
+        for (backend, suffix) in [
+            (ConvolutionBackend.oneDNN(blockedLayout: true), "_onednn"), (.oneDNN(blockedLayout: false), "_plain"), (.im2col, "_im2col"),
+            (.winograd, "_winograd"),
+        ] {
             list.append(convBackwardBenchmark(batch: 1, backend: backend, suffix: suffix, parts: (true, false)))
             list.append(convBackwardBenchmark(batch: 1, backend: backend, suffix: suffix, parts: (false, true)))
         }
