@@ -33,6 +33,7 @@ let unfriendlyConvolutions: [ConvolutionCase] = [
     ConvolutionCase(1, 16, 9, 11, o: 16, k: 3, p: 1),  // Winograd: partial 4x4 tiles
     ConvolutionCase(2, 17, 6, 7, o: 24, k: 3),  // Winograd, no padding
     ConvolutionCase(1, 16, 7, 8, o: 19, k: 3, p: 2),  // Winograd, padding 2
+    ConvolutionCase(1, 16, 3, 2, o: 16, k: 3, p: 2),  // Winograd forward only (the input is too small for backward-data)
 ]
 
 let unfriendlyTransposedConvolutions: [ConvolutionCase] = [

@@ -1,8 +1,8 @@
-// 2-D convolution kernels (NCHW, weights OIHW), forward and backward, on two backends: oneDNN
-// primitives (the fast path, Kernels/OneDNNConvolution.swift) and im2col + BLAS.sgemm (the fallback
-// where oneDNN is missing or has no implementation, and a second reference in tests).
+// 2-D convolution kernels (NCHW, weights OIHW), forward and backward, on three backends: Winograd
+// F(4x4, 3x3) for 3x3 stride-1 convolutions (Kernels/WinogradConvolutionKernels.swift), oneDNN
+// primitives for everything else (Kernels/OneDNNConvolution.swift), and im2col + BLAS.sgemm (the
+// fallback where oneDNN is missing or has no implementation, and a second reference in tests).
 // Transposed convolution is expressed through the same kernels (see `transposedConvolutionForward`).
-//
 import Foundation
 
 // Legend: N batch, C input channels, H x W input size, O output channels, Ho x Wo output size,
@@ -164,7 +164,7 @@ public func convolutionBackward(
     precondition(dInput == nil || weight != nil, "convolutionBackward: dInput needs the weight")
     precondition(dWeight == nil || input != nil, "convolutionBackward: dWeight needs the input")
     if dInput == nil && dWeight == nil && dBias == nil { return }
-    if backend == .winograd && winogradSupports(geometry), let dInput, let weight {
+    if backend == .winograd && winogradSupportsBackwardData(geometry), let dInput, let weight {
         winogradConvolutionBackwardData(dInput: dInput, dOutput: dOutput, weight: weight, geometry: geometry, accumulate: accumulate)
         convolutionBackward(
             dInput: nil, dWeight: dWeight, dBias: dBias, dOutput: dOutput, input: input, weight: nil, geometry: geometry,

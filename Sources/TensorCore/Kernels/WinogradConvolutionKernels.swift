@@ -90,9 +90,22 @@ private func withSingleThreadedBLAS(_ body: () -> Void) {
     body()
 }
 
+/// The convolution whose forward pass is the backward-data pass of `g` (stride 1, 3x3): from dOut
+/// (O channels, Ho x Wo) to dIn (C channels, H x W) with padding 2 - p.
+private func backwardDataGeometry(_ g: ConvolutionGeometry) -> ConvolutionGeometry {
+    ConvolutionGeometry(
+        batch: g.batch, inputChannels: g.outputChannels, inputHeight: g.outputHeight, inputWidth: g.outputWidth,
+        outputChannels: g.inputChannels, kernelSize: 3, padding: 2 - g.padding)
+}
+
+/// Whether `winogradConvolutionBackwardData` handles a geometry.
+public func winogradSupportsBackwardData(_ g: ConvolutionGeometry) -> Bool {
+    winogradSupports(g) && winogradSupports(backwardDataGeometry(g))
+}
+
 /// Backward-data through Winograd: for stride 1 the input gradient is itself a 3x3 convolution,
 /// `dIn = conv(dOut, w')` with `w'[c, o, i, j] = w[o, c, 2 - i, 2 - j]` and padding 2 - p.
-/// Accumulates (`+=`) unless `accumulate` is false. Requires `winogradSupports(geometry)`.
+/// Accumulates (`+=`) unless `accumulate` is false. Requires `winogradSupportsBackwardData(geometry)`.
 func winogradConvolutionBackwardData(
     dInput: UnsafeMutablePointer<Float>, dOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>,
     geometry g: ConvolutionGeometry, accumulate: Bool
@@ -105,10 +118,8 @@ func winogradConvolutionBackwardData(
             for k in 0..<9 { flipped[(ic * o + oc) * 9 + k] = weight[(oc * c + ic) * 9 + 8 - k] }
         }
     }
-    let adjoint = ConvolutionGeometry(
-        batch: g.batch, inputChannels: o, inputHeight: g.outputHeight, inputWidth: g.outputWidth, outputChannels: c,
-        kernelSize: 3, padding: 2 - g.padding)
-    winogradConvolutionForward(output: dInput, input: dOutput, weight: flipped, bias: nil, geometry: adjoint, accumulate: accumulate)
+    winogradConvolutionForward(
+        output: dInput, input: dOutput, weight: flipped, bias: nil, geometry: backwardDataGeometry(g), accumulate: accumulate)
 }
 
 /// U[ξ = 6a + b][o][c] = (G w[o, c] G^T)[a, b]; G is 6 x 3.
