@@ -29,6 +29,16 @@ public struct SampleReference: Sendable, Hashable, Codable {
     public let listFile: String
     public let line: Int
 
+    public init(subset: String, name: String, composite: URL, mask: URL, real: URL, listFile: String, line: Int) {
+        self.subset = subset
+        self.name = name
+        self.composite = composite
+        self.mask = mask
+        self.real = real
+        self.listFile = listFile
+        self.line = line
+    }
+
     /// "list:line" for messages.
     public var origin: String { "\(listFile):\(line)" }
 }
@@ -111,7 +121,7 @@ public struct HarmonizationDataset: Sendable {
             throw DatasetError("\(list.path): cannot read split list")
         }
         let text = String(decoding: data, as: UTF8.self)
-        return text.split(separator: "\n", omittingEmptySubsequences: false).enumerated().compactMap { index, line in
+        return text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated().compactMap { index, line in
             let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
             return trimmed.isEmpty ? nil : (index + 1, trimmed)
         }

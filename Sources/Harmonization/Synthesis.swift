@@ -74,9 +74,10 @@ public struct Adjustment: Sendable, Codable, Equatable {
     public var gains: [Float]?
     public var saturation: Float?
     public var contrast: Float?
-    /// timeOfDay: the preset, its strength (0 = identity, 1 = preset) and the jittered knots.
-    public var timeOfDay: TimeOfDay?
+    /// colorTransfer and timeOfDay: the strength of the change (0 = none, 1 = full transfer or preset).
     public var strength: Float?
+    /// timeOfDay: the preset and the jittered knots.
+    public var timeOfDay: TimeOfDay?
     public var curveKnots: [[Float]]?
 
     public init(family: CompositeFamily) { self.family = family }
@@ -101,6 +102,8 @@ public struct CompositeSynthesizer: Sendable, Codable {
     public var gain: ClosedRange<Float> = 0.75...1.25
     public var saturation: ClosedRange<Float> = 0.5...1.5
     public var contrast: ClosedRange<Float> = 0.75...1.25
+    /// colorTransfer: how far the foreground statistics move towards the reference's (1 = Reinhard).
+    public var transferStrength: ClosedRange<Float> = 0.7...1.0
     public var timeOfDayStrength: ClosedRange<Float> = 0.6...1.0
     public var knotJitter: Float = 0.04
     /// Standard deviation of the Gaussian that softens the mask edge, in pixels.
@@ -132,6 +135,7 @@ public struct CompositeSynthesizer: Sendable, Codable {
             let reference = references[generator.index(below: references.count)]
             adjustment.reference = reference.name
             adjustment.referenceStatistics = reference
+            adjustment.strength = generator.uniform(transferStrength)
         case .photoAdjustment:
             adjustment.exposure = generator.uniform(exposure)
             adjustment.gamma = generator.uniform(gamma)
@@ -163,9 +167,13 @@ public struct CompositeSynthesizer: Sendable, Codable {
             var lab = ColorSpace.lab(fromRGB: real)
             guard let own = ForegroundStatistics.measure(name: "", lab: lab, mask: mask),
                   let target = adjustment.referenceStatistics else { return real }
+            let t = adjustment.strength ?? 1
             for c in 0..<3 {
-                let scale = (target.deviation[c] + 1e-3) / (own.deviation[c] + 1e-3)
-                for p in 0..<n { lab.values[c * n + p] = (lab.values[c * n + p] - own.mean[c]) * scale + target.mean[c] }
+                // statistics moved a fraction t of the way to the reference's
+                let mean = own.mean[c] + t * (target.mean[c] - own.mean[c])
+                let deviation = own.deviation[c] + t * (target.deviation[c] - own.deviation[c])
+                let scale = (deviation + 1e-3) / (own.deviation[c] + 1e-3)
+                for p in 0..<n { lab.values[c * n + p] = (lab.values[c * n + p] - own.mean[c]) * scale + mean }
             }
             for p in 0..<n { lab.values[p] = min(max(lab.values[p], 0), 100) }
             return ColorSpace.rgb(fromLab: lab)

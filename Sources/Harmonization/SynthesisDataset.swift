@@ -20,10 +20,12 @@ public struct PhotoSource: Sendable, Equatable, Codable {
 }
 
 /// Photos to hold out for the test split, by name or source folder: one pattern per line, `#`
-/// starts a comment. A plain line matches a photo whose relative path (no extension) equals it,
-/// lies under it as a folder at any depth ("louis-braille" matches "gcompris/louis-braille/x"),
-/// or whose base name equals it; a line with `*`, `?` or `[` is a shell glob matched against the
-/// relative path and the base name.
+/// starts a comment. A photo's source path is its relative path without extension, where a flat
+/// file name "<folder>__<name>" (the `make data` naming) is read as "<folder with . as />/<name>":
+/// "categorization.fishes__fish1" is "categorization/fishes/fish1". A plain line matches a photo
+/// whose source path equals it or lies under it as a folder at any depth ("fishes" and
+/// "categorization/fishes" both match that photo), or whose base name equals it; a line with `*`,
+/// `?` or `[` is a shell glob matched against the relative path, the source path and the base name.
 public struct HoldoutList: Sendable, Codable, Equatable {
     public var patterns: [String]
 
@@ -42,13 +44,29 @@ public struct HoldoutList: Sendable, Codable, Equatable {
         self.init(patterns: lines)
     }
 
+    /// The source path of a photo (see the type's description).
+    public static func sourcePath(_ relativePath: String) -> String {
+        var components = relativePath.split(separator: "/").map(String.init)
+        guard let base = components.popLast() else { return relativePath }
+        if let separator = base.range(of: "__"), separator.lowerBound != base.startIndex {
+            let folder = base[..<separator.lowerBound].replacingOccurrences(of: ".", with: "/")
+            components += folder.split(separator: "/").map(String.init)
+            components.append(String(base[separator.upperBound...]))
+        } else {
+            components.append(base)
+        }
+        return components.joined(separator: "/")
+    }
+
     public func matches(_ relativePath: String) -> Bool {
         let base = relativePath.split(separator: "/").last.map(String.init) ?? relativePath
+        let source = Self.sourcePath(relativePath)
         return patterns.contains { pattern in
             if pattern.contains(where: { "*?[".contains($0) }) {
-                return fnmatch(pattern, relativePath, 0) == 0 || fnmatch(pattern, base, 0) == 0
+                return [relativePath, source, base].contains(where: { (text: String) in fnmatch(pattern, text, 0) == 0 })
             }
-            return ("/" + relativePath + "/").contains("/" + pattern + "/") || base == pattern
+            return ("/" + source + "/").contains("/" + pattern + "/") || ("/" + relativePath + "/").contains("/" + pattern + "/")
+                || base == pattern
         }
     }
 }
@@ -69,6 +87,9 @@ public struct SynthesisOptions: Sendable {
     public var encoding = EncodeOptions(quality: 95, subsampling: .none)
     /// Photos whose mask covers less or more of the image are skipped.
     public var maskFraction: ClosedRange<Float> = 0.01...0.9
+    /// Photos (and masks) larger than this on their long side are first downscaled to it (area
+    /// average; the mask is thresholded at 0.5 when written); nil keeps the size.
+    public var maximumSide: Int?
     public var synthesizer = CompositeSynthesizer()
     public var limits = DecodeLimits()
 
@@ -143,9 +164,10 @@ public enum DatasetSynthesis {
         return (sources, unmatched)
     }
 
-    /// A file-name-safe id without "_" (iHarmony4 parsers split names on "_").
+    /// A file-name-safe id: letters, digits and "-" only (iHarmony4 parsers split names on "_",
+    /// and some tools split on ".").
     static func identifier(for relativePath: String) -> String {
-        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.")
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
         let mapped = String(relativePath.map { allowed.contains($0) ? $0 : "-" })
         return mapped.isEmpty ? "photo" : mapped
     }
@@ -276,6 +298,12 @@ public enum DatasetSynthesis {
             throw DatasetError(
                 "\(source.mask.path) is \(mask.width)x\(mask.height) but photo \(source.photo.path) is \(photo.width)x\(photo.height)")
         }
+        if let side = options.maximumSide, max(photo.width, photo.height) > side {
+            let scale = Double(side) / Double(max(photo.width, photo.height))
+            let width = max(1, Int((Double(photo.width) * scale).rounded()))
+            let height = max(1, Int((Double(photo.height) * scale).rounded()))
+            return (photo.resized(width: width, height: height, filter: .area), mask.resized(width: width, height: height, filter: .area))
+        }
         return (photo, mask)
     }
 
@@ -287,9 +315,14 @@ public enum DatasetSynthesis {
         let (photo, mask) = try load(source, options: options)
         let synthesizer = options.synthesizer
         var records: [CompositeRecord] = []
+        var usedReferences = Set<String>()
         for k in 1...options.perPhoto {
             var generator = DerivedSeed.generator(options.seed, DerivedSeed.hash(source.relativePath), UInt64(k))
-            guard let made = synthesizer.synthesize(real: photo, mask: mask, references: references, generator: &generator) else { continue }
+            // each reference photo at most once per photo while unused ones remain
+            let unused = references.filter { !usedReferences.contains($0.name) }
+            guard let made = synthesizer.synthesize(
+                real: photo, mask: mask, references: unused.isEmpty ? references : unused, generator: &generator) else { continue }
+            if let reference = made.adjustment.reference { usedReferences.insert(reference) }
             let name = "\(id)_1_\(records.count + 1).\(extensionName)"
             try ImageFile.write(made.composite, to: output.appendingPathComponent("composite_images/\(name)"),
                                 format: options.format, options: options.encoding)
@@ -311,6 +344,7 @@ public enum DatasetSynthesis {
         var perPhoto: Int
         var testFraction: Double?
         var holdout: [String]?
+        var maximumSide: Int?
         var format: String
         var quality: Int
         var synthesizer: CompositeSynthesizer
@@ -321,7 +355,7 @@ public enum DatasetSynthesis {
     static func writeManifest(summary: SynthesisSummary, records: [CompositeRecord], options: SynthesisOptions, output: URL) throws {
         let manifest = Manifest(
             name: options.name, seed: options.seed, perPhoto: options.perPhoto,
-            testFraction: options.holdout == nil ? options.testFraction : nil, holdout: options.holdout?.patterns,
+            testFraction: options.holdout == nil ? options.testFraction : nil, holdout: options.holdout?.patterns, maximumSide: options.maximumSide,
             format: options.format.rawValue, quality: options.encoding.quality, synthesizer: options.synthesizer,
             summary: summary, composites: records.sorted { $0.name < $1.name })
         let encoder = JSONEncoder()

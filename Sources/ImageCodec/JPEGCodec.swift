@@ -36,12 +36,16 @@ public enum JPEGCodec {
             guard let base = bytes.baseAddress else { throw ImageCodecError(path: path, kind: .empty, detail: "") }
             var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
             if tjDecompressHeader3(handle, base, UInt(bytes.count), &width, &height, &subsampling, &colorspace) != 0 {
-                throw error(handle, path: path, stage: "header")
+                let failure = error(handle, path: path, stage: "header")
+                // a damaged-looking header in a file without its end marker is a cut file
+                if failure.kind == .corrupt && !endsWithEndOfImage(bytes) {
+                    throw ImageCodecError(path: path, kind: .truncated, detail: failure.detail + " (no end-of-image marker: the file is cut short)")
+                }
+                throw failure
             }
             if width == 0 || height == 0 {
                 // libjpeg ends a short file with a fake end-of-image marker: no frame header was seen
-                let ended = bytes.count >= 2 && bytes[bytes.count - 2] == 0xFF && bytes[bytes.count - 1] == 0xD9
-                throw ImageCodecError(path: path, kind: ended ? .corrupt : .truncated, detail: "no frame header (SOF) before the data ends")
+                throw ImageCodecError(path: path, kind: endsWithEndOfImage(bytes) ? .corrupt : .truncated, detail: "no frame header (SOF) before the data ends")
             }
             try limits.check(width: Int(width), height: Int(height), path: path)
 
@@ -64,6 +68,16 @@ public enum JPEGCodec {
             if applyOrientation { image = ExifOrientation.inJPEG(bytes).apply(to: image) }
             return .eightBit(image)
         }
+    }
+
+    /// Whether an end-of-image marker (FF D9) is among the last 4 KiB (writers may pad after it).
+    static func endsWithEndOfImage(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        let start = max(0, bytes.count - 4096)
+        guard bytes.count >= 2 else { return false }
+        for i in stride(from: bytes.count - 2, through: start, by: -1) where bytes[i] == 0xFF && bytes[i + 1] == 0xD9 {
+            return true
+        }
+        return false
     }
 
     /// CMYK samples as libjpeg returns them from an Adobe file (stored inverted: 255 = no ink) to

@@ -48,6 +48,9 @@ extension GKNetCommand {
         @Option(help: "JPEG quality 1-100.")
         var quality: Int = 95
 
+        @Option(name: .customLong("max-side"), help: "Downscale photos and masks whose long side exceeds this many pixels.")
+        var maxSide: Int?
+
         @Option(name: .customLong("maximum-pixels"), help: "Largest image accepted, in pixels.")
         var maximumPixels: Int = 100_000_000
 
@@ -56,6 +59,7 @@ extension GKNetCommand {
             guard (0..<1).contains(testFraction) else { throw ValidationError("--test-fraction must be in [0, 1)") }
             guard ["jpg", "jpeg", "png"].contains(format.lowercased()) else { throw ValidationError("--format must be jpg or png") }
             guard (1...100).contains(quality) else { throw ValidationError("--quality must be 1-100") }
+            if let maxSide, maxSide < 8 { throw ValidationError("--max-side must be at least 8") }
             if let name, name.isEmpty || name.contains("/") { throw ValidationError("--name must be non-empty without '/'") }
         }
 
@@ -68,6 +72,7 @@ extension GKNetCommand {
             options.format = format.lowercased() == "png" ? .png : .jpeg
             options.encoding.quality = quality
             options.limits.maximumPixels = maximumPixels
+            options.maximumSide = maxSide
             if let holdout { options.holdout = try HoldoutList(contentsOf: URL(fileURLWithPath: holdout)) }
             let summary = try DatasetSynthesis.run(
                 photos: URL(fileURLWithPath: photos), masks: URL(fileURLWithPath: masks), output: URL(fileURLWithPath: output),
