@@ -117,9 +117,19 @@ extension PlanarImage {
         let step = raster.layout.channels
         let maximum = RasterImage<Sample>.maximum
         var values = [Float](repeating: 0, count: 3 * pixels)
+        // 8-bit samples go through a 256-entry table of v / 255 (same values, no divisions)
+        let table: [Float] = Sample.bitWidth == 8 ? (0..<256).map { Float($0) / 255 } : []
         raster.samples.withUnsafeBufferPointer { source in
             values.withUnsafeMutableBufferPointer { out in
-                if raster.layout.isColor {
+                if raster.layout.isColor && !table.isEmpty {
+                    table.withUnsafeBufferPointer { lookup in
+                        for p in 0..<pixels {
+                            out[p] = lookup[Int(source[p * step])]
+                            out[pixels + p] = lookup[Int(source[p * step + 1])]
+                            out[2 * pixels + p] = lookup[Int(source[p * step + 2])]
+                        }
+                    }
+                } else if raster.layout.isColor {
                     for c in 0..<3 {
                         for p in 0..<pixels { out[c * pixels + p] = Float(source[p * step + c]) / maximum }
                     }

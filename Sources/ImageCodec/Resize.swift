@@ -140,18 +140,22 @@ extension PlanarImage {
     func resampledHorizontally(to outWidth: Int, filter: ResizeFilter) -> PlanarImage {
         let table = ResampleTable(input: width, output: outWidth, filter: filter)
         var out = [Float](repeating: 0, count: channels * height * outWidth)
-        let inWidth = width
+        let inWidth = width, stride = table.taps
         values.withUnsafeBufferPointer { source in
             out.withUnsafeMutableBufferPointer { target in
                 table.weights.withUnsafeBufferPointer { weights in
-                    parallelChunks(channels * height, minimumPerThread: max(1, 16_384 / max(outWidth, 1))) { rows in
-                        for row in rows {
-                            let input = row * inWidth, output = row * outWidth
-                            for i in 0..<outWidth {
-                                let first = table.start[i], taps = table.count[i], base = i * table.taps
-                                var sum: Float = 0
-                                for k in 0..<taps { sum += weights[base + k] * source[input + first + k] }
-                                target[output + i] = sum
+                    table.start.withUnsafeBufferPointer { starts in
+                        table.count.withUnsafeBufferPointer { counts in
+                            parallelChunks(channels * height, minimumPerThread: max(1, 16_384 / max(outWidth, 1))) { rows in
+                                for row in rows {
+                                    let input = row * inWidth, output = row * outWidth
+                                    for i in 0..<outWidth {
+                                        let first = input + starts[i], base = i * stride
+                                        var sum: Float = 0
+                                        for k in 0..<counts[i] { sum += weights[base + k] * source[first + k] }
+                                        target[output + i] = sum
+                                    }
+                                }
                             }
                         }
                     }
@@ -166,19 +170,22 @@ extension PlanarImage {
     func resampledVertically(to outHeight: Int, filter: ResizeFilter) -> PlanarImage {
         let table = ResampleTable(input: height, output: outHeight, filter: filter)
         var out = [Float](repeating: 0, count: channels * outHeight * width)
-        let w = width, inHeight = height
+        let w = width, inHeight = height, stride = table.taps
         values.withUnsafeBufferPointer { source in
             out.withUnsafeMutableBufferPointer { target in
                 table.weights.withUnsafeBufferPointer { weights in
-                    parallelChunks(channels * outHeight, minimumPerThread: max(1, 16_384 / max(w, 1))) { rows in
-                        for row in rows {
-                            let c = row / outHeight, i = row % outHeight
-                            let output = row * w
-                            let first = table.start[i], taps = table.count[i], base = i * table.taps
-                            for k in 0..<taps {
-                                let weight = weights[base + k]
-                                let input = (c * inHeight + first + k) * w
-                                for x in 0..<w { target[output + x] += weight * source[input + x] }
+                    table.start.withUnsafeBufferPointer { starts in
+                        table.count.withUnsafeBufferPointer { counts in
+                            parallelChunks(channels * outHeight, minimumPerThread: max(1, 16_384 / max(w, 1))) { rows in
+                                for row in rows {
+                                    let c = row / outHeight, i = row % outHeight
+                                    let output = row * w
+                                    for k in 0..<counts[i] {
+                                        let weight = weights[i * stride + k]
+                                        let input = (c * inHeight + starts[i] + k) * w
+                                        for x in 0..<w { target[output + x] += weight * source[input + x] }
+                                    }
+                                }
                             }
                         }
                     }
