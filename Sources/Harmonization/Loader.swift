@@ -116,6 +116,11 @@ public final class BatchLoader {
     /// The next batch, or nil after the last epoch (never nil when `epochs` is nil). Throws the
     /// first sample error of the batch (it names the list line and file).
     public func next() throws -> Batch? {
+        guard samplesPerEpoch > 0 else {
+            throw DatasetError(
+                "\(dataset.root.path): the \(dataset.split.rawValue) split has \(dataset.count) samples, "
+                    + "fewer than one batch of \(options.batchSize)")
+        }
         guard isValid(state) else { return nil }
         let job: PendingBatch
         if let pending, pending.state == state {

@@ -22,8 +22,8 @@ public struct DecodeLimits: Sendable, Equatable {
         guard width > 0, height > 0 else {
             throw ImageCodecError(path: path, kind: .zeroSize, detail: "header declares \(width)x\(height)")
         }
-        guard width.multipliedReportingOverflow(by: height).partialValue <= maximumPixels,
-              width <= maximumPixels, height <= maximumPixels else {
+        let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
+        guard !overflow, pixels <= maximumPixels else {
             throw ImageCodecError(
                 path: path, kind: .tooLarge,
                 detail: "\(width)x\(height) exceeds the limit of \(maximumPixels) pixels (raise it with the maximum-pixels option)")

@@ -85,6 +85,11 @@ import Testing
         }
     }
 
+    @Test func fewerSamplesThanOneBatchIsAnError() throws {
+        let loader = BatchLoader(dataset: try dataset, transform: augmentation, options: LoaderOptions(batchSize: 5))
+        #expect(throws: DatasetError.self) { try loader.next() }
+    }
+
     @Test func benchmarkRuns() throws {
         let timing = try LoaderBenchmark.measure(datasetRoot: DatasetFixtures.ihd, batchSize: 2, size: 16, batches: 2)
         #expect(timing.millisecondsPerBatch > 0 && timing.batchSize == 2)
