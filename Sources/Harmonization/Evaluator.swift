@@ -63,9 +63,10 @@ public struct EvaluationReport: Codable, Sendable {
     public func table() -> String {
         func row(_ label: String, _ s: MetricsSummary, _ ms: String) -> String {
             label.padding(toLength: 14, withPad: " ", startingAt: 0)
-                + String(format: "%7d %10.2f %10.2f %8.2f %10@", s.count, s.mse, s.fmse, s.psnr, ms)
+                + String(format: "%7d %10.2f %10.2f %8.2f ", s.count, s.mse, s.fmse, s.psnr) + String(repeating: " ", count: max(0, 10 - ms.count)) + ms
         }
-        var lines = ["subset".padding(toLength: 14, withPad: " ", startingAt: 0) + String(format: "%7@ %10@ %10@ %8@ %10@", "N", "MSE", "fMSE", "PSNR", "ms/image")]
+        func right(_ text: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - text.count)) + text }
+        var lines = ["subset".padding(toLength: 14, withPad: " ", startingAt: 0) + [right("N", 7), right("MSE", 10), right("fMSE", 10), right("PSNR", 8), right("ms/image", 10)].joined(separator: " ")]
         let timing = Dictionary(grouping: perImage, by: \.subset).mapValues { $0.map(\.milliseconds).reduce(0, +) / Double($0.count) }
         for subset in subsets.keys.sorted() {
             lines.append(row(subset, subsets[subset]!, String(format: "%.1f", timing[subset] ?? 0)))

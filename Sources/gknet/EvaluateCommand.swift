@@ -74,11 +74,9 @@ extension GKNetCommand {
             options.resolution = resolution == "full" ? .full : .fixed(Int(resolution)!)
             options.peak = PSNRPeak(rawValue: psnrPeak)!
             options.limit = limit
+            let progress = ProgressLine(label: "evaluating")
             let report = try Harmonization.evaluate(dataset: data, source: source, options: options) { done, total, elapsed in
-                let eta = elapsed / Double(done) * Double(total - done)
-                let line = String(format: "\revaluating %d/%d  %.1f s elapsed, ETA %.0f s", done, total, elapsed, eta)
-                FileHandle.standardError.write(Data(line.utf8))
-                if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
+                progress.update(done: done, total: total, elapsed: elapsed)
             }
             print("\(report.source), \(report.resolution), PSNR peak \(report.peak.rawValue)")
             print(report.table())
