@@ -7,7 +7,7 @@ VENV         := .venv-ref
 PYTHON       := $(VENV)/bin/python
 THREADS      ?= $(shell nproc)
 
-.PHONY: deps build release test demo venv fixtures bench-kernels clean
+.PHONY: deps build release test demo venv fixtures bench-kernels clean data
 
 ## deps: install the Debian packages the build needs (idempotent, quiet when present)
 deps:
@@ -52,6 +52,10 @@ bench-kernels: deps venv
 	$(SWIFT) build -c release --product gknet-bench
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PYTHON) Scripts/bench_reference.py \
 		--threads $(THREADS) --rounds $(ROUNDS) --ours .build/release/gknet-bench
+
+## data: the training photos + GrabCut pseudo-masks under data/ (Debian packages, see docs/data.md)
+data:
+	bash Scripts/prepare_photos.sh data
 
 clean:
 	rm -rf .build

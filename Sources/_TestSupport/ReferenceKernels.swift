@@ -9,7 +9,7 @@ public enum ReferenceKernels {
     /// `C[b] = A[b] · B[b]` (or `A[b] · B` for a rank-2 B): a [..., M, K], b [..., K, N].
     public static func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
         let (m, k, n) = (a.shape[a.rank - 2], a.shape[a.rank - 1], b.shape[b.rank - 1])
-        let batch = a.count / max(1, m * k)
+        let batch = a.shape.dropLast(2).reduce(1, *)
         let shared = b.rank == 2
         var out = [Float](repeating: 0, count: batch * m * n)
         for item in 0..<batch {
@@ -28,7 +28,7 @@ public enum ReferenceKernels {
     /// Gradients of `sum(matmul(a, b) * dOut)`: dA = dOut · Bᵀ, dB = Aᵀ · dOut (summed over the batch if shared).
     public static func matmulGradients(_ a: Tensor, _ b: Tensor, dOutput: Tensor) -> (dA: Tensor, dB: Tensor) {
         let (m, k, n) = (a.shape[a.rank - 2], a.shape[a.rank - 1], b.shape[b.rank - 1])
-        let batch = a.count / max(1, m * k)
+        let batch = a.shape.dropLast(2).reduce(1, *)
         let shared = b.rank == 2
         var dA = [Double](repeating: 0, count: a.count)
         var dB = [Double](repeating: 0, count: b.count)

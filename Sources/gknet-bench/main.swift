@@ -5,6 +5,7 @@ import Foundation
 
 let subcommands: [(name: String, summary: String, run: ([String]) -> Void)] = [
     ("kernels", "GEMM, conv2d forward/backward and other hot kernels: median ms and GFLOP/s", KernelBenchmarks.main),
+    ("memory", "peak tensor memory and peak RSS: paper inference forward, small training step", MemoryBenchmark.main),
 ]
 
 let arguments = Array(CommandLine.arguments.dropFirst())

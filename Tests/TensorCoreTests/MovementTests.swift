@@ -123,6 +123,36 @@ import _TestSupport
         }
     }
 
+    /// Large enough for several threads: chunk boundaries must not shift rows.
+    @Test func largeTensorsMatchNaiveAndPiecewiseResults() {
+        var generator = SplitMix64(seed: 8)
+        let x = Tensor.normal([3, 70, 1001], generator: &generator)
+        let y = x.permuted([2, 0, 1])
+        var mismatches = 0
+        for c in 0..<1001 {
+            for a in 0..<3 {
+                for b in 0..<70 where y.data[(c * 3 + a) * 70 + b] != x.data[(a * 70 + b) * 1001 + c] { mismatches += 1 }
+            }
+        }
+        #expect(y.shape == [1001, 3, 70] && mismatches == 0)
+        #expect(y.permuted([1, 2, 0]).data == x.data)
+
+        let images = Tensor.normal([40, 3, 30, 31], generator: &generator)
+        images.requiresGrad = true
+        let padding: [(before: Int, after: Int)] = [(0, 0), (0, 0), (2, 1), (1, 3)]
+        let padded = images.padded(padding, mode: .reflect)
+        let seed = Tensor.normal(padded.shape, generator: &generator)
+        (padded * seed).sum().backward()
+        for n in [0, 17, 39] {
+            let piece = images.detached().sliced(axis: 0, range: n..<(n + 1))
+            piece.requiresGrad = true
+            let piecePadded = piece.padded(padding, mode: .reflect)
+            #expect(piecePadded.data == padded.sliced(axis: 0, range: n..<(n + 1)).data, "sample \(n)")
+            (piecePadded * seed.sliced(axis: 0, range: n..<(n + 1))).sum().backward()
+            #expect(piece.grad! == Array(images.grad![(n * 2790)..<((n + 1) * 2790)]), "sample \(n) gradient")
+        }
+    }
+
     // MARK: (B) finite differences
 
     static let cases: [(name: String, shapes: [[Int]], op: @Sendable ([Tensor]) -> Tensor)] = [

@@ -46,6 +46,35 @@ import _TestSupport
         #expect(Swift.abs(runningMean.item - 0.2) < 1e-7, "evaluation leaves the running statistics alone")
     }
 
+    /// Many rows (several threads and gradient blocks): rows and summed weight gradients equal
+    /// the row-by-row results.
+    @Test func largeLayerNormMatchesRowByRow() {
+        var generator = SplitMix64(seed: 13)
+        let x = Tensor.normal([300, 256], std: 2, generator: &generator)
+        let w = Tensor.normal([256], generator: &generator)
+        let b = Tensor.normal([256], generator: &generator)
+        for t in [x, w, b] { t.requiresGrad = true }
+        let seed = Tensor.normal([300, 256], generator: &generator)
+        let y = layerNorm(x, normalizedShape: [256], weight: w, bias: b)
+        (y * seed).sum().backward()
+        var dWeight = [Double](repeating: 0, count: 256)
+        for r in 0..<300 {
+            let row = x.detached().sliced(axis: 0, range: r..<(r + 1))
+            row.requiresGrad = true
+            let rw = w.detached()
+            rw.requiresGrad = true
+            let rowY = layerNorm(row, normalizedShape: [256], weight: rw, bias: b.detached())
+            (rowY * seed.sliced(axis: 0, range: r..<(r + 1))).sum().backward()
+            for j in 0..<256 { dWeight[j] += Double(rw.grad![j]) }
+            if r % 97 == 0 {
+                #expect(rowY.data == Array(y.data[(r * 256)..<((r + 1) * 256)]), "row \(r)")
+                #expect(row.grad! == Array(x.grad![(r * 256)..<((r + 1) * 256)]), "row \(r) gradient")
+            }
+        }
+        let c = compare(w.grad!, dWeight.map { Float($0) }, relativeTolerance: 1e-5, absoluteTolerance: 1e-5, label: "dWeight")
+        #expect(c.passed, "\(c)")
+    }
+
     // MARK: (B) finite differences
 
     @Test func layerNormGradientsMatchFiniteDifferences() {

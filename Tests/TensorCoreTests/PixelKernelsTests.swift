@@ -71,6 +71,8 @@ import _TestSupport
         var generator = SplitMix64(seed: 21)
         for (shape, kernelSize, dilation) in [
             ([2, 6, 7, 9], 3, 1), ([1, 6, 9, 13], 3, 2), ([1, 6, 5, 3], 5, 1), ([2, 6, 11, 5], 5, 2), ([1, 6, 2, 1], 5, 2),
+            // big enough for parallelChunks to split the rows over threads (with 2 or more threads)
+            ([1, 6, 41, 37], 3, 1),
         ] {
             for groups in [1, 2, 3, 6] {
                 let x = Tensor.uniform(shape, low: -1, high: 1, generator: &generator, requiresGrad: true)

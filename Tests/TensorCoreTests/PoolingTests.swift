@@ -115,6 +115,20 @@ import _TestSupport
         }
     }
 
+    @Test func bigShapesKeepForwardAndBackwardAdjoint() {
+        let shape = [2, 8, 33, 29]
+        let average = adjointMismatch({ avgPool2d($0, kernelSize: 3, stride: 2, padding: 1) }, shape, seed: 1)
+        let adaptive = adjointMismatch({ adaptiveAvgPool2d($0, outputHeight: 10, outputWidth: 7) }, shape, seed: 2)
+        #expect(average < 1e-5, "avgPool2d adjoint mismatch \(average)")
+        #expect(adaptive < 1e-5, "adaptiveAvgPool2d adjoint mismatch \(adaptive)")
+        var generator = SplitMix64(seed: 3)
+        let x = Tensor.uniform(shape, low: -1, high: 1, generator: &generator)
+        let maximum = compare(
+            maxPool2d(x, kernelSize: 3, stride: 2, padding: 1),
+            ReferenceKernels.pool2d(x, kernelSize: 3, stride: 2, padding: 1, max: true), label: "max \(shape)")
+        #expect(maximum.passed, "\(maximum)")
+    }
+
     // MARK: C. PyTorch parity
 
     @Test func matchesPyTorch() throws {
@@ -149,4 +163,18 @@ import _TestSupport
         let message = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
         #expect(message.contains("[1, 2, 3, 3]") && message.contains("[5, 5]"), "\(message)")
     }
+}
+
+/// For a linear map f, the pullback is its adjoint: Σ f(x)·r = Σ x·fᵀ(r). Checked in Double on big
+/// shapes, where the kernels split their work over threads (a race or a lost chunk breaks the identity).
+func adjointMismatch(_ f: (Tensor) -> Tensor, _ shape: [Int], seed: UInt64) -> Double {
+    var generator = SplitMix64(seed: seed)
+    let x = Tensor.uniform(shape, low: -1, high: 1, generator: &generator, requiresGrad: true)
+    let y = f(x)
+    let r = Tensor.uniform(y.shape, low: -1, high: 1, generator: &generator)
+    y.backward(seed: r.data)
+    var forward = 0.0, backward = 0.0, scale = 0.0
+    for i in 0..<y.count { forward += Double(y.data[i]) * Double(r.data[i]); scale += abs(Double(y.data[i]) * Double(r.data[i])) }
+    for i in 0..<x.count { backward += Double(x.data[i]) * Double(x.grad![i]) }
+    return abs(forward - backward) / max(scale, 1)
 }

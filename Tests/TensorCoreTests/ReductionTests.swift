@@ -62,16 +62,20 @@ import _TestSupport
         var sums = [Double](repeating: 0, count: outShape.elementCount)
         var maxima = [Float](repeating: -.infinity, count: sums.count)
         var argmax = [Int](repeating: -1, count: sums.count)
-        var index = [Int](repeating: 0, count: x.rank)
+        // the output stride of each input axis (0 for reduced axes)
+        var outputStrides = [Int](repeating: 0, count: x.rank)
+        var running = 1
+        for axis in stride(from: x.rank - 1, through: 0, by: -1) where !axes.contains(axis) {
+            outputStrides[axis] = running
+            running *= x.shape[axis]
+        }
         for flat in 0..<x.count {
             var remainder = flat
+            var o = 0
             for axis in stride(from: x.rank - 1, through: 0, by: -1) {
-                index[axis] = remainder % x.shape[axis]
+                o += (remainder % x.shape[axis]) * outputStrides[axis]
                 remainder /= x.shape[axis]
             }
-            let kept = x.shape.indices.filter { !axes.contains($0) }
-            var o = 0
-            for axis in kept { o = o * x.shape[axis] + index[axis] }
             sums[o] += Double(x.data[flat])
             if x.data[flat] > maxima[o] { maxima[o] = x.data[flat]; argmax[o] = flat }
         }
@@ -96,6 +100,30 @@ import _TestSupport
             for i in naive.argmax { expectedGrad[i] = 1 }
             #expect(input.grad == expectedGrad, "max gradient \(axes)")
         }
+    }
+
+    /// Large enough for several threads (each output's walk starts mid-tensor).
+    @Test func largeReductionsMatchNaiveLoops() {
+        var generator = SplitMix64(seed: 12)
+        let x = Tensor.normal([64, 50, 33], generator: &generator)
+        for axes in [[0], [1], [2], [0, 2], [1, 2]] {
+            let naive = Self.naiveReduce(x, axes: Set(axes))
+            let s = compare(x.mean(axes: axes).data, naive.sum.map { Float($0 / Double(axes.reduce(1) { $0 * x.shape[$1] })) }, relativeTolerance: 1e-5, absoluteTolerance: 1e-7, label: "mean \(axes)")
+            #expect(s.passed, "\(s)")
+            #expect(x.max(axes: axes).data == naive.max, "max \(axes)")
+        }
+        // Backward over a kept inner run of 1650 (two tiles): d x[n, j] = seed[j] / 64.
+        let input = x.detached()
+        input.requiresGrad = true
+        let seed = (0..<1650).map { Float($0 % 7) - 3 }
+        input.mean(axes: [0]).backward(seed: seed)
+        #expect(input.grad! == (0..<x.count).map { seed[$0 % 1650] * Float(1.0 / 64) })
+        let maxInput = x.detached()
+        maxInput.requiresGrad = true
+        maxInput.max(axes: [0]).backward(seed: seed)
+        var expected = [Float](repeating: 0, count: x.count)
+        for (j, i) in Self.naiveReduce(x, axes: [0]).argmax.enumerated() { expected[i] = seed[j] }
+        #expect(maxInput.grad! == expected)
     }
 
     // MARK: (B) finite differences

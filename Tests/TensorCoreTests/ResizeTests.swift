@@ -35,14 +35,19 @@ import _TestSupport
     @Test func bicubicKeepsConstantsAndInteriorRamps() {
         let constant = Tensor(repeating: 3, shape: [1, 2, 3, 5])
         #expect(compare(resizeBicubic(constant, height: 7, width: 4).data, [Float](repeating: 3, count: 2 * 28)).passed)
-        // Keys' kernel reproduces linear functions where no tap is clamped: out = src = (o + 0.5)/2 - 0.5
+        // 8 -> 16 on a ramp: src = (o + 0.5)/2 - 0.5 has fraction t = 0.25 (odd o) or 0.75 (even o).
+        // With a = -0.75 the weights at t = 0.25 are W(1.25), W(0.25), W(0.75), W(1.75) =
+        // -0.10546875, 0.87890625, 0.26171875, -0.03515625 on taps -1, 0, 1, 2, so where no tap is clamped
+        // out = i + (-(-0.10546875) + 0.26171875 + 2·(-0.03515625)) = src + 3/64 (and src - 3/64 at t = 0.75).
         let ramp = Tensor(shape: [1, 1, 1, 8], data: (0..<8).map(Float.init))
         let y = resizeBicubic(ramp, height: 1, width: 16)
         for o in 3..<13 {
-            #expect(abs(y.data[o] - (Float(o) + 0.5) / 2 + 0.5) < 1e-5, "output \(o): \(y.data[o])")
+            let source = (Float(o) + 0.5) / 2 - 0.5
+            let expected = source + (o % 2 == 1 ? 3.0 / 64 : -3.0 / 64)
+            #expect(abs(y.data[o] - expected) < 1e-6, "output \(o): \(y.data[o]) vs \(expected)")
         }
-        // at the border the clamped taps make it differ from the ramp (PyTorch's overshoot rule)
-        #expect(abs(y.data[0] - (-0.25)) > 1e-3)
+        // o = 0: src = -0.25, taps clamp to x[0], x[0], x[0], x[1] = 0, 0, 0, 1, weight of the last W(1.25)
+        #expect(abs(y.data[0] - (-0.10546875)) < 1e-6, "\(y.data[0])")
     }
 
     // MARK: B. finite differences
@@ -72,6 +77,15 @@ import _TestSupport
                 let comparison = compare(fast, naive, relativeTolerance: 1e-5, absoluteTolerance: 1e-5, label: "\(cubic ? "bicubic" : "bilinear") \(shape) -> \(height)x\(width)")
                 #expect(comparison.passed, "\(comparison)")
             }
+        }
+    }
+
+    @Test func bigShapesKeepForwardAndBackwardAdjoint() {
+        for (height, width) in [(57, 45), (17, 11)] {
+            let bilinear = adjointMismatch({ resizeBilinear($0, height: height, width: width) }, [1, 8, 40, 30], seed: 5)
+            let bicubic = adjointMismatch({ resizeBicubic($0, height: height, width: width) }, [1, 8, 40, 30], seed: 6)
+            #expect(bilinear < 1e-5, "bilinear to \(height)x\(width): adjoint mismatch \(bilinear)")
+            #expect(bicubic < 1e-5, "bicubic to \(height)x\(width): adjoint mismatch \(bicubic)")
         }
     }
 

@@ -58,6 +58,27 @@ import _TestSupport
         #expect(l.passed, "\(l)")
     }
 
+    /// Many rows (several threads): each row equals the softmax of that row alone.
+    @Test func largeTensorsMatchRowByRow() {
+        var generator = SplitMix64(seed: 10)
+        for (shape, axis) in [([600, 257], 1), ([4, 9, 3000], 1)] {
+            let x = Tensor.normal(shape, std: 2, generator: &generator)
+            x.requiresGrad = true
+            let y = x.softmax(axis: axis)
+            let seed = Tensor.normal(shape, generator: &generator)
+            (y * seed).sum().backward()
+            for i in [0, shape[0] / 2, shape[0] - 1] {
+                let row = x.detached().sliced(axis: 0, range: i..<(i + 1))
+                row.requiresGrad = true
+                let rowY = row.softmax(axis: axis)
+                #expect(rowY.data == y.sliced(axis: 0, range: i..<(i + 1)).data, "\(shape) slice \(i)")
+                (rowY * seed.sliced(axis: 0, range: i..<(i + 1))).sum().backward()
+                let stride = x.count / shape[0]
+                #expect(row.grad! == Array(x.grad![(i * stride)..<((i + 1) * stride)]), "\(shape) slice \(i) gradient")
+            }
+        }
+    }
+
     // MARK: (B) finite differences
 
     @Test(arguments: [false, true])

@@ -61,20 +61,49 @@ struct PermuteGeometry {
             }
         }
     }
+
+    /// Calls `body(outputStart, inputStart, count)` for runs covering `rows`: output elements
+    /// outputStart ..< outputStart + count read input inputStart + j * innerStride.
+    ///
+    /// A contiguous inner axis gives one run per row. A strided one (a transpose) is tiled: rows go
+    /// in bands of `permuteTile` and each band's inner axis in blocks of `permuteTile`, so the input
+    /// cache lines one block touches serve every row of the band.
+    @inline(__always)
+    func forEachRun(in rows: Range<Int>, _ body: (Int, Int, Int) -> Void) {
+        if innerStride == 1 {
+            forEachRow(in: rows) { row, offset in body(row * inner, offset, inner) }
+            return
+        }
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: permuteTile) { offsets in
+            for bandStart in stride(from: rows.lowerBound, to: rows.upperBound, by: permuteTile) {
+                let band = bandStart..<Swift.min(bandStart + permuteTile, rows.upperBound)
+                forEachRow(in: band) { row, offset in offsets[row - bandStart] = offset }
+                for blockStart in stride(from: 0, to: inner, by: permuteTile) {
+                    let count = Swift.min(permuteTile, inner - blockStart)
+                    for row in band {
+                        body(row * inner + blockStart, offsets[row - bandStart] + blockStart * innerStride, count)
+                    }
+                }
+            }
+        }
+    }
 }
+
+/// Rows per band and elements per block of a tiled transpose.
+private let permuteTile = 16
 
 /// Elements per thread below which a copy stays on one thread.
 let movementGrain = 1 << 16
 
 func permuteForward(output: UnsafeMutableBufferPointer<Float>, input: UnsafeBufferPointer<Float>, geometry g: PermuteGeometry) {
     guard !output.isEmpty else { return }
+    let stride = g.innerStride
     parallelChunks(g.rowCount, minimumPerThread: Swift.max(1, movementGrain / g.inner)) { rows in
-        g.forEachRow(in: rows) { row, offset in
-            let target = row * g.inner
-            if g.innerStride == 1 {
-                for j in 0..<g.inner { output[target + j] = input[offset + j] }
+        g.forEachRun(in: rows) { target, source, count in
+            if stride == 1 {
+                for j in 0..<count { output[target + j] = input[source + j] }
             } else {
-                for j in 0..<g.inner { output[target + j] = input[offset + j * g.innerStride] }
+                for j in 0..<count { output[target + j] = input[source + j * stride] }
             }
         }
     }
@@ -82,11 +111,11 @@ func permuteForward(output: UnsafeMutableBufferPointer<Float>, input: UnsafeBuff
 
 func permuteBackward(dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeBufferPointer<Float>, geometry g: PermuteGeometry) {
     guard !dOutput.isEmpty else { return }
+    let stride = g.innerStride
     parallelChunks(g.rowCount, minimumPerThread: Swift.max(1, movementGrain / g.inner)) { rows in
         // forward: out[row, j] = x[offset(row) + j * stride], a bijection, so d x there += d out[row, j]
-        g.forEachRow(in: rows) { row, offset in
-            let source = row * g.inner
-            for j in 0..<g.inner { dInput[offset + j * g.innerStride] += dOutput[source + j] }
+        g.forEachRun(in: rows) { source, target, count in
+            for j in 0..<count { dInput[target + j * stride] += dOutput[source + j] }
         }
     }
 }

@@ -67,7 +67,8 @@ public func pixelKernelsForward(
                 if sourceY < 0 || sourceY >= h { continue }
                 let kernelRow = kernels + g.kernelRow(n, c / g.channelsPerGroup, t, y)
                 let inputRow = input + (row - y + sourceY) * w
-                for x in g.columns(shiftedBy: dx) { out[x] += kernelRow[x] * inputRow[x + dx] }
+                let span = g.columns(shiftedBy: dx)
+                multiplyAdd(into: out + span.lowerBound, kernelRow + span.lowerBound, inputRow + (span.lowerBound + dx), count: span.count)
             }
         }
     }
@@ -101,7 +102,9 @@ public func pixelKernelsBackward(
                         let planeOffset = (n * g.channels + c) * g.plane
                         let gradientRow = dOutput + planeOffset + y * w
                         let inputRow = input + planeOffset + sourceY * w
-                        for x in span { target[x] += gradientRow[x] * inputRow[x + dx] }
+                        multiplyAdd(
+                            into: target + span.lowerBound, gradientRow + span.lowerBound, inputRow + (span.lowerBound + dx),
+                            count: span.count)
                     }
                 }
             }
@@ -121,9 +124,18 @@ public func pixelKernelsBackward(
                     if outputY < 0 || outputY >= h { continue }
                     let kernelRow = kernels + g.kernelRow(n, c / g.channelsPerGroup, t, outputY)
                     let gradientRow = dOutput + (row - y + outputY) * w
-                    for x in g.columns(shiftedBy: -dx) { target[x] += kernelRow[x - dx] * gradientRow[x - dx] }
+                    let span = g.columns(shiftedBy: -dx)
+                    let read = span.lowerBound - dx
+                    multiplyAdd(into: target + span.lowerBound, kernelRow + read, gradientRow + read, count: span.count)
                 }
             }
         }
     }
+}
+
+/// `target[i] += a[i] · b[i]` for i in 0..<count: the one inner loop of this file, written over
+/// in-bounds base pointers with a plain counter so that it vectorises.
+@inline(__always)
+private func multiplyAdd(into target: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) {
+    for i in 0..<count { target[i] += a[i] * b[i] }
 }

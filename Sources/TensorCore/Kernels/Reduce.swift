@@ -77,34 +77,55 @@ func sumInDouble(_ p: UnsafePointer<Float>, count n: Int) -> Double {
 
 /// Input elements per thread below which a reduction stays on one thread.
 let reductionGrain = 1 << 15
+/// Width of the tiles a kept inner run is cut into, so that even one output row spreads over threads.
+private let reductionTile = 1024
+
+extension ReductionGeometry {
+    /// Work items: kept position k times tiles of the inner run (one tile when it is reduced).
+    var innerTiles: Int { innerIsReduced ? 1 : (inner + reductionTile - 1) / reductionTile }
+    var itemCount: Int { keptOffsets.count * innerTiles }
+    /// Items per thread below which the work stays on one thread.
+    var itemGrain: Int {
+        let work = innerIsReduced ? reductionSize : reductionSize * Swift.min(inner, reductionTile)
+        return Swift.max(1, reductionGrain / Swift.max(1, work))
+    }
+
+    /// The kept position and the inner tile (start, width) of work item `i` (a kept inner run only).
+    @inline(__always)
+    func tile(_ i: Int) -> (k: Int, start: Int, width: Int) {
+        let (k, t) = i.quotientAndRemainder(dividingBy: innerTiles)
+        let start = t * reductionTile
+        return (k, start, Swift.min(reductionTile, inner - start))
+    }
+}
 
 // MARK: - sum / mean
 
 /// out = scale * Σ_reduced x (scale 1 for sum, 1/count for mean), accumulated in Double.
 func sumForward(output: UnsafeMutableBufferPointer<Float>, input: UnsafeBufferPointer<Float>, geometry g: ReductionGeometry, scale: Double) {
-    let work = Swift.max(1, g.reductionSize * (g.innerIsReduced ? 1 : g.inner))
     guard let x = input.baseAddress else {
         for k in 0..<output.count { output[k] = 0 }
         return
     }
-    parallelChunks(g.keptOffsets.count, minimumPerThread: Swift.max(1, reductionGrain / work)) { range in
+    parallelChunks(g.itemCount, minimumPerThread: g.itemGrain) { items in
         if g.innerIsReduced {
-            for k in range {
+            for k in items {
                 var total = 0.0
                 for r in g.reducedOffsets { total += sumInDouble(x + g.keptOffsets[k] + r, count: g.inner) }
                 output[k] = Float(total * scale)
             }
-        } else {
-            var row = [Double](repeating: 0, count: g.inner)
-            row.withUnsafeMutableBufferPointer { row in
-                for k in range {
-                    for j in 0..<g.inner { row[j] = 0 }
-                    for r in g.reducedOffsets {
-                        let source = x + g.keptOffsets[k] + r
-                        for j in 0..<g.inner { row[j] += Double(source[j]) }
-                    }
-                    for j in 0..<g.inner { output[k * g.inner + j] = Float(row[j] * scale) }
+            return
+        }
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: reductionTile) { row in
+            for item in items {
+                let (k, start, width) = g.tile(item)
+                for j in 0..<width { row[j] = 0 }
+                for r in g.reducedOffsets {
+                    let source = x + g.keptOffsets[k] + r + start
+                    for j in 0..<width { row[j] += Double(source[j]) }
                 }
+                let target = k * g.inner + start
+                for j in 0..<width { output[target + j] = Float(row[j] * scale) }
             }
         }
     }
@@ -112,20 +133,21 @@ func sumForward(output: UnsafeMutableBufferPointer<Float>, input: UnsafeBufferPo
 
 func sumBackward(dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeBufferPointer<Float>, geometry g: ReductionGeometry, scale: Float) {
     guard let dx = dInput.baseAddress else { return }
-    let work = Swift.max(1, g.reductionSize * (g.innerIsReduced ? 1 : g.inner))
-    parallelChunks(g.keptOffsets.count, minimumPerThread: Swift.max(1, reductionGrain / work)) { range in
+    parallelChunks(g.itemCount, minimumPerThread: g.itemGrain) { items in
         // forward: out[k] = scale * Σ_r x[k, r], so d x[k, r] = scale * d out[k] (a broadcast)
-        for k in range {
+        for item in items {
             if g.innerIsReduced {
-                let value = dOutput[k] * scale
+                let value = dOutput[item] * scale
                 for r in g.reducedOffsets {
-                    let target = dx + g.keptOffsets[k] + r
+                    let target = dx + g.keptOffsets[item] + r
                     for j in 0..<g.inner { target[j] += value }
                 }
             } else {
+                let (k, start, width) = g.tile(item)
+                let source = k * g.inner + start
                 for r in g.reducedOffsets {
-                    let target = dx + g.keptOffsets[k] + r
-                    for j in 0..<g.inner { target[j] += scale * dOutput[k * g.inner + j] }
+                    let target = dx + g.keptOffsets[k] + r + start
+                    for j in 0..<width { target[j] += scale * dOutput[source + j] }
                 }
             }
         }
@@ -138,32 +160,33 @@ func sumBackward(dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeBuffe
 /// order (NOTE: NaN is not propagated; the first maximum wins ties, so its gradient is unique).
 /// - Precondition: `g.reductionSize > 0`.
 func maxForward(output: UnsafeMutableBufferPointer<Float>, argmax: UnsafeMutableBufferPointer<Int>, input: UnsafeBufferPointer<Float>, geometry g: ReductionGeometry) {
-    let work = Swift.max(1, g.reductionSize * (g.innerIsReduced ? 1 : g.inner))
-    parallelChunks(g.keptOffsets.count, minimumPerThread: Swift.max(1, reductionGrain / work)) { range in
-        for k in range {
+    parallelChunks(g.itemCount, minimumPerThread: g.itemGrain) { items in
+        for item in items {
             if g.innerIsReduced {
-                var bestIndex = g.keptOffsets[k] + g.reducedOffsets[0]
+                var bestIndex = g.keptOffsets[item] + g.reducedOffsets[0]
                 var best = input[bestIndex]
                 for r in g.reducedOffsets {
-                    let base = g.keptOffsets[k] + r
+                    let base = g.keptOffsets[item] + r
                     for j in 0..<g.inner where input[base + j] > best {
                         best = input[base + j]
                         bestIndex = base + j
                     }
                 }
-                output[k] = best
-                argmax[k] = bestIndex
+                output[item] = best
+                argmax[item] = bestIndex
             } else {
-                let first = g.keptOffsets[k] + g.reducedOffsets[0]
-                for j in 0..<g.inner {
-                    output[k * g.inner + j] = input[first + j]
-                    argmax[k * g.inner + j] = first + j
+                let (k, start, width) = g.tile(item)
+                let target = k * g.inner + start
+                let first = g.keptOffsets[k] + g.reducedOffsets[0] + start
+                for j in 0..<width {
+                    output[target + j] = input[first + j]
+                    argmax[target + j] = first + j
                 }
                 for r in g.reducedOffsets.dropFirst() {
-                    let base = g.keptOffsets[k] + r
-                    for j in 0..<g.inner where input[base + j] > output[k * g.inner + j] {
-                        output[k * g.inner + j] = input[base + j]
-                        argmax[k * g.inner + j] = base + j
+                    let base = g.keptOffsets[k] + r + start
+                    for j in 0..<width where input[base + j] > output[target + j] {
+                        output[target + j] = input[base + j]
+                        argmax[target + j] = base + j
                     }
                 }
             }

@@ -1,14 +1,21 @@
 // The safetensors file format (Hugging Face): 8-byte little-endian header length N, N bytes of
 // JSON header {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {string: string}},
-// then the raw little-endian tensor bytes. We read F32, F16 and BF16 (converted to Float) and
-// write any of the three. Every malformed file is a thrown error, never a trap.
+// then the raw little-endian tensor bytes. We read F32, F16, BF16 and I64 (converted to Float) and
+// write any of them. Every malformed file is a thrown error, never a trap.
 import Foundation
 
-/// Element types we read and write.
+/// Element types we read and write. I64 exists for integer buffers such as PyTorch BatchNorm's
+/// `num_batches_tracked`; its values travel as Float (exact up to 2^24).
 public enum SafeTensorsDType: String, Codable, Sendable, CaseIterable {
-    case f32 = "F32", f16 = "F16", bf16 = "BF16"
+    case f32 = "F32", f16 = "F16", bf16 = "BF16", i64 = "I64"
 
-    public var byteCount: Int { self == .f32 ? 4 : 2 }
+    public var byteCount: Int {
+        switch self {
+        case .f32: 4
+        case .f16, .bf16: 2
+        case .i64: 8
+        }
+    }
 }
 
 /// What went wrong with a safetensors file.
@@ -86,6 +93,10 @@ public struct SafeTensorsFile: Sendable {
         guard let table = json as? [String: Any] else {
             throw SafeTensorsError("header is not a JSON object")
         }
+        // JSONSerialization keeps one of two equal keys silently; the format forbids repeats.
+        if let duplicate = SafeTensorsHeaderScanner.firstDuplicateKey(in: Data(headerData)) {
+            throw SafeTensorsError("header repeats the name \"\(duplicate)\"")
+        }
         let dataStart = 8 + headerLength
         let dataLength = bytes.count - dataStart
         var metadata: [String: String] = [:]
@@ -110,7 +121,7 @@ public struct SafeTensorsFile: Sendable {
                 throw SafeTensorsError("tensor \"\(name)\": missing dtype")
             }
             guard let dtype = SafeTensorsDType(rawValue: dtypeName) else {
-                throw SafeTensorsError("tensor \"\(name)\": unsupported dtype \(dtypeName) (F32, F16 and BF16 are read)")
+                throw SafeTensorsError("tensor \"\(name)\": unsupported dtype \(dtypeName) (F32, F16, BF16 and I64 are read)")
             }
             guard let shapeValues = entry["shape"] as? [Any], let shape = Self.integers(shapeValues), shape.allSatisfy({ $0 >= 0 }) else {
                 throw SafeTensorsError("tensor \"\(name)\": shape is not a list of non-negative integers")
@@ -119,8 +130,11 @@ public struct SafeTensorsFile: Sendable {
                 throw SafeTensorsError("tensor \"\(name)\": data_offsets is not a pair of integers")
             }
             let (begin, end) = (offsets[0], offsets[1])
-            guard begin >= 0, end >= begin, end <= dataLength else {
-                throw SafeTensorsError("tensor \"\(name)\": data_offsets [\(begin), \(end)] out of bounds (data section is \(dataLength) bytes)")
+            guard begin >= 0, end >= begin else {
+                throw SafeTensorsError("tensor \"\(name)\": data_offsets [\(begin), \(end)] are not an increasing pair of non-negative offsets")
+            }
+            guard end <= dataLength else {
+                throw SafeTensorsError("tensor \"\(name)\": data_offsets [\(begin), \(end)] out of bounds: the data section has \(dataLength) bytes (file truncated?)")
             }
             var elementCount = 1
             for dimension in shape {
@@ -186,6 +200,10 @@ public struct SafeTensorsFile: Sendable {
                 let bits = UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
                 values[i] = Float(bitPattern: UInt32(bits) << 16)
             }
+        case .i64:
+            for i in 0..<count {
+                values[i] = Float(Int64(littleEndian: base.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)))
+            }
         }
         return values
     }
@@ -200,6 +218,9 @@ public struct SafeTensorsFile: Sendable {
             let tensor = tensors[name]!
             guard tensor.shape.elementCount == tensor.values.count else {
                 throw SafeTensorsError("tensor \"\(name)\": \(tensor.values.count) values do not fill shape \(tensor.shape)")
+            }
+            if tensor.dtype == .i64, let bad = tensor.values.first(where: { $0 != $0.rounded() || abs($0) > 9.0e18 }) {
+                throw SafeTensorsError("tensor \"\(name)\": I64 tensor holds the non-integer value \(bad)")
             }
             let size = tensor.values.count * tensor.dtype.byteCount
             header[name] = ["dtype": tensor.dtype.rawValue, "shape": tensor.shape, "data_offsets": [offset, offset + size]] as [String: Any]
@@ -223,6 +244,9 @@ public struct SafeTensorsFile: Sendable {
             case .bf16:
                 var bits = tensor.values.map { $0.bfloat16Bits.littleEndian }
                 bits.withUnsafeMutableBytes { output.append(contentsOf: $0) }
+            case .i64:
+                var integers = tensor.values.map { Int64($0).littleEndian }
+                integers.withUnsafeMutableBytes { output.append(contentsOf: $0) }
             }
         }
         return output

@@ -1,0 +1,94 @@
+// phi_D, the decoder with harmony kernel modulation (gknet-spec.md section 5, rows D4..D0): a
+// bottleneck that also sees the global token map, three levels whose features are filtered by
+// the predicted per-pixel kernels (X^l += DynConv(X^l, K^l)), and a full-resolution level.
+import NeuralNet
+import TensorCore
+
+/// D_l, l = 3, 2, 1: X = `up` ELU(BN(ConvT 4x4 s2(X))); X = X + F_E^l; X = `refine` ELU(BN(Conv3x3(X))).
+final class DecoderLevel: Module {
+    let up: ConvNormELU, refine: ConvNormELU
+    var isTraining = true
+
+    init(inputChannels: Int, outputChannels: Int, generator: inout SplitMix64) {
+        up = ConvNormELU(upsampling: inputChannels, outputChannels, generator: &generator)
+        refine = ConvNormELU(outputChannels, outputChannels, kernelSize: 3, generator: &generator)
+    }
+
+    var members: [ModuleMember] { [.child("up", up), .child("refine", refine)] }
+
+    /// x: N x C_in x h x w, skip: N x C_out x 2h x 2w -> N x C_out x 2h x 2w.
+    func callAsFunction(_ x: Tensor, skip: Tensor) -> Tensor { refine(up(x) + skip) }
+}
+
+/// D_0: X = `up` ELU(BN(ConvT 4x4 s2(X))); X = `refine` ELU(Conv3x3(X) + b).
+final class OutputLevel: Module {
+    let up: ConvNormELU, refine: ConvELU
+    var isTraining = true
+
+    init(inputChannels: Int, outputChannels: Int, generator: inout SplitMix64) {
+        up = ConvNormELU(upsampling: inputChannels, outputChannels, generator: &generator)
+        refine = ConvELU(outputChannels, outputChannels, kernelSize: 3, generator: &generator)
+    }
+
+    var members: [ModuleMember] { [.child("up", up), .child("refine", refine)] }
+
+    func callAsFunction(_ x: Tensor) -> Tensor { refine(up(x)) }
+}
+
+/// What modulates a decoder level: the harmony kernels K^l, or (modulation off) the KPB feature P^l.
+enum LevelModulation {
+    case kernels(Tensor)
+    case feature(Tensor)
+}
+
+final class ModulatedDecoder: Module {
+    let bottleneck: ConvNormELU
+    /// Levels 3, 2, 1 (index 0, 1, 2).
+    let levels: [DecoderLevel]
+    let output: OutputLevel
+    let kernelSize: Int
+    var isTraining = true
+
+    init(configuration: GKNetConfiguration, generator: inout SplitMix64) {
+        let c = configuration.encoderWidths
+        kernelSize = configuration.kernelSize
+        bottleneck = ConvNormELU(c[3] + configuration.lreWidth, c[3], kernelSize: 1, generator: &generator)
+        levels = [
+            DecoderLevel(inputChannels: c[3], outputChannels: c[2], generator: &generator),
+            DecoderLevel(inputChannels: c[2], outputChannels: c[1], generator: &generator),
+            DecoderLevel(inputChannels: c[1], outputChannels: c[0], generator: &generator),
+        ]
+        output = OutputLevel(inputChannels: c[0], outputChannels: configuration.decoderOutputWidth, generator: &generator)
+    }
+
+    var members: [ModuleMember] {
+        [.child("bottleneck", bottleneck), .child("levels.3", levels[0]), .child("levels.2", levels[1]),
+         .child("levels.1", levels[2]), .child("levels.0", output)]
+    }
+
+    /// - Parameters:
+    ///   - features: [F_E^1, ..., F_E^4].
+    ///   - tokenMap: G_map, N x D x H/16 x W/16.
+    ///   - modulation: per level l (3, 2, 1) what modulates it, if that level has a KPB.
+    /// - Returns: X^0, N x decoderOutputWidth x H x W.
+    func callAsFunction(features: [Tensor], tokenMap: Tensor, modulation: [Int: LevelModulation], trace: ((String, Tensor) -> Void)? = nil) -> Tensor {
+        var x = bottleneck(Tensor.concatenated([features[3], tokenMap], axis: 1))
+        trace?("D4", x)
+        for (index, level) in [3, 2, 1].enumerated() {
+            x = levels[index](x, skip: features[level - 1])
+            if modulation[level] != nil { trace?("D\(level).unmodulated", x) }
+            switch modulation[level] {
+            case .kernels(let kernels):
+                x = x + applyPixelKernels(x, kernels: kernels, kernelSize: kernelSize)
+            case .feature(let feature):
+                x = x + feature
+            case nil:
+                break
+            }
+            trace?("D\(level)", x)
+        }
+        let x0 = output(x)
+        trace?("D0", x0)
+        return x0
+    }
+}

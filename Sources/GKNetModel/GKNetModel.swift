@@ -1,2 +1,0 @@
-// GKNetModel module.
-import TensorCore

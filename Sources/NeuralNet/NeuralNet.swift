@@ -1,2 +1,0 @@
-// NeuralNet module.
-import TensorCore
