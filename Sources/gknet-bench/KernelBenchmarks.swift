@@ -3,13 +3,14 @@
 // runs both with the same thread count and prints them side by side (docs/benchmarks.md).
 //
 //   gknet-bench kernels [--threads T] [--tsv] [--only key1,key2] [--seconds S] [--cpu-time]
-//                       [--wait-idle SECONDS]
+//                       [--wait-idle SECONDS] [--variants]
 //
 // --tsv prints `key<TAB>ms<TAB>gflops<TAB>label` lines for scripts; --seconds is the time budget
 // per benchmark (at least 5 timed runs each); --cpu-time reports process CPU time instead of wall
 // time (a load-robust proxy for 1-thread runs on a busy machine; never for the recorded numbers);
 // --wait-idle waits (up to SECONDS) before each benchmark until the idle CPU capacity covers the
-// thread count plus a margin, and reports the idle fraction it saw (the TSV's fifth column).
+// thread count plus a margin, and reports the idle fraction it saw (the TSV's fifth column);
+// --variants adds the same convolution on each backend and the backward pass split in halves.
 import Dispatch
 import Foundation
 import TensorCore
@@ -32,6 +33,7 @@ enum KernelBenchmarks {
         var only: Set<String>? = nil
         var seconds = 1.0
         var maximumIdleWait = 0.0
+        var variants = false
         var index = 0
         func value() -> String {
             index += 1
@@ -45,13 +47,14 @@ enum KernelBenchmarks {
             case "--only": only = Set(value().split(separator: ",").map(String.init))
             case "--seconds": seconds = Double(value()) ?? { fail("--seconds needs a number") }()
             case "--cpu-time": useCPUTime = true
+            case "--variants": variants = true
             case "--wait-idle": maximumIdleWait = Double(value()) ?? { fail("--wait-idle needs a number") }()
             case let other: fail("unknown option \(other)")
             }
             index += 1
         }
         Threading.configure(threads: threads)
-        let selected = benchmarks().filter { only?.contains($0.key) ?? true }
+        let selected = (benchmarks() + (variants || only != nil ? backendVariants() : [])).filter { only?.contains($0.key) ?? true }
         if !tsv {
             print("gknet-bench kernels: threads \(Threading.count), oneDNN \(ConvolutionBackend.isOneDNNAvailable ? "yes" : "no")")
             let g = convGeometry(batch: 1)
@@ -92,23 +95,24 @@ enum KernelBenchmarks {
             list.append(convBackwardBenchmark(batch: batch, backend: .automatic, suffix: ""))
         }
         list += otherOpBenchmarks()
-        // The same conv through each backend, to justify the default (ConvolutionBackend.automatic).
-        for (backend, suffix) in [
-            (ConvolutionBackend.oneDNN(blockedLayout: true), "_onednn"), (.oneDNN(blockedLayout: false), "_plain"), (.im2col, "_im2col"),
+        return list
+    }
+
+    /// The same conv through each backend (to justify `ConvolutionBackend.preferred`), and the two
+    /// halves of the backward pass.
+    static func backendVariants() -> [Benchmark] {
+        var list: [Benchmark] = []
+        let backends: [(ConvolutionBackend, String)] = [
+            (.oneDNN(blockedLayout: true), "_onednn"), (.oneDNN(blockedLayout: false), "_plain"), (.im2col, "_im2col"),
             (.winograd, "_winograd"),
-        ] {
-            list.append(convForwardKernelBenchmark(batch: 1, backend: backend, suffix: suffix))
-            list.append(convBackwardBenchmark(batch: 1, backend: backend, suffix: suffix))
+        ]
+        for batch in [1, 8] {
+            for (backend, suffix) in backends where batch == 1 || suffix == "_onednn" || suffix == "_winograd" {
+                list.append(convForwardKernelBenchmark(batch: batch, backend: backend, suffix: suffix))
+                list.append(convBackwardBenchmark(batch: batch, backend: backend, suffix: suffix))
+            }
         }
-        list.append(convForwardKernelBenchmark(batch: 8, backend: .winograd, suffix: "_winograd"))
-        list.append(convBackwardBenchmark(batch: 8, backend: .winograd, suffix: "_winograd"))
-        list.append(convForwardKernelBenchmark(batch: 8, backend: .oneDNN(blockedLayout: true), suffix: "_onednn"))
-        list.append(convBackwardBenchmark(batch: 8, backend: .oneDNN(blockedLayout: true), suffix: "_onednn"))
-        // The two halves of the backward pass on each backend.
-        for (backend, suffix) in [
-            (ConvolutionBackend.oneDNN(blockedLayout: true), "_onednn"), (.oneDNN(blockedLayout: false), "_plain"), (.im2col, "_im2col"),
-            (.winograd, "_winograd"),
-        ] {
+        for (backend, suffix) in backends {
             list.append(convBackwardBenchmark(batch: 1, backend: backend, suffix: suffix, parts: (true, false)))
             list.append(convBackwardBenchmark(batch: 1, backend: backend, suffix: suffix, parts: (false, true)))
         }
