@@ -52,7 +52,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "gknet-bench",
-            dependencies: ["Harmonization", "GKNetModel", "NeuralNet", "TensorCore", "_TestSupport"]
+            dependencies: ["Harmonization", "GKNetModel", "NeuralNet", "ImageCodec", "TensorCore", "_TestSupport"]
         ),
 
         // MARK: - Unit test bundles
@@ -64,6 +64,6 @@ let package = Package(
             name: "HarmonizationTests",
             dependencies: ["Harmonization", "ImageCodec", "GKNetModel", "NeuralNet", "_TestSupport"]
         ),
-        .testTarget(name: "CLITests", dependencies: ["Harmonization", "_TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["Harmonization", "GKNetModel", "NeuralNet", "ImageCodec", "_TestSupport"]),
     ]
 )

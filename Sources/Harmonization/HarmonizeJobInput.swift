@@ -1,0 +1,169 @@
+// Reading a user's composite and mask for `gknet harmonize`: every input problem becomes a one-line
+// error naming the file, or a documented behaviour (docs in README "Usage" and the command help).
+//
+// Composite: PNG or JPEG, 8 or 16 bits, gray / gray+alpha / RGB / RGBA. Gray is used as RGB; an
+// alpha channel is not used for harmonizing (the colour values are) and is copied to the output
+// unchanged; a 16-bit composite gives a 16-bit output.
+// Mask: white (1) = the region to harmonize, black (0) = background, values between = soft edge
+// (used as the blending weight, never thresholded). Gray masks are read as they are; colour masks
+// whose three channels agree likewise, otherwise the brightest channel of each pixel is used; a
+// mask with transparency (any alpha below opaque) is read from its alpha channel. JPEG masks have
+// values within 3/255 of black or white snapped to 0 or 1 (JPEG ringing would otherwise tint the
+// background).
+import Foundation
+import ImageCodec
+
+/// A problem with the files of a harmonize job: one line naming the file.
+public struct HarmonizeError: Error, Sendable, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// Settings of a harmonize job.
+public struct HarmonizeOptions: Sendable {
+    /// Resize a mask whose size differs from the composite's (otherwise that is an error).
+    public var resizeMask = false
+    /// Decode limits (largest image in pixels).
+    public var limits = DecodeLimits()
+    /// zlib level of PNG outputs (1 = fast, 9 = smallest).
+    public var pngCompressionLevel = 1
+    /// Longest side of each panel of a comparison sheet.
+    public var comparisonPanelSide = 512
+    public init() {}
+}
+
+/// A composite and mask ready for the network, with what is needed to write the output like the input.
+public struct HarmonizeInput: Sendable {
+    /// 3 x H x W RGB in 0...1.
+    public var composite: PlanarImage
+    /// 1 x H x W in 0...1 (soft values kept).
+    public var mask: PlanarImage
+    /// The composite's own alpha channel (1 x H x W), copied to the output; nil when it has none.
+    public var alpha: PlanarImage?
+    /// 8 or 16: the composite's bit depth, which the output keeps.
+    public var bitDepth: Int
+    /// Share of the image the mask covers (mean of the mask).
+    public var foregroundRatio: Double
+    /// Notes for the user about how the inputs were read (printed as warnings).
+    public var warnings: [String]
+}
+
+extension HarmonizeJob {
+    /// Reads and checks a composite and its mask.
+    /// - Throws: `ImageCodecError` (unreadable, corrupt, truncated, too large...) or `HarmonizeError`
+    ///   (mask size, empty mask), each one line naming the file.
+    public static func readInput(composite compositeURL: URL, mask maskURL: URL, options: HarmonizeOptions = HarmonizeOptions()) throws -> HarmonizeInput {
+        let (compositeImage, _) = try decode(compositeURL, limits: options.limits)
+        let (maskImage, maskFormat) = try decode(maskURL, limits: options.limits)
+        var warnings: [String] = []
+        let composite = PlanarImage(rgb: compositeImage)
+        let alpha: PlanarImage? = compositeImage.layout.hasAlpha ? alphaPlane(of: compositeImage) : nil
+        var (mask, note) = maskPlane(of: maskImage, snapsJPEGRinging: maskFormat == .jpeg)
+        if let note { warnings.append("\(maskURL.path): \(note)") }
+
+        if mask.width != composite.width || mask.height != composite.height {
+            let sizes = "mask is \(mask.width)x\(mask.height) but composite \(compositeURL.path) is \(composite.width)x\(composite.height)"
+            guard options.resizeMask else {
+                let hint = mask.width == composite.height && mask.height == composite.width ? " (rotated? check the EXIF orientation)" : ""
+                throw HarmonizeError("\(maskURL.path): \(sizes)\(hint); pass --resize-mask to resize it")
+            }
+            let maskAspect = Double(mask.width) / Double(mask.height), compositeAspect = Double(composite.width) / Double(composite.height)
+            let stretch = abs(maskAspect / compositeAspect - 1) > 0.01 ? " (aspect ratio differs: stretched)" : ""
+            warnings.append("\(maskURL.path): \(sizes); resized to fit\(stretch)")
+            mask = mask.resized(width: composite.width, height: composite.height, filter: .automatic).clamped()
+        }
+        let coverage = maskCoverage(mask)
+        guard coverage.maximum > 0 else {
+            throw HarmonizeError("\(maskURL.path): mask has no foreground (every pixel is black; white marks the region to harmonize)")
+        }
+        if coverage.background == 0 {
+            warnings.append("\(maskURL.path): mask covers the whole image: there is no background to match, so the result is the network's guess (white marks the region to harmonize)")
+        } else if coverage.ratio > 0.9 {
+            warnings.append(String(format: "%@: mask covers %.0f %% of the image (white marks the region to harmonize): check that it is not inverted", maskURL.path, coverage.ratio * 100))
+        }
+        if coverage.maximum < 0.5 {
+            warnings.append(String(format: "%@: mask is faint (brightest value %.2f): soft values are blending weights, so the change is at most %.0f %%", maskURL.path, coverage.maximum, coverage.maximum * 100))
+        }
+        return HarmonizeInput(
+            composite: composite, mask: mask, alpha: alpha, bitDepth: compositeImage.bitDepth,
+            foregroundRatio: coverage.ratio, warnings: warnings)
+    }
+
+    /// Reads the file once, finds its format from its bytes, decodes it; errors name the file.
+    static func decode(_ url: URL, limits: DecodeLimits) throws -> (DecodedImage, ImageFormat) {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw ImageCodecError(path: url.path, kind: .unreadable, detail: "is a folder, not an image file")
+        }
+        let data: Data
+        do {
+            data = try Data(contentsOf: url, options: .mappedIfSafe)
+        } catch {
+            let exists = FileManager.default.fileExists(atPath: url.path)
+            throw ImageCodecError(path: url.path, kind: .unreadable, detail: exists ? "permission denied or read error" : "no such file")
+        }
+        let format = try data.withUnsafeBytes { try ImageFormat.detect($0, path: url.path) }
+        return (try ImageFile.decode(data, path: url.path, limits: limits), format)
+    }
+
+    /// The alpha channel of a gray+alpha or RGBA image as a 1-channel plane in 0...1.
+    static func alphaPlane(of image: DecodedImage) -> PlanarImage {
+        PlanarImage(mask: image, source: .alpha)
+    }
+
+    /// The mask plane of a decoded mask file (rules in the file header) and a note when the
+    /// reading is not the obvious one.
+    static func maskPlane(of image: DecodedImage, snapsJPEGRinging: Bool) -> (PlanarImage, String?) {
+        var (plane, note): (PlanarImage, String?)
+        switch image {
+        case .eightBit(let raster): (plane, note) = maskPlane(of: raster)
+        case .sixteenBit(let raster): (plane, note) = maskPlane(of: raster)
+        }
+        if snapsJPEGRinging {
+            let low: Float = 3.5 / 255, high: Float = 1 - 3.5 / 255
+            for i in plane.values.indices {
+                let v = plane.values[i]
+                if v < low { plane.values[i] = 0 } else if v > high { plane.values[i] = 1 }
+            }
+        }
+        return (plane, note)
+    }
+
+    static func maskPlane<Sample>(of raster: RasterImage<Sample>) -> (PlanarImage, String?) {
+        let step = raster.layout.channels
+        let pixels = raster.width * raster.height
+        let maximum = RasterImage<Sample>.maximum
+        if raster.layout.hasAlpha {
+            let alphaVaries = raster.samples.withUnsafeBufferPointer { s in
+                (0..<pixels).contains { s[$0 * step + step - 1] != Sample.max }
+            }
+            if alphaVaries {
+                return (PlanarImage(mask: raster, source: .alpha), "mask has transparency: its alpha channel is used as the mask")
+            }
+        }
+        guard raster.layout.isColor else { return (PlanarImage(mask: raster, source: .first), nil) }
+        var values = [Float](repeating: 0, count: pixels)
+        var coloured = false
+        raster.samples.withUnsafeBufferPointer { s in
+            for p in 0..<pixels {
+                let r = s[p * step], g = s[p * step + 1], b = s[p * step + 2]
+                if r != g || g != b { coloured = true }
+                values[p] = Float(max(r, max(g, b))) / maximum
+            }
+        }
+        let plane = PlanarImage(width: raster.width, height: raster.height, channels: 1, values: values)
+        return (plane, coloured ? "mask is in colour: the brightest channel of each pixel is used (white marks the region to harmonize)" : nil)
+    }
+
+    /// Mean, largest value, and the count of background pixels (mask < 0.5).
+    static func maskCoverage(_ mask: PlanarImage) -> (ratio: Double, maximum: Float, background: Int) {
+        var sum = 0.0, maximum: Float = 0, background = 0
+        for v in mask.values {
+            sum += Double(v)
+            maximum = max(maximum, v)
+            if v < 0.5 { background += 1 }
+        }
+        return (sum / Double(max(1, mask.values.count)), maximum, background)
+    }
+}
