@@ -360,4 +360,75 @@ private func expectFailure(_ workspace: Workspace, _ request: HarmonizeRequest, 
         #expect(c.width == 104 && c.height == 96)
         #expect(Set(try FileManager.default.contentsOfDirectory(atPath: sheets.path)) == ["a_1_1.png", "c_1_1.png"])
     }
+
+    // MARK: - Full resolution
+
+    /// Naive reference of `applyLocalAffineTransforms`: per pixel, bilinear weights of the four cells.
+    static func referenceApply(_ transforms: [AffineColorTransform], gridSize g: Int, composite: PlanarImage, mask: PlanarImage) -> PlanarImage {
+        var result = composite
+        func position(_ i: Int, _ size: Int) -> (Int, Int, Float) {
+            let t = min(max((Float(i) + 0.5) / Float(size) * Float(g) - 0.5, 0), Float(g - 1))
+            let lower = min(Int(t), g - 1)
+            return (lower, min(lower + 1, g - 1), t - Float(lower))
+        }
+        for y in 0..<composite.height {
+            let (y0, y1, fy) = position(y, composite.height)
+            for x in 0..<composite.width {
+                let (x0, x1, fx) = position(x, composite.width)
+                let m = mask[0, y, x]
+                for c in 0..<3 {
+                    var value: Float = 0
+                    for k in 0..<4 {
+                        let a = transforms[y0 * g + x0][c * 4 + k], b = transforms[y0 * g + x1][c * 4 + k]
+                        let d = transforms[y1 * g + x0][c * 4 + k], e = transforms[y1 * g + x1][c * 4 + k]
+                        let coefficient = (1 - fy) * ((1 - fx) * a + fx * b) + fy * ((1 - fx) * d + fx * e)
+                        value += coefficient * (k == 3 ? 1 : composite[k, y, x])
+                    }
+                    result[c, y, x] = m * min(max(value, 0), 1) + (1 - m) * composite[c, y, x]
+                }
+            }
+        }
+        return result
+    }
+
+    @Test(arguments: [(37, 23, 3), (64, 48, 8), (5, 90, 4)])
+    func localAffineApplicationMatchesTheNaiveReference(width: Int, height: Int, grid: Int) {
+        var generator = SplitMix64(seed: UInt64(width * height))
+        let composite = PlanarImage(tensor: Tensor.uniform([3, height, width], generator: &generator))
+        var mask = PlanarImage(tensor: Tensor.uniform([1, height, width], generator: &generator))
+        for i in mask.values.indices where mask.values[i] < 0.3 { mask.values[i] = 0 }  // background and soft values
+        let transforms = (0..<grid * grid).map { _ in Tensor.uniform([12], generator: &generator).data.map { $0 * 1.2 - 0.3 } }
+        let fast = applyLocalAffineTransforms(transforms, gridSize: grid, composite: composite, mask: mask)
+        let reference = Self.referenceApply(transforms, gridSize: grid, composite: composite, mask: mask)
+        let worst = zip(fast.values, reference.values).map { abs($0 - $1) }.max()!
+        #expect(worst <= 1e-5, "largest difference \(worst)")
+        for i in 0..<mask.planeSize where mask.values[i] == 0 {
+            #expect((0..<3).allSatisfy { fast.values[$0 * mask.planeSize + i] == composite.values[$0 * mask.planeSize + i] })
+        }
+    }
+
+    @Test func localAffineCarriesAGlobalColourChangeExactly() {
+        // prediction = A c + t on the foreground at 64x64; the full-resolution result must be A c + t.
+        let full = Workspace.compositeImage(width: 160, height: 120).resized(width: 160, height: 120)
+        let fullMask = Workspace.boxMask(width: 160, height: 120)
+        let small = full.resized(width: 64, height: 64, filter: .area), smallMask = fullMask.resized(width: 64, height: 64, filter: .area)
+        let a: [Float] = [0.8, 0.1, 0, 0.05, 0, 0.9, 0.05, -0.02, 0.1, 0, 0.7, 0.1]
+        func transform(_ image: PlanarImage, _ mask: PlanarImage) -> PlanarImage {
+            var out = image
+            for i in 0..<image.planeSize {
+                for c in 0..<3 {
+                    let v = a[c * 4] * image.values[i] + a[c * 4 + 1] * image.values[image.planeSize + i] + a[c * 4 + 2] * image.values[2 * image.planeSize + i] + a[c * 4 + 3]
+                    out.values[c * image.planeSize + i] = mask.values[i] * v + (1 - mask.values[i]) * image.values[c * image.planeSize + i]
+                }
+            }
+            return out
+        }
+        let result = carryToFullResolution(method: .localAffine, composite: small, prediction: transform(small, smallMask), mask: smallMask, fullComposite: full, fullMask: fullMask)
+        let expected = transform(full, fullMask)
+        let worst = zip(result.values, expected.values).map { abs($0 - $1) }.max()!
+        #expect(worst <= 0.01, "largest difference \(worst) (1/255 = 0.0039)")
+        let naive = carryToFullResolution(method: .naiveUpsampling, composite: small, prediction: transform(small, smallMask), mask: smallMask, fullComposite: full, fullMask: fullMask)
+        let naiveWorst = zip(naive.values, expected.values).map { abs($0 - $1) }.max()!
+        #expect(naiveWorst > 5 * worst, "naive upsampling loses the texture (\(naiveWorst) vs \(worst))")
+    }
 }
