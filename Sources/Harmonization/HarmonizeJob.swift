@@ -133,12 +133,13 @@ public enum HarmonizeJob {
 
     /// Encodes the result like the composite: its bit depth, and its alpha channel if it had one.
     static func encodeOutput(_ result: PlanarImage, input: HarmonizeInput, format: ImageFormat, options: HarmonizeOptions, path: String) throws -> Data {
-        let alpha = format == .png ? input.alpha : nil
-        let encoding = EncodeOptions(quality: 95, pngCompressionLevel: options.pngCompressionLevel)
-        if input.bitDepth == 16 && format == .png {
-            return try ImageFile.encode(.sixteenBit(interleave(result, alpha: alpha, as: UInt16.self)), format: format, options: encoding, path: path)
+        if format == .jpeg {
+            return try ImageFile.encode(.eightBit(interleave(result, alpha: nil, as: UInt8.self)), format: .jpeg, options: EncodeOptions(quality: 95), path: path)
         }
-        return try ImageFile.encode(.eightBit(interleave(result, alpha: alpha, as: UInt8.self)), format: format, options: encoding, path: path)
+        if input.bitDepth == 16 {
+            return try ParallelPNG.encode(interleave(result, alpha: input.alpha, as: UInt16.self), level: options.pngCompressionLevel, path: path)
+        }
+        return try ParallelPNG.encode(interleave(result, alpha: input.alpha, as: UInt8.self), level: options.pngCompressionLevel, path: path)
     }
 
     /// RGB (or RGBA with `alpha`) integer samples: clamp to 0...1, scale, round half up.
@@ -154,9 +155,9 @@ public enum HarmonizeJob {
                     parallelChunks(plane, minimumPerThread: 1 << 16) { range in
                         for p in range {
                             for c in 0..<3 {
-                                out[p * channels + c] = Sample(min(max(source[c * plane + p], 0), 1) * maximum + 0.5)
+                                out[p * channels + c] = Sample(truncatingIfNeeded: Int32(min(max(source[c * plane + p], 0), 1) * maximum + 0.5))
                             }
-                            if channels == 4 { out[p * 4 + 3] = Sample(min(max(alphaSource[p], 0), 1) * maximum + 0.5) }
+                            if channels == 4 { out[p * 4 + 3] = Sample(truncatingIfNeeded: Int32(min(max(alphaSource[p], 0), 1) * maximum + 0.5)) }
                         }
                     }
                 }

@@ -431,4 +431,30 @@ private func expectFailure(_ workspace: Workspace, _ request: HarmonizeRequest, 
         let naiveWorst = zip(naive.values, expected.values).map { abs($0 - $1) }.max()!
         #expect(naiveWorst > 5 * worst, "naive upsampling loses the texture (\(naiveWorst) vs \(worst))")
     }
+
+    // MARK: - PNG writer
+
+    @Test(arguments: [(PixelLayout.rgb, 8, 1), (.rgba, 8, 7), (.gray, 8, 3), (.grayAlpha, 16, 5), (.rgb, 16, 2)])
+    func parallelPNGRoundTripsThroughLibpng(layout: PixelLayout, bits: Int, strips: Int) throws {
+        let (width, height) = (131, 97)
+        var generator = SplitMix64(seed: UInt64(layout.channels * bits + strips))
+        let noise = Tensor.uniform([height * width * layout.channels], generator: &generator).data
+        // smooth ramps plus noise, so every filter type wins somewhere
+        let values: [Float] = (0..<noise.count).map { i in
+            let pixel = i / layout.channels, (y, x) = (pixel / width, pixel % width)
+            return y < 30 ? Float(x) / Float(width) : y < 60 ? noise[i] : 0.5 * Float(x + y) / Float(width + height) + 0.1 * noise[i]
+        }
+        let image = PlanarImage(width: width, height: height, channels: layout.channels, values: values)
+        for level in [1, 6] {
+            if bits == 8 {
+                let raster = image.raster8()
+                let data = try ParallelPNG.encode(raster, level: level, strips: strips, path: "test.png")
+                #expect(try PNGCodec.decode(data, path: "test.png") == .eightBit(raster), "\(layout) level \(level)")
+            } else {
+                let raster = image.raster16()
+                let data = try ParallelPNG.encode(raster, level: level, strips: strips, path: "test.png")
+                #expect(try PNGCodec.decode(data, path: "test.png") == .sixteenBit(raster), "\(layout) level \(level)")
+            }
+        }
+    }
 }
