@@ -37,6 +37,8 @@ public struct HarmonizeReport: Sendable {
     public var warnings: [String]
     /// Seconds per stage: read, network, full resolution, encode, write.
     public var timings: [(stage: String, seconds: Double)]
+    /// Process CPU seconds (all threads) per stage, same order.
+    public var cpuSeconds: [Double]
 }
 
 /// Harmonizing files (see the file header).
@@ -93,7 +95,7 @@ public enum HarmonizeJob {
         clock.lap("write")
         return HarmonizeReport(
             output: request.output, comparison: request.comparison, width: input.composite.width, height: input.composite.height,
-            foregroundRatio: input.foregroundRatio, warnings: warnings, timings: clock.laps)
+            foregroundRatio: input.foregroundRatio, warnings: warnings, timings: clock.laps, cpuSeconds: clock.cpuSeconds)
     }
 
     /// The network at its input size, then its colour change carried to full resolution.
@@ -105,12 +107,13 @@ public enum HarmonizeJob {
         var result: PlanarImage
         if input.composite.width == harmonizer.networkSize && input.composite.height == harmonizer.networkSize {
             result = prediction
+            keepBackground(&result, composite: input.composite, mask: input.mask)
         } else {
+            // every method blends m * changed + (1 - m) * composite: exact where m == 0
             result = carryToFullResolution(
                 method: harmonizer.method, composite: smallComposite, prediction: prediction, mask: smallMask,
                 fullComposite: input.composite, fullMask: input.mask, settings: harmonizer.affineSettings)
         }
-        keepBackground(&result, composite: input.composite, mask: input.mask)
         clock.lap("full resolution")
         return result
     }
@@ -147,11 +150,11 @@ public enum HarmonizeJob {
         let channels = alpha == nil ? 3 : 4
         let plane = image.planeSize
         let maximum = RasterImage<Sample>.maximum
-        var samples = [Sample](repeating: 0, count: plane * channels)
         let alphaValues = alpha?.values ?? []
-        image.values.withUnsafeBufferPointer { source in
-            alphaValues.withUnsafeBufferPointer { alphaSource in
-                samples.withUnsafeMutableBufferPointer { out in
+        let samples = [Sample](unsafeUninitializedCapacity: plane * channels) { buffer, initialized in
+            let out = buffer.baseAddress!
+            image.values.withUnsafeBufferPointer { source in
+                alphaValues.withUnsafeBufferPointer { alphaSource in
                     parallelChunks(plane, minimumPerThread: 1 << 16) { range in
                         for p in range {
                             for c in 0..<3 {
@@ -162,6 +165,7 @@ public enum HarmonizeJob {
                     }
                 }
             }
+            initialized = plane * channels
         }
         return RasterImage(width: image.width, height: image.height, layout: channels == 4 ? .rgba : .rgb, samples: samples)
     }
@@ -220,16 +224,27 @@ extension HarmonizeJob {
     }
 }
 
-/// Wall-clock time per stage of a job.
+/// Wall-clock and process CPU time per stage of a job.
 public struct StageClock: Sendable {
     private var last = Date()
+    private var lastCPU = StageClock.processCPUSeconds()
     public private(set) var laps: [(stage: String, seconds: Double)] = []
+    /// CPU seconds of all threads per stage (same order as `laps`).
+    public private(set) var cpuSeconds: [Double] = []
     public init() {}
 
     /// Records the time since the previous lap under `stage`.
     public mutating func lap(_ stage: String) {
-        let now = Date()
+        let now = Date(), cpu = Self.processCPUSeconds()
         laps.append((stage, now.timeIntervalSince(last)))
+        cpuSeconds.append(cpu - lastCPU)
         last = now
+        lastCPU = cpu
+    }
+
+    static func processCPUSeconds() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
     }
 }

@@ -12,6 +12,7 @@
 // background).
 import Foundation
 import ImageCodec
+import TensorCore
 
 /// A problem with the files of a harmonize job: one line naming the file.
 public struct HarmonizeError: Error, Sendable, CustomStringConvertible {
@@ -133,27 +134,42 @@ extension HarmonizeJob {
     static func maskPlane<Sample>(of raster: RasterImage<Sample>) -> (PlanarImage, String?) {
         let step = raster.layout.channels
         let pixels = raster.width * raster.height
-        let maximum = RasterImage<Sample>.maximum
-        if raster.layout.hasAlpha {
-            let alphaVaries = raster.samples.withUnsafeBufferPointer { s in
-                (0..<pixels).contains { s[$0 * step + step - 1] != Sample.max }
-            }
-            if alphaVaries {
-                return (PlanarImage(mask: raster, source: .alpha), "mask has transparency: its alpha channel is used as the mask")
-            }
+        let scale = 1 / RasterImage<Sample>.maximum
+        let usesAlpha = raster.layout.hasAlpha && raster.samples.withUnsafeBufferPointer { s in
+            (0..<pixels).contains { s[$0 * step + step - 1] != Sample.max }
         }
-        guard raster.layout.isColor else { return (PlanarImage(mask: raster, source: .first), nil) }
-        var values = [Float](repeating: 0, count: pixels)
-        var coloured = false
-        raster.samples.withUnsafeBufferPointer { s in
-            for p in 0..<pixels {
-                let r = s[p * step], g = s[p * step + 1], b = s[p * step + 2]
-                if r != g || g != b { coloured = true }
-                values[p] = Float(max(r, max(g, b))) / maximum
+        let isColor = raster.layout.isColor && !usesAlpha
+        let chunks = max(1, Threading.count)
+        var colouredChunks = [Bool](repeating: false, count: chunks)
+        let values = [Float](unsafeUninitializedCapacity: pixels) { buffer, initialized in
+            let out = buffer.baseAddress!
+            raster.samples.withUnsafeBufferPointer { s in
+                colouredChunks.withUnsafeMutableBufferPointer { coloured in
+                    parallelChunks(chunks, minimumPerThread: 1) { chunkRange in
+                        for chunk in chunkRange {
+                            let range = chunk * pixels / chunks..<(chunk + 1) * pixels / chunks
+                            if usesAlpha {
+                                for p in range { out[p] = Float(UInt32(truncatingIfNeeded: s[p * step + step - 1])) * scale }
+                            } else if isColor {
+                                var differs = false
+                                for p in range {
+                                    let r = s[p * step], g = s[p * step + 1], b = s[p * step + 2]
+                                    differs = differs || r != g || g != b
+                                    out[p] = Float(UInt32(truncatingIfNeeded: max(r, max(g, b)))) * scale
+                                }
+                                coloured[chunk] = differs
+                            } else {
+                                for p in range { out[p] = Float(UInt32(truncatingIfNeeded: s[p * step])) * scale }
+                            }
+                        }
+                    }
+                }
             }
+            initialized = pixels
         }
         let plane = PlanarImage(width: raster.width, height: raster.height, channels: 1, values: values)
-        return (plane, coloured ? "mask is in colour: the brightest channel of each pixel is used (white marks the region to harmonize)" : nil)
+        if usesAlpha { return (plane, "mask has transparency: its alpha channel is used as the mask") }
+        return (plane, colouredChunks.contains(true) ? "mask is in colour: the brightest channel of each pixel is used (white marks the region to harmonize)" : nil)
     }
 
     /// Mean, largest value, and the count of background pixels (mask < 0.5).

@@ -20,18 +20,18 @@ enum ParallelPNG {
         let pixelBytes = image.layout.channels * bytesPerSample
         let rowBytes = image.width * pixelBytes
         // PNG stores 16-bit samples big-endian
-        let raw: [UInt8] = image.samples.withUnsafeBytes { bytes in
-            var copy = [UInt8](bytes)
-            if bytesPerSample == 2 && UInt16(littleEndian: 1) == 1 {
-                copy.withUnsafeMutableBufferPointer { b in
-                    parallelChunks(b.count / 2, minimumPerThread: 1 << 18) { range in
-                        for i in range { b.swapAt(2 * i, 2 * i + 1) }
-                    }
+        let filtered: [UInt8] = image.samples.withUnsafeBytes { bytes in
+            guard bytesPerSample == 2 && UInt16(littleEndian: 1) == 1 else {
+                return filterRows(bytes.bindMemory(to: UInt8.self), height: image.height, rowBytes: rowBytes, pixelBytes: pixelBytes)
+            }
+            var swapped = [UInt8](bytes)
+            swapped.withUnsafeMutableBufferPointer { b in
+                parallelChunks(b.count / 2, minimumPerThread: 1 << 18) { range in
+                    for i in range { b.swapAt(2 * i, 2 * i + 1) }
                 }
             }
-            return copy
+            return swapped.withUnsafeBufferPointer { filterRows($0, height: image.height, rowBytes: rowBytes, pixelBytes: pixelBytes) }
         }
-        let filtered = filterRows(raw, height: image.height, rowBytes: rowBytes, pixelBytes: pixelBytes)
         let stream = try deflateStrips(filtered, level: level, strips: strips ?? max(1, min(Threading.count, image.height / 64)), path: path)
 
         var file = Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
@@ -48,55 +48,63 @@ enum ParallelPNG {
 
     /// Each row prefixed by its filter type: the one of None, Sub, Up, Average, Paeth with the
     /// smallest sum of |filtered byte| (bytes read as signed).
-    static func filterRows(_ raw: [UInt8], height: Int, rowBytes: Int, pixelBytes: Int) -> [UInt8] {
-        var filtered = [UInt8](repeating: 0, count: height * (rowBytes + 1))
+    static func filterRows(_ raw: UnsafeBufferPointer<UInt8>, height: Int, rowBytes: Int, pixelBytes: Int) -> [UInt8] {
         let zeros = [UInt8](repeating: 0, count: rowBytes)
-        raw.withUnsafeBufferPointer { raw in
+        return [UInt8](unsafeUninitializedCapacity: height * (rowBytes + 1)) { buffer, initialized in
+            let out = buffer.baseAddress!
             zeros.withUnsafeBufferPointer { zeros in
-                filtered.withUnsafeMutableBufferPointer { out in
-                    parallelChunks(height, minimumPerThread: 8) { rows in
-                        for y in rows {
-                            let row = raw.baseAddress! + y * rowBytes
-                            let up = y == 0 ? zeros.baseAddress! : row - rowBytes
-                            let target = out.baseAddress! + y * (rowBytes + 1)
-                            let type = cheapestFilter(row: row, up: up, count: rowBytes, pixelBytes: pixelBytes)
-                            target[0] = type
-                            apply(filter: type, row: row, up: up, count: rowBytes, pixelBytes: pixelBytes, into: target + 1)
-                        }
+                parallelChunks(height, minimumPerThread: 8) { rows in
+                    for y in rows {
+                        let row = raw.baseAddress! + y * rowBytes
+                        let up = y == 0 ? zeros.baseAddress! : row - rowBytes
+                        let target = out + y * (rowBytes + 1)
+                        let type = cheapestFilter(row: row, up: up, count: rowBytes, pixelBytes: pixelBytes)
+                        target[0] = type
+                        apply(filter: type, row: row, up: up, count: rowBytes, pixelBytes: pixelBytes, into: target + 1)
                     }
                 }
             }
+            initialized = height * (rowBytes + 1)
         }
-        return filtered
     }
 
     /// |v| of a byte read as signed, libpng's filter cost.
-    @inline(__always) static func cost(_ v: UInt8) -> Int { Int(v < 128 ? v : 0 &- v) }
+    @inline(__always) static func cost(_ v: UInt8) -> UInt32 {
+        let signed = Int32(Int8(bitPattern: v))
+        return UInt32(signed < 0 ? -signed : signed)
+    }
 
     /// The Paeth predictor of PNG: whichever of left, up, up-left is closest to left + up - up-left.
     @inline(__always) static func paeth(_ a: UInt8, _ b: UInt8, _ c: UInt8) -> UInt8 {
-        let (ia, ib, ic) = (Int(a), Int(b), Int(c))
+        let (ia, ib, ic) = (Int16(a), Int16(b), Int16(c))
         let pa = abs(ib - ic), pb = abs(ia - ic), pc = abs(ia + ib - 2 * ic)
         return pa <= pb && pa <= pc ? a : pb <= pc ? b : c
     }
 
+    /// Sums of |filtered byte| for each filter type, in one pass (branch-free, so it vectorizes).
     static func cheapestFilter(row: UnsafePointer<UInt8>, up: UnsafePointer<UInt8>, count: Int, pixelBytes: Int) -> UInt8 {
-        var none = 0, sub = 0, upCost = 0, average = 0, paethCost = 0
-        for i in 0..<pixelBytes {
+        var none: UInt32 = 0, sub: UInt32 = 0, upCost: UInt32 = 0, average: UInt32 = 0, paethCost: UInt32 = 0
+        for i in 0..<min(pixelBytes, count) {
             let x = row[i], b = up[i]
-            none += cost(x); sub += cost(x); upCost += cost(x &- b)
-            average += cost(x &- b / 2); paethCost += cost(x &- b)
+            none &+= cost(x); sub &+= cost(x); upCost &+= cost(x &- b)
+            average &+= cost(x &- b / 2); paethCost &+= cost(x &- b)
         }
-        for i in pixelBytes..<count {
-            let x = row[i], a = row[i - pixelBytes], b = up[i], c = up[i - pixelBytes]
-            none += cost(x)
-            sub += cost(x &- a)
-            upCost += cost(x &- b)
-            average += cost(x &- UInt8((Int(a) + Int(b)) / 2))
-            paethCost += cost(x &- paeth(a, b, c))
+        if count > pixelBytes {
+            for i in pixelBytes..<count {
+                let x = row[i], a = row[i - pixelBytes], b = up[i], c = up[i - pixelBytes]
+                none &+= cost(x)
+                sub &+= cost(x &- a)
+                upCost &+= cost(x &- b)
+                average &+= cost(x &- UInt8(truncatingIfNeeded: (UInt16(a) + UInt16(b)) >> 1))
+                paethCost &+= cost(x &- paeth(a, b, c))
+            }
         }
-        let costs = [none, sub, upCost, average, paethCost]
-        return UInt8(costs.indices.min { costs[$0] < costs[$1] }!)
+        var best: UInt8 = 0, smallest = none
+        for (type, total) in [(UInt8(1), sub), (2, upCost), (3, average), (4, paethCost)] where total < smallest {
+            best = type
+            smallest = total
+        }
+        return best
     }
 
     static func apply(filter: UInt8, row: UnsafePointer<UInt8>, up: UnsafePointer<UInt8>, count: Int, pixelBytes: Int, into out: UnsafeMutablePointer<UInt8>) {
@@ -111,7 +119,7 @@ enum ParallelPNG {
             for i in 0..<count { out[i] = row[i] &- up[i] }
         case 3:
             for i in 0..<n { out[i] = row[i] &- up[i] / 2 }
-            for i in n..<count { out[i] = row[i] &- UInt8((Int(row[i - pixelBytes]) + Int(up[i])) / 2) }
+            for i in n..<count { out[i] = row[i] &- UInt8(truncatingIfNeeded: (UInt16(row[i - pixelBytes]) + UInt16(up[i])) >> 1) }
         default:
             for i in 0..<n { out[i] = row[i] &- up[i] }
             for i in n..<count { out[i] = row[i] &- paeth(row[i - pixelBytes], up[i], up[i - pixelBytes]) }

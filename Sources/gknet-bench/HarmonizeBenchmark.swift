@@ -76,8 +76,9 @@ enum HarmonizeBenchmark {
             let median = order[order.count / 2]
             medians[size] = totals[median]
             let pngBytes = (try? FileManager.default.attributesOfItem(atPath: request.output.path)[.size] as? Int) ?? 0
-            let stages = reports[median].timings.map { String(format: "%@ %.3f", $0.stage, $0.seconds) }.joined(separator: ", ")
-            print(String(format: "  %dx%d (JPEG %.1f MB -> PNG %.1f MB): median %.3f s of %@ s; stages (s): %@", size, size,
+            let report = reports[median]
+            let stages = zip(report.timings, report.cpuSeconds).map { String(format: "%@ %.3f (cpu %.3f)", $0.0.stage, $0.0.seconds, $0.1) }.joined(separator: ", ")
+            print(String(format: "  %dx%d (JPEG %.1f MB -> PNG %.1f MB): median %.3f s of %@ s\n    stages, wall (process CPU) s: %@", size, size,
                          Double(jpegBytes) / 1e6, Double(pngBytes) / 1e6, totals[median],
                          totals.map { String(format: "%.3f", $0) }.joined(separator: " "), stages))
             if size == 2048 { rss2048 = peakResidentMegabytes() }
