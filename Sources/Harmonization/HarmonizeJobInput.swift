@@ -27,7 +27,8 @@ public struct HarmonizeOptions: Sendable {
     public var resizeMask = false
     /// Decode limits (largest image in pixels).
     public var limits = DecodeLimits()
-    /// zlib level of PNG outputs (1 = fast, 9 = smallest).
+    /// zlib level of PNG outputs (1 = fast: zlib's run-length strategy, which on filtered photos
+    /// compresses about as well as level 6; 2-9 = zlib's levels).
     public var pngCompressionLevel = 1
     /// Longest side of each panel of a comparison sheet.
     public var comparisonPanelSide = 512
@@ -58,7 +59,7 @@ extension HarmonizeJob {
         let (compositeImage, _) = try decode(compositeURL, limits: options.limits)
         let (maskImage, maskFormat) = try decode(maskURL, limits: options.limits)
         var warnings: [String] = []
-        let composite = PlanarImage(rgb: compositeImage)
+        let composite = rgbPlanes(of: compositeImage)
         let alpha: PlanarImage? = compositeImage.layout.hasAlpha ? alphaPlane(of: compositeImage) : nil
         var (mask, note) = maskPlane(of: maskImage, snapsJPEGRinging: maskFormat == .jpeg)
         if let note { warnings.append("\(maskURL.path): \(note)") }
@@ -106,6 +107,31 @@ extension HarmonizeJob {
         }
         let format = try data.withUnsafeBytes { try ImageFormat.detect($0, path: url.path) }
         return (try ImageFile.decode(data, path: url.path, limits: limits), format)
+    }
+
+    /// The composite as 3 planes in 0...1 (gray replicated); 8-bit files through a 256-entry table, in parallel.
+    static func rgbPlanes(of image: DecodedImage) -> PlanarImage {
+        guard case .eightBit(let raster) = image else { return PlanarImage(rgb: image) }
+        let pixels = raster.width * raster.height, step = raster.layout.channels
+        let table: [Float] = (0..<256).map { Float($0) / 255 }
+        let colour = raster.layout.isColor
+        let values = [Float](unsafeUninitializedCapacity: 3 * pixels) { buffer, initialized in
+            let out = buffer.baseAddress!
+            raster.samples.withUnsafeBufferPointer { s in
+                table.withUnsafeBufferPointer { lookup in
+                    parallelChunks(pixels, minimumPerThread: 1 << 16) { range in
+                        for p in range {
+                            let r = lookup[Int(s[p * step])]
+                            out[p] = r
+                            out[pixels + p] = colour ? lookup[Int(s[p * step + 1])] : r
+                            out[2 * pixels + p] = colour ? lookup[Int(s[p * step + 2])] : r
+                        }
+                    }
+                }
+            }
+            initialized = 3 * pixels
+        }
+        return PlanarImage(width: raster.width, height: raster.height, channels: 3, values: values)
     }
 
     /// The alpha channel of a gray+alpha or RGBA image as a 1-channel plane in 0...1.
@@ -174,12 +200,27 @@ extension HarmonizeJob {
 
     /// Mean, largest value, and the count of background pixels (mask < 0.5).
     static func maskCoverage(_ mask: PlanarImage) -> (ratio: Double, maximum: Float, background: Int) {
-        var sum = 0.0, maximum: Float = 0, background = 0
-        for v in mask.values {
-            sum += Double(v)
-            maximum = max(maximum, v)
-            if v < 0.5 { background += 1 }
+        let chunks = max(1, Threading.count)
+        var partial = [(sum: Double, maximum: Float, background: Int)](repeating: (0, 0, 0), count: chunks)
+        let count = mask.values.count
+        mask.values.withUnsafeBufferPointer { values in
+            partial.withUnsafeMutableBufferPointer { partial in
+                parallelChunks(chunks, minimumPerThread: 1) { chunkRange in
+                    for chunk in chunkRange {
+                        var sum: Float = 0, total = 0.0, maximum: Float = 0, background = 0
+                        for (index, p) in (chunk * count / chunks..<(chunk + 1) * count / chunks).enumerated() {
+                            let v = values[p]
+                            sum += v
+                            maximum = max(maximum, v)
+                            background += v < 0.5 ? 1 : 0
+                            if index & 4095 == 4095 { total += Double(sum); sum = 0 }  // float partial sums stay exact enough
+                        }
+                        partial[chunk] = (total + Double(sum), maximum, background)
+                    }
+                }
+            }
         }
-        return (sum / Double(max(1, mask.values.count)), maximum, background)
+        let sum = partial.reduce(0.0) { $0 + $1.sum }
+        return (sum / Double(max(1, count)), partial.map(\.maximum).max() ?? 0, partial.reduce(0) { $0 + $1.background })
     }
 }

@@ -10,7 +10,9 @@ import ImageCodec
 import TensorCore
 
 enum ParallelPNG {
-    /// Encodes an 8-bit or 16-bit raster (any layout) as PNG with zlib `level` (0-9), deflated in
+    /// Encodes an 8-bit or 16-bit raster (any layout) as PNG with zlib `level` (0-9; level 1 uses
+    /// zlib's run-length strategy: on Paeth-filtered photos it is as fast as level 1 and about as
+    /// small as level 6), deflated in
     /// `strips` pieces (default: one per thread, at least 64 rows each).
     static func encode<Sample>(_ image: RasterImage<Sample>, level: Int, strips: Int? = nil, path: String) throws -> Data {
         guard image.width > 0, image.height > 0 else {
@@ -145,7 +147,7 @@ enum ParallelPNG {
                                 let base = UnsafeMutablePointer(mutating: input.baseAddress!)
                                 checksums[strip] = adler32(1, base + start, uInt(end - start))
                                 var stream = z_stream()
-                                var status = deflateInit2_(&stream, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+                                var status = deflateInit2_(&stream, level, Z_DEFLATED, -15, 8, level == 1 ? Z_RLE : Z_DEFAULT_STRATEGY, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
                                 guard status == Z_OK else { failures[strip] = status; continue }
                                 defer { deflateEnd(&stream) }
                                 if dictionary > 0 {
