@@ -3,6 +3,12 @@
 // JPEG composites, with the paper preset at random weights (the speed does not depend on them).
 //
 //   gknet-bench harmonize [--threads T] [--runs N] [--sizes 2048,4096] [--preset paper] [--method local-affine]
+//   gknet-bench harmonize --tune DATASET --model PATH [--grids 4,8,16] [--regularizations 1,4,16] [--limit N]
+//
+// --tune is the sweep behind docs/results.md "Full resolution": the network runs once per image
+// (at its input size) and every full-resolution method and local-affine setting is scored on its
+// output at the composite's resolution (fMSE / MSE / PSNR as `gknet evaluate --resolution full`),
+// next to the same model at 256x256 (`gknet evaluate`'s default protocol).
 //
 // Per size: one cold run (first use of the network's buffers), then N timed runs; the median is
 // reported with its stage breakdown. Peak RSS (getrusage) is read right after the 2048 runs, before
@@ -20,6 +26,11 @@ enum HarmonizeBenchmark {
         var sizes = [2048, 4096]
         var preset = "paper"
         var method = FullResolutionMethod.localAffine
+        var tuneDataset: String?
+        var modelPath: String?
+        var grids = [4, 8, 16]
+        var regularizations: [Float] = [4]
+        var limit = 0
         var index = 0
         func value() -> String {
             index += 1
@@ -33,11 +44,19 @@ enum HarmonizeBenchmark {
             case "--sizes": sizes = value().split(separator: ",").map { Int($0) ?? { fail("--sizes needs integers") }() }
             case "--preset": preset = value()
             case "--method": method = FullResolutionMethod(rawValue: value()) ?? { fail("unknown --method") }()
+            case "--tune": tuneDataset = value()
+            case "--model": modelPath = value()
+            case "--grids": grids = value().split(separator: ",").map { Int($0) ?? { fail("--grids needs integers") }() }
+            case "--regularizations": regularizations = value().split(separator: ",").map { Float($0) ?? { fail("--regularizations needs numbers") }() }
+            case "--limit": limit = Int(value()) ?? { fail("--limit needs an integer") }()
             case let other: fail("unknown option \(other)")
             }
             index += 1
         }
         Threading.configure(threads: threads)
+        if let tuneDataset {
+            return tune(dataset: tuneDataset, model: modelPath ?? { fail("--tune needs --model") }(), grids: grids, regularizations: regularizations, limit: limit)
+        }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gknet-bench-harmonize-\(ProcessInfo.processInfo.processIdentifier)")
         try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -85,6 +104,61 @@ enum HarmonizeBenchmark {
         }
         func seconds(_ size: Int) -> String { medians[size].map { String(format: "%.3f", $0) } ?? "n/a" }
         print("bench-harmonize: s2048=\(seconds(2048)) rss2048_mb=\(rss2048.map { String(format: "%.0f", $0) } ?? "n/a") s4096=\(seconds(4096)) threads=\(Threading.count)")
+    }
+
+    /// The full-resolution sweep (see the file header).
+    static func tune(dataset path: String, model: String, grids: [Int], regularizations: [Float], limit: Int) {
+        do {
+            let dataset = try HarmonizationDataset(root: URL(fileURLWithPath: path), split: .test)
+            let harmonizer = Harmonizer(model: try ModelLoading.load(path: model))
+            let size = harmonizer.networkSize
+            var rows: [(label: String, method: FullResolutionMethod, settings: LocalAffineSettings)] = []
+            for grid in grids {
+                for regularization in regularizations {
+                    var settings = LocalAffineSettings()
+                    settings.gridSize = grid
+                    settings.regularization = regularization
+                    rows.append(("local-affine grid \(grid) reg \(regularization)", .localAffine, settings))
+                }
+            }
+            rows.append(("upsampled-residual", .upsampledResidual, LocalAffineSettings()))
+            rows.append(("naive-upsampling", .naiveUpsampling, LocalAffineSettings()))
+            var accumulators = [MetricsAccumulator](repeating: MetricsAccumulator(), count: rows.count)
+            var at256 = MetricsAccumulator()
+            var identity = MetricsAccumulator()
+            let count = limit > 0 ? min(limit, dataset.count) : dataset.count
+            let start = Date()
+            for index in 0..<count {
+                let sample = try dataset.load(index)
+                func score(_ prediction: PlanarImage, _ sample: Sample) -> ImageMetrics {
+                    imageMetrics(prediction: prediction.values.map { $0 * 255 }, target: sample.target.values.map { $0 * 255 },
+                                 mask: sample.mask.values, height: sample.height, width: sample.width)
+                }
+                let (smallComposite, smallMask) = harmonizer.networkInputs(composite: sample.composite, mask: sample.mask)
+                let prediction = harmonizer.predict(composites: [smallComposite], masks: [smallMask])[0]
+                for (row, setting) in rows.enumerated() {
+                    let result = carryToFullResolution(method: setting.method, composite: smallComposite, prediction: prediction, mask: smallMask,
+                                                       fullComposite: sample.composite, fullMask: sample.mask, settings: setting.settings)
+                    accumulators[row].add(score(result, sample), subset: sample.reference.subset)
+                }
+                identity.add(score(sample.composite, sample), subset: sample.reference.subset)
+                let small = sample.mapImages { $0.resized(width: size, height: size, filter: .bilinear) }
+                at256.add(score(harmonizer.harmonize(composite: small.composite, mask: small.mask), small), subset: sample.reference.subset)
+                if (index + 1) % 10 == 0 || index + 1 == count {
+                    FileHandle.standardError.write(Data(String(format: "tune: %d/%d images, %.0f s\n", index + 1, count, Date().timeIntervalSince(start)).utf8))
+                }
+            }
+            print("full-resolution sweep: \(count) images of \(path), model \(model)")
+            print("method".padding(toLength: 36, withPad: " ", startingAt: 0) + "      fMSE       MSE    PSNR")
+            func line(_ label: String, _ summary: MetricsSummary) {
+                print(label.padding(toLength: 36, withPad: " ", startingAt: 0) + String(format: "%10.2f %9.2f %7.2f", summary.fmse, summary.mse, summary.psnr))
+            }
+            for (row, setting) in rows.enumerated() { line(setting.label, accumulators[row].all) }
+            line("same model at \(size)x\(size)", at256.all)
+            line("identity (composite) at full", identity.all)
+        } catch {
+            fail("\(error)")
+        }
     }
 
     /// A photo-like composite (smooth colour fields, edges and fine texture, so that the JPEG has a
