@@ -2,12 +2,12 @@
 # `make test` and `make demo` work on a fresh Debian machine: they install what is missing first.
 
 SWIFT        ?= swift
-APT_PACKAGES := libopenblas-openmp-dev libdnnl-dev libturbojpeg0-dev libpng-dev pkg-config
+APT_PACKAGES := libopenblas-openmp-dev libdnnl-dev libturbojpeg0-dev libpng-dev zlib1g-dev pkg-config
 VENV         := .venv-ref
 PYTHON       := $(VENV)/bin/python
 THREADS      ?= $(shell nproc)
 
-.PHONY: deps build release test demo venv fixtures bench-kernels clean data fuzz fuzz-smoke test-asan
+.PHONY: deps build release test demo venv fixtures bench-kernels bench-harmonize clean data fuzz fuzz-smoke test-asan
 
 ## deps: install the Debian packages the build needs (idempotent, quiet when present)
 deps:
@@ -29,11 +29,27 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
-## demo: the main job (for now: the CLI help and a one-line tensor demo)
+## demo: the main job: harmonize the bundled sample, writing the result and a comparison sheet to
+## out/demo/. Until a trained model is bundled (Models/gknet-default.safetensors), it first trains a
+## SMOKE-TEST model for a few minutes on the 6 bundled training composites (configs/demo-smoke.json,
+## tiny preset): it proves the whole pipeline runs, it is not a useful model.
+DEMO_DIR       := out/demo
+DEMO_COMPOSITE := Samples/HGCompris/composite_images/panda_1_1.jpg
+DEMO_MASK      := Samples/HGCompris/masks/panda_1.png
+DEMO_RUN       := $(DEMO_DIR)/smoke-test-run
 demo: deps
 	$(SWIFT) build -c release --product gknet
-	.build/release/gknet --help
-	.build/release/gknet demo
+	@mkdir -p $(DEMO_DIR)
+	@if [ -f Models/gknet-default.safetensors ] || [ -n "$$GKNET_MODEL" ]; then \
+		model=""; \
+	else \
+		echo "demo: no bundled model yet: training a smoke-test model (tiny preset, a few minutes; not a useful model)"; \
+		if [ -f $(DEMO_RUN)/last.safetensors ]; then resume="--resume"; else resume="--config configs/demo-smoke.json"; fi; \
+		.build/release/gknet train --dataset Samples --run-dir $(DEMO_RUN) $$resume || exit 1; \
+		model="--model $(DEMO_RUN)/last.safetensors"; \
+	fi; \
+	.build/release/gknet harmonize $(DEMO_COMPOSITE) $(DEMO_MASK) -o $(DEMO_DIR)/panda_harmonized.png \
+		--comparison $(DEMO_DIR)/panda_comparison.png --target Samples/HGCompris/real_images/panda.jpg $$model --timings
 
 ## venv: the Python reference environment (fixtures and benchmarks only; never needed to build or test)
 venv: $(PYTHON)
@@ -52,6 +68,13 @@ bench-kernels: deps venv
 	$(SWIFT) build -c release --product gknet-bench
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PYTHON) Scripts/bench_reference.py \
 		--threads $(THREADS) --rounds $(ROUNDS) --ours .build/release/gknet-bench
+
+## bench-harmonize: `gknet harmonize` end to end (JPEG decode, network, full-resolution application,
+## PNG encode) on 2048x2048 and 4096x4096 composites, paper preset at random weights, release build,
+## 2 threads (docs/benchmarks.md, Harmonize)
+bench-harmonize: deps
+	$(SWIFT) build -c release --product gknet-bench
+	GKNET_THREADS=2 .build/release/gknet-bench harmonize --threads 2
 
 ## data: the training photos + GrabCut pseudo-masks under data/ (Debian packages, see docs/data.md)
 data:

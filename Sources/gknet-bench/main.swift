@@ -5,6 +5,8 @@ import Foundation
 
 let subcommands: [(name: String, summary: String, run: ([String]) -> Void)] = [
     ("kernels", "GEMM, conv2d forward/backward and other hot kernels: median ms and GFLOP/s", KernelBenchmarks.main),
+    ("memory", "peak tensor memory and peak RSS: paper inference forward, small training step", MemoryBenchmark.main),
+    ("harmonize", "gknet harmonize end to end on 2048x2048 and 4096x4096 JPEG composites (paper preset)", HarmonizeBenchmark.main),
 ]
 
 let arguments = Array(CommandLine.arguments.dropFirst())

@@ -1,0 +1,323 @@
+// `gknet train`: a resumable training run in a run directory. The directory holds the resolved
+// configuration (config.json), a JSONL log (log.jsonl), the latest training checkpoint
+// (last.safetensors: model, optimizer, schedule position, data position) and the best model by
+// validation fMSE (best.safetensors), and a plot of the curves (plot.png). A resumed run continues
+// exactly: its losses equal an uninterrupted run's bit for bit at the same thread count.
+import Foundation
+import GKNetModel
+import ImageCodec
+import NeuralNet
+import TensorCore
+
+/// Errors that stop a run before (or while) it works; each names the file and the problem.
+public struct TrainingError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// What a finished (or interrupted) run did.
+public struct TrainingResult: Sendable {
+    public var firstStep: Int
+    public var lastStep: Int
+    public var totalSteps: Int
+    public var interrupted: Bool
+    public var bestValidationFMSE: Double?
+}
+
+public final class Trainer {
+    public let configuration: TrainingConfiguration
+    public let runDirectory: URL
+    public let model: GKNet
+    public let totalSteps: Int
+    public private(set) var step = 0
+    let optimizer: Adam
+    let scheduler: LearningRateScheduler
+    let loader: BatchLoader
+    let validation: HarmonizationDataset?
+    var bestValidationFMSE: Double?
+    var smoothedLoss: Double?
+    var history = TrainingHistory()
+
+    public static let configurationFile = "config.json"
+    public static let logFile = "log.jsonl"
+    public static let lastCheckpoint = "last.safetensors"
+    public static let bestCheckpoint = "best.safetensors"
+    public static let plotFile = "plot.png"
+    static let loaderKey = "gknet.loader"
+    static let trainerKey = "gknet.trainer"
+
+    /// Prepares a run; every configuration, dataset and run-directory problem is reported here,
+    /// before any training work.
+    /// - Parameters:
+    ///   - configuration: the run's settings (nil with `resume`: read from the run directory).
+    ///   - dataset: an iHarmony4 root or one subset folder.
+    ///   - resume: continue from `last.safetensors` in `runDirectory`.
+    public init(configuration requested: TrainingConfiguration?, dataset: URL, runDirectory: URL, resume: Bool) throws {
+        let fileManager = FileManager.default
+        let configURL = runDirectory.appendingPathComponent(Self.configurationFile)
+        let existing: TrainingConfiguration? = fileManager.fileExists(atPath: configURL.path) ? try TrainingConfiguration.load(from: configURL) : nil
+        let configuration: TrainingConfiguration
+        if resume {
+            guard let existing else {
+                throw TrainingError("\(runDirectory.path): nothing to resume (no \(Self.configurationFile)); start without --resume")
+            }
+            if let requested, requested != existing {
+                throw TrainingError("\(configURL.path): the run was started with another configuration; resume without --config or use a new --run-dir")
+            }
+            guard fileManager.fileExists(atPath: runDirectory.appendingPathComponent(Self.lastCheckpoint).path) else {
+                throw TrainingError("\(runDirectory.path): no \(Self.lastCheckpoint) to resume from")
+            }
+            configuration = existing
+        } else {
+            if existing != nil {
+                throw TrainingError("\(configURL.path): the run directory already holds a run; pass --resume to continue it, or choose a new --run-dir")
+            }
+            configuration = requested ?? TrainingConfiguration()
+        }
+        try configuration.validate()
+        self.configuration = configuration
+        self.runDirectory = runDirectory
+        if configuration.threads > 0 { Threading.configure(threads: configuration.threads) }
+
+        let trainingSet = try HarmonizationDataset(root: dataset, split: .train)
+        guard trainingSet.count >= configuration.batchSize else {
+            throw TrainingError("\(dataset.path): the train split has \(trainingSet.count) samples, fewer than one batch of \(configuration.batchSize)")
+        }
+        let validationRoot = configuration.validationDataset.map { URL(fileURLWithPath: $0) } ?? dataset
+        if configuration.validationInterval > 0 || configuration.validationDataset != nil {
+            do {
+                let set = try HarmonizationDataset(root: validationRoot, split: DatasetSplit(rawValue: configuration.validationSplit) ?? .test)
+                validation = set.count > 0 ? set : nil
+            } catch where configuration.validationDataset == nil {
+                validation = nil   // no test list next to the training data: train without validation
+            }
+        } else {
+            validation = nil
+        }
+
+        let modelConfiguration = try configuration.modelConfiguration()
+        model = try GKNet(configuration: modelConfiguration, seed: configuration.seed)
+        let augmentation = TrainingAugmentation(
+            width: configuration.inputSize, height: configuration.inputSize,
+            scale: Float(configuration.cropScaleMinimum)...Float(configuration.cropScaleMaximum),
+            flipProbability: configuration.horizontalFlip ? 0.5 : 0)
+        loader = BatchLoader(
+            dataset: trainingSet, transform: augmentation,
+            options: LoaderOptions(batchSize: configuration.batchSize, seed: configuration.seed, shuffle: true, dropLast: true, epochs: nil))
+        let totalSteps = configuration.steps > 0 ? configuration.steps : configuration.epochs * loader.batchesPerEpoch
+        self.totalSteps = totalSteps
+        optimizer = configuration.weightDecay > 0
+            ? AdamW(parameters: model.namedParameters(), learningRate: configuration.learningRate, beta1: configuration.beta1, beta2: configuration.beta2, epsilon: configuration.epsilon, weightDecay: configuration.weightDecay)
+            : Adam(parameters: model.namedParameters(), learningRate: configuration.learningRate, beta1: configuration.beta1, beta2: configuration.beta2, epsilon: configuration.epsilon)
+        let schedule: any LearningRateSchedule
+        switch configuration.schedule {
+        case .constant:
+            schedule = ConstantSchedule(learningRate: configuration.learningRate)
+        case .multiStep:
+            schedule = MultiStepSchedule(baseLearningRate: configuration.learningRate, milestones: configuration.milestones.map { Int($0 * Double(totalSteps)) }, gamma: configuration.gamma)
+        case .cosine:
+            schedule = WarmupCosineSchedule(baseLearningRate: configuration.learningRate, warmupSteps: min(configuration.warmupSteps, totalSteps), totalSteps: totalSteps, minimumLearningRate: configuration.minimumLearningRate)
+        }
+        scheduler = LearningRateScheduler(schedule: schedule, optimizer: optimizer)
+
+        try fileManager.createDirectory(at: runDirectory, withIntermediateDirectories: true)
+        if resume {
+            try restoreLast()
+        } else {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try AtomicFile.write(try encoder.encode(configuration), to: configURL)
+            try AtomicFile.write(Data(), to: runDirectory.appendingPathComponent(Self.logFile))
+        }
+    }
+
+    /// Loads `last.safetensors` and cuts the log back to the checkpoint's step.
+    private func restoreLast() throws {
+        let url = runDirectory.appendingPathComponent(Self.lastCheckpoint)
+        let file = try SafeTensorsFile(contentsOf: url)
+        if let saved = try Checkpoint.configuration(GKNetConfiguration.self, in: file), saved != model.configuration {
+            throw TrainingError("\(url.path): the checkpoint holds another model configuration than \(Self.configurationFile)")
+        }
+        let (progress, _) = try TrainingCheckpoint.restore(from: url, model: model, optimizer: optimizer, scheduler: scheduler)
+        step = progress.step
+        guard let loaderText = file.metadata[Self.loaderKey], let loaderState = try? JSONDecoder().decode(LoaderState.self, from: Data(loaderText.utf8)) else {
+            throw TrainingError("\(url.path): no data-loader position (\(Self.loaderKey)) in the checkpoint")
+        }
+        loader.restore(loaderState)
+        if let text = file.metadata[Self.trainerKey], let state = try? JSONDecoder().decode(TrainerState.self, from: Data(text.utf8)) {
+            bestValidationFMSE = state.bestValidationFMSE
+            smoothedLoss = state.smoothedLoss
+        }
+        history = try TrainingHistory.read(from: runDirectory.appendingPathComponent(Self.logFile), upToStep: step)
+        try history.write(to: runDirectory.appendingPathComponent(Self.logFile))
+    }
+
+    struct TrainerState: Codable {
+        var bestValidationFMSE: Double?
+        var smoothedLoss: Double?
+    }
+
+    /// Writes `last.safetensors` (atomically; a kill at any moment leaves the previous one intact).
+    public func saveCheckpoint() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let loaderText = String(decoding: try encoder.encode(loader.state), as: UTF8.self)
+        let trainerText = String(decoding: try encoder.encode(TrainerState(bestValidationFMSE: bestValidationFMSE, smoothedLoss: smoothedLoss)), as: UTF8.self)
+        try TrainingCheckpoint.save(
+            to: runDirectory.appendingPathComponent(Self.lastCheckpoint), model: model, optimizer: optimizer, scheduler: scheduler,
+            step: step, configuration: model.configuration, metadata: [Self.loaderKey: loaderText, Self.trainerKey: trainerText])
+    }
+
+    /// One optimizer step on the next batch. - Returns: the loss before the update.
+    func trainStep() throws -> Float {
+        guard let batch = try loader.next() else { throw TrainingError("the data loader ran out of batches") }
+        model.train()
+        model.zeroGrad()
+        let output = model(composite: batch.composites, mask: batch.masks)
+        let loss = foregroundNormalizedMSE(output: output, target: batch.targets, mask: batch.masks, minimumArea: Float(configuration.lossMinimumArea))
+        let value = loss.item
+        guard value.isFinite else {
+            throw TrainingError("the loss became \(value) at step \(step + 1); the last checkpoint is kept (lower learning_rate or set gradient_clip_norm)")
+        }
+        loss.backward()
+        if configuration.gradientClipNorm > 0 {
+            _ = clipGradientNorm(model.parameters(), maximumNorm: configuration.gradientClipNorm)
+        }
+        optimizer.step()
+        scheduler.step()
+        step += 1
+        return value
+    }
+
+    /// Validation metrics of the current weights (at the training input size).
+    func validate() throws -> MetricsSummary? {
+        guard let validation else { return nil }
+        var options = EvaluationOptions()
+        options.resolution = .fixed(configuration.inputSize)
+        options.limit = configuration.validationLimit
+        let report = try evaluate(dataset: validation, source: .model(Harmonizer(model: model)), options: options)
+        model.train()
+        return report.all
+    }
+
+    /// Trains until `totalSteps` or until `shouldStop()` turns true (checked after every step;
+    /// the run then saves `last.safetensors` and returns normally).
+    /// - Parameter report: receives the human progress lines.
+    public func run(shouldStop: () -> Bool = { false }, report: (String) -> Void = { _ in }) throws -> TrainingResult {
+        let firstStep = step
+        let logURL = runDirectory.appendingPathComponent(Self.logFile)
+        let log = try FileHandle(forWritingTo: logURL)
+        defer { try? log.close() }
+        try log.seekToEnd()
+        let start = Date()
+        var interrupted = false
+        report("training \(configuration.model == nil ? configuration.preset : "custom") model, \(model.parameterCount) parameters, steps \(step + 1)...\(totalSteps), batch \(configuration.batchSize) at \(configuration.inputSize)x\(configuration.inputSize), \(Threading.count) threads")
+        while step < totalSteps {
+            let stepStart = Date()
+            let loss = try trainStep()
+            let seconds = Date().timeIntervalSince(stepStart)
+            smoothedLoss = smoothedLoss.map { 0.9 * $0 + 0.1 * Double(loss) } ?? Double(loss)
+            let entry = TrainingHistory.Entry(step: step, loss: loss, learningRate: optimizer.learningRate, imagesPerSecond: Double(configuration.batchSize) / max(seconds, 1e-9))
+            history.entries.append(entry)
+            try log.write(contentsOf: Data((entry.jsonLine + "\n").utf8))
+            if step % configuration.logInterval == 0 || step == totalSteps {
+                let elapsed = Date().timeIntervalSince(start)
+                let remaining = elapsed / Double(step - firstStep) * Double(totalSteps - step)
+                report(String(format: "step %d/%d  loss %.5f (smoothed %.5f)  lr %.2e  %.1f img/s  ETA %@", step, totalSteps, loss, smoothedLoss ?? 0, optimizer.learningRate, entry.imagesPerSecond, formatDuration(remaining)))
+            }
+            let validating = configuration.validationInterval > 0 && step % configuration.validationInterval == 0 || step == totalSteps
+            if validating, let summary = try validate() {
+                let validationEntry = TrainingHistory.Validation(step: step, mse: summary.mse, fmse: summary.fmse, psnr: summary.psnr, count: summary.count)
+                history.validations.append(validationEntry)
+                try log.write(contentsOf: Data((validationEntry.jsonLine + "\n").utf8))
+                report(String(format: "validation at step %d: fMSE %.2f  MSE %.2f  PSNR %.2f dB (%d images)", step, summary.fmse, summary.mse, summary.psnr, summary.count))
+                if bestValidationFMSE.map({ summary.fmse < $0 }) ?? true {
+                    bestValidationFMSE = summary.fmse
+                    try Checkpoint.save(model, to: runDirectory.appendingPathComponent(Self.bestCheckpoint), configuration: model.configuration, step: step)
+                }
+                try? ImageFile.write(TrainingPlot.render(history), to: runDirectory.appendingPathComponent(Self.plotFile))
+            }
+            let stopping = shouldStop()
+            if step % configuration.checkpointInterval == 0 || step == totalSteps || stopping {
+                try saveCheckpoint()
+            }
+            if stopping && step < totalSteps {
+                interrupted = true
+                report("interrupted: saved \(Self.lastCheckpoint) at step \(step); continue with --resume")
+                break
+            }
+        }
+        return TrainingResult(firstStep: firstStep, lastStep: step, totalSteps: totalSteps, interrupted: interrupted, bestValidationFMSE: bestValidationFMSE)
+    }
+}
+
+func formatDuration(_ seconds: Double) -> String {
+    guard seconds.isFinite else { return "?" }
+    let total = Int(seconds.rounded())
+    if total >= 3600 { return "\(total / 3600)h\(String(format: "%02d", total % 3600 / 60))m" }
+    if total >= 60 { return "\(total / 60)m\(String(format: "%02d", total % 60))s" }
+    return "\(total)s"
+}
+
+/// The run's log: one JSON object per line, either a training step or a validation.
+public struct TrainingHistory: Sendable {
+    public struct Entry: Codable, Sendable, Equatable {
+        public var step: Int
+        public var loss: Float
+        public var learningRate: Double
+        public var imagesPerSecond: Double
+        enum CodingKeys: String, CodingKey {
+            case step, loss, learningRate = "lr", imagesPerSecond = "images_per_second"
+        }
+        /// The loss is written with Swift's shortest round-trip float text, so it reads back bit for bit.
+        var jsonLine: String {
+            "{\"step\":\(step),\"loss\":\(loss.description),\"lr\":\(learningRate),\"images_per_second\":\(String(format: "%.2f", imagesPerSecond))}"
+        }
+    }
+
+    public struct Validation: Codable, Sendable, Equatable {
+        public var step: Int
+        public var mse: Double
+        public var fmse: Double
+        public var psnr: Double
+        public var count: Int
+        var jsonLine: String {
+            "{\"step\":\(step),\"validation\":{\"mse\":\(mse),\"fmse\":\(fmse),\"psnr\":\(psnr),\"count\":\(count)}}"
+        }
+    }
+
+    public var entries: [Entry] = []
+    public var validations: [Validation] = []
+
+    struct Line: Decodable {
+        var step: Int
+        var loss: Float?
+        var lr: Double?
+        var images_per_second: Double?
+        var validation: ValidationBody?
+        struct ValidationBody: Decodable { var mse: Double; var fmse: Double; var psnr: Double; var count: Int }
+    }
+
+    /// Reads a log, keeping what happened up to `step` (lines after a checkpoint are dropped on resume).
+    public static func read(from url: URL, upToStep step: Int = .max) throws -> TrainingHistory {
+        var history = TrainingHistory()
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else { return history }
+        for line in text.split(separator: "\n") where !line.isEmpty {
+            guard let parsed = try? JSONDecoder().decode(Line.self, from: Data(line.utf8)) else { continue }  // a torn last line after a kill
+            guard parsed.step <= step else { continue }
+            if let v = parsed.validation {
+                history.validations.append(Validation(step: parsed.step, mse: v.mse, fmse: v.fmse, psnr: v.psnr, count: v.count))
+            } else if let loss = parsed.loss {
+                history.entries.append(Entry(step: parsed.step, loss: loss, learningRate: parsed.lr ?? 0, imagesPerSecond: parsed.images_per_second ?? 0))
+            }
+        }
+        return history
+    }
+
+    /// Rewrites the log atomically in step order.
+    func write(to url: URL) throws {
+        var lines: [(Int, Int, String)] = entries.map { ($0.step, 0, $0.jsonLine) } + validations.map { ($0.step, 1, $0.jsonLine) }
+        lines.sort { ($0.0, $0.1) < ($1.0, $1.1) }
+        try AtomicFile.write(Data(lines.map { $0.2 + "\n" }.joined().utf8), to: url)
+    }
+}

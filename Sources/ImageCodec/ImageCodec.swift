@@ -1,2 +1,0 @@
-// ImageCodec module.
-import TensorCore

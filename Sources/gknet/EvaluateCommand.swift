@@ -1,0 +1,111 @@
+// `gknet evaluate`: the iHarmony4 evaluation protocol over a model, saved predictions or a baseline.
+import ArgumentParser
+import Foundation
+import GKNetModel
+import Harmonization
+import TensorCore
+
+extension GKNetCommand {
+    struct Evaluate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Compute MSE, fMSE and PSNR per subset, All and foreground-ratio band.",
+            discussion: """
+                Metrics follow the iHarmony4 reference (docs/evaluation.md): images resized to 256x256 \
+                (bilinear) unless --resolution full, prediction clamped to 0..255 and not quantised, \
+                every value averaged over images. Exactly one prediction source: --model, --predictions \
+                or --baseline (with none of them the bundled default model is used).
+                """)
+
+        @Option(help: "An iHarmony4 root (all subsets) or one subset folder.")
+        var dataset: String
+
+        @Option(help: "Which list to evaluate: train or test.")
+        var split: String = "test"
+
+        @Option(help: "A GKNet checkpoint (.safetensors); its configuration travels in the file.")
+        var model: String?
+
+        @Option(help: "A folder of saved results named <composite base name>.png.")
+        var predictions: String?
+
+        @Option(help: "A classic baseline: identity (the composite) or reinhard (Lab mean/std transfer).")
+        var baseline: String?
+
+        @Option(help: "256 (the papers' protocol; any size N works) or full.")
+        var resolution: String = "256"
+
+        @Option(help: "With --model at --resolution full: how the network's colour change reaches full resolution (local-affine, upsampled-residual, naive-upsampling).")
+        var method: String = FullResolutionMethod.localAffine.rawValue
+
+        @Option(name: .customLong("affine-grid"), help: "With --method local-affine: cells per side of the grid of colour transforms.")
+        var affineGrid: Int?
+
+        @Option(name: .customLong("affine-regularization"), help: "With --method local-affine: ridge weight pulling each cell's transform toward the global one.")
+        var affineRegularization: Float?
+
+        @Option(name: .customLong("psnr-peak"), help: "PSNR peak: target-max (iDIH reference) or 255.")
+        var psnrPeak: String = "target-max"
+
+        @Option(help: "Evaluate only the first N images of the list (0 = all).")
+        var limit: Int = 0
+
+        @Option(help: "Write every number as JSON to this file.")
+        var json: String?
+
+        @Option(name: .customLong("per-image"), help: "Write per-image metrics as CSV to this file.")
+        var perImage: String?
+
+        func validate() throws {
+            let sources = [model != nil, predictions != nil, baseline != nil].filter { $0 }.count
+            guard sources <= 1 else { throw ValidationError("give at most one of --model, --predictions, --baseline") }
+            guard DatasetSplit(rawValue: split) != nil else { throw ValidationError("--split must be train or test") }
+            guard resolution == "full" || (Int(resolution).map { $0 >= 16 && $0 <= 8192 } ?? false) else {
+                throw ValidationError("--resolution must be full or a size in 16...8192")
+            }
+            guard PSNRPeak(rawValue: psnrPeak) != nil else { throw ValidationError("--psnr-peak must be target-max or 255") }
+            if let baseline, ClassicBaseline(rawValue: baseline) == nil {
+                throw ValidationError("--baseline must be identity or reinhard")
+            }
+            guard limit >= 0 else { throw ValidationError("--limit must be >= 0") }
+            guard FullResolutionMethod(rawValue: method) != nil else {
+                throw ValidationError("--method must be one of \(FullResolutionMethod.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            if let affineGrid, !(1...64).contains(affineGrid) { throw ValidationError("--affine-grid must be in 1...64") }
+            if let affineRegularization, affineRegularization < 0 { throw ValidationError("--affine-regularization must be >= 0") }
+        }
+
+        func run() throws {
+            let data = try HarmonizationDataset(root: URL(fileURLWithPath: dataset), split: DatasetSplit(rawValue: split)!)
+            let source: PredictionSource
+            if let predictions {
+                source = .directory(URL(fileURLWithPath: predictions))
+            } else if let baseline {
+                source = .baseline(ClassicBaseline(rawValue: baseline)!)
+            } else {
+                let harmonizer = Harmonizer(model: try ModelLoading.load(path: model), method: FullResolutionMethod(rawValue: method)!)
+                if let affineGrid { harmonizer.affineSettings.gridSize = affineGrid }
+                if let affineRegularization { harmonizer.affineSettings.regularization = affineRegularization }
+                source = .model(harmonizer)
+            }
+            var options = EvaluationOptions()
+            options.resolution = resolution == "full" ? .full : .fixed(Int(resolution)!)
+            options.peak = PSNRPeak(rawValue: psnrPeak)!
+            options.limit = limit
+            let progress = ProgressLine(label: "evaluating")
+            let report = try Harmonization.evaluate(dataset: data, source: source, options: options) { done, total, elapsed in
+                progress.update(done: done, total: total, elapsed: elapsed)
+            }
+            print("\(report.source), \(report.resolution), PSNR peak \(report.peak.rawValue)")
+            print(report.table())
+            if let json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+                try AtomicFile.write(try encoder.encode(report), to: URL(fileURLWithPath: json))
+            }
+            if let perImage {
+                try AtomicFile.write(Data(report.csv().utf8), to: URL(fileURLWithPath: perImage))
+            }
+        }
+    }
+}

@@ -1,0 +1,75 @@
+// `gknet train`: a thin layer over Harmonization.Trainer, plus Ctrl-C handling.
+import ArgumentParser
+import Dispatch
+import Foundation
+import Harmonization
+
+extension GKNetCommand {
+    struct Train: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Train GKNet on an iHarmony4-layout dataset (resumable).",
+            discussion: """
+                Writes into --run-dir: config.json (the resolved configuration), log.jsonl (one line per step \
+                and per validation), last.safetensors (the training checkpoint), best.safetensors (best \
+                validation fMSE) and plot.png. Ctrl-C (SIGINT or SIGTERM) finishes the current step, saves \
+                last.safetensors and exits 0; --resume continues exactly where it stopped. Every config key \
+                is documented in docs/training.md.
+                """)
+
+        @Option(help: "An iHarmony4 root (all subsets) or one subset folder; its train list is used.")
+        var dataset: String
+
+        @Option(name: .customLong("run-dir"), help: "Folder for the run's files (created if needed).")
+        var runDir: String
+
+        @Option(help: "Training configuration (JSON); defaults are in docs/training.md.")
+        var config: String?
+
+        @Flag(help: "Continue the run in --run-dir from last.safetensors.")
+        var resume = false
+
+        func run() throws {
+            let requested = try config.map { try TrainingConfiguration.load(from: URL(fileURLWithPath: $0)) }
+            let trainer = try Trainer(configuration: requested, dataset: URL(fileURLWithPath: dataset), runDirectory: URL(fileURLWithPath: runDir), resume: resume)
+            let stop = StopRequest()
+            let result = try trainer.run(shouldStop: { stop.isRequested }) { line in
+                FileHandle.standardError.write(Data((line + "\n").utf8))
+            }
+            let best = result.bestValidationFMSE.map { String(format: ", best validation fMSE %.2f", $0) } ?? ""
+            print("\(result.interrupted ? "stopped" : "finished") at step \(result.lastStep)/\(result.totalSteps)\(best); files in \(runDir)")
+        }
+    }
+}
+
+/// Turns SIGINT / SIGTERM into a flag the training loop polls after each step.
+final class StopRequest: @unchecked Sendable {
+    private let lock = NSLock()
+    private var requested = false
+    private var sources: [DispatchSourceSignal] = []
+
+    init() {
+        for signalNumber in [SIGINT, SIGTERM] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler { [weak self] in
+                guard let self else { return }
+                self.lock.lock()
+                let second = self.requested
+                self.requested = true
+                self.lock.unlock()
+                if second {
+                    FileHandle.standardError.write(Data("second interrupt: exiting without saving (the previous checkpoint is intact)\n".utf8))
+                    exit(130)
+                }
+                FileHandle.standardError.write(Data("interrupt: finishing the current step, then saving last.safetensors (interrupt again to quit now)\n".utf8))
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    var isRequested: Bool {
+        lock.lock(); defer { lock.unlock() }
+        return requested
+    }
+}

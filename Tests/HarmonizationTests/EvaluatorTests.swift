@@ -1,0 +1,93 @@
+// Evaluation against an independent numpy implementation (Scripts/fixtures/evaluation.py), the
+// baselines, and the report formats.
+import Foundation
+import Testing
+import ImageCodec
+@testable import Harmonization
+import _TestSupport
+
+private struct Expected: Decodable {
+    struct Summary: Decodable { var count: Int; var mse: Double; var fmse: Double; var psnr: Double }
+    struct Row: Decodable { var subset: String; var name: String; var mse: Double; var fmse: Double; var psnr: Double; var foreground_ratio: Double }
+    var all: Summary
+    var subsets: [String: Summary]
+    var bands: [String: Summary]
+    var per_image: [Row]
+}
+
+private func relativeClose(_ a: Double, _ b: Double, _ tolerance: Double = 1e-6) -> Bool {
+    abs(a - b) <= tolerance * max(abs(b), 1e-12)
+}
+
+@Suite struct EvaluatorTests {
+    let root = Fixtures.url("evaluation")
+
+    @Test(arguments: [("target-max", EvaluationResolution.fixed(256)), ("255", EvaluationResolution.full)])
+    func matchesTheIndependentNumpyImplementation(peak: String, resolution: EvaluationResolution) throws {
+        let expectedAll = try JSONDecoder().decode([String: Expected].self, from: Data(contentsOf: root.appendingPathComponent("expected.json")))
+        let expected = try #require(expectedAll[peak])
+        let dataset = try HarmonizationDataset(root: root.appendingPathComponent("dataset"), split: .test)
+        var options = EvaluationOptions()
+        options.peak = PSNRPeak(rawValue: peak)!
+        options.resolution = resolution
+        let report = try evaluate(dataset: dataset, source: .directory(root.appendingPathComponent("predictions")), options: options)
+        func check(_ actual: MetricsSummary, _ reference: Expected.Summary, _ label: String) {
+            #expect(actual.count == reference.count, "\(label) count")
+            #expect(relativeClose(actual.mse, reference.mse), "\(label) MSE \(actual.mse) vs \(reference.mse)")
+            #expect(relativeClose(actual.fmse, reference.fmse), "\(label) fMSE \(actual.fmse) vs \(reference.fmse)")
+            #expect(relativeClose(actual.psnr, reference.psnr), "\(label) PSNR \(actual.psnr) vs \(reference.psnr)")
+        }
+        check(report.all, expected.all, "All")
+        for (subset, summary) in expected.subsets { check(try #require(report.subsets[subset]), summary, subset) }
+        for (band, summary) in expected.bands { check(try #require(report.bands[band]), summary, band) }
+        #expect(report.perImage.count == expected.per_image.count)
+        for (actual, reference) in zip(report.perImage, expected.per_image) {
+            #expect(actual.name == reference.name)
+            #expect(relativeClose(actual.metrics.fmse, reference.fmse), "\(reference.name) fMSE")
+            #expect(actual.metrics.foregroundRatio == reference.foreground_ratio, "\(reference.name) ratio")
+        }
+    }
+
+    @Test func identityBaselineScoresTheCompositeAndReinhardChangesOnlyTheForeground() throws {
+        let dataset = try HarmonizationDataset(root: root.appendingPathComponent("dataset"), split: .test)
+        let identity = try evaluate(dataset: dataset, source: .baseline(.identity))
+        #expect(identity.all.count == 5 && identity.all.fmse > 0)
+        let sample = try dataset.load(0)
+        let reinhard = ClassicBaseline.reinhard.apply(composite: sample.composite, mask: sample.mask)
+        var changed = 0
+        for c in 0..<3 {
+            for p in 0..<sample.composite.planeSize {
+                let i = c * sample.composite.planeSize + p
+                if sample.mask.values[p] == 0 {
+                    #expect(reinhard.values[i] == sample.composite.values[i])
+                } else if reinhard.values[i] != sample.composite.values[i] {
+                    changed += 1
+                }
+            }
+        }
+        #expect(changed > 0)
+    }
+
+    @Test func missingPredictionNamesTheFile() throws {
+        let dataset = try HarmonizationDataset(root: root.appendingPathComponent("dataset"), split: .test)
+        let empty = FileManager.default.temporaryDirectory.appendingPathComponent("gknet-empty-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: empty) }
+        do {
+            _ = try evaluate(dataset: dataset, source: .directory(empty))
+            Issue.record("missing predictions were accepted")
+        } catch let error as DatasetError {
+            #expect(error.description.contains(empty.path) && error.description.contains("a1_1_1"))
+        }
+    }
+
+    @Test func reportsRenderAsTableCSVAndJSON() throws {
+        let dataset = try HarmonizationDataset(root: root.appendingPathComponent("dataset"), split: .test)
+        let report = try evaluate(dataset: dataset, source: .baseline(.identity))
+        let table = report.table()
+        #expect(table.contains("HAlpha") && table.contains("HBeta") && table.contains("All") && table.contains("fg 0-5%"))
+        #expect(report.csv().split(separator: "\n").count == 6)
+        let json = try JSONEncoder().encode(report)
+        #expect(json.count > 100)
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+import Harmonization
+import ImageCodec
+import TensorCore
+import Testing
+
+func syntheticSample(width: Int = 40, height: Int = 30, maskRegion: CropRegion? = nil, seed: UInt64 = 1) -> Sample {
+    var generator = SplitMix64(seed: seed)
+    let target = PlanarImage(width: width, height: height, channels: 3, values: (0..<(3 * width * height)).map { _ in generator.nextUniform() })
+    var mask = PlanarImage(width: width, height: height, channels: 1)
+    let region = maskRegion ?? CropRegion(x: width / 4, y: height / 4, width: width / 2, height: height / 2)
+    for y in region.y..<(region.y + region.height) { for x in region.x..<(region.x + region.width) { mask[0, y, x] = 1 } }
+    var composite = target
+    for i in composite.values.indices { composite.values[i] = 1 - composite.values[i] }
+    let reference = SampleReference(
+        subset: "S", name: "x_1_1.png", composite: URL(fileURLWithPath: "/c"), mask: URL(fileURLWithPath: "/m"),
+        real: URL(fileURLWithPath: "/r"), listFile: "S_train.txt", line: 1)
+    return Sample(reference: reference, composite: composite, mask: mask, target: target)
+}
+
+@Suite struct TransformTests {
+    @Test func evaluationResizeGivesTheRequestedSize() {
+        var generator = SplitMix64(seed: 0)
+        let out = ResizeTransform(width: 16, height: 12).apply(to: syntheticSample(), generator: &generator)
+        #expect(out.composite.width == 16 && out.composite.height == 12 && out.mask.width == 16 && out.target.height == 12)
+    }
+
+    @Test func trainingAugmentationIsDeterministicPerSeed() {
+        let augmentation = TrainingAugmentation(width: 16, height: 16)
+        let sample = syntheticSample()
+        var a = SplitMix64(seed: 42), b = SplitMix64(seed: 42), c = SplitMix64(seed: 43)
+        let first = augmentation.apply(to: sample, generator: &a)
+        let second = augmentation.apply(to: sample, generator: &b)
+        #expect(first.composite == second.composite && first.mask == second.mask && first.target == second.target)
+        var differs = false
+        for seed in 43..<53 {
+            c = SplitMix64(seed: UInt64(seed))
+            if augmentation.apply(to: sample, generator: &c).target != first.target { differs = true }
+        }
+        #expect(differs)
+    }
+
+    @Test func randomCropsRespectScaleAndRatio() {
+        let augmentation = TrainingAugmentation()
+        var generator = SplitMix64(seed: 7)
+        for _ in 0..<200 {
+            let region = augmentation.randomCrop(width: 300, height: 200, generator: &generator)
+            #expect(region.x >= 0 && region.y >= 0 && region.x + region.width <= 300 && region.y + region.height <= 200)
+            let fraction = Float(region.width * region.height) / 60_000
+            #expect(fraction > 0.48 && fraction <= 1.0, "\(region)")
+            let ratio = Float(region.width) / Float(region.height)
+            #expect(ratio > 0.73 && ratio < 1.37, "\(region)")
+        }
+    }
+
+    @Test func cropsAreRedrawnUntilTheMaskIsInside() {
+        // a 3x3 foreground in the corner of a 60x60 image: many crops miss it
+        let sample = syntheticSample(width: 60, height: 60, maskRegion: CropRegion(x: 0, y: 0, width: 3, height: 3))
+        let augmentation = TrainingAugmentation(width: 20, height: 20, flipProbability: 0)
+        for seed in 0..<40 {
+            var generator = SplitMix64(seed: UInt64(seed))
+            let out = augmentation.apply(to: sample, generator: &generator)
+            #expect(out.mask.values.reduce(0, +) >= 0.99, "seed \(seed)")
+        }
+        // an empty mask falls back to the whole image instead of looping or trapping
+        var empty = sample
+        empty.mask = PlanarImage(width: 60, height: 60, channels: 1)
+        var generator = SplitMix64(seed: 1)
+        #expect(augmentation.chooseCrop(for: empty.mask, generator: &generator) == CropRegion(x: 0, y: 0, width: 60, height: 60))
+    }
+
+    @Test func cropAndFlipMoveThePixelsTheySay() {
+        let image = PlanarImage(width: 4, height: 3, channels: 1, values: (0..<12).map(Float.init))
+        #expect(image.cropped(to: CropRegion(x: 1, y: 1, width: 2, height: 2)).values == [5, 6, 9, 10])
+        #expect(image.flippedHorizontally().values == [3, 2, 1, 0, 7, 6, 5, 4, 11, 10, 9, 8])
+        #expect(image.flippedHorizontally().flippedHorizontally() == image)
+    }
+}
