@@ -18,9 +18,9 @@ mkdir -p "$MODULES"
 
 # Same language mode as Package.swift; -O keeps preconditions and bounds checks, drops asserts.
 FLAGS=(-swift-version 6 -package-name gknet -O -g -wmo -parse-as-library -sanitize=fuzzer,address -I "$MODULES")
-for system in CBLAS CDNNL CPNG CJPEG; do FLAGS+=(-I "Sources/$system"); done
-for flag in $(pkg-config --cflags-only-I openblas libpng libturbojpeg); do FLAGS+=(-Xcc "$flag"); done
-LIBS=($(pkg-config --libs openblas libpng libturbojpeg) -ldnnl -lgomp)
+for system in CBLAS CDNNL CPNG CJPEG CZlib; do FLAGS+=(-I "Sources/$system"); done
+for flag in $(pkg-config --cflags-only-I openblas libpng libturbojpeg zlib); do FLAGS+=(-Xcc "$flag"); done
+LIBS=($(pkg-config --libs openblas libpng libturbojpeg zlib) -ldnnl -lgomp)
 
 # Library modules in dependency order, and what each fuzz target links.
 ALL_MODULES=(TensorCore NeuralNet GKNetModel ImageCodec Harmonization)

@@ -201,7 +201,37 @@ def dataset_seeds(out):
         (out / name).write_bytes(text.encode())
 
 
-SEEDS = {"SafeTensors": safetensors_seeds, "PNG": png_seeds, "JPEG": jpeg_seeds, "DatasetList": dataset_seeds}
+def training_config_seeds(out):
+    """The committed configs, every key once, the model override, and typical mistakes."""
+    for path in sorted((ROOT.parent / "configs").glob("*.json")):
+        (out / path.name).write_bytes(path.read_bytes())
+    every_key = {
+        "preset": "small", "input_size": 128, "batch_size": 2, "learning_rate": 0.001, "beta1": 0.9, "beta2": 0.999,
+        "epsilon": 1e-8, "weight_decay": 0.01, "gradient_clip_norm": 1.0, "schedule": "multi-step", "warmup_steps": 0,
+        "minimum_learning_rate": 0.0, "milestones": [0.5, 0.75], "gamma": 0.5, "steps": 0, "epochs": 3,
+        "crop_scale_minimum": 0.25, "crop_scale_maximum": 1.0, "horizontal_flip": False, "loss_minimum_area": 100,
+        "seed": 18446744073709551615, "threads": 2, "validation_split": "train", "validation_dataset": "data/val",
+        "validation_interval": 0, "validation_limit": 10, "checkpoint_interval": 1, "log_interval": 1,
+    }
+    (out / "every_key.json").write_text(json.dumps(every_key, indent=1))
+    (out / "model_override.json").write_text(json.dumps({"model": dict(TINY_CONFIG, use_scf=False, scf_top_k=4,
+                                                                       image_mean=[0.5, 0.5, 0.5]), "schedule": "constant", "steps": 10}))
+    mistakes = {
+        "unknown_key.json": '{"learning_rat": 0.1}',
+        "wrong_type.json": '{"batch_size": "8"}',
+        "bad_enum.json": '{"schedule": "linear"}',
+        "not_object.json": '[1, 2]',
+        "empty_object.json": '{}',
+        "huge_numbers.json": '{"steps": 9223372036854775807, "warmup_steps": 9223372036854775807, "learning_rate": 1e308}',
+        "nested_model_bad.json": '{"model": {"kernel_size": 4, "encoder_widths": [1, 2]}}',
+        "null_values.json": '{"validation_dataset": null, "model": null, "seed": null}',
+    }
+    for name, text in mistakes.items():
+        (out / name).write_text(text)
+
+
+SEEDS = {"SafeTensors": safetensors_seeds, "PNG": png_seeds, "JPEG": jpeg_seeds, "DatasetList": dataset_seeds,
+         "TrainingConfig": training_config_seeds}
 
 if __name__ == "__main__":
     for target in sys.argv[1:] or SEEDS:
