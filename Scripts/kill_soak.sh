@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # kill -9 soak (issue 9, docs/robustness.md): trains the tiny preset on a small synthesized set,
-# kills `gknet train` with SIGKILL at KILLS moments (every other one while last.safetensors is
-# being written: the kill waits for the temporary checkpoint file to appear), resumes each time,
-# and finally checks that
+# kills `gknet train` with SIGKILL at KILLS moments and resumes each time (--resume).
+# The moments: the first kill as soon as config.json exists (before any checkpoint); every even
+# one while last.safetensors is being written (the kill waits for the process's temporary
+# checkpoint file to appear); the others at a random time within a few steps of start-up.
+# At the end it checks that
 #   1. the run completes with --resume and its checkpoint loads (`gknet inspect --model`),
 #   2. no temporary file is left in the run directory,
 #   3. the (step, loss) sequence of log.jsonl equals an uninterrupted run's, bit for bit
@@ -62,7 +64,12 @@ landed=0
 during_write=0
 for ((k = 1; k <= KILLS; k++)); do
     if [[ -f $WORK/soak/config.json ]]; then train "$WORK/soak" --resume; else train "$WORK/soak" --config "$WORK/config.json"; fi
-    if ((k % 2 == 0)); then
+    if ((k == 1)); then
+        # The first kill lands as soon as config.json exists, before any checkpoint: the next
+        # launch must still be able to --resume (from step 0).
+        while kill -0 "$pid" 2>/dev/null && [[ ! -e $WORK/soak/config.json ]]; do sleep 0.002; done
+        moment="before the first checkpoint"
+    elif ((k % 2 == 0)); then
         # Wait for this process's temporary checkpoint file, then kill in the middle of the write.
         temporary="$WORK/soak/.last.safetensors.$pid.tmp"
         while kill -0 "$pid" 2>/dev/null && [[ ! -e $temporary ]]; do sleep 0.002; done
@@ -73,7 +80,7 @@ for ((k = 1; k <= KILLS; k++)); do
         sleep "$delay"
         moment=$(printf 'after %.2f s' "$delay")
     fi
-    writing=$(ls "$WORK/soak"/.*.tmp 2>/dev/null | wc -l)
+    writing=$( (ls "$WORK/soak"/.*."$pid".tmp 2>/dev/null || true) | wc -l)
     if kill -9 "$pid" 2>/dev/null; then
         landed=$((landed + 1))
         ((writing > 0)) && during_write=$((during_write + 1))
@@ -82,8 +89,8 @@ for ((k = 1; k <= KILLS; k++)); do
         status="had already exited"
     fi
     wait "$pid" 2>/dev/null || true
-    reached=$(losses "$WORK/soak" 2>/dev/null | wc -l)
-    printf 'kill %2d: %-26s %-18s temporary files at the kill: %d, log at step %d\n' "$k" "$moment" "$status" "$writing" "$reached"
+    reached=$( (losses "$WORK/soak" 2>/dev/null || true) | wc -l)
+    printf 'kill %2d: %-26s %-18s own temporary files at the kill: %d, log at step %d\n' "$k" "$moment" "$status" "$writing" "$reached"
 done
 
 # 4. Finish with --resume and check.

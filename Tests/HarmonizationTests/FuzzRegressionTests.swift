@@ -58,3 +58,50 @@ import _TestSupport
         #expect(accepted == ["demo-smoke.json", "empty_object.json", "every_key.json", "model_override.json", "null_values.json", "tiny-gcompris.json"])
     }
 }
+
+/// Findings of the kill -9 soak (Scripts/kill_soak.sh, docs/robustness.md).
+@Suite(.serialized) struct KillSoakRegressionTests {
+    static let samples = Fixtures.repositoryRoot.appendingPathComponent("Samples")
+
+    static func configuration() throws -> TrainingConfiguration {
+        try TrainingConfiguration.decode(Data("""
+            {"preset": "tiny", "input_size": 64, "batch_size": 2, "steps": 2, "validation_interval": 0,
+             "checkpoint_interval": 1, "log_interval": 100, "warmup_steps": 1, "seed": 3}
+            """.utf8))
+    }
+
+    static func runDirectory() -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("gknet-soak-regression-\(UUID().uuidString)")
+    }
+
+    /// Killed after config.json was written but before the first checkpoint: `--resume` used to
+    /// fail ("no last.safetensors") and a fresh start too ("already holds a run"), so the run
+    /// directory was stuck. Now --resume restarts at step 0 and equals an uninterrupted run.
+    @Test func killedBeforeTheFirstCheckpointResumesFromStepZero() throws {
+        let killed = Self.runDirectory(), straight = Self.runDirectory()
+        defer { try? FileManager.default.removeItem(at: killed); try? FileManager.default.removeItem(at: straight) }
+        _ = try Trainer(configuration: try Self.configuration(), dataset: Self.samples, runDirectory: killed, resume: false)
+        // (the process dies here: config.json and an empty log.jsonl exist, no checkpoint)
+        let resumed = try Trainer(configuration: nil, dataset: Self.samples, runDirectory: killed, resume: true)
+        #expect(resumed.step == 0)
+        _ = try resumed.run()
+        _ = try Trainer(configuration: try Self.configuration(), dataset: Self.samples, runDirectory: straight, resume: false).run()
+        let log = { (run: URL) in try String(contentsOf: run.appendingPathComponent(Trainer.logFile), encoding: .utf8)
+            .split(separator: "\n").map { $0.replacingOccurrences(of: #""images_per_second":[^,}]*"#, with: "", options: .regularExpression) } }
+        #expect(try log(killed) == log(straight))
+    }
+
+    /// A kill during an atomic write leaves `.<file>.<pid>.tmp`; the next start removes it (the
+    /// soak's "no temporary files left" check failed before).
+    @Test func staleTemporaryFilesAreRemovedOnResume() throws {
+        let directory = Self.runDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        _ = try Trainer(configuration: try Self.configuration(), dataset: Self.samples, runDirectory: directory, resume: false).run()
+        let stale = [".last.safetensors.4242.tmp", ".log.jsonl.17.tmp", ".plot.png.99.tmp"]
+        for name in stale { try Data([1, 2, 3]).write(to: directory.appendingPathComponent(name)) }
+        try Data().write(to: directory.appendingPathComponent("notes.tmp"))  // not ours: kept
+        _ = try Trainer(configuration: nil, dataset: Self.samples, runDirectory: directory, resume: true)
+        let left = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+        #expect(left.filter { $0.hasSuffix(".tmp") } == ["notes.tmp"])
+    }
+}
