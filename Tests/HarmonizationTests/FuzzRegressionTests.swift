@@ -1,6 +1,7 @@
 import Foundation
 import GKNetModel
 import Harmonization
+import ImageCodec
 import NeuralNet
 import Testing
 import _TestSupport
@@ -103,5 +104,84 @@ import _TestSupport
         _ = try Trainer(configuration: nil, dataset: Self.samples, runDirectory: directory, resume: true)
         let left = try FileManager.default.contentsOfDirectory(atPath: directory.path)
         #expect(left.filter { $0.hasSuffix(".tmp") } == ["notes.tmp"])
+    }
+}
+
+/// The dataset-list fuzz target's seeds (Fuzz/DatasetList) over the same fixed tree: each seed's
+/// outcome is the documented one (docs/robustness.md), and none traps.
+@Suite struct DatasetListFuzzSeedTests {
+    /// Fuzz/DatasetList/main.swift's tree: HSub with a (valid), b (mask 4x4), c (real image cut
+    /// in half), a second composite a_1_2.png; HOther with x and its own lists.
+    static func makeTree() throws -> URL {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("gknet-dataset-seeds-\(UUID().uuidString)")
+        func image(_ size: Int, gray: Bool = false) -> RasterImage8 {
+            let layout: PixelLayout = gray ? .gray : .rgb
+            return RasterImage8(width: size, height: size, layout: layout,
+                                samples: (0..<(size * size * layout.channels)).map { UInt8(truncatingIfNeeded: $0 &* 37) })
+        }
+        func write(_ path: String, _ data: Data) throws {
+            let url = root.appendingPathComponent(path)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try data.write(to: url)
+        }
+        let jpeg8 = try ImageFile.encode(.eightBit(image(8)), format: .jpeg)
+        let png8 = try ImageFile.encode(.eightBit(image(8)), format: .png)
+        let mask8 = try ImageFile.encode(.eightBit(image(8, gray: true)), format: .png)
+        for (path, data) in [
+            ("HSub/composite_images/a_1_1.jpg", jpeg8), ("HSub/composite_images/a_1_2.png", png8),
+            ("HSub/composite_images/b_2_1.jpg", jpeg8), ("HSub/composite_images/c_3_1.JPG", jpeg8),
+            ("HSub/masks/a_1.png", mask8), ("HSub/masks/b_2.png", try ImageFile.encode(.eightBit(image(4, gray: true)), format: .png)),
+            ("HSub/masks/c_3.png", mask8), ("HSub/real_images/a.jpg", jpeg8), ("HSub/real_images/b.jpeg", jpeg8),
+            ("HSub/real_images/c.jpg", jpeg8.prefix(jpeg8.count / 2)), ("HOther/composite_images/x_1_1.png", png8),
+            ("HOther/masks/x_1.png", mask8), ("HOther/real_images/x.png", png8),
+            ("HOther/HOther_train.txt", Data("x_1_1.png\n".utf8)), ("HOther/HOther_test.txt", Data("x_1_1\n".utf8)),
+        ] { try write(path, data) }
+        return root
+    }
+
+    /// What a seed leads to: "error: ..." from the dataset, or the loaded samples' outcomes.
+    static func outcome(of seed: Data, root: URL) -> String {
+        let mode = Int(seed[seed.startIndex]) % 3
+        let split: DatasetSplit = (Int(seed[seed.startIndex]) / 3) % 2 == 0 ? .train : .test
+        for name in ["IHD_train.txt", "IHD_test.txt", "HSub/HSub_train.txt", "HSub/HSub_test.txt"] {
+            try? FileManager.default.removeItem(at: root.appendingPathComponent(name))
+        }
+        let list = root.appendingPathComponent(mode == 0 ? "IHD_\(split.rawValue).txt" : "HSub/HSub_\(split.rawValue).txt")
+        try? seed.dropFirst().write(to: list)
+        do {
+            let dataset = try HarmonizationDataset(root: mode == 1 ? root.appendingPathComponent("HSub") : root, split: split)
+            return dataset.samples.indices.map { index in
+                do {
+                    let sample = try dataset.load(index)
+                    return "\(sample.reference.name) ok"
+                } catch {
+                    return "\(dataset.samples[index].name) \(error is DatasetError ? "size mismatch" : "decode error")"
+                }
+            }.joined(separator: ", ")
+        } catch {
+            return "error: \(error)"
+        }
+    }
+
+    @Test func everySeedHasItsDocumentedOutcome() throws {
+        let root = try Self.makeTree()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let folder = Fixtures.repositoryRoot.appendingPathComponent("Fuzz/DatasetList/corpus")
+        var outcomes: [String: String] = [:]
+        for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) {
+            outcomes[name] = Self.outcome(of: try Data(contentsOf: folder.appendingPathComponent(name)), root: root)
+        }
+        #expect(outcomes["combined_train.txt"] == "a_1_1.jpg ok, a_1_2.png ok, x_1_1.png ok")
+        #expect(outcomes["combined_crlf_blank.txt"] == "a_1_1 ok, c_3_1.jpg decode error")
+        #expect(outcomes["combined_mismatch.txt"] == "b_2_1.jpg size mismatch")
+        #expect(outcomes["subset_train.txt"] == "a_1_1.jpg ok, a_1_2.png ok, b_2_1.jpg size mismatch, c_3_1.jpg decode error")
+        #expect(outcomes["all_subsets_train.txt"] == "x_1_1.png ok, a_1_1.JPG ok")  // subsets in name order
+        #expect(outcomes["all_subsets_test.txt"] == "x_1_1 ok, a_1_2 ok")
+        #expect(outcomes["empty.txt"] == "")
+        #expect(outcomes["combined_missing.txt"]?.contains("not found") == true)
+        #expect(outcomes["combined_bad_path.txt"]?.contains("expected \"<Subset>/composite_images/<name>\"") == true)
+        #expect(outcomes["subset_bad_name.txt"]?.contains("is not <id>_<mask>_<k>") == true)
+        #expect(outcomes["subset_path.txt"]?.contains("expected a bare composite file name") == true)
+        #expect(outcomes.count == 11, "\(outcomes)")
     }
 }
