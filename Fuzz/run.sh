@@ -54,7 +54,7 @@ for target in "${targets[@]}"; do
     [[ -f Fuzz/$target/dictionary ]] && dictionary=(-dict="Fuzz/$target/dictionary")
     # The Swift runtime's own backtracer is slow and would race libFuzzer's crash handler.
     # LeakSanitizer: only the documented toolchain and library leaks are suppressed.
-    SWIFT_BACKTRACE=enable=no LSAN_OPTIONS="suppressions=$PWD/Fuzz/sanitizers/lsan.supp" "$OUT/$target" "${budget[@]}" "${dictionary[@]}" -timeout="$TIMEOUT" -rss_limit_mb=2048 -print_final_stats=1 \
+    SWIFT_BACKTRACE=enable=no LSAN_OPTIONS="suppressions=$PWD/Fuzz/sanitizers/lsan.supp:print_suppressions=0" "$OUT/$target" "${budget[@]}" "${dictionary[@]}" -timeout="$TIMEOUT" -rss_limit_mb=2048 -print_final_stats=1 \
         -artifact_prefix="$artifacts/" "$corpus" "Fuzz/$target/corpus" "${regressions[@]}" >"$log" 2>&1
     status=$?
     set -e
