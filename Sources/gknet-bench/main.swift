@@ -6,6 +6,7 @@ import Foundation
 let subcommands: [(name: String, summary: String, run: ([String]) -> Void)] = [
     ("kernels", "GEMM, conv2d forward/backward and other hot kernels: median ms and GFLOP/s", KernelBenchmarks.main),
     ("memory", "peak tensor memory and peak RSS: paper inference forward, small training step", MemoryBenchmark.main),
+    ("loader", "decode + augment training batches (16 x 256x256): ms per batch", LoaderBenchmarkCommand.main),
     ("harmonize", "gknet harmonize end to end on 2048x2048 and 4096x4096 JPEG composites (paper preset)", HarmonizeBenchmark.main),
 ]
 
