@@ -34,8 +34,8 @@ test: deps
 ## SMOKE-TEST model for a few minutes on the 6 bundled training composites (configs/demo-smoke.json,
 ## tiny preset): it proves the whole pipeline runs, it is not a useful model.
 DEMO_DIR       := out/demo
-DEMO_COMPOSITE := Samples/HGCompris/composite_images/panda_1_1.jpg
-DEMO_MASK      := Samples/HGCompris/masks/panda_1.png
+DEMO_COMPOSITE := Samples/HGCompris/composite_images/solar-cooker_1_1.jpg
+DEMO_MASK      := Samples/HGCompris/masks/solar-cooker_1.png
 DEMO_RUN       := $(DEMO_DIR)/smoke-test-run
 demo: deps
 	$(SWIFT) build -c release --product gknet
@@ -48,8 +48,8 @@ demo: deps
 		.build/release/gknet train --dataset Samples --run-dir $(DEMO_RUN) $$resume || exit 1; \
 		model="--model $(DEMO_RUN)/last.safetensors"; \
 	fi; \
-	.build/release/gknet harmonize $(DEMO_COMPOSITE) $(DEMO_MASK) -o $(DEMO_DIR)/panda_harmonized.png \
-		--comparison $(DEMO_DIR)/panda_comparison.png --target Samples/HGCompris/real_images/panda.jpg $$model --timings
+	.build/release/gknet harmonize $(DEMO_COMPOSITE) $(DEMO_MASK) -o $(DEMO_DIR)/solar-cooker_harmonized.png \
+		--comparison $(DEMO_DIR)/solar-cooker_comparison.png --target Samples/HGCompris/real_images/solar-cooker.jpg $$model --timings
 
 ## venv: the Python reference environment (fixtures and benchmarks only; never needed to build or test)
 venv: $(PYTHON)
