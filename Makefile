@@ -7,7 +7,7 @@ VENV         := .venv-ref
 PYTHON       := $(VENV)/bin/python
 THREADS      ?= $(shell nproc)
 
-.PHONY: deps build release test demo venv fixtures bench-kernels clean data
+.PHONY: deps build release test demo venv fixtures bench-kernels bench-model clean data
 
 ## deps: install the Debian packages the build needs (idempotent, quiet when present)
 deps:
@@ -51,6 +51,14 @@ ROUNDS ?= 3
 bench-kernels: deps venv
 	$(SWIFT) build -c release --product gknet-bench
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PYTHON) Scripts/bench_reference.py \
+		--threads $(THREADS) --rounds $(ROUNDS) --ours .build/release/gknet-bench
+
+## bench-model: the whole network (paper/small inference, small/tiny training step) against the PyTorch
+## twin and ONNX Runtime on the same weights and inputs, THREADS=1 or 2, ROUNDS idle-gated rounds
+## (docs/benchmarks.md "Model"); ends with the machine-readable `bench-model:` line
+bench-model: deps venv
+	$(SWIFT) build -c release --product gknet-bench
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PYTHON) Scripts/bench_model.py \
 		--threads $(THREADS) --rounds $(ROUNDS) --ours .build/release/gknet-bench
 
 ## data: the training photos + GrabCut pseudo-masks under data/ (Debian packages, see docs/data.md)
