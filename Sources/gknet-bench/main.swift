@@ -7,6 +7,7 @@ import Foundation
 let subcommands: [(name: String, summary: String, run: ([String]) -> Void)] = [
     ("kernels", "GEMM, conv2d forward/backward and other hot kernels: median ms and GFLOP/s", KernelBenchmarks.main),
     ("model", "GKNet presets at 256x256: batch-1 inference and batch-8 training step, ms, GFLOP/s, peak RSS", ModelBenchmarks.main),
+    ("memory", "peak tensor memory and peak RSS: paper inference forward, small training step", MemoryBenchmark.main),
 ]
 
 let arguments = Array(CommandLine.arguments.dropFirst())
