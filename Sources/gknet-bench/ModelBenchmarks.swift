@@ -18,9 +18,14 @@ import NeuralNet
 import TensorCore
 
 enum ModelBenchmarks {
-    /// Multiply-accumulates of one forward pass per image at 256 x 256 (Scripts/reference/count_macs.py;
-    /// the numbers `gknet inspect` prints).
-    static let gigaMACsPerImage: [String: Double] = ["paper": 19.182, "small": 5.011, "tiny": 1.419]
+    /// Multiply-accumulates of one forward pass per image at 256 x 256, from `ModelInspection` (what
+    /// `gknet inspect` prints: paper 19.182, small 5.011, tiny 1.419 G).
+    static func gigaMACsPerImage(_ preset: String) -> Double? {
+        guard let configuration = try? GKNetConfiguration.preset(preset),
+            let inspection = try? ModelInspection(configuration: configuration, height: resolution, width: resolution)
+        else { return nil }
+        return Double(inspection.totalMACs) / 1e9
+    }
     static let resolution = 256
     static let trainingBatch = 8
     static let defaultCases = ["sgemm", "paper-infer", "small-infer", "tiny-infer", "small-train", "tiny-train", "paper-train"]
@@ -136,7 +141,7 @@ enum ModelBenchmarks {
                               peakMegabytes: peakResidentMegabytes(), imagesPerSecond: 0, idle: idle)
         }
         let parts = key.split(separator: "-").map(String.init)
-        guard parts.count == 2, let macs = gigaMACsPerImage[parts[0]], ["infer", "train"].contains(parts[1]) else {
+        guard parts.count == 2, let macs = gigaMACsPerImage(parts[0]), ["infer", "train"].contains(parts[1]) else {
             fail("unknown case \(key) (sgemm, <paper|small|tiny>-<infer|train>)")
         }
         let (preset, training) = (parts[0], parts[1] == "train")
