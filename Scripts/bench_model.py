@@ -70,14 +70,17 @@ def peak_rss_mb():
     return 0.0
 
 
+CLOCK = {"now": time.perf_counter}  # --cpu-time: time.process_time (all threads of the process)
+
+
 def median_ms(body, runs, warmup):
     for _ in range(warmup):
         body()
     times = []
     for _ in range(max(1, runs)):
-        start = time.perf_counter()
+        start = CLOCK["now"]()
         body()
-        times.append((time.perf_counter() - start) * 1e3)
+        times.append((CLOCK["now"]() - start) * 1e3)
     return statistics.median(times)
 
 
@@ -201,7 +204,7 @@ def side_by_side(args):
             subprocess.run([sys.executable, __file__, "--export", preset, "--data", str(data)], check=True,
                            env=child_environment(args.threads))
     python = [sys.executable, __file__, "--data", str(data), "--threads", str(args.threads)]
-    gate = ["--wait-idle", str(args.max_wait)]
+    gate = ["--wait-idle", str(args.max_wait)] + (["--cpu-time"] if args.cpu_time else [])
     best, idles = {}, []
 
     def record(contender, case, result):
@@ -251,7 +254,8 @@ def output_differences(data):
 def print_report(args, best, idles):
     threads = args.threads
     needed = min(0.9, (threads + 0.6) / (os.cpu_count() or 1))
-    print(f"\n# bench-model: {threads} thread(s), {os.cpu_count()} cores, best of {args.rounds} round(s); "
+    clock = "process CPU time" if args.cpu_time else "wall time"
+    print(f"\n# bench-model: {threads} thread(s), {os.cpu_count()} cores, {clock}, best of {args.rounds} round(s); "
           f"{sum(i >= needed for i in idles)} of {len(idles)} measurements started on an idle machine "
           f"(idle >= {needed:.0%}; lowest seen {min(idles, default=float('nan')):.0%})")
     differences = output_differences(pathlib.Path(args.data))
@@ -303,10 +307,14 @@ def main():
     parser.add_argument("--warmup", type=int)
     parser.add_argument("--wait-idle", type=float, default=0)
     parser.add_argument("--write-output")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time with process CPU time instead of wall time (a steadier 1-thread figure on a busy machine)")
     parser.add_argument("--export", help="contender mode: export this preset's twin to ONNX")
     args = parser.parse_args()
     if args.export:
         return export_onnx(args.export, args.data)
+    if args.cpu_time:
+        CLOCK["now"] = time.process_time
     if args.child:
         return run_contender(args)
     args.cases = args.cases.split(",")
