@@ -7,7 +7,7 @@ VENV         := .venv-ref
 PYTHON       := $(VENV)/bin/python
 THREADS      ?= $(shell nproc)
 
-.PHONY: deps build release test demo venv fixtures bench-kernels bench-harmonize clean data
+.PHONY: deps build release test demo venv fixtures bench-kernels bench-harmonize bench-model clean data
 
 ## deps: install the Debian packages the build needs (idempotent, quiet when present)
 deps:
@@ -75,6 +75,14 @@ bench-kernels: deps venv
 bench-harmonize: deps
 	$(SWIFT) build -c release --product gknet-bench
 	GKNET_THREADS=2 .build/release/gknet-bench harmonize --threads 2
+
+## bench-model: the whole network (paper/small inference, small/tiny training step) against the PyTorch
+## twin and ONNX Runtime on the same weights and inputs, THREADS=1 or 2, ROUNDS idle-gated rounds
+## (docs/benchmarks.md "Model"); ends with the machine-readable `bench-model:` line
+bench-model: deps venv
+	$(SWIFT) build -c release --product gknet-bench
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PYTHON) Scripts/bench_model.py \
+		--threads $(THREADS) --rounds $(ROUNDS) --ours .build/release/gknet-bench
 
 ## data: the training photos + GrabCut pseudo-masks under data/ (Debian packages, see docs/data.md)
 data:
