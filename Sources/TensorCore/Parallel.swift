@@ -1,6 +1,6 @@
-// The one threading model of the package: a fixed thread count (GKNET_THREADS, default all cores)
-// and one thread pool, libgomp's, shared by our own loops, OpenBLAS (OpenMP build) and oneDNN
-// (our loops run on Dispatch by default; GKNET_THREAD_POOL=openmp puts them on the libgomp pool, opt-in: see OpenMPRuntime).
+// Threading: a fixed thread count (GKNET_THREADS, default all cores) for our own loops (Dispatch by
+// default), OpenBLAS (OpenMP build) and oneDNN (both on libgomp's pool). GKNET_THREAD_POOL=openmp
+// also puts our loops on libgomp's pool (opt-in: see OpenMPRuntime).
 import Dispatch
 import Foundation
 #if canImport(CDNNL)
