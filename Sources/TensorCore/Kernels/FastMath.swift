@@ -62,9 +62,27 @@ func exponentials(_ output: UnsafeMutablePointer<Float>, _ input: UnsafePointer<
 }
 
 /// e^x for x <= 0 (softmax's x - max): `fastExp` without the overflow handling, about a quarter
-/// fewer instructions. Same accuracy; x < -87.34 and -infinity give 0, NaN gives NaN.
+/// fewer instructions. Same accuracy; x < -87.34 and -infinity give 0; NaN propagates (through the
+/// arithmetic, no extra test).
 @inline(__always)
 func fastExpOfNonPositive(_ x: Float) -> Float {
+    let (q, power) = nonPositiveExponentialParts(x)
+    let y = (1 + q) * power
+    return x < exponentialLowest ? 0 : y
+}
+
+/// e^x - 1 for x <= 0 (ELU's negative side), like `fastExpMinusOne` without the overflow handling.
+/// x < -87.34 and -infinity give -1; NaN propagates.
+@inline(__always)
+func fastExpMinusOneOfNonPositive(_ x: Float) -> Float {
+    let (q, power) = nonPositiveExponentialParts(x)
+    let y = power * q + (power - 1)
+    return x < exponentialLowest ? -1 : y
+}
+
+/// `exponentialParts` for x <= 0 (n >= -126 after the lower clamp, so 2^n needs no upper guard).
+@inline(__always)
+func nonPositiveExponentialParts(_ x: Float) -> (q: Float, power: Float) {
     let clamped = x < exponentialLowest ? exponentialLowest : x
     let shifter: Float = 12_582_912
     let t = clamped * 1.442_695_04 + shifter
@@ -77,8 +95,7 @@ func fastExpOfNonPositive(_ x: Float) -> Float {
     p = p * r + 1.666_666_55e-1
     p = p * r + 5.000_000_1e-1
     let power = Float(bitPattern: (t.bitPattern &- 0x4B40_0000 &+ 127) &<< 23)
-    let y = (p * r * r + r + 1) * power
-    return x < exponentialLowest || x != x ? (x != x ? x : 0) : y
+    return (p * r * r + r, power)
 }
 
 /// p[i] = e^(p[i] - largest) in place, for `largest` >= every p[i] (softmax rows); one pointer,
