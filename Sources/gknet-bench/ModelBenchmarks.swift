@@ -10,7 +10,8 @@
 //   gknet-bench model --write-data DIR     weights (paper/small/tiny.safetensors) and inputs for the twin
 //
 // Without --case each case runs in a child process of its own (so VmHWM is that case's peak);
-// --case KEY runs one in this process. Case keys: <preset>-infer, <preset>-train, sgemm.
+// --case KEY runs one in this process. Case keys: <preset>-infer, <preset>-train, sgemm, attention
+// (the fused token attention of paper's finest SCF level alone).
 // Training GFLOP/s counts 3 x the forward FLOPs (forward, backward-data, backward-weights).
 import Foundation
 import GKNetModel
@@ -139,6 +140,20 @@ enum ModelBenchmarks {
             }
             return CaseResult(key: key, milliseconds: ms, gflops: 2 * Double(n * n * n) / (ms * 1e6),
                               peakMegabytes: peakResidentMegabytes(), imagesPerSecond: 0, idle: idle)
+        }
+        if key == "attention" {
+            // The finest SCF level of `paper`: 4 heads of 32, 128 x 128 positions, 256 tokens, values 64 wide.
+            let (heads, positions, tokens) = (4, 128 * 128, 256)
+            var generator = SplitMix64(seed: 5)
+            let q = Tensor.uniform([1, heads, 32, positions], low: -1, high: 1, generator: &generator)
+            let k = Tensor.uniform([1, heads, tokens, 32], low: -1, high: 1, generator: &generator)
+            let v = Tensor.uniform([1, heads, tokens, 64], low: -1, high: 1, generator: &generator)
+            let ms = median(runs: options.runs ?? 20, warmup: options.warmup ?? 3) {
+                withoutGradient { consume(tokenAttention(queries: q, keys: k, values: v, scale: 0.177)) }
+            }
+            let macs = Double(heads * positions * tokens * (32 + 64))
+            return CaseResult(key: key, milliseconds: ms, gflops: 2 * macs / (ms * 1e6), peakMegabytes: peakResidentMegabytes(),
+                              imagesPerSecond: 0, idle: idle)
         }
         let parts = key.split(separator: "-").map(String.init)
         guard parts.count == 2, let macs = gigaMACsPerImage(parts[0]), ["infer", "train"].contains(parts[1]) else {

@@ -49,3 +49,22 @@ import TensorCore
         #expect(fastExp(88.72).isFinite && fastExp(88.72) > 3.3e38)
     }
 }
+
+extension FastMathTests {
+    /// ELU and softmax use the x <= 0 variants; they must agree with libm as well.
+    @Test func nonPositiveVariantsThroughTheOps() {
+        let inputs: [Float] = [-100, -87.5, -20, -1, -0.3, -1e-3, -1e-6, 0, 1e-6, 0.5, 3]
+        let y = Tensor(shape: [inputs.count], data: inputs).elu()
+        for (x, value) in zip(inputs, y.data) {
+            let exact = x > 0 ? Double(x) : Foundation.expm1(Double(x))
+            #expect(abs(Double(value) - exact) <= 3e-7 * max(1e-30, abs(exact)) || abs(Double(value) - exact) < 1e-37, "elu(\(x)) = \(value), expected \(exact)")
+        }
+        #expect(Tensor(shape: [2], data: [.nan, -1]).elu().data[0].isNaN)
+        let row = Tensor(shape: [1, 4], data: [0, -.infinity, 2, -50]).softmax(axis: 1)
+        let total = 1 + Foundation.exp(-2.0) + Foundation.exp(-52.0)
+        let expected = [Foundation.exp(-2.0) / total, 0, 1 / total, Foundation.exp(-52.0) / total]
+        for (value, exact) in zip(row.data, expected) {
+            #expect(abs(Double(value) - exact) <= 3e-7 * exact + 1e-38, "softmax \(value) vs \(exact)")
+        }
+    }
+}

@@ -27,7 +27,8 @@ public struct TokenAttentionGeometry: Equatable, Sendable {
         self.valueWidth = valueWidth
         self.positions = positions
         self.tokens = tokens
-        self.tileSize = max(1, tileSize ?? max(16, min(positions, 32768 / max(1, tokens))))
+        let experiment = ProcessInfo.processInfo.environment["GKNET_ATTENTION_TILE"].flatMap { Int($0) }
+        self.tileSize = max(1, tileSize ?? experiment ?? max(16, min(positions, 32768 / max(1, tokens))))
     }
 
     var tilesPerHead: Int { (positions + tileSize - 1) / tileSize }
@@ -79,27 +80,33 @@ public func tokenAttentionForward(
     if tokens == 0 { output.update(repeating: 0, count: g.outputCount) }  // an empty sum
     guard g.positions > 0, tokens > 0 else { return }
     parallelChunks(g.batch * g.heads * tiles, minimumPerThread: 1) { items in
-        let probabilities = UnsafeMutablePointer<Float>.allocate(capacity: tile * tokens)
+        let probabilities = UnsafeMutablePointer<Float>.allocate(capacity: tile * tokens + tile)
         defer { probabilities.deallocate() }
+        let inverseTotals = probabilities + tile * tokens
         for item in items {
             let (pair, start) = (item / tiles, (item % tiles) * tile)
             let rows = min(tile, g.positions - start)
             let head = g.operands(pair, queries: queries, keys: keys, values: values, bias: bias)
             g.tileLogits(probabilities, head, start: start, rows: rows, scale: scale)
+            // Unnormalised: e = exp(logit - max) per row; the 1 / Σ e goes onto the output columns
+            // below (Dv multiplies per position instead of T).
             for r in 0..<rows {
                 let row = probabilities + r * tokens
                 let largest = maximum(row, count: tokens)
                 exponentialsInPlace(row, count: tokens, shift: largest)
                 let total = sumInDouble(row, count: tokens)
-                let inverse = Float(1 / total)
-                for t in 0..<tokens { row[t] *= inverse }
+                inverseTotals[r] = Float(1 / total)
                 logSumExp?[pair * g.positions + start + r] = largest + Float(Foundation.log(total))
             }
-            // out[:, s0 ..< s0 + rows] = V^T (Dv x T) · P^T (T x rows)
+            // out[:, s0 ..< s0 + rows] = V^T (Dv x T) · E^T (T x rows), then each column / Σ e
+            let out = output + pair * g.valueWidth * g.positions + start
             BLAS.sgemm(
                 transposeA: true, transposeB: true, m: g.valueWidth, n: rows, k: tokens,
-                a: head.values, lda: g.valueWidth, b: probabilities, ldb: tokens,
-                c: output + pair * g.valueWidth * g.positions + start, ldc: g.positions)
+                a: head.values, lda: g.valueWidth, b: probabilities, ldb: tokens, c: out, ldc: g.positions)
+            for e in 0..<g.valueWidth {
+                let column = out + e * g.positions
+                for r in 0..<rows { column[r] *= inverseTotals[r] }
+            }
         }
     }
 }

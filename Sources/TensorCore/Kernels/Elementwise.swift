@@ -113,7 +113,8 @@ func eluForward(output: UnsafeMutableBufferPointer<Float>, input: UnsafeBufferPo
     parallelChunks(input.count, minimumPerThread: transcendentalElementwiseGrain) { range in
         for i in range {
             let x = input[i]
-            let negative = alpha * fastExpMinusOne(x)
+            // Only x <= 0 reaches the exponential (NaN passes through it).
+            let negative = alpha * fastExpMinusOneOfNonPositive(x > 0 ? 0 : x)
             output[i] = x > 0 ? x : negative
         }
     }

@@ -55,16 +55,54 @@ func exponentialParts(_ x: Float) -> (q: Float, power: Float) {
     return (q, power)
 }
 
-/// out[i] = e^(x[i] - shift) for i in 0..<count (vectorised; out and x must not overlap).
+/// out[i] = e^(x[i] - largest) for `largest` >= every x[i] (vectorised; out and x must not overlap).
 @inline(__always)
-func exponentials(_ output: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, count: Int, shift: Float) {
-    for i in 0..<count { output[i] = fastExp(input[i] - shift) }
+func exponentials(_ output: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, count: Int, shift largest: Float) {
+    for i in 0..<count { output[i] = fastExpOfNonPositive(input[i] - largest) }
 }
 
-/// p[i] = e^(p[i] - shift) in place (one pointer, so the loop vectorises without an overlap check).
+/// e^x for x <= 0 (softmax's x - max): `fastExp` without the overflow handling, about a quarter
+/// fewer instructions. Same accuracy; x < -87.34 and -infinity give 0; NaN propagates (through the
+/// arithmetic, no extra test).
 @inline(__always)
-func exponentialsInPlace(_ p: UnsafeMutablePointer<Float>, count: Int, shift: Float) {
-    for i in 0..<count { p[i] = fastExp(p[i] - shift) }
+func fastExpOfNonPositive(_ x: Float) -> Float {
+    let (q, power) = nonPositiveExponentialParts(x)
+    let y = (1 + q) * power
+    return x < exponentialLowest ? 0 : y
+}
+
+/// e^x - 1 for x <= 0 (ELU's negative side), like `fastExpMinusOne` without the overflow handling.
+/// x < -87.34 and -infinity give -1; NaN propagates.
+@inline(__always)
+func fastExpMinusOneOfNonPositive(_ x: Float) -> Float {
+    let (q, power) = nonPositiveExponentialParts(x)
+    let y = power * q + (power - 1)
+    return x < exponentialLowest ? -1 : y
+}
+
+/// `exponentialParts` for x <= 0 (n >= -126 after the lower clamp, so 2^n needs no upper guard).
+@inline(__always)
+func nonPositiveExponentialParts(_ x: Float) -> (q: Float, power: Float) {
+    let clamped = x < exponentialLowest ? exponentialLowest : x
+    let shifter: Float = 12_582_912
+    let t = clamped * 1.442_695_04 + shifter
+    let n = t - shifter
+    let r = (clamped - n * 0.693_359_375) - n * -2.121_944_4e-4
+    var p: Float = 1.987_569_15e-4
+    p = p * r + 1.398_199_95e-3
+    p = p * r + 8.333_451_9e-3
+    p = p * r + 4.166_579_6e-2
+    p = p * r + 1.666_666_55e-1
+    p = p * r + 5.000_000_1e-1
+    let power = Float(bitPattern: (t.bitPattern &- 0x4B40_0000 &+ 127) &<< 23)
+    return (p * r * r + r, power)
+}
+
+/// p[i] = e^(p[i] - largest) in place, for `largest` >= every p[i] (softmax rows); one pointer,
+/// so the loop vectorises without an overlap check.
+@inline(__always)
+func exponentialsInPlace(_ p: UnsafeMutablePointer<Float>, count: Int, shift largest: Float) {
+    for i in 0..<count { p[i] = fastExpOfNonPositive(p[i] - largest) }
 }
 
 /// Σ a[i] b[i] in float, over eight running sums (a vectorisable reduction).

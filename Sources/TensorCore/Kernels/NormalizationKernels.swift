@@ -183,7 +183,8 @@ func batchNormELUForward(
             let (xp, yp) = (x + plane * g.spatial, y + plane * g.spatial)
             for s in 0..<g.spatial {
                 let z = xp[s] * a + b
-                let negative = alpha * fastExpMinusOne(z)
+                // Only z <= 0 reaches the exponential (NaN passes through it).
+                let negative = alpha * fastExpMinusOneOfNonPositive(z > 0 ? 0 : z)
                 yp[s] = z > 0 ? z : negative
             }
         }
