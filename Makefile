@@ -7,7 +7,7 @@ VENV         := .venv-ref
 PYTHON       := $(VENV)/bin/python
 THREADS      ?= $(shell nproc)
 
-.PHONY: deps build release test demo venv fixtures bench-kernels bench-harmonize clean data
+.PHONY: deps build release test demo venv fixtures bench-kernels bench-harmonize bench-model clean data fuzz fuzz-smoke test-asan
 
 ## deps: install the Debian packages the build needs (idempotent, quiet when present)
 deps:
@@ -76,9 +76,43 @@ bench-harmonize: deps
 	$(SWIFT) build -c release --product gknet-bench
 	GKNET_THREADS=2 .build/release/gknet-bench harmonize --threads 2
 
+## bench-model: the whole network (paper/small inference, small/tiny training step) against the PyTorch
+## twin and ONNX Runtime on the same weights and inputs, THREADS=1 or 2, ROUNDS idle-gated rounds
+## (docs/benchmarks.md "Model"); ends with the machine-readable `bench-model:` line
+bench-model: deps venv
+	$(SWIFT) build -c release --product gknet-bench
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PYTHON) Scripts/bench_model.py \
+		--threads $(THREADS) --rounds $(ROUNDS) --ours .build/release/gknet-bench
+
 ## data: the training photos + GrabCut pseudo-masks under data/ (Debian packages, see docs/data.md)
 data:
 	bash Scripts/prepare_photos.sh data
 
+## fuzz: every fuzz target (Fuzz/<Target>, libFuzzer + AddressSanitizer) for FUZZ_RUNS iterations
+## (default 10^5) or FUZZ_SECONDS seconds each; prints iterations, coverage and crashes per target
+## (docs/robustness.md). FUZZ_TARGETS="SafeTensors PNG" picks targets.
+FUZZ_RUNS    ?= 100000
+FUZZ_TARGETS ?=
+fuzz: deps
+	FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_SECONDS=$(FUZZ_SECONDS) Fuzz/run.sh $(FUZZ_TARGETS)
+
+## fuzz-smoke: every fuzz target for 10^4 iterations, fixed random seed
+fuzz-smoke: deps
+	FUZZ_RUNS=10000 FUZZ_SECONDS= FUZZ_SEED=1 Fuzz/run.sh $(FUZZ_TARGETS)
+
+## test-asan: the whole test suite under AddressSanitizer (+ LeakSanitizer), then under
+## ThreadSanitizer (parallel kernels, optimizers, the background loader; TSAN=0 skips it).
+## Separate build folders; suppressions are documented in Fuzz/sanitizers/ and docs/robustness.md.
+TSAN ?= 1
+test-asan: deps
+	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build-asan
+	LSAN_OPTIONS=suppressions=$(CURDIR)/Fuzz/sanitizers/lsan.supp \
+		$(SWIFT) test --skip-build --sanitize=address --scratch-path .build-asan
+	if [ "$(TSAN)" = 1 ]; then \
+		$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan && \
+		TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/Fuzz/sanitizers/tsan.supp" \
+			$(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan; \
+	fi
+
 clean:
-	rm -rf .build
+	rm -rf .build .build-fuzz .build-asan .build-tsan

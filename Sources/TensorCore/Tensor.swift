@@ -31,6 +31,12 @@ public final class Tensor: @unchecked Sendable {
         self.shape = shape
         self.data = data
         self.requiresGrad = requiresGrad
+        MemoryStatistics.allocated(bytes: MemoryLayout<Float>.stride * shape.elementCount)
+    }
+
+    /// Storage accounting for `MemoryStatistics` (the same size as in `init`: `shape` is constant).
+    deinit {
+        MemoryStatistics.released(bytes: MemoryLayout<Float>.stride * shape.elementCount)
     }
 
     /// A tensor filled with one value.

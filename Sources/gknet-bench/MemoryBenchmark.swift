@@ -1,0 +1,141 @@
+// `gknet-bench memory`: peak memory of one `paper` inference forward at 256x256 (batch 1) and of one
+// `small` training step (batch 8, 256x256, Adam): the peak of live tensor storage counted by
+// MemoryStatistics and the process's peak resident set (VmHWM of /proc/self/status, reset before
+// each phase through /proc/self/clear_refs). Results: docs/benchmarks.md, "Model memory".
+//
+//   gknet-bench memory [--threads T] [--phase inference|training|all] [--size N]
+//
+// Issue 8 acceptance: the inference tensor peak stays under 1.5 GB.
+import Dispatch
+import Foundation
+import GKNetModel
+import NeuralNet
+import TensorCore
+
+enum MemoryBenchmark {
+    static func main(_ arguments: [String]) {
+        var threads = Threading.count
+        var phase = "all"
+        var size = 256
+        var index = 0
+        func value() -> String {
+            index += 1
+            guard index < arguments.count else { fail("missing value after \(arguments[index - 1])") }
+            return arguments[index]
+        }
+        while index < arguments.count {
+            switch arguments[index] {
+            case "--threads": threads = Int(value()) ?? { fail("--threads needs an integer") }()
+            case "--phase": phase = value()
+            case "--size": size = Int(value()) ?? { fail("--size needs an integer") }()
+            case let other: fail("unknown option \(other)")
+            }
+            index += 1
+        }
+        guard ["inference", "training", "all"].contains(phase) else { fail("--phase is inference, training or all") }
+        guard size >= 16, size % 16 == 0 else { fail("--size must be a multiple of 16") }
+        Threading.configure(threads: threads)
+        print("gknet-bench memory: threads \(Threading.count), \(size)x\(size); "
+              + "VmHWM reset per phase: \(resetPeakResidentSet() ? "yes" : "no (peak since process start)")")
+        do {
+            if phase != "training" { try inference(size: size) }
+            if phase != "inference" { try training(size: size) }
+        } catch {
+            fail("\(error)")
+        }
+    }
+
+    /// One `paper` forward in evaluation mode without gradient recording.
+    static func inference(size: Int) throws {
+        let model = try GKNet(configuration: try GKNetConfiguration.preset("paper"))
+        model.eval()
+        let (composite, mask, _) = inputs(batch: 1, size: size)
+        let result = measure {
+            MemoryStatistics.measurePeak { withoutGradient { model(composite: composite, mask: mask) }.count }.peakBytes
+        }
+        report("paper inference, batch 1", result, limit: 1_500_000_000)
+    }
+
+    /// One `small` training step: training-mode forward, loss, backward, Adam update.
+    static func training(size: Int) throws {
+        let model = try GKNet(configuration: try GKNetConfiguration.preset("small"))
+        model.train()
+        let optimizer = Adam(parameters: model.namedParameters(), learningRate: 1e-4)
+        let (composite, mask, target) = inputs(batch: 8, size: size)
+        let result = measure { () -> Int in
+            let (loss, forwardPeak) = MemoryStatistics.measurePeak {
+                foregroundNormalizedMSE(output: model(composite: composite, mask: mask), target: target, mask: mask)
+            }
+            loss.backward()
+            optimizer.step()
+            optimizer.zeroGrad()
+            return forwardPeak
+        }
+        report("small training step, batch 8 (tensor peak = forward + loss, graph alive)", result, limit: nil)
+    }
+
+    struct Measurement {
+        var threadPeak: Int, processPeak: Int, residentBefore: Int, residentPeak: Int, seconds: Double
+    }
+
+    /// Runs `body` (which returns its thread tensor peak) with the process counters and VmHWM reset.
+    static func measure(_ body: () -> Int) -> Measurement {
+        let liveBefore = MemoryStatistics.liveBytes
+        let residentBefore = procStatus("VmRSS") ?? 0
+        _ = resetPeakResidentSet()
+        MemoryStatistics.resetPeak()
+        let start = DispatchTime.now().uptimeNanoseconds
+        let threadPeak = body()
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        return Measurement(threadPeak: threadPeak, processPeak: MemoryStatistics.peakBytes - liveBefore,
+                           residentBefore: residentBefore, residentPeak: procStatus("VmHWM") ?? 0, seconds: seconds)
+    }
+
+    static func report(_ title: String, _ m: Measurement, limit: Int?) {
+        print("\(title) (\(format(m.seconds, 2)) s)")
+        var verdict = ""
+        if let limit { verdict = m.threadPeak < limit ? "  [< \(format(Double(limit) / 1e9, 1)) GB: pass]" : "  [>= \(format(Double(limit) / 1e9, 1)) GB: FAIL]" }
+        print("  tensor peak, this thread:    \(mib(m.threadPeak))\(verdict)")
+        print("  tensor peak, whole process:  \(mib(m.processPeak))  (above the live tensors before: weights, inputs)")
+        print("  VmRSS before / VmHWM during: \(mib(m.residentBefore)) / \(mib(m.residentPeak))")
+    }
+
+    static func inputs(batch: Int, size: Int) -> (Tensor, Tensor, Tensor) {
+        var generator = SplitMix64(seed: 1)
+        let composite = Tensor.uniform([batch, 3, size, size], generator: &generator)
+        let target = Tensor.uniform([batch, 3, size, size], generator: &generator)
+        var mask = [Float](repeating: 0, count: batch * size * size)
+        for n in 0..<batch {
+            for y in (size / 4)..<(size / 2) {
+                for x in (size / 4)..<(3 * size / 4) { mask[(n * size + y) * size + x] = 1 }
+            }
+        }
+        return (composite, Tensor(shape: [batch, 1, size, size], data: mask), target)
+    }
+
+    /// A `kB` field of /proc/self/status in bytes (Linux), nil elsewhere.
+    static func procStatus(_ field: String) -> Int? {
+        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix(field + ":") {
+            let number = line.dropFirst(field.count + 1).split(whereSeparator: { $0 == " " || $0 == "\t" }).first.flatMap { Int($0) }
+            return number.map { $0 * 1024 }
+        }
+        return nil
+    }
+
+    /// Writing 5 to /proc/self/clear_refs resets VmHWM to the current RSS (Linux >= 4.0).
+    @discardableResult
+    static func resetPeakResidentSet() -> Bool {
+        guard let handle = FileHandle(forWritingAtPath: "/proc/self/clear_refs") else { return false }
+        defer { try? handle.close() }
+        return (try? handle.write(contentsOf: Data("5".utf8))) != nil
+    }
+
+    static func mib(_ bytes: Int) -> String { format(Double(bytes) / 1_048_576, 1) + " MiB" }
+    static func format(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
+
+    static func fail(_ message: String) -> Never {
+        FileHandle.standardError.write(Data("gknet-bench memory: \(message)\n".utf8))
+        exit(2)
+    }
+}
