@@ -25,9 +25,11 @@ release: deps
 	$(SWIFT) build -c release
 
 ## test: the whole test suite (debug build; heavy checks only with GKNET_HEAVY_TESTS=1)
+# Tests run one at a time (--no-parallel): a combined run crashed twice with heap corruption when
+# tests ran concurrently (under investigation, see docs/robustness.md); serial runs are clean.
 test: deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	$(SWIFT) test --skip-build --no-parallel
 
 ## demo: the main job: harmonize the bundled sample, writing the result and a comparison sheet to
 ## out/demo/. Until a trained model is bundled (Models/gknet-default.safetensors), it first trains a
