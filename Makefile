@@ -26,7 +26,7 @@ release: deps
 
 ## test: the whole test suite (debug build; heavy checks only with GKNET_HEAVY_TESTS=1)
 # Tests run one at a time (--no-parallel): a combined run crashed twice with heap corruption when
-# tests ran concurrently (under investigation, see docs/robustness.md); serial runs are clean.
+# tests ran concurrently (under investigation, issue 9); serial runs are clean.
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
