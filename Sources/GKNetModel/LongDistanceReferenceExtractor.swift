@@ -28,7 +28,7 @@ final class MultiHeadSelfAttention: Module {
     func callAsFunction(_ x: Tensor) -> Tensor {
         let (n, l, d) = (x.shape[0], x.shape[1], x.shape[2])
         let headWidth = d / heads
-        let qkv = matmul(x, inProjectionWeight.transposed(0, 1)) + inProjectionBias          // N x L x 3D
+        let qkv = linear(x, weight: inProjectionWeight, bias: inProjectionBias)            // N x L x 3D
         let split = qkv.reshaped([n, l, 3, heads, headWidth]).permuted([2, 0, 3, 1, 4])   // 3 x N x h x L x dh
         let q = split.sliced(axis: 0, range: 0..<1).reshaped([n, heads, l, headWidth])
         let k = split.sliced(axis: 0, range: 1..<2).reshaped([n, heads, l, headWidth])

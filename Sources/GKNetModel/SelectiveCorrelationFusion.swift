@@ -39,16 +39,24 @@ final class SelectiveCorrelationFusion: Module {
         let tokenCount = tokens.shape[1]
         let q = query(local)                                                          // N x a x H x W
         let headWidth = q.shape[1] / heads
-        let queries = q.reshaped([n, heads, headWidth, h * w]).permuted([0, 1, 3, 2])     // N x h x HW x dh
-        let keys = key(tokens).reshaped([n, tokenCount, heads, headWidth]).permuted([0, 2, 3, 1])   // N x h x dh x T
+        let scale = 1 / Float(headWidth).squareRoot()
         let values = value(tokens).reshaped([n, tokenCount, heads, c / heads]).permuted([0, 2, 1, 3]) // N x h x T x C/h
-        var logits = matmul(queries, keys) * (1 / Float(headWidth).squareRoot())       // N x h x HW x T
-        if let tokenBias { logits = logits + tokenBias }
+        let gathered: Tensor                                                           // N x h x C/h x HW
         if topK > 0 && topK < tokenCount {
+            let queries = q.reshaped([n, heads, headWidth, h * w]).permuted([0, 1, 3, 2])     // N x h x HW x dh
+            let keys = key(tokens).reshaped([n, tokenCount, heads, headWidth]).permuted([0, 2, 3, 1])   // N x h x dh x T
+            var logits = matmul(queries, keys) * scale                                  // N x h x HW x T
+            if let tokenBias { logits = logits + tokenBias }
             logits = logits + topKMask(logits, k: topK)
+            gathered = matmul(logits.softmax(axis: -1), values).permuted([0, 1, 3, 2])
+        } else {
+            // The same attention, fused and tiled: no N x h x HW x T matrix, no permute of the queries.
+            let keys = key(tokens).reshaped([n, tokenCount, heads, headWidth]).permuted([0, 2, 1, 3])   // N x h x T x dh
+            gathered = tokenAttention(
+                queries: q.reshaped([n, heads, headWidth, h * w]), keys: keys, values: values, scale: scale,
+                bias: tokenBias?.reshaped([n, tokenCount]))
         }
-        let gathered = matmul(logits.softmax(axis: -1), values)                        // N x h x HW x C/h
-        let reference = project(gathered.permuted([0, 1, 3, 2]).reshaped([n, c, h, w]))
+        let reference = project(gathered.reshaped([n, c, h, w]))
         // Selective fusion: a per-channel softmax over the two sources.
         let summary = (local + reference).mean(axes: [2, 3])                            // N x C
         let squeezed = gateFC1(summary).relu()

@@ -40,7 +40,7 @@ final class ConvNormELU: Module {
         case .convolution(let conv): convolved = conv(x)
         case .transposed(let conv): convolved = conv(x)
         }
-        return norm(convolved).elu()
+        return norm.normalizeThenELU(convolved)
     }
 }
 

@@ -36,14 +36,24 @@ enum ParallelPNG {
         }
         let stream = try deflateStrips(filtered, level: level, strips: strips ?? max(1, min(Threading.count, image.height / 64)), path: path)
 
-        var file = Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+        var file = Data(capacity: stream.pieces.reduce(200) { $0 + $1.count + 12 })
+        file.append(contentsOf: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
         var header = Data()
         header.appendBigEndian(UInt32(image.width))
         header.appendBigEndian(UInt32(image.height))
         let colourType: UInt8 = switch image.layout { case .gray: 0; case .grayAlpha: 4; case .rgb: 2; case .rgba: 6 }
         header.append(contentsOf: [UInt8(Sample.bitWidth), colourType, 0, 0, 0])
         file.appendChunk("IHDR", header)
-        file.appendChunk("IDAT", stream)
+        // The zlib stream split over IDAT chunks (decoders concatenate them): its 2-byte header,
+        // one chunk per strip (CRCs computed in parallel with the deflate), its Adler-32.
+        file.appendChunk("IDAT", Data(stream.header))
+        for (piece, crc) in zip(stream.pieces, stream.crcs) {
+            file.appendBigEndian(UInt32(piece.count))
+            file.append(contentsOf: Array("IDAT".utf8))
+            file.append(contentsOf: piece)
+            file.appendBigEndian(UInt32(crc))
+        }
+        file.appendChunk("IDAT", Data(stream.trailer))
         file.appendChunk("IEND", Data())
         return file
     }
@@ -128,44 +138,42 @@ enum ParallelPNG {
         }
     }
 
-    /// A zlib stream (header, deflate data, Adler-32) of `data`, deflated as `strips` pieces in parallel.
-    static func deflateStrips(_ data: [UInt8], level: Int, strips: Int, path: String) throws -> Data {
+    /// The pieces of a zlib stream: its header, the deflate data of each strip with the CRC-32 of
+    /// "IDAT" + that data (for its PNG chunk), and the Adler-32 trailer.
+    struct ZlibPieces {
+        var header: [UInt8]
+        var pieces: [[UInt8]]
+        var crcs: [uLong]
+        var trailer: [UInt8]
+    }
+
+    /// Deflates `data` as `strips` pieces in parallel (each primed with the 32 KiB before it and
+    /// ended by a sync flush, the last by the final block) forming one zlib stream.
+    static func deflateStrips(_ data: [UInt8], level: Int, strips: Int, path: String) throws -> ZlibPieces {
         let level = Int32(min(max(level, 0), 9))
         let stripLength = (data.count + strips - 1) / strips
         var pieces = [[UInt8]](repeating: [], count: strips)
         var checksums = [uLong](repeating: 0, count: strips)
+        var crcs = [uLong](repeating: 0, count: strips)
         var failures = [Int32](repeating: Z_OK, count: strips)
+        let chunkType = Array("IDAT".utf8)
         data.withUnsafeBufferPointer { input in
             pieces.withUnsafeMutableBufferPointer { pieces in
                 checksums.withUnsafeMutableBufferPointer { checksums in
-                    failures.withUnsafeMutableBufferPointer { failures in
-                        parallelChunks(strips, minimumPerThread: 1) { range in
-                            for strip in range {
-                                let start = strip * stripLength, end = min(data.count, start + stripLength)
-                                let isLast = strip == strips - 1
-                                let dictionary = strip == 0 ? 0 : min(32_768, start)
-                                let base = UnsafeMutablePointer(mutating: input.baseAddress!)
-                                checksums[strip] = adler32(1, base + start, uInt(end - start))
-                                var stream = z_stream()
-                                var status = deflateInit2_(&stream, level, Z_DEFLATED, -15, 8, level == 1 ? Z_RLE : Z_DEFAULT_STRATEGY, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
-                                guard status == Z_OK else { failures[strip] = status; continue }
-                                defer { deflateEnd(&stream) }
-                                if dictionary > 0 {
-                                    status = deflateSetDictionary(&stream, base + start - dictionary, uInt(dictionary))
+                    crcs.withUnsafeMutableBufferPointer { crcs in
+                        failures.withUnsafeMutableBufferPointer { failures in
+                            parallelChunks(strips, minimumPerThread: 1) { range in
+                                for strip in range {
+                                    let start = min(data.count, strip * stripLength), end = min(data.count, start + stripLength)
+                                    let base = UnsafeMutablePointer(mutating: input.baseAddress!)
+                                    checksums[strip] = adler32(1, base + start, uInt(end - start))
+                                    let (status, piece) = deflatePiece(base + start, count: end - start, dictionary: min(32_768, start), level: level, isLast: strip == strips - 1)
                                     guard status == Z_OK else { failures[strip] = status; continue }
+                                    var crc = crc32(0, chunkType, 4)
+                                    piece.withUnsafeBufferPointer { crc = crc32(crc, $0.baseAddress, uInt($0.count)) }
+                                    crcs[strip] = crc
+                                    pieces[strip] = piece
                                 }
-                                var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(end - start))) + 64)
-                                let produced = output.withUnsafeMutableBufferPointer { out -> Int in
-                                    stream.next_in = base + start
-                                    stream.avail_in = uInt(end - start)
-                                    stream.next_out = out.baseAddress!
-                                    stream.avail_out = uInt(out.count)
-                                    status = deflate(&stream, isLast ? Z_FINISH : Z_SYNC_FLUSH)
-                                    return out.count - Int(stream.avail_out)
-                                }
-                                guard status == (isLast ? Z_STREAM_END : Z_OK), stream.avail_in == 0 else { failures[strip] = status == Z_OK ? Z_BUF_ERROR : status; continue }
-                                output.removeLast(output.count - produced)
-                                pieces[strip] = output
                             }
                         }
                     }
@@ -177,16 +185,40 @@ enum ParallelPNG {
         }
         var adler = checksums[0]
         for strip in 1..<strips {
-            let start = strip * stripLength, end = min(data.count, start + stripLength)
+            let start = min(data.count, strip * stripLength), end = min(data.count, start + stripLength)
             adler = adler32_combine(adler, checksums[strip], off_t(end - start))
         }
         // CMF 0x78 (deflate, 32 KiB window); FLG gives the level class and makes CMF*256+FLG % 31 == 0.
         let flag: UInt8 = level <= 1 ? 0x01 : level <= 5 ? 0x5E : level == 6 ? 0x9C : 0xDA
-        var stream = Data([0x78, flag])
-        stream.reserveCapacity(pieces.reduce(6) { $0 + $1.count })
-        for piece in pieces { stream.append(contentsOf: piece) }
-        stream.appendBigEndian(UInt32(adler))
-        return stream
+        let a = UInt32(adler)
+        return ZlibPieces(header: [0x78, flag], pieces: pieces, crcs: crcs,
+                          trailer: [UInt8(a >> 24), UInt8((a >> 16) & 0xFF), UInt8((a >> 8) & 0xFF), UInt8(a & 0xFF)])
+    }
+
+    /// Raw deflate of `count` bytes at `input`, primed with the `dictionary` bytes before it.
+    /// - Returns: Z_OK and the data, or the failing zlib status.
+    static func deflatePiece(_ input: UnsafeMutablePointer<UInt8>, count: Int, dictionary: Int, level: Int32, isLast: Bool) -> (Int32, [UInt8]) {
+        var stream = z_stream()
+        var status = deflateInit2_(&stream, level, Z_DEFLATED, -15, 8, level == 1 ? Z_RLE : Z_DEFAULT_STRATEGY, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+        guard status == Z_OK else { return (status, []) }
+        defer { deflateEnd(&stream) }
+        if dictionary > 0 {
+            status = deflateSetDictionary(&stream, input - dictionary, uInt(dictionary))
+            guard status == Z_OK else { return (status, []) }
+        }
+        let capacity = Int(deflateBound(&stream, uLong(count))) + 64
+        var produced = 0
+        let output = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, initialized in
+            stream.next_in = input
+            stream.avail_in = uInt(count)
+            stream.next_out = buffer.baseAddress!
+            stream.avail_out = uInt(capacity)
+            status = deflate(&stream, isLast ? Z_FINISH : Z_SYNC_FLUSH)
+            produced = capacity - Int(stream.avail_out)
+            initialized = produced
+        }
+        guard status == (isLast ? Z_STREAM_END : Z_OK), stream.avail_in == 0 else { return (status == Z_OK ? Z_BUF_ERROR : status, []) }
+        return (Z_OK, output)
     }
 }
 

@@ -28,7 +28,6 @@ public final class Linear: Layer {
     public func callAsFunction(_ x: Tensor) -> Tensor {
         precondition(x.rank >= 2 && x.shape.last == inputFeatures,
                      "Linear: input \(x.shape) and weight \(weight.shape): need [..., \(inputFeatures)] with rank >= 2")
-        let y = matmul(x, weight.transposed(0, 1))
-        return bias.map { y + $0 } ?? y
+        return linear(x, weight: weight, bias: bias)
     }
 }

@@ -44,6 +44,16 @@ public final class BatchNorm2d: Layer {
         return batchNorm(x, weight: weight, bias: bias, runningMean: runningMean, runningVariance: runningVariance,
                          training: isTraining, momentum: momentum, epsilon: epsilon)
     }
+
+    /// `self(x).elu(alpha: alpha)` in one fused op (TensorCore `batchNormELU`): one pass over the
+    /// data, and the backward pass keeps x and the output only.
+    public func normalizeThenELU(_ x: Tensor, alpha: Float = 1) -> Tensor {
+        precondition(x.rank == 4 && x.shape[1] == runningMean.count,
+                     "BatchNorm2d: input \(x.shape) and running mean \(runningMean.shape): need [N, \(runningMean.count), H, W]")
+        if isTraining { numBatchesTracked.data[0] += 1 }
+        return batchNormELU(x, weight: weight, bias: bias, runningMean: runningMean, runningVariance: runningVariance,
+                            training: isTraining, momentum: momentum, epsilon: epsilon, alpha: alpha)
+    }
 }
 
 /// Layer normalization over the trailing `normalizedShape` dimensions.

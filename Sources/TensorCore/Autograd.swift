@@ -74,7 +74,8 @@ extension Tensor {
                 guard input.requiresGrad, let inputGradient else { continue }
                 precondition(inputGradient.count == input.count, "backward: \(node.name) returned a gradient of \(inputGradient.count) elements for an input of shape \(input.shape)")
                 let key = ObjectIdentifier(input)
-                if var existing = pending[key] {
+                // Taken out of the dictionary first, so the sum happens in place (no copy-on-write copy).
+                if var existing = pending.removeValue(forKey: key) {
                     addInPlace(&existing, inputGradient)
                     pending[key] = existing
                 } else {
@@ -121,7 +122,10 @@ extension Tensor {
 func addInPlace(_ target: inout [Float], _ source: [Float]) {
     target.withUnsafeMutableBufferPointer { t in
         source.withUnsafeBufferPointer { s in
-            for i in 0..<t.count { t[i] += s[i] }
+            guard let tp = t.baseAddress, let sp = s.baseAddress else { return }
+            parallelChunks(t.count, minimumPerThread: cheapElementwiseGrain) { range in
+                for i in range { tp[i] += sp[i] }
+            }
         }
     }
 }

@@ -12,7 +12,7 @@ let transcendentalElementwiseGrain = 1 << 12
 
 func expForward(output: UnsafeMutableBufferPointer<Float>, input: UnsafeBufferPointer<Float>) {
     parallelChunks(input.count, minimumPerThread: transcendentalElementwiseGrain) { range in
-        for i in range { output[i] = Foundation.exp(input[i]) }
+        for i in range { output[i] = fastExp(input[i]) }
     }
 }
 
@@ -111,7 +111,12 @@ func leakyReluBackward(dInput: UnsafeMutableBufferPointer<Float>, dOutput: Unsaf
 
 func eluForward(output: UnsafeMutableBufferPointer<Float>, input: UnsafeBufferPointer<Float>, alpha: Float) {
     parallelChunks(input.count, minimumPerThread: transcendentalElementwiseGrain) { range in
-        for i in range { output[i] = input[i] > 0 ? input[i] : alpha * (Foundation.exp(input[i]) - 1) }
+        for i in range {
+            let x = input[i]
+            // Only x <= 0 reaches the exponential (NaN passes through it).
+            let negative = alpha * fastExpMinusOneOfNonPositive(x > 0 ? 0 : x)
+            output[i] = x > 0 ? x : negative
+        }
     }
 }
 
@@ -204,7 +209,7 @@ func geluBackward(dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeBuff
             for i in range {
                 let x = input[i]
                 let cdf = 0.5 * (1 + Foundation.erf(x * 0.707_106_781_186_547_5))
-                let pdf = inverseSquareRootTwoPi * Foundation.exp(-0.5 * x * x)
+                let pdf = inverseSquareRootTwoPi * fastExp(-0.5 * x * x)
                 dInput[i] += dOutput[i] * (cdf + x * pdf)
             }
         }
@@ -214,7 +219,7 @@ func geluBackward(dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeBuff
 func sigmoidForward(output: UnsafeMutableBufferPointer<Float>, input: UnsafeBufferPointer<Float>) {
     parallelChunks(input.count, minimumPerThread: transcendentalElementwiseGrain) { range in
         // NOTE: 1 / (1 + exp(-x)) saturates cleanly: exp(-x) = inf gives 0, never NaN.
-        for i in range { output[i] = 1 / (1 + Foundation.exp(-input[i])) }
+        for i in range { output[i] = 1 / (1 + fastExp(-input[i])) }
     }
 }
 

@@ -79,3 +79,52 @@ public func matmulBackward(
         }
     }
 }
+
+// MARK: - linear layer: y = x W^T + b
+
+/// `output[r, o] = Σ_c x[r, c] · weight[o, c] + bias[o]` for r < rows (x: rows x C, weight: O x C).
+/// Overwrites `output` (rows x O). The weight is read transposed by BLAS, never copied.
+public func linearForward(
+    output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+    bias: UnsafePointer<Float>?, rows: Int, inputFeatures c: Int, outputFeatures o: Int
+) {
+    guard rows > 0, o > 0 else { return }
+    if let bias {
+        // C starts as the broadcast bias and the product adds to it (beta = 1): no second pass.
+        parallelChunks(rows, minimumPerThread: max(1, 16384 / o)) { range in
+            for r in range { (output + r * o).update(from: bias, count: o) }
+        }
+    }
+    if c == 0 {
+        if bias == nil { output.update(repeating: 0, count: rows * o) }
+        return
+    }
+    BLAS.sgemm(
+        transposeB: true, m: rows, n: o, k: c, a: input, lda: c, b: weight, ldb: c, beta: bias == nil ? 0 : 1,
+        c: output, ldc: o)
+}
+
+/// Accumulates the gradients of `output = x W^T + b` (each pointer may be nil when not needed).
+///
+/// In the forward pass: `y[r,o] = Σ_c x[r,c] W[o,c] + b[o]`, so
+/// `dx[r,c] += Σ_o dy[r,o] W[o,c]` (dx += dy · W), `dW[o,c] += Σ_r dy[r,o] x[r,c]` (dW += dyᵀ · x)
+/// and `db[o] += Σ_r dy[r,o]`.
+public func linearBackward(
+    dInput: UnsafeMutablePointer<Float>?, dWeight: UnsafeMutablePointer<Float>?, dBias: UnsafeMutablePointer<Float>?,
+    dOutput: UnsafePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+    rows: Int, inputFeatures c: Int, outputFeatures o: Int
+) {
+    guard rows > 0, o > 0 else { return }
+    if let dInput, c > 0 {
+        BLAS.sgemm(m: rows, n: c, k: o, a: dOutput, lda: o, b: weight, ldb: c, beta: 1, c: dInput, ldc: c)
+    }
+    if let dWeight, c > 0 {
+        BLAS.sgemm(transposeA: true, m: o, n: c, k: rows, a: dOutput, lda: o, b: input, ldb: c, beta: 1, c: dWeight, ldc: c)
+    }
+    if let dBias {
+        for r in 0..<rows {
+            let row = dOutput + r * o
+            for j in 0..<o { dBias[j] += row[j] }
+        }
+    }
+}

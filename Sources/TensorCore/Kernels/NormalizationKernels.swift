@@ -166,3 +166,86 @@ func batchNormBackward(
         }
     }
 }
+
+// MARK: - batch norm followed by ELU, fused
+
+/// out[n, c, s] = elu(x[n, c, s] * scale[c] + shift[c]) with elu(z) = z > 0 ? z : alpha (e^z - 1):
+/// the forward of batch norm (scale = rstd w, shift = b - mean scale) and ELU in one pass.
+func batchNormELUForward(
+    output: UnsafeMutableBufferPointer<Float>, input: UnsafeBufferPointer<Float>, scale: UnsafeBufferPointer<Float>,
+    shift: UnsafeBufferPointer<Float>, alpha: Float, geometry g: BatchNormGeometry
+) {
+    guard g.spatial > 0, let x = input.baseAddress, let y = output.baseAddress else { return }
+    parallelChunks(g.batch * g.channels, minimumPerThread: Swift.max(1, 4096 / g.spatial)) { planes in
+        for plane in planes {
+            let c = plane % g.channels
+            let (a, b) = (scale[c], shift[c])
+            let (xp, yp) = (x + plane * g.spatial, y + plane * g.spatial)
+            for s in 0..<g.spatial {
+                let z = xp[s] * a + b
+                // Only z <= 0 reaches the exponential (NaN passes through it).
+                let negative = alpha * fastExpMinusOneOfNonPositive(z > 0 ? 0 : z)
+                yp[s] = z > 0 ? z : negative
+            }
+        }
+    }
+}
+
+/// Gradients of out = elu(batchNorm(x)), from x and out (the normalised values are not kept).
+/// Overwrites `dInput` unless `accumulate`; `dWeight` and `dBias` accumulate. Each may be nil.
+///
+/// In the forward pass z = xhat w + b, xhat = (x - mean) rstd, out = elu(z), so
+/// d z = d out * (out > 0 ? 1 : out + alpha) (z > 0 exactly where out > 0, and alpha e^z = out + alpha);
+/// then batch norm's backward with d z: d w = Σ d z xhat, d b = Σ d z and, in training,
+/// d x = w rstd (d z - Σ d z / M - xhat Σ (d z xhat) / M); in evaluation d x = w rstd d z.
+func batchNormELUBackward(
+    dInput: UnsafeMutableBufferPointer<Float>?, dWeight: UnsafeMutableBufferPointer<Float>?, dBias: UnsafeMutableBufferPointer<Float>?,
+    dOutput: UnsafeBufferPointer<Float>, input: UnsafeBufferPointer<Float>, output: UnsafeBufferPointer<Float>,
+    mean: UnsafeBufferPointer<Float>, rstd: UnsafeBufferPointer<Float>, weight: UnsafeBufferPointer<Float>, alpha: Float,
+    geometry g: BatchNormGeometry, training: Bool, accumulate: Bool
+) {
+    guard g.perChannel > 0, let x = input.baseAddress, let dy = dOutput.baseAddress, let y = output.baseAddress else { return }
+    parallelFor(g.channels) { c in
+        let (m, r, w) = (mean[c], rstd[c], weight[c])
+        var sumDz = 0.0, sumDzXhat = 0.0
+        for n in 0..<g.batch {
+            let base = (n * g.channels + c) * g.spatial
+            let (xp, yp, dyp) = (x + base, y + base, dy + base)
+            // Float partial sums over blocks of 256 (vectorisable), added up in Double.
+            var start = 0
+            while start < g.spatial {
+                let end = Swift.min(g.spatial, start + 256)
+                var s0: Float = 0, s1: Float = 0
+                for s in start..<end {
+                    let dz = yp[s] > 0 ? dyp[s] : dyp[s] * (yp[s] + alpha)
+                    s0 += dz
+                    s1 += dz * ((xp[s] - m) * r)
+                }
+                sumDz += Double(s0)
+                sumDzXhat += Double(s1)
+                start = end
+            }
+        }
+        dWeight?[c] += Float(sumDzXhat)
+        dBias?[c] += Float(sumDz)
+        guard let dInput else { return }
+        let scale = w * r
+        let meanDz = training ? Float(sumDz / Double(g.perChannel)) : 0
+        let meanDzXhat = training ? Float(sumDzXhat / Double(g.perChannel)) : 0
+        for n in 0..<g.batch {
+            let base = (n * g.channels + c) * g.spatial
+            let (xp, yp, dyp, dxp) = (x + base, y + base, dy + base, dInput.baseAddress! + base)
+            if accumulate {
+                for s in 0..<g.spatial {
+                    let dz = yp[s] > 0 ? dyp[s] : dyp[s] * (yp[s] + alpha)
+                    dxp[s] += scale * (dz - meanDz - (xp[s] - m) * r * meanDzXhat)
+                }
+            } else {
+                for s in 0..<g.spatial {
+                    let dz = yp[s] > 0 ? dyp[s] : dyp[s] * (yp[s] + alpha)
+                    dxp[s] = scale * (dz - meanDz - (xp[s] - m) * r * meanDzXhat)
+                }
+            }
+        }
+    }
+}

@@ -78,7 +78,8 @@ public struct ResizeGeometry: Equatable, Sendable {
     }
 }
 
-/// `out[p,oy,ox] = Σ_a wy[oy,a] · Σ_b wx[ox,b] · x[p, iy[oy,a], ix[ox,b]]`.
+/// `out[p,oy,ox] = Σ_b wx[ox,b] · Σ_a wy[oy,a] · x[p, iy[oy,a], ix[ox,b]]`, separably: each output row
+/// first blends its source rows (a vectorised pass over the input width), then gathers columns.
 public func resizeForward(
     output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, rows: InterpolationTaps,
     columns: InterpolationTaps, geometry g: ResizeGeometry
@@ -90,22 +91,32 @@ public func resizeForward(
             columns.indices.withUnsafeBufferPointer { ix in
                 columns.weights.withUnsafeBufferPointer { wx in
                     parallelChunks(g.planes * oh, minimumPerThread: max(1, 2048 / max(1, ow))) { chunk in
+                        let blended = UnsafeMutablePointer<Float>.allocate(capacity: max(1, w))
+                        defer { blended.deallocate() }
                         for row in chunk {
                             let plane = row / oh
                             let oy = row % oh
                             let source = input + plane * g.inputHeight * w
                             let target = output + row * ow
-                            for ox in 0..<ow {
-                                var total: Float = 0
-                                for a in 0..<rowTaps {
-                                    let line = source + iy[oy * rowTaps + a] * w
-                                    var inner: Float = 0
-                                    for b in 0..<columnTaps {
-                                        inner += wx[ox * columnTaps + b] * line[ix[ox * columnTaps + b]]
-                                    }
-                                    total += wy[oy * rowTaps + a] * inner
+                            // blended[x] = Σ_a wy[oy,a] · x[iy[oy,a], x]
+                            let first = source + iy[oy * rowTaps] * w
+                            let firstWeight = wy[oy * rowTaps]
+                            for x in 0..<w { blended[x] = firstWeight * first[x] }
+                            for a in 1..<rowTaps {
+                                let line = source + iy[oy * rowTaps + a] * w
+                                let weight = wy[oy * rowTaps + a]
+                                for x in 0..<w { blended[x] += weight * line[x] }
+                            }
+                            if columnTaps == 2 {
+                                for ox in 0..<ow {
+                                    target[ox] = wx[2 * ox] * blended[ix[2 * ox]] + wx[2 * ox + 1] * blended[ix[2 * ox + 1]]
                                 }
-                                target[ox] = total
+                            } else {
+                                for ox in 0..<ow {
+                                    var total: Float = 0
+                                    for b in 0..<columnTaps { total += wx[ox * columnTaps + b] * blended[ix[ox * columnTaps + b]] }
+                                    target[ox] = total
+                                }
                             }
                         }
                     }
@@ -117,6 +128,7 @@ public func resizeForward(
 
 /// In the forward pass: `out[p,oy,ox] = Σ_{a,b} wy[oy,a] · wx[ox,b] · x[p, iy[oy,a], ix[ox,b]]`, so
 /// `dx[p, iy[oy,a], ix[ox,b]] += wy[oy,a] · wx[ox,b] · dOut[p,oy,ox]` (clamped taps add up on the border).
+/// Separably: each gradient row is scattered onto the input columns, then added to its source rows.
 public func resizeBackward(
     dInput: UnsafeMutablePointer<Float>, dOutput: UnsafePointer<Float>, rows: InterpolationTaps,
     columns: InterpolationTaps, geometry g: ResizeGeometry
@@ -129,19 +141,22 @@ public func resizeBackward(
                 columns.weights.withUnsafeBufferPointer { wx in
                     // Output rows scatter into shared input rows, so each thread owns whole planes.
                     parallelChunks(g.planes, minimumPerThread: max(1, 8192 / max(1, oh * ow))) { planes in
+                        let scattered = UnsafeMutablePointer<Float>.allocate(capacity: max(1, w))
+                        defer { scattered.deallocate() }
                         for plane in planes {
                             let target = dInput + plane * g.inputHeight * w
                             for oy in 0..<oh {
                                 let gradientRow = dOutput + (plane * oh + oy) * ow
+                                // scattered[ix[ox,b]] += wx[ox,b] · dOut[oy,ox]
+                                for x in 0..<w { scattered[x] = 0 }
+                                for ox in 0..<ow {
+                                    let value = gradientRow[ox]
+                                    for b in 0..<columnTaps { scattered[ix[ox * columnTaps + b]] += wx[ox * columnTaps + b] * value }
+                                }
                                 for a in 0..<rowTaps {
                                     let line = target + iy[oy * rowTaps + a] * w
-                                    let rowWeight = wy[oy * rowTaps + a]
-                                    for ox in 0..<ow {
-                                        let share = rowWeight * gradientRow[ox]
-                                        for b in 0..<columnTaps {
-                                            line[ix[ox * columnTaps + b]] += wx[ox * columnTaps + b] * share
-                                        }
-                                    }
+                                    let weight = wy[oy * rowTaps + a]
+                                    for x in 0..<w { line[x] += weight * scattered[x] }
                                 }
                             }
                         }

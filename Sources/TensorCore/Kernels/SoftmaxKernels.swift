@@ -27,20 +27,15 @@ func softmaxForward(output: UnsafeMutableBufferPointer<Float>, input: UnsafeBuff
         parallelChunks(g.outer, minimumPerThread: Swift.max(1, transcendentalElementwiseGrain / n)) { rows in
             for row in rows {
                 let (xr, yr) = (x + row * n, y + row * n)
-                var maximum = xr[0]
-                for j in 1..<n { maximum = Swift.max(maximum, xr[j]) }
-                var total = 0.0
+                let largest = maximum(xr, count: n)
+                // The exponentials go to the output first (a vectorised loop), then are summed.
+                exponentials(yr, xr, count: n, shift: largest)
+                let total = sumInDouble(yr, count: n)
                 if logarithm {
-                    for j in 0..<n { total += Double(Foundation.exp(xr[j] - maximum)) }
                     // NOTE: (x - max) - log Σ, in this order, keeps the largest logit's result exact.
                     let logTotal = Float(Foundation.log(total))
-                    for j in 0..<n { yr[j] = (xr[j] - maximum) - logTotal }
+                    for j in 0..<n { yr[j] = (xr[j] - largest) - logTotal }
                 } else {
-                    for j in 0..<n {
-                        let e = Foundation.exp(xr[j] - maximum)
-                        yr[j] = e
-                        total += Double(e)
-                    }
                     let scale = Float(1 / total)
                     for j in 0..<n { yr[j] *= scale }
                 }
@@ -63,7 +58,7 @@ func softmaxForward(output: UnsafeMutableBufferPointer<Float>, input: UnsafeBuff
             }
             for j in 0..<n {
                 for c in 0..<width {
-                    let e = Foundation.exp(xb[j * inner + c] - maximum[c])
+                    let e = fastExp(xb[j * inner + c] - maximum[c])
                     if !logarithm { yb[j * inner + c] = e }
                     total[c] += Double(e)
                 }
@@ -100,7 +95,7 @@ func softmaxBackward(dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeB
                 if logarithm {
                     for j in 0..<n { dot += Double(dyr[j]) }
                     let total = Float(dot)
-                    for j in 0..<n { dxr[j] += dyr[j] - Foundation.exp(yr[j]) * total }
+                    for j in 0..<n { dxr[j] += dyr[j] - fastExp(yr[j]) * total }
                 } else {
                     for j in 0..<n { dot += Double(dyr[j] * yr[j]) }
                     let total = Float(dot)
@@ -129,7 +124,7 @@ func softmaxBackward(dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeB
                 for c in 0..<width {
                     let k = j * inner + c
                     if logarithm {
-                        dxb[k] += dyb[k] - Foundation.exp(yb[k]) * Float(dots[c])
+                        dxb[k] += dyb[k] - fastExp(yb[k]) * Float(dots[c])
                     } else {
                         dxb[k] += yb[k] * (dyb[k] - Float(dots[c]))
                     }

@@ -2,74 +2,35 @@
 // Forward: out[i] = a[bi(i)] op b[bj(i)]; backward: each input's gradient is reduced back to its
 // own shape by `reduceToShape` (the one place broadcasting pullbacks are handled).
 
-/// Applies `op` elementwise over the broadcast of `a` and `b`.
+/// Applies `op` elementwise over the broadcast of `a` and `b` (Kernels/BroadcastKernels.swift).
 /// - Returns: the broadcast shape and the values.
 @inline(__always)
 func broadcastBinary(_ a: Tensor, _ b: Tensor, _ opName: String, _ op: (Float, Float) -> Float) -> ([Int], [Float]) {
-    if a.shape == b.shape {
-        var out = [Float](repeating: 0, count: a.count)
+    let shape = a.shape == b.shape ? a.shape : broadcastShape(a.shape, b.shape)
+    let plan = BroadcastPlan(a: a.shape, b: b.shape, output: shape)
+    let count = shape.elementCount
+    let values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
         a.data.withUnsafeBufferPointer { pa in
             b.data.withUnsafeBufferPointer { pb in
-                out.withUnsafeMutableBufferPointer { po in
-                    for i in 0..<po.count { po[i] = op(pa[i], pb[i]) }
-                }
+                if count > 0 { broadcastForward(output: buffer.baseAddress!, a: pa.baseAddress!, b: pb.baseAddress!, plan: plan, op) }
             }
         }
-        return (a.shape, out)
+        initialized = count
     }
-    let shape = broadcastShape(a.shape, b.shape)
-    if b.count == 1 {
-        let s = b.data[0]
-        var out = [Float](repeating: 0, count: shape.elementCount)
-        a.data.withUnsafeBufferPointer { pa in
-            out.withUnsafeMutableBufferPointer { po in for i in 0..<po.count { po[i] = op(pa[i], s) } }
-        }
-        if a.count == out.count { return (shape, out) }
-    }
-    let ia = broadcastIndexMap(from: a.shape, to: shape)
-    let ib = broadcastIndexMap(from: b.shape, to: shape)
-    var out = [Float](repeating: 0, count: shape.elementCount)
-    a.data.withUnsafeBufferPointer { pa in
-        b.data.withUnsafeBufferPointer { pb in
-            out.withUnsafeMutableBufferPointer { po in
-                for i in 0..<po.count { po[i] = op(pa[ia[i]], pb[ib[i]]) }
-            }
-        }
-    }
-    return (shape, out)
-}
-
-/// For every element of `target` (row-major), the index of the element of a tensor of shape
-/// `source` it reads under broadcasting.
-func broadcastIndexMap(from source: [Int], to target: [Int]) -> [Int] {
-    let rank = target.count
-    let padded = [Int](repeating: 1, count: rank - source.count) + source
-    let sourceStrides = padded.rowMajorStrides
-    var map = [Int](repeating: 0, count: target.elementCount)
-    var index = [Int](repeating: 0, count: rank)
-    var offset = 0
-    for i in 0..<map.count {
-        map[i] = offset
-        // increment the multi-index, updating the source offset
-        var axis = rank - 1
-        while axis >= 0 {
-            index[axis] += 1
-            if padded[axis] != 1 { offset += sourceStrides[axis] }
-            if index[axis] < target[axis] { break }
-            if padded[axis] != 1 { offset -= sourceStrides[axis] * target[axis] }
-            index[axis] = 0
-            axis -= 1
-        }
-    }
-    return map
+    return (shape, values)
 }
 
 /// Sums a gradient of shape `broadcast` back to `shape` (the adjoint of broadcasting).
 public func reduceToShape(_ gradient: [Float], from broadcast: [Int], to shape: [Int]) -> [Float] {
     if broadcast == shape { return gradient }
-    let map = broadcastIndexMap(from: shape, to: broadcast)
     var out = [Float](repeating: 0, count: shape.elementCount)
-    for i in 0..<gradient.count { out[map[i]] += gradient[i] }
+    guard !gradient.isEmpty else { return out }
+    let plan = BroadcastPlan(a: shape, b: broadcast, output: broadcast)
+    out.withUnsafeMutableBufferPointer { target in
+        gradient.withUnsafeBufferPointer { source in
+            broadcastReduce(target: target.baseAddress!, gradient: source.baseAddress!, plan: plan)
+        }
+    }
     return out
 }
 
@@ -88,7 +49,7 @@ extension Tensor {
         let (shape, values) = broadcastBinary(a, b, "sub", -)
         return Tensor(shape: shape, data: values).recorded("sub", inputs: [a, b]) { dOut in
             [a.requiresGrad ? reduceToShape(dOut, from: shape, to: a.shape) : nil,
-             b.requiresGrad ? reduceToShape(dOut.map { -$0 }, from: shape, to: b.shape) : nil]
+             b.requiresGrad ? reduceToShape(mapElements(dOut) { -$0 }, from: shape, to: b.shape) : nil]
         }
     }
 
@@ -115,7 +76,7 @@ extension Tensor {
             if b.requiresGrad {
                 let outTimesDOut = broadcastBinary(dOutTensor, Tensor(shape: shape, data: values), "mul", *)
                 let quotient = broadcastBinary(Tensor(shape: shape, data: outTimesDOut.1), b, "div", /).1
-                db = reduceToShape(quotient.map { -$0 }, from: shape, to: b.shape)
+                db = reduceToShape(mapElements(quotient) { -$0 }, from: shape, to: b.shape)
             }
             return [
                 a.requiresGrad ? reduceToShape(broadcastBinary(dOutTensor, b, "div", /).1, from: shape, to: a.shape) : nil,
@@ -137,11 +98,29 @@ extension Tensor {
 
     /// `a + s` for a scalar `s`.
     public func addingScalar(_ s: Float) -> Tensor {
-        Tensor(shape: shape, data: data.map { $0 + s }).recorded("addScalar", inputs: [self]) { dOut in [dOut] }
+        Tensor(shape: shape, data: mapElements(data) { $0 + s }).recorded("addScalar", inputs: [self]) { dOut in [dOut] }
     }
 
     /// `a * s` for a scalar `s`.
     public func scaled(by s: Float) -> Tensor {
-        Tensor(shape: shape, data: data.map { $0 * s }).recorded("scale", inputs: [self]) { dOut in [dOut.map { $0 * s }] }
+        Tensor(shape: shape, data: mapElements(data) { $0 * s }).recorded("scale", inputs: [self]) { dOut in
+            [mapElements(dOut) { $0 * s }]
+        }
+    }
+}
+
+/// `values.map(transform)` as a parallel, vectorisable loop into a fresh array.
+@inline(__always)
+func mapElements(_ values: [Float], _ transform: (Float) -> Float) -> [Float] {
+    let count = values.count
+    return [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+        values.withUnsafeBufferPointer { source in
+            if let out = buffer.baseAddress, let input = source.baseAddress {
+                parallelChunks(count, minimumPerThread: cheapElementwiseGrain) { range in
+                    for i in range { out[i] = transform(input[i]) }
+                }
+            }
+        }
+        initialized = count
     }
 }

@@ -72,3 +72,69 @@ func withMutableBaseAddress<Result>(
     if buffer == nil { return body(nil) }
     return buffer!.withUnsafeMutableBufferPointer { body($0.baseAddress) }
 }
+
+/// A fully connected layer's map (PyTorch `F.linear`): `out[..., o] = Σ_c x[..., c] · weight[o, c] + bias[o]`.
+///
+/// The same as `matmul(x, weight.transposed(0, 1)) + bias`, without copying the transposed weight
+/// and with the bias added inside the product.
+/// - Parameters:
+///   - x: `[..., C]`, rank >= 1.
+///   - weight: `O x C`.
+///   - bias: `O`, or nil.
+/// - Returns: `[..., O]`.
+public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
+    precondition(
+        x.rank >= 1 && weight.rank == 2 && x.shape.last == weight.shape[1],
+        "linear: input \(x.shape) and weight \(weight.shape) do not match (need [..., C] and O x C)")
+    let (o, c) = (weight.shape[0], weight.shape[1])
+    if let bias { precondition(bias.shape == [o], "linear: bias \(bias.shape) and weight \(weight.shape) do not match (need [\(o)])") }
+    let rows = c == 0 ? x.shape.dropLast().reduce(1, *) : x.count / c
+    let outputShape = Array(x.shape.dropLast()) + [o]
+    let (input, filter, biasValues) = (x.data, weight.data, bias?.data)
+    var values = [Float](repeating: 0, count: rows * o)
+    if c == 0 {
+        // An empty sum: the output is the bias (or zero).
+        if let biasValues { for r in 0..<rows { for j in 0..<o { values[r * o + j] = biasValues[j] } } }
+    } else if rows * o > 0 {
+        values.withUnsafeMutableBufferPointer { buffer in
+            input.withUnsafeBufferPointer { xp in
+                filter.withUnsafeBufferPointer { wp in
+                    withOptionalBase(biasValues) { bp in
+                        linearForward(output: buffer.baseAddress!, input: xp.baseAddress!, weight: wp.baseAddress!, bias: bp,
+                                      rows: rows, inputFeatures: c, outputFeatures: o)
+                    }
+                }
+            }
+        }
+    }
+    let inputs = [x, weight] + (bias.map { [$0] } ?? [])
+    return Tensor(shape: outputShape, data: values).recorded("linear", inputs: inputs) { dOut in
+        var dx: [Float]? = x.requiresGrad ? [Float](repeating: 0, count: x.count) : nil
+        var dw: [Float]? = weight.requiresGrad ? [Float](repeating: 0, count: weight.count) : nil
+        var db: [Float]? = bias?.requiresGrad == true ? [Float](repeating: 0, count: o) : nil
+        dOut.withUnsafeBufferPointer { dp in
+            input.withUnsafeBufferPointer { xp in
+                filter.withUnsafeBufferPointer { wp in
+                    withMutableBaseAddress(&dx) { dxp in
+                        withMutableBaseAddress(&dw) { dwp in
+                            withMutableBaseAddress(&db) { dbp in
+                                if let d = dp.baseAddress, let xb = xp.baseAddress, let wb = wp.baseAddress {
+                                    linearBackward(dInput: dxp, dWeight: dwp, dBias: dbp, dOutput: d, input: xb, weight: wb,
+                                                   rows: rows, inputFeatures: c, outputFeatures: o)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return bias == nil ? [dx, dw] : [dx, dw, db]
+    }
+}
+
+/// Calls `body` with the base address of `values`, or nil.
+@inline(__always)
+private func withOptionalBase<R>(_ values: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+    guard let values else { return body(nil) }
+    return values.withUnsafeBufferPointer { body($0.baseAddress) }
+}

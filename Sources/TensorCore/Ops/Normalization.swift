@@ -74,32 +74,11 @@ public func batchNorm(
     _ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: Tensor, runningVariance: Tensor,
     training: Bool, momentum: Float = 0.1, epsilon: Float = 1e-5
 ) -> Tensor {
-    precondition(x.rank >= 2, "batchNorm: input \(x.shape) must be [N, C, ...]")
-    let channels = x.shape[1]
-    let context = "batchNorm: input \(x.shape)"
-    for (name, tensor) in [("weight", weight), ("bias", bias), ("runningMean", runningMean), ("runningVariance", runningVariance)] {
-        if let tensor { precondition(tensor.shape == [channels], "\(context) and \(name) \(tensor.shape) do not match (need [\(channels)])") }
-    }
-    let geometry = BatchNormGeometry(batch: x.shape[0], channels: channels, spatial: x.shape[2...].reduce(1, *))
-    precondition(!training || geometry.perChannel > 1, "\(context): training needs more than one value per channel")
+    let (geometry, mean, variance) = batchNormStatistics(
+        "batchNorm", x, weight: weight, bias: bias, runningMean: runningMean, runningVariance: runningVariance,
+        training: training, momentum: momentum)
+    let channels = geometry.channels
     let input = x.data
-    var mean = [Float](repeating: 0, count: channels)
-    var variance = [Float](repeating: 0, count: channels)
-    if training {
-        input.withUnsafeBufferPointer { xs in
-            mean.withUnsafeMutableBufferPointer { mean in
-                variance.withUnsafeMutableBufferPointer { batchNormStatistics(mean: mean, variance: $0, input: xs, geometry: geometry) }
-            }
-        }
-        let correction = Float(geometry.perChannel) / Float(geometry.perChannel - 1)
-        for c in 0..<channels {
-            runningMean.data[c] = (1 - momentum) * runningMean.data[c] + momentum * mean[c]
-            runningVariance.data[c] = (1 - momentum) * runningVariance.data[c] + momentum * variance[c] * correction
-        }
-    } else {
-        mean = runningMean.data
-        variance = runningVariance.data
-    }
     let rstd = variance.map { 1 / ($0 + epsilon).squareRoot() }
     let weightValues = weight?.data ?? [Float](repeating: 1, count: channels)
     let biasValues = bias?.data ?? [Float](repeating: 0, count: channels)
@@ -131,6 +110,93 @@ public func batchNorm(
                                 batchNormBackward(
                                     dInput: dx, dWeight: dw, dBias: db, dOutput: dy, input: xs, mean: mean, rstd: rstd,
                                     weight: w, geometry: geometry, training: training)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return [dInput] + (weight == nil ? [] : [dWeight]) + (bias == nil ? [] : [dBias])
+    }
+}
+
+/// Checks batch-norm arguments and returns the geometry and the statistics to normalise with: the
+/// batch's (updating the running statistics in place) in training, the running ones in evaluation.
+private func batchNormStatistics(
+    _ op: String, _ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: Tensor, runningVariance: Tensor,
+    training: Bool, momentum: Float
+) -> (BatchNormGeometry, mean: [Float], variance: [Float]) {
+    precondition(x.rank >= 2, "\(op): input \(x.shape) must be [N, C, ...]")
+    let channels = x.shape[1]
+    let context = "\(op): input \(x.shape)"
+    for (name, tensor) in [("weight", weight), ("bias", bias), ("runningMean", runningMean), ("runningVariance", runningVariance)] {
+        if let tensor { precondition(tensor.shape == [channels], "\(context) and \(name) \(tensor.shape) do not match (need [\(channels)])") }
+    }
+    let geometry = BatchNormGeometry(batch: x.shape[0], channels: channels, spatial: x.shape[2...].reduce(1, *))
+    precondition(!training || geometry.perChannel > 1, "\(context): training needs more than one value per channel")
+    guard training else { return (geometry, runningMean.data, runningVariance.data) }
+    var mean = [Float](repeating: 0, count: channels)
+    var variance = [Float](repeating: 0, count: channels)
+    x.data.withUnsafeBufferPointer { xs in
+        mean.withUnsafeMutableBufferPointer { mean in
+            variance.withUnsafeMutableBufferPointer { batchNormStatistics(mean: mean, variance: $0, input: xs, geometry: geometry) }
+        }
+    }
+    let correction = Float(geometry.perChannel) / Float(geometry.perChannel - 1)
+    for c in 0..<channels {
+        runningMean.data[c] = (1 - momentum) * runningMean.data[c] + momentum * mean[c]
+        runningVariance.data[c] = (1 - momentum) * runningVariance.data[c] + momentum * variance[c] * correction
+    }
+    return (geometry, mean, variance)
+}
+
+/// `batchNorm` followed by `elu(alpha:)`, fused: one pass forward, and only x and the output are
+/// kept for the backward pass (not the normalised values). Same arguments, semantics and running
+/// statistics updates as `batchNorm`; out = elu(batchNorm(x)).
+/// - Parameters:
+///   - x: [N, C] or [N, C, spatial...] (NCHW).
+///   - alpha: the ELU's negative saturation, as in `elu(alpha:)`.
+public func batchNormELU(
+    _ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: Tensor, runningVariance: Tensor,
+    training: Bool, momentum: Float = 0.1, epsilon: Float = 1e-5, alpha: Float = 1
+) -> Tensor {
+    let (geometry, mean, variance) = batchNormStatistics(
+        "batchNormELU", x, weight: weight, bias: bias, runningMean: runningMean, runningVariance: runningVariance,
+        training: training, momentum: momentum)
+    let channels = geometry.channels
+    let rstd = variance.map { 1 / ($0 + epsilon).squareRoot() }
+    let weightValues = weight?.data ?? [Float](repeating: 1, count: channels)
+    let biasValues = bias?.data ?? [Float](repeating: 0, count: channels)
+    let scale = (0..<channels).map { rstd[$0] * weightValues[$0] }
+    let shift = (0..<channels).map { biasValues[$0] - mean[$0] * scale[$0] }
+    let input = x.data
+    let values = [Float](unsafeUninitializedCapacity: x.count) { buffer, initialized in
+        input.withUnsafeBufferPointer { xs in
+            scale.withUnsafeBufferPointer { a in
+                shift.withUnsafeBufferPointer { b in
+                    batchNormELUForward(output: buffer, input: xs, scale: a, shift: b, alpha: alpha, geometry: geometry)
+                }
+            }
+        }
+        initialized = x.count
+    }
+    let inputs = [x] + [weight, bias].compactMap { $0 }
+    return Tensor(shape: x.shape, data: values).recorded("batchNormELU", inputs: inputs) { dOut in
+        // dInput is overwritten by the kernel (accumulate: false), so it starts uninitialised.
+        var dInput: [Float]? = x.requiresGrad ? [Float](unsafeUninitializedCapacity: input.count) { $1 = input.count } : nil
+        var dWeight: [Float]? = weight?.requiresGrad == true ? [Float](repeating: 0, count: channels) : nil
+        var dBias: [Float]? = bias?.requiresGrad == true ? [Float](repeating: 0, count: channels) : nil
+        withOptionalBuffers(&dInput, &dWeight, &dBias) { dx, dw, db in
+            dOut.withUnsafeBufferPointer { dy in
+                input.withUnsafeBufferPointer { xs in
+                    values.withUnsafeBufferPointer { ys in
+                        mean.withUnsafeBufferPointer { mean in
+                            rstd.withUnsafeBufferPointer { rstd in
+                                weightValues.withUnsafeBufferPointer { w in
+                                    batchNormELUBackward(
+                                        dInput: dx, dWeight: dw, dBias: db, dOutput: dy, input: xs, output: ys, mean: mean,
+                                        rstd: rstd, weight: w, alpha: alpha, geometry: geometry, training: training, accumulate: false)
+                                }
                             }
                         }
                     }

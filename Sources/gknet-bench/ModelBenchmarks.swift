@@ -1,0 +1,372 @@
+// `gknet-bench model`: the whole network, as a user runs it. For each preset (paper, small, tiny)
+// at 256 x 256: batch-1 inference (eval mode, withoutGradient) and a batch-8 training step
+// (forward + foreground MSE + backward + Adam). Median wall time after warm-up, GFLOP/s from the
+// multiply-accumulates `gknet inspect` reports, and the peak RSS (VmHWM) of a process that runs
+// only that case. Scripts/bench_model.py runs the PyTorch twin and ONNX Runtime on the same
+// weights and inputs (`make bench-model`, docs/benchmarks.md "Model").
+//
+//   gknet-bench model [--threads T] [--cases paper-infer,small-train,...] [--runs N] [--warmup W]
+//                     [--data DIR] [--tsv] [--wait-idle S] [--cpu-time]
+//   gknet-bench model --write-data DIR     weights (paper/small/tiny.safetensors) and inputs for the twin
+//
+// Without --case each case runs in a child process of its own (so VmHWM is that case's peak);
+// --case KEY runs one in this process. Case keys: <preset>-infer, <preset>-train, sgemm, attention
+// (the fused token attention of paper's finest SCF level alone).
+// Training GFLOP/s counts 3 x the forward FLOPs (forward, backward-data, backward-weights).
+import Foundation
+import GKNetModel
+import NeuralNet
+import TensorCore
+
+enum ModelBenchmarks {
+    /// Multiply-accumulates of one forward pass per image at 256 x 256, from `ModelInspection` (what
+    /// `gknet inspect` prints: paper 19.182, small 5.011, tiny 1.419 G).
+    static func gigaMACsPerImage(_ preset: String) -> Double? {
+        guard let configuration = try? GKNetConfiguration.preset(preset),
+            let inspection = try? ModelInspection(configuration: configuration, height: resolution, width: resolution)
+        else { return nil }
+        return Double(inspection.totalMACs) / 1e9
+    }
+    static let resolution = 256
+    static let trainingBatch = 8
+    static let defaultCases = ["sgemm", "paper-infer", "small-infer", "tiny-infer", "small-train", "tiny-train", "paper-train"]
+
+    struct Options {
+        var threads = Threading.count
+        var cases = defaultCases
+        var runs: Int? = nil
+        var warmup: Int? = nil
+        var data: String? = nil
+        var tsv = false
+        var waitIdle = 0.0
+        var single: String? = nil
+        var writeOutput: String? = nil
+        var cpuTime = false
+    }
+
+    static func main(_ arguments: [String]) {
+        var options = Options()
+        var index = 0
+        func value() -> String {
+            index += 1
+            guard index < arguments.count else { fail("missing value after \(arguments[index - 1])") }
+            return arguments[index]
+        }
+        while index < arguments.count {
+            switch arguments[index] {
+            case "--threads": options.threads = Int(value()) ?? { fail("--threads needs an integer") }()
+            case "--cases": options.cases = value().split(separator: ",").map(String.init)
+            case "--case": options.single = value()
+            case "--runs": options.runs = Int(value()) ?? { fail("--runs needs an integer") }()
+            case "--warmup": options.warmup = Int(value()) ?? { fail("--warmup needs an integer") }()
+            case "--data": options.data = value()
+            case "--tsv": options.tsv = true
+            case "--wait-idle": options.waitIdle = Double(value()) ?? { fail("--wait-idle needs seconds") }()
+            case "--write-output": options.writeOutput = value()
+            case "--cpu-time": options.cpuTime = true
+            case "--write-data":
+                writeData(directory: value())
+                return
+            case let other: fail("unknown option \(other)")
+            }
+            index += 1
+        }
+        Threading.configure(threads: options.threads)
+        useCPUTime = options.cpuTime
+        if let single = options.single {
+            let result = runCase(single, options: options)
+            print(result.tsvLine)
+            return
+        }
+        if !options.tsv {
+            print("gknet-bench model: \(resolution)x\(resolution), threads \(Threading.count), inference batch 1, training batch \(trainingBatch)")
+            print(pad("case", 14) + pad("median ms", 12, left: true) + pad("img/s", 10, left: true)
+                + pad("GFLOP/s", 10, left: true) + pad("peak RSS MB", 13, left: true) + pad("idle", 7, left: true))
+        }
+        for key in options.cases {
+            let line = runChild(key, options: options)
+            if options.tsv {
+                print(line)
+            } else if let result = CaseResult(tsvLine: line) {
+                print(pad(key, 14) + pad(format(result.milliseconds, 1), 12, left: true)
+                    + pad(format(result.imagesPerSecond, 2), 10, left: true)
+                    + pad(format(result.gflops, 1), 10, left: true) + pad(format(result.peakMegabytes, 0), 13, left: true)
+                    + pad(result.idle.map { format($0 * 100, 0) + "%" } ?? "", 7, left: true))
+            } else {
+                print(pad(key, 14) + "  failed: \(line)")
+            }
+            fflush(nil)
+        }
+    }
+
+    // MARK: - One case
+
+    struct CaseResult {
+        var key: String
+        var milliseconds: Double
+        var gflops: Double
+        var peakMegabytes: Double
+        var imagesPerSecond: Double
+        var idle: Double?
+
+        var tsvLine: String {
+            [key, format(milliseconds, 3), format(gflops, 2), format(peakMegabytes, 1), format(imagesPerSecond, 3),
+             idle.map { format($0, 2) } ?? ""].joined(separator: "\t")
+        }
+
+        init(key: String, milliseconds: Double, gflops: Double, peakMegabytes: Double, imagesPerSecond: Double, idle: Double?) {
+            (self.key, self.milliseconds, self.gflops, self.peakMegabytes, self.imagesPerSecond, self.idle) =
+                (key, milliseconds, gflops, peakMegabytes, imagesPerSecond, idle)
+        }
+
+        init?(tsvLine: String) {
+            let fields = tsvLine.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            guard fields.count >= 5, let ms = Double(fields[1]), let gf = Double(fields[2]), let mb = Double(fields[3]),
+                let ips = Double(fields[4]) else { return nil }
+            self.init(key: fields[0], milliseconds: ms, gflops: gf, peakMegabytes: mb, imagesPerSecond: ips,
+                      idle: fields.count > 5 ? Double(fields[5]) : nil)
+        }
+    }
+
+    /// Runs `key` in this process and measures it.
+    static func runCase(_ key: String, options: Options) -> CaseResult {
+        let idle = options.waitIdle > 0 ? waitForIdle(threads: Threading.count, maximumSeconds: options.waitIdle) : nil
+        if key == "sgemm" {
+            let n = 1024
+            let a = randomValues(n * n, seed: 1), b = randomValues(n * n, seed: 2)
+            var c = [Float](repeating: 0, count: n * n)
+            let ms = median(runs: options.runs ?? 20, warmup: options.warmup ?? 3) {
+                BLAS.sgemm(m: n, n: n, k: n, a: a, lda: n, b: b, ldb: n, c: &c, ldc: n)
+            }
+            return CaseResult(key: key, milliseconds: ms, gflops: 2 * Double(n * n * n) / (ms * 1e6),
+                              peakMegabytes: peakResidentMegabytes(), imagesPerSecond: 0, idle: idle)
+        }
+        if key == "attention" {
+            // The finest SCF level of `paper`: 4 heads of 32, 128 x 128 positions, 256 tokens, values 64 wide.
+            let (heads, positions, tokens) = (4, 128 * 128, 256)
+            var generator = SplitMix64(seed: 5)
+            let q = Tensor.uniform([1, heads, 32, positions], low: -1, high: 1, generator: &generator)
+            let k = Tensor.uniform([1, heads, tokens, 32], low: -1, high: 1, generator: &generator)
+            let v = Tensor.uniform([1, heads, tokens, 64], low: -1, high: 1, generator: &generator)
+            let ms = median(runs: options.runs ?? 20, warmup: options.warmup ?? 3) {
+                withoutGradient { consume(tokenAttention(queries: q, keys: k, values: v, scale: 0.177)) }
+            }
+            let macs = Double(heads * positions * tokens * (32 + 64))
+            return CaseResult(key: key, milliseconds: ms, gflops: 2 * macs / (ms * 1e6), peakMegabytes: peakResidentMegabytes(),
+                              imagesPerSecond: 0, idle: idle)
+        }
+        let parts = key.split(separator: "-").map(String.init)
+        guard parts.count == 2, let macs = gigaMACsPerImage(parts[0]), ["infer", "train"].contains(parts[1]) else {
+            fail("unknown case \(key) (sgemm, <paper|small|tiny>-<infer|train>)")
+        }
+        let (preset, training) = (parts[0], parts[1] == "train")
+        let model = loadModel(preset: preset, data: options.data)
+        let batch = training ? trainingBatch : 1
+        let inputs = loadInputs(batch: batch, data: options.data)
+        let ms: Double
+        if training {
+            model.train()
+            let optimizer = Adam(parameters: model.namedParameters(), learningRate: 1e-4)
+            ms = median(runs: options.runs ?? 3, warmup: options.warmup ?? 1) {
+                model.zeroGrad()
+                let output = model(composite: inputs.composite, mask: inputs.mask)
+                let loss = foregroundNormalizedMSE(output: output, target: inputs.target, mask: inputs.mask)
+                loss.backward()
+                optimizer.step()
+            }
+        } else {
+            model.eval()
+            ms = median(runs: options.runs ?? 10, warmup: options.warmup ?? 2) {
+                withoutGradient { consume(model(composite: inputs.composite, mask: inputs.mask)) }
+            }
+            if let path = options.writeOutput {
+                let output = withoutGradient { model(composite: inputs.composite, mask: inputs.mask) }
+                let file = SafeTensorsFile(tensors: ["output": NamedTensor(shape: output.shape, values: output.data)])
+                do { try file.write(to: URL(fileURLWithPath: path)) } catch { fail("cannot write \(path): \(error)") }
+            }
+        }
+        let flops = 2 * macs * 1e9 * Double(batch) * (training ? 3 : 1)
+        return CaseResult(key: key, milliseconds: ms, gflops: flops / (ms * 1e6), peakMegabytes: peakResidentMegabytes(),
+                          imagesPerSecond: Double(batch) / (ms / 1000), idle: idle)
+    }
+
+    /// Runs `key` in a child process (this executable with --case) and returns its TSV line.
+    static func runChild(_ key: String, options: Options) -> String {
+        var arguments = ["model", "--case", key, "--threads", String(options.threads), "--wait-idle", String(options.waitIdle)]
+        if let runs = options.runs { arguments += ["--runs", String(runs)] }
+        if let warmup = options.warmup { arguments += ["--warmup", String(warmup)] }
+        if let data = options.data { arguments += ["--data", data] }
+        if options.cpuTime { arguments.append("--cpu-time") }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).absoluteURL
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        do { try process.run() } catch { fail("cannot start \(CommandLine.arguments[0]): \(error)") }
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let text = String(decoding: output, as: UTF8.self)
+        return text.split(separator: "\n").last.map(String.init) ?? "exit status \(process.terminationStatus)"
+    }
+
+    // MARK: - Model and inputs
+
+    static func loadModel(preset: String, data: String?) -> GKNet {
+        do {
+            let model = try GKNet(configuration: GKNetConfiguration.preset(preset), seed: 7)
+            if let data {
+                try Checkpoint.load(into: model, from: URL(fileURLWithPath: data).appendingPathComponent("\(preset).safetensors"))
+            }
+            return model
+        } catch {
+            fail("cannot build the \(preset) model: \(error)")
+        }
+    }
+
+    struct Inputs {
+        var composite: Tensor, mask: Tensor, target: Tensor
+    }
+
+    /// The inputs of `--write-data` (or the same values generated in memory).
+    static func loadInputs(batch: Int, data: String?) -> Inputs {
+        if let data {
+            let url = URL(fileURLWithPath: data).appendingPathComponent("inputs-b\(batch).safetensors")
+            do {
+                let file = try SafeTensorsFile(contentsOf: url)
+                func tensor(_ name: String) -> Tensor {
+                    guard let t = file.tensors[name] else { fail("\(url.path) has no tensor \(name)") }
+                    return Tensor(shape: t.shape, data: t.values)
+                }
+                return Inputs(composite: tensor("composite"), mask: tensor("mask"), target: tensor("target"))
+            } catch {
+                fail("cannot read \(url.path): \(error)")
+            }
+        }
+        return makeInputs(batch: batch)
+    }
+
+    /// Composite uniform in 0...1, a soft rectangular mask (about a quarter of the image), and a target
+    /// that differs from the composite inside the mask.
+    static func makeInputs(batch: Int) -> Inputs {
+        var generator = SplitMix64(seed: 11)
+        let s = resolution
+        let composite = Tensor.uniform([batch, 3, s, s], low: 0, high: 1, generator: &generator)
+        var mask = [Float](repeating: 0, count: batch * s * s)
+        for n in 0..<batch {
+            let top = 32 + 8 * n, left = 48 + 4 * n
+            for y in top..<(top + s / 2) where y < s {
+                for x in left..<(left + s / 2) where x < s { mask[(n * s + y) * s + x] = 1 }
+            }
+        }
+        let noise = Tensor.uniform([batch, 3, s, s], low: -0.1, high: 0.1, generator: &generator)
+        let target = withoutGradient { (composite + noise).clamped(min: 0, max: 1) }
+        return Inputs(composite: composite, mask: Tensor(shape: [batch, 1, s, s], data: mask), target: target)
+    }
+
+    /// Writes the weights of every preset and the inputs, for Scripts/bench_model.py.
+    static func writeData(directory: String) {
+        let url = URL(fileURLWithPath: directory)
+        do {
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+            for preset in GKNetConfiguration.presetNames {
+                let model = loadModel(preset: preset, data: nil)
+                // Non-zero kernel heads, so the harmony kernels modulate the decoder as in a trained model.
+                var generator = SplitMix64(seed: 13)
+                for (name, tensor) in model.namedParameters() where name.contains("kernel_head.conv2") {
+                    tensor.data = Tensor.uniform(tensor.shape, low: -0.02, high: 0.02, generator: &generator).data
+                }
+                try Checkpoint.save(model, to: url.appendingPathComponent("\(preset).safetensors"), configuration: model.configuration)
+            }
+            for batch in [1, trainingBatch] {
+                let inputs = makeInputs(batch: batch)
+                let file = SafeTensorsFile(tensors: [
+                    "composite": NamedTensor(shape: inputs.composite.shape, values: inputs.composite.data),
+                    "mask": NamedTensor(shape: inputs.mask.shape, values: inputs.mask.data),
+                    "target": NamedTensor(shape: inputs.target.shape, values: inputs.target.data),
+                ])
+                try file.write(to: url.appendingPathComponent("inputs-b\(batch).safetensors"))
+            }
+        } catch {
+            fail("cannot write the benchmark data to \(directory): \(error)")
+        }
+    }
+
+    // MARK: - Measurement helpers
+
+    /// Measure the process's CPU time instead of wall time (--cpu-time: a steadier figure for
+    /// 1-thread runs on a busy machine; with more threads it also counts spinning workers).
+    nonisolated(unsafe) static var useCPUTime = false
+
+    static func nowNanoseconds() -> UInt64 {
+        guard useCPUTime else { return DispatchTime.now().uptimeNanoseconds }
+        var time = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+    }
+
+    /// Median time in ms of `runs` calls after `warmup` untimed ones.
+    static func median(runs: Int, warmup: Int, _ body: () -> Void) -> Double {
+        for _ in 0..<warmup { body() }
+        var times: [Double] = []
+        for _ in 0..<max(1, runs) {
+            let start = nowNanoseconds()
+            body()
+            times.append(Double(nowNanoseconds() - start) / 1e6)
+        }
+        times.sort()
+        return times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
+    }
+
+    /// The process's peak resident set size (VmHWM of /proc/self/status) in MB; 0 where unknown.
+    static func peakResidentMegabytes() -> Double {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            let kilobytes = line.split(separator: " ").compactMap { Double($0) }.first ?? 0
+            return kilobytes / 1024
+        }
+        return 0
+    }
+
+    /// Fraction of all CPU time idle over `interval` seconds (/proc/stat).
+    static func idleFraction(interval: Double) -> Double {
+        func snapshot() -> (idle: Double, total: Double) {
+            guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+                let line = text.split(separator: "\n").first else { return (0, 0) }
+            let fields = line.split(separator: " ").dropFirst().compactMap { Double($0) }
+            guard fields.count >= 5 else { return (0, 0) }
+            return (fields[3] + fields[4], fields.reduce(0, +))
+        }
+        let a = snapshot()
+        Thread.sleep(forTimeInterval: interval)
+        let b = snapshot()
+        return (b.idle - a.idle) / max(1e-9, b.total - a.total)
+    }
+
+    /// Waits (at most `maximumSeconds`) until the idle capacity covers `threads` cores plus a margin;
+    /// returns the last idle fraction seen.
+    static func waitForIdle(threads: Int, maximumSeconds: Double) -> Double {
+        let cores = Double(ProcessInfo.processInfo.activeProcessorCount)
+        let needed = min(0.9, (Double(threads) + 0.6) / cores)
+        let start = Date()
+        while true {
+            let idle = idleFraction(interval: 0.5)
+            if idle >= needed || Date().timeIntervalSince(start) > maximumSeconds { return idle }
+        }
+    }
+
+    static func randomValues(_ count: Int, seed: UInt64) -> [Float] {
+        var generator = SplitMix64(seed: seed)
+        return Tensor.uniform([count], low: -1, high: 1, generator: &generator).data
+    }
+
+    @inline(never) static func consume<T>(_ value: T) { withExtendedLifetime(value) {} }
+    static func format(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
+    static func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
+        let padding = String(repeating: " ", count: max(0, width - text.count))
+        return left ? padding + text : text + padding
+    }
+    static func fail(_ message: String) -> Never {
+        FileHandle.standardError.write(Data("gknet-bench model: \(message)\n".utf8))
+        exit(2)
+    }
+}
