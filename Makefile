@@ -2,12 +2,12 @@
 # `make test` and `make demo` work on a fresh Debian machine: they install what is missing first.
 
 SWIFT        ?= swift
-APT_PACKAGES := libopenblas-openmp-dev libdnnl-dev libturbojpeg0-dev libpng-dev pkg-config
+APT_PACKAGES := libopenblas-openmp-dev libdnnl-dev libturbojpeg0-dev libpng-dev zlib1g-dev pkg-config
 VENV         := .venv-ref
 PYTHON       := $(VENV)/bin/python
 THREADS      ?= $(shell nproc)
 
-.PHONY: deps build release test demo venv fixtures bench-kernels bench-model clean data
+.PHONY: deps build release test demo venv fixtures bench-kernels bench-harmonize bench-model clean data fuzz fuzz-smoke test-asan
 
 ## deps: install the Debian packages the build needs (idempotent, quiet when present)
 deps:
@@ -29,11 +29,27 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
-## demo: the main job (for now: the CLI help and a one-line tensor demo)
+## demo: the main job: harmonize the bundled sample, writing the result and a comparison sheet to
+## out/demo/. Until a trained model is bundled (Models/gknet-default.safetensors), it first trains a
+## SMOKE-TEST model for a few minutes on the 6 bundled training composites (configs/demo-smoke.json,
+## tiny preset): it proves the whole pipeline runs, it is not a useful model.
+DEMO_DIR       := out/demo
+DEMO_COMPOSITE := Samples/HGCompris/composite_images/solar-cooker_1_1.jpg
+DEMO_MASK      := Samples/HGCompris/masks/solar-cooker_1.png
+DEMO_RUN       := $(DEMO_DIR)/smoke-test-run
 demo: deps
 	$(SWIFT) build -c release --product gknet
-	.build/release/gknet --help
-	.build/release/gknet demo
+	@mkdir -p $(DEMO_DIR)
+	@if [ -f Models/gknet-default.safetensors ] || [ -n "$$GKNET_MODEL" ]; then \
+		model=""; \
+	else \
+		echo "demo: no bundled model yet: training a smoke-test model (tiny preset, a few minutes; not a useful model)"; \
+		if [ -f $(DEMO_RUN)/last.safetensors ]; then resume="--resume"; else resume="--config configs/demo-smoke.json"; fi; \
+		.build/release/gknet train --dataset Samples --run-dir $(DEMO_RUN) $$resume || exit 1; \
+		model="--model $(DEMO_RUN)/last.safetensors"; \
+	fi; \
+	.build/release/gknet harmonize $(DEMO_COMPOSITE) $(DEMO_MASK) -o $(DEMO_DIR)/solar-cooker_harmonized.png \
+		--comparison $(DEMO_DIR)/solar-cooker_comparison.png --target Samples/HGCompris/real_images/solar-cooker.jpg $$model --timings
 
 ## venv: the Python reference environment (fixtures and benchmarks only; never needed to build or test)
 venv: $(PYTHON)
@@ -53,6 +69,13 @@ bench-kernels: deps venv
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PYTHON) Scripts/bench_reference.py \
 		--threads $(THREADS) --rounds $(ROUNDS) --ours .build/release/gknet-bench
 
+## bench-harmonize: `gknet harmonize` end to end (JPEG decode, network, full-resolution application,
+## PNG encode) on 2048x2048 and 4096x4096 composites, paper preset at random weights, release build,
+## 2 threads (docs/benchmarks.md, Harmonize)
+bench-harmonize: deps
+	$(SWIFT) build -c release --product gknet-bench
+	GKNET_THREADS=2 .build/release/gknet-bench harmonize --threads 2
+
 ## bench-model: the whole network (paper/small inference, small/tiny training step) against the PyTorch
 ## twin and ONNX Runtime on the same weights and inputs, THREADS=1 or 2, ROUNDS idle-gated rounds
 ## (docs/benchmarks.md "Model"); ends with the machine-readable `bench-model:` line
@@ -65,5 +88,31 @@ bench-model: deps venv
 data:
 	bash Scripts/prepare_photos.sh data
 
+## fuzz: every fuzz target (Fuzz/<Target>, libFuzzer + AddressSanitizer) for FUZZ_RUNS iterations
+## (default 10^5) or FUZZ_SECONDS seconds each; prints iterations, coverage and crashes per target
+## (docs/robustness.md). FUZZ_TARGETS="SafeTensors PNG" picks targets.
+FUZZ_RUNS    ?= 100000
+FUZZ_TARGETS ?=
+fuzz: deps
+	FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_SECONDS=$(FUZZ_SECONDS) Fuzz/run.sh $(FUZZ_TARGETS)
+
+## fuzz-smoke: every fuzz target for 10^4 iterations, fixed random seed
+fuzz-smoke: deps
+	FUZZ_RUNS=10000 FUZZ_SECONDS= FUZZ_SEED=1 Fuzz/run.sh $(FUZZ_TARGETS)
+
+## test-asan: the whole test suite under AddressSanitizer (+ LeakSanitizer), then under
+## ThreadSanitizer (parallel kernels, optimizers, the background loader; TSAN=0 skips it).
+## Separate build folders; suppressions are documented in Fuzz/sanitizers/ and docs/robustness.md.
+TSAN ?= 1
+test-asan: deps
+	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build-asan
+	LSAN_OPTIONS=suppressions=$(CURDIR)/Fuzz/sanitizers/lsan.supp \
+		$(SWIFT) test --skip-build --sanitize=address --scratch-path .build-asan
+	if [ "$(TSAN)" = 1 ]; then \
+		$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan && \
+		TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/Fuzz/sanitizers/tsan.supp" \
+			$(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan; \
+	fi
+
 clean:
-	rm -rf .build
+	rm -rf .build .build-fuzz .build-asan .build-tsan

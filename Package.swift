@@ -32,7 +32,7 @@ let package = Package(
         .target(name: "ImageCodec", dependencies: ["TensorCore", "CPNG", "CJPEG"]),
         .target(
             name: "Harmonization",
-            dependencies: ["TensorCore", "NeuralNet", "GKNetModel", "ImageCodec"]
+            dependencies: ["TensorCore", "NeuralNet", "GKNetModel", "ImageCodec", "CZlib"]
         ),
 
         // MARK: - Implementation details
@@ -40,6 +40,7 @@ let package = Package(
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "_TestSupport", dependencies: ["TensorCore"]),
 
         // MARK: - Executables
@@ -52,7 +53,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "gknet-bench",
-            dependencies: ["Harmonization", "GKNetModel", "NeuralNet", "TensorCore", "_TestSupport"]
+            dependencies: ["Harmonization", "GKNetModel", "NeuralNet", "ImageCodec", "TensorCore", "_TestSupport"]
         ),
 
         // MARK: - Unit test bundles
@@ -64,6 +65,6 @@ let package = Package(
             name: "HarmonizationTests",
             dependencies: ["Harmonization", "ImageCodec", "GKNetModel", "NeuralNet", "_TestSupport"]
         ),
-        .testTarget(name: "CLITests", dependencies: ["Harmonization", "_TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["Harmonization", "GKNetModel", "NeuralNet", "ImageCodec", "_TestSupport"]),
     ]
 )

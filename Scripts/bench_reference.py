@@ -45,16 +45,22 @@ def flops():
     return table
 
 
+CLOCK = time.perf_counter  # --cpu-time: time.process_time (load-robust proxy for 1-thread runs only)
+IDLE_GATE = {"threads": 1, "max_wait": 0.0, "seen": []}  # --wait-idle: gate every benchmark
+
+
 def median_ms(body, seconds):
     """Median of timed runs after two warm-up runs; runs until `seconds` pass (5 to 100 runs)."""
     body()
     body()
+    if IDLE_GATE["max_wait"] > 0:
+        IDLE_GATE["seen"].append(wait_for_idle(IDLE_GATE["threads"], IDLE_GATE["max_wait"], interval=0.5))
     samples = []
     start = time.perf_counter()
     while len(samples) < 5 or (len(samples) < 100 and time.perf_counter() - start < seconds):
-        t0 = time.perf_counter()
+        t0 = CLOCK()
         body()
-        samples.append((time.perf_counter() - t0) * 1e3)
+        samples.append((CLOCK() - t0) * 1e3)
     return statistics.median(samples)
 
 
@@ -166,7 +172,7 @@ CONTENDERS = {"numpy": run_numpy, "torch": run_torch, "ort": run_ort}
 
 # ---------------------------------------------------------------- the side-by-side driver
 
-def cpu_idle_fraction(interval=1.0):
+def cpu_idle_fraction(interval=0.5):
     """Fraction of all CPU time that was idle over `interval` seconds (/proc/stat)."""
     def snapshot():
         with open("/proc/stat") as f:
@@ -178,13 +184,13 @@ def cpu_idle_fraction(interval=1.0):
     return (idle1 - idle0) / max(1e-9, total1 - total0)
 
 
-def wait_for_idle(threads, max_wait):
+def wait_for_idle(threads, max_wait, interval=0.5):
     """Waits until the idle CPU capacity covers `threads` cores plus a margin (at most max_wait s)."""
     cores = os.cpu_count() or 1
     needed = min(0.9, (threads + 0.6) / cores)
     start = time.time()
     while True:
-        idle = cpu_idle_fraction()
+        idle = cpu_idle_fraction(interval)
         if idle >= needed or time.time() - start > max_wait:
             return idle
 
@@ -200,7 +206,7 @@ def child_environment(threads, contender):
 
 
 def run_child(command, threads, contender):
-    """Runs one contender process; returns {key: ms} and its TSV lines' extra fields."""
+    """Runs one contender process; returns {key: (ms, idle fraction seen before it or None)}."""
     out = subprocess.run(command, env=child_environment(threads, contender), capture_output=True, text=True)
     if out.returncode != 0:
         sys.exit(f"bench_reference: {' '.join(command)} failed:\n{out.stderr}")
@@ -209,27 +215,34 @@ def run_child(command, threads, contender):
             print(line, flush=True)
     results = {}
     for line in out.stdout.splitlines():
-        fields = line.split("\t")
+        fields = line.split("\t")  # key, ms, [gflops, label, idle]
         if len(fields) >= 2 and not line.startswith("#"):
-            results[fields[0]] = float(fields[1])
+            idle = float(fields[4]) if len(fields) >= 5 and fields[4] else None
+            results[fields[0]] = (float(fields[1]), idle)
     return results
 
 
 def side_by_side(args):
-    best = {}
+    best, idle_seen = {}, []
     for round_index in range(args.rounds):
         for contender in ["ours", "numpy", "torch", "ort"]:
-            idle = wait_for_idle(args.threads, args.max_wait)
+            gate = ["--wait-idle", str(args.max_wait)]
+            if contender == "ours":
+                command = [args.ours, "kernels", "--tsv", "--threads", str(args.threads), "--seconds", str(args.seconds)] + gate
+            else:
+                command = [sys.executable, __file__, "--contender", contender, "--threads", str(args.threads),
+                           "--seconds", str(args.seconds)] + gate
+            results = run_child(command, args.threads, contender)
             with open("/proc/loadavg") as f:
                 load = f.read().split()[0]
-            if contender == "ours":
-                command = [args.ours, "kernels", "--tsv", "--threads", str(args.threads), "--seconds", str(args.seconds)]
-            else:
-                command = [sys.executable, __file__, "--contender", contender, "--threads", str(args.threads), "--seconds", str(args.seconds)]
-            results = run_child(command, args.threads, contender)
-            print(f"# round {round_index + 1} {contender}: idle {idle:.0%} before, loadavg {load}", flush=True)
-            for key, ms in results.items():
+            idles = [idle for _, idle in results.values() if idle is not None]
+            idle_seen += idles
+            print(f"# round {round_index + 1} {contender}: lowest idle before a benchmark "
+                  f"{min(idles, default=float('nan')):.0%}, loadavg after {load}", flush=True)
+            for key, (ms, _) in results.items():
                 best[(contender, key)] = min(ms, best.get((contender, key), float("inf")))
+    print(f"# idle gate: {sum(i >= min(0.9, (args.threads + 0.6) / (os.cpu_count() or 1)) for i in idle_seen)} of "
+          f"{len(idle_seen)} benchmarks started on an idle machine (the rest waited {args.max_wait:.0f} s and ran anyway)")
     print_table(best, args.threads)
 
 
@@ -266,11 +279,19 @@ def main():
     parser.add_argument("--contender", choices=sorted(CONTENDERS), help="run one reference and print TSV")
     parser.add_argument("--ours", help="path of the release gknet-bench binary (side-by-side mode)")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--max-wait", type=float, default=300, help="seconds to wait for an idle machine per run")
+    parser.add_argument("--max-wait", type=float, default=120, help="seconds to wait for an idle machine per benchmark")
+    parser.add_argument("--wait-idle", type=float, default=0, help="contender mode: gate each benchmark (max seconds)")
+    parser.add_argument("--cpu-time", action="store_true", help="process CPU time instead of wall time (contender mode)")
     args = parser.parse_args()
+    if args.cpu_time:
+        global CLOCK
+        CLOCK = time.process_time
     if args.contender:
-        for key, ms in CONTENDERS[args.contender](args.threads, args.seconds).items():
-            print(f"{key}\t{ms:.4f}", flush=True)
+        IDLE_GATE.update(threads=args.threads, max_wait=args.wait_idle)
+        results = CONTENDERS[args.contender](args.threads, args.seconds)
+        idles = IDLE_GATE["seen"] or [None] * len(results)
+        for (key, ms), idle in zip(results.items(), idles):
+            print(f"{key}\t{ms:.4f}\t\t\t{'' if idle is None else f'{idle:.2f}'}", flush=True)
     elif args.ours:
         side_by_side(args)
     else:

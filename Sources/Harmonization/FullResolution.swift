@@ -36,6 +36,11 @@ public typealias AffineColorTransform = [Float]  // 12 values, row-major 3 x 4
 
 /// Fits the field of local affine colour transforms mapping `composite` to `prediction`
 /// (both 3 x h x w in 0...1), weighted by `mask` (h x w).
+///
+/// A global transform is fitted over the whole foreground (ridge toward the identity); each grid
+/// cell's transform is the weighted least-squares fit over a tent-weighted window around the cell
+/// centre (radius `windowRadiusInCells + 0.5` cells), with a ridge toward the global transform, so
+/// cells with little foreground fall back to it.
 /// - Returns: gridSize x gridSize transforms (row-major cells), each 12 floats.
 public func fitLocalAffineTransforms(
     composite: PlanarImage, prediction: PlanarImage, mask: PlanarImage, settings: LocalAffineSettings = LocalAffineSettings()
@@ -44,15 +49,16 @@ public func fitLocalAffineTransforms(
     precondition(composite.height == prediction.height && composite.width == prediction.width && mask.height == composite.height && mask.width == composite.width,
                  "fitLocalAffineTransforms: composite \(composite.height)x\(composite.width), prediction \(prediction.height)x\(prediction.width), mask \(mask.height)x\(mask.width) differ")
     let (h, w) = (composite.height, composite.width)
+    let plane = h * w
     let identity: [Double] = [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0]
+    let c = composite.values, p = prediction.values, m = mask.values
+    func add(_ statistics: inout AffineStatistics, _ i: Int, _ weight: Double) {
+        statistics.add(r: Double(c[i]), g: Double(c[plane + i]), b: Double(c[2 * plane + i]),
+                       pr: Double(p[i]), pg: Double(p[plane + i]), pb: Double(p[2 * plane + i]), weight: weight)
+    }
     // Global fit over the whole foreground, ridge toward identity.
     var globalStatistics = AffineStatistics()
-    for y in 0..<h {
-        for x in 0..<w {
-            let weight = Double(mask[0, y, x]) + 1e-4
-            globalStatistics.add(composite: composite, prediction: prediction, y: y, x: x, weight: weight)
-        }
-    }
+    for i in 0..<plane { add(&globalStatistics, i, Double(m[i]) + 1e-4) }
     let global = globalStatistics.solve(prior: identity, priorWeight: Double(settings.globalRegularization) * max(1, globalStatistics.totalWeight * 1e-3))
 
     let grid = settings.gridSize
@@ -75,8 +81,8 @@ public func fitLocalAffineTransforms(
                 let wy = max(0, 1 - abs(Double(y) + 0.5 - centerY) / radiusY)
                 for x in x0..<x1 {
                     let wx = max(0, 1 - abs(Double(x) + 0.5 - centerX) / radiusX)
-                    let weight = Double(mask[0, y, x]) * wy * wx
-                    if weight > 0 { statistics.add(composite: composite, prediction: prediction, y: y, x: x, weight: weight) }
+                    let weight = Double(m[y * w + x]) * wy * wx
+                    if weight > 0 { add(&statistics, y * w + x, weight) }
                 }
             }
             let solved = statistics.solve(prior: global, priorWeight: Double(settings.regularization))
@@ -87,54 +93,82 @@ public func fitLocalAffineTransforms(
 }
 
 /// Applies a field of local affine transforms to a full-resolution composite, interpolating the
-/// coefficients bilinearly between cell centres, then blends with the mask:
-/// result = mask * transformed + (1 - mask) * composite (background unchanged).
+/// coefficients bilinearly between cell centres (clamped at the border), then blends with the mask:
+/// result = mask * clamp(A(x, y) [c; 1], 0, 1) + (1 - mask) * composite (background unchanged).
+///
+/// Per row: the 12 coefficients are interpolated vertically once per grid column, then
+/// horizontally for the row's foreground span only (pixels left and right of it are copied).
 public func applyLocalAffineTransforms(
     _ transforms: [AffineColorTransform], gridSize: Int, composite: PlanarImage, mask: PlanarImage
 ) -> PlanarImage {
-    precondition(transforms.count == gridSize * gridSize, "applyLocalAffineTransforms: \(transforms.count) transforms for a \(gridSize)x\(gridSize) grid")
+    precondition(transforms.count == gridSize * gridSize && transforms.allSatisfy { $0.count == 12 }, "applyLocalAffineTransforms: \(transforms.count) transforms for a \(gridSize)x\(gridSize) grid")
     precondition(mask.height == composite.height && mask.width == composite.width, "applyLocalAffineTransforms: composite \(composite.height)x\(composite.width) and mask \(mask.height)x\(mask.width) differ")
     let (h, w) = (composite.height, composite.width)
-    var result = composite
     let plane = h * w
-    // Per-column interpolation positions are shared by all rows.
-    func position(_ index: Int, size: Int) -> (Int, Int, Float) {
-        let t = (Float(index) + 0.5) / Float(size) * Float(gridSize) - 0.5
-        let clamped = min(max(t, 0), Float(gridSize - 1))
-        let lower = min(Int(clamped), gridSize - 1)
-        let upper = min(lower + 1, gridSize - 1)
-        return (lower, upper, clamped - Float(lower))
+    let g = gridSize
+    // field[(k * g + cellY) * g + cellX]: coefficient k of each cell, one g x g plane per k
+    var field = [Float](repeating: 0, count: 12 * g * g)
+    for cell in 0..<g * g { for k in 0..<12 { field[k * g * g + cell] = transforms[cell][k] } }
+    /// Bilinear position of pixel `index` among `size` pixels on the grid of cell centres.
+    func position(_ index: Int, size: Int) -> (lower: Int, upper: Int, fraction: Float) {
+        let t = (Float(index) + 0.5) / Float(size) * Float(g) - 0.5
+        let clamped = min(max(t, 0), Float(g - 1))
+        let lower = min(Int(clamped), g - 1)
+        return (lower, min(lower + 1, g - 1), clamped - Float(lower))
     }
     let columns = (0..<w).map { position($0, size: w) }
+    let columnLower = columns.map { Int32($0.lower) }, columnUpper = columns.map { Int32($0.upper) }, columnFraction = columns.map(\.fraction)
+    var result = composite
     composite.values.withUnsafeBufferPointer { source in
         mask.values.withUnsafeBufferPointer { alpha in
             result.values.withUnsafeMutableBufferPointer { destination in
-                let out = destination.baseAddress!
-                parallelChunks(h, minimumPerThread: 16) { rows in for y in rows {
-                    let (rowLower, rowUpper, fy) = position(y, size: h)
-                    var coefficients = [Float](repeating: 0, count: 12)
-                    for x in 0..<w {
-                        let i = y * w + x
-                        let m = alpha[i]
-                        if m <= 0 { continue }
-                        let (colLower, colUpper, fx) = columns[x]
-                        let a = transforms[rowLower * gridSize + colLower], b = transforms[rowLower * gridSize + colUpper]
-                        let c = transforms[rowUpper * gridSize + colLower], d = transforms[rowUpper * gridSize + colUpper]
-                        for k in 0..<12 {
-                            let top = a[k] + (b[k] - a[k]) * fx
-                            let bottom = c[k] + (d[k] - c[k]) * fx
-                            coefficients[k] = top + (bottom - top) * fy
-                        }
-                        let r = source[i], g = source[plane + i], bl = source[2 * plane + i]
-                        for channel in 0..<3 {
-                            let row = channel * 4
-                            var value = coefficients[row] * r + coefficients[row + 1] * g + coefficients[row + 2] * bl + coefficients[row + 3]
-                            value = min(max(value, 0), 1)
-                            let original = source[channel * plane + i]
-                            out[channel * plane + i] = m * value + (1 - m) * original
+                field.withUnsafeBufferPointer { field in
+                    columnLower.withUnsafeBufferPointer { lowerOf in
+                        columnUpper.withUnsafeBufferPointer { upperOf in
+                            columnFraction.withUnsafeBufferPointer { fractionOf in
+                                let out = destination.baseAddress!
+                                parallelChunks(h, minimumPerThread: 16) { rows in
+                                    // per-thread scratch: row coefficients (12 x g) and per-pixel ones (12 x w)
+                                    let rowField = UnsafeMutablePointer<Float>.allocate(capacity: 12 * g)
+                                    let coefficients = UnsafeMutablePointer<Float>.allocate(capacity: 12 * w)
+                                    defer { rowField.deallocate(); coefficients.deallocate() }
+                                    for y in rows {
+                                        let row = y * w
+                                        var first = 0, last = w
+                                        while first < w && alpha[row + first] <= 0 { first += 1 }
+                                        if first == w { continue }
+                                        while last > first && alpha[row + last - 1] <= 0 { last -= 1 }
+                                        let (rowLower, rowUpper, fy) = position(y, size: h)
+                                        for k in 0..<12 {
+                                            for cellX in 0..<g {
+                                                let top = field[(k * g + rowLower) * g + cellX], bottom = field[(k * g + rowUpper) * g + cellX]
+                                                rowField[k * g + cellX] = top + (bottom - top) * fy
+                                            }
+                                        }
+                                        for k in 0..<12 {
+                                            let line = rowField + k * g, target = coefficients + k * w
+                                            for x in first..<last {
+                                                let a = line[Int(lowerOf[x])], b = line[Int(upperOf[x])]
+                                                target[x] = a + (b - a) * fractionOf[x]
+                                            }
+                                        }
+                                        for channel in 0..<3 {
+                                            let a0 = coefficients + (channel * 4) * w, a1 = a0 + w, a2 = a1 + w, a3 = a2 + w
+                                            let input = source.baseAddress! + channel * plane + row
+                                            let output = out + channel * plane + row
+                                            let r = source.baseAddress! + row, gr = r + plane, bl = gr + plane
+                                            for x in first..<last {
+                                                let value = min(max(a0[x] * r[x] + a1[x] * gr[x] + a2[x] * bl[x] + a3[x], 0), 1)
+                                                let m = alpha[row + x]
+                                                output[x] = m * value + (1 - m) * input[x]
+                                            }
+                                        }
+                                    }
+                                }
+                            }
                         }
                     }
-                } }
+                }
             }
         }
     }
@@ -148,19 +182,28 @@ struct AffineStatistics {
     var cross = [Double](repeating: 0, count: 12)
     var totalWeight = 0.0
 
-    mutating func add(composite: PlanarImage, prediction: PlanarImage, y: Int, x: Int, weight: Double) {
-        let input = [Double(composite[0, y, x]), Double(composite[1, y, x]), Double(composite[2, y, x]), 1]
-        for i in 0..<4 {
-            for j in 0..<4 { gram[i * 4 + j] += weight * input[i] * input[j] }
-            for c in 0..<3 { cross[i * 3 + c] += weight * input[i] * Double(prediction[c, y, x]) }
-        }
+    /// Adds pixel colour (r, g, b) -> target (pr, pg, pb) with `weight`. Only the upper triangle of
+    /// `gram` is accumulated here; `solve` mirrors it.
+    mutating func add(r: Double, g: Double, b: Double, pr: Double, pg: Double, pb: Double, weight: Double) {
+        let (wr, wg, wb) = (weight * r, weight * g, weight * b)
+        gram[0] += wr * r; gram[1] += wr * g; gram[2] += wr * b; gram[3] += wr
+        gram[5] += wg * g; gram[6] += wg * b; gram[7] += wg
+        gram[10] += wb * b; gram[11] += wb
+        gram[15] += weight
+        cross[0] += wr * pr; cross[1] += wr * pg; cross[2] += wr * pb
+        cross[3] += wg * pr; cross[4] += wg * pg; cross[5] += wg * pb
+        cross[6] += wb * pr; cross[7] += wb * pg; cross[8] += wb * pb
+        cross[9] += weight * pr; cross[10] += weight * pg; cross[11] += weight * pb
         totalWeight += weight
     }
 
     /// Solves min sum w ||A [c;1] - p||^2 + priorWeight ||A - prior||^2 for the 3x4 matrix A.
     func solve(prior: [Double], priorWeight: Double) -> [Double] {
         var matrix = gram
-        for i in 0..<4 { matrix[i * 4 + i] += priorWeight }
+        for i in 0..<4 {
+            for j in 0..<i { matrix[i * 4 + j] = matrix[j * 4 + i] }
+            matrix[i * 4 + i] += priorWeight
+        }
         var result = [Double](repeating: 0, count: 12)
         for c in 0..<3 {
             var rhs = (0..<4).map { cross[$0 * 3 + c] + priorWeight * prior[c * 4 + $0] }
@@ -218,16 +261,25 @@ public func carryToFullResolution(
             for i in residual.values.indices { residual.values[i] -= composite.values[i] }
             source = residual
         }
-        let upsampled = source.resized(width: fullComposite.width, height: fullComposite.height, filter: .bilinear).values
+        let upsampled = source.resized(width: fullComposite.width, height: fullComposite.height, filter: .bilinear)
         var result = fullComposite
-        let plane = fullComposite.height * fullComposite.width
-        for channel in 0..<3 {
-            for i in 0..<plane {
-                let index = channel * plane + i
-                let original = fullComposite.values[index]
-                let changed = method == .naiveUpsampling ? upsampled[index] : original + upsampled[index]
-                let m = fullMask.values[i]
-                result.values[index] = m * min(max(changed, 0), 1) + (1 - m) * original
+        let plane = fullComposite.planeSize
+        let addsComposite: Float = method == .naiveUpsampling ? 0 : 1
+        fullComposite.values.withUnsafeBufferPointer { original in
+            upsampled.values.withUnsafeBufferPointer { change in
+                fullMask.values.withUnsafeBufferPointer { alpha in
+                    result.values.withUnsafeMutableBufferPointer { out in
+                        parallelChunks(plane, minimumPerThread: 1 << 16) { range in
+                            for channel in 0..<3 {
+                                for i in range {
+                                    let index = channel * plane + i
+                                    let changed = min(max(addsComposite * original[index] + change[index], 0), 1)
+                                    out[index] = alpha[i] * changed + (1 - alpha[i]) * original[index]
+                                }
+                            }
+                        }
+                    }
+                }
             }
         }
         return result

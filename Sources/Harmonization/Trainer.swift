@@ -64,9 +64,7 @@ public final class Trainer {
             if let requested, requested != existing {
                 throw TrainingError("\(configURL.path): the run was started with another configuration; resume without --config or use a new --run-dir")
             }
-            guard fileManager.fileExists(atPath: runDirectory.appendingPathComponent(Self.lastCheckpoint).path) else {
-                throw TrainingError("\(runDirectory.path): no \(Self.lastCheckpoint) to resume from")
-            }
+            // Without last.safetensors (killed before the first checkpoint) the run restarts at step 0.
             configuration = existing
         } else {
             if existing != nil {
@@ -121,13 +119,26 @@ public final class Trainer {
         scheduler = LearningRateScheduler(schedule: schedule, optimizer: optimizer)
 
         try fileManager.createDirectory(at: runDirectory, withIntermediateDirectories: true)
-        if resume {
+        Self.removeStaleTemporaryFiles(in: runDirectory)
+        if resume && fileManager.fileExists(atPath: runDirectory.appendingPathComponent(Self.lastCheckpoint).path) {
             try restoreLast()
         } else {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try AtomicFile.write(try encoder.encode(configuration), to: configURL)
+            if !resume {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                try AtomicFile.write(try encoder.encode(configuration), to: configURL)
+            }
             try AtomicFile.write(Data(), to: runDirectory.appendingPathComponent(Self.logFile))
+        }
+    }
+
+    /// Deletes the temporary files (`.<name>.<pid>.tmp`) of `AtomicFile` writes that a killed run
+    /// left behind; the run directory belongs to one trainer at a time.
+    static func removeStaleTemporaryFiles(in runDirectory: URL) {
+        let names = [configurationFile, logFile, lastCheckpoint, bestCheckpoint, plotFile]
+        for file in (try? FileManager.default.contentsOfDirectory(atPath: runDirectory.path)) ?? []
+        where file.hasSuffix(".tmp") && names.contains(where: { file.hasPrefix(".\($0).") }) {
+            try? FileManager.default.removeItem(at: runDirectory.appendingPathComponent(file))
         }
     }
 

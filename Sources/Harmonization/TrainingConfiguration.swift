@@ -149,6 +149,10 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         return configuration
     }
 
+    /// Largest `steps` and `warmup_steps` (2^40) and `epochs` (10^6) accepted.
+    public static let maximumSteps = 1 << 40
+    public static let maximumEpochs = 1_000_000
+
     public func validate() throws {
         func require(_ condition: Bool, _ message: String) throws {
             if !condition { throw ConfigurationError(message) }
@@ -158,16 +162,18 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         }
         try require(inputSize >= 16 && inputSize % 16 == 0 && inputSize <= 2048, "input_size must be a multiple of 16 in 16...2048, is \(inputSize)")
         try require(batchSize >= 1 && batchSize <= 1024, "batch_size must be in 1...1024, is \(batchSize)")
-        try require(learningRate > 0 && learningRate.isFinite, "learning_rate must be positive")
+        try require(learningRate > 0 && learningRate <= 10, "learning_rate must be in (0, 10], is \(learningRate)")
         try require((0..<1).contains(beta1) && (0..<1).contains(beta2), "beta1 and beta2 must be in [0, 1)")
         try require(epsilon > 0, "epsilon must be positive")
         try require(weightDecay >= 0, "weight_decay must be >= 0")
         try require(gradientClipNorm >= 0, "gradient_clip_norm must be >= 0")
-        try require(warmupSteps >= 0, "warmup_steps must be >= 0")
+        try require(warmupSteps >= 0 && warmupSteps <= Self.maximumSteps, "warmup_steps must be in 0...\(Self.maximumSteps)")
         try require(minimumLearningRate >= 0 && minimumLearningRate <= learningRate, "minimum_learning_rate must be in [0, learning_rate]")
         try require(milestones.allSatisfy { $0 > 0 && $0 < 1 } && milestones == milestones.sorted(), "milestones must be increasing fractions in (0, 1)")
         try require(gamma > 0 && gamma <= 1, "gamma must be in (0, 1]")
         try require(steps >= 0 && epochs >= 0 && (steps > 0 || epochs > 0), "steps or epochs must be positive")
+        // Bounds keep epochs x batches per epoch and the schedule arithmetic far from overflow.
+        try require(steps <= Self.maximumSteps && epochs <= Self.maximumEpochs, "steps must be at most \(Self.maximumSteps) and epochs at most \(Self.maximumEpochs)")
         try require(cropScaleMinimum > 0 && cropScaleMinimum <= cropScaleMaximum && cropScaleMaximum <= 1, "crop scales must satisfy 0 < minimum <= maximum <= 1")
         try require(lossMinimumArea >= 0, "loss_minimum_area must be >= 0")
         try require(threads >= 0 && threads <= 1024, "threads must be in 0...1024")

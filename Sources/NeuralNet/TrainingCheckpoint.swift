@@ -25,6 +25,9 @@ public enum TrainingCheckpoint {
     public static let optimizerPrefix = "__optimizer__."
     /// Metadata key of the training record (JSON).
     public static let trainingKey = "gknet.training"
+    /// Largest step count or schedule position a training record may hold (2^48: far beyond any
+    /// run, and far from overflowing when incremented).
+    public static let maximumCount = 1 << 48
 
     /// The JSON record stored under `gknet.training`.
     struct Record: Codable {
@@ -90,6 +93,15 @@ public enum TrainingCheckpoint {
             record = try JSONDecoder().decode(Record.self, from: Data(text.utf8))
         } catch {
             throw CheckpointError("\(url.path): \(trainingKey) is not a valid training record (\(error))")
+        }
+        // Counts outside 0...maximumCount would trap later (negative schedule position, step += 1).
+        let counts = [("step", record.step), ("schedule_position", record.schedulePosition ?? 0)]
+            + record.optimizerSteps.sorted { $0.key < $1.key }.map { ("optimizer_steps[\($0.key)]", $0.value) }
+        if let (name, value) = counts.first(where: { !(0...maximumCount).contains($0.1) }) {
+            throw CheckpointError("\(url.path): \(trainingKey) has \(name) = \(value), outside 0...\(maximumCount)")
+        }
+        guard record.learningRate.isFinite, record.learningRate >= 0 else {
+            throw CheckpointError("\(url.path): \(trainingKey) has the invalid learning_rate \(record.learningRate)")
         }
         func decode(_ states: [String: String]) throws -> [String: SplitMix64] {
             try states.mapValues { value in

@@ -2,10 +2,15 @@
 // The shapes match Scripts/bench_reference.py (PyTorch, numpy, ONNX Runtime); `make bench-kernels`
 // runs both with the same thread count and prints them side by side (docs/benchmarks.md).
 //
-//   gknet-bench kernels [--threads T] [--tsv] [--only key1,key2] [--seconds S]
+//   gknet-bench kernels [--threads T] [--tsv] [--only key1,key2] [--seconds S] [--cpu-time]
+//                       [--wait-idle SECONDS] [--variants]
 //
 // --tsv prints `key<TAB>ms<TAB>gflops<TAB>label` lines for scripts; --seconds is the time budget
-// per benchmark (at least 5 timed runs each).
+// per benchmark (at least 5 timed runs each); --cpu-time reports process CPU time instead of wall
+// time (a load-robust proxy for 1-thread runs on a busy machine; never for the recorded numbers);
+// --wait-idle waits (up to SECONDS) before each benchmark until the idle CPU capacity covers the
+// thread count plus a margin, and reports the idle fraction it saw (the TSV's fifth column);
+// --variants adds the same convolution on each backend and the backward pass split in halves.
 import Dispatch
 import Foundation
 import TensorCore
@@ -20,11 +25,15 @@ enum KernelBenchmarks {
         var setUp: () -> () -> Void
     }
 
+    nonisolated(unsafe) static var useCPUTime = false
+
     static func main(_ arguments: [String]) {
         var threads = Threading.count
         var tsv = false
         var only: Set<String>? = nil
         var seconds = 1.0
+        var maximumIdleWait = 0.0
+        var variants = false
         var index = 0
         func value() -> String {
             index += 1
@@ -37,12 +46,15 @@ enum KernelBenchmarks {
             case "--tsv": tsv = true
             case "--only": only = Set(value().split(separator: ",").map(String.init))
             case "--seconds": seconds = Double(value()) ?? { fail("--seconds needs a number") }()
+            case "--cpu-time": useCPUTime = true
+            case "--variants": variants = true
+            case "--wait-idle": maximumIdleWait = Double(value()) ?? { fail("--wait-idle needs a number") }()
             case let other: fail("unknown option \(other)")
             }
             index += 1
         }
         Threading.configure(threads: threads)
-        let selected = benchmarks().filter { only?.contains($0.key) ?? true }
+        let selected = (benchmarks() + (variants || only != nil ? backendVariants() : [])).filter { only?.contains($0.key) ?? true }
         if !tsv {
             print("gknet-bench kernels: threads \(Threading.count), oneDNN \(ConvolutionBackend.isOneDNNAvailable ? "yes" : "no")")
             let g = convGeometry(batch: 1)
@@ -52,10 +64,12 @@ enum KernelBenchmarks {
         }
         for benchmark in selected {
             let body = benchmark.setUp()
+            let idle = maximumIdleWait > 0 ? waitForIdle(threads: Threading.count, maximumSeconds: maximumIdleWait) : nil
             let ms = medianMilliseconds(seconds: seconds, body)
             let gflops = benchmark.flops.map { $0 / (ms * 1e6) }
             if tsv {
-                print("\(benchmark.key)\t\(format(ms, 4))\t\(gflops.map { format($0, 2) } ?? "")\t\(benchmark.label)")
+                let idleText = idle.map { format($0, 2) } ?? ""
+                print("\(benchmark.key)\t\(format(ms, 4))\t\(gflops.map { format($0, 2) } ?? "")\t\(benchmark.label)\t\(idleText)")
             } else {
                 let rate = gflops.map { format($0, 1) + " GFLOP/s" } ?? ""
                 print(pad(benchmark.key, 22) + pad(benchmark.label, 48) + pad(format(ms, 3) + " ms", 14, left: true) + "  " + rate)
@@ -81,10 +95,26 @@ enum KernelBenchmarks {
             list.append(convBackwardBenchmark(batch: batch, backend: .automatic, suffix: ""))
         }
         list += otherOpBenchmarks()
-        // The same conv through each backend, to justify the default (ConvolutionBackend.automatic).
-        for (backend, suffix) in [(ConvolutionBackend.oneDNN(blockedLayout: false), "_plain"), (.im2col, "_im2col")] {
-            list.append(convForwardKernelBenchmark(batch: 1, backend: backend, suffix: suffix))
-            list.append(convBackwardBenchmark(batch: 1, backend: backend, suffix: suffix))
+        return list
+    }
+
+    /// The same conv through each backend (to justify `ConvolutionBackend.preferred`), and the two
+    /// halves of the backward pass.
+    static func backendVariants() -> [Benchmark] {
+        var list: [Benchmark] = []
+        let backends: [(ConvolutionBackend, String)] = [
+            (.oneDNN(blockedLayout: true), "_onednn"), (.oneDNN(blockedLayout: false), "_plain"), (.im2col, "_im2col"),
+            (.winograd, "_winograd"),
+        ]
+        for batch in [1, 8] {
+            for (backend, suffix) in backends where batch == 1 || suffix == "_onednn" || suffix == "_winograd" {
+                list.append(convForwardKernelBenchmark(batch: batch, backend: backend, suffix: suffix))
+                list.append(convBackwardBenchmark(batch: batch, backend: backend, suffix: suffix))
+            }
+        }
+        for (backend, suffix) in backends {
+            list.append(convBackwardBenchmark(batch: 1, backend: backend, suffix: suffix, parts: (true, false)))
+            list.append(convBackwardBenchmark(batch: 1, backend: backend, suffix: suffix, parts: (false, true)))
         }
         return list
     }
@@ -123,18 +153,24 @@ enum KernelBenchmarks {
 
     /// Input and weight gradients from an output gradient (fresh buffers per run that the kernel
     /// overwrites, as the conv2d pullback does; PyTorch's counterpart is aten.convolution_backward).
-    static func convBackwardBenchmark(batch: Int, backend: ConvolutionBackend, suffix: String) -> Benchmark {
+    static func convBackwardBenchmark(batch: Int, backend: ConvolutionBackend, suffix: String, parts: (input: Bool, weight: Bool) = (true, true)) -> Benchmark {
         let g = convGeometry(batch: batch)
         let name = suffix.isEmpty ? "" : " \(backend)"
-        return Benchmark(key: "conv_bwd_b\(batch)\(suffix)", label: "conv2d bwd (dx+dw) N=\(batch)\(name)", flops: 2 * g.flops) {
+        let (pass, what) = parts.input && parts.weight ? ("bwd", "dx+dw") : parts.input ? ("bwdd", "dx") : ("bwdw", "dw")
+        let count = parts.input && parts.weight ? 2.0 : 1.0
+        return Benchmark(key: "conv_\(pass)_b\(batch)\(suffix)", label: "conv2d bwd (\(what)) N=\(batch)\(name)", flops: count * g.flops) {
             let x = randomBuffer(g.inputCount, seed: 3), w = randomBuffer(g.weightCount, seed: 4)
             let dOut = randomBuffer(g.outputCount, seed: 5)
             return {
                 var dx = [Float](unsafeUninitializedCapacity: g.inputCount) { _, count in count = g.inputCount }
                 var dw = [Float](unsafeUninitializedCapacity: g.weightCount) { _, count in count = g.weightCount }
-                convolutionBackward(
-                    dInput: &dx, dWeight: &dw, dBias: nil, dOutput: dOut, input: x, weight: w, geometry: g,
-                    accumulate: false, backend: backend)
+                dx.withUnsafeMutableBufferPointer { dxp in
+                    dw.withUnsafeMutableBufferPointer { dwp in
+                        convolutionBackward(
+                            dInput: parts.input ? dxp.baseAddress : nil, dWeight: parts.weight ? dwp.baseAddress : nil, dBias: nil,
+                            dOutput: dOut, input: x, weight: w, geometry: g, accumulate: false, backend: backend)
+                    }
+                }
                 consume(dx)
                 consume(dw)
             }
@@ -187,12 +223,46 @@ enum KernelBenchmarks {
         var samples: [Double] = []
         let start = DispatchTime.now().uptimeNanoseconds
         while samples.count < 5 || (samples.count < 100 && Double(DispatchTime.now().uptimeNanoseconds - start) < seconds * 1e9) {
-            let t0 = DispatchTime.now().uptimeNanoseconds
+            let t0 = clock()
             body()
-            samples.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+            samples.append((clock() - t0) * 1e3)
         }
         samples.sort()
         return samples.count % 2 == 1 ? samples[samples.count / 2] : (samples[samples.count / 2 - 1] + samples[samples.count / 2]) / 2
+    }
+
+    /// Waits until the idle CPU fraction over half a second covers `threads` cores plus a margin
+    /// (same rule as Scripts/bench_reference.py), at most `maximumSeconds`; returns the last fraction.
+    static func waitForIdle(threads: Int, maximumSeconds: Double) -> Double {
+        let cores = Double(ProcessInfo.processInfo.activeProcessorCount)
+        let needed = min(0.9, (Double(threads) + 0.6) / cores)
+        let start = Date()
+        while true {
+            let idle = idleFraction(over: 0.5)
+            if idle >= needed || Date().timeIntervalSince(start) > maximumSeconds { return idle }
+        }
+    }
+
+    /// The idle share of all CPU time over an interval, from /proc/stat (1 where unreadable).
+    static func idleFraction(over seconds: Double) -> Double {
+        func snapshot() -> (idle: Double, total: Double)? {
+            guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+                let line = text.split(separator: "\n").first else { return nil }
+            let fields = line.split(separator: " ").dropFirst().compactMap { Double($0) }
+            guard fields.count >= 5 else { return nil }
+            return (fields[3] + fields[4], fields.reduce(0, +))
+        }
+        guard let before = snapshot() else { return 1 }
+        Thread.sleep(forTimeInterval: seconds)
+        guard let after = snapshot() else { return 1 }
+        return (after.idle - before.idle) / max(1e-9, after.total - before.total)
+    }
+
+    /// Seconds on the wall clock, or of process CPU time with --cpu-time.
+    static func clock() -> Double {
+        var time = timespec()
+        clock_gettime(useCPUTime ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
     }
 
     /// A buffer of uniform values in [-1, 1), alive for the process (benchmarks are short-lived).

@@ -8,7 +8,7 @@ struct GKNetCommand: ParsableCommand {
         commandName: "gknet",
         abstract: "Image harmonization with GKNet (Global-aware Kernel Network), on CPU.",
         version: "0.1.0",
-        subcommands: [Demo.self, Synthesize.self, Train.self, Evaluate.self, Inspect.self]
+        subcommands: [Harmonize.self, Evaluate.self, Train.self, Synthesize.self, Inspect.self, Demo.self]
     )
 }
 

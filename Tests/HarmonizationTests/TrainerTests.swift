@@ -87,8 +87,12 @@ private func smallRun(steps: Int = 6) throws -> TrainingConfiguration {
         } catch let error as TrainingError {
             #expect(error.description.contains("--resume"))
         }
-        // Resuming with nothing saved yet is an error too.
-        #expect(throws: TrainingError.self) { try Trainer(configuration: nil, dataset: samples, runDirectory: directory, resume: true) }
+        // Resuming before the first checkpoint (a run killed early) restarts at step 0 with the saved config.
+        #expect(try Trainer(configuration: nil, dataset: samples, runDirectory: directory, resume: true).step == 0)
+        // Resuming where no run was ever started is an error.
+        let empty = temporaryDirectory("never-started")
+        defer { try? FileManager.default.removeItem(at: empty) }
+        #expect(throws: TrainingError.self) { try Trainer(configuration: nil, dataset: samples, runDirectory: empty, resume: true) }
     }
 
     @Test func emptyDatasetIsAnErrorBeforeTraining() throws {

@@ -29,6 +29,11 @@ let unfriendlyConvolutions: [ConvolutionCase] = [
     ConvolutionCase(1, 4, 10, 11, o: 4, k: 3, s: 2, d: 2),  // stride + dilation, last rows unused
     ConvolutionCase(1, 3, 5, 5, o: 2, k: 5, p: 2),  // 5x5
     ConvolutionCase(2, 16, 10, 9, o: 32, k: 3, p: 1, g: 2),  // channels that blocked layouts like
+    ConvolutionCase(1, 2, 5, 4200, o: 2, k: 3, s: 2, p: 1),  // wide rows: im2col works in several row chunks
+    ConvolutionCase(1, 16, 9, 11, o: 16, k: 3, p: 1),  // Winograd: partial 4x4 tiles
+    ConvolutionCase(2, 17, 6, 7, o: 24, k: 3),  // Winograd, no padding
+    ConvolutionCase(1, 16, 7, 8, o: 19, k: 3, p: 2),  // Winograd, padding 2
+    ConvolutionCase(1, 16, 3, 2, o: 16, k: 3, p: 2),  // Winograd forward only (the input is too small for backward-data)
 ]
 
 let unfriendlyTransposedConvolutions: [ConvolutionCase] = [
@@ -40,10 +45,11 @@ let unfriendlyTransposedConvolutions: [ConvolutionCase] = [
     ConvolutionCase(1, 4, 4, 3, o: 4, k: 3, d: 2, op: 1),  // output padding below the dilation
     ConvolutionCase(2, 5, 4, 3, o: 2, k: 1),  // 1x1
     ConvolutionCase(1, 16, 6, 5, o: 32, k: 3, s: 2, p: 1, op: 1),  // blocked-friendly channels
+    ConvolutionCase(1, 2, 3, 1500, o: 2, k: 3, s: 2, p: 1, op: 1),  // wide rows: several im2col row chunks
 ]
 
 let convolutionBackends: [ConvolutionBackend] =
-    (ConvolutionBackend.isOneDNNAvailable ? [.oneDNN(blockedLayout: true), .oneDNN(blockedLayout: false)] : []) + [.im2col]
+    (ConvolutionBackend.isOneDNNAvailable ? [.oneDNN(blockedLayout: true), .oneDNN(blockedLayout: false)] : []) + [.im2col, .winograd]
 
 /// Random inputs for a case: x, weight (conv or transposed layout), bias, and an output gradient.
 func convolutionInputs(_ t: ConvolutionCase, transposed: Bool, seed: UInt64) -> (x: Tensor, weight: Tensor, bias: Tensor, dOut: Tensor) {
@@ -123,6 +129,41 @@ func convolutionInputs(_ t: ConvolutionCase, transposed: Bool, seed: UInt64) -> 
             expectClose(dx, edx.data, "\(backend) transposed dInput overwrite")
             expectClose(dw, edw.data, "\(backend) transposed dWeight overwrite")
             expectClose(db, edb.data, "\(backend) transposed dBias overwrite")
+        }
+    }
+
+    @Test func winogradInSeveralTileBlocksMatchesNaiveLoops() {
+        let t = ConvolutionCase(2, 16, 13, 10, o: 16, k: 3, p: 1)
+        let (x, weight, bias, _) = convolutionInputs(t, transposed: false, seed: 13)
+        let expected = ReferenceConvolution.conv2d(x, weight: weight, bias: bias, t.parameters)
+        let g = ConvolutionGeometry(batch: 2, inputChannels: 16, inputHeight: 13, inputWidth: 10, outputChannels: 16, kernelSize: 3, padding: 1)
+        #expect(winogradSupports(g))
+        for rows in [1, 2, 4] {
+            var out = [Float](repeating: .nan, count: g.outputCount)
+            winogradConvolutionForward(output: &out, input: x.data, weight: weight.data, bias: bias.data, geometry: g, tileRowsPerBlock: rows)
+            expectClose(out, expected.data, "Winograd, \(rows) tile rows per block")
+        }
+    }
+
+    /// Winograd F(4x4, 3x3) rounds more than direct convolution; on a realistic layer its error stays
+    /// below 2e-5 of the output's largest magnitude (forward and input gradient).
+    @Test func winogradAccuracyOnA64ChannelLayer() {
+        let g = ConvolutionGeometry(batch: 1, inputChannels: 64, inputHeight: 30, inputWidth: 33, outputChannels: 64, kernelSize: 3, padding: 1)
+        var generator = SplitMix64(seed: 21)
+        let x = Tensor.uniform([1, 64, 30, 33], low: -1, high: 1, generator: &generator).data
+        let w = Tensor.uniform([64, 64, 3, 3], low: -0.06, high: 0.06, generator: &generator).data  // ~ Kaiming scale
+        let dOut = Tensor.uniform([1, 64, 30, 33], low: -1, high: 1, generator: &generator).data
+        let direct: ConvolutionBackend = ConvolutionBackend.isOneDNNAvailable ? .oneDNN(blockedLayout: true) : .im2col
+        var expected = [Float](repeating: 0, count: g.outputCount), actual = expected
+        convolutionForward(output: &expected, input: x, weight: w, bias: nil, geometry: g, backend: direct)
+        convolutionForward(output: &actual, input: x, weight: w, bias: nil, geometry: g, backend: .winograd)
+        var expectedDx = [Float](repeating: 0, count: g.inputCount), actualDx = expectedDx
+        convolutionBackward(dInput: &expectedDx, dWeight: nil, dBias: nil, dOutput: dOut, input: nil, weight: w, geometry: g, backend: direct)
+        convolutionBackward(dInput: &actualDx, dWeight: nil, dBias: nil, dOutput: dOut, input: nil, weight: w, geometry: g, backend: .winograd)
+        for (label, a, e) in [("forward", actual, expected), ("dInput", actualDx, expectedDx)] {
+            let scale = e.map(abs).max() ?? 1
+            let comparison = compare(a, e, relativeTolerance: 0, absoluteTolerance: 2e-5 * scale, label: "Winograd \(label) (scale \(scale))")
+            #expect(comparison.passed, "\(comparison)")
         }
     }
 

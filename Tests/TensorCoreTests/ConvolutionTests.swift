@@ -108,8 +108,12 @@ import _TestSupport
 
     // MARK: C. PyTorch parity
 
-    @Test(arguments: ["conv2d", "conv_transpose2d"])
-    func matchesPyTorch(_ family: String) throws {
+    @Test(arguments: ["conv2d", "conv_transpose2d"], convolutionBackends)
+    func matchesPyTorch(_ family: String, _ backend: ConvolutionBackend) throws {
+        try ConvolutionBackend.$preferred.withValue(backend) { try checkPyTorchParity(family, backend) }
+    }
+
+    private func checkPyTorchParity(_ family: String, _ backend: ConvolutionBackend) throws {
         // Scripts/fixtures/ops_conv.py: F.conv2d / F.conv_transpose2d, gradients of sum(out * grad_output)
         let file = try Fixtures.load("ops_conv/\(family).safetensors")
         let cases = try #require(
@@ -126,13 +130,13 @@ import _TestSupport
                 : convTranspose2d(
                     x, weight: weight, bias: bias, stride: int("stride"), padding: int("padding"),
                     outputPadding: int("output_padding"), dilation: int("dilation"), groups: int("groups"))
-            let forward = compare(out, try file.tensor("\(name)/output"), relativeTolerance: 1e-5, absoluteTolerance: 1e-5, label: "\(family) \(name) forward")
+            let forward = compare(out, try file.tensor("\(name)/output"), relativeTolerance: 1e-5, absoluteTolerance: 1e-5, label: "\(family) \(name) \(backend) forward")
             #expect(forward.passed, "\(forward)")
             out.backward(seed: try file.tensor("\(name)/grad_output").data)
             for (label, leaf) in [("x", x), ("weight", weight), ("bias", bias)] {
                 let gradient = compare(
                     leaf.gradTensor!, try file.tensor("\(name)/grad_\(label)"), relativeTolerance: 1e-4, absoluteTolerance: 1e-4,
-                    label: "\(family) \(name) grad \(label)")
+                    label: "\(family) \(name) \(backend) grad \(label)")
                 #expect(gradient.passed, "\(gradient)")
             }
         }

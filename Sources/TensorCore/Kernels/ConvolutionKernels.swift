@@ -1,8 +1,10 @@
-// 2-D convolution kernels (NCHW, weights OIHW), forward and backward, on two backends: oneDNN
-// primitives (the fast path, Kernels/OneDNNConvolution.swift) and im2col + BLAS.sgemm (the fallback
-// where oneDNN is missing or has no implementation, and a second reference in tests).
+// 2-D convolution kernels (NCHW, weights OIHW), forward and backward, on three backends: Winograd
+// F(4x4, 3x3) for 3x3 stride-1 convolutions (Kernels/WinogradConvolutionKernels.swift), oneDNN
+// primitives for everything else (Kernels/OneDNNConvolution.swift), and im2col + BLAS.sgemm (the
+// fallback where oneDNN is missing or has no implementation, and a second reference in tests).
 // Transposed convolution is expressed through the same kernels (see `transposedConvolutionForward`).
-//
+import Foundation
+
 // Legend: N batch, C input channels, H x W input size, O output channels, Ho x Wo output size,
 // K kernel size, s stride, p padding, d dilation, G groups (Cg = C/G, Og = O/G).
 
@@ -80,6 +82,19 @@ public enum ConvolutionBackend: Hashable, Sendable {
     case oneDNN(blockedLayout: Bool)
     /// im2col + BLAS.sgemm, one GEMM per image and group.
     case im2col
+    /// Winograd F(4x4, 3x3) (Kernels/WinogradConvolutionKernels.swift) for the forward and
+    /// backward-data passes of 3x3 stride-1 convolutions it supports; oneDNN (blocked) otherwise,
+    /// and for the weight gradient.
+    case winograd
+
+    /// The oneDNN layout setting a backend implies (nil: no oneDNN).
+    var oneDNNBlockedLayout: Bool? {
+        switch self {
+        case .oneDNN(let blocked): return blocked
+        case .winograd: return true
+        case .im2col: return nil
+        }
+    }
 
     /// Whether oneDNN can be used in this process.
     public static var isOneDNNAvailable: Bool {
@@ -90,11 +105,15 @@ public enum ConvolutionBackend: Hashable, Sendable {
         #endif
     }
 
-    /// The backend ops use: oneDNN with blocked layouts where available (measured fastest:
-    /// docs/benchmarks.md), else im2col.
-    public static var automatic: ConvolutionBackend {
-        isOneDNNAvailable ? .oneDNN(blockedLayout: true) : .im2col
-    }
+    /// The backend `conv2d` and `convTranspose2d` use, per task (default `.winograd`, measured
+    /// fastest: docs/benchmarks.md). Winograd rounds more than direct convolution (errors near
+    /// 1e-5 of the output's scale); for bit-closer PyTorch parity run ops under
+    /// `ConvolutionBackend.$preferred.withValue(.oneDNN(blockedLayout: true)) { ... }`.
+    /// An op's backward pass uses the backend its forward pass saw.
+    @TaskLocal public static var preferred: ConvolutionBackend = .winograd
+
+    /// The kernels' default: `preferred`.
+    public static var automatic: ConvolutionBackend { preferred }
 }
 
 /// Forward convolution: `output (= or +=) conv(input, weight) + bias` (see `ConvolutionGeometry`).
@@ -109,7 +128,11 @@ public func convolutionForward(
     bias: UnsafePointer<Float>?, geometry: ConvolutionGeometry, accumulate: Bool = false, training: Bool = false,
     backend: ConvolutionBackend = .automatic
 ) {
-    if case .oneDNN(let blocked) = backend {
+    if backend == .winograd && winogradSupports(geometry) {
+        winogradConvolutionForward(output: output, input: input, weight: weight, bias: bias, geometry: geometry, accumulate: accumulate)
+        return
+    }
+    if let blocked = backend.oneDNNBlockedLayout {
         #if canImport(CDNNL)
         if let context = OneDNN.context,
             context.convolutionForward(
@@ -141,7 +164,14 @@ public func convolutionBackward(
     precondition(dInput == nil || weight != nil, "convolutionBackward: dInput needs the weight")
     precondition(dWeight == nil || input != nil, "convolutionBackward: dWeight needs the input")
     if dInput == nil && dWeight == nil && dBias == nil { return }
-    if case .oneDNN(let blocked) = backend {
+    if backend == .winograd && winogradSupportsBackwardData(geometry), let dInput, let weight {
+        winogradConvolutionBackwardData(dInput: dInput, dOutput: dOutput, weight: weight, geometry: geometry, accumulate: accumulate)
+        convolutionBackward(
+            dInput: nil, dWeight: dWeight, dBias: dBias, dOutput: dOutput, input: input, weight: nil, geometry: geometry,
+            accumulate: accumulate, backend: .oneDNN(blockedLayout: true))
+        return
+    }
+    if let blocked = backend.oneDNNBlockedLayout {
         #if canImport(CDNNL)
         if let context = OneDNN.context,
             context.convolutionBackward(
@@ -242,4 +272,38 @@ func sumOfElements(_ values: UnsafePointer<Float>, count: Int) -> Float {
     var total = ((partial.0 + partial.1) + (partial.2 + partial.3)) + ((partial.4 + partial.5) + (partial.6 + partial.7))
     while k < count { total += values[k]; k += 1 }
     return total
+}
+
+/// Multi-MB float work buffers reused across calls, so that scratch matrices (im2col, Winograd) are
+/// not mapped, faulted in and unmapped on every call. Thread-safe: concurrent callers get distinct
+/// buffers; at most `kept` idle buffers are retained (the largest).
+final class ScratchPool: @unchecked Sendable {
+    static let shared = ScratchPool()
+    private let lock = NSLock()
+    private var idle: [(pointer: UnsafeMutablePointer<Float>, capacity: Int)] = []
+    private let kept = 6
+
+    /// Runs `body` with a buffer of at least `count` floats (contents undefined).
+    func withBuffer<Result>(_ count: Int, _ body: (UnsafeMutablePointer<Float>) -> Result) -> Result {
+        let buffer = take(max(1, count))
+        defer { give(buffer) }
+        return body(buffer.pointer)
+    }
+
+    private func take(_ count: Int) -> (pointer: UnsafeMutablePointer<Float>, capacity: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        let fitting = idle.indices.filter { idle[$0].capacity >= count }
+        if let best = fitting.min(by: { idle[$0].capacity < idle[$1].capacity }) { return idle.remove(at: best) }
+        return (UnsafeMutablePointer<Float>.allocate(capacity: count), count)
+    }
+
+    private func give(_ buffer: (pointer: UnsafeMutablePointer<Float>, capacity: Int)) {
+        lock.lock()
+        defer { lock.unlock() }
+        idle.append(buffer)
+        if idle.count > kept, let smallest = idle.indices.min(by: { idle[$0].capacity < idle[$1].capacity }) {
+            idle.remove(at: smallest).pointer.deallocate()
+        }
+    }
 }

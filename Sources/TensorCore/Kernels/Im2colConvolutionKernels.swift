@@ -1,8 +1,15 @@
 // The im2col + GEMM convolution (see ConvolutionGeometry for the math and legend). For image n and
-// group g the input patches are unfolded into a (Cg*K*K) x (Ho*Wo) matrix `col`, and
+// group g the input patches are unfolded (a chunk of output rows at a time) into a (Cg*K*K) x (Ho*Wo) matrix `col`, and
 //     out[n, g] (Og x HoWo) = w[g] (Og x CgKK) . col            (forward)
 //     dW[g] += dOut[n, g] . col^T,   dCol = w[g]^T . dOut[n, g]  (backward; dCol folds back into dIn)
 // A pointwise (1x1, stride 1, no padding) conv skips the unfold: the input planes are `col`.
+
+/// The output rows of one im2col chunk: whole rows, about `targetColumns` output pixels, so that
+/// the unfolded matrix stays a few MB (cache-friendly, and never a fresh mmap per call).
+private func rowChunks(_ g: ConvolutionGeometry, targetColumns: Int = 4096) -> [Range<Int>] {
+    let rowsPerChunk = max(1, targetColumns / max(1, g.outputWidth))
+    return stride(from: 0, to: g.outputHeight, by: rowsPerChunk).map { $0..<min(g.outputHeight, $0 + rowsPerChunk) }
+}
 
 /// Forward im2col convolution: `output (= or +=) conv(input, weight) + bias`.
 func im2colConvolutionForward(
@@ -13,16 +20,21 @@ func im2colConvolutionForward(
     let columns = g.outputHeight * g.outputWidth
     let inputPlanes = g.inputHeight * g.inputWidth
     let og = g.outputChannelsPerGroup
-    let col = UnsafeMutablePointer<Float>.allocate(capacity: g.isPointwise ? 0 : rows * columns)
+    let chunks = g.isPointwise ? [0..<g.outputHeight] : rowChunks(g)
+    let col = UnsafeMutablePointer<Float>.allocate(capacity: g.isPointwise ? 0 : rows * chunks[0].count * g.outputWidth)
     defer { col.deallocate() }
     for n in 0..<g.batch {
         for group in 0..<g.groups {
             let x = input + (n * g.inputChannels + group * g.inputChannelsPerGroup) * inputPlanes
-            if !g.isPointwise { unfold(x, into: col, channels: g.inputChannelsPerGroup, geometry: g) }
-            BLAS.sgemm(
-                m: og, n: columns, k: rows, a: weight + group * og * rows, lda: rows,
-                b: g.isPointwise ? x : UnsafePointer(col), ldb: columns, beta: accumulate ? 1 : 0,
-                c: output + (n * g.outputChannels + group * og) * columns, ldc: columns)
+            let out = output + (n * g.outputChannels + group * og) * columns
+            for chunk in chunks {
+                let width = chunk.count * g.outputWidth
+                if !g.isPointwise { unfold(x, into: col, channels: g.inputChannelsPerGroup, outputRows: chunk, geometry: g) }
+                BLAS.sgemm(
+                    m: og, n: width, k: rows, a: weight + group * og * rows, lda: rows,
+                    b: g.isPointwise ? x : UnsafePointer(col), ldb: width, beta: accumulate ? 1 : 0,
+                    c: out + chunk.lowerBound * g.outputWidth, ldc: columns)
+            }
         }
     }
     if let bias {
@@ -45,33 +57,37 @@ func im2colConvolutionBackward(
     let columns = g.outputHeight * g.outputWidth
     let inputPlanes = g.inputHeight * g.inputWidth
     let og = g.outputChannelsPerGroup
-    let col = UnsafeMutablePointer<Float>.allocate(capacity: g.isPointwise ? 0 : rows * columns)
+    let chunks = g.isPointwise ? [0..<g.outputHeight] : rowChunks(g)
+    let col = UnsafeMutablePointer<Float>.allocate(capacity: g.isPointwise ? 0 : rows * chunks[0].count * g.outputWidth)
     defer { col.deallocate() }
     for n in 0..<g.batch {
         for group in 0..<g.groups {
             let channelOffset = (n * g.inputChannels + group * g.inputChannelsPerGroup) * inputPlanes
-            let dOut = dOutput + (n * g.outputChannels + group * og) * columns
-            if let dWeight, let input {
-                // in the forward pass: out[n,g] = w[g] . col, so dW[g] += dOut[n,g] . col^T
-                let x = input + channelOffset
-                if !g.isPointwise { unfold(x, into: col, channels: g.inputChannelsPerGroup, geometry: g) }
-                BLAS.sgemm(
-                    transposeB: true, m: og, n: rows, k: columns, a: dOut, lda: columns,
-                    b: g.isPointwise ? x : UnsafePointer(col), ldb: columns, beta: 1,
-                    c: dWeight + group * og * rows, ldc: rows)
-            }
-            if let dInput, let weight {
-                // in the forward pass: out[n,g] = w[g] . col, so dCol = w[g]^T . dOut[n,g], folded into dIn
-                let dx = dInput + channelOffset
-                if g.isPointwise {
+            for chunk in chunks {
+                let width = chunk.count * g.outputWidth
+                let dOut = dOutput + (n * g.outputChannels + group * og) * columns + chunk.lowerBound * g.outputWidth
+                if let dWeight, let input {
+                    // in the forward pass: out[n,g] = w[g] . col, so dW[g] += dOut[n,g] . col^T
+                    let x = input + channelOffset
+                    if !g.isPointwise { unfold(x, into: col, channels: g.inputChannelsPerGroup, outputRows: chunk, geometry: g) }
                     BLAS.sgemm(
-                        transposeA: true, m: rows, n: columns, k: og, a: weight + group * og * rows, lda: rows,
-                        b: dOut, ldb: columns, beta: 1, c: dx, ldc: columns)
-                } else {
-                    BLAS.sgemm(
-                        transposeA: true, m: rows, n: columns, k: og, a: weight + group * og * rows, lda: rows,
-                        b: dOut, ldb: columns, beta: 0, c: col, ldc: columns)
-                    fold(col, into: dx, channels: g.inputChannelsPerGroup, geometry: g)
+                        transposeB: true, m: og, n: rows, k: width, a: dOut, lda: columns,
+                        b: g.isPointwise ? x : UnsafePointer(col), ldb: width, beta: 1,
+                        c: dWeight + group * og * rows, ldc: rows)
+                }
+                if let dInput, let weight {
+                    // in the forward pass: out[n,g] = w[g] . col, so dCol = w[g]^T . dOut[n,g], folded into dIn
+                    let dx = dInput + channelOffset
+                    if g.isPointwise {
+                        BLAS.sgemm(
+                            transposeA: true, m: rows, n: width, k: og, a: weight + group * og * rows, lda: rows,
+                            b: dOut, ldb: columns, beta: 1, c: dx, ldc: columns)
+                    } else {
+                        BLAS.sgemm(
+                            transposeA: true, m: rows, n: width, k: og, a: weight + group * og * rows, lda: rows,
+                            b: dOut, ldb: columns, beta: 0, c: col, ldc: width)
+                        fold(col, into: dx, channels: g.inputChannelsPerGroup, outputRows: chunk, geometry: g)
+                    }
                 }
             }
         }
@@ -89,21 +105,22 @@ private func validRange(offset: Int, stride: Int, inputSize: Int, outputSize: In
     return min(lo, hi)..<max(lo, hi)
 }
 
-/// im2col: `col[(c*K + i)*K + j, y*Wo + x] = in[c, y*s - p + i*d, x*s - p + j*d]` (0 outside).
-/// in: channels x H x W; col: (channels*K*K) x (Ho*Wo).
-func unfold(_ input: UnsafePointer<Float>, into col: UnsafeMutablePointer<Float>, channels: Int, geometry g: ConvolutionGeometry) {
+/// im2col for the output rows `y0..<y1`:
+/// `col[(c*K + i)*K + j, (y - y0)*Wo + x] = in[c, y*s - p + i*d, x*s - p + j*d]` (0 outside).
+/// in: channels x H x W; col: (channels*K*K) x ((y1 - y0)*Wo).
+func unfold(_ input: UnsafePointer<Float>, into col: UnsafeMutablePointer<Float>, channels: Int, outputRows: Range<Int>, geometry g: ConvolutionGeometry) {
     let k = g.kernelSize, kk = k * k
-    let (height, width, outHeight, outWidth) = (g.inputHeight, g.inputWidth, g.outputHeight, g.outputWidth)
+    let (height, width, outWidth) = (g.inputHeight, g.inputWidth, g.outputWidth)
     let (s, p, d) = (g.stride, g.padding, g.dilation)
-    let columns = outHeight * outWidth
+    let columns = outputRows.count * outWidth
     parallelChunks(channels * kk, minimumPerThread: max(1, 32768 / max(1, columns))) { rows in
         for row in rows {
             let c = row / kk, i = (row % kk) / k, j = row % k
             let plane = input + c * height * width
             let offsetX = j * d - p
             let valid = validRange(offset: offsetX, stride: s, inputSize: width, outputSize: outWidth)
-            for y in 0..<outHeight {
-                let destination = col + row * columns + y * outWidth
+            for y in outputRows {
+                let destination = col + row * columns + (y - outputRows.lowerBound) * outWidth
                 let iy = y * s - p + i * d
                 if iy < 0 || iy >= height {
                     destination.update(repeating: 0, count: outWidth)
@@ -122,13 +139,14 @@ func unfold(_ input: UnsafePointer<Float>, into col: UnsafeMutablePointer<Float>
     }
 }
 
-/// col2im, the adjoint of `unfold`: `in[c, y*s - p + i*d, x*s - p + j*d] += col[(c*K + i)*K + j, y*Wo + x]`.
+/// col2im, the adjoint of `unfold` for the output rows `y0..<y1`:
+/// `in[c, y*s - p + i*d, x*s - p + j*d] += col[(c*K + i)*K + j, (y - y0)*Wo + x]`.
 /// Parallel over channels, so each thread writes its own planes.
-func fold(_ col: UnsafePointer<Float>, into dInput: UnsafeMutablePointer<Float>, channels: Int, geometry g: ConvolutionGeometry) {
+func fold(_ col: UnsafePointer<Float>, into dInput: UnsafeMutablePointer<Float>, channels: Int, outputRows: Range<Int>, geometry g: ConvolutionGeometry) {
     let k = g.kernelSize, kk = k * k
-    let (height, width, outHeight, outWidth) = (g.inputHeight, g.inputWidth, g.outputHeight, g.outputWidth)
+    let (height, width, outWidth) = (g.inputHeight, g.inputWidth, g.outputWidth)
     let (s, p, d) = (g.stride, g.padding, g.dilation)
-    let columns = outHeight * outWidth
+    let columns = outputRows.count * outWidth
     parallelChunks(channels, minimumPerThread: max(1, 32768 / max(1, columns * kk))) { range in
         for c in range {
             let plane = dInput + c * height * width
@@ -137,10 +155,10 @@ func fold(_ col: UnsafePointer<Float>, into dInput: UnsafeMutablePointer<Float>,
                     let row = (c * k + i) * k + j
                     let offsetX = j * d - p
                     let valid = validRange(offset: offsetX, stride: s, inputSize: width, outputSize: outWidth)
-                    for y in 0..<outHeight {
+                    for y in outputRows {
                         let iy = y * s - p + i * d
                         if iy < 0 || iy >= height { continue }
-                        let source = col + row * columns + y * outWidth
+                        let source = col + row * columns + (y - outputRows.lowerBound) * outWidth
                         let destination = plane + iy * width + offsetX
                         if s == 1 {
                             for x in valid { destination[x] += source[x] }

@@ -21,6 +21,7 @@ public func conv2d(
         geometry.outputHeight >= 1 && geometry.outputWidth >= 1,
         "conv2d: input \(x.shape) and weight \(weight.shape) give an empty output (padding \(padding), dilation \(dilation), stride \(stride))")
     let training = GradientMode.isEnabled && (x.requiresGrad || weight.requiresGrad || (bias?.requiresGrad ?? false))
+    let backend = ConvolutionBackend.preferred
     let input = x.data, filter = weight.data, biasData = bias?.data
     let output = [Float](unsafeUninitializedCapacity: geometry.outputCount) { buffer, initialized in
         input.withUnsafeBufferPointer { xp in
@@ -28,7 +29,7 @@ public func conv2d(
                 withOptionalBuffer(biasData) { bp in
                     convolutionForward(
                         output: buffer.baseAddress!, input: xp.baseAddress!, weight: wp.baseAddress!, bias: bp,
-                        geometry: geometry, training: training)
+                        geometry: geometry, training: training, backend: backend)
                 }
             }
         }
@@ -49,7 +50,7 @@ public func conv2d(
                         filter.withUnsafeBufferPointer { wp in
                             convolutionBackward(
                                 dInput: dxp, dWeight: dwp, dBias: dbp, dOutput: gp.baseAddress!, input: xp.baseAddress!,
-                                weight: wp.baseAddress!, geometry: geometry, accumulate: false)
+                                weight: wp.baseAddress!, geometry: geometry, accumulate: false, backend: backend)
                         }
                     }
                 }
@@ -91,6 +92,7 @@ public func convTranspose2d(
     let outW = (w - 1) * stride - 2 * padding + dilation * (k - 1) + outputPadding + 1
     precondition(outH >= 1 && outW >= 1, "convTranspose2d: input \(x.shape) and weight \(weight.shape) give an empty output")
     checkBias("convTranspose2d", bias, channels: o, weight: weight)
+    let backend = ConvolutionBackend.preferred
     // The convolution whose backward-data pass this is: from the output (O channels) to x (C channels).
     let geometry = ConvolutionGeometry(
         batch: n, inputChannels: o, inputHeight: outH, inputWidth: outW, outputChannels: c, kernelSize: k,
@@ -101,7 +103,8 @@ public func convTranspose2d(
             filter.withUnsafeBufferPointer { wp in
                 withOptionalBuffer(biasData) { bp in
                     transposedConvolutionForward(
-                        output: buffer.baseAddress!, input: xp.baseAddress!, weight: wp.baseAddress!, bias: bp, geometry: geometry)
+                        output: buffer.baseAddress!, input: xp.baseAddress!, weight: wp.baseAddress!, bias: bp, geometry: geometry,
+                        backend: backend)
                 }
             }
         }
@@ -120,7 +123,7 @@ public func convTranspose2d(
                     filter.withUnsafeBufferPointer { wp in
                         transposedConvolutionBackward(
                             dInput: dxp, dWeight: dwp, dBias: dbp, dOutput: gp.baseAddress!, input: xp.baseAddress!,
-                            weight: wp.baseAddress!, geometry: geometry, accumulate: false)
+                            weight: wp.baseAddress!, geometry: geometry, accumulate: false, backend: backend)
                     }
                 }
             }

@@ -1,0 +1,3 @@
+#pragma once
+// zlib, for the parallel PNG writer of Harmonization (HarmonizeJobPNG.swift).
+#include <zlib.h>

@@ -1,0 +1,292 @@
+// Winograd F(4x4, 3x3) convolution (Lavin & Gray, "Fast Algorithms for Convolutional Neural
+// Networks", 2016) for 3x3, stride-1, undilated, ungrouped convolutions: every 4x4 output tile is
+//     Y = A^T [ (G w G^T) ⊙ (B^T d B) ] A
+// with d the 6x6 input patch at (4ty - p, 4tx - p). The elementwise product summed over input
+// channels becomes 36 GEMMs, M[ξ] (O x T) = U[ξ] (O x C) . V[ξ] (C x T), with 36/144 = 1/4 of the
+// direct method's multiplications. Tiles are processed in blocks of whole tile rows so that V and M
+// stay a few MB. Interpolation points 0, ±1, ±2, ∞: rounding error is ~10x the direct method's
+// (about 1e-5 relative to the output's largest magnitude), see docs/benchmarks.md.
+//
+// Legend: N batch, C input channels, O output channels, H x W input, Ho x Wo output, p padding,
+// T tiles (per block), ξ = 6a + b one of the 36 transform-domain positions.
+//
+// Threads: blocks are spread over the threads (parallelChunks); inside a block everything runs on
+// its thread, the GEMMs included (OpenBLAS reads the calling thread's OpenMP thread count, which
+// the worker sets to 1), so the transforms and GEMMs of a block share that core's caches.
+#if canImport(CDNNL)
+import CDNNL
+#endif
+
+/// Whether the Winograd kernel handles a geometry (3x3, stride 1, dilation 1, one group, padding
+/// at most 2, and enough channels for the 36 GEMMs to pay off).
+public func winogradSupports(_ g: ConvolutionGeometry) -> Bool {
+    g.kernelSize == 3 && g.stride == 1 && g.dilation == 1 && g.groups == 1 && g.padding <= 2
+        && g.inputChannels >= 16 && g.outputChannels >= 16 && g.outputHeight >= 4 && g.outputWidth >= 4
+        && g.outputHeight == g.inputHeight + 2 * g.padding - 2 && g.outputWidth == g.inputWidth + 2 * g.padding - 2
+}
+
+/// Forward F(4x4, 3x3) convolution: `output (= or +=) conv(input, weight) + bias` (see
+/// `ConvolutionGeometry`; requires `winogradSupports(geometry)`).
+/// - Parameter tileRowsPerBlock: tile rows transformed per block (default: V of about 1 MB);
+///   exposed so tests can force several blocks.
+public func winogradConvolutionForward(
+    output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+    bias: UnsafePointer<Float>?, geometry g: ConvolutionGeometry, accumulate: Bool = false, tileRowsPerBlock: Int? = nil
+) {
+    precondition(winogradSupports(g), "winogradConvolutionForward: unsupported geometry \(g)")
+    let (c, o) = (g.inputChannels, g.outputChannels)
+    let tilesX = (g.outputWidth + 3) / 4, tilesY = (g.outputHeight + 3) / 4
+    // Blocks of whole tile rows: V about 1 MB (it stays in L2 between the transform and the
+    // GEMMs; measured best at 64 channels), but at least 128 tiles so the GEMMs stay efficient,
+    // and smaller blocks when there would be fewer than two per thread.
+    let targetTiles = max(128, (1 << 18) / (36 * c))
+    var rowsPerBlock = max(1, min(tilesY, tileRowsPerBlock ?? (targetTiles + tilesX - 1) / tilesX))
+    while tileRowsPerBlock == nil && rowsPerBlock > 1 && g.batch * ((tilesY + rowsPerBlock - 1) / rowsPerBlock) < 2 * Threading.count {
+        rowsPerBlock = (rowsPerBlock + 1) / 2
+    }
+    let blocks = (0..<g.batch).flatMap { n in
+        stride(from: 0, to: tilesY, by: rowsPerBlock).map { (image: n, rows: $0..<min(tilesY, $0 + rowsPerBlock)) }
+    }
+    let blockTiles = rowsPerBlock * tilesX
+    let pool = ScratchPool.shared
+    pool.withBuffer(36 * o * c) { u in
+        winogradTransformWeights(weight, into: u, outputChannels: o, inputChannels: c)
+        parallelChunks(blocks.count, minimumPerThread: 1) { range in
+            withSingleThreadedBLAS {
+                pool.withBuffer(36 * c * blockTiles) { v in
+                    pool.withBuffer(36 * o * blockTiles) { m in
+                        pool.withBuffer(max((4 * rowsPerBlock + 8) * 4 * (tilesX + 1), 40 * blockTiles)) { scratch in
+                            for block in blocks[range] {
+                                let tiles = block.rows.count * tilesX
+                                winogradTransformInput(
+                                    input + block.image * c * g.inputHeight * g.inputWidth, into: v, tileRows: block.rows,
+                                    tilesX: tilesX, ldv: tiles, scratch: scratch, geometry: g)
+                                for xi in 0..<36 {
+                                    BLAS.sgemm(
+                                        m: o, n: tiles, k: c, a: u + xi * o * c, lda: c, b: v + xi * c * tiles, ldb: tiles,
+                                        c: m + xi * o * tiles, ldc: tiles)
+                                }
+                                winogradTransformOutput(
+                                    m, into: output + block.image * o * g.outputHeight * g.outputWidth, bias: bias,
+                                    tileRows: block.rows, tilesX: tilesX, ldm: tiles, scratch: scratch, geometry: g, accumulate: accumulate)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Runs `body` with OpenBLAS limited to the calling thread (its OpenMP build reads the caller's
+/// `omp_get_max_threads()`, a per-thread setting), restoring the setting afterwards.
+@inline(__always)
+private func withSingleThreadedBLAS(_ body: () -> Void) {
+    #if canImport(CDNNL)
+    let previous = omp_get_max_threads()
+    omp_set_num_threads(1)
+    defer { omp_set_num_threads(previous) }
+    #endif
+    body()
+}
+
+/// The convolution whose forward pass is the backward-data pass of `g` (stride 1, 3x3): from dOut
+/// (O channels, Ho x Wo) to dIn (C channels, H x W) with padding 2 - p.
+private func backwardDataGeometry(_ g: ConvolutionGeometry) -> ConvolutionGeometry {
+    ConvolutionGeometry(
+        batch: g.batch, inputChannels: g.outputChannels, inputHeight: g.outputHeight, inputWidth: g.outputWidth,
+        outputChannels: g.inputChannels, kernelSize: 3, padding: 2 - g.padding)
+}
+
+/// Whether `winogradConvolutionBackwardData` handles a geometry.
+public func winogradSupportsBackwardData(_ g: ConvolutionGeometry) -> Bool {
+    winogradSupports(g) && winogradSupports(backwardDataGeometry(g))
+}
+
+/// Backward-data through Winograd: for stride 1 the input gradient is itself a 3x3 convolution,
+/// `dIn = conv(dOut, w')` with `w'[c, o, i, j] = w[o, c, 2 - i, 2 - j]` and padding 2 - p.
+/// Accumulates (`+=`) unless `accumulate` is false. Requires `winogradSupportsBackwardData(geometry)`.
+func winogradConvolutionBackwardData(
+    dInput: UnsafeMutablePointer<Float>, dOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+    geometry g: ConvolutionGeometry, accumulate: Bool
+) {
+    let (c, o) = (g.inputChannels, g.outputChannels)
+    let flipped = UnsafeMutablePointer<Float>.allocate(capacity: g.weightCount)
+    defer { flipped.deallocate() }
+    for oc in 0..<o {
+        for ic in 0..<c {
+            for k in 0..<9 { flipped[(ic * o + oc) * 9 + k] = weight[(oc * c + ic) * 9 + 8 - k] }
+        }
+    }
+    winogradConvolutionForward(
+        output: dInput, input: dOutput, weight: flipped, bias: nil, geometry: backwardDataGeometry(g), accumulate: accumulate)
+}
+
+/// U[ξ = 6a + b][o][c] = (G w[o, c] G^T)[a, b]; G is 6 x 3.
+private func winogradTransformWeights(_ weight: UnsafePointer<Float>, into u: UnsafeMutablePointer<Float>, outputChannels o: Int, inputChannels c: Int) {
+    // G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
+    @inline(__always) func applyG(_ g0: Float, _ g1: Float, _ g2: Float) -> (Float, Float, Float, Float, Float, Float) {
+        (g0 / 4, -(g0 + g1 + g2) / 6, -(g0 - g1 + g2) / 6, g0 / 24 + g1 / 12 + g2 / 6, g0 / 24 - g1 / 12 + g2 / 6, g2)
+    }
+    parallelChunks(o, minimumPerThread: max(1, 256 / max(1, c))) { range in
+        for oc in range {
+            for ic in 0..<c {
+                let w = weight + (oc * c + ic) * 9
+                // columns of G w (6 x 3), then rows of (G w) G^T (6 x 6)
+                let c0 = applyG(w[0], w[3], w[6]), c1 = applyG(w[1], w[4], w[7]), c2 = applyG(w[2], w[5], w[8])
+                let step = o * c
+                func store(_ a: Int, _ t: (Float, Float, Float, Float, Float, Float)) {
+                    let base = u + (a * 6 * o + oc) * c + ic
+                    base[0] = t.0; base[step] = t.1; base[2 * step] = t.2; base[3 * step] = t.3; base[4 * step] = t.4; base[5 * step] = t.5
+                }
+                store(0, applyG(c0.0, c1.0, c2.0))
+                store(1, applyG(c0.1, c1.1, c2.1))
+                store(2, applyG(c0.2, c1.2, c2.2))
+                store(3, applyG(c0.3, c1.3, c2.3))
+                store(4, applyG(c0.4, c1.4, c2.4))
+                store(5, applyG(c0.5, c1.5, c2.5))
+            }
+        }
+    }
+}
+
+/// Six vectors (rows of a transform), passed without allocating.
+typealias SixRows = (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>)
+typealias SixOutputRows = (
+    UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>,
+    UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>
+)
+typealias FourOutputRows = (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>)
+
+/// Six rows `base + k*stride`.
+@inline(__always)
+private func sixRows(_ base: UnsafePointer<Float>, stride: Int) -> SixRows {
+    (base, base + stride, base + 2 * stride, base + 3 * stride, base + 4 * stride, base + 5 * stride)
+}
+
+/// The 1-D input transform applied elementwise to six vectors of `count` elements: d_j is
+/// `d.j`, and `out.m` receives (B^T d)_m with
+///     B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1].
+@inline(__always)
+private func inputTransform1D(_ d: SixRows, _ out: SixOutputRows, count: Int) {
+    // One loop per output row: a single store stream lets the compiler vectorize despite the
+    // pointers possibly aliasing (it checks at run time).
+    let (d0, d1, d2, d3, d4, d5) = d
+    let (o0, o1, o2, o3, o4, o5) = out
+    for k in 0..<count { o0[k] = 4 * d0[k] - 5 * d2[k] + d4[k] }
+    for k in 0..<count { o1[k] = (d4[k] - 4 * d2[k]) + (d3[k] - 4 * d1[k]) }
+    for k in 0..<count { o2[k] = (d4[k] - 4 * d2[k]) - (d3[k] - 4 * d1[k]) }
+    for k in 0..<count { o3[k] = (d4[k] - d2[k]) + 2 * (d3[k] - d1[k]) }
+    for k in 0..<count { o4[k] = (d4[k] - d2[k]) - 2 * (d3[k] - d1[k]) }
+    for k in 0..<count { o5[k] = 4 * d1[k] - 5 * d3[k] + d5[k] }
+}
+
+/// V[ξ = 6l + m][ch][t] = (B^T d B)[l, m] for the tiles of `tileRows` (t = (ty - ty0)*tilesX + tx),
+/// with d the 6x6 zero-padded patch of channel ch at rows 4ty - p ..< 4ty - p + 6, columns 4tx - p ...
+/// Each padded input row is stored split into its four phases (x mod 4): the vertical transform is
+/// elementwise along a row, so it runs on whole phase-split rows, and the horizontal transform then
+/// reads d_j of consecutive tiles from contiguous phase arrays.
+@inline(never)
+private func winogradTransformInput(
+    _ input: UnsafePointer<Float>, into v: UnsafeMutablePointer<Float>, tileRows: Range<Int>, tilesX: Int, ldv: Int,
+    scratch: UnsafeMutablePointer<Float>, geometry g: ConvolutionGeometry
+) {
+    let (height, width, p, channels) = (g.inputHeight, g.inputWidth, g.padding, g.inputChannels)
+    let phaseLength = tilesX + 1  // tile tx reads phases at tx and tx + 1
+    let span = 4 * phaseLength  // one phase-split row: x = -p ..< 4*tilesX - p + 4
+    let paddedRows = 4 * tileRows.count + 2
+    let firstRow = 4 * tileRows.lowerBound - p
+    let padded = scratch, vertical = scratch + paddedRows * span  // (paddedRows + 6) * span floats
+    for ch in 0..<channels {
+        let plane = input + ch * height * width
+        // padded[r][q * phaseLength + k] = in[firstRow + r, 4k + q - p] (0 outside the image)
+        for r in 0..<paddedRows {
+            let y = firstRow + r
+            let row = padded + r * span
+            if y < 0 || y >= height {
+                row.update(repeating: 0, count: span)
+                continue
+            }
+            let source = plane + y * width
+            for q in 0..<4 {
+                let phase = row + q * phaseLength
+                // k with 0 <= 4k + q - p < width
+                let first = min(phaseLength, max(0, (p - q + 3) / 4))
+                let last = min(phaseLength, max(first, (width - 1 + p - q) / 4 + 1))
+                for k in 0..<first { phase[k] = 0 }
+                let shifted = source + q - p
+                for k in first..<last { phase[k] = shifted[4 * k] }
+                for k in last..<phaseLength { phase[k] = 0 }
+            }
+        }
+        for ty in tileRows {
+            let top = UnsafePointer(padded + 4 * (ty - tileRows.lowerBound) * span)
+            inputTransform1D(
+                sixRows(top, stride: span),
+                (vertical, vertical + span, vertical + 2 * span, vertical + 3 * span, vertical + 4 * span, vertical + 5 * span),
+                count: span)
+            let t0 = (ty - tileRows.lowerBound) * tilesX
+            for l in 0..<6 {
+                // d_j of tile tx is x = 4tx + j: phases 0...3 at tx, then phases 0 and 1 at tx + 1.
+                let ph = UnsafePointer(vertical + l * span)
+                let d: SixRows = (ph, ph + phaseLength, ph + 2 * phaseLength, ph + 3 * phaseLength, ph + 1, ph + phaseLength + 1)
+                let out = v + (l * 6 * channels + ch) * ldv + t0
+                let stride = channels * ldv
+                inputTransform1D(d, (out, out + stride, out + 2 * stride, out + 3 * stride, out + 4 * stride, out + 5 * stride), count: tilesX)
+            }
+        }
+    }
+}
+
+/// The 1-D output transform applied elementwise to six vectors: `out.i` receives (A^T m)_i with
+///     A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1].
+@inline(__always)
+private func outputTransform1D(_ m: SixRows, _ out: FourOutputRows, count: Int) {
+    let (m0, m1, m2, m3, m4, m5) = m
+    let (o0, o1, o2, o3) = out
+    for k in 0..<count { o0[k] = m0[k] + (m1[k] + m2[k]) + (m3[k] + m4[k]) }
+    for k in 0..<count { o1[k] = (m1[k] - m2[k]) + 2 * (m3[k] - m4[k]) }
+    for k in 0..<count { o2[k] = (m1[k] + m2[k]) + 4 * (m3[k] + m4[k]) }
+    for k in 0..<count { o3[k] = (m1[k] - m2[k]) + 8 * (m3[k] - m4[k]) + m5[k] }
+}
+
+/// out[o, 4ty + i, 4tx + j] (= or +=) (A^T M A)[i, j] + bias[o], for the tiles of `tileRows`
+/// (rows and columns beyond Ho x Wo are dropped).
+@inline(never)
+private func winogradTransformOutput(
+    _ m: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?,
+    tileRows: Range<Int>, tilesX: Int, ldm: Int, scratch: UnsafeMutablePointer<Float>, geometry g: ConvolutionGeometry,
+    accumulate: Bool
+) {
+    let (outHeight, outWidth, channels) = (g.outputHeight, g.outputWidth, g.outputChannels)
+    let tiles = tileRows.count * tilesX
+    let vertical = scratch  // row (6i + b): (A^T M)[i, b] for every tile of the block
+    let tile = scratch + 24 * tiles  // row (4i + j): Y[i, j] for every tile of the block (40 * tiles floats)
+    for oc in 0..<channels {
+        for b in 0..<6 {
+            let column = m + (b * channels + oc) * ldm  // M[6a + b] for a = 0..<6
+            let out = vertical + b * tiles, step = 6 * tiles
+            outputTransform1D(sixRows(column, stride: 6 * channels * ldm), (out, out + step, out + 2 * step, out + 3 * step), count: tiles)
+        }
+        for i in 0..<4 {
+            let out = tile + 4 * i * tiles
+            outputTransform1D(sixRows(vertical + 6 * i * tiles, stride: tiles), (out, out + tiles, out + 2 * tiles, out + 3 * tiles), count: tiles)
+        }
+        let plane = output + oc * outHeight * outWidth
+        let offset = bias?[oc] ?? 0
+        for ty in tileRows {
+            for i in 0..<4 where 4 * ty + i < outHeight {
+                let row = plane + (4 * ty + i) * outWidth
+                for j in 0..<4 {
+                    let values = tile + (4 * i + j) * tiles + (ty - tileRows.lowerBound) * tilesX
+                    let count = min(tilesX, (outWidth - j + 3) / 4)  // tiles whose column 4tx + j exists
+                    if accumulate {
+                        for tx in 0..<count { row[4 * tx + j] += values[tx] + offset }
+                    } else {
+                        for tx in 0..<count { row[4 * tx + j] = values[tx] + offset }
+                    }
+                }
+            }
+        }
+    }
+}

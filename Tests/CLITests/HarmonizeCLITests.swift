@@ -1,0 +1,124 @@
+// End to end: the built `gknet` executable harmonizes the bundled sample (Samples/HGCompris) with
+// a temporary tiny checkpoint, and fails with a one-line error and a non-zero exit on a bad path.
+import Foundation
+import Testing
+import GKNetModel
+import Harmonization
+import ImageCodec
+import NeuralNet
+import _TestSupport
+
+/// The `gknet` executable next to this test bundle (.build/<config>/), or in the repository's
+/// .build/debug or .build/release; nil when it has not been built.
+private let gknetExecutable: URL? = {
+    var candidates: [URL] = []
+    if let first = CommandLine.arguments.first {
+        candidates.append(URL(fileURLWithPath: first).resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("gknet"))
+    }
+    candidates.append(Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("gknet"))
+    for configuration in ["debug", "release"] {
+        candidates.append(Fixtures.repositoryRoot.appendingPathComponent(".build/\(configuration)/gknet"))
+    }
+    return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }
+}()
+
+private struct Run {
+    var status: Int32
+    var standardOutput: String
+    var standardError: String
+}
+
+private func gknet(_ arguments: [String]) throws -> Run {
+    let process = Process()
+    process.executableURL = gknetExecutable!
+    process.arguments = arguments
+    var environment = ProcessInfo.processInfo.environment
+    environment["GKNET_MODEL"] = nil
+    environment["GKNET_THREADS"] = environment["GKNET_THREADS"] ?? "2"
+    process.environment = environment
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    // read before waiting so that a full pipe cannot block the child
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    let errData = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return Run(status: process.terminationStatus, standardOutput: String(decoding: outData, as: UTF8.self), standardError: String(decoding: errData, as: UTF8.self))
+}
+
+@Suite(.serialized, .enabled(if: gknetExecutable != nil, "the gknet executable is not built: run `swift build` (or `make test`) first"))
+struct HarmonizeCLITests {
+    let samples = Fixtures.repositoryRoot.appendingPathComponent("Samples/HGCompris")
+
+    /// A tiny random GKNet (64x64 input) saved like a `gknet train` checkpoint.
+    func tinyCheckpoint(in folder: URL) throws -> URL {
+        var configuration = try GKNetConfiguration.preset("tiny")
+        configuration.inputSize = 64
+        let model = try GKNet(configuration: configuration, seed: 9)
+        let url = folder.appendingPathComponent("tiny.safetensors")
+        try Checkpoint.save(model, to: url, configuration: model.configuration)
+        return url
+    }
+
+    func temporaryFolder() throws -> URL {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gknet-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        return folder
+    }
+
+    @Test func harmonizesTheBundledSampleAtItsSizeWithTheBackgroundUnchanged() throws {
+        let folder = try temporaryFolder(); defer { try? FileManager.default.removeItem(at: folder) }
+        let model = try tinyCheckpoint(in: folder)
+        let composite = samples.appendingPathComponent("composite_images/panda_1_1.jpg")
+        let mask = samples.appendingPathComponent("masks/panda_1.png")
+        let output = folder.appendingPathComponent("panda.png"), sheet = folder.appendingPathComponent("sheet.png")
+        let run = try gknet(["harmonize", composite.path, mask.path, "-o", output.path, "--model", model.path, "--comparison", sheet.path])
+        #expect(run.status == 0, "exit \(run.status): \(run.standardError)")
+
+        let original = PlanarImage(rgb: try ImageFile.read(composite)).raster8()
+        guard case .eightBit(let result) = try ImageFile.read(output) else { Issue.record("output is not 8-bit"); return }
+        #expect(result.width == original.width && result.height == original.height, "output \(result.width)x\(result.height), composite \(original.width)x\(original.height)")
+        let maskImage = try ImageFile.readMask(mask)
+        var background = 0, differing = 0, changedForeground = 0
+        for y in 0..<original.height {
+            for x in 0..<original.width {
+                let isBackground = maskImage[0, y, x] == 0
+                for c in 0..<3 where result[x, y, c] != original[x, y, c] {
+                    if isBackground { differing += 1 } else { changedForeground += 1 }
+                }
+                if isBackground { background += 1 }
+            }
+        }
+        #expect(background > 0 && differing == 0, "\(differing) background samples changed")
+        #expect(changedForeground > 0, "foreground unchanged")
+        let sheetImage = try ImageFile.read(sheet)
+        #expect(sheetImage.width > sheetImage.height)
+    }
+
+    @Test func badInputsExitNonZeroWithOneLineNamingTheFile() throws {
+        let folder = try temporaryFolder(); defer { try? FileManager.default.removeItem(at: folder) }
+        let model = try tinyCheckpoint(in: folder)
+        let composite = samples.appendingPathComponent("composite_images/panda_1_1.jpg")
+        let mask = samples.appendingPathComponent("masks/panda_1.png")
+        let missing = folder.appendingPathComponent("missing/out.png")
+        let run = try gknet(["harmonize", composite.path, mask.path, "-o", missing.path, "--model", model.path])
+        #expect(run.status != 0)
+        let lines = run.standardError.split(separator: "\n")
+        #expect(lines.count == 1 && lines[0].contains(missing.path) && lines[0].contains("does not exist"), "stderr: \(run.standardError)")
+
+        let noModel = try gknet(["harmonize", composite.path, mask.path, "-o", folder.appendingPathComponent("x.png").path, "--model", folder.appendingPathComponent("none.safetensors").path])
+        #expect(noModel.status != 0 && noModel.standardError.contains("none.safetensors"), "stderr: \(noModel.standardError)")
+        #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("x.png").path))
+    }
+
+    @Test func batchModeWritesEveryCompositeOfTheSplit() throws {
+        let folder = try temporaryFolder(); defer { try? FileManager.default.removeItem(at: folder) }
+        let model = try tinyCheckpoint(in: folder)
+        let output = folder.appendingPathComponent("out")
+        let run = try gknet(["harmonize", "--dataset", samples.path, "--split", "test", "--output-dir", output.path, "--model", model.path])
+        #expect(run.status == 0, "exit \(run.status): \(run.standardError)")
+        let written = try FileManager.default.contentsOfDirectory(atPath: output.path).sorted()
+        #expect(written == ["solar-cooker_1_1.png", "solar-cooker_1_2.png"])
+    }
+}
