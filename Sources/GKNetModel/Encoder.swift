@@ -22,7 +22,7 @@ final class ResidualBlock: Module {
     /// N x C x H x W -> same shape.
     func callAsFunction(_ x: Tensor) -> Tensor {
         let y = norm1.normalizeThenELU(conv1(x))
-        return (x + norm2(conv2(y))).elu()
+        return norm2.normalizeThenELU(conv2(y), adding: x)
     }
 }
 

@@ -45,14 +45,15 @@ public final class BatchNorm2d: Layer {
                          training: isTraining, momentum: momentum, epsilon: epsilon)
     }
 
-    /// `self(x).elu(alpha: alpha)` in one fused op (TensorCore `batchNormELU`): one pass over the
-    /// data, and the backward pass keeps x and the output only.
-    public func normalizeThenELU(_ x: Tensor, alpha: Float = 1) -> Tensor {
+    /// `(self(x) + residual).elu(alpha: alpha)` (no residual: `self(x).elu(alpha:)`) in one fused op
+    /// (TensorCore `batchNormELU`): one pass over the data, and the backward pass keeps x and the
+    /// output only.
+    public func normalizeThenELU(_ x: Tensor, adding residual: Tensor? = nil, alpha: Float = 1) -> Tensor {
         precondition(x.rank == 4 && x.shape[1] == runningMean.count,
                      "BatchNorm2d: input \(x.shape) and running mean \(runningMean.shape): need [N, \(runningMean.count), H, W]")
         if isTraining { numBatchesTracked.data[0] += 1 }
         return batchNormELU(x, weight: weight, bias: bias, runningMean: runningMean, runningVariance: runningVariance,
-                            training: isTraining, momentum: momentum, epsilon: epsilon, alpha: alpha)
+                            training: isTraining, momentum: momentum, epsilon: epsilon, residual: residual, alpha: alpha)
     }
 }
 

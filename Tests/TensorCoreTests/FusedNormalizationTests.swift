@@ -63,3 +63,36 @@ import _TestSupport
         }
     }
 }
+
+extension FusedNormalizationTests {
+    @Test(arguments: [true, false])
+    func residualEqualsTheComposition(training: Bool) {
+        var generator = SplitMix64(seed: 61)
+        let shape = [3, 4, 9, 5]
+        let x = Tensor.uniform(shape, low: -3, high: 3, generator: &generator)
+        let skip = Tensor.uniform(shape, low: -2, high: 2, generator: &generator)
+        let weight = Tensor.uniform([4], low: 0.5, high: 1.5, generator: &generator)
+        let bias = Tensor.uniform([4], low: -0.5, high: 0.5, generator: &generator)
+        let dOut = Tensor.uniform(shape, low: -1, high: 1, generator: &generator)
+        let runs = [true, false].map { fused in
+            let (xi, si, wi, bi) = (x.detached(), skip.detached(), weight.detached(), bias.detached())
+            for t in [xi, si, wi, bi] { t.requiresGrad = true }
+            let (mean, variance) = (Tensor.zeros([4]), Tensor.ones([4]))
+            let y = fused
+                ? batchNormELU(xi, weight: wi, bias: bi, runningMean: mean, runningVariance: variance, training: training, residual: si)
+                : (batchNorm(xi, weight: wi, bias: bi, runningMean: mean, runningVariance: variance, training: training) + si).elu()
+            y.backward(seed: dOut.data)
+            return [y.data, xi.grad!, si.grad!, wi.grad!, bi.grad!, mean.data, variance.data]
+        }
+        for (index, label) in ["forward", "dx", "dresidual", "dweight", "dbias", "running mean", "running variance"].enumerated() {
+            let c = compare(Tensor(shape: [runs[0][index].count], data: runs[0][index]), Tensor(shape: [runs[1][index].count], data: runs[1][index]),
+                            relativeTolerance: 1e-5, absoluteTolerance: 1e-5, label: "\(label) training \(training)")
+            #expect(c.passed, "\(c)")
+        }
+        let report = checkGradients(of: {
+            batchNormELU($0[0], weight: $0[2], bias: nil, runningMean: Tensor.zeros([4]), runningVariance: Tensor.ones([4]),
+                         training: training, residual: $0[1])
+        }, at: [x, skip, weight])
+        #expect(report.passed, "\(report)")
+    }
+}

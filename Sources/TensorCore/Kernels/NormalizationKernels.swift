@@ -169,37 +169,50 @@ func batchNormBackward(
 
 // MARK: - batch norm followed by ELU, fused
 
-/// out[n, c, s] = elu(x[n, c, s] * scale[c] + shift[c]) with elu(z) = z > 0 ? z : alpha (e^z - 1):
-/// the forward of batch norm (scale = rstd w, shift = b - mean scale) and ELU in one pass.
+/// out[n, c, s] = elu(x[n, c, s] * scale[c] + shift[c] (+ residual[n, c, s])) with
+/// elu(z) = z > 0 ? z : alpha (e^z - 1): the forward of batch norm (scale = rstd w,
+/// shift = b - mean scale), an optional residual sum and ELU in one pass.
 func batchNormELUForward(
-    output: UnsafeMutableBufferPointer<Float>, input: UnsafeBufferPointer<Float>, scale: UnsafeBufferPointer<Float>,
-    shift: UnsafeBufferPointer<Float>, alpha: Float, geometry g: BatchNormGeometry
+    output: UnsafeMutableBufferPointer<Float>, input: UnsafeBufferPointer<Float>, residual: UnsafeBufferPointer<Float>?,
+    scale: UnsafeBufferPointer<Float>, shift: UnsafeBufferPointer<Float>, alpha: Float, geometry g: BatchNormGeometry
 ) {
     guard g.spatial > 0, let x = input.baseAddress, let y = output.baseAddress else { return }
+    let r = residual?.baseAddress
     parallelChunks(g.batch * g.channels, minimumPerThread: Swift.max(1, 4096 / g.spatial)) { planes in
         for plane in planes {
             let c = plane % g.channels
             let (a, b) = (scale[c], shift[c])
             let (xp, yp) = (x + plane * g.spatial, y + plane * g.spatial)
-            for s in 0..<g.spatial {
-                let z = xp[s] * a + b
-                // Only z <= 0 reaches the exponential (NaN passes through it).
-                let negative = alpha * fastExpMinusOneOfNonPositive(z > 0 ? 0 : z)
-                yp[s] = z > 0 ? z : negative
+            if let r {
+                let rp = r + plane * g.spatial
+                for s in 0..<g.spatial {
+                    let z = xp[s] * a + b + rp[s]
+                    // Only z <= 0 reaches the exponential (NaN passes through it).
+                    let negative = alpha * fastExpMinusOneOfNonPositive(z > 0 ? 0 : z)
+                    yp[s] = z > 0 ? z : negative
+                }
+            } else {
+                for s in 0..<g.spatial {
+                    let z = xp[s] * a + b
+                    let negative = alpha * fastExpMinusOneOfNonPositive(z > 0 ? 0 : z)
+                    yp[s] = z > 0 ? z : negative
+                }
             }
         }
     }
 }
 
-/// Gradients of out = elu(batchNorm(x)), from x and out (the normalised values are not kept).
-/// Overwrites `dInput` unless `accumulate`; `dWeight` and `dBias` accumulate. Each may be nil.
+/// Gradients of out = elu(batchNorm(x) (+ residual)), from x and out (the normalised values are not
+/// kept). Overwrites `dInput` and `dResidual` unless `accumulate`; `dWeight` and `dBias` accumulate.
+/// Each may be nil.
 ///
-/// In the forward pass z = xhat w + b, xhat = (x - mean) rstd, out = elu(z), so
-/// d z = d out * (out > 0 ? 1 : out + alpha) (z > 0 exactly where out > 0, and alpha e^z = out + alpha);
-/// then batch norm's backward with d z: d w = Σ d z xhat, d b = Σ d z and, in training,
-/// d x = w rstd (d z - Σ d z / M - xhat Σ (d z xhat) / M); in evaluation d x = w rstd d z.
+/// In the forward pass z = xhat w + b (+ residual), xhat = (x - mean) rstd, out = elu(z), so
+/// d z = d out * (out > 0 ? 1 : out + alpha) (z > 0 exactly where out > 0, and alpha e^z = out + alpha),
+/// d residual = d z, and batch norm's backward with d z: d w = Σ d z xhat, d b = Σ d z and, in
+/// training, d x = w rstd (d z - Σ d z / M - xhat Σ (d z xhat) / M); in evaluation d x = w rstd d z.
 func batchNormELUBackward(
-    dInput: UnsafeMutableBufferPointer<Float>?, dWeight: UnsafeMutableBufferPointer<Float>?, dBias: UnsafeMutableBufferPointer<Float>?,
+    dInput: UnsafeMutableBufferPointer<Float>?, dResidual: UnsafeMutableBufferPointer<Float>?,
+    dWeight: UnsafeMutableBufferPointer<Float>?, dBias: UnsafeMutableBufferPointer<Float>?,
     dOutput: UnsafeBufferPointer<Float>, input: UnsafeBufferPointer<Float>, output: UnsafeBufferPointer<Float>,
     mean: UnsafeBufferPointer<Float>, rstd: UnsafeBufferPointer<Float>, weight: UnsafeBufferPointer<Float>, alpha: Float,
     geometry g: BatchNormGeometry, training: Bool, accumulate: Bool
@@ -211,7 +224,8 @@ func batchNormELUBackward(
         for n in 0..<g.batch {
             let base = (n * g.channels + c) * g.spatial
             let (xp, yp, dyp) = (x + base, y + base, dy + base)
-            // Float partial sums over blocks of 256 (vectorisable), added up in Double.
+            let dr = dResidual.map { $0.baseAddress! + base }
+            // Float partial sums over blocks of 256, added up in Double.
             var start = 0
             while start < g.spatial {
                 let end = Swift.min(g.spatial, start + 256)
@@ -220,6 +234,13 @@ func batchNormELUBackward(
                     let dz = yp[s] > 0 ? dyp[s] : dyp[s] * (yp[s] + alpha)
                     s0 += dz
                     s1 += dz * ((xp[s] - m) * r)
+                }
+                if let dr {
+                    if accumulate {
+                        for s in start..<end { dr[s] += yp[s] > 0 ? dyp[s] : dyp[s] * (yp[s] + alpha) }
+                    } else {
+                        for s in start..<end { dr[s] = yp[s] > 0 ? dyp[s] : dyp[s] * (yp[s] + alpha) }
+                    }
                 }
                 sumDz += Double(s0)
                 sumDzXhat += Double(s1)

@@ -150,16 +150,21 @@ private func batchNormStatistics(
     return (geometry, mean, variance)
 }
 
-/// `batchNorm` followed by `elu(alpha:)`, fused: one pass forward, and only x and the output are
-/// kept for the backward pass (not the normalised values). Same arguments, semantics and running
-/// statistics updates as `batchNorm`; out = elu(batchNorm(x)).
+/// `batchNorm`, an optional residual sum and `elu(alpha:)`, fused: one pass forward, and only x and
+/// the output are kept for the backward pass (not the normalised values or the sum). Same
+/// arguments, semantics and running statistics updates as `batchNorm`;
+/// out = elu(batchNorm(x) + residual).
 /// - Parameters:
 ///   - x: [N, C] or [N, C, spatial...] (NCHW).
+///   - residual: nil, or a tensor of x's shape added before the ELU (a residual block's skip).
 ///   - alpha: the ELU's negative saturation, as in `elu(alpha:)`.
 public func batchNormELU(
     _ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: Tensor, runningVariance: Tensor,
-    training: Bool, momentum: Float = 0.1, epsilon: Float = 1e-5, alpha: Float = 1
+    training: Bool, momentum: Float = 0.1, epsilon: Float = 1e-5, residual: Tensor? = nil, alpha: Float = 1
 ) -> Tensor {
+    if let residual {
+        precondition(residual.shape == x.shape, "batchNormELU: input \(x.shape) and residual \(residual.shape) differ")
+    }
     let (geometry, mean, variance) = batchNormStatistics(
         "batchNormELU", x, weight: weight, bias: bias, runningMean: runningMean, runningVariance: runningVariance,
         training: training, momentum: momentum)
@@ -170,32 +175,40 @@ public func batchNormELU(
     let scale = (0..<channels).map { rstd[$0] * weightValues[$0] }
     let shift = (0..<channels).map { biasValues[$0] - mean[$0] * scale[$0] }
     let input = x.data
+    let residualValues = residual?.data
     let values = [Float](unsafeUninitializedCapacity: x.count) { buffer, initialized in
         input.withUnsafeBufferPointer { xs in
             scale.withUnsafeBufferPointer { a in
                 shift.withUnsafeBufferPointer { b in
-                    batchNormELUForward(output: buffer, input: xs, scale: a, shift: b, alpha: alpha, geometry: geometry)
+                    withOptionalBuffer(residualValues) { rs in
+                        batchNormELUForward(output: buffer, input: xs, residual: rs, scale: a, shift: b, alpha: alpha, geometry: geometry)
+                    }
                 }
             }
         }
         initialized = x.count
     }
-    let inputs = [x] + [weight, bias].compactMap { $0 }
+    let inputs = [x] + [weight, bias, residual].compactMap { $0 }
     return Tensor(shape: x.shape, data: values).recorded("batchNormELU", inputs: inputs) { dOut in
-        // dInput is overwritten by the kernel (accumulate: false), so it starts uninitialised.
-        var dInput: [Float]? = x.requiresGrad ? [Float](unsafeUninitializedCapacity: input.count) { $1 = input.count } : nil
+        // dInput and dResidual are overwritten by the kernel (accumulate: false), so they start uninitialised.
+        let count = input.count
+        var dInput: [Float]? = x.requiresGrad ? [Float](unsafeUninitializedCapacity: count) { $1 = count } : nil
+        var dResidual: [Float]? = residual?.requiresGrad == true ? [Float](unsafeUninitializedCapacity: count) { $1 = count } : nil
         var dWeight: [Float]? = weight?.requiresGrad == true ? [Float](repeating: 0, count: channels) : nil
         var dBias: [Float]? = bias?.requiresGrad == true ? [Float](repeating: 0, count: channels) : nil
         withOptionalBuffers(&dInput, &dWeight, &dBias) { dx, dw, db in
-            dOut.withUnsafeBufferPointer { dy in
-                input.withUnsafeBufferPointer { xs in
-                    values.withUnsafeBufferPointer { ys in
-                        mean.withUnsafeBufferPointer { mean in
-                            rstd.withUnsafeBufferPointer { rstd in
-                                weightValues.withUnsafeBufferPointer { w in
-                                    batchNormELUBackward(
-                                        dInput: dx, dWeight: dw, dBias: db, dOutput: dy, input: xs, output: ys, mean: mean,
-                                        rstd: rstd, weight: w, alpha: alpha, geometry: geometry, training: training, accumulate: false)
+            withOptionalBuffers(&dResidual) { dr in
+                dOut.withUnsafeBufferPointer { dy in
+                    input.withUnsafeBufferPointer { xs in
+                        values.withUnsafeBufferPointer { ys in
+                            mean.withUnsafeBufferPointer { mean in
+                                rstd.withUnsafeBufferPointer { rstd in
+                                    weightValues.withUnsafeBufferPointer { w in
+                                        batchNormELUBackward(
+                                            dInput: dx, dResidual: dr, dWeight: dw, dBias: db, dOutput: dy, input: xs, output: ys,
+                                            mean: mean, rstd: rstd, weight: w, alpha: alpha, geometry: geometry, training: training,
+                                            accumulate: false)
+                                    }
                                 }
                             }
                         }
@@ -203,8 +216,19 @@ public func batchNormELU(
                 }
             }
         }
-        return [dInput] + (weight == nil ? [] : [dWeight]) + (bias == nil ? [] : [dBias])
+        return [dInput] + (weight == nil ? [] : [dWeight]) + (bias == nil ? [] : [dBias]) + (residual == nil ? [] : [dResidual])
     }
+}
+
+/// Calls `body` with a buffer over `values`, or nil.
+private func withOptionalBuffer<R>(_ values: [Float]?, _ body: (UnsafeBufferPointer<Float>?) -> R) -> R {
+    guard let values else { return body(nil) }
+    return values.withUnsafeBufferPointer { body($0) }
+}
+
+/// Runs `body` with a mutable buffer over the array if it exists.
+private func withOptionalBuffers(_ a: inout [Float]?, _ body: (UnsafeMutableBufferPointer<Float>?) -> Void) {
+    if a == nil { body(nil) } else { a!.withUnsafeMutableBufferPointer { body($0) } }
 }
 
 /// Runs `body` with mutable buffers over whichever of the three arrays exist.
