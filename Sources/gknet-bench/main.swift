@@ -3,6 +3,9 @@
 //   gknet-bench model [--threads T] [--cases K,...] [--data DIR] [--tsv]      (ModelBenchmarks.swift)
 // Later: `harmonize` (the end-to-end CLI job).
 import Foundation
+import TensorCore
+
+OpenMPWaiting.preferPassiveWaiting()
 
 let subcommands: [(name: String, summary: String, run: ([String]) -> Void)] = [
     ("kernels", "GEMM, conv2d forward/backward and other hot kernels: median ms and GFLOP/s", KernelBenchmarks.main),
