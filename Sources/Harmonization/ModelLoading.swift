@@ -46,23 +46,10 @@ public enum ModelLoading {
         return try load(url: url)
     }
 
-    /// Loads a checkpoint whose configuration travels in its metadata (`gknet.config`).
+    /// Loads a checkpoint whose configuration travels in its metadata (`gknet.config`), in
+    /// evaluation mode (checks: `ModelInspection.loadModel(checkpoint:)`).
     public static func load(url: URL) throws -> GKNet {
-        let file = try SafeTensorsFile(contentsOf: url)
-        guard let configuration = try Checkpoint.configuration(GKNetConfiguration.self, in: file) else {
-            throw CheckpointError("\(url.path): not a GKNet checkpoint (no \(Checkpoint.configurationKey) metadata)")
-        }
-        let model: GKNet
-        do {
-            model = try GKNet(configuration: configuration)
-        } catch {
-            throw CheckpointError("\(url.path): invalid model configuration (\(error))")
-        }
-        do {
-            try model.load(stateDictionary: file.tensors.filter { !$0.key.hasPrefix(TrainingCheckpoint.optimizerPrefix) }, strict: true)
-        } catch {
-            throw CheckpointError("\(url.path): \(error)")
-        }
+        let model = try ModelInspection.loadModel(checkpoint: url)
         model.eval()
         return model
     }

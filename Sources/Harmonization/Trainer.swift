@@ -222,7 +222,12 @@ public final class Trainer {
         try log.seekToEnd()
         let start = Date()
         var interrupted = false
-        report("training \(configuration.model == nil ? configuration.preset : "custom") model, \(model.parameterCount) parameters, steps \(step + 1)...\(totalSteps), batch \(configuration.batchSize) at \(configuration.inputSize)x\(configuration.inputSize), \(Threading.count) threads")
+        let preset = configuration.model == nil ? configuration.preset : "custom"
+        if step >= totalSteps {
+            report("the run already finished all \(totalSteps) steps (\(preset) model); nothing to train")
+        } else {
+            report("training \(preset) model, \(model.parameterCount) parameters, steps \(step + 1)...\(totalSteps), batch \(configuration.batchSize) at \(configuration.inputSize)x\(configuration.inputSize), \(Threading.count) threads")
+        }
         while step < totalSteps {
             let stepStart = Date()
             let loss = try trainStep()

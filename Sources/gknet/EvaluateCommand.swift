@@ -34,14 +34,7 @@ extension GKNetCommand {
         @Option(help: "256 (the papers' protocol; any size N works) or full.")
         var resolution: String = "256"
 
-        @Option(help: "With --model at --resolution full: how the network's colour change reaches full resolution (local-affine, upsampled-residual, naive-upsampling).")
-        var method: String = FullResolutionMethod.localAffine.rawValue
-
-        @Option(name: .customLong("affine-grid"), help: "With --method local-affine: cells per side of the grid of colour transforms.")
-        var affineGrid: Int?
-
-        @Option(name: .customLong("affine-regularization"), help: "With --method local-affine: ridge weight pulling each cell's transform toward the global one.")
-        var affineRegularization: Float?
+        @OptionGroup var fullResolution: FullResolutionOptions
 
         @Option(name: .customLong("psnr-peak"), help: "PSNR peak: target-max (iDIH reference) or 255.")
         var psnrPeak: String = "target-max"
@@ -67,11 +60,6 @@ extension GKNetCommand {
                 throw ValidationError("--baseline must be identity or reinhard")
             }
             guard limit >= 0 else { throw ValidationError("--limit must be >= 0") }
-            guard FullResolutionMethod(rawValue: method) != nil else {
-                throw ValidationError("--method must be one of \(FullResolutionMethod.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            if let affineGrid, !(1...64).contains(affineGrid) { throw ValidationError("--affine-grid must be in 1...64") }
-            if let affineRegularization, affineRegularization < 0 { throw ValidationError("--affine-regularization must be >= 0") }
         }
 
         func run() throws {
@@ -82,10 +70,7 @@ extension GKNetCommand {
             } else if let baseline {
                 source = .baseline(ClassicBaseline(rawValue: baseline)!)
             } else {
-                let harmonizer = Harmonizer(model: try ModelLoading.load(path: model), method: FullResolutionMethod(rawValue: method)!)
-                if let affineGrid { harmonizer.affineSettings.gridSize = affineGrid }
-                if let affineRegularization { harmonizer.affineSettings.regularization = affineRegularization }
-                source = .model(harmonizer)
+                source = .model(try fullResolution.harmonizer(modelPath: model))
             }
             var options = EvaluationOptions()
             options.resolution = resolution == "full" ? .full : .fixed(Int(resolution)!)

@@ -43,8 +43,7 @@ extension GKNetCommand {
         @Option(help: "A real (target) image to show on the comparison sheet.")
         var target: String?
 
-        @Option(help: "How the 256x256 colour change reaches full resolution: local-affine, upsampled-residual or naive-upsampling.")
-        var method: String = FullResolutionMethod.localAffine.rawValue
+        @OptionGroup var fullResolution: FullResolutionOptions
 
         @Flag(name: .customLong("resize-mask"), help: "Resize a mask whose size differs from the composite's (otherwise an error).")
         var resizeMask = false
@@ -71,9 +70,6 @@ extension GKNetCommand {
         var timings = false
 
         func validate() throws {
-            guard FullResolutionMethod(rawValue: method) != nil else {
-                throw ValidationError("--method must be one of \(FullResolutionMethod.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
             guard maximumPixels > 0 else { throw ValidationError("--maximum-pixels must be positive") }
             if dataset != nil {
                 guard composite == nil, mask == nil else { throw ValidationError("give either COMPOSITE MASK or --dataset, not both") }
@@ -113,7 +109,7 @@ extension GKNetCommand {
         }
 
         func loadHarmonizer() throws -> Harmonizer {
-            Harmonizer(model: try ModelLoading.load(path: model), method: FullResolutionMethod(rawValue: method)!)
+            try fullResolution.harmonizer(modelPath: model)
         }
 
         func runBatch(options: HarmonizeOptions) throws {

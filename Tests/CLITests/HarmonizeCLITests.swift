@@ -110,6 +110,16 @@ struct HarmonizeCLITests {
         let noModel = try gknet(["harmonize", composite.path, mask.path, "-o", folder.appendingPathComponent("x.png").path, "--model", folder.appendingPathComponent("none.safetensors").path])
         #expect(noModel.status != 0 && noModel.standardError.contains("none.safetensors"), "stderr: \(noModel.standardError)")
         #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("x.png").path))
+
+        // The full-resolution options are checked before any work, in harmonize and evaluate alike.
+        let output = folder.appendingPathComponent("y.png")
+        let badMethod = try gknet(["harmonize", composite.path, mask.path, "-o", output.path, "--model", model.path, "--method", "bicubic"])
+        #expect(badMethod.status != 0 && badMethod.standardError.contains("--method must be one of local-affine"), "stderr: \(badMethod.standardError)")
+        let badGrid = try gknet(["harmonize", composite.path, mask.path, "-o", output.path, "--model", model.path, "--affine-grid", "0"])
+        #expect(badGrid.status != 0 && badGrid.standardError.contains("--affine-grid must be in 1...64"), "stderr: \(badGrid.standardError)")
+        let badRidge = try gknet(["evaluate", "--dataset", samples.deletingLastPathComponent().path, "--model", model.path, "--affine-regularization=-1"])
+        #expect(badRidge.status != 0 && badRidge.standardError.contains("--affine-regularization must be"), "stderr: \(badRidge.standardError)")
+        #expect(!FileManager.default.fileExists(atPath: output.path))
     }
 
     @Test func batchModeWritesEveryCompositeOfTheSplit() throws {

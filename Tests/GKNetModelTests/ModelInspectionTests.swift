@@ -209,5 +209,13 @@ private struct InspectFixture: Decodable {
         try Checkpoint.save(model, to: wrong, configuration: try GKNetConfiguration.preset("tiny"))   // k = 3, weights k = 5
         let wrongError = #expect(throws: CheckpointError.self) { try ModelInspection.loadModel(checkpoint: wrong) }
         #expect(wrongError!.description.contains(wrong.path) && wrongError!.description.contains("kernel_head"))
+
+        // A configuration far larger than the weights in the file is refused before the model is
+        // built (paper-sized metadata over tiny weights: ~40x the values the file holds).
+        let inflated = directory.appendingPathComponent("inflated.safetensors")
+        try Checkpoint.save(model, to: inflated, configuration: try GKNetConfiguration.preset("paper"))
+        let inflatedError = #expect(throws: CheckpointError.self) { try ModelInspection.loadModel(checkpoint: inflated) }
+        #expect(inflatedError!.description.contains(inflated.path) && inflatedError!.description.contains("describes a model of"),
+                "\(inflatedError!)")
     }
 }

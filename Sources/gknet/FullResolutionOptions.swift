@@ -1,0 +1,33 @@
+import ArgumentParser
+import Harmonization
+
+/// The options that choose how the network's 256x256 colour change reaches full resolution,
+/// shared by `gknet harmonize` and `gknet evaluate --resolution full`.
+struct FullResolutionOptions: ParsableArguments {
+    @Option(help: "How the 256x256 colour change reaches full resolution: local-affine, upsampled-residual or naive-upsampling.")
+    var method: String = FullResolutionMethod.localAffine.rawValue
+
+    @Option(name: .customLong("affine-grid"), help: "With --method local-affine: cells per side of the grid of colour transforms.")
+    var affineGrid: Int?
+
+    @Option(name: .customLong("affine-regularization"), help: "With --method local-affine: ridge weight pulling each cell's transform toward the global one.")
+    var affineRegularization: Float?
+
+    func validate() throws {
+        guard FullResolutionMethod(rawValue: method) != nil else {
+            throw ValidationError("--method must be one of \(FullResolutionMethod.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        if let affineGrid, !(1...64).contains(affineGrid) { throw ValidationError("--affine-grid must be in 1...64") }
+        if let affineRegularization, !(affineRegularization >= 0 && affineRegularization.isFinite) {
+            throw ValidationError("--affine-regularization must be a finite number >= 0")
+        }
+    }
+
+    /// A harmonizer for the checkpoint at `modelPath` (nil: the default model) with these settings.
+    func harmonizer(modelPath: String?) throws -> Harmonizer {
+        let harmonizer = Harmonizer(model: try ModelLoading.load(path: modelPath), method: FullResolutionMethod(rawValue: method)!)
+        if let affineGrid { harmonizer.affineSettings.gridSize = affineGrid }
+        if let affineRegularization { harmonizer.affineSettings.regularization = affineRegularization }
+        return harmonizer
+    }
+}
