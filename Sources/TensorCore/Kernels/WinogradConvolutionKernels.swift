@@ -81,7 +81,7 @@ public func winogradConvolutionForward(
 /// Runs `body` with OpenBLAS limited to the calling thread (its OpenMP build reads the caller's
 /// `omp_get_max_threads()`, a per-thread setting), restoring the setting afterwards.
 @inline(__always)
-private func withSingleThreadedBLAS(_ body: () -> Void) {
+func withSingleThreadedBLAS(_ body: () -> Void) {
     #if canImport(CDNNL)
     let previous = omp_get_max_threads()
     omp_set_num_threads(1)
@@ -187,7 +187,7 @@ private func inputTransform1D(_ d: SixRows, _ out: SixOutputRows, count: Int) {
 /// elementwise along a row, so it runs on whole phase-split rows, and the horizontal transform then
 /// reads d_j of consecutive tiles from contiguous phase arrays.
 @inline(never)
-private func winogradTransformInput(
+func winogradTransformInput(
     _ input: UnsafePointer<Float>, into v: UnsafeMutablePointer<Float>, tileRows: Range<Int>, tilesX: Int, ldv: Int,
     scratch: UnsafeMutablePointer<Float>, geometry g: ConvolutionGeometry
 ) {
