@@ -34,6 +34,8 @@ let unfriendlyConvolutions: [ConvolutionCase] = [
     ConvolutionCase(2, 17, 6, 7, o: 24, k: 3),  // Winograd, no padding
     ConvolutionCase(1, 16, 7, 8, o: 19, k: 3, p: 2),  // Winograd, padding 2
     ConvolutionCase(1, 16, 3, 2, o: 16, k: 3, p: 2),  // Winograd forward only (the input is too small for backward-data)
+    ConvolutionCase(1, 16, 5, 37, o: 16, k: 3, p: 2),  // Winograd: rows wide enough for the SIMD phase split / merge
+    ConvolutionCase(2, 16, 6, 38, o: 17, k: 3),  // the same without padding
 ]
 
 let unfriendlyTransposedConvolutions: [ConvolutionCase] = [

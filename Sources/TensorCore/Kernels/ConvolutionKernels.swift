@@ -1,5 +1,6 @@
 // 2-D convolution kernels (NCHW, weights OIHW), forward and backward, on three backends: Winograd
-// F(4x4, 3x3) for 3x3 stride-1 convolutions (Kernels/WinogradConvolutionKernels.swift), oneDNN
+// F(4x4, 3x3) for 3x3 stride-1 convolutions (forward, input and weight gradients:
+// Kernels/WinogradConvolutionKernels.swift, WinogradWeightGradientKernels.swift), oneDNN
 // primitives for everything else (Kernels/OneDNNConvolution.swift), and im2col + BLAS.sgemm (the
 // fallback where oneDNN is missing or has no implementation, and a second reference in tests).
 // Transposed convolution is expressed through the same kernels (see `transposedConvolutionForward`).

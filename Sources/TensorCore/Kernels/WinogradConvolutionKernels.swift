@@ -207,17 +207,7 @@ func winogradTransformInput(
                 row.update(repeating: 0, count: span)
                 continue
             }
-            let source = plane + y * width
-            for q in 0..<4 {
-                let phase = row + q * phaseLength
-                // k with 0 <= 4k + q - p < width
-                let first = min(phaseLength, max(0, (p - q + 3) / 4))
-                let last = min(phaseLength, max(first, (width - 1 + p - q) / 4 + 1))
-                for k in 0..<first { phase[k] = 0 }
-                let shifted = source + q - p
-                for k in first..<last { phase[k] = shifted[4 * k] }
-                for k in last..<phaseLength { phase[k] = 0 }
-            }
+            splitIntoPhases(plane + y * width, width: width, padding: p, into: row, phaseLength: phaseLength)
         }
         for ty in tileRows {
             let top = UnsafePointer(padded + 4 * (ty - tileRows.lowerBound) * span)
@@ -277,13 +267,16 @@ private func winogradTransformOutput(
         for ty in tileRows {
             for i in 0..<4 where 4 * ty + i < outHeight {
                 let row = plane + (4 * ty + i) * outWidth
+                let values = UnsafePointer(tile + 4 * i * tiles + (ty - tileRows.lowerBound) * tilesX)  // j at + j * tiles
+                let whole = min(tilesX, outWidth / 4)  // tiles whose four columns all exist
+                mergePhases(values, stride: tiles, tiles: whole, offset: offset, into: row, accumulate: accumulate)
                 for j in 0..<4 {
-                    let values = tile + (4 * i + j) * tiles + (ty - tileRows.lowerBound) * tilesX
                     let count = min(tilesX, (outWidth - j + 3) / 4)  // tiles whose column 4tx + j exists
+                    let phase = values + j * tiles
                     if accumulate {
-                        for tx in 0..<count { row[4 * tx + j] += values[tx] + offset }
+                        for tx in whole..<count { row[4 * tx + j] += phase[tx] + offset }
                     } else {
-                        for tx in 0..<count { row[4 * tx + j] = values[tx] + offset }
+                        for tx in whole..<count { row[4 * tx + j] = phase[tx] + offset }
                     }
                 }
             }
