@@ -69,6 +69,20 @@ public func parallelChunks(_ count: Int, minimumPerThread: Int = 4096, _ body: (
     }
 }
 
+/// Runs `body` with BLAS (OpenMP OpenBLAS) and oneDNN kept on the calling thread: for work items
+/// of `parallelChunks` that call BLAS themselves. On libgomp's pool a nested call stays on its
+/// thread anyway; on a Dispatch thread BLAS would otherwise start an OpenMP team of its own per
+/// call (more threads than cores). The OpenMP thread count is a per-thread setting
+/// (`omp_get_max_threads()`), restored afterwards.
+public func withBLASOnCallingThread<Result>(_ body: () throws -> Result) rethrows -> Result {
+    #if canImport(CDNNL)
+    let previous = omp_get_max_threads()
+    omp_set_num_threads(1)
+    defer { omp_set_num_threads(previous) }
+    #endif
+    return try body()
+}
+
 /// Calls `body(t)` for t in 0..<threads, concurrently, and returns when all are done.
 ///
 /// The threads are libgomp's (OpenMP) when it is loaded, the pool oneDNN and OpenBLAS use too:
@@ -149,4 +163,29 @@ public func parallelFor(_ count: Int, _ body: (Int) -> Void) {
 public struct UncheckedSendable<Value>: @unchecked Sendable {
     public let value: Value
     @inlinable public init(_ value: Value) { self.value = value }
+}
+
+/// libgomp's waiting between parallel regions, for executables to settle before anything runs.
+public enum OpenMPWaiting {
+    /// Re-executes this process with `OMP_WAIT_POLICY=passive` set, unless it (or
+    /// `GOMP_SPINCOUNT`) is already set, or libgomp is not loaded. Call first thing in `main`.
+    ///
+    /// Why: our loops run on Dispatch threads, OpenBLAS and oneDNN on libgomp's. By default an idle
+    /// libgomp thread spins (busy-waits) for about 300,000 iterations after every parallel region,
+    /// on a core that our next loop wants: `perf` put 18 % of a 2-thread `paper` forward in that spin,
+    /// and passive waiting halved its CPU time (docs/benchmarks.md, Model). libgomp reads the
+    /// variable once, when it is loaded, so setting it now needs a fresh start of the program.
+    /// `GKNET_KEEP_OMP_WAIT=1` turns this off.
+    public static func preferPassiveWaiting() {
+        #if os(Linux)
+        let environment = ProcessInfo.processInfo.environment
+        guard environment["OMP_WAIT_POLICY"] == nil, environment["GOMP_SPINCOUNT"] == nil,
+            environment["GKNET_KEEP_OMP_WAIT"] == nil,
+            dlsym(UnsafeMutableRawPointer(bitPattern: 0), "GOMP_parallel") != nil
+        else { return }
+        setenv("OMP_WAIT_POLICY", "passive", 1)
+        execv("/proc/self/exe", CommandLine.unsafeArgv)
+        // Still here: exec failed; run on with the spinning default.
+        #endif
+    }
 }

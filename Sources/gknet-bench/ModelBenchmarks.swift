@@ -179,6 +179,16 @@ enum ModelBenchmarks {
             ms = median(runs: options.runs ?? 10, warmup: options.warmup ?? 2) {
                 withoutGradient { consume(model(composite: inputs.composite, mask: inputs.mask)) }
             }
+            if OpProfiler.isEnabled {
+                // GKNET_PROFILE=1: time per op over a few more passes, on stderr.
+                let passes = 3
+                OpProfiler.reset()
+                let start = DispatchTime.now().uptimeNanoseconds
+                for _ in 0..<passes { withoutGradient { consume(model(composite: inputs.composite, mask: inputs.mask)) } }
+                let wall = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6 / Double(passes)
+                let report = OpProfiler.report(runs: passes) + "\n" + format(wall, 2) + " ms per forward pass (wall)\n"
+                FileHandle.standardError.write(Data(report.utf8))
+            }
             if let path = options.writeOutput {
                 let output = withoutGradient { model(composite: inputs.composite, mask: inputs.mask) }
                 let file = SafeTensorsFile(tensors: ["output": NamedTensor(shape: output.shape, values: output.data)])

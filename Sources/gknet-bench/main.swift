@@ -7,6 +7,9 @@
 //   harmonize  gknet harmonize end to end at 2048 and 4096 (HarmonizeBenchmark.swift)
 import ArgumentParser
 import Foundation
+import TensorCore
+
+OpenMPWaiting.preferPassiveWaiting()
 
 struct GKNetBench: ParsableCommand {
     static let configuration = CommandConfiguration(

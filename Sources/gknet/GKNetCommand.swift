@@ -10,6 +10,12 @@ struct GKNetCommand: ParsableCommand {
         version: "0.1.0",
         subcommands: [Harmonize.self, Evaluate.self, Train.self, Synthesize.self, Inspect.self, Demo.self]
     )
+
+    /// libgomp threads wait passively (no busy spinning; see OpenMPWaiting), then the command runs.
+    static func main() {
+        OpenMPWaiting.preferPassiveWaiting()
+        main(nil)
+    }
 }
 
 extension GKNetCommand {

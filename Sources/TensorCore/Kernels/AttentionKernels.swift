@@ -27,9 +27,11 @@ public struct TokenAttentionGeometry: Equatable, Sendable {
         self.valueWidth = valueWidth
         self.positions = positions
         self.tokens = tokens
-        let experiment = ProcessInfo.processInfo.environment["GKNET_ATTENTION_TILE"].flatMap { Int($0) }
-        self.tileSize = max(1, tileSize ?? experiment ?? max(16, min(positions, 32768 / max(1, tokens))))
+        self.tileSize = max(1, tileSize ?? Self.tileOverride ?? max(16, min(positions, 32768 / max(1, tokens))))
     }
+
+    /// GKNET_ATTENTION_TILE: a tile size for experiments, read once.
+    private static let tileOverride = ProcessInfo.processInfo.environment["GKNET_ATTENTION_TILE"].flatMap { Int($0) }
 
     var tilesPerHead: Int { (positions + tileSize - 1) / tileSize }
     var queryCount: Int { batch * heads * queryWidth * positions }
@@ -79,33 +81,36 @@ public func tokenAttentionForward(
     let (tile, tiles, tokens) = (g.tileSize, g.tilesPerHead, g.tokens)
     if tokens == 0 { output.update(repeating: 0, count: g.outputCount) }  // an empty sum
     guard g.positions > 0, tokens > 0 else { return }
+    // Tiles are spread over the threads; each runs its GEMMs on its own thread (single-threaded BLAS).
     parallelChunks(g.batch * g.heads * tiles, minimumPerThread: 1) { items in
-        let probabilities = UnsafeMutablePointer<Float>.allocate(capacity: tile * tokens + tile)
-        defer { probabilities.deallocate() }
-        let inverseTotals = probabilities + tile * tokens
-        for item in items {
-            let (pair, start) = (item / tiles, (item % tiles) * tile)
-            let rows = min(tile, g.positions - start)
-            let head = g.operands(pair, queries: queries, keys: keys, values: values, bias: bias)
-            g.tileLogits(probabilities, head, start: start, rows: rows, scale: scale)
-            // Unnormalised: e = exp(logit - max) per row; the 1 / Σ e goes onto the output columns
-            // below (Dv multiplies per position instead of T).
-            for r in 0..<rows {
-                let row = probabilities + r * tokens
-                let largest = maximum(row, count: tokens)
-                exponentialsInPlace(row, count: tokens, shift: largest)
-                let total = sumInDouble(row, count: tokens)
-                inverseTotals[r] = Float(1 / total)
-                logSumExp?[pair * g.positions + start + r] = largest + Float(Foundation.log(total))
-            }
-            // out[:, s0 ..< s0 + rows] = V^T (Dv x T) · E^T (T x rows), then each column / Σ e
-            let out = output + pair * g.valueWidth * g.positions + start
-            BLAS.sgemm(
-                transposeA: true, transposeB: true, m: g.valueWidth, n: rows, k: tokens,
-                a: head.values, lda: g.valueWidth, b: probabilities, ldb: tokens, c: out, ldc: g.positions)
-            for e in 0..<g.valueWidth {
-                let column = out + e * g.positions
-                for r in 0..<rows { column[r] *= inverseTotals[r] }
+        withBLASOnCallingThread {
+            let probabilities = UnsafeMutablePointer<Float>.allocate(capacity: tile * tokens + tile)
+            defer { probabilities.deallocate() }
+            let inverseTotals = probabilities + tile * tokens
+            for item in items {
+                let (pair, start) = (item / tiles, (item % tiles) * tile)
+                let rows = min(tile, g.positions - start)
+                let head = g.operands(pair, queries: queries, keys: keys, values: values, bias: bias)
+                g.tileLogits(probabilities, head, start: start, rows: rows, scale: scale)
+                // Unnormalised: e = exp(logit - max) per row; the 1 / Σ e goes onto the output columns
+                // below (Dv multiplies per position instead of T).
+                for r in 0..<rows {
+                    let row = probabilities + r * tokens
+                    let largest = maximum(row, count: tokens)
+                    exponentialsInPlace(row, count: tokens, shift: largest)
+                    let total = sumInDouble(row, count: tokens)
+                    inverseTotals[r] = Float(1 / total)
+                    logSumExp?[pair * g.positions + start + r] = largest + Float(Foundation.log(total))
+                }
+                // out[:, s0 ..< s0 + rows] = V^T (Dv x T) · E^T (T x rows), then each column / Σ e
+                let out = output + pair * g.valueWidth * g.positions + start
+                BLAS.sgemm(
+                    transposeA: true, transposeB: true, m: g.valueWidth, n: rows, k: tokens,
+                    a: head.values, lda: g.valueWidth, b: probabilities, ldb: tokens, c: out, ldc: g.positions)
+                for e in 0..<g.valueWidth {
+                    let column = out + e * g.positions
+                    for r in 0..<rows { column[r] *= inverseTotals[r] }
+                }
             }
         }
     }
@@ -134,7 +139,7 @@ public func tokenAttentionBackward(
     let partials = UnsafeMutablePointer<Float>.allocate(capacity: pairs * splits * partialWidth)
     partials.initialize(repeating: 0, count: pairs * splits * partialWidth)
     defer { partials.deallocate() }
-    parallelChunks(pairs * splits, minimumPerThread: 1) { items in
+    parallelChunks(pairs * splits, minimumPerThread: 1) { items in withBLASOnCallingThread {
         let probabilities = UnsafeMutablePointer<Float>.allocate(capacity: 2 * tile * tokens)
         defer { probabilities.deallocate() }
         let dLogits = probabilities + tile * tokens
@@ -177,7 +182,7 @@ public func tokenAttentionBackward(
                     a: dLogits, lda: tokens, b: head.queries + start, ldb: g.positions, beta: 1, c: dKeyPartial, ldc: g.queryWidth)
             }
         }
-    }
+    } }
     // Sum the splits of each pair into the gradients.
     for pair in 0..<pairs {
         for split in 0..<splits {

@@ -37,6 +37,8 @@ public func reduceToShape(_ gradient: [Float], from broadcast: [Int], to shape: 
 extension Tensor {
     /// `a + b` with broadcasting.
     public static func + (a: Tensor, b: Tensor) -> Tensor {
+        let profiled = OpProfiler.begin()
+        defer { OpProfiler.end(profiled, "add") }
         let (shape, values) = broadcastBinary(a, b, "add", +)
         return Tensor(shape: shape, data: values).recorded("add", inputs: [a, b]) { dOut in
             [a.requiresGrad ? reduceToShape(dOut, from: shape, to: a.shape) : nil,
@@ -46,6 +48,8 @@ extension Tensor {
 
     /// `a - b` with broadcasting.
     public static func - (a: Tensor, b: Tensor) -> Tensor {
+        let profiled = OpProfiler.begin()
+        defer { OpProfiler.end(profiled, "subtract") }
         let (shape, values) = broadcastBinary(a, b, "sub", -)
         return Tensor(shape: shape, data: values).recorded("sub", inputs: [a, b]) { dOut in
             [a.requiresGrad ? reduceToShape(dOut, from: shape, to: a.shape) : nil,
@@ -55,6 +59,8 @@ extension Tensor {
 
     /// `a * b` elementwise with broadcasting.
     public static func * (a: Tensor, b: Tensor) -> Tensor {
+        let profiled = OpProfiler.begin()
+        defer { OpProfiler.end(profiled, "multiply") }
         let (shape, values) = broadcastBinary(a, b, "mul", *)
         return Tensor(shape: shape, data: values).recorded("mul", inputs: [a, b]) { dOut in
             // in the forward pass: out = a * b, so d a = dOut * b and d b = dOut * a
@@ -68,6 +74,8 @@ extension Tensor {
 
     /// `a / b` elementwise with broadcasting.
     public static func / (a: Tensor, b: Tensor) -> Tensor {
+        let profiled = OpProfiler.begin()
+        defer { OpProfiler.end(profiled, "divide") }
         let (shape, values) = broadcastBinary(a, b, "div", /)
         return Tensor(shape: shape, data: values).recorded("div", inputs: [a, b]) { dOut in
             // out = a / b: d a = dOut / b; d b = -dOut * a / b^2 = -dOut * out / b
@@ -98,12 +106,16 @@ extension Tensor {
 
     /// `a + s` for a scalar `s`.
     public func addingScalar(_ s: Float) -> Tensor {
-        Tensor(shape: shape, data: mapElements(data) { $0 + s }).recorded("addScalar", inputs: [self]) { dOut in [dOut] }
+        let profiled = OpProfiler.begin()
+        defer { OpProfiler.end(profiled, "addScalar") }
+        return Tensor(shape: shape, data: mapElements(data) { $0 + s }).recorded("addScalar", inputs: [self]) { dOut in [dOut] }
     }
 
     /// `a * s` for a scalar `s`.
     public func scaled(by s: Float) -> Tensor {
-        Tensor(shape: shape, data: mapElements(data) { $0 * s }).recorded("scale", inputs: [self]) { dOut in
+        let profiled = OpProfiler.begin()
+        defer { OpProfiler.end(profiled, "scale") }
+        return Tensor(shape: shape, data: mapElements(data) { $0 * s }).recorded("scale", inputs: [self]) { dOut in
             [mapElements(dOut) { $0 * s }]
         }
     }

@@ -20,6 +20,8 @@
 ///     a constant (it must not require a gradient).
 /// - Returns: N x h x Dv x S.
 public func tokenAttention(queries: Tensor, keys: Tensor, values: Tensor, scale: Float, bias: Tensor? = nil) -> Tensor {
+    let profiled = OpProfiler.begin()
+    defer { OpProfiler.end(profiled, "tokenAttention S=\(queries.shape[3]) T=\(keys.shape[2])") }
     let context = "tokenAttention: queries \(queries.shape), keys \(keys.shape), values \(values.shape)"
     precondition(queries.rank == 4 && keys.rank == 4 && values.rank == 4, "\(context) must all have rank 4 (N x h x Dq x S, N x h x T x Dq, N x h x T x Dv)")
     let (n, heads, queryWidth, positions) = (queries.shape[0], queries.shape[1], queries.shape[2], queries.shape[3])

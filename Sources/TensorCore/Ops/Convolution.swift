@@ -1,5 +1,6 @@
 // Differentiable 2-D convolution and transposed convolution (PyTorch `conv2d`, `conv_transpose2d`).
 // The kernels live in Kernels/ConvolutionKernels.swift (oneDNN, with im2col + sgemm as fallback).
+import Foundation
 
 /// 2-D convolution (PyTorch `torch.nn.functional.conv2d`), zero padding, square kernels:
 ///
@@ -15,13 +16,18 @@
 public func conv2d(
     _ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0, dilation: Int = 1, groups: Int = 1
 ) -> Tensor {
+    let profiled = OpProfiler.begin()
+    defer { OpProfiler.end(profiled, "conv2d \(weight.shape[2])x\(weight.shape[3]) s\(stride) \(x.shape[1])->\(weight.shape[0]) @\(x.shape[2])x\(x.shape[3])") }
     let geometry = convolutionGeometry("conv2d", x, weight, stride: stride, padding: padding, dilation: dilation, groups: groups)
     checkBias("conv2d", bias, channels: geometry.outputChannels, weight: weight)
     precondition(
         geometry.outputHeight >= 1 && geometry.outputWidth >= 1,
         "conv2d: input \(x.shape) and weight \(weight.shape) give an empty output (padding \(padding), dilation \(dilation), stride \(stride))")
     let training = GradientMode.isEnabled && (x.requiresGrad || weight.requiresGrad || (bias?.requiresGrad ?? false))
-    let backend = ConvolutionBackend.preferred
+    var backend = ConvolutionBackend.preferred
+    if backend == .winograd && geometry.batch * ((geometry.outputHeight + 3) / 4) * ((geometry.outputWidth + 3) / 4) < WinogradPolicy.minimumTiles {
+        backend = .oneDNN(blockedLayout: true)
+    }
     let input = x.data, filter = weight.data, biasData = bias?.data
     let output = [Float](unsafeUninitializedCapacity: geometry.outputCount) { buffer, initialized in
         input.withUnsafeBufferPointer { xp in
@@ -75,6 +81,8 @@ public func convTranspose2d(
     _ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0, outputPadding: Int = 0,
     dilation: Int = 1, groups: Int = 1
 ) -> Tensor {
+    let profiled = OpProfiler.begin()
+    defer { OpProfiler.end(profiled, "convTranspose2d \(weight.shape[2])x\(weight.shape[3]) s\(stride) \(x.shape[1])->\(weight.shape[1] * groups) @\(x.shape[2])x\(x.shape[3])") }
     precondition(x.rank == 4 && weight.rank == 4, "convTranspose2d: input \(x.shape) and weight \(weight.shape) must both have rank 4 (N x C x H x W, C x O/G x K x K)")
     precondition(groups >= 1 && stride >= 1 && dilation >= 1 && padding >= 0, "convTranspose2d: input \(x.shape) and weight \(weight.shape): invalid stride \(stride), padding \(padding), dilation \(dilation) or groups \(groups)")
     precondition(x.count > 0 && weight.count > 0, "convTranspose2d: input \(x.shape) and weight \(weight.shape) must not be empty")
@@ -133,6 +141,18 @@ public func convTranspose2d(
 }
 
 // MARK: - Argument checks and buffer plumbing
+
+/// When `conv2d` runs a `.winograd` convolution on oneDNN instead.
+public enum WinogradPolicy {
+    /// Below this many 4x4 output tiles (N x Ho/4 x Wo/4) a `.winograd` convolution runs on oneDNN:
+    /// Winograd transforms the whole weight (36 O C values) on every call, on one thread, and its 36
+    /// GEMMs get only that many columns, so for small maps (GKNet's 16x16 and 32x32 levels at batch 1)
+    /// the direct convolution is faster: `paper` inference at 256, 2 threads, batch 1, went from 0.66 s
+    /// to 0.43 s (docs/benchmarks.md, Model). Default 128, or `GKNET_WINOGRAD_MIN_TILES`; per task
+    /// (tests force 0 to exercise Winograd on small shapes).
+    @TaskLocal public static var minimumTiles: Int =
+        ProcessInfo.processInfo.environment["GKNET_WINOGRAD_MIN_TILES"].flatMap { Int($0) } ?? 128
+}
 
 /// Checks conv2d arguments and returns the geometry.
 private func convolutionGeometry(_ op: String, _ x: Tensor, _ weight: Tensor, stride: Int, padding: Int, dilation: Int, groups: Int) -> ConvolutionGeometry {

@@ -11,6 +11,8 @@
 ///
 /// Matches `torch.matmul` for these shapes (no broadcasting of batch dims beyond the shared `b`).
 public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
+    let profiled = OpProfiler.begin()
+    defer { OpProfiler.end(profiled, "matmul") }
     precondition(a.rank >= 2 && b.rank >= 2, "matmul: a \(a.shape) and b \(b.shape) must both have rank >= 2")
     let m = a.shape[a.rank - 2]
     let k = a.shape[a.rank - 1]
@@ -83,6 +85,8 @@ func withMutableBaseAddress<Result>(
 ///   - bias: `O`, or nil.
 /// - Returns: `[..., O]`.
 public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
+    let profiled = OpProfiler.begin()
+    defer { OpProfiler.end(profiled, "linear") }
     precondition(
         x.rank >= 1 && weight.rank == 2 && x.shape.last == weight.shape[1],
         "linear: input \(x.shape) and weight \(weight.shape) do not match (need [..., C] and O x C)")

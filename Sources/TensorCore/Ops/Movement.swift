@@ -30,6 +30,8 @@ extension Tensor {
 
     /// The axes reordered: output axis i is input axis `axes[i]` (negative axes allowed).
     public func permuted(_ axes: [Int]) -> Tensor {
+        let profiled = OpProfiler.begin()
+        defer { OpProfiler.end(profiled, "permuted") }
         precondition(axes.count == rank, "permuted: \(axes) is not a permutation of the axes of tensor of shape \(shape)")
         let resolved = axes.map { normalizedAxis($0, rank: rank, "permuted: axes \(axes) for tensor of shape \(shape)") }
         precondition(Set(resolved).count == rank, "permuted: \(axes) is not a permutation of the axes of tensor of shape \(shape)")
@@ -58,6 +60,8 @@ extension Tensor {
 
     /// The elements with index in `range` along `axis`: out[..., i, ...] = x[..., range.lowerBound + i, ...].
     public func sliced(axis: Int, range: Range<Int>) -> Tensor {
+        let profiled = OpProfiler.begin()
+        defer { OpProfiler.end(profiled, "sliced") }
         let a = normalizedAxis(axis, rank: rank, "sliced: axis \(axis) for tensor of shape \(shape)")
         precondition(range.lowerBound >= 0 && range.upperBound <= shape[a], "sliced: range \(range) out of bounds for axis \(axis) of tensor of shape \(shape)")
         let block = AxisBlock(shape: shape, axis: a, start: range.lowerBound, length: range.count)
@@ -83,6 +87,8 @@ extension Tensor {
     /// - Parameter padding: one (before, after) pair per axis, outermost axis first (PyTorch's
     ///   `F.pad` lists the last axis first instead).
     public func padded(_ padding: [(before: Int, after: Int)], mode: PaddingMode = .zero) -> Tensor {
+        let profiled = OpProfiler.begin()
+        defer { OpProfiler.end(profiled, "padded") }
         let description = padding.map { "(\($0.before), \($0.after))" }.joined(separator: ", ")
         precondition(padding.count == rank, "padded: \(padding.count) padding pairs [\(description)] for tensor of shape \(shape) (one per axis needed)")
         for (axis, pair) in padding.enumerated() {
@@ -110,6 +116,8 @@ extension Tensor {
 
     /// The tensors joined along `axis`; all other dimensions must match.
     public static func concatenated(_ tensors: [Tensor], axis: Int) -> Tensor {
+        let profiled = OpProfiler.begin()
+        defer { OpProfiler.end(profiled, "concatenated") }
         precondition(!tensors.isEmpty, "concatenated: no tensors")
         let first = tensors[0].shape
         let a = normalizedAxis(axis, rank: first.count, "concatenated: axis \(axis) for shapes \(tensors.map(\.shape))")

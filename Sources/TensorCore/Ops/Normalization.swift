@@ -10,6 +10,8 @@
 ///   - normalizedShape: the trailing dimensions of `x` to normalise over, e.g. [D].
 ///   - weight, bias: `normalizedShape`, or nil for 1 and 0.
 public func layerNorm(_ x: Tensor, normalizedShape: [Int], weight: Tensor?, bias: Tensor?, epsilon: Float = 1e-5) -> Tensor {
+    let profiled = OpProfiler.begin()
+    defer { OpProfiler.end(profiled, "layerNorm") }
     let context = "layerNorm: input \(x.shape), normalizedShape \(normalizedShape)"
     precondition(
         !normalizedShape.isEmpty && x.rank >= normalizedShape.count && Array(x.shape.suffix(normalizedShape.count)) == normalizedShape,
@@ -74,6 +76,8 @@ public func batchNorm(
     _ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: Tensor, runningVariance: Tensor,
     training: Bool, momentum: Float = 0.1, epsilon: Float = 1e-5
 ) -> Tensor {
+    let profiled = OpProfiler.begin()
+    defer { OpProfiler.end(profiled, "batchNorm") }
     let (geometry, mean, variance) = batchNormStatistics(
         "batchNorm", x, weight: weight, bias: bias, runningMean: runningMean, runningVariance: runningVariance,
         training: training, momentum: momentum)
@@ -162,6 +166,8 @@ public func batchNormELU(
     _ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: Tensor, runningVariance: Tensor,
     training: Bool, momentum: Float = 0.1, epsilon: Float = 1e-5, residual: Tensor? = nil, alpha: Float = 1
 ) -> Tensor {
+    let profiled = OpProfiler.begin()
+    defer { OpProfiler.end(profiled, "batchNormELU @\(x.shape.dropFirst(2).map(String.init).joined(separator: "x"))") }
     if let residual {
         precondition(residual.shape == x.shape, "batchNormELU: input \(x.shape) and residual \(residual.shape) differ")
     }

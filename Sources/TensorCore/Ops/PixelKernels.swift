@@ -13,6 +13,8 @@
 ///   - dilation: the tap spacing, >= 1.
 /// - Returns: `N x C x H x W`.
 public func applyPixelKernels(_ x: Tensor, kernels: Tensor, kernelSize: Int, dilation: Int = 1) -> Tensor {
+    let profiled = OpProfiler.begin()
+    defer { OpProfiler.end(profiled, "applyPixelKernels") }
     precondition(
         x.rank == 4 && kernels.rank == 4,
         "applyPixelKernels: input \(x.shape) and kernels \(kernels.shape) must both be rank 4 (N x C x H x W, N x G·K·K x H x W)")

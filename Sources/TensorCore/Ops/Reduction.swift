@@ -45,6 +45,8 @@ extension Tensor {
     /// out has the shape of x without the reduced axes, or with them as 1 when `keepingDimensions`.
     /// An empty `axes` reduces nothing (NumPy's `axis=()`; PyTorch's `dim=[]` would sum everything).
     public func sum(axes: [Int], keepingDimensions: Bool = false) -> Tensor {
+        let profiled = OpProfiler.begin()
+        defer { OpProfiler.end(profiled, "sum(axes:)") }
         let (resolved, outputShape) = reductionShape(axes, keepingDimensions: keepingDimensions, "sum")
         return scaledSum("sum", axes: resolved, outputShape: outputShape, mean: false)
     }
@@ -56,6 +58,8 @@ extension Tensor {
 
     /// The mean over `axes`; shapes as in `sum(axes:keepingDimensions:)`.
     public func mean(axes: [Int], keepingDimensions: Bool = false) -> Tensor {
+        let profiled = OpProfiler.begin()
+        defer { OpProfiler.end(profiled, "mean(axes:)") }
         let (resolved, outputShape) = reductionShape(axes, keepingDimensions: keepingDimensions, "mean")
         return scaledSum("mean", axes: resolved, outputShape: outputShape, mean: true)
     }

@@ -11,7 +11,9 @@
 ///   - width: OW >= 1.
 /// - Returns: `N x C x OH x OW`.
 public func resizeBilinear(_ x: Tensor, height: Int, width: Int) -> Tensor {
-    resize(x, height: height, width: width, name: "resizeBilinear", taps: InterpolationTaps.linear)
+    let profiled = OpProfiler.begin()
+    defer { OpProfiler.end(profiled, "resizeBilinear") }
+    return resize(x, height: height, width: width, name: "resizeBilinear", taps: InterpolationTaps.linear)
 }
 
 /// Bicubic resize, `torch.nn.functional.interpolate(x, size=(OH, OW), mode='bicubic', align_corners=False)`.
@@ -24,7 +26,9 @@ public func resizeBilinear(_ x: Tensor, height: Int, width: Int) -> Tensor {
 ///   - width: OW >= 1.
 /// - Returns: `N x C x OH x OW`.
 public func resizeBicubic(_ x: Tensor, height: Int, width: Int) -> Tensor {
-    resize(x, height: height, width: width, name: "resizeBicubic", taps: InterpolationTaps.cubic)
+    let profiled = OpProfiler.begin()
+    defer { OpProfiler.end(profiled, "resizeBicubic") }
+    return resize(x, height: height, width: width, name: "resizeBicubic", taps: InterpolationTaps.cubic)
 }
 
 extension Tensor {

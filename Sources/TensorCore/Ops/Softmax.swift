@@ -24,7 +24,9 @@ extension Tensor {
 
     /// exp(x_i) / Σ_j exp(x_j) along `axis` (negative axes count from the end).
     public func softmax(axis: Int) -> Tensor {
-        softmaxOp(axis: axis, logarithm: false)
+        let profiled = OpProfiler.begin()
+        defer { OpProfiler.end(profiled, "softmax") }
+        return softmaxOp(axis: axis, logarithm: false)
     }
 
     /// x_i - log Σ_j exp(x_j) along `axis`, computed without forming the softmax (stable for

@@ -46,14 +46,18 @@ extension Tensor {
 
     /// e^x, elementwise.
     public func exp() -> Tensor {
-        unaryOp("exp", keepsInput: false, keepsOutput: true, forward: { expForward(output: $0, input: $1) }) { dx, dy, x, y in
+        let profiled = OpProfiler.begin()
+        defer { OpProfiler.end(profiled, "exp") }
+        return unaryOp("exp", keepsInput: false, keepsOutput: true, forward: { expForward(output: $0, input: $1) }) { dx, dy, x, y in
             expBackward(dInput: dx, dOutput: dy, output: y)
         }
     }
 
     /// Natural logarithm, elementwise (x <= 0 gives -inf / NaN like PyTorch).
     public func log() -> Tensor {
-        unaryOp("log", keepsInput: true, keepsOutput: false, forward: { logForward(output: $0, input: $1) }) { dx, dy, x, y in
+        let profiled = OpProfiler.begin()
+        defer { OpProfiler.end(profiled, "log") }
+        return unaryOp("log", keepsInput: true, keepsOutput: false, forward: { logForward(output: $0, input: $1) }) { dx, dy, x, y in
             logBackward(dInput: dx, dOutput: dy, input: x)
         }
     }
@@ -74,7 +78,9 @@ extension Tensor {
 
     /// max(x, 0); the gradient at 0 is 0.
     public func relu() -> Tensor {
-        unaryOp("relu", keepsInput: false, keepsOutput: true, forward: { reluForward(output: $0, input: $1) }) { dx, dy, x, y in
+        let profiled = OpProfiler.begin()
+        defer { OpProfiler.end(profiled, "relu") }
+        return unaryOp("relu", keepsInput: false, keepsOutput: true, forward: { reluForward(output: $0, input: $1) }) { dx, dy, x, y in
             reluBackward(dInput: dx, dOutput: dy, output: y)
         }
     }
@@ -88,13 +94,17 @@ extension Tensor {
 
     /// x for x > 0, else alpha (e^x - 1) (PyTorch `F.elu`).
     public func elu(alpha: Float = 1) -> Tensor {
-        unaryOp("elu", keepsInput: true, keepsOutput: true, forward: { eluForward(output: $0, input: $1, alpha: alpha) }) { dx, dy, x, y in
+        let profiled = OpProfiler.begin()
+        defer { OpProfiler.end(profiled, "elu") }
+        return unaryOp("elu", keepsInput: true, keepsOutput: true, forward: { eluForward(output: $0, input: $1, alpha: alpha) }) { dx, dy, x, y in
             eluBackward(dInput: dx, dOutput: dy, input: x, output: y, alpha: alpha)
         }
     }
 
     /// Gaussian error linear unit x Phi(x), exact (erf) or with the tanh approximation (PyTorch `F.gelu`).
     public func gelu(approximation: GELUApproximation = .none) -> Tensor {
+        let profiled = OpProfiler.begin()
+        defer { OpProfiler.end(profiled, "gelu") }
         let tanhForm = approximation == .tanh
         return unaryOp("gelu", keepsInput: true, keepsOutput: false, forward: { geluForward(output: $0, input: $1, tanhApproximation: tanhForm) }) { dx, dy, x, y in
             geluBackward(dInput: dx, dOutput: dy, input: x, tanhApproximation: tanhForm)
@@ -103,7 +113,9 @@ extension Tensor {
 
     /// 1 / (1 + e^-x).
     public func sigmoid() -> Tensor {
-        unaryOp("sigmoid", keepsInput: false, keepsOutput: true, forward: { sigmoidForward(output: $0, input: $1) }) { dx, dy, x, y in
+        let profiled = OpProfiler.begin()
+        defer { OpProfiler.end(profiled, "sigmoid") }
+        return unaryOp("sigmoid", keepsInput: false, keepsOutput: true, forward: { sigmoidForward(output: $0, input: $1) }) { dx, dy, x, y in
             sigmoidBackward(dInput: dx, dOutput: dy, output: y)
         }
     }
