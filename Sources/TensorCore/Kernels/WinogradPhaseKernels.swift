@@ -2,7 +2,7 @@
 // phases (x mod 4) and back. A phase alone is a stride-4 access that does not vectorize; all four
 // at once are 4x4 transposes of consecutive 4-float groups, done here with SIMD4 shuffles.
 
-/// The 4x4 transpose: lane q of the result r is (a[r], b[r], c[r], d[r]) read column-wise.
+/// The 4x4 transpose: result r is (a[r], b[r], c[r], d[r]).
 @inline(__always)
 private func transposed(_ a: SIMD4<Float>, _ b: SIMD4<Float>, _ c: SIMD4<Float>, _ d: SIMD4<Float>)
     -> (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>)
