@@ -15,16 +15,7 @@ struct GKNetBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gknet-bench",
         abstract: "Release-mode benchmarks of GKNet in Swift (docs/benchmarks.md).",
-        subcommands: [Kernels.self, Model.self, MemoryBenchmark.self, LoaderBenchmarkCommand.self, HarmonizeBenchmark.self])
-
-    /// `kernels`: its options are parsed by KernelBenchmarks (see its header).
-    struct Kernels: ParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "GEMM, conv2d forward/backward and other hot kernels: median ms and GFLOP/s.")
-        @Argument(parsing: .captureForPassthrough, help: "[--threads T] [--tsv] [--only KEY,...] [--variants]")
-        var options: [String] = []
-        func run() { KernelBenchmarks.main(options) }
-    }
+        subcommands: [KernelBenchmarksCommand.self, Model.self, MemoryBenchmark.self, LoaderBenchmarkCommand.self, HarmonizeBenchmark.self])
 
     /// `model`: its options are parsed by ModelBenchmarks (see its header).
     struct Model: ParsableCommand {
