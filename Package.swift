@@ -53,7 +53,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "gknet-bench",
-            dependencies: ["Harmonization", "GKNetModel", "NeuralNet", "ImageCodec", "TensorCore", "_TestSupport"]
+            dependencies: [
+                "Harmonization", "GKNetModel", "NeuralNet", "ImageCodec", "TensorCore", "_TestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
         ),
 
         // MARK: - Unit test bundles

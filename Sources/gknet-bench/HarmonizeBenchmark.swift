@@ -13,49 +13,62 @@
 // Per size: one cold run (first use of the network's buffers), then N timed runs; the median is
 // reported with its stage breakdown. Peak RSS (getrusage) is read right after the 2048 runs, before
 // any larger image is touched. The last line is the summary `make bench-harmonize` records.
+import ArgumentParser
 import Foundation
 import GKNetModel
 import Harmonization
 import ImageCodec
 import TensorCore
 
-enum HarmonizeBenchmark {
-    static func main(_ arguments: [String]) {
-        var threads = 2
-        var runs = 3
-        var sizes = [2048, 4096]
-        var preset = "paper"
-        var method = FullResolutionMethod.localAffine
-        var tuneDataset: String?
-        var modelPath: String?
-        var grids = [4, 8, 16]
-        var regularizations: [Float] = [4]
-        var limit = 0
-        var index = 0
-        func value() -> String {
-            index += 1
-            guard index < arguments.count else { fail("missing value after \(arguments[index - 1])") }
-            return arguments[index]
+struct HarmonizeBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "harmonize",
+        abstract: "gknet harmonize end to end on 2048x2048 and 4096x4096 JPEG composites (paper preset); --tune: the full-resolution sweep.")
+
+    @Option(help: "Kernel threads.")
+    var threads: Int = 2
+
+    @Option(help: "Timed runs per size (after one cold run).")
+    var runs: Int = 3
+
+    @Option(help: "Comma-separated composite sizes (square).", transform: integers)
+    var sizes: [Int] = [2048, 4096]
+
+    @Option(help: "The model preset (random weights: speed does not depend on them).")
+    var preset: String = "paper"
+
+    @Option(help: "Full-resolution method: local-affine, upsampled-residual or naive-upsampling.")
+    var method: String = FullResolutionMethod.localAffine.rawValue
+
+    @Option(name: .customLong("tune"), help: "Tuning sweep over this dataset's test split instead of the speed benchmark (needs --model).")
+    var tuneDataset: String?
+
+    @Option(name: .customLong("model"), help: "With --tune: the checkpoint to sweep with.")
+    var modelPath: String?
+
+    @Option(help: "With --tune: comma-separated local-affine grid sizes.", transform: integers)
+    var grids: [Int] = [4, 8, 16]
+
+    @Option(help: "With --tune: comma-separated local-affine ridge weights.", transform: numbers)
+    var regularizations: [Float] = [4]
+
+    @Option(help: "With --tune: only the first N pairs (0 = all).")
+    var limit: Int = 0
+
+    func validate() throws {
+        guard threads >= 1, runs >= 1, limit >= 0 else { throw ValidationError("--threads and --runs must be positive, --limit >= 0") }
+        guard sizes.allSatisfy({ $0 >= 16 }) else { throw ValidationError("--sizes must be at least 16") }
+        guard FullResolutionMethod(rawValue: method) != nil else {
+            throw ValidationError("--method must be one of \(FullResolutionMethod.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        while index < arguments.count {
-            switch arguments[index] {
-            case "--threads": threads = Int(value()) ?? { fail("--threads needs an integer") }()
-            case "--runs": runs = max(1, Int(value()) ?? { fail("--runs needs an integer") }())
-            case "--sizes": sizes = value().split(separator: ",").map { Int($0) ?? { fail("--sizes needs integers") }() }
-            case "--preset": preset = value()
-            case "--method": method = FullResolutionMethod(rawValue: value()) ?? { fail("unknown --method") }()
-            case "--tune": tuneDataset = value()
-            case "--model": modelPath = value()
-            case "--grids": grids = value().split(separator: ",").map { Int($0) ?? { fail("--grids needs integers") }() }
-            case "--regularizations": regularizations = value().split(separator: ",").map { Float($0) ?? { fail("--regularizations needs numbers") }() }
-            case "--limit": limit = Int(value()) ?? { fail("--limit needs an integer") }()
-            case let other: fail("unknown option \(other)")
-            }
-            index += 1
-        }
+        if tuneDataset != nil, modelPath == nil { throw ValidationError("--tune needs --model") }
+    }
+
+    func run() throws {
+        let method = FullResolutionMethod(rawValue: method)!
         Threading.configure(threads: threads)
         if let tuneDataset {
-            return tune(dataset: tuneDataset, model: modelPath ?? { fail("--tune needs --model") }(), grids: grids, regularizations: regularizations, limit: limit)
+            return Self.tune(dataset: tuneDataset, model: modelPath!, grids: grids, regularizations: regularizations, limit: limit)
         }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gknet-bench-harmonize-\(ProcessInfo.processInfo.processIdentifier)")
         try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -65,13 +78,13 @@ enum HarmonizeBenchmark {
         do {
             harmonizer = Harmonizer(model: try GKNet(configuration: try GKNetConfiguration.preset(preset), seed: 0), method: method)
         } catch {
-            fail("\(error)")
+            Self.fail("\(error)")
         }
         print("gknet-bench harmonize: preset \(preset), method \(method.rawValue), threads \(Threading.count), \(runs) timed runs after 1 cold run")
         var medians: [Int: Double] = [:]
         var rss2048: Double?
         for size in sizes {
-            let (composite, mask) = makeInputs(size: size, in: folder)
+            let (composite, mask) = Self.makeInputs(size: size, in: folder)
             let jpegBytes = (try? FileManager.default.attributesOfItem(atPath: composite.path)[.size] as? Int) ?? 0
             let request = HarmonizeRequest(composite: composite, mask: mask, output: folder.appendingPathComponent("out\(size).png"))
             var reports: [HarmonizeReport] = []
@@ -88,7 +101,7 @@ enum HarmonizeBenchmark {
                         totals.append(seconds)
                     }
                 } catch {
-                    fail("\(error)")
+                    Self.fail("\(error)")
                 }
             }
             let order = totals.indices.sorted { totals[$0] < totals[$1] }
@@ -100,7 +113,7 @@ enum HarmonizeBenchmark {
             print(String(format: "  %dx%d (JPEG %.1f MB -> PNG %.1f MB): median %.3f s of %@ s\n    stages, wall (process CPU) s: %@", size, size,
                          Double(jpegBytes) / 1e6, Double(pngBytes) / 1e6, totals[median],
                          totals.map { String(format: "%.3f", $0) }.joined(separator: " "), stages))
-            if size == 2048 { rss2048 = peakResidentMegabytes() }
+            if size == 2048 { rss2048 = Self.peakResidentMegabytes() }
         }
         func seconds(_ size: Int) -> String { medians[size].map { String(format: "%.3f", $0) } ?? "n/a" }
         print("bench-harmonize: s2048=\(seconds(2048)) rss2048_mb=\(rss2048.map { String(format: "%.0f", $0) } ?? "n/a") s4096=\(seconds(4096)) threads=\(Threading.count)")
@@ -215,6 +228,6 @@ enum HarmonizeBenchmark {
 
     static func fail(_ message: String) -> Never {
         FileHandle.standardError.write(Data("gknet-bench harmonize: \(message)\n".utf8))
-        exit(2)
+        Foundation.exit(2)
     }
 }

@@ -11,6 +11,7 @@
 // --wait-idle waits (up to SECONDS) before each benchmark until the idle CPU capacity covers the
 // thread count plus a margin, and reports the idle fraction it saw (the TSV's fifth column);
 // --variants adds the same convolution on each backend and the backward pass split in halves.
+import ArgumentParser
 import Dispatch
 import Foundation
 import TensorCore
@@ -26,58 +27,69 @@ enum KernelBenchmarks {
     }
 
     nonisolated(unsafe) static var useCPUTime = false
+}
 
-    static func main(_ arguments: [String]) {
-        var threads = Threading.count
-        var tsv = false
-        var only: Set<String>? = nil
-        var seconds = 1.0
-        var maximumIdleWait = 0.0
-        var variants = false
-        var index = 0
-        func value() -> String {
-            index += 1
-            guard index < arguments.count else { fail("missing value after \(arguments[index - 1])") }
-            return arguments[index]
-        }
-        while index < arguments.count {
-            switch arguments[index] {
-            case "--threads": threads = Int(value()) ?? { fail("--threads needs an integer") }()
-            case "--tsv": tsv = true
-            case "--only": only = Set(value().split(separator: ",").map(String.init))
-            case "--seconds": seconds = Double(value()) ?? { fail("--seconds needs a number") }()
-            case "--cpu-time": useCPUTime = true
-            case "--variants": variants = true
-            case "--wait-idle": maximumIdleWait = Double(value()) ?? { fail("--wait-idle needs a number") }()
-            case let other: fail("unknown option \(other)")
-            }
-            index += 1
-        }
+/// The `kernels` subcommand: options, then the run over `KernelBenchmarks`.
+struct KernelBenchmarksCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kernels", abstract: "GEMM, conv2d forward/backward and other hot kernels: median ms and GFLOP/s.")
+
+    @Option(help: "Kernel threads (default: GKNET_THREADS or all cores).")
+    var threads: Int = Threading.count
+
+    @Flag(help: "Print key<TAB>ms<TAB>gflops<TAB>label<TAB>idle lines for scripts.")
+    var tsv = false
+
+    @Option(help: "Comma-separated benchmark keys to run (default: all).")
+    var only: String?
+
+    @Option(help: "Time budget per benchmark in seconds (at least 5 timed runs each).")
+    var seconds: Double = 1
+
+    @Flag(name: .customLong("cpu-time"), help: "Report process CPU time instead of wall time (a load-robust proxy for 1-thread runs; never for recorded numbers).")
+    var cpuTime = false
+
+    @Option(name: .customLong("wait-idle"), help: "Wait up to SECONDS before each benchmark until the idle CPU covers the thread count plus a margin.")
+    var maximumIdleWait: Double = 0
+
+    @Flag(help: "Also time the convolution on each backend and the backward pass split in halves.")
+    var variants = false
+
+    func validate() throws {
+        guard threads >= 1 else { throw ValidationError("--threads must be positive") }
+        guard seconds > 0, maximumIdleWait >= 0 else { throw ValidationError("--seconds must be positive and --wait-idle >= 0") }
+    }
+
+    func run() {
+        KernelBenchmarks.useCPUTime = cpuTime
+        let only = self.only.map { Set($0.split(separator: ",").map(String.init)) }
         Threading.configure(threads: threads)
-        let selected = (benchmarks() + (variants || only != nil ? backendVariants() : [])).filter { only?.contains($0.key) ?? true }
+        let selected = (KernelBenchmarks.benchmarks() + (variants || only != nil ? KernelBenchmarks.backendVariants() : [])).filter { only?.contains($0.key) ?? true }
         if !tsv {
             print("gknet-bench kernels: threads \(Threading.count), oneDNN \(ConvolutionBackend.isOneDNNAvailable ? "yes" : "no")")
-            let g = convGeometry(batch: 1)
+            let g = KernelBenchmarks.convGeometry(batch: 1)
             for pass in ["inference", "backwardData", "backwardWeights"] {
                 print("  oneDNN \(pass) for \(g): \(oneDNNConvolutionImplementation(geometry: g, pass: pass) ?? "none")")
             }
         }
         for benchmark in selected {
             let body = benchmark.setUp()
-            let idle = maximumIdleWait > 0 ? waitForIdle(threads: Threading.count, maximumSeconds: maximumIdleWait) : nil
-            let ms = medianMilliseconds(seconds: seconds, body)
+            let idle = maximumIdleWait > 0 ? KernelBenchmarks.waitForIdle(threads: Threading.count, maximumSeconds: maximumIdleWait) : nil
+            let ms = KernelBenchmarks.medianMilliseconds(seconds: seconds, body)
             let gflops = benchmark.flops.map { $0 / (ms * 1e6) }
             if tsv {
-                let idleText = idle.map { format($0, 2) } ?? ""
-                print("\(benchmark.key)\t\(format(ms, 4))\t\(gflops.map { format($0, 2) } ?? "")\t\(benchmark.label)\t\(idleText)")
+                let idleText = idle.map { KernelBenchmarks.format($0, 2) } ?? ""
+                print("\(benchmark.key)\t\(KernelBenchmarks.format(ms, 4))\t\(gflops.map { KernelBenchmarks.format($0, 2) } ?? "")\t\(benchmark.label)\t\(idleText)")
             } else {
-                let rate = gflops.map { format($0, 1) + " GFLOP/s" } ?? ""
-                print(pad(benchmark.key, 22) + pad(benchmark.label, 48) + pad(format(ms, 3) + " ms", 14, left: true) + "  " + rate)
+                let rate = gflops.map { KernelBenchmarks.format($0, 1) + " GFLOP/s" } ?? ""
+                print(KernelBenchmarks.pad(benchmark.key, 22) + KernelBenchmarks.pad(benchmark.label, 48) + KernelBenchmarks.pad(KernelBenchmarks.format(ms, 3) + " ms", 14, left: true) + "  " + rate)
             }
             fflush(nil)
         }
     }
+}
 
+extension KernelBenchmarks {
     // MARK: - The benchmarks
 
     /// conv2d 3x3, 64 -> 64 channels, 128 x 128, padding 1 (the issue's benchmark shape).
@@ -280,10 +292,5 @@ enum KernelBenchmarks {
     static func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
         let fill = String(repeating: " ", count: max(0, width - text.count))
         return left ? fill + text : text + fill
-    }
-
-    static func fail(_ message: String) -> Never {
-        FileHandle.standardError.write(Data("gknet-bench kernels: \(message)\n".utf8))
-        exit(2)
     }
 }

@@ -7,42 +7,37 @@
 //
 // Issue 8 acceptance: the inference tensor peak stays under 1.5 GB.
 import Dispatch
+import ArgumentParser
 import Foundation
 import GKNetModel
 import NeuralNet
 import TensorCore
 
-enum MemoryBenchmark {
-    static func main(_ arguments: [String]) {
-        var threads = Threading.count
-        var phase = "all"
-        var size = 256
-        var index = 0
-        func value() -> String {
-            index += 1
-            guard index < arguments.count else { fail("missing value after \(arguments[index - 1])") }
-            return arguments[index]
-        }
-        while index < arguments.count {
-            switch arguments[index] {
-            case "--threads": threads = Int(value()) ?? { fail("--threads needs an integer") }()
-            case "--phase": phase = value()
-            case "--size": size = Int(value()) ?? { fail("--size needs an integer") }()
-            case let other: fail("unknown option \(other)")
-            }
-            index += 1
-        }
-        guard ["inference", "training", "all"].contains(phase) else { fail("--phase is inference, training or all") }
-        guard size >= 16, size % 16 == 0 else { fail("--size must be a multiple of 16") }
+struct MemoryBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "memory", abstract: "Peak tensor memory and peak RSS: paper inference forward, small training step.")
+
+    @Option(help: "Kernel threads (default: GKNET_THREADS or all cores).")
+    var threads: Int = Threading.count
+
+    @Option(help: "inference, training or all.")
+    var phase: String = "all"
+
+    @Option(help: "Input size (a multiple of 16).")
+    var size: Int = 256
+
+    func validate() throws {
+        guard ["inference", "training", "all"].contains(phase) else { throw ValidationError("--phase is inference, training or all") }
+        guard size >= 16, size % 16 == 0 else { throw ValidationError("--size must be a multiple of 16") }
+        guard threads >= 1 else { throw ValidationError("--threads must be positive") }
+    }
+
+    func run() throws {
         Threading.configure(threads: threads)
         print("gknet-bench memory: threads \(Threading.count), \(size)x\(size); "
-              + "VmHWM reset per phase: \(resetPeakResidentSet() ? "yes" : "no (peak since process start)")")
-        do {
-            if phase != "training" { try inference(size: size) }
-            if phase != "inference" { try training(size: size) }
-        } catch {
-            fail("\(error)")
-        }
+              + "VmHWM reset per phase: \(Self.resetPeakResidentSet() ? "yes" : "no (peak since process start)")")
+        if phase != "training" { try Self.inference(size: size) }
+        if phase != "inference" { try Self.training(size: size) }
     }
 
     /// One `paper` forward in evaluation mode without gradient recording.
@@ -133,9 +128,4 @@ enum MemoryBenchmark {
 
     static func mib(_ bytes: Int) -> String { format(Double(bytes) / 1_048_576, 1) + " MiB" }
     static func format(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
-
-    static func fail(_ message: String) -> Never {
-        FileHandle.standardError.write(Data("gknet-bench memory: \(message)\n".utf8))
-        exit(2)
-    }
 }

@@ -1,25 +1,48 @@
-// gknet-bench: release-mode benchmarks (`swift build -c release`), one subcommand per family:
-//   gknet-bench kernels [--threads T] [--tsv] [--only KEY,...]   (KernelBenchmarks.swift)
-//   gknet-bench model [--threads T] [--cases K,...] [--data DIR] [--tsv]      (ModelBenchmarks.swift)
-// Later: `harmonize` (the end-to-end CLI job).
+// gknet-bench: release-mode benchmarks (`swift build -c release`), one subcommand per family
+// (`gknet-bench <subcommand> --help` lists each one's options):
+//   kernels    GEMM, conv2d forward/backward and other hot kernels (KernelBenchmarks.swift)
+//   model      GKNet presets at 256x256: inference and training step (ModelBenchmarks.swift)
+//   memory     peak tensor memory and peak RSS (MemoryBenchmark.swift)
+//   loader     decode + augment training batches (LoaderBenchmarkCommand.swift)
+//   harmonize  gknet harmonize end to end at 2048 and 4096 (HarmonizeBenchmark.swift)
+import ArgumentParser
 import Foundation
 import TensorCore
 
 OpenMPWaiting.preferPassiveWaiting()
 
-let subcommands: [(name: String, summary: String, run: ([String]) -> Void)] = [
-    ("kernels", "GEMM, conv2d forward/backward and other hot kernels: median ms and GFLOP/s", KernelBenchmarks.main),
-    ("model", "GKNet presets at 256x256: batch-1 inference and batch-8 training step, ms, GFLOP/s, peak RSS", ModelBenchmarks.main),
-    ("memory", "peak tensor memory and peak RSS: paper inference forward, small training step", MemoryBenchmark.main),
-    ("loader", "decode + augment training batches (16 x 256x256): ms per batch", LoaderBenchmarkCommand.main),
-    ("harmonize", "gknet harmonize end to end on 2048x2048 and 4096x4096 JPEG composites (paper preset)", HarmonizeBenchmark.main),
-]
+struct GKNetBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gknet-bench",
+        abstract: "Release-mode benchmarks of GKNet in Swift (docs/benchmarks.md).",
+        subcommands: [KernelBenchmarksCommand.self, Model.self, MemoryBenchmark.self, LoaderBenchmarkCommand.self, HarmonizeBenchmark.self])
 
-let arguments = Array(CommandLine.arguments.dropFirst())
-if let name = arguments.first, let subcommand = subcommands.first(where: { $0.name == name }) {
-    subcommand.run(Array(arguments.dropFirst()))
-} else {
-    print("usage: gknet-bench <subcommand> [options]\n")
-    for subcommand in subcommands { print("  \(subcommand.name)\t\(subcommand.summary)") }
-    exit(arguments.isEmpty || arguments.first == "--help" ? 0 : 2)
+    /// `model`: its options are parsed by ModelBenchmarks (see its header).
+    struct Model: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "GKNet presets at 256x256: batch-1 inference and batch-8 training step, ms, GFLOP/s, peak RSS.")
+        @Argument(parsing: .captureForPassthrough, help: "[--threads T] [--cases K,...] [--data DIR] [--tsv]")
+        var options: [String] = []
+        func run() { ModelBenchmarks.main(options) }
+    }
 }
+
+/// `--sizes 2048,4096` style option values.
+func integers(_ text: String) throws -> [Int] {
+    try text.split(separator: ",").map { part in
+        guard let value = Int(part.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("'\(part)' is not an integer") }
+        return value
+    }
+}
+
+/// `--regularizations 1,4,16` style option values.
+func numbers(_ text: String) throws -> [Float] {
+    try text.split(separator: ",").map { part in
+        guard let value = Float(part.trimmingCharacters(in: .whitespaces)), value.isFinite else {
+            throw ValidationError("'\(part)' is not a number")
+        }
+        return value
+    }
+}
+
+GKNetBench.main()

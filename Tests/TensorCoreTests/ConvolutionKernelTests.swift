@@ -34,6 +34,8 @@ let unfriendlyConvolutions: [ConvolutionCase] = [
     ConvolutionCase(2, 17, 6, 7, o: 24, k: 3),  // Winograd, no padding
     ConvolutionCase(1, 16, 7, 8, o: 19, k: 3, p: 2),  // Winograd, padding 2
     ConvolutionCase(1, 16, 3, 2, o: 16, k: 3, p: 2),  // Winograd forward only (the input is too small for backward-data)
+    ConvolutionCase(1, 16, 5, 37, o: 16, k: 3, p: 2),  // Winograd: rows wide enough for the SIMD phase split / merge
+    ConvolutionCase(2, 16, 6, 38, o: 17, k: 3),  // the same without padding
 ]
 
 let unfriendlyTransposedConvolutions: [ConvolutionCase] = [
@@ -134,19 +136,23 @@ func convolutionInputs(_ t: ConvolutionCase, transposed: Bool, seed: UInt64) -> 
 
     @Test func winogradInSeveralTileBlocksMatchesNaiveLoops() {
         let t = ConvolutionCase(2, 16, 13, 10, o: 16, k: 3, p: 1)
-        let (x, weight, bias, _) = convolutionInputs(t, transposed: false, seed: 13)
+        let (x, weight, bias, dOut) = convolutionInputs(t, transposed: false, seed: 13)
         let expected = ReferenceConvolution.conv2d(x, weight: weight, bias: bias, t.parameters)
+        let (_, expectedDw, _) = ReferenceConvolution.conv2dBackward(dOut, x: x, weight: weight, t.parameters)
         let g = ConvolutionGeometry(batch: 2, inputChannels: 16, inputHeight: 13, inputWidth: 10, outputChannels: 16, kernelSize: 3, padding: 1)
         #expect(winogradSupports(g))
         for rows in [1, 2, 4] {
             var out = [Float](repeating: .nan, count: g.outputCount)
             winogradConvolutionForward(output: &out, input: x.data, weight: weight.data, bias: bias.data, geometry: g, tileRowsPerBlock: rows)
             expectClose(out, expected.data, "Winograd, \(rows) tile rows per block")
+            var dw = [Float](repeating: 1, count: g.weightCount)
+            winogradConvolutionBackwardWeights(dWeight: &dw, dOutput: dOut.data, input: x.data, geometry: g, accumulate: true, tileRowsPerBlock: rows)
+            expectClose(dw, expectedDw.data.map { $0 + 1 }, "Winograd dWeight, \(rows) tile rows per block")
         }
     }
 
     /// Winograd F(4x4, 3x3) rounds more than direct convolution; on a realistic layer its error stays
-    /// below 2e-5 of the output's largest magnitude (forward and input gradient).
+    /// below 2e-5 of the output's largest magnitude (forward, input and weight gradients).
     @Test func winogradAccuracyOnA64ChannelLayer() {
         let g = ConvolutionGeometry(batch: 1, inputChannels: 64, inputHeight: 30, inputWidth: 33, outputChannels: 64, kernelSize: 3, padding: 1)
         var generator = SplitMix64(seed: 21)
@@ -158,9 +164,10 @@ func convolutionInputs(_ t: ConvolutionCase, transposed: Bool, seed: UInt64) -> 
         convolutionForward(output: &expected, input: x, weight: w, bias: nil, geometry: g, backend: direct)
         convolutionForward(output: &actual, input: x, weight: w, bias: nil, geometry: g, backend: .winograd)
         var expectedDx = [Float](repeating: 0, count: g.inputCount), actualDx = expectedDx
-        convolutionBackward(dInput: &expectedDx, dWeight: nil, dBias: nil, dOutput: dOut, input: nil, weight: w, geometry: g, backend: direct)
-        convolutionBackward(dInput: &actualDx, dWeight: nil, dBias: nil, dOutput: dOut, input: nil, weight: w, geometry: g, backend: .winograd)
-        for (label, a, e) in [("forward", actual, expected), ("dInput", actualDx, expectedDx)] {
+        var expectedDw = [Float](repeating: 0, count: g.weightCount), actualDw = expectedDw
+        convolutionBackward(dInput: &expectedDx, dWeight: &expectedDw, dBias: nil, dOutput: dOut, input: x, weight: w, geometry: g, backend: direct)
+        convolutionBackward(dInput: &actualDx, dWeight: &actualDw, dBias: nil, dOutput: dOut, input: x, weight: w, geometry: g, backend: .winograd)
+        for (label, a, e) in [("forward", actual, expected), ("dInput", actualDx, expectedDx), ("dWeight", actualDw, expectedDw)] {
             let scale = e.map(abs).max() ?? 1
             let comparison = compare(a, e, relativeTolerance: 0, absoluteTolerance: 2e-5 * scale, label: "Winograd \(label) (scale \(scale))")
             #expect(comparison.passed, "\(comparison)")

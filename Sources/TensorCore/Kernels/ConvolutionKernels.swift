@@ -1,5 +1,6 @@
 // 2-D convolution kernels (NCHW, weights OIHW), forward and backward, on three backends: Winograd
-// F(4x4, 3x3) for 3x3 stride-1 convolutions (Kernels/WinogradConvolutionKernels.swift), oneDNN
+// F(4x4, 3x3) for 3x3 stride-1 convolutions (forward, input and weight gradients:
+// Kernels/WinogradConvolutionKernels.swift, WinogradWeightGradientKernels.swift), oneDNN
 // primitives for everything else (Kernels/OneDNNConvolution.swift), and im2col + BLAS.sgemm (the
 // fallback where oneDNN is missing or has no implementation, and a second reference in tests).
 // Transposed convolution is expressed through the same kernels (see `transposedConvolutionForward`).
@@ -82,9 +83,9 @@ public enum ConvolutionBackend: Hashable, Sendable {
     case oneDNN(blockedLayout: Bool)
     /// im2col + BLAS.sgemm, one GEMM per image and group.
     case im2col
-    /// Winograd F(4x4, 3x3) (Kernels/WinogradConvolutionKernels.swift) for the forward and
-    /// backward-data passes of 3x3 stride-1 convolutions it supports; oneDNN (blocked) otherwise,
-    /// and for the weight gradient.
+    /// Winograd F(4x4, 3x3) (Kernels/WinogradConvolutionKernels.swift, WinogradWeightGradientKernels.swift)
+    /// for the forward, backward-data and backward-weights passes of 3x3 stride-1 convolutions it
+    /// supports; oneDNN (blocked) otherwise, and for the bias gradient.
     case winograd
 
     /// The oneDNN layout setting a backend implies (nil: no oneDNN).
@@ -164,12 +165,22 @@ public func convolutionBackward(
     precondition(dInput == nil || weight != nil, "convolutionBackward: dInput needs the weight")
     precondition(dWeight == nil || input != nil, "convolutionBackward: dWeight needs the input")
     if dInput == nil && dWeight == nil && dBias == nil { return }
-    if backend == .winograd && winogradSupportsBackwardData(geometry), let dInput, let weight {
-        winogradConvolutionBackwardData(dInput: dInput, dOutput: dOutput, weight: weight, geometry: geometry, accumulate: accumulate)
-        convolutionBackward(
-            dInput: nil, dWeight: dWeight, dBias: dBias, dOutput: dOutput, input: input, weight: nil, geometry: geometry,
-            accumulate: accumulate, backend: .oneDNN(blockedLayout: true))
-        return
+    if backend == .winograd {
+        // Winograd takes the passes it supports; oneDNN (blocked) the rest, and the bias gradient.
+        let data = dInput != nil && winogradSupportsBackwardData(geometry)
+        let weights = dWeight != nil && winogradSupports(geometry)
+        if data || weights {
+            if data, let dInput, let weight {
+                winogradConvolutionBackwardData(dInput: dInput, dOutput: dOutput, weight: weight, geometry: geometry, accumulate: accumulate)
+            }
+            if weights, let dWeight, let input {
+                winogradConvolutionBackwardWeights(dWeight: dWeight, dOutput: dOutput, input: input, geometry: geometry, accumulate: accumulate)
+            }
+            convolutionBackward(
+                dInput: data ? nil : dInput, dWeight: weights ? nil : dWeight, dBias: dBias, dOutput: dOutput, input: input,
+                weight: weight, geometry: geometry, accumulate: accumulate, backend: .oneDNN(blockedLayout: true))
+            return
+        }
     }
     if let blocked = backend.oneDNNBlockedLayout {
         #if canImport(CDNNL)

@@ -81,7 +81,7 @@ public func winogradConvolutionForward(
 /// Runs `body` with OpenBLAS limited to the calling thread (its OpenMP build reads the caller's
 /// `omp_get_max_threads()`, a per-thread setting), restoring the setting afterwards.
 @inline(__always)
-private func withSingleThreadedBLAS(_ body: () -> Void) {
+func withSingleThreadedBLAS(_ body: () -> Void) {
     #if canImport(CDNNL)
     let previous = omp_get_max_threads()
     omp_set_num_threads(1)
@@ -187,7 +187,7 @@ private func inputTransform1D(_ d: SixRows, _ out: SixOutputRows, count: Int) {
 /// elementwise along a row, so it runs on whole phase-split rows, and the horizontal transform then
 /// reads d_j of consecutive tiles from contiguous phase arrays.
 @inline(never)
-private func winogradTransformInput(
+func winogradTransformInput(
     _ input: UnsafePointer<Float>, into v: UnsafeMutablePointer<Float>, tileRows: Range<Int>, tilesX: Int, ldv: Int,
     scratch: UnsafeMutablePointer<Float>, geometry g: ConvolutionGeometry
 ) {
@@ -207,17 +207,7 @@ private func winogradTransformInput(
                 row.update(repeating: 0, count: span)
                 continue
             }
-            let source = plane + y * width
-            for q in 0..<4 {
-                let phase = row + q * phaseLength
-                // k with 0 <= 4k + q - p < width
-                let first = min(phaseLength, max(0, (p - q + 3) / 4))
-                let last = min(phaseLength, max(first, (width - 1 + p - q) / 4 + 1))
-                for k in 0..<first { phase[k] = 0 }
-                let shifted = source + q - p
-                for k in first..<last { phase[k] = shifted[4 * k] }
-                for k in last..<phaseLength { phase[k] = 0 }
-            }
+            splitIntoPhases(plane + y * width, width: width, padding: p, into: row, phaseLength: phaseLength)
         }
         for ty in tileRows {
             let top = UnsafePointer(padded + 4 * (ty - tileRows.lowerBound) * span)
@@ -277,13 +267,16 @@ private func winogradTransformOutput(
         for ty in tileRows {
             for i in 0..<4 where 4 * ty + i < outHeight {
                 let row = plane + (4 * ty + i) * outWidth
+                let values = UnsafePointer(tile + 4 * i * tiles + (ty - tileRows.lowerBound) * tilesX)  // j at + j * tiles
+                let whole = min(tilesX, outWidth / 4)  // tiles whose four columns all exist
+                mergePhases(values, stride: tiles, tiles: whole, offset: offset, into: row, accumulate: accumulate)
                 for j in 0..<4 {
-                    let values = tile + (4 * i + j) * tiles + (ty - tileRows.lowerBound) * tilesX
                     let count = min(tilesX, (outWidth - j + 3) / 4)  // tiles whose column 4tx + j exists
+                    let phase = values + j * tiles
                     if accumulate {
-                        for tx in 0..<count { row[4 * tx + j] += values[tx] + offset }
+                        for tx in whole..<count { row[4 * tx + j] += phase[tx] + offset }
                     } else {
-                        for tx in 0..<count { row[4 * tx + j] = values[tx] + offset }
+                        for tx in whole..<count { row[4 * tx + j] = phase[tx] + offset }
                     }
                 }
             }
