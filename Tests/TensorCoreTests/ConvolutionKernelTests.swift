@@ -151,6 +151,39 @@ func convolutionInputs(_ t: ConvolutionCase, transposed: Bool, seed: UInt64) -> 
         }
     }
 
+    /// Transformed weights are reused across calls only while the weight values are unchanged: a
+    /// weight updated in place (as an optimizer does, same address) gets a fresh transform.
+    @Test func winogradWeightCacheFollowsInPlaceWeightUpdates() {
+        let g = ConvolutionGeometry(batch: 1, inputChannels: 16, inputHeight: 12, inputWidth: 9, outputChannels: 24, kernelSize: 3, padding: 1)
+        var generator = SplitMix64(seed: 5)
+        let x = Tensor.uniform([1, 16, 12, 9], low: -1, high: 1, generator: &generator).data
+        let initial = Tensor.uniform([24, 16, 3, 3], low: -0.2, high: 0.2, generator: &generator).data
+        let weight = UnsafeMutablePointer<Float>.allocate(capacity: g.weightCount)   // one address throughout
+        defer { weight.deallocate() }
+        weight.update(from: initial, count: g.weightCount)
+        func forward(caching: Bool) -> [Float] {
+            var out = [Float](repeating: .nan, count: g.outputCount)
+            winogradConvolutionForward(output: &out, input: x, weight: weight, bias: nil, geometry: g, cachesTransformedWeights: caching)
+            return out
+        }
+        let uncached = forward(caching: false)
+        let first = forward(caching: true), second = forward(caching: true)
+        let reused = first == uncached && second == uncached   // compared as Bool: no array dump on failure
+        #expect(reused, "cached transform differs from a fresh one")
+        for step in 1...3 {
+            weight[7 * step] += 0.25   // one value, in place
+            weight[g.weightCount - step] -= 0.125
+            let fresh = forward(caching: false), cached = forward(caching: true)
+            let (followsUpdate, changed) = (cached == fresh, cached != uncached)
+            #expect(followsUpdate, "step \(step): stale transformed weights after an in-place update")
+            #expect(changed, "step \(step): the update did not change the output")
+        }
+        let reference = ReferenceConvolution.conv2d(
+            Tensor(shape: [1, 16, 12, 9], data: x), weight: Tensor(shape: [24, 16, 3, 3], data: Array(UnsafeBufferPointer(start: weight, count: g.weightCount))),
+            bias: nil, ConvolutionCase(1, 16, 12, 9, o: 24, k: 3, p: 1).parameters)
+        expectClose(forward(caching: true), reference.data, "cached Winograd after updates vs naive loops")
+    }
+
     /// Winograd F(4x4, 3x3) rounds more than direct convolution; on a realistic layer its error stays
     /// below 2e-5 of the output's largest magnitude (forward, input and weight gradients).
     @Test func winogradAccuracyOnA64ChannelLayer() {

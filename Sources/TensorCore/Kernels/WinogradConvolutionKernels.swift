@@ -16,6 +16,7 @@
 #if canImport(CDNNL)
 import CDNNL
 #endif
+import Foundation
 
 /// Whether the Winograd kernel handles a geometry (3x3, stride 1, dilation 1, one group, padding
 /// at most 2, and enough channels for the 36 GEMMs to pay off).
@@ -31,7 +32,8 @@ public func winogradSupports(_ g: ConvolutionGeometry) -> Bool {
 ///   exposed so tests can force several blocks.
 public func winogradConvolutionForward(
     output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-    bias: UnsafePointer<Float>?, geometry g: ConvolutionGeometry, accumulate: Bool = false, tileRowsPerBlock: Int? = nil
+    bias: UnsafePointer<Float>?, geometry g: ConvolutionGeometry, accumulate: Bool = false, tileRowsPerBlock: Int? = nil,
+    cachesTransformedWeights: Bool = true
 ) {
     precondition(winogradSupports(g), "winogradConvolutionForward: unsupported geometry \(g)")
     let (c, o) = (g.inputChannels, g.outputChannels)
@@ -49,8 +51,7 @@ public func winogradConvolutionForward(
     }
     let blockTiles = rowsPerBlock * tilesX
     let pool = ScratchPool.shared
-    pool.withBuffer(36 * o * c) { u in
-        winogradTransformWeights(weight, into: u, outputChannels: o, inputChannels: c)
+    WinogradWeightCache.shared.withTransformedWeights(weight, outputChannels: o, inputChannels: c, caching: cachesTransformedWeights) { u in
         parallelChunks(blocks.count, minimumPerThread: 1) { range in
             withSingleThreadedBLAS {
                 pool.withBuffer(36 * c * blockTiles) { v in
@@ -119,11 +120,100 @@ func winogradConvolutionBackwardData(
         }
     }
     winogradConvolutionForward(
-        output: dInput, input: dOutput, weight: flipped, bias: nil, geometry: backwardDataGeometry(g), accumulate: accumulate)
+        output: dInput, input: dOutput, weight: flipped, bias: nil, geometry: backwardDataGeometry(g), accumulate: accumulate,
+        cachesTransformedWeights: false)
+}
+
+/// Transformed weights U (36 x O x C) of recent forward calls, so that a layer whose weights did
+/// not change (inference, evaluation, a benchmark loop) transforms them once instead of on every
+/// call. An entry is found by the weight's address and the channel counts, and used only if it
+/// keeps an exact copy of the weight values that equals the current ones (an O·C·9 comparison,
+/// against the 36·O·C outputs and the arithmetic of a new transform), so a weight updated in place
+/// by an optimizer, or a new tensor at a reused address, always gets a fresh transform. Entries are
+/// immutable (a changed weight gets a new entry), so a call that is using one is never disturbed;
+/// the least recently used ones are dropped above `capacityBytes`.
+final class WinogradWeightCache: @unchecked Sendable {
+    static let shared = WinogradWeightCache()
+    /// Most bytes (weight copies + transforms) kept: the paper preset's Winograd layers need ~40 MB.
+    var capacityBytes = 256 << 20
+
+    final class Entry {
+        let weights: UnsafeMutablePointer<Float>   // O·C·9, the values U was computed from
+        let transformed: UnsafeMutablePointer<Float>   // 36·O·C
+        let weightCount: Int
+        var bytes: Int { (weightCount + 4 * weightCount) * MemoryLayout<Float>.size }
+        init(weight: UnsafePointer<Float>, outputChannels o: Int, inputChannels c: Int) {
+            weightCount = o * c * 9
+            weights = .allocate(capacity: weightCount)
+            weights.update(from: weight, count: weightCount)
+            transformed = .allocate(capacity: 36 * o * c)
+            winogradTransformWeights(weight, into: transformed, outputChannels: o, inputChannels: c)
+        }
+        func matches(_ weight: UnsafePointer<Float>) -> Bool {
+            memcmp(weights, weight, weightCount * MemoryLayout<Float>.size) == 0
+        }
+        deinit { weights.deallocate(); transformed.deallocate() }
+    }
+
+    private struct Key: Hashable { var address: Int, outputChannels: Int, inputChannels: Int }
+    private let lock = NSLock()
+    private var entries: [Key: (entry: Entry, lastUse: Int)] = [:]
+    private var clock = 0
+    private var storedBytes = 0
+
+    /// Runs `body` with U for `weight` (O x C x 3 x 3): cached, or transformed now (and cached
+    /// when `caching`; otherwise into a scratch buffer).
+    func withTransformedWeights(
+        _ weight: UnsafePointer<Float>, outputChannels o: Int, inputChannels c: Int, caching: Bool,
+        _ body: (UnsafePointer<Float>) -> Void
+    ) {
+        guard caching, 5 * o * c * 9 * MemoryLayout<Float>.size <= capacityBytes else {
+            ScratchPool.shared.withBuffer(36 * o * c) { u in
+                winogradTransformWeights(weight, into: u, outputChannels: o, inputChannels: c)
+                body(u)
+            }
+            return
+        }
+        let key = Key(address: Int(bitPattern: weight), outputChannels: o, inputChannels: c)
+        let found: Entry? = lock.withLock {
+            clock += 1
+            guard let hit = entries[key] else { return nil }
+            entries[key] = (hit.entry, clock)
+            return hit.entry
+        }
+        if let found, found.matches(weight) {
+            withExtendedLifetime(found) { body(found.transformed) }
+            return
+        }
+        let fresh = Entry(weight: weight, outputChannels: o, inputChannels: c)
+        store(fresh, for: key)
+        withExtendedLifetime(fresh) { body(fresh.transformed) }
+    }
+
+    private func store(_ entry: Entry, for key: Key) {
+        lock.withLock {
+            if let old = entries[key] { storedBytes -= old.entry.bytes }
+            clock += 1
+            entries[key] = (entry, clock)
+            storedBytes += entry.bytes
+            while storedBytes > capacityBytes, let oldest = entries.min(by: { $0.value.lastUse < $1.value.lastUse }) {
+                storedBytes -= oldest.value.entry.bytes
+                entries[oldest.key] = nil
+            }
+        }
+    }
+
+    /// Drops every entry (tests; memory).
+    func removeAll() {
+        lock.withLock { entries.removeAll(); storedBytes = 0 }
+    }
+
+    /// Entries kept now (tests).
+    var count: Int { lock.withLock { entries.count } }
 }
 
 /// U[ξ = 6a + b][o][c] = (G w[o, c] G^T)[a, b]; G is 6 x 3.
-private func winogradTransformWeights(_ weight: UnsafePointer<Float>, into u: UnsafeMutablePointer<Float>, outputChannels o: Int, inputChannels c: Int) {
+func winogradTransformWeights(_ weight: UnsafePointer<Float>, into u: UnsafeMutablePointer<Float>, outputChannels o: Int, inputChannels c: Int) {
     // G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
     @inline(__always) func applyG(_ g0: Float, _ g1: Float, _ g2: Float) -> (Float, Float, Float, Float, Float, Float) {
         (g0 / 4, -(g0 + g1 + g2) / 6, -(g0 - g1 + g2) / 6, g0 / 24 + g1 / 12 + g2 / 6, g0 / 24 - g1 / 12 + g2 / 6, g2)
