@@ -136,6 +136,8 @@ final class WinogradWeightCache: @unchecked Sendable {
     static let shared = WinogradWeightCache()
     /// Most bytes (weight copies + transforms) kept: the paper preset's Winograd layers need ~40 MB.
     var capacityBytes = 256 << 20
+    /// `GKNET_WINOGRAD_WEIGHT_CACHE=0` transforms on every call (A/B benchmarks, memory).
+    let isEnabled = ProcessInfo.processInfo.environment["GKNET_WINOGRAD_WEIGHT_CACHE"] != "0"
 
     final class Entry {
         let weights: UnsafeMutablePointer<Float>   // O·C·9, the values U was computed from
@@ -167,7 +169,7 @@ final class WinogradWeightCache: @unchecked Sendable {
         _ weight: UnsafePointer<Float>, outputChannels o: Int, inputChannels c: Int, caching: Bool,
         _ body: (UnsafePointer<Float>) -> Void
     ) {
-        guard caching, 5 * o * c * 9 * MemoryLayout<Float>.size <= capacityBytes else {
+        guard caching, isEnabled, 5 * o * c * 9 * MemoryLayout<Float>.size <= capacityBytes else {
             ScratchPool.shared.withBuffer(36 * o * c) { u in
                 winogradTransformWeights(weight, into: u, outputChannels: o, inputChannels: c)
                 body(u)
