@@ -134,7 +134,7 @@ func winogradConvolutionBackwardData(
 /// the least recently used ones are dropped above `capacityBytes`.
 final class WinogradWeightCache: @unchecked Sendable {
     static let shared = WinogradWeightCache()
-    /// Most bytes (weight copies + transforms) kept: the paper preset's Winograd layers need ~40 MB.
+    /// Most bytes kept (weight copies + transforms; an entry is 5x its weight).
     var capacityBytes = 256 << 20
     /// `GKNET_WINOGRAD_WEIGHT_CACHE=0` transforms on every call (A/B benchmarks, memory).
     let isEnabled = ProcessInfo.processInfo.environment["GKNET_WINOGRAD_WEIGHT_CACHE"] != "0"
