@@ -13,6 +13,7 @@
 // --case KEY runs one in this process. Case keys: <preset>-infer, <preset>-train, sgemm, attention
 // (the fused token attention of paper's finest SCF level alone).
 // Training GFLOP/s counts 3 x the forward FLOPs (forward, backward-data, backward-weights).
+import ArgumentParser
 import Foundation
 import GKNetModel
 import NeuralNet
@@ -44,33 +45,8 @@ enum ModelBenchmarks {
         var cpuTime = false
     }
 
-    static func main(_ arguments: [String]) {
-        var options = Options()
-        var index = 0
-        func value() -> String {
-            index += 1
-            guard index < arguments.count else { fail("missing value after \(arguments[index - 1])") }
-            return arguments[index]
-        }
-        while index < arguments.count {
-            switch arguments[index] {
-            case "--threads": options.threads = Int(value()) ?? { fail("--threads needs an integer") }()
-            case "--cases": options.cases = value().split(separator: ",").map(String.init)
-            case "--case": options.single = value()
-            case "--runs": options.runs = Int(value()) ?? { fail("--runs needs an integer") }()
-            case "--warmup": options.warmup = Int(value()) ?? { fail("--warmup needs an integer") }()
-            case "--data": options.data = value()
-            case "--tsv": options.tsv = true
-            case "--wait-idle": options.waitIdle = Double(value()) ?? { fail("--wait-idle needs seconds") }()
-            case "--write-output": options.writeOutput = value()
-            case "--cpu-time": options.cpuTime = true
-            case "--write-data":
-                writeData(directory: value())
-                return
-            case let other: fail("unknown option \(other)")
-            }
-            index += 1
-        }
+    /// Runs the cases of `options` (each in a child process unless `options.single` is set).
+    static func run(_ options: Options) {
         Threading.configure(threads: options.threads)
         useCPUTime = options.cpuTime
         if let single = options.single {
@@ -378,5 +354,63 @@ enum ModelBenchmarks {
     static func fail(_ message: String) -> Never {
         FileHandle.standardError.write(Data("gknet-bench model: \(message)\n".utf8))
         exit(2)
+    }
+}
+
+/// The `model` subcommand: options, then `ModelBenchmarks.run`.
+struct ModelBenchmarksCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "model",
+        abstract: "GKNet presets at 256x256: batch-1 inference and batch-8 training step, ms, GFLOP/s, peak RSS.")
+
+    @Option(help: "Kernel threads (default: GKNET_THREADS or all cores).")
+    var threads: Int = Threading.count
+
+    @Option(help: "Comma-separated cases, each in a child process: <preset>-infer, <preset>-train, sgemm, attention.")
+    var cases: String = ModelBenchmarks.defaultCases.joined(separator: ",")
+
+    @Option(name: .customLong("case"), help: "Run one case in this process and print its TSV line.")
+    var single: String?
+
+    @Option(help: "Timed runs per case (default: 20 for sgemm/attention, 10 for inference, 3 for training).")
+    var runs: Int?
+
+    @Option(help: "Warm-up runs per case.")
+    var warmup: Int?
+
+    @Option(help: "Folder with the weights and inputs shared with the PyTorch twin (--write-data).")
+    var data: String?
+
+    @Flag(help: "Print one TSV line per case for scripts.")
+    var tsv = false
+
+    @Option(name: .customLong("wait-idle"), help: "Wait up to SECONDS before each case for an idle machine.")
+    var waitIdle: Double = 0
+
+    @Option(name: .customLong("write-output"), help: "With --case <preset>-infer: write the output tensor here (safetensors).")
+    var writeOutput: String?
+
+    @Flag(name: .customLong("cpu-time"), help: "Report process CPU time instead of wall time.")
+    var cpuTime = false
+
+    @Option(name: .customLong("write-data"), help: "Write weights (paper/small/tiny.safetensors) and inputs for the twin to this folder, then stop.")
+    var writeData: String?
+
+    func validate() throws {
+        guard threads >= 1 else { throw ValidationError("--threads must be positive") }
+        if let runs, runs < 1 { throw ValidationError("--runs must be positive") }
+        if let warmup, warmup < 0 { throw ValidationError("--warmup must be >= 0") }
+        guard waitIdle >= 0 else { throw ValidationError("--wait-idle must be >= 0") }
+    }
+
+    func run() {
+        if let writeData { return ModelBenchmarks.writeData(directory: writeData) }
+        var options = ModelBenchmarks.Options()
+        options.threads = threads
+        options.cases = cases.split(separator: ",").map(String.init)
+        options.single = single
+        (options.runs, options.warmup, options.data) = (runs, warmup, data)
+        (options.tsv, options.waitIdle, options.writeOutput, options.cpuTime) = (tsv, waitIdle, writeOutput, cpuTime)
+        ModelBenchmarks.run(options)
     }
 }

@@ -15,16 +15,7 @@ struct GKNetBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gknet-bench",
         abstract: "Release-mode benchmarks of GKNet in Swift (docs/benchmarks.md).",
-        subcommands: [KernelBenchmarksCommand.self, Model.self, MemoryBenchmark.self, LoaderBenchmarkCommand.self, HarmonizeBenchmark.self])
-
-    /// `model`: its options are parsed by ModelBenchmarks (see its header).
-    struct Model: ParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "GKNet presets at 256x256: batch-1 inference and batch-8 training step, ms, GFLOP/s, peak RSS.")
-        @Argument(parsing: .captureForPassthrough, help: "[--threads T] [--cases K,...] [--data DIR] [--tsv]")
-        var options: [String] = []
-        func run() { ModelBenchmarks.main(options) }
-    }
+        subcommands: [KernelBenchmarksCommand.self, ModelBenchmarksCommand.self, MemoryBenchmark.self, LoaderBenchmarkCommand.self, HarmonizeBenchmark.self])
 }
 
 /// `--sizes 2048,4096` style option values.
