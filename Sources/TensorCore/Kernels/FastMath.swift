@@ -39,8 +39,14 @@ func exponentialParts(_ x: Float) -> (q: Float, power: Float) {
     let shifter: Float = 12_582_912
     let scaled = clamped * 1.442_695_04
     // n <= 127 keeps 2^n finite; above 127 ln 2 the polynomial covers r up to ln 2.
-    let t = (scaled > 127 ? 127 : scaled) + shifter
-    let n = t - shifter
+    return exponentialParts(clamped, shifted: (scaled > 127 ? 127 : scaled) + shifter)
+}
+
+/// The shared tail of `exponentialParts` and `nonPositiveExponentialParts`: with t = n + 1.5 * 2^23
+/// (n the integer nearest to clamped / ln 2, already bounded), e^clamped = (1 + q) * 2^n.
+@inline(__always)
+private func exponentialParts(_ clamped: Float, shifted t: Float) -> (q: Float, power: Float) {
+    let n = t - 12_582_912
     // r = x - n ln 2, with ln 2 split in two (0.693359375 is exact in 9 bits).
     let r = (clamped - n * 0.693_359_375) - n * -2.121_944_4e-4
     var p: Float = 1.987_569_15e-4
@@ -49,10 +55,9 @@ func exponentialParts(_ x: Float) -> (q: Float, power: Float) {
     p = p * r + 4.166_579_6e-2
     p = p * r + 1.666_666_55e-1
     p = p * r + 5.000_000_1e-1
-    let q = p * r * r + r
     // 2^n from the exponent bits: (n + 127) << 23, with n read from t's mantissa.
     let power = Float(bitPattern: (t.bitPattern &- 0x4B40_0000 &+ 127) &<< 23)
-    return (q, power)
+    return (p * r * r + r, power)
 }
 
 /// out[i] = e^(x[i] - largest) for `largest` >= every x[i] (vectorised; out and x must not overlap).
@@ -84,18 +89,7 @@ func fastExpMinusOneOfNonPositive(_ x: Float) -> Float {
 @inline(__always)
 func nonPositiveExponentialParts(_ x: Float) -> (q: Float, power: Float) {
     let clamped = x < exponentialLowest ? exponentialLowest : x
-    let shifter: Float = 12_582_912
-    let t = clamped * 1.442_695_04 + shifter
-    let n = t - shifter
-    let r = (clamped - n * 0.693_359_375) - n * -2.121_944_4e-4
-    var p: Float = 1.987_569_15e-4
-    p = p * r + 1.398_199_95e-3
-    p = p * r + 8.333_451_9e-3
-    p = p * r + 4.166_579_6e-2
-    p = p * r + 1.666_666_55e-1
-    p = p * r + 5.000_000_1e-1
-    let power = Float(bitPattern: (t.bitPattern &- 0x4B40_0000 &+ 127) &<< 23)
-    return (p * r * r + r, power)
+    return exponentialParts(clamped, shifted: clamped * 1.442_695_04 + 12_582_912)
 }
 
 /// p[i] = e^(p[i] - largest) in place, for `largest` >= every p[i] (softmax rows); one pointer,
