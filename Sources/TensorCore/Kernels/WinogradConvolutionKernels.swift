@@ -204,14 +204,6 @@ final class WinogradWeightCache: @unchecked Sendable {
             }
         }
     }
-
-    /// Drops every entry (tests; memory).
-    func removeAll() {
-        lock.withLock { entries.removeAll(); storedBytes = 0 }
-    }
-
-    /// Entries kept now (tests).
-    var count: Int { lock.withLock { entries.count } }
 }
 
 /// U[ξ = 6a + b][o][c] = (G w[o, c] G^T)[a, b]; G is 6 x 3.
