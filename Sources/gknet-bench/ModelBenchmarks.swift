@@ -32,18 +32,8 @@ enum ModelBenchmarks {
     static let trainingBatch = 8
     static let defaultCases = ["sgemm", "paper-infer", "small-infer", "tiny-infer", "small-train", "tiny-train", "paper-train"]
 
-    struct Options {
-        var threads = Threading.count
-        var cases = defaultCases
-        var runs: Int? = nil
-        var warmup: Int? = nil
-        var data: String? = nil
-        var tsv = false
-        var waitIdle = 0.0
-        var single: String? = nil
-        var writeOutput: String? = nil
-        var cpuTime = false
-    }
+    /// The command's options (`ModelBenchmarksCommand`), handed to every case.
+    typealias Options = ModelBenchmarksCommand
 
     /// Runs the cases of `options` (each in a child process unless `options.single` is set).
     static func run(_ options: Options) {
@@ -59,7 +49,7 @@ enum ModelBenchmarks {
             print(pad("case", 14) + pad("median ms", 12, left: true) + pad("img/s", 10, left: true)
                 + pad("GFLOP/s", 10, left: true) + pad("peak RSS MB", 13, left: true) + pad("idle", 7, left: true))
         }
-        for key in options.cases {
+        for key in options.cases.split(separator: ",").map(String.init) {
             let line = runChild(key, options: options)
             if options.tsv {
                 print(line)
@@ -405,12 +395,6 @@ struct ModelBenchmarksCommand: ParsableCommand {
 
     func run() {
         if let writeData { return ModelBenchmarks.writeData(directory: writeData) }
-        var options = ModelBenchmarks.Options()
-        options.threads = threads
-        options.cases = cases.split(separator: ",").map(String.init)
-        options.single = single
-        (options.runs, options.warmup, options.data) = (runs, warmup, data)
-        (options.tsv, options.waitIdle, options.writeOutput, options.cpuTime) = (tsv, waitIdle, writeOutput, cpuTime)
-        ModelBenchmarks.run(options)
+        ModelBenchmarks.run(self)
     }
 }
