@@ -96,6 +96,11 @@ class GKNetConfig:
     # outputBlend: "mask" = mask * prediction + (1 - mask) * composite; "learned" = iDIH blend
     # a = sigmoid(3 * Conv1x1(X^0)), output = a * composite + (1 - a) * prediction.
     output_blend: str = "mask"
+    # output: what the head predicts. "image": prediction = denormalize(Conv1x1(X^0)) (the spec);
+    # "residual": prediction = composite + Conv1x1(X^0); "affine": a per-pixel colour transform
+    # prediction = (I + A') composite + b from Conv1x1(X^0 -> 12) (apply_color_transform). The
+    # residual and affine heads are zero at initialisation: the untrained network returns the composite.
+    output: str = "image"
     # inputSize: training resolution; the positional embedding is a (inputSize/16)^2 grid,
     # resized bicubically (align_corners=False) for other input sizes.
     input_size: int = 256
@@ -124,6 +129,7 @@ class GKNetConfig:
         assert self.kernel_size in (3, 5), "kernel_size 3 or 5"
         assert 1 <= self.kernel_levels <= 3, "kernel_levels 1..3"
         assert self.output_blend in ("mask", "learned")
+        assert self.output in ("image", "residual", "affine")
         assert self.lre_width % self.lre_heads == 0
         assert self.scf_attention_width % self.scf_heads == 0
         for c in self.encoder_widths[:3]:
@@ -169,6 +175,7 @@ SWIFT_NAMES = {
     "scf_top_k": "scfTopK",
     "scf_background_bias": "scfBackgroundBias",
     "output_blend": "outputBlend",
+    "output": "output",
     "input_size": "inputSize",
     "image_mean": "imageMean",
     "image_std": "imageStd",
@@ -666,7 +673,7 @@ class GKNet(nn.Module):
         self.kpb = nn.ModuleDict({str(l): KernelPredictionBlock(cfg, previous[l], c[l - 1])
                                   for l in cfg.kernel_level_list})
         self.decoder = Decoder(cfg)
-        self.head = conv1x1(cfg.decoder_output_width, 3, bias=True)
+        self.head = conv1x1(cfg.decoder_output_width, 12 if cfg.output == "affine" else 3, bias=True)
         if cfg.output_blend == "learned":
             self.blend = conv1x1(cfg.decoder_output_width, 1, bias=True)
 
@@ -701,13 +708,28 @@ class GKNet(nn.Module):
             trace["G"] = tokens
             trace["G_map"] = token_map
         x0 = self.decoder(features, token_map, modulation, trace)
-        prediction = self.denormalize(self.head(x0))                           # (N,3,H,W), 0..1 space
+        head = self.head(x0)                                                   # (N,3 or 12,H,W)
+        if self.cfg.output == "image":
+            prediction = self.denormalize(head)                                # (N,3,H,W), 0..1 space
+        elif self.cfg.output == "residual":
+            prediction = composite + head
+        else:
+            prediction = apply_color_transform(head, composite)
         if trace is not None:
             trace["prediction"] = prediction
         if self.cfg.output_blend == "mask":
             return mask * prediction + (1.0 - mask) * composite
         a = torch.sigmoid(3.0 * self.blend(x0))                                # (N,1,H,W)
         return a * composite + (1.0 - a) * prediction
+
+
+def apply_color_transform(transform, rgb):
+    """Per-pixel affine colour transform: out = (I + A') rgb + b. transform (N,12,H,W): channels
+    3j..3j+2 hold column j of A' (channel 3j + c = A'[c][j]), channels 9..11 hold b; rgb (N,3,H,W)."""
+    out = rgb + transform[:, 9:12]
+    for j in range(3):
+        out = out + transform[:, 3 * j:3 * j + 3] * rgb[:, j:j + 1]
+    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -757,6 +779,9 @@ def init_weights(model: GKNet, zero_kernel_heads: bool = True):
             nn.init.zeros_(module.bias)
     if model.cfg.use_lre:
         nn.init.trunc_normal_(model.lre.position_embedding, std=0.02, a=-0.04, b=0.04)
+    if model.cfg.output != "image":
+        nn.init.zeros_(model.head.weight)
+        nn.init.zeros_(model.head.bias)
     if zero_kernel_heads:
         for kpb in model.kpb.values():
             if kpb.kernel_head is not None:

@@ -33,7 +33,7 @@ public final class GKNet: Module {
         }
         kernelPredictionBlocks = blocks
         decoder = ModulatedDecoder(configuration: configuration, generator: &generator)
-        head = Conv2d(inputChannels: configuration.decoderOutputWidth, outputChannels: 3, kernelSize: 1, bias: true, generator: &generator)
+        head = Conv2d(inputChannels: configuration.decoderOutputWidth, outputChannels: configuration.output.channels, kernelSize: 1, bias: true, generator: &generator)
         blend = configuration.outputBlend == .learned
             ? Conv2d(inputChannels: configuration.decoderOutputWidth, outputChannels: 1, kernelSize: 1, bias: true, generator: &generator)
             : nil
@@ -52,9 +52,16 @@ public final class GKNet: Module {
     /// - Parameters:
     ///   - composite: N x 3 x H x W RGB in 0...1 (H, W multiples of 16).
     ///   - mask: N x 1 x H x W in 0...1 (soft allowed).
-    ///   - trace: receives the named intermediates of gknet-spec.md section 9 (E1..E4, G, G_map, P3, K3, ..., D4..D0, prediction).
+    ///   - trace: receives the named intermediates of docs/model.md (E1..E4, G, G_map, P3, K3, ..., D4..D0, prediction).
     /// - Returns: N x 3 x H x W in 0...1 (not clamped).
     public func callAsFunction(composite: Tensor, mask: Tensor, trace: ((String, Tensor) -> Void)? = nil) -> Tensor {
+        forward(composite: composite, mask: mask, trace: trace).output
+    }
+
+    /// The output and, for the `affine` head, the per-pixel colour transform it applied.
+    /// - Returns: output N x 3 x H x W in 0...1 (not clamped); transform N x 12 x H x W (channels
+    ///   3j...3j+2 = column j of A - I, channels 9...11 = b; see `applyColorTransform`) or nil.
+    public func forward(composite: Tensor, mask: Tensor, trace: ((String, Tensor) -> Void)? = nil) -> (output: Tensor, transform: Tensor?) {
         precondition(composite.rank == 4 && composite.shape[1] == 3, "GKNet: composite must be N x 3 x H x W, is \(composite.shape)")
         precondition(mask.shape == [composite.shape[0], 1, composite.shape[2], composite.shape[3]], "GKNet: mask \(mask.shape) does not match composite \(composite.shape)")
         precondition(composite.shape[2] % 16 == 0 && composite.shape[3] % 16 == 0, "GKNet: height and width must be multiples of 16, composite is \(composite.shape)")
@@ -79,15 +86,40 @@ public final class GKNet: Module {
             trace("G_map", tokenMap)
         }
         let x0 = decoder(features: features, tokenMap: tokenMap, modulation: modulation, trace: trace)
-        let prediction = denormalize(head(x0))                                           // N x 3 x H x W in 0...1 space
+        let headOutput = head(x0)                                                        // N x 3 (12) x H x W
+        let prediction: Tensor                                                           // N x 3 x H x W in 0...1 space
+        var transform: Tensor?
+        switch configuration.output {
+        case .image: prediction = denormalize(headOutput)
+        case .residual: prediction = composite + headOutput
+        case .affine:
+            prediction = Self.applyColorTransform(headOutput, to: composite)
+            transform = headOutput
+        }
         trace?("prediction", prediction)
         switch configuration.outputBlend {
         case .mask:
-            return mask * prediction + (1 - mask) * composite
+            return (mask * prediction + (1 - mask) * composite, transform)
         case .learned:
             let alpha = (blend!(x0) * 3).sigmoid()
-            return alpha * composite + (1 - alpha) * prediction
+            return (alpha * composite + (1 - alpha) * prediction, transform)
         }
+    }
+
+    /// A per-pixel affine colour transform: out = (I + A') c + b, composed of slices, products and sums.
+    /// - Parameters:
+    ///   - transform: N x 12 x H x W; channels 3j...3j+2 hold column j of A' (so channel 3j + c is
+    ///     A'[c][j]), channels 9...11 hold b.
+    ///   - rgb: N x 3 x H x W.
+    /// - Returns: N x 3 x H x W.
+    public static func applyColorTransform(_ transform: Tensor, to rgb: Tensor) -> Tensor {
+        precondition(transform.rank == 4 && transform.shape[1] == 12 && rgb.shape == [transform.shape[0], 3, transform.shape[2], transform.shape[3]],
+                     "applyColorTransform: transform \(transform.shape) and image \(rgb.shape) do not fit (need N x 12 x H x W and N x 3 x H x W)")
+        var out = rgb + transform.sliced(axis: 1, range: 9..<12)
+        for j in 0..<3 {
+            out = out + transform.sliced(axis: 1, range: 3 * j..<3 * j + 3) * rgb.sliced(axis: 1, range: j..<j + 1)
+        }
+        return out
     }
 
     private var meanTensor: Tensor { Tensor(shape: [1, 3, 1, 1], data: configuration.imageMean) }
@@ -111,6 +143,11 @@ public final class GKNet: Module {
                 linear.weight.data = Initializers.truncatedNormal(linear.weight.shape, std: 0.02, low: -0.04, high: 0.04, generator: &generator).data
                 linear.bias?.data = [Float](repeating: 0, count: linear.bias!.count)
             }
+        }
+        if configuration.output != .image {
+            // identity heads: the untrained network returns the composite
+            head.weight.data = [Float](repeating: 0, count: head.weight.count)
+            head.bias?.data = [Float](repeating: 0, count: head.bias!.count)
         }
         for block in kernelPredictionBlocks.values {
             guard let head = block.kernelHead else { continue }

@@ -10,6 +10,21 @@ public enum OutputBlend: String, Codable, Sendable, CaseIterable {
     case learned
 }
 
+/// What the RGB head predicts (docs/model.md, "Output heads").
+public enum OutputHead: String, Codable, Sendable, CaseIterable {
+    /// The image itself: prediction = denormalize(Conv1x1(X0)) (the spec's head).
+    case image
+    /// A change of the composite: prediction = composite + Conv1x1(X0), the convolution zero at
+    /// initialisation, so the untrained network returns the composite.
+    case residual
+    /// A per-pixel affine colour transform of the composite: prediction = A c + b with
+    /// A = I + (9 channels of Conv1x1(X0)), b = its last 3 channels, zero at initialisation.
+    case affine
+
+    /// Channels of the head convolution.
+    public var channels: Int { self == .affine ? 12 : 3 }
+}
+
 /// The configuration of a GKNet (gknet-spec.md sections 8-9; presets in the design README).
 public struct GKNetConfiguration: Codable, Sendable, Equatable {
     /// Channels of encoder stages 1..4 (C_1..C_4); decoder level l and KPB^l use C_l.
@@ -48,6 +63,8 @@ public struct GKNetConfiguration: Codable, Sendable, Equatable {
     public var scfBackgroundBias = false
     /// How the prediction is blended with the composite.
     public var outputBlend: OutputBlend = .mask
+    /// What the head predicts (`image` in every preset: the spec's network).
+    public var output: OutputHead = .image
     /// Training resolution; the positional embedding covers an (inputSize/16)^2 grid and is
     /// resized bicubically (align_corners=False) for other input sizes.
     public var inputSize = 256
@@ -63,7 +80,7 @@ public struct GKNetConfiguration: Codable, Sendable, Equatable {
         case scfAttentionWidth = "scf_attention_width", scfHeads = "scf_heads", scfSqueezeFloor = "scf_squeeze_floor"
         case kernelSize = "kernel_size", kernelLevels = "kernel_levels", kernelGroupChannels = "kernel_group_channels"
         case useLRE = "use_lre", useSCF = "use_scf", useKernelModulation = "use_kernel_modulation"
-        case scfTopK = "scf_top_k", scfBackgroundBias = "scf_background_bias", outputBlend = "output_blend"
+        case scfTopK = "scf_top_k", scfBackgroundBias = "scf_background_bias", outputBlend = "output_blend", output
         case inputSize = "input_size", imageMean = "image_mean", imageStd = "image_std"
     }
 
@@ -89,6 +106,7 @@ public struct GKNetConfiguration: Codable, Sendable, Equatable {
         scfTopK = try c.decodeIfPresent(Int.self, forKey: .scfTopK) ?? d.scfTopK
         scfBackgroundBias = try c.decodeIfPresent(Bool.self, forKey: .scfBackgroundBias) ?? d.scfBackgroundBias
         outputBlend = try c.decodeIfPresent(OutputBlend.self, forKey: .outputBlend) ?? d.outputBlend
+        output = try c.decodeIfPresent(OutputHead.self, forKey: .output) ?? d.output
         inputSize = try c.decodeIfPresent(Int.self, forKey: .inputSize) ?? d.inputSize
         imageMean = try c.decodeIfPresent([Float].self, forKey: .imageMean) ?? d.imageMean
         imageStd = try c.decodeIfPresent([Float].self, forKey: .imageStd) ?? d.imageStd

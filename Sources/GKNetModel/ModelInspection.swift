@@ -205,12 +205,13 @@ extension ModelInspection {
             parameters: conv(c[1], d0, 4, bias: false) + batchNorm(d0) + conv(d0, d0, 3, bias: true),
             macs: convTransposeMACs(c[1], d0, 4, inputPixels: pixels(1)) + convMACs(d0, d0, 3, outputPixels: pixels(0)),
             dynConvMACs: 0))
-        // H: Conv1x1 -> RGB (+ the learned blend's Conv1x1 -> 1).
+        // H: Conv1x1 -> RGB, residual or affine transform (+ the learned blend's Conv1x1 -> 1).
         let learned = cfg.outputBlend == .learned
+        let headChannels = cfg.output.channels
         blocks.append(Block(
             id: "H", name: "head (+ blend)", parameterPrefixes: ["head", "blend"],
-            parameters: conv(d0, 3, 1, bias: true) + (learned ? conv(d0, 1, 1, bias: true) : 0),
-            macs: convMACs(d0, 3, 1, outputPixels: pixels(0)) + (learned ? convMACs(d0, 1, 1, outputPixels: pixels(0)) : 0),
+            parameters: conv(d0, headChannels, 1, bias: true) + (learned ? conv(d0, 1, 1, bias: true) : 0),
+            macs: convMACs(d0, headChannels, 1, outputPixels: pixels(0)) + (learned ? convMACs(d0, 1, 1, outputPixels: pixels(0)) : 0),
             dynConvMACs: 0))
         return blocks
     }

@@ -15,6 +15,9 @@ public enum FullResolutionMethod: String, Codable, Sendable, CaseIterable {
     case upsampledResidual = "upsampled-residual"
     /// Upsample the prediction itself (baseline only: loses all detail above 256 px).
     case naiveUpsampling = "naive-upsampling"
+    /// Models with the `affine` head: upsample the predicted per-pixel colour transforms
+    /// bilinearly and apply them to every full-resolution pixel.
+    case upsampledTransform = "upsampled-transform"
 }
 
 /// Settings of the local affine fit. Defaults chosen on the 1024 px tuning pairs (docs/results.md,
@@ -104,21 +107,57 @@ public func applyLocalAffineTransforms(
     _ transforms: [AffineColorTransform], gridSize: Int, composite: PlanarImage, mask: PlanarImage
 ) -> PlanarImage {
     precondition(transforms.count == gridSize * gridSize && transforms.allSatisfy { $0.count == 12 }, "applyLocalAffineTransforms: \(transforms.count) transforms for a \(gridSize)x\(gridSize) grid")
-    precondition(mask.height == composite.height && mask.width == composite.width, "applyLocalAffineTransforms: composite \(composite.height)x\(composite.width) and mask \(mask.height)x\(mask.width) differ")
-    let (h, w) = (composite.height, composite.width)
-    let plane = h * w
     let g = gridSize
     // field[(k * g + cellY) * g + cellX]: coefficient k of each cell, one g x g plane per k
     var field = [Float](repeating: 0, count: 12 * g * g)
     for cell in 0..<g * g { for k in 0..<12 { field[k * g * g + cell] = transforms[cell][k] } }
+    return applyAffineField(field, gridHeight: g, gridWidth: g, composite: composite, mask: mask)
+}
+
+/// Applies the per-pixel colour transforms predicted by a network with the `affine` head, upsampled
+/// bilinearly (align-corners false, clamped at the border) from the network's resolution, then
+/// blends with the mask (background unchanged).
+/// - Parameters:
+///   - transform: 12 x h x w in the network's layout (`GKNet.applyColorTransform`: channel 3j + c
+///     = A'[c][j], channel 9 + c = b[c]; the transform is (I + A') c + b).
+///   - composite: 3 x H x W, mask: 1 x H x W.
+public func applyUpsampledColorTransform(_ transform: PlanarImage, composite: PlanarImage, mask: PlanarImage) -> PlanarImage {
+    precondition(transform.channels == 12, "applyUpsampledColorTransform: need 12 transform channels, have \(transform.channels)")
+    let plane = transform.planeSize
+    var field = [Float](repeating: 0, count: 12 * plane)
+    for c in 0..<3 {
+        for j in 0..<3 {
+            let from = (3 * j + c) * plane, to = (c * 4 + j) * plane
+            let identity: Float = c == j ? 1 : 0
+            for p in 0..<plane { field[to + p] = identity + transform.values[from + p] }
+        }
+        let from = (9 + c) * plane, to = (c * 4 + 3) * plane
+        for p in 0..<plane { field[to + p] = transform.values[from + p] }
+    }
+    return applyAffineField(field, gridHeight: transform.height, gridWidth: transform.width, composite: composite, mask: mask)
+}
+
+/// Interpolates a field of 3x4 colour transforms given at the centres of a gridHeight x gridWidth
+/// grid over the image bilinearly (clamped at the border), applies it to every pixel, clamps to
+/// 0...1 and blends: result = mask * clamp(A(x, y) [c; 1]) + (1 - mask) * composite.
+///
+/// Per row: the 12 coefficients are interpolated vertically once per grid column, then
+/// horizontally for the row's foreground span only (pixels left and right of it are copied).
+/// - Parameter field: 12 planes of gridHeight x gridWidth; plane k = c * 4 + j holds A[c][j]
+///   (j = 3: the offset).
+func applyAffineField(_ field: [Float], gridHeight gh: Int, gridWidth gw: Int, composite: PlanarImage, mask: PlanarImage) -> PlanarImage {
+    precondition(field.count == 12 * gh * gw, "applyAffineField: \(field.count) values for a \(gh)x\(gw) grid")
+    precondition(mask.height == composite.height && mask.width == composite.width, "applyAffineField: composite \(composite.height)x\(composite.width) and mask \(mask.height)x\(mask.width) differ")
+    let (h, w) = (composite.height, composite.width)
+    let plane = h * w
     /// Bilinear position of pixel `index` among `size` pixels on the grid of cell centres.
-    func position(_ index: Int, size: Int) -> (lower: Int, upper: Int, fraction: Float) {
+    func position(_ index: Int, size: Int, cells g: Int) -> (lower: Int, upper: Int, fraction: Float) {
         let t = (Float(index) + 0.5) / Float(size) * Float(g) - 0.5
         let clamped = min(max(t, 0), Float(g - 1))
         let lower = min(Int(clamped), g - 1)
         return (lower, min(lower + 1, g - 1), clamped - Float(lower))
     }
-    let columns = (0..<w).map { position($0, size: w) }
+    let columns = (0..<w).map { position($0, size: w, cells: gw) }
     let columnLower = columns.map { Int32($0.lower) }, columnUpper = columns.map { Int32($0.upper) }, columnFraction = columns.map(\.fraction)
     var result = composite
     composite.values.withUnsafeBufferPointer { source in
@@ -131,7 +170,7 @@ public func applyLocalAffineTransforms(
                                 let out = destination.baseAddress!
                                 parallelChunks(h, minimumPerThread: 16) { rows in
                                     // per-thread scratch: row coefficients (12 x g) and per-pixel ones (12 x w)
-                                    let rowField = UnsafeMutablePointer<Float>.allocate(capacity: 12 * g)
+                                    let rowField = UnsafeMutablePointer<Float>.allocate(capacity: 12 * gw)
                                     let coefficients = UnsafeMutablePointer<Float>.allocate(capacity: 12 * w)
                                     defer { rowField.deallocate(); coefficients.deallocate() }
                                     for y in rows {
@@ -140,15 +179,15 @@ public func applyLocalAffineTransforms(
                                         while first < w && alpha[row + first] <= 0 { first += 1 }
                                         if first == w { continue }
                                         while last > first && alpha[row + last - 1] <= 0 { last -= 1 }
-                                        let (rowLower, rowUpper, fy) = position(y, size: h)
+                                        let (rowLower, rowUpper, fy) = position(y, size: h, cells: gh)
                                         for k in 0..<12 {
-                                            for cellX in 0..<g {
-                                                let top = field[(k * g + rowLower) * g + cellX], bottom = field[(k * g + rowUpper) * g + cellX]
-                                                rowField[k * g + cellX] = top + (bottom - top) * fy
+                                            for cellX in 0..<gw {
+                                                let top = field[(k * gh + rowLower) * gw + cellX], bottom = field[(k * gh + rowUpper) * gw + cellX]
+                                                rowField[k * gw + cellX] = top + (bottom - top) * fy
                                             }
                                         }
                                         for k in 0..<12 {
-                                            let line = rowField + k * g, target = coefficients + k * w
+                                            let line = rowField + k * gw, target = coefficients + k * w
                                             for x in first..<last {
                                                 let a = line[Int(lowerOf[x])], b = line[Int(upperOf[x])]
                                                 target[x] = a + (b - a) * fractionOf[x]
@@ -245,12 +284,22 @@ struct AffineStatistics {
 ///   - composite, prediction: 3 x h x w low-resolution network input and output (0...1).
 ///   - mask: 1 x h x w low-resolution mask.
 ///   - fullComposite: 3 x H x W, fullMask: 1 x H x W (0...1, soft allowed).
+///   - transform: 12 x h x w, the colour transforms of an `affine`-head network (needed by
+///     `.upsampledTransform`, which otherwise falls back to `.localAffine`).
 /// - Returns: 3 x H x W; background pixels (mask 0) equal `fullComposite` exactly.
 public func carryToFullResolution(
     method: FullResolutionMethod, composite: PlanarImage, prediction: PlanarImage, mask: PlanarImage,
-    fullComposite: PlanarImage, fullMask: PlanarImage, settings: LocalAffineSettings = LocalAffineSettings()
+    fullComposite: PlanarImage, fullMask: PlanarImage, settings: LocalAffineSettings = LocalAffineSettings(),
+    transform: PlanarImage? = nil
 ) -> PlanarImage {
     switch method {
+    case .upsampledTransform:
+        guard let transform else {
+            return carryToFullResolution(
+                method: .localAffine, composite: composite, prediction: prediction, mask: mask,
+                fullComposite: fullComposite, fullMask: fullMask, settings: settings)
+        }
+        return applyUpsampledColorTransform(transform, composite: fullComposite, mask: fullMask)
     case .localAffine:
         let transforms = fitLocalAffineTransforms(composite: composite, prediction: prediction, mask: mask, settings: settings)
         return applyLocalAffineTransforms(transforms, gridSize: settings.gridSize, composite: fullComposite, mask: fullMask)

@@ -102,17 +102,16 @@ public enum HarmonizeJob {
     /// Pixels whose mask is exactly 0 are returned exactly as in the composite.
     public static func harmonize(_ input: HarmonizeInput, harmonizer: Harmonizer, clock: inout StageClock) -> PlanarImage {
         let (smallComposite, smallMask) = harmonizer.networkInputs(composite: input.composite, mask: input.mask)
-        let prediction = harmonizer.predict(composites: [smallComposite], masks: [smallMask])[0]
+        let prediction = harmonizer.predictWithTransforms(composites: [smallComposite], masks: [smallMask])[0]
         clock.lap("network")
         var result: PlanarImage
         if input.composite.width == harmonizer.networkSize && input.composite.height == harmonizer.networkSize {
-            result = prediction
+            result = prediction.image
             keepBackground(&result, composite: input.composite, mask: input.mask)
         } else {
             // every method blends m * changed + (1 - m) * composite: exact where m == 0
-            result = carryToFullResolution(
-                method: harmonizer.method, composite: smallComposite, prediction: prediction, mask: smallMask,
-                fullComposite: input.composite, fullMask: input.mask, settings: harmonizer.affineSettings)
+            result = harmonizer.carry(
+                prediction, composite: smallComposite, mask: smallMask, fullComposite: input.composite, fullMask: input.mask)
         }
         clock.lap("full resolution")
         return result

@@ -15,11 +15,19 @@ public final class Harmonizer: @unchecked Sendable {
     public var method: FullResolutionMethod
     public var affineSettings = LocalAffineSettings()
 
-    public init(model: GKNet, method: FullResolutionMethod = .localAffine) {
+    /// - Parameter method: nil = `defaultMethod(for:)` the model's head.
+    public init(model: GKNet, method: FullResolutionMethod? = nil) {
         self.model = model
         model.eval()
         networkSize = model.configuration.inputSize
-        self.method = method
+        self.method = method ?? Self.defaultMethod(for: model.configuration.output)
+    }
+
+    /// The full-resolution method a model's head works best with (docs/results.md, "Full
+    /// resolution"): the predicted transforms themselves for the affine head, the fitted local
+    /// affine transforms otherwise.
+    public static func defaultMethod(for output: OutputHead) -> FullResolutionMethod {
+        output == .affine ? .upsampledTransform : .localAffine
     }
 
     /// The network's input at `networkSize`: composite and mask resized (area filter when shrinking).
@@ -32,10 +40,28 @@ public final class Harmonizer: @unchecked Sendable {
     /// Runs the network on images already at `networkSize` (a batch of one or more).
     /// - Returns: the harmonized images in 0...1 (clamped), same size.
     public func predict(composites: [PlanarImage], masks: [PlanarImage]) -> [PlanarImage] {
-        let output = withoutGradient {
-            model(composite: PlanarImage.batchTensor(composites), mask: PlanarImage.batchTensor(masks))
+        predictWithTransforms(composites: composites, masks: masks).map(\.image)
+    }
+
+    /// `predict`, with the colour transform of each image when the model has the affine head.
+    /// - Returns: per image the harmonized image (3 x h x w, clamped) and the transform (12 x h x w) or nil.
+    public func predictWithTransforms(composites: [PlanarImage], masks: [PlanarImage]) -> [(image: PlanarImage, transform: PlanarImage?)] {
+        let (output, transform) = withoutGradient {
+            model.forward(composite: PlanarImage.batchTensor(composites), mask: PlanarImage.batchTensor(masks))
         }
-        return (0..<composites.count).map { PlanarImage(tensor: output, index: $0).clamped() }
+        return (0..<composites.count).map { index in
+            (PlanarImage(tensor: output, index: index).clamped(), transform.map { PlanarImage(tensor: $0, index: index) })
+        }
+    }
+
+    /// The low-resolution prediction carried to the full-resolution composite with `method`.
+    public func carry(
+        _ prediction: (image: PlanarImage, transform: PlanarImage?), composite: PlanarImage, mask: PlanarImage,
+        fullComposite: PlanarImage, fullMask: PlanarImage
+    ) -> PlanarImage {
+        carryToFullResolution(
+            method: method, composite: composite, prediction: prediction.image, mask: mask,
+            fullComposite: fullComposite, fullMask: fullMask, settings: affineSettings, transform: prediction.transform)
     }
 
     /// Harmonizes a composite of any size.
@@ -44,10 +70,8 @@ public final class Harmonizer: @unchecked Sendable {
     public func harmonize(composite: PlanarImage, mask: PlanarImage) -> PlanarImage {
         precondition(composite.width == mask.width && composite.height == mask.height, "Harmonizer: composite \(composite.width)x\(composite.height) and mask \(mask.width)x\(mask.height) differ")
         let (smallComposite, smallMask) = networkInputs(composite: composite, mask: mask)
-        let prediction = predict(composites: [smallComposite], masks: [smallMask])[0]
-        if composite.width == networkSize && composite.height == networkSize { return prediction }
-        return carryToFullResolution(
-            method: method, composite: smallComposite, prediction: prediction, mask: smallMask,
-            fullComposite: composite, fullMask: mask, settings: affineSettings)
+        let prediction = predictWithTransforms(composites: [smallComposite], masks: [smallMask])[0]
+        if composite.width == networkSize && composite.height == networkSize { return prediction.image }
+        return carry(prediction, composite: smallComposite, mask: smallMask, fullComposite: composite, fullMask: mask)
     }
 }

@@ -59,8 +59,11 @@ public struct LoaderOptions: Sendable {
 ///
 /// Not thread-safe: call `next()`/`restore(_:)` from one thread (the training loop).
 public final class BatchLoader {
-    public let dataset: HarmonizationDataset
+    public let dataset: any SampleSource
     public let transform: any SampleTransform
+    /// The transform of batch number b (counted over epochs from 0), when it changes during a run
+    /// (the multi-resolution schedule); nil = `transform` for every batch.
+    public let transformAtBatch: (@Sendable (Int) -> any SampleTransform)?
     public let options: LoaderOptions
     /// The position of the batch the next `next()` returns.
     public private(set) var state: LoaderState
@@ -69,10 +72,14 @@ public final class BatchLoader {
     private let queue = DispatchQueue(label: "gknet.loader", qos: .userInitiated)
     private var orderCache: (epoch: Int, order: [Int])?
 
-    public init(dataset: HarmonizationDataset, transform: any SampleTransform, options: LoaderOptions, state: LoaderState = LoaderState()) {
+    public init(
+        dataset: any SampleSource, transform: any SampleTransform, options: LoaderOptions, state: LoaderState = LoaderState(),
+        transformAtBatch: (@Sendable (Int) -> any SampleTransform)? = nil
+    ) {
         precondition(options.batchSize > 0, "BatchLoader: batch size \(options.batchSize) must be positive")
         self.dataset = dataset
         self.transform = transform
+        self.transformAtBatch = transformAtBatch
         self.options = options
         self.state = state
     }
@@ -118,8 +125,7 @@ public final class BatchLoader {
     public func next() throws -> Batch? {
         guard samplesPerEpoch > 0 else {
             throw DatasetError(
-                "\(dataset.root.path): the \(dataset.split.rawValue) split has \(dataset.count) samples, "
-                    + "fewer than one batch of \(options.batchSize)")
+                "\(dataset.sourceDescription) has \(dataset.count) samples, fewer than one batch of \(options.batchSize)")
         }
         guard isValid(state) else { return nil }
         let job: PendingBatch
@@ -148,7 +154,9 @@ public final class BatchLoader {
     private func schedule(_ state: LoaderState) -> PendingBatch {
         let indices = Array(order(epoch: state.epoch)[state.position..<min(state.position + options.batchSize, dataset.count)])
         let job = PendingBatch(state: state)
-        let work = BatchRecipe(dataset: dataset, transform: transform, options: options, epoch: state.epoch, indices: indices)
+        let batchNumber = state.epoch * batchesPerEpoch + state.position / options.batchSize
+        let work = BatchRecipe(
+            dataset: dataset, transform: transformAtBatch?(batchNumber) ?? transform, options: options, epoch: state.epoch, indices: indices)
         queue.async { job.finish(Result { try work.make() }) }
         return job
     }
@@ -156,7 +164,7 @@ public final class BatchLoader {
 
 /// Everything needed to build one batch, independent of the loader (runs on the background queue).
 struct BatchRecipe: Sendable {
-    let dataset: HarmonizationDataset
+    let dataset: any SampleSource
     let transform: any SampleTransform
     let options: LoaderOptions
     let epoch: Int

@@ -50,9 +50,11 @@ public final class Trainer {
     /// before any training work.
     /// - Parameters:
     ///   - configuration: the run's settings (nil with `resume`: read from the run directory).
-    ///   - dataset: an iHarmony4 root or one subset folder.
+    ///   - dataset: an iHarmony4 root or one subset folder: its train split is trained on (unless the
+    ///     configuration has a `synthesis` section) and its test split validates (unless
+    ///     `validation_dataset` names another).
     ///   - resume: continue from `last.safetensors` in `runDirectory`.
-    public init(configuration requested: TrainingConfiguration?, dataset: URL, runDirectory: URL, resume: Bool) throws {
+    public init(configuration requested: TrainingConfiguration?, dataset: URL?, runDirectory: URL, resume: Bool) throws {
         let fileManager = FileManager.default
         let configURL = runDirectory.appendingPathComponent(Self.configurationFile)
         let existing: TrainingConfiguration? = fileManager.fileExists(atPath: configURL.path) ? try TrainingConfiguration.load(from: configURL) : nil
@@ -77,12 +79,25 @@ public final class Trainer {
         self.runDirectory = runDirectory
         if configuration.threads > 0 { Threading.configure(threads: configuration.threads) }
 
-        let trainingSet = try HarmonizationDataset(root: dataset, split: .train)
-        guard trainingSet.count >= configuration.batchSize else {
-            throw TrainingError("\(dataset.path): the train split has \(trainingSet.count) samples, fewer than one batch of \(configuration.batchSize)")
+        let trainingSource: any SampleSource
+        var freshComposites: FreshCompositeTransform?
+        if let synthesis = configuration.synthesis {
+            let photos = try PhotoCollection(settings: synthesis)
+            trainingSource = photos
+            freshComposites = FreshCompositeTransform(
+                crop: TrainingAugmentation(), references: photos.statistics,
+                globalChangeProbability: Float(synthesis.globalChangeProbability), regionMaskProbability: Float(synthesis.regionMaskProbability))
+        } else {
+            guard let dataset else {
+                throw TrainingError("nothing to train on: pass --dataset, or --photos and --masks (or a synthesis section in the config)")
+            }
+            trainingSource = try HarmonizationDataset(root: dataset, split: .train)
+        }
+        guard trainingSource.count >= configuration.batchSize else {
+            throw TrainingError("\(trainingSource.sourceDescription) has \(trainingSource.count) samples, fewer than one batch of \(configuration.batchSize)")
         }
         let validationRoot = configuration.validationDataset.map { URL(fileURLWithPath: $0) } ?? dataset
-        if configuration.validationInterval > 0 || configuration.validationDataset != nil {
+        if let validationRoot, configuration.validationInterval > 0 || configuration.validationDataset != nil {
             do {
                 let set = try HarmonizationDataset(root: validationRoot, split: DatasetSplit(rawValue: configuration.validationSplit) ?? .test)
                 validation = set.count > 0 ? set : nil
@@ -95,15 +110,25 @@ public final class Trainer {
 
         let modelConfiguration = try configuration.modelConfiguration()
         model = try GKNet(configuration: modelConfiguration, seed: configuration.seed)
-        let augmentation = TrainingAugmentation(
-            width: configuration.inputSize, height: configuration.inputSize,
-            scale: Float(configuration.cropScaleMinimum)...Float(configuration.cropScaleMaximum),
-            flipProbability: configuration.horizontalFlip ? 0.5 : 0)
-        loader = BatchLoader(
-            dataset: trainingSet, transform: augmentation,
-            options: LoaderOptions(batchSize: configuration.batchSize, seed: configuration.seed, shuffle: true, dropLast: true, epochs: nil))
-        let totalSteps = configuration.steps > 0 ? configuration.steps : configuration.epochs * loader.batchesPerEpoch
+        let batchesPerEpoch = trainingSource.count / configuration.batchSize
+        let totalSteps = configuration.steps > 0 ? configuration.steps : configuration.epochs * batchesPerEpoch
         self.totalSteps = totalSteps
+        let settings = configuration
+        /// The sample transform of batch `step`: crop (and flip) at that step's size, then the fresh composite.
+        let transformAtStep: @Sendable (Int) -> any SampleTransform = { [freshComposites] step in
+            let size = settings.trainingSize(atStep: step, totalSteps: totalSteps)
+            let crop = TrainingAugmentation(
+                width: size, height: size,
+                scale: Float(settings.cropScaleMinimum)...Float(settings.cropScaleMaximum),
+                flipProbability: settings.horizontalFlip ? 0.5 : 0)
+            guard var fresh = freshComposites else { return crop }
+            fresh.crop = crop
+            return fresh
+        }
+        loader = BatchLoader(
+            dataset: trainingSource, transform: transformAtStep(0),
+            options: LoaderOptions(batchSize: configuration.batchSize, seed: configuration.seed, shuffle: true, dropLast: true, epochs: nil),
+            transformAtBatch: transformAtStep)
         optimizer = configuration.weightDecay > 0
             ? AdamW(parameters: model.namedParameters(), learningRate: configuration.learningRate, beta1: configuration.beta1, beta2: configuration.beta2, epsilon: configuration.epsilon, weightDecay: configuration.weightDecay)
             : Adam(parameters: model.namedParameters(), learningRate: configuration.learningRate, beta1: configuration.beta1, beta2: configuration.beta2, epsilon: configuration.epsilon)
@@ -226,7 +251,11 @@ public final class Trainer {
         if step >= totalSteps {
             report("the run already finished all \(totalSteps) steps (\(preset) model); nothing to train")
         } else {
-            report("training \(preset) model, \(model.parameterCount) parameters, steps \(step + 1)...\(totalSteps), batch \(configuration.batchSize) at \(configuration.inputSize)x\(configuration.inputSize), \(Threading.count) threads")
+            let sizes = configuration.lowResolutionSize > 0
+                ? "\(configuration.lowResolutionSize)x\(configuration.lowResolutionSize) then \(configuration.inputSize)x\(configuration.inputSize)"
+                : "\(configuration.inputSize)x\(configuration.inputSize)"
+            let data = configuration.synthesis != nil ? ", fresh composites from \(loader.dataset.sourceDescription)" : ""
+            report("training \(preset) model, \(model.parameterCount) parameters, steps \(step + 1)...\(totalSteps), batch \(configuration.batchSize) at \(sizes)\(data), \(Threading.count) threads")
         }
         while step < totalSteps {
             let stepStart = Date()

@@ -17,6 +17,8 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public var preset = "tiny"
     /// Optional full model configuration (JSON object with the GKNet keys); replaces the preset.
     public var model: GKNetConfiguration? = nil
+    /// The model's output head (image, residual, affine; docs/model.md); nil = the preset's (image).
+    public var output: OutputHead? = nil
     /// Training crop size in pixels (square; a multiple of 16). The model's input_size follows it.
     public var inputSize = 256
     /// Images per optimizer step.
@@ -65,6 +67,13 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public var checkpointInterval = 100
     /// Print a progress line every this many steps.
     public var logInterval = 10
+    /// Fresh composites: train on photos + masks, drawing a new composite for every sample of
+    /// every epoch (nil = the dataset's fixed composites).
+    public var synthesis: FreshCompositeSettings? = nil
+    /// Multi-resolution schedule: the first `lowResolutionFraction` of the steps train at
+    /// `lowResolutionSize` x `lowResolutionSize` (0 = off), the rest at `inputSize`.
+    public var lowResolutionSize = 0
+    public var lowResolutionFraction = 0.0
 
     public init() {}
 
@@ -90,6 +99,13 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         if !unknown.isEmpty {
             throw ConfigurationError("\(source): unknown key\(unknown.count > 1 ? "s" : "") \(unknown.joined(separator: ", ")) (see docs/training.md)")
         }
+        if let synthesis = dictionary["synthesis"] as? [String: Any] {
+            let knownSynthesis = Set(FreshCompositeSettings.CodingKeys.allCases.map(\.stringValue))
+            let unknownSynthesis = synthesis.keys.filter { !knownSynthesis.contains($0) }.sorted()
+            if !unknownSynthesis.isEmpty {
+                throw ConfigurationError("\(source): unknown key\(unknownSynthesis.count > 1 ? "s" : "") in synthesis: \(unknownSynthesis.joined(separator: ", ")) (see docs/training.md)")
+            }
+        }
         do {
             let configuration = try JSONDecoder().decode(TrainingConfiguration.self, from: data)
             try configuration.validate()
@@ -106,7 +122,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case preset, model, inputSize = "input_size", batchSize = "batch_size", learningRate = "learning_rate"
+        case preset, model, output, inputSize = "input_size", batchSize = "batch_size", learningRate = "learning_rate"
         case beta1, beta2, epsilon, weightDecay = "weight_decay", gradientClipNorm = "gradient_clip_norm"
         case schedule, warmupSteps = "warmup_steps", minimumLearningRate = "minimum_learning_rate"
         case milestones, gamma, steps, epochs
@@ -115,6 +131,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         case validationSplit = "validation_split", validationDataset = "validation_dataset"
         case validationInterval = "validation_interval", validationLimit = "validation_limit"
         case checkpointInterval = "checkpoint_interval", logInterval = "log_interval"
+        case synthesis, lowResolutionSize = "low_resolution_size", lowResolutionFraction = "low_resolution_fraction"
     }
 
     /// Missing keys keep their defaults.
@@ -126,6 +143,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         }
         try read(.preset, &d.preset)
         d.model = try c.decodeIfPresent(GKNetConfiguration.self, forKey: .model)
+        d.output = try c.decodeIfPresent(OutputHead.self, forKey: .output)
         try read(.inputSize, &d.inputSize); try read(.batchSize, &d.batchSize)
         try read(.learningRate, &d.learningRate); try read(.beta1, &d.beta1); try read(.beta2, &d.beta2)
         try read(.epsilon, &d.epsilon); try read(.weightDecay, &d.weightDecay); try read(.gradientClipNorm, &d.gradientClipNorm)
@@ -138,6 +156,8 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         d.validationDataset = try c.decodeIfPresent(String.self, forKey: .validationDataset)
         try read(.validationInterval, &d.validationInterval); try read(.validationLimit, &d.validationLimit)
         try read(.checkpointInterval, &d.checkpointInterval); try read(.logInterval, &d.logInterval)
+        d.synthesis = try c.decodeIfPresent(FreshCompositeSettings.self, forKey: .synthesis)
+        try read(.lowResolutionSize, &d.lowResolutionSize); try read(.lowResolutionFraction, &d.lowResolutionFraction)
         self = d
     }
 
@@ -145,8 +165,15 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public func modelConfiguration() throws -> GKNetConfiguration {
         var configuration = try model ?? GKNetConfiguration.preset(preset)
         configuration.inputSize = inputSize
+        if let output { configuration.output = output }
         try configuration.validate()
         return configuration
+    }
+
+    /// The training crop size at `step` (0-based) of a run of `totalSteps`.
+    public func trainingSize(atStep step: Int, totalSteps: Int) -> Int {
+        guard lowResolutionSize > 0 else { return inputSize }
+        return Double(step) < lowResolutionFraction * Double(totalSteps) ? lowResolutionSize : inputSize
     }
 
     /// Largest `steps` and `warmup_steps` (2^40) and `epochs` (10^6) accepted.
@@ -181,6 +208,11 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         try require(validationInterval >= 0 && validationLimit >= 0, "validation_interval and validation_limit must be >= 0")
         try require(checkpointInterval >= 1, "checkpoint_interval must be >= 1")
         try require(logInterval >= 1, "log_interval must be >= 1")
+        try require(
+            lowResolutionSize == 0 || (lowResolutionSize >= 16 && lowResolutionSize % 16 == 0 && lowResolutionSize <= inputSize),
+            "low_resolution_size must be 0 (off) or a multiple of 16 in 16...input_size, is \(lowResolutionSize)")
+        try require((0...1).contains(lowResolutionFraction), "low_resolution_fraction must be in 0...1")
+        try synthesis?.validate()
         _ = try modelConfiguration()
     }
 }

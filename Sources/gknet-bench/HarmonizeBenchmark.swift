@@ -136,6 +136,7 @@ struct HarmonizeBenchmark: ParsableCommand {
             }
             rows.append(("upsampled-residual", .upsampledResidual, LocalAffineSettings()))
             rows.append(("naive-upsampling", .naiveUpsampling, LocalAffineSettings()))
+            if harmonizer.model.configuration.output == .affine { rows.append(("upsampled-transform", .upsampledTransform, LocalAffineSettings())) }
             var accumulators = [MetricsAccumulator](repeating: MetricsAccumulator(), count: rows.count)
             var at256 = MetricsAccumulator()
             var identity = MetricsAccumulator()
@@ -148,10 +149,11 @@ struct HarmonizeBenchmark: ParsableCommand {
                                  mask: sample.mask.values, height: sample.height, width: sample.width)
                 }
                 let (smallComposite, smallMask) = harmonizer.networkInputs(composite: sample.composite, mask: sample.mask)
-                let prediction = harmonizer.predict(composites: [smallComposite], masks: [smallMask])[0]
+                let prediction = harmonizer.predictWithTransforms(composites: [smallComposite], masks: [smallMask])[0]
                 for (row, setting) in rows.enumerated() {
-                    let result = carryToFullResolution(method: setting.method, composite: smallComposite, prediction: prediction, mask: smallMask,
-                                                       fullComposite: sample.composite, fullMask: sample.mask, settings: setting.settings)
+                    let result = carryToFullResolution(method: setting.method, composite: smallComposite, prediction: prediction.image, mask: smallMask,
+                                                       fullComposite: sample.composite, fullMask: sample.mask, settings: setting.settings,
+                                                       transform: prediction.transform)
                     accumulators[row].add(score(result, sample), subset: sample.reference.subset)
                 }
                 identity.add(score(sample.composite, sample), subset: sample.reference.subset)

@@ -4,8 +4,8 @@ import Harmonization
 /// The options that choose how the network's 256x256 colour change reaches full resolution,
 /// shared by `gknet harmonize` and `gknet evaluate --resolution full`.
 struct FullResolutionOptions: ParsableArguments {
-    @Option(help: "How the 256x256 colour change reaches full resolution: local-affine, upsampled-residual or naive-upsampling.")
-    var method: String = FullResolutionMethod.localAffine.rawValue
+    @Option(help: "How the 256x256 colour change reaches full resolution: local-affine, upsampled-residual, naive-upsampling or (affine-head models) upsampled-transform. Default: upsampled-transform for affine-head models, local-affine otherwise.")
+    var method: String?
 
     @Option(name: .customLong("affine-grid"), help: "With --method local-affine: cells per side of the grid of colour transforms.")
     var affineGrid: Int?
@@ -14,7 +14,7 @@ struct FullResolutionOptions: ParsableArguments {
     var affineRegularization: Float?
 
     func validate() throws {
-        guard FullResolutionMethod(rawValue: method) != nil else {
+        if let method, FullResolutionMethod(rawValue: method) == nil {
             throw ValidationError("--method must be one of \(FullResolutionMethod.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         if let affineGrid, !(1...64).contains(affineGrid) { throw ValidationError("--affine-grid must be in 1...64") }
@@ -25,7 +25,12 @@ struct FullResolutionOptions: ParsableArguments {
 
     /// A harmonizer for the checkpoint at `modelPath` (nil: the default model) with these settings.
     func harmonizer(modelPath: String?) throws -> Harmonizer {
-        let harmonizer = Harmonizer(model: try ModelLoading.load(path: modelPath), method: FullResolutionMethod(rawValue: method)!)
+        let model = try ModelLoading.load(path: modelPath)
+        let chosen = method.flatMap { FullResolutionMethod(rawValue: $0) }
+        if chosen == .upsampledTransform && model.configuration.output != .affine {
+            throw ValidationError("--method upsampled-transform needs a model with the affine head; this one has the \(model.configuration.output.rawValue) head")
+        }
+        let harmonizer = Harmonizer(model: model, method: chosen)
         if let affineGrid { harmonizer.affineSettings.gridSize = affineGrid }
         if let affineRegularization { harmonizer.affineSettings.regularization = affineRegularization }
         return harmonizer

@@ -8,7 +8,7 @@ struct GKNetCommand: ParsableCommand {
         commandName: "gknet",
         abstract: "Image harmonization with GKNet (Global-aware Kernel Network), on CPU.",
         version: "0.1.0",
-        subcommands: [Harmonize.self, Evaluate.self, Train.self, Synthesize.self, Inspect.self, Demo.self]
+        subcommands: [Harmonize.self, Evaluate.self, Train.self, Synthesize.self, Inspect.self, Export.self, Demo.self]
     )
 
     /// libgomp threads wait passively (no busy spinning; see OpenMPWaiting), then the command runs.

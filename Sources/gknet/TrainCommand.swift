@@ -16,8 +16,17 @@ extension GKNetCommand {
                 is documented in docs/training.md.
                 """)
 
-        @Option(help: "An iHarmony4 root (all subsets) or one subset folder; its train list is used.")
-        var dataset: String
+        @Option(help: "An iHarmony4 root (all subsets) or one subset folder: its train list is trained on (unless --photos), its test list validates.")
+        var dataset: String?
+
+        @Option(help: "Fresh composites: a folder of real photos; every sample of every epoch is a new composite (with --masks).")
+        var photos: String?
+
+        @Option(help: "The object masks of --photos (same relative paths).")
+        var masks: String?
+
+        @Option(help: "With --photos: a hold-out list (gknet synthesize --holdout syntax); matching photos are not trained on.")
+        var exclude: String?
 
         @Option(name: .customLong("run-dir"), help: "Folder for the run's files (created if needed).")
         var runDir: String
@@ -28,9 +37,28 @@ extension GKNetCommand {
         @Flag(help: "Continue the run in --run-dir from last.safetensors.")
         var resume = false
 
+        func validate() throws {
+            if (photos == nil) != (masks == nil) { throw ValidationError("--photos and --masks go together") }
+            if exclude != nil && photos == nil { throw ValidationError("--exclude needs --photos and --masks") }
+            if dataset == nil && photos == nil && !resume && config == nil {
+                throw ValidationError("pass --dataset DIR, or --photos DIR --masks DIR")
+            }
+        }
+
         func run() throws {
-            let requested = try config.map { try TrainingConfiguration.load(from: URL(fileURLWithPath: $0)) }
-            let trainer = try Trainer(configuration: requested, dataset: URL(fileURLWithPath: dataset), runDirectory: URL(fileURLWithPath: runDir), resume: resume)
+            var requested = try config.map { try TrainingConfiguration.load(from: URL(fileURLWithPath: $0)) }
+            if let photos, let masks {
+                var configuration = requested ?? TrainingConfiguration()
+                var synthesis = configuration.synthesis ?? FreshCompositeSettings(photos: photos, masks: masks)
+                synthesis.photos = photos
+                synthesis.masks = masks
+                if let exclude { synthesis.exclude = exclude }
+                configuration.synthesis = synthesis
+                try configuration.validate()
+                requested = configuration
+            }
+            let trainer = try Trainer(
+                configuration: requested, dataset: dataset.map { URL(fileURLWithPath: $0) }, runDirectory: URL(fileURLWithPath: runDir), resume: resume)
             let stop = StopRequest()
             let result = try trainer.run(shouldStop: { stop.isRequested }) { line in
                 FileHandle.standardError.write(Data((line + "\n").utf8))

@@ -49,6 +49,7 @@ func relativeMaxError(_ actual: [Float], _ expected: [Float]) -> Float {
 let modelFixtures = [
     "tiny", "narrow", "narrow_no_lre", "narrow_no_scf", "narrow_no_kernel_modulation", "narrow_kernel_size_5",
     "narrow_kernel_levels_1", "narrow_scf_top_k_8", "narrow_scf_background_bias", "narrow_learned_blend",
+    "narrow_output_residual", "narrow_output_affine",
 ]
 
 @Suite struct GKNetParityTests {
@@ -103,7 +104,7 @@ let modelFixtures = [
         }
     }
 
-    @Test(arguments: ["tiny", "narrow", "narrow_no_lre", "narrow_no_scf", "narrow_no_kernel_modulation"])
+    @Test(arguments: ["tiny", "narrow", "narrow_no_lre", "narrow_no_scf", "narrow_no_kernel_modulation", "narrow_output_residual", "narrow_output_affine"])
     func fiveAdamStepsMatchTwin(fixture name: String) throws {
         let fixture = try ModelFixture(name)
         let model = try fixture.model()

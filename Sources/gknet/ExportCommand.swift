@@ -1,0 +1,50 @@
+// `gknet export --model IN --output OUT [--dtype f16]`: a checkpoint from `gknet train` (training
+// or best) as a compact inference model: weights and BatchNorm statistics only (no optimizer
+// state), floats stored as F16 by default, the configuration in the metadata. The shipped
+// Models/gknet-default.safetensors is made this way.
+import ArgumentParser
+import Foundation
+import GKNetModel
+import Harmonization
+import NeuralNet
+import TensorCore
+
+extension GKNetCommand {
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a checkpoint as a compact inference model (F16 by default, no optimizer state).")
+
+        @Option(help: "A checkpoint from gknet train (last.safetensors or best.safetensors).")
+        var model: String
+
+        @Option(name: [.customShort("o"), .long], help: "The model file to write (.safetensors; written atomically).")
+        var output: String
+
+        @Option(help: "Storage of the float tensors: f16, bf16 or f32.")
+        var dtype: String = "f16"
+
+        @Option(help: "A line of text stored under gknet.description in the metadata.")
+        var description: String?
+
+        func validate() throws {
+            guard ["f16", "bf16", "f32"].contains(dtype.lowercased()) else { throw ValidationError("--dtype must be f16, bf16 or f32") }
+            guard URL(fileURLWithPath: output).standardizedFileURL != URL(fileURLWithPath: model).standardizedFileURL else {
+                throw ValidationError("--output must differ from --model")
+            }
+        }
+
+        func run() throws {
+            let source = URL(fileURLWithPath: model)
+            let network = try ModelLoading.load(url: source)
+            let file = try SafeTensorsFile(contentsOf: source)
+            var metadata: [String: String] = ["gknet.exported_from": source.lastPathComponent]
+            if let description { metadata["gknet.description"] = description }
+            let step = file.metadata[Checkpoint.stepKey].flatMap { Int($0) }
+            try Checkpoint.save(
+                network, to: URL(fileURLWithPath: output), dtype: SafeTensorsDType(rawValue: dtype.uppercased())!,
+                configuration: network.configuration, step: step, metadata: metadata)
+            let bytes = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
+            print("wrote \(output): \(network.parameterCount) parameters as \(dtype.uppercased()), \(bytes / 1024) KiB\(step.map { ", step \($0)" } ?? "")")
+        }
+    }
+}
