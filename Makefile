@@ -31,27 +31,17 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --no-parallel
 
-## demo: the main job: harmonize the bundled sample, writing the result and a comparison sheet to
-## out/demo/. Until a trained model is bundled (Models/gknet-default.safetensors), it first trains a
-## SMOKE-TEST model for a few minutes on the 6 bundled training composites (configs/demo-smoke.json,
-## tiny preset): it proves the whole pipeline runs, it is not a useful model.
+## demo: the main job: harmonize the bundled sample with the bundled model
+## (Models/gknet-default.safetensors, model card Models/README.md), writing the result and a
+## comparison sheet (composite, mask, result, real image) to out/demo/.
 DEMO_DIR       := out/demo
 DEMO_COMPOSITE := Samples/HGCompris/composite_images/solar-cooker_1_1.jpg
 DEMO_MASK      := Samples/HGCompris/masks/solar-cooker_1.png
-DEMO_RUN       := $(DEMO_DIR)/smoke-test-run
 demo: deps
 	$(SWIFT) build -c release --product gknet
 	@mkdir -p $(DEMO_DIR)
-	@if [ -f Models/gknet-default.safetensors ] || [ -n "$$GKNET_MODEL" ]; then \
-		model=""; \
-	else \
-		echo "demo: no bundled model yet: training a smoke-test model (tiny preset, a few minutes; not a useful model)"; \
-		if [ -f $(DEMO_RUN)/last.safetensors ]; then resume="--resume"; else resume="--config configs/demo-smoke.json"; fi; \
-		.build/release/gknet train --dataset Samples --run-dir $(DEMO_RUN) $$resume || exit 1; \
-		model="--model $(DEMO_RUN)/last.safetensors"; \
-	fi; \
 	.build/release/gknet harmonize $(DEMO_COMPOSITE) $(DEMO_MASK) -o $(DEMO_DIR)/solar-cooker_harmonized.png \
-		--comparison $(DEMO_DIR)/solar-cooker_comparison.png --target Samples/HGCompris/real_images/solar-cooker.jpg $$model --timings
+		--comparison $(DEMO_DIR)/solar-cooker_comparison.png --target Samples/HGCompris/real_images/solar-cooker.jpg --timings
 
 ## venv: the Python reference environment (fixtures and benchmarks only; never needed to build or test)
 venv: $(PYTHON)
