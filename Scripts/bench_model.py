@@ -15,7 +15,8 @@ them with load_state_dict(strict=True)) and the same inputs:
          step (forward, foreground MSE, backward, torch.optim.Adam)
   ort    the twin exported to ONNX (torch.onnx.export, cached), intra_op_num_threads=T
 
-Cases: <preset>-infer (batch 1, 256x256) and <preset>-train (batch 8, 256x256); sgemm (ours,
+Cases: <preset>-infer (batch 1, 256x256), <preset>-train (batch 8, 256x256) and <preset>-train128 (batch 8,
+128x128: the low-resolution phase of the multi-resolution schedule); sgemm (ours,
 1024^3) is the GFLOP/s yardstick. GFLOP/s = 2 x MACs (x 3 for a training step) / time. The last
 line is machine-readable:
   bench-model: paper_infer_vs_torch=R paper_infer_vs_ort=R small_train_vs_torch=R
@@ -35,7 +36,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 GIGA_MACS = {"paper": 19.182, "small": 5.011, "tiny": 1.419}  # per image at 256x256 (count_macs.py)
 TRAIN_BATCH = 8
-DEFAULT_CASES = ["paper-infer", "small-infer", "small-train", "tiny-train"]
+DEFAULT_CASES = ["paper-infer", "small-infer", "small-train", "tiny-train", "small-train128", "tiny-train128"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -97,9 +98,10 @@ def load_twin(preset, data):
     return gknet, model
 
 
-def load_inputs(data, batch):
+def load_inputs(data, batch, size=256):
     from safetensors.torch import load_file
-    tensors = load_file(str(pathlib.Path(data) / f"inputs-b{batch}.safetensors"))
+    name = f"inputs-b{batch}.safetensors" if size == 256 else f"inputs-b{batch}-s{size}.safetensors"
+    tensors = load_file(str(pathlib.Path(data) / name))
     return tensors["composite"], tensors["mask"], tensors["target"]
 
 
@@ -121,7 +123,8 @@ def export_onnx(preset, data):
 def run_contender(args):
     preset, mode = args.case.split("-")
     idle = wait_for_idle(args.threads, args.wait_idle) if args.wait_idle > 0 else None
-    training = mode == "train"
+    training = mode.startswith("train")
+    size = 128 if mode == "train128" else 256  # train128: the multi-resolution schedule's low-resolution step
     batch = TRAIN_BATCH if training else 1
     output = None
     if args.child == "ort":
@@ -141,7 +144,7 @@ def run_contender(args):
         import torch
         torch.set_num_threads(args.threads)
         gknet, model = load_twin(preset, args.data)
-        composite, mask, target = load_inputs(args.data, batch)
+        composite, mask, target = load_inputs(args.data, batch, size)
         if training:
             model.train()
             optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
@@ -160,7 +163,7 @@ def run_contender(args):
     if args.write_output and output is not None:
         import numpy as np
         np.save(args.write_output, output)
-    flops = 2 * GIGA_MACS[preset] * 1e9 * batch * (3 if training else 1)
+    flops = 2 * GIGA_MACS[preset] * (size / 256) ** 2 * 1e9 * batch * (3 if training else 1)
     fields = [args.case, f"{ms:.3f}", f"{flops / (ms * 1e6):.2f}", f"{peak_rss_mb():.1f}", f"{batch / (ms / 1e3):.3f}",
               "" if idle is None else f"{idle:.2f}"]
     print("\t".join(fields), flush=True)
@@ -278,6 +281,12 @@ def print_report(args, best, idles):
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for row in rows:
         print("| " + " | ".join(str(v).rjust(w) if i else str(v).ljust(w) for i, (v, w) in enumerate(zip(row, widths))) + " |")
+
+    training = [case for case in args.cases if "-train" in case]
+    if training:
+        print("# training images per hour (batch 8; train128 = 128x128 crops): " + ", ".join(
+            f"{case} ours {best[('ours', case)][3] * 3600:,.0f} / torch {best[('torch', case)][3] * 3600:,.0f}"
+            for case in training if ("ours", case) in best and ("torch", case) in best))
 
     def ratio(a, b, index=0):
         x, y = best.get(a), best.get(b)

@@ -122,13 +122,16 @@ enum ModelBenchmarks {
                               imagesPerSecond: 0, idle: idle)
         }
         let parts = key.split(separator: "-").map(String.init)
-        guard parts.count == 2, let macs = gigaMACsPerImage(parts[0]), ["infer", "train"].contains(parts[1]) else {
-            fail("unknown case \(key) (sgemm, <paper|small|tiny>-<infer|train>)")
+        guard parts.count == 2, let macsAt256 = gigaMACsPerImage(parts[0]), ["infer", "train", "train128"].contains(parts[1]) else {
+            fail("unknown case \(key) (sgemm, attention, <paper|small|tiny>-<infer|train|train128>)")
         }
-        let (preset, training) = (parts[0], parts[1] == "train")
+        let (preset, training) = (parts[0], parts[1].hasPrefix("train"))
+        // train128: the training step of the multi-resolution schedule's low-resolution phase
+        let size = parts[1] == "train128" ? 128 : resolution
+        let macs = macsAt256 * Double(size * size) / Double(resolution * resolution)
         let model = loadModel(preset: preset, data: options.data)
         let batch = training ? trainingBatch : 1
-        let inputs = loadInputs(batch: batch, data: options.data)
+        let inputs = loadInputs(batch: batch, size: size, data: options.data)
         let ms: Double
         if training {
             model.train()
@@ -203,10 +206,15 @@ enum ModelBenchmarks {
         var composite: Tensor, mask: Tensor, target: Tensor
     }
 
+    /// The name of the input file of a batch and size (`inputs-b8.safetensors` at 256).
+    static func inputFileName(batch: Int, size: Int) -> String {
+        size == resolution ? "inputs-b\(batch).safetensors" : "inputs-b\(batch)-s\(size).safetensors"
+    }
+
     /// The inputs of `--write-data` (or the same values generated in memory).
-    static func loadInputs(batch: Int, data: String?) -> Inputs {
+    static func loadInputs(batch: Int, size: Int = resolution, data: String?) -> Inputs {
         if let data {
-            let url = URL(fileURLWithPath: data).appendingPathComponent("inputs-b\(batch).safetensors")
+            let url = URL(fileURLWithPath: data).appendingPathComponent(inputFileName(batch: batch, size: size))
             do {
                 let file = try SafeTensorsFile(contentsOf: url)
                 func tensor(_ name: String) -> Tensor {
@@ -218,18 +226,17 @@ enum ModelBenchmarks {
                 fail("cannot read \(url.path): \(error)")
             }
         }
-        return makeInputs(batch: batch)
+        return makeInputs(batch: batch, size: size)
     }
 
     /// Composite uniform in 0...1, a soft rectangular mask (about a quarter of the image), and a target
     /// that differs from the composite inside the mask.
-    static func makeInputs(batch: Int) -> Inputs {
+    static func makeInputs(batch: Int, size s: Int = resolution) -> Inputs {
         var generator = SplitMix64(seed: 11)
-        let s = resolution
         let composite = Tensor.uniform([batch, 3, s, s], low: 0, high: 1, generator: &generator)
         var mask = [Float](repeating: 0, count: batch * s * s)
         for n in 0..<batch {
-            let top = 32 + 8 * n, left = 48 + 4 * n
+            let top = s / 8 + 8 * n, left = 3 * s / 16 + 4 * n
             for y in top..<(top + s / 2) where y < s {
                 for x in left..<(left + s / 2) where x < s { mask[(n * s + y) * s + x] = 1 }
             }
@@ -253,14 +260,14 @@ enum ModelBenchmarks {
                 }
                 try Checkpoint.save(model, to: url.appendingPathComponent("\(preset).safetensors"), configuration: model.configuration)
             }
-            for batch in [1, trainingBatch] {
-                let inputs = makeInputs(batch: batch)
+            for (batch, size) in [(1, resolution), (trainingBatch, resolution), (trainingBatch, 128)] {
+                let inputs = makeInputs(batch: batch, size: size)
                 let file = SafeTensorsFile(tensors: [
                     "composite": NamedTensor(shape: inputs.composite.shape, values: inputs.composite.data),
                     "mask": NamedTensor(shape: inputs.mask.shape, values: inputs.mask.data),
                     "target": NamedTensor(shape: inputs.target.shape, values: inputs.target.data),
                 ])
-                try file.write(to: url.appendingPathComponent("inputs-b\(batch).safetensors"))
+                try file.write(to: url.appendingPathComponent(inputFileName(batch: batch, size: size)))
             }
         } catch {
             fail("cannot write the benchmark data to \(directory): \(error)")
