@@ -1,7 +1,7 @@
 // Does a oneDNN primitive created on one thread find its library-mode scratchpad on another?
 // (Evidence for docs/robustness.md "Concurrent kernels".) Build and run:
-//   gcc -O1 -g Scripts/onednn_scratchpad_probe.c -o /tmp/probe -ldnnl -lpthread && /tmp/probe
-//   gcc -O1 -g -fsanitize=address Scripts/onednn_scratchpad_probe.c -o /tmp/probe-asan -ldnnl -lpthread && /tmp/probe-asan small
+//   gcc -O1 -g Scripts/probes/onednn_scratchpad.c -o /tmp/probe -ldnnl -lpthread && /tmp/probe
+//   gcc -O1 -g -fsanitize=address Scripts/probes/onednn_scratchpad.c -o /tmp/probe-asan -ldnnl -lpthread && /tmp/probe-asan small
 // With Debian's libdnnl2 2.6.3 the first two modes crash (SIGSEGV; ASan: heap-buffer-overflow in
 // the memset of oneDNN's im2col), the third runs.
 // ./probe            library scratchpad: create on thread A, execute on thread B
