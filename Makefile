@@ -24,12 +24,11 @@ build: deps
 release: deps
 	$(SWIFT) build -c release
 
-## test: the whole test suite (debug build; heavy checks only with GKNET_HEAVY_TESTS=1)
-# Tests run one at a time (--no-parallel): a combined run crashed twice with heap corruption when
-# tests ran concurrently (under investigation, issue 9); serial runs are clean.
+## test: the whole test suite (debug build), tests running in parallel (they double as a
+## concurrency test of the kernels: docs/robustness.md "Concurrent kernels")
 test: deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --no-parallel
+	$(SWIFT) test --skip-build
 
 ## demo: the main job: harmonize the bundled sample with the bundled model
 ## (Models/gknet-default.safetensors, model card Models/README.md), writing the result and a

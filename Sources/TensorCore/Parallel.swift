@@ -24,10 +24,18 @@ public enum Threading {
     }())
 
     /// Sets the thread count for our loops, OpenBLAS and oneDNN.
+    ///
+    /// - Warning: a process-wide setting: call it at start-up, before other threads run kernels.
+    ///   Changing the count makes OpenBLAS (`openblas_set_num_threads`, OpenMP build) free and
+    ///   allocate its per-thread buffers without a lock, under any BLAS call running on another
+    ///   thread. Setting the count it already has changes nothing.
     public static func configure(threads: Int) {
         let threads = max(1, threads)
-        state.withLock { $0 = threads }
-        applyToLibraries(threads)
+        let changed = state.withLock { current -> Bool in
+            defer { current = threads }
+            return current != threads
+        }
+        if changed { applyToLibraries(threads) }
     }
 
     private static func applyToLibraries(_ threads: Int) {
@@ -133,9 +141,10 @@ struct OpenMPRuntime: @unchecked Sendable {
 
     static let shared: OpenMPRuntime? = {
         #if os(Linux)
-        // NOTE: opt-in until a crash seen once in a parallel test run (our OpenMP region in a resize
-        // kernel concurrent with a oneDNN call from another test thread) is understood; the
-        // default is Dispatch for our loops, as before. GKNET_THREAD_POOL=openmp turns it on.
+        // NOTE: opt-in (GKNET_THREAD_POOL=openmp); the default is Dispatch for our loops. It was made
+        // opt-in after a crash in a parallel test run (our OpenMP region in a resize kernel while
+        // another test thread was in oneDNN); that crash was oneDNN's thread-local scratchpad
+        // (OneDNN.swift), not this pool, which passes the same parallel runs (docs/robustness.md).
         if ProcessInfo.processInfo.environment["GKNET_THREAD_POOL"] != "openmp" { return nil }
         let handle = UnsafeMutableRawPointer(bitPattern: 0)  // RTLD_DEFAULT: every loaded library
         guard let parallel = dlsym(handle, "GOMP_parallel"), let number = dlsym(handle, "omp_get_thread_num"),

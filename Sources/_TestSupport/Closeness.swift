@@ -50,3 +50,20 @@ public func compare(_ actual: Tensor, _ expected: Tensor, relativeTolerance: Flo
     }
     return compare(actual.data, expected.data, relativeTolerance: relativeTolerance, absoluteTolerance: absoluteTolerance, label: label)
 }
+
+/// Compares `actual` with a reference run in another implementation: element i passes when
+/// |a - e| <= tolerance * (scale + |e|), with scale = max |e| over the whole reference. A bound on
+/// every element, relative to the tensor's magnitude (near-zero entries are not held to a relative
+/// bound that float32 rounding of their large neighbours' sums cannot meet); counts must match.
+public func compareToScale(_ actual: [Float], _ expected: [Float], tolerance: Float, label: String = "tensor") -> Comparison {
+    let scale = expected.reduce(Float(0)) { max($0, abs($1)) }
+    return compare(actual, expected, relativeTolerance: tolerance, absoluteTolerance: tolerance * scale, label: label)
+}
+
+/// `compareToScale` for tensors, shape first.
+public func compareToScale(_ actual: Tensor, _ expected: Tensor, tolerance: Float, label: String = "tensor") -> Comparison {
+    guard actual.shape == expected.shape else {
+        return Comparison(passed: false, maxAbsoluteDifference: .infinity, maxRelativeDifference: .infinity, firstMismatches: [], label: "\(label): shape \(actual.shape) vs expected \(expected.shape)")
+    }
+    return compareToScale(actual.data, expected.data, tolerance: tolerance, label: label)
+}

@@ -7,6 +7,13 @@ public enum Fixtures {
     public static let repositoryRoot: URL = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
+    /// Whether the environment variable CI is set (not empty, "0" or "false"): then whatever a test
+    /// would otherwise skip for lack of it (the built `gknet` executable, fuzz seeds) is a failure.
+    public static var isCI: Bool {
+        guard let value = ProcessInfo.processInfo.environment["CI"]?.lowercased() else { return false }
+        return !["", "0", "false"].contains(value)
+    }
+
     /// `Tests/Fixtures/<relativePath>`.
     public static func url(_ relativePath: String) -> URL {
         repositoryRoot.appendingPathComponent("Tests/Fixtures").appendingPathComponent(relativePath)

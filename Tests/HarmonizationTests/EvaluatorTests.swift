@@ -86,8 +86,24 @@ private func relativeClose(_ a: Double, _ b: Double, _ tolerance: Double = 1e-6)
         let report = try evaluate(dataset: dataset, source: .baseline(.identity))
         let table = report.table()
         #expect(table.contains("HAlpha") && table.contains("HBeta") && table.contains("All") && table.contains("fg 0-5%"))
-        #expect(report.csv().split(separator: "\n").count == 6)
+        // The All row shows the summary's numbers.
+        let allRow = try #require(table.split(separator: "\n").first { $0.hasPrefix("All ") })
+        #expect(allRow.contains(String(format: "%10.2f %10.2f %8.2f", report.all.mse, report.all.fmse, report.all.psnr)), "\(allRow)")
+        // CSV: a header, then one row per image with its metrics (Swift's shortest round-trip text).
+        let rows = report.csv().split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        #expect(rows.count == 6 && rows[0].count == 9 && rows[0][4] == "mse")
+        for (row, image) in zip(rows.dropFirst(), report.perImage) {
+            #expect(row.count == 9 && row[0] == image.subset && row[1] == image.name, "\(row)")
+            #expect(Double(row[4]) == image.metrics.mse && Double(row[5]) == image.metrics.fmse && Double(row[6]) == image.metrics.psnr, "\(row)")
+            #expect(Int(row[2]) == image.width && Int(row[3]) == image.height && Double(row[7]) == image.metrics.foregroundRatio)
+        }
+        // JSON: decodes back to the same report, and names its fields as documented.
         let json = try JSONEncoder().encode(report)
-        #expect(json.count > 100)
+        let decoded = try JSONDecoder().decode(EvaluationReport.self, from: json)
+        #expect(decoded.all == report.all && decoded.subsets == report.subsets && decoded.bands == report.bands)
+        #expect(decoded.perImage.map(\.name) == report.perImage.map(\.name) && decoded.perImage.map(\.metrics) == report.perImage.map(\.metrics))
+        let object = try #require(try JSONSerialization.jsonObject(with: json) as? [String: Any])
+        #expect(Set(object.keys) == ["source", "resolution", "peak", "all", "subsets", "bands", "subsetBands", "millisecondsPerImage", "perImage"])
+        #expect((object["perImage"] as? [Any])?.count == 5 && object["peak"] as? String == "target-max")
     }
 }

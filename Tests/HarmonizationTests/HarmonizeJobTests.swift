@@ -121,13 +121,31 @@ private func expectFailure(_ workspace: Workspace, _ request: HarmonizeRequest, 
         try ImageFile.write(Workspace.boxMask(width: 200, height: 150), to: workspace.url("big_mask.png"))
         let harmonizer = TinyModel.harmonizer
         defer { harmonizer.method = .localAffine }
+        let composite = try ImageFile.readRGB(workspace.url("big.png")), mask = try ImageFile.readMask(workspace.url("big_mask.png"))
+        var foregrounds: [FullResolutionMethod: [Float]] = [:]
         for method in FullResolutionMethod.allCases {
             harmonizer.method = method
             let output = workspace.url("big_\(method.rawValue).png")
             _ = try HarmonizeJob.run(HarmonizeRequest(composite: workspace.url("big.png"), mask: workspace.url("big_mask.png"), output: output), harmonizer: harmonizer)
-            let result = try ImageFile.read(output)
+            let result = try ImageFile.readRGB(output)
             #expect(result.width == 200 && result.height == 150, "\(method)")
+            // The file holds the library's result for this method (8-bit rounding apart), ...
+            let expected = harmonizer.harmonize(composite: composite, mask: mask)
+            let worst = zip(result.values, expected.values).map { abs($0 - $1) }.max() ?? .infinity
+            #expect(result.values.count == expected.values.count && worst <= 0.5 / 255 + 1e-6, "\(method): largest difference \(worst)")
+            // ... the background is the composite's, and the foreground changed.
+            var changed = 0
+            for i in 0..<mask.planeSize {
+                for c in 0..<3 {
+                    let (out, original) = (result.values[c * mask.planeSize + i], composite.values[c * mask.planeSize + i])
+                    if mask.values[i] == 0 { #expect(out == original, "\(method): background pixel \(i) changed") }
+                    else if abs(out - original) > 1.5 / 255 { changed += 1 }
+                }
+            }
+            #expect(changed > 500, "\(method): only \(changed) foreground samples changed")
+            foregrounds[method] = (0..<mask.planeSize).filter { mask.values[$0] > 0 }.flatMap { i in (0..<3).map { result.values[$0 * mask.planeSize + i] } }
         }
+        #expect(foregrounds[.localAffine] != foregrounds[.naiveUpsampling], "the methods should differ")
     }
 
     // MARK: - Unreadable, corrupt, truncated, too large

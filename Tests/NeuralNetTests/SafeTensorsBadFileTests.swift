@@ -109,6 +109,9 @@ import Testing
 
     @Test func unreadableFileNamesThePath() {
         let url = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("no-such-\(UUID().uuidString).safetensors")
-        #expect(throws: SafeTensorsError.self) { try SafeTensorsFile(contentsOf: url) }
+        let error = #expect(throws: SafeTensorsError.self) { try SafeTensorsFile(contentsOf: url) }
+        let message = error.map { "\($0)" } ?? ""
+        #expect(message.contains(url.path), "the error should name \(url.path): \(message)")
+        #expect(!message.contains("\n"), "one line: \(message)")
     }
 }

@@ -68,4 +68,23 @@ import _TestSupport
         }
         #expect(reread.metadata == Self.swiftFile().metadata)
     }
+
+    /// What Scripts/fixtures/check_swift_safetensors.py checks, without Python (CI has none): Python's
+    /// `safetensors` wrote the same tensors and metadata (torch's own F16/BF16 rounding) into
+    /// swift_contents_by_python.safetensors; our writer's file must decode to exactly those (names,
+    /// dtypes, shapes, bits; any NaN matches any NaN) and the same metadata.
+    @Test func fileWrittenBySwiftHoldsWhatPythonWritesForTheSameContents() throws {
+        let ours = try SafeTensorsFile(bytes: try Self.swiftFile().serialized())
+        let python = try Fixtures.load("nn_checkpoint/swift_contents_by_python.safetensors")
+        #expect(Set(ours.tensors.keys) == Set(python.tensors.keys))
+        for (name, theirs) in python.tensors {
+            let mine = try #require(ours.tensors[name], "\(name) missing")
+            #expect(mine.dtype == theirs.dtype && mine.shape == theirs.shape, "\(name): \(mine.dtype) \(mine.shape) vs \(theirs.dtype) \(theirs.shape)")
+            #expect(mine.values.count == theirs.values.count, "\(name)")
+            for (index, (a, b)) in zip(mine.values, theirs.values).enumerated() where !(a.isNaN && b.isNaN) && a.bitPattern != b.bitPattern {
+                Issue.record("\(name)[\(index)]: ours \(a), Python's \(b)")
+            }
+        }
+        #expect(ours.metadata == python.metadata)
+    }
 }

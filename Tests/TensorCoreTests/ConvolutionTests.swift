@@ -133,7 +133,13 @@ import _TestSupport
                 : convTranspose2d(
                     x, weight: weight, bias: bias, stride: int("stride"), padding: int("padding"),
                     outputPadding: int("output_padding"), dilation: int("dilation"), groups: int("groups"))
-            let forward = compare(out, try file.tensor("\(name)/output"), relativeTolerance: 1e-5, absoluteTolerance: 1e-5, label: "\(family) \(name) \(backend) forward")
+            let expected = try file.tensor("\(name)/output")
+            // NOTE: Winograd F(4x4, 3x3) rounds more than direct convolution, with errors near 1e-5 of
+            // the output's scale (ConvolutionBackend.preferred); an element-wise bound alone fails it
+            // on small outputs beside large ones (channels16: 6.1e-5 on a scale of 18.5 with OpenBLAS's
+            // generic Prescott SGEMM kernel, which 0.3.21 picks on CPUs it does not know).
+            let scale = backend == .winograd ? max(1, expected.data.map(abs).max() ?? 0) : 1
+            let forward = compare(out, expected, relativeTolerance: 1e-5, absoluteTolerance: 1e-5 * scale, label: "\(family) \(name) \(backend) forward")
             #expect(forward.passed, "\(forward)")
             out.backward(seed: try file.tensor("\(name)/grad_output").data)
             for (label, leaf) in [("x", x), ("weight", weight), ("bias", bias)] {

@@ -108,14 +108,14 @@ func awayFromKinks(_ values: [Float], kinks: [Float], margin: Float) -> [Float] 
     }
 }
 
-/// PyTorch parity for one case of Tests/Fixtures/ops_core/<file>.safetensors (made by
-/// Scripts/fixtures/ops_core.py): runs `op` on the stored inputs, back-propagates the stored seed and
+/// PyTorch parity for one case of Tests/Fixtures/<family>/<file>.safetensors (made by
+/// Scripts/fixtures/<family>.py): runs `op` on the stored inputs, back-propagates the stored seed and
 /// compares the output (relative 1e-5) and the gradient of every input (relative 1e-4).
 func expectParity(
-    file: String, case name: String, inputs: [String] = ["x"], sourceLocation: SourceLocation = #_sourceLocation,
-    _ op: ([Tensor]) -> Tensor
+    family: String = "ops_core", file: String, case name: String, inputs: [String] = ["x"],
+    sourceLocation: SourceLocation = #_sourceLocation, _ op: ([Tensor]) -> Tensor
 ) throws {
-    let fixture = try Fixtures.load("ops_core/\(file).safetensors")
+    let fixture = try Fixtures.load("\(family)/\(file).safetensors")
     let tensors = try inputs.map { try fixture.tensor("\(name).\($0)") }
     for tensor in tensors { tensor.requiresGrad = true }
     let output = op(tensors)

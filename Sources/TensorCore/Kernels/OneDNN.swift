@@ -1,10 +1,14 @@
 // oneDNN (2.6 C API) plumbing: one engine and stream for the process, a cache of primitives keyed
-// by geometry, scratch buffers for blocked layouts, and operands that reorder between the caller's
-// plain layout (NCHW / OIHW) and the layout a primitive chose.
+// by geometry, scratch buffers for blocked layouts and scratchpads, and operands that reorder
+// between the caller's plain layout (NCHW / OIHW) and the layout a primitive chose.
 //
-// Every oneDNN call (creation and execution) runs under one lock: the Debian build shares one
-// library-managed scratchpad between primitives, so concurrent execution would not be safe, and
-// the cache and scratch buffers need the lock anyway. oneDNN parallelises inside each call.
+// Every primitive uses a scratchpad we own (`dnnl_scratchpad_mode_user`), never the library's.
+// NOTE: Debian's oneDNN is built with DNNL_ENABLE_CONCURRENT_EXEC=OFF, where the library-managed
+// scratchpad is a thread-local buffer sized by the primitives the *calling thread* created; a
+// cached primitive run on another thread wrote past that thread's buffer or through a null one
+// (the parallel-test crashes, docs/robustness.md "Concurrent kernels"; OneDNNThreadTests).
+// Every oneDNN call (creation and execution) runs under one lock, which guards the cache and the
+// scratch buffers; oneDNN parallelises inside each call.
 #if canImport(CDNNL)
 import CDNNL
 import Foundation
@@ -47,20 +51,30 @@ final class OneDNN: @unchecked Sendable {
     }
 
     /// Runs `body` with exclusive use of the engine, the cache and the scratch buffers. OpenMP's
-    /// thread count is a per-thread setting, so it is applied on whichever thread calls.
+    /// thread count is a per-thread setting, so it is applied on whichever thread calls (and
+    /// restored afterwards).
     func withLock<Result>(_ body: () -> Result) -> Result {
         lock.lock()
         defer { lock.unlock() }
+        let previous = omp_get_max_threads()
         omp_set_num_threads(Int32(Threading.count))
+        defer { omp_set_num_threads(previous) }
         return body()
     }
 
-    /// The cached plan for `key`, created on first use (call under `withLock`).
+    /// The cached plan for `key`, created on first use (call under `withLock`). Plans are kept per
+    /// thread count: a primitive sizes its scratchpad for the threads it was created with.
     func plan<Plan: AnyObject>(_ key: AnyHashable, create: () -> Plan?) -> Plan? {
+        let key = PlanKey(key: key, threads: Threading.count)
         if let cached = plans[key] { return cached as? Plan }
         let plan = create()
         plans[key] = .some(plan)
         return plan
+    }
+
+    private struct PlanKey: Hashable {
+        var key: AnyHashable
+        var threads: Int
     }
 
     /// A scratch buffer of at least `bytes` bytes for one role (call under `withLock`).
@@ -70,15 +84,46 @@ final class OneDNN: @unchecked Sendable {
         return buffer.reserve(bytes)
     }
 
-    /// Executes a primitive with its arguments and waits for it.
+    /// Executes a primitive with its arguments (plus its scratchpad) and waits for it.
     func execute(_ primitive: dnnl_primitive_t, _ arguments: [(Int32, dnnl_memory_t)], _ what: @autoclosure () -> String) {
         var execArguments = arguments.map { dnnl_exec_arg_t(arg: $0.0, memory: $0.1) }
+        var scratchpad: dnnl_memory_t?
+        defer { if let scratchpad { dnnl_memory_destroy(scratchpad) } }
+        if let descriptor = scratchpadDescriptor(of: primitive) {
+            var descriptor = descriptor
+            let buffer = scratchBuffer(.scratchpad, bytes: dnnl_memory_desc_get_size(&descriptor))
+            dnnlCheck(dnnl_memory_create(&scratchpad, &descriptor, engine, buffer), "memory_create (scratchpad) for \(what())")
+            execArguments.append(dnnl_exec_arg_t(arg: DNNL_ARG_SCRATCHPAD, memory: scratchpad))
+        }
         dnnlCheck(dnnl_primitive_execute(primitive, stream, Int32(execArguments.count), &execArguments), what())
         dnnlCheck(dnnl_stream_wait(stream), "stream_wait after \(what())")
     }
 
-    /// Creates a primitive from an op descriptor; nil if oneDNN has no implementation for it.
-    func makePrimitiveDescriptor(_ opDescriptor: UnsafeRawPointer, attributes: dnnl_primitive_attr_t? = nil, hint: dnnl_primitive_desc_t? = nil) -> dnnl_primitive_desc_t? {
+    /// The scratchpad a primitive asks for, or nil when it needs none.
+    func scratchpadDescriptor(of primitive: dnnl_primitive_t) -> dnnl_memory_desc_t? {
+        var descriptor: const_dnnl_primitive_desc_t?
+        dnnlCheck(dnnl_primitive_get_primitive_desc(primitive, &descriptor), "primitive_get_primitive_desc")
+        guard let memory = dnnl_primitive_desc_query_md(descriptor, dnnl_query_scratchpad_md, 0) else { return nil }
+        var scratchpad = memory.pointee
+        return dnnl_memory_desc_get_size(&scratchpad) > 0 ? scratchpad : nil
+    }
+
+    /// Attributes asking for a caller-provided scratchpad (see the file header), plus `configure`.
+    private func makeAttributes(_ configure: (dnnl_primitive_attr_t) -> Bool = { _ in true }) -> dnnl_primitive_attr_t? {
+        var attributes: dnnl_primitive_attr_t?
+        guard dnnl_primitive_attr_create(&attributes) == dnnl_success, let attributes else { return nil }
+        guard dnnl_primitive_attr_set_scratchpad_mode(attributes, dnnl_scratchpad_mode_user) == dnnl_success, configure(attributes) else {
+            dnnl_primitive_attr_destroy(attributes)
+            return nil
+        }
+        return attributes
+    }
+
+    /// Creates a primitive descriptor from an op descriptor (user scratchpad); nil if oneDNN has no
+    /// implementation for it.
+    func makePrimitiveDescriptor(_ opDescriptor: UnsafeRawPointer, hint: dnnl_primitive_desc_t? = nil) -> dnnl_primitive_desc_t? {
+        guard let attributes = makeAttributes() else { return nil }
+        defer { dnnl_primitive_attr_destroy(attributes) }
         var descriptor: dnnl_primitive_desc_t?
         guard dnnl_primitive_desc_create(&descriptor, opDescriptor, attributes, engine, hint) == dnnl_success else { return nil }
         return descriptor
@@ -87,19 +132,15 @@ final class OneDNN: @unchecked Sendable {
     /// A reorder primitive from one layout to another, optionally accumulating (`to += from`).
     func makeReorder(from source: dnnl_memory_desc_t, to destination: dnnl_memory_desc_t, accumulate: Bool) -> dnnl_primitive_t? {
         var source = source, destination = destination
-        var attributes: dnnl_primitive_attr_t?
         var postOps: dnnl_post_ops_t?
-        defer {
-            if let attributes { dnnl_primitive_attr_destroy(attributes) }
-            if let postOps { dnnl_post_ops_destroy(postOps) }
+        defer { if let postOps { dnnl_post_ops_destroy(postOps) } }
+        let attributes = makeAttributes { attributes in
+            guard accumulate else { return true }
+            return dnnl_post_ops_create(&postOps) == dnnl_success && dnnl_post_ops_append_sum(postOps, 1) == dnnl_success
+                && dnnl_primitive_attr_set_post_ops(attributes, postOps) == dnnl_success
         }
-        if accumulate {
-            guard dnnl_primitive_attr_create(&attributes) == dnnl_success,
-                dnnl_post_ops_create(&postOps) == dnnl_success,
-                dnnl_post_ops_append_sum(postOps, 1) == dnnl_success,
-                dnnl_primitive_attr_set_post_ops(attributes, postOps) == dnnl_success
-            else { return nil }
-        }
+        guard let attributes else { return nil }
+        defer { dnnl_primitive_attr_destroy(attributes) }
         var descriptor: dnnl_primitive_desc_t?
         guard dnnl_reorder_primitive_desc_create(&descriptor, &source, engine, &destination, engine, attributes) == dnnl_success,
             let descriptor
@@ -126,6 +167,8 @@ final class OneDNN: @unchecked Sendable {
 /// The roles scratch buffers are kept for (one buffer each, grown to the largest use).
 enum OneDNNScratch: Hashable {
     case source, weights, destination, bias
+    /// The scratchpad of the primitive being executed (one execution at a time, under the lock).
+    case scratchpad
 }
 
 /// A 64-byte aligned buffer that only grows.
