@@ -6,12 +6,12 @@
 // `modelConfiguration()`. A configuration that passes must also survive what `Trainer.init` and
 // `Trainer.run` compute from it before any image is read: the step total for a few dataset
 // sizes, the learning-rate schedule and its rates; `derivedValues` mirrors that code
-// (Sources/Harmonization/Trainer.swift), so that a value the decoder lets through cannot trap there.
+// (Sources/Training/Trainer.swift), so that a value the decoder lets through cannot trap there.
 // Build and run: Fuzz/run.sh TrainingConfig (see docs/robustness.md).
 import Foundation
 import GKNetModel
-import Harmonization
 import NeuralNet
+import Training
 
 /// Trainer.init: total steps from steps or epochs x batches per epoch, then the schedule.
 func derivedValues(_ configuration: TrainingConfiguration, batchesPerEpoch: Int) {

@@ -1,4 +1,4 @@
-// The `gknet` command line: a thin layer over the Harmonization library.
+// The `gknet` command line: a thin layer over the library modules (README "Layout").
 import ArgumentParser
 import TensorCore
 

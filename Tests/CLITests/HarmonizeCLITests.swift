@@ -1,36 +1,43 @@
 // End to end: the built `gknet` executable harmonizes the bundled sample (Samples/HGCompris) with
 // a temporary tiny checkpoint, and fails with a one-line error and a non-zero exit on a bad path.
 import Foundation
-import Testing
 import GKNetModel
-import Harmonization
 import ImageCodec
 import NeuralNet
+import Testing
 import _TestSupport
 
-/// The `gknet` executable next to this test bundle (.build/<config>/), or in the repository's
+/// The executable `name` next to this test bundle (.build/<config>/), or in the repository's
 /// .build/debug or .build/release; nil when it has not been built.
-private let gknetExecutable: URL? = {
+func builtExecutable(_ name: String) -> URL? {
     var candidates: [URL] = []
     if let first = CommandLine.arguments.first {
-        candidates.append(URL(fileURLWithPath: first).resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("gknet"))
+        candidates.append(URL(fileURLWithPath: first).resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent(name))
     }
-    candidates.append(Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("gknet"))
+    candidates.append(Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent(name))
     for configuration in ["debug", "release"] {
-        candidates.append(Fixtures.repositoryRoot.appendingPathComponent(".build/\(configuration)/gknet"))
+        candidates.append(Fixtures.repositoryRoot.appendingPathComponent(".build/\(configuration)/\(name)"))
     }
     return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }
-}()
+}
 
-private struct Run {
+private let gknetExecutable = builtExecutable("gknet")
+
+struct Run {
     var status: Int32
     var standardOutput: String
     var standardError: String
 }
 
 private func gknet(_ arguments: [String]) throws -> Run {
+    try run(gknetExecutable!, arguments)
+}
+
+/// Runs `executable` with `arguments`, no default model and 2 threads unless the caller's
+/// environment sets them.
+func run(_ executable: URL, _ arguments: [String]) throws -> Run {
     let process = Process()
-    process.executableURL = gknetExecutable!
+    process.executableURL = executable
     process.arguments = arguments
     var environment = ProcessInfo.processInfo.environment
     environment["GKNET_MODEL"] = nil

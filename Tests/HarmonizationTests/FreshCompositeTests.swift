@@ -1,14 +1,17 @@
 // Fresh composites while training: the loader's composites are a pure function of
 // (seed, epoch, index), region masks, the multi-resolution schedule, and a resumed fresh-composite
 // run that equals an uninterrupted one bit for bit.
+@testable import Datasets
 import Foundation
-import Testing
 import GKNetModel
 import ImageCodec
+@testable import Inference
 import NeuralNet
+@testable import Synthesis
 import TensorCore
-@testable import Harmonization
+import Testing
 import _TestSupport
+@testable import Training
 
 private let samples = Fixtures.repositoryRoot.appendingPathComponent("Samples")
 

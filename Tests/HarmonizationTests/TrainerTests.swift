@@ -1,11 +1,11 @@
 // Training: overfitting a fixed batch, exact resume, and the errors reported before any work.
 import Foundation
-import Testing
 import GKNetModel
 import NeuralNet
 import TensorCore
-@testable import Harmonization
+import Testing
 import _TestSupport
+@testable import Training
 
 private let samples = Fixtures.repositoryRoot.appendingPathComponent("Samples")
 

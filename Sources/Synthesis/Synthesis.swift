@@ -7,6 +7,7 @@
 //                    time-of-day preset (night, dusk, morning, overcast), jittered (Hday2night-like).
 // The changed foreground is blended in with the mask softened by a Gaussian (sigma 1 px). A pair
 // whose foreground barely changed (or changed beyond recognition) is drawn again.
+import Datasets
 import Foundation
 import ImageCodec
 import TensorCore

@@ -2,9 +2,11 @@
 // to 256x256 (bilinear, not aspect-preserving; the mask resized as an image, so soft at edges),
 // or kept at full resolution; predictions come from a model, saved images or a classic baseline;
 // metrics are per image, then averaged per subset, per foreground band and over all images.
+import Datasets
 import Foundation
 import GKNetModel
 import ImageCodec
+import Inference
 import TensorCore
 
 /// Where the predictions come from.
