@@ -47,9 +47,9 @@ public enum ModelLoading {
     }
 
     /// Loads a checkpoint whose configuration travels in its metadata (`gknet.config`), in
-    /// evaluation mode (checks: `ModelInspection.loadModel(checkpoint:)`).
+    /// evaluation mode (checks: `GKNet.load(checkpoint:)`).
     public static func load(url: URL) throws -> GKNet {
-        let model = try ModelInspection.loadModel(checkpoint: url)
+        let model = try GKNet.load(checkpoint: url)
         model.eval()
         return model
     }

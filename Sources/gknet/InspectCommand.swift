@@ -46,7 +46,7 @@ extension GKNetCommand {
             let network: GKNet?
             let configuration: GKNetConfiguration
             if let model {
-                let loaded = try ModelInspection.loadModel(checkpoint: URL(fileURLWithPath: model))
+                let loaded = try GKNet.load(checkpoint: URL(fileURLWithPath: model))
                 (network, configuration, source) = (loaded, loaded.configuration, model)
             } else {
                 (configuration, source) = try Self.configuration(named: config!)
