@@ -55,7 +55,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public var lossMinimumArea = 100.0
     /// Seed of weights, data order and augmentation.
     public var seed: UInt64 = 0
-    /// Kernel threads (0 = GKNET_THREADS or all cores).
+    /// Kernel threads (0 = the runtime setting: RuntimeSettings.threads, or all cores).
     public var threads = 0
     /// Dataset split used for validation ("test" of the same dataset, or a separate root).
     public var validationSplit = "test"

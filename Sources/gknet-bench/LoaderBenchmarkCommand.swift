@@ -14,7 +14,7 @@ struct LoaderBenchmarkCommand: ParsableCommand {
     @Option(help: "An iHarmony4-layout folder, e.g. data/HGCompris.")
     var dataset: String
 
-    @Option(help: "Kernel threads (default: GKNET_THREADS or all cores).")
+    @Option(help: "Kernel threads (default: \(RuntimeSettings.Variable.threads.rawValue) or all cores).")
     var threads: Int = Threading.count
 
     @Option(help: "Samples per batch.")

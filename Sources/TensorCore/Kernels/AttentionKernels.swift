@@ -27,11 +27,8 @@ public struct TokenAttentionGeometry: Equatable, Sendable {
         self.valueWidth = valueWidth
         self.positions = positions
         self.tokens = tokens
-        self.tileSize = max(1, tileSize ?? Self.tileOverride ?? max(16, min(positions, 32768 / max(1, tokens))))
+        self.tileSize = max(1, tileSize ?? max(16, min(positions, 32768 / max(1, tokens))))
     }
-
-    /// GKNET_ATTENTION_TILE: a tile size for experiments, read once.
-    private static let tileOverride = ProcessInfo.processInfo.environment["GKNET_ATTENTION_TILE"].flatMap { Int($0) }
 
     var tilesPerHead: Int { (positions + tileSize - 1) / tileSize }
     var queryCount: Int { batch * heads * queryWidth * positions }

@@ -136,8 +136,8 @@ final class WinogradWeightCache: @unchecked Sendable {
     static let shared = WinogradWeightCache()
     /// Most bytes kept (weight copies + transforms; an entry is 5x its weight).
     var capacityBytes = 256 << 20
-    /// `GKNET_WINOGRAD_WEIGHT_CACHE=0` transforms on every call (A/B benchmarks, memory).
-    let isEnabled = ProcessInfo.processInfo.environment["GKNET_WINOGRAD_WEIGHT_CACHE"] != "0"
+    /// Off (`RuntimeSettings.winogradWeightCache`): transforms on every call (A/B benchmarks, memory).
+    let isEnabled = RuntimeSettings.current.winogradWeightCache
 
     final class Entry {
         let weights: UnsafeMutablePointer<Float>   // O·C·9, the values U was computed from

@@ -145,13 +145,12 @@ public func convTranspose2d(
 /// When `conv2d` runs a `.winograd` convolution on oneDNN instead.
 public enum WinogradPolicy {
     /// Below this many 4x4 output tiles (N x Ho/4 x Wo/4) a `.winograd` convolution runs on oneDNN:
-    /// Winograd transforms the whole weight (36 O C values) on every call, on one thread, and its 36
-    /// GEMMs get only that many columns, so for small maps (GKNet's 16x16 and 32x32 levels at batch 1)
-    /// the direct convolution is faster: `paper` inference at 256, 2 threads, batch 1, went from 0.66 s
-    /// to 0.43 s (docs/benchmarks.md, Model). Default 128, or `GKNET_WINOGRAD_MIN_TILES`; per task
-    /// (tests force 0 to exercise Winograd on small shapes).
-    @TaskLocal public static var minimumTiles: Int =
-        ProcessInfo.processInfo.environment["GKNET_WINOGRAD_MIN_TILES"].flatMap { Int($0) } ?? 128
+    /// Winograd transforms the whole weight (36 O C values) and its 36 GEMMs get only that many
+    /// columns, so for small maps (GKNet's 16x16 and 32x32 levels at batch 1) the direct
+    /// convolution is faster (`paper` inference at 256, 2 threads, batch 1: 0.43 s with this
+    /// threshold, 0.66 s without; docs/benchmarks.md, Model). `RuntimeSettings.winogradMinimumTiles`
+    /// (default 128); per task (tests force 0 to exercise Winograd on small shapes).
+    @TaskLocal public static var minimumTiles: Int = RuntimeSettings.current.winogradMinimumTiles
 }
 
 /// Checks conv2d arguments and returns the geometry.
