@@ -1,6 +1,7 @@
-// phi_D, the decoder with harmony kernel modulation (gknet-spec.md section 5, rows D4..D0): a
-// bottleneck that also sees the global token map, three levels whose features are filtered by
-// the predicted per-pixel kernels (X^l += DynConv(X^l, K^l)), and a full-resolution level.
+// phi_D, the decoder with harmony kernel modulation (docs/model.md, "Harmony kernel modulation"
+// and rows D4..D0 of "Layer by layer"): a bottleneck that also sees the global token map, three
+// levels whose features are filtered by the predicted per-pixel kernels (X^l += DynConv(X^l, K^l)),
+// and a full-resolution level.
 import NeuralNet
 import TensorCore
 

@@ -130,7 +130,7 @@ public final class GKNet: Module {
     /// rgb * std + mean per channel.
     func denormalize(_ rgb: Tensor) -> Tensor { rgb * stdTensor + meanTensor }
 
-    /// The twin's initialisation (gknet-spec.md section 6).
+    /// The twin's initialisation (docs/model.md, "Choices" item 14).
     private func initializeWeights(generator: inout SplitMix64) {
         for (_, module) in namedModules() {
             if let conv = module as? Conv2d {

@@ -1,4 +1,4 @@
-// Size and cost of a GKNet, block by block (gknet-spec.md section 9): parameters and multiply-
+// Size and cost of a GKNet, block by block (docs/model.md, "Layer by layer"): parameters and multiply-
 // accumulates computed analytically from the configuration, exactly as
 // Scripts/reference/count_macs.py counts them, and the measured peak tensor memory of a forward.
 import Foundation
@@ -16,7 +16,7 @@ import TensorCore
 public struct ModelInspection: Sendable {
     /// One row of the table.
     public struct Block: Sendable, Equatable {
-        /// Short id of spec section 9: E1..E4, L, K3..K1, S3..S1 (SCF, inside K3..K1), D4..D0, H.
+        /// Short id of docs/model.md "Layer by layer": E1..E4, L, K3..K1, S3..S1 (SCF, inside K3..K1), D4..D0, H.
         public var id: String
         /// What it is, e.g. "encoder stage 1".
         public var name: String
@@ -40,7 +40,8 @@ public struct ModelInspection: Sendable {
     public let configuration: GKNetConfiguration
     public let height: Int
     public let width: Int
-    /// Top-level blocks in spec order, each KPB followed by its SCF row (`partOf` set).
+    /// Top-level blocks in the order of docs/model.md "Layer by layer", each KPB followed by its SCF
+    /// row (`partOf` set).
     public let blocks: [Block]
 
     /// Blocks that partition the model (the SCF rows left out).

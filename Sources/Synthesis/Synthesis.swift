@@ -1,5 +1,5 @@
 // iHarmony4-style composite synthesis: the real photo stays, only its foreground changes
-// appearance, and the network learns to undo the change. Families (data-sources.md):
+// appearance, and the network learns to undo the change. Families (docs/data.md, "Synthesis"):
 //   colorTransfer    Reinhard transfer in Lab of the foreground's mean/std to another photo's
 //                    foreground statistics (HCOCO/HFlickr-like);
 //   photoAdjustment  exposure, gamma, white balance, saturation, contrast (HAdobe5k-like);

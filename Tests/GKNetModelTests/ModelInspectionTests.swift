@@ -83,7 +83,7 @@ private struct InspectFixture: Decodable {
         #expect(inspection.totalMACs - inspection.totalDynConvMACs == reference.total.flopcounter_macs)
     }
 
-    /// The numbers count_macs.py prints, and the design targets within 5 % (issue 8 acceptance).
+    /// The numbers count_macs.py prints, and the presets' targets within 5 % (docs/model.md, "Size and cost").
     @Test(arguments: [("paper", 18_732_287, 19_182_454_784, 18.73, 19.2),
                       ("small", 4_310_849, 5_011_030_528, 4.31, 5.0),
                       ("tiny", 1_089_042, 1_419_186_304, 1.09, 1.42)])

@@ -1,6 +1,6 @@
-// `gknet harmonize` through its library entry point (HarmonizeJob): every input case of issue 7
-// point 5 gives a one-line error naming the file or its documented behaviour, and a failure never
-// leaves an output file behind. The model is a tiny random GKNet (no trained model needed).
+// `gknet harmonize` through its library entry point (HarmonizeJob): every bad or unusual input
+// (README "Usage") gives a one-line error naming the file or its documented behaviour, and a
+// failure never leaves an output file behind. The model is a tiny random GKNet (no trained model needed).
 @testable import Datasets
 import Foundation
 import GKNetModel

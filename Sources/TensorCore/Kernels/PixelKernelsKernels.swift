@@ -1,4 +1,4 @@
-// Grouped per-pixel dynamic kernels (gknet-spec.md section 5), fused: no unfold copies.
+// Grouped per-pixel dynamic kernels (docs/model.md, "Harmony kernel modulation"), fused: no unfold copies.
 // Legend: N batch, C channels, H W size, G kernel groups (C/G channels each), K kernel size, T = K² taps.
 // Every loop below walks one image row with a tap's fixed shift, so the innermost loop is a
 // contiguous, vectorisable multiply-add over x.

@@ -4,7 +4,7 @@
 /// Applies a different K x K kernel at every pixel, shared by the C/G channels of a group.
 ///
 /// `out[n,c,y,x] = Σ_{i,j<K} kernels[n, g(c)·K² + i·K + j, y, x] · x[n, c, y + (i - K/2)·dil, x + (j - K/2)·dil]`
-/// with zero padding and `g(c) = c / (C/G)` (gknet-spec.md section 5). In PyTorch terms:
+/// with zero padding and `g(c) = c / (C/G)` (docs/model.md, "Harmony kernel modulation"). In PyTorch terms:
 /// `(F.unfold(x, K, dilation=dil, padding=dil·(K//2)).view(N, G, C/G, K², H, W) * kernels.view(N, G, 1, K², H, W)).sum(3)`.
 /// - Parameters:
 ///   - x: `N x C x H x W`.
