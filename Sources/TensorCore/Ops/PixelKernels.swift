@@ -1,5 +1,5 @@
 // Differentiable grouped per-pixel dynamic kernels (GKNet's harmony kernel modulation operator).
-// Legend: N batch, C channels, H W size, G kernel groups, K kernel size.
+// Legend (Shape.swift): N batch, C channels, H x W size, G kernel groups, K kernel size.
 
 /// Applies a different K x K kernel at every pixel, shared by the C/G channels of a group.
 ///
@@ -50,10 +50,10 @@ public func applyPixelKernels(_ x: Tensor, kernels: Tensor, kernelSize: Int, dil
         dOut.withUnsafeBufferPointer { pd in
             x.data.withUnsafeBufferPointer { px in
                 kernels.data.withUnsafeBufferPointer { pk in
-                    withMutableBaseAddress(&dx) { pdx in
-                        withMutableBaseAddress(&dKernels) { pdk in
+                    withOptionalMutableBuffer(&dx) { pdx in
+                        withOptionalMutableBuffer(&dKernels) { pdk in
                             pixelKernelsBackward(
-                                dInput: pdx, dKernels: pdk, dOutput: pd.baseAddress!, input: px.baseAddress!,
+                                dInput: pdx?.baseAddress, dKernels: pdk?.baseAddress, dOutput: pd.baseAddress!, input: px.baseAddress!,
                                 kernels: pk.baseAddress!, geometry: geometry)
                         }
                     }
