@@ -285,18 +285,20 @@ public final class Trainer {
             let loss = try trainStep()
             let seconds = Date().timeIntervalSince(stepStart)
             smoothedLoss = smoothedLoss.map { 0.9 * $0 + 0.1 * Double(loss) } ?? Double(loss)
-            let entry = TrainingHistory.Entry(step: step, loss: loss, learningRate: optimizer.learningRate, imagesPerSecond: Double(configuration.batchSize) / max(seconds, 1e-9))
-            history.entries.append(entry)
+            let imagesPerSecond = Double(configuration.batchSize) / max(seconds, 1e-9)
+            let entry = TrainingLogRecord.training(step: step, loss: loss, learningRate: optimizer.learningRate, imagesPerSecond: imagesPerSecond)
+            history.records.append(entry)
             try log.write(contentsOf: Data((entry.jsonLine + "\n").utf8))
             if step % configuration.logInterval == 0 || step == totalSteps {
                 let elapsed = Date().timeIntervalSince(start)
                 let remaining = elapsed / Double(step - firstStep) * Double(totalSteps - step)
-                report(String(format: "step %d/%d  loss %.5f (smoothed %.5f)  lr %.2e  %.1f img/s  ETA %@", step, totalSteps, loss, smoothedLoss ?? 0, optimizer.learningRate, entry.imagesPerSecond, formatDuration(remaining)))
+                report(String(format: "step %d/%d  loss %.5f (smoothed %.5f)  lr %.2e  %.1f img/s  ETA %@", step, totalSteps, loss, smoothedLoss ?? 0, optimizer.learningRate, imagesPerSecond, formatDuration(remaining)))
             }
             let validating = configuration.validationInterval > 0 && step % configuration.validationInterval == 0 || step == totalSteps
             if validating, let summary = try validate() {
-                let validationEntry = TrainingHistory.Validation(step: step, mse: summary.mse, fmse: summary.fmse, psnr: summary.psnr, count: summary.count)
-                history.validations.append(validationEntry)
+                let validationEntry = TrainingLogRecord.validation(
+                    step: step, metrics: .init(mse: summary.mse, fmse: summary.fmse, psnr: summary.psnr, count: summary.count))
+                history.records.append(validationEntry)
                 try log.write(contentsOf: Data((validationEntry.jsonLine + "\n").utf8))
                 report(String(format: "validation at step %d: fMSE %.2f  MSE %.2f  PSNR %.2f dB (%d images)", step, summary.fmse, summary.mse, summary.psnr, summary.count))
                 if bestValidationFMSE.map({ summary.fmse < $0 }) ?? true {

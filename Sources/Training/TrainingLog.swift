@@ -1,66 +1,96 @@
-// The training log (log.jsonl): one JSON object per line, a training step or a validation.
+// The training log (log.jsonl): one JSON object per line, a training step or a validation, both
+// read and written through one record type.
 import Foundation
 import TensorCore
 
-/// The run's log: one JSON object per line, either a training step or a validation.
-public struct TrainingHistory: Sendable {
-    public struct Entry: Codable, Sendable, Equatable {
-        public var step: Int
-        public var loss: Float
-        public var learningRate: Double
-        public var imagesPerSecond: Double
-        enum CodingKeys: String, CodingKey {
-            case step, loss, learningRate = "lr", imagesPerSecond = "images_per_second"
-        }
-        /// The loss is written with Swift's shortest round-trip float text, so it reads back bit for bit.
-        var jsonLine: String {
-            "{\"step\":\(step),\"loss\":\(loss.description),\"lr\":\(learningRate),\"images_per_second\":\(String(format: "%.2f", imagesPerSecond))}"
-        }
-    }
+/// One line of the training log:
+///
+///     {"step":12,"loss":0.013771854,"lr":0.001,"images_per_second":3.41}
+///     {"step":500,"validation":{"mse":41.2,"fmse":380.5,"psnr":33.9,"count":100}}
+///
+/// A training step sets `loss`, `learningRate` and `imagesPerSecond`; a validation sets
+/// `validation`. Older logs without `lr` or `images_per_second` still read (those are nil).
+public struct TrainingLogRecord: Codable, Sendable, Equatable {
+    public var step: Int
+    public var loss: Float?
+    public var learningRate: Double?
+    public var imagesPerSecond: Double?
+    public var validation: ValidationMetrics?
 
-    public struct Validation: Codable, Sendable, Equatable {
-        public var step: Int
+    /// The metrics of a validation (means over its images).
+    public struct ValidationMetrics: Codable, Sendable, Equatable {
         public var mse: Double
         public var fmse: Double
         public var psnr: Double
         public var count: Int
-        var jsonLine: String {
-            "{\"step\":\(step),\"validation\":{\"mse\":\(mse),\"fmse\":\(fmse),\"psnr\":\(psnr),\"count\":\(count)}}"
+
+        public init(mse: Double, fmse: Double, psnr: Double, count: Int) {
+            self.mse = mse
+            self.fmse = fmse
+            self.psnr = psnr
+            self.count = count
         }
     }
 
-    public var entries: [Entry] = []
-    public var validations: [Validation] = []
-
-    struct Line: Decodable {
-        var step: Int
-        var loss: Float?
-        var lr: Double?
-        var images_per_second: Double?
-        var validation: ValidationBody?
-        struct ValidationBody: Decodable { var mse: Double; var fmse: Double; var psnr: Double; var count: Int }
+    enum CodingKeys: String, CodingKey {
+        case step, loss, learningRate = "lr", imagesPerSecond = "images_per_second", validation
     }
 
-    /// Reads a log, keeping what happened up to `step` (lines after a checkpoint are dropped on resume).
+    /// A training step's record.
+    public static func training(step: Int, loss: Float, learningRate: Double, imagesPerSecond: Double) -> Self {
+        Self(step: step, loss: loss, learningRate: learningRate, imagesPerSecond: imagesPerSecond)
+    }
+
+    /// A validation's record.
+    public static func validation(step: Int, metrics: ValidationMetrics) -> Self {
+        Self(step: step, validation: metrics)
+    }
+
+    public var isValidation: Bool { validation != nil }
+
+    /// The line as written, keys in `CodingKeys` order. Written by hand rather than by
+    /// JSONEncoder so the file stays as it always was: the loss in Swift's shortest round-trip
+    /// float text (it reads back bit for bit), images per second with two decimals.
+    var jsonLine: String {
+        func key(_ key: CodingKeys) -> String { "\"\(key.rawValue)\":" }
+        if let v = validation {
+            return "{\(key(.step))\(step),\(key(.validation)){\"mse\":\(v.mse),\"fmse\":\(v.fmse),\"psnr\":\(v.psnr),\"count\":\(v.count)}}"
+        }
+        let lossText = (loss ?? 0).description
+        let rate = String(format: "%.2f", imagesPerSecond ?? 0)
+        return "{\(key(.step))\(step),\(key(.loss))\(lossText),\(key(.learningRate))\(learningRate ?? 0),\(key(.imagesPerSecond))\(rate)}"
+    }
+}
+
+/// The run's log in memory: its records in file order.
+public struct TrainingHistory: Sendable {
+    public var records: [TrainingLogRecord] = []
+
+    public init(records: [TrainingLogRecord] = []) { self.records = records }
+
+    /// The training steps' records, in order.
+    public var entries: [TrainingLogRecord] { records.filter { $0.loss != nil && !$0.isValidation } }
+    /// The validations' records, in order.
+    public var validations: [TrainingLogRecord] { records.filter(\.isValidation) }
+
+    /// Reads a log, keeping what happened up to `step` (lines after a checkpoint are dropped on
+    /// resume). A line that does not parse (a torn last line after a kill) is skipped.
     public static func read(from url: URL, upToStep step: Int = .max) throws -> TrainingHistory {
         var history = TrainingHistory()
         guard let text = try? String(contentsOf: url, encoding: .utf8) else { return history }
         for line in text.split(separator: "\n") where !line.isEmpty {
-            guard let parsed = try? JSONDecoder().decode(Line.self, from: Data(line.utf8)) else { continue }  // a torn last line after a kill
-            guard parsed.step <= step else { continue }
-            if let v = parsed.validation {
-                history.validations.append(Validation(step: parsed.step, mse: v.mse, fmse: v.fmse, psnr: v.psnr, count: v.count))
-            } else if let loss = parsed.loss {
-                history.entries.append(Entry(step: parsed.step, loss: loss, learningRate: parsed.lr ?? 0, imagesPerSecond: parsed.images_per_second ?? 0))
-            }
+            guard let record = try? JSONDecoder().decode(TrainingLogRecord.self, from: Data(line.utf8)) else { continue }
+            guard record.step <= step, record.isValidation || record.loss != nil else { continue }
+            history.records.append(record)
         }
         return history
     }
 
-    /// Rewrites the log atomically in step order.
+    /// Rewrites the log atomically in step order (a step's training line before its validation).
     func write(to url: URL) throws {
-        var lines: [(Int, Int, String)] = entries.map { ($0.step, 0, $0.jsonLine) } + validations.map { ($0.step, 1, $0.jsonLine) }
-        lines.sort { ($0.0, $0.1) < ($1.0, $1.1) }
-        try AtomicFile.write(Data(lines.map { $0.2 + "\n" }.joined().utf8), to: url)
+        let ordered = records.enumerated().sorted { a, b in
+            (a.element.step, a.element.isValidation ? 1 : 0, a.offset) < (b.element.step, b.element.isValidation ? 1 : 0, b.offset)
+        }
+        try AtomicFile.write(Data(ordered.map { $0.element.jsonLine + "\n" }.joined().utf8), to: url)
     }
 }
