@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "Datasets", dependencies: ["TensorCore", "ImageCodec"]),
         .target(name: "Synthesis", dependencies: ["TensorCore", "ImageCodec", "Datasets"]),
         .target(name: "Inference", dependencies: ["TensorCore", "NeuralNet", "GKNetModel", "ImageCodec", "Datasets"]),
-        .target(name: "Evaluation", dependencies: ["TensorCore", "GKNetModel", "ImageCodec", "Datasets", "Inference"]),
+        .target(name: "Evaluation", dependencies: ["ImageCodec", "Datasets", "Inference"]),
         .target(
             name: "Training",
             dependencies: [

@@ -4,10 +4,8 @@
 // metrics are per image, then averaged per subset, per foreground band and over all images.
 import Datasets
 import Foundation
-import GKNetModel
 import ImageCodec
 import Inference
-import TensorCore
 
 /// Where the predictions come from.
 public enum PredictionSource {
