@@ -14,7 +14,11 @@ let package = Package(
         .library(name: "NeuralNet", targets: ["NeuralNet"]),
         .library(name: "GKNetModel", targets: ["GKNetModel"]),
         .library(name: "ImageCodec", targets: ["ImageCodec"]),
-        .library(name: "Harmonization", targets: ["Harmonization"]),
+        .library(name: "Datasets", targets: ["Datasets"]),
+        .library(name: "Synthesis", targets: ["Synthesis"]),
+        .library(name: "Inference", targets: ["Inference"]),
+        .library(name: "Evaluation", targets: ["Evaluation"]),
+        .library(name: "Training", targets: ["Training"]),
         .executable(name: "gknet", targets: ["gknet"]),
         .executable(name: "gknet-bench", targets: ["gknet-bench"]),
     ],
@@ -29,10 +33,17 @@ let package = Package(
         ),
         .target(name: "NeuralNet", dependencies: ["TensorCore"]),
         .target(name: "GKNetModel", dependencies: ["TensorCore", "NeuralNet"]),
-        .target(name: "ImageCodec", dependencies: ["TensorCore", "CPNG", "CJPEG"]),
+        .target(name: "ImageCodec", dependencies: ["TensorCore", "CPNG", "CJPEG", "CZlib"]),
+        // Harmonization, one module per job (README "Layout"); each imports only what is listed.
+        .target(name: "Datasets", dependencies: ["TensorCore", "ImageCodec"]),
+        .target(name: "Synthesis", dependencies: ["TensorCore", "ImageCodec", "Datasets"]),
+        .target(name: "Inference", dependencies: ["TensorCore", "NeuralNet", "GKNetModel", "ImageCodec", "Datasets"]),
+        .target(name: "Evaluation", dependencies: ["ImageCodec", "Datasets", "Inference"]),
         .target(
-            name: "Harmonization",
-            dependencies: ["TensorCore", "NeuralNet", "GKNetModel", "ImageCodec", "CZlib"]
+            name: "Training",
+            dependencies: [
+                "TensorCore", "NeuralNet", "GKNetModel", "ImageCodec", "Datasets", "Synthesis", "Inference", "Evaluation",
+            ]
         ),
 
         // MARK: - Implementation details
@@ -47,14 +58,15 @@ let package = Package(
         .executableTarget(
             name: "gknet",
             dependencies: [
-                "Harmonization", "GKNetModel", "NeuralNet", "ImageCodec", "TensorCore",
+                "TensorCore", "NeuralNet", "GKNetModel", "ImageCodec",
+                "Datasets", "Synthesis", "Inference", "Evaluation", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(
             name: "gknet-bench",
             dependencies: [
-                "Harmonization", "GKNetModel", "NeuralNet", "ImageCodec", "TensorCore", "_TestSupport",
+                "TensorCore", "NeuralNet", "GKNetModel", "ImageCodec", "Datasets", "Inference", "Evaluation", "_TestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -66,8 +78,11 @@ let package = Package(
         .testTarget(name: "ImageCodecTests", dependencies: ["ImageCodec", "_TestSupport"]),
         .testTarget(
             name: "HarmonizationTests",
-            dependencies: ["Harmonization", "ImageCodec", "GKNetModel", "NeuralNet", "_TestSupport"]
+            dependencies: [
+                "TensorCore", "NeuralNet", "GKNetModel", "ImageCodec",
+                "Datasets", "Synthesis", "Inference", "Evaluation", "Training", "_TestSupport",
+            ]
         ),
-        .testTarget(name: "CLITests", dependencies: ["Harmonization", "GKNetModel", "NeuralNet", "ImageCodec", "_TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["GKNetModel", "NeuralNet", "ImageCodec", "_TestSupport"]),
     ]
 )

@@ -23,13 +23,14 @@ for flag in $(pkg-config --cflags-only-I openblas libpng libturbojpeg zlib); do 
 LIBS=($(pkg-config --libs openblas libpng libturbojpeg zlib) -ldnnl -lgomp)
 
 # Library modules in dependency order, and what each fuzz target links.
-ALL_MODULES=(TensorCore NeuralNet GKNetModel ImageCodec Harmonization)
+# Keep in step with Package.swift (README "Layout"): a module comes after everything it imports.
+ALL_MODULES=(TensorCore NeuralNet GKNetModel ImageCodec Datasets Synthesis Inference Evaluation Training)
 declare -A TARGET_MODULES=(
     [SafeTensors]="TensorCore NeuralNet GKNetModel"
     [PNG]="TensorCore ImageCodec"
     [JPEG]="TensorCore ImageCodec"
-    [DatasetList]="TensorCore NeuralNet GKNetModel ImageCodec Harmonization"
-    [TrainingConfig]="TensorCore NeuralNet GKNetModel ImageCodec Harmonization"
+    [DatasetList]="TensorCore ImageCodec Datasets"
+    [TrainingConfig]="TensorCore NeuralNet GKNetModel ImageCodec Datasets Synthesis Inference Evaluation Training"
 )
 
 # Rebuilds a module when one of its sources, or a module built before it, is newer than its library.

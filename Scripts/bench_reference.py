@@ -105,7 +105,7 @@ def run_torch(threads, seconds):
                 lambda: torch.ops.aten.convolution_backward(
                     gy, x, w, None, [1, 1], [p, p], [1, 1], False, [0, 0], 1, [True, True, False]), seconds)
 
-    # applyPixelKernels as the unfold formula of gknet-spec.md section 5 (the model twin's code).
+    # applyPixelKernels as the unfold formula of docs/model.md "Harmony kernel modulation" (the model twin's code).
     q = PIXEL
     g, k2 = q["groups"], q["kernel"] ** 2
     x = torch.rand(q["batch"], q["channels"], q["size"], q["size"]) * 2 - 1

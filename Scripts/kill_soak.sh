@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# kill -9 soak (issue 9, docs/robustness.md): trains the tiny preset on a small synthesized set,
+# kill -9 soak (docs/robustness.md): trains the tiny preset on a small synthesized set,
 # kills `gknet train` with SIGKILL at KILLS moments and resumes each time (--resume).
 # The moments: the first kill as soon as config.json exists (before any checkpoint); every even
 # one while last.safetensors is being written (the kill waits for the process's temporary

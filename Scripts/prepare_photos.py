@@ -37,7 +37,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 RECIPE_VERSION = 1
-GRABCUT_SEED = 1234            # cv2.setRNGSeed before every grabCut call (pitfall 1 of data-sources.md)
+GRABCUT_SEED = 1234            # cv2.setRNGSeed before every grabCut call: its initialisation draws from OpenCV's global generator (docs/data.md, "Masks")
 GRABCUT_SIDE = 320             # GrabCut runs on this long side (INTER_AREA), never upscaled
 OUTPUT_SIDE = 512              # photos and masks are written at most this long side (INTER_AREA)
 SAMPLE_SIDE = 384              # sample candidates for the committed test sample
@@ -263,7 +263,7 @@ def dhash(rgb):
     return (g[:, 1:] > g[:, :-1]).flatten()
 
 
-# ---------------------------------------------------------------- GrabCut (data-sources.md recipe)
+# ---------------------------------------------------------------- GrabCut (docs/data.md, "Masks")
 
 def grabcut_mask(rgb, rect_fractions=None):
     """Largest GrabCut component with holes filled, or (None, fraction) when outside 3-70 %."""

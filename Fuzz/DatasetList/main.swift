@@ -13,8 +13,8 @@
 // 1 = the subset folder as root with HSub_<split>.txt, 2 = the root without a combined list, so
 // every subset's list is read) and the split ((b / 3) % 2: train, test); the rest is the list.
 // Build and run: Fuzz/run.sh DatasetList (see docs/robustness.md).
+import Datasets
 import Foundation
-import Harmonization
 import ImageCodec
 
 let root = FileManager.default.temporaryDirectory

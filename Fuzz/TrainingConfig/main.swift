@@ -5,38 +5,24 @@
 // keys, types, `validate()` including the nested GKNet model configuration) and
 // `modelConfiguration()`. A configuration that passes must also survive what `Trainer.init` and
 // `Trainer.run` compute from it before any image is read: the step total for a few dataset
-// sizes, the learning-rate schedule and its rates; `derivedValues` mirrors that code
-// (Sources/Harmonization/Trainer.swift), so that a value the decoder lets through cannot trap there.
+// sizes, the learning-rate schedule and its rates, the augmentation (the same
+// TrainingConfiguration methods the trainer calls), so that a value the decoder lets through
+// cannot trap there.
 // Build and run: Fuzz/run.sh TrainingConfig (see docs/robustness.md).
 import Foundation
 import GKNetModel
-import Harmonization
 import NeuralNet
+import Training
 
 /// Trainer.init: total steps from steps or epochs x batches per epoch, then the schedule.
 func derivedValues(_ configuration: TrainingConfiguration, batchesPerEpoch: Int) {
-    let totalSteps = configuration.steps > 0 ? configuration.steps : configuration.epochs * batchesPerEpoch
-    let schedule: any LearningRateSchedule
-    switch configuration.schedule {
-    case .constant:
-        schedule = ConstantSchedule(learningRate: configuration.learningRate)
-    case .multiStep:
-        schedule = MultiStepSchedule(
-            baseLearningRate: configuration.learningRate,
-            milestones: configuration.milestones.map { Int($0 * Double(totalSteps)) }, gamma: configuration.gamma)
-    case .cosine:
-        schedule = WarmupCosineSchedule(
-            baseLearningRate: configuration.learningRate, warmupSteps: min(configuration.warmupSteps, totalSteps),
-            totalSteps: totalSteps, minimumLearningRate: configuration.minimumLearningRate)
-    }
+    let totalSteps = configuration.totalSteps(batchesPerEpoch: batchesPerEpoch)
+    let schedule = configuration.learningRateSchedule(totalSteps: totalSteps)
     for step in [0, 1, totalSteps / 2, totalSteps - 1, totalSteps] {
         let rate = schedule.learningRate(atStep: step)
         guard rate.isFinite, rate >= 0 else { fatalError("learning rate \(rate) at step \(step) of \(totalSteps)") }
     }
-    _ = TrainingAugmentation(
-        width: configuration.inputSize, height: configuration.inputSize,
-        scale: Float(configuration.cropScaleMinimum)...Float(configuration.cropScaleMaximum),
-        flipProbability: configuration.horizontalFlip ? 0.5 : 0)
+    _ = configuration.trainingAugmentation(size: configuration.inputSize)
 }
 
 @_cdecl("LLVMFuzzerTestOneInput")

@@ -32,13 +32,13 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from gknet import GKNet, GKNetConfig, PRESETS, build, preset  # noqa: E402
 
-TARGETS = {  # /work/shared/design README: parameters (M), GMAC at 256x256
+TARGETS = {  # the presets' design targets (docs/model.md, "Size and cost"): parameters (M), GMAC at 256x256
     "paper": (18.73, 19.2),
     "small": (4.31, 5.0),
     "tiny": (1.09, 1.42),
 }
 
-# Blocks in the order of spec section 9, with the state-dict / module prefixes that form them.
+# Blocks in the order of docs/model.md "Layer by layer", with the state-dict / module prefixes that form them.
 BLOCKS = [
     ("E1 encoder stage 1", ["encoder.stages.1"]),
     ("E2 encoder stage 2", ["encoder.stages.2"]),

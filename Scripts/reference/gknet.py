@@ -1,5 +1,5 @@
 """PyTorch twin of GKNet (Global-aware Kernel Network, Shen et al., ICCV 2023) as specified in
-the project's design notes (gknet-spec.md sections 1-5, 8, 9) and docs/model.md.
+docs/model.md.
 
 This file is the reference the Swift model (`GKNetModel`) is ported from, line by line. It is
 written for clarity, not speed, and uses only operations the Swift TensorCore engine has:
@@ -56,7 +56,7 @@ class GKNetConfig:
     below; the Swift property is the camelCase name in the comment (explicit CodingKeys in Swift,
     because `convertFromSnakeCase` would turn `use_lre` into `useLre`, not `useLRE`).
 
-    Defaults are the `paper` preset (gknet-spec.md section 9).
+    Defaults are the `paper` preset (docs/model.md, "Layer by layer").
     """
 
     # encoderWidths: channels of encoder stages 1..4 (= C_1..C_4; decoder level l and KPB^l use C_l).
@@ -183,7 +183,7 @@ SWIFT_NAMES = {
 
 
 def preset(name: str, **overrides) -> GKNetConfig:
-    """`paper` (spec section 9), `small` (every width halved), `tiny` (every width quartered).
+    """`paper` (docs/model.md, "Layer by layer"), `small` (every width halved), `tiny` (every width quartered).
     Head dims stay 32; kernel groups are C_l/16 (at least 1)."""
     if name == "paper":
         cfg = GKNetConfig()
@@ -365,7 +365,7 @@ class Encoder(nn.Module):
 
 
 # ----------------------------------------------------------------------------------------------
-# LRE: Long-distance Reference Extractor (spec section 2)
+# LRE: Long-distance Reference Extractor (docs/model.md, "Long-distance Reference Extractor")
 # ----------------------------------------------------------------------------------------------
 
 class MultiHeadSelfAttention(nn.Module):
@@ -460,7 +460,7 @@ class LongDistanceReferenceExtractor(nn.Module):
 
 
 # ----------------------------------------------------------------------------------------------
-# SCF: Selective Correlation Fusion (spec section 4)
+# SCF: Selective Correlation Fusion (docs/model.md, "Selective Correlation Fusion")
 # ----------------------------------------------------------------------------------------------
 
 class SelectiveCorrelationFusion(nn.Module):
@@ -537,7 +537,7 @@ def background_token_bias(mask: torch.Tensor, token_h: int, token_w: int) -> tor
 
 
 # ----------------------------------------------------------------------------------------------
-# KPB: Kernel Prediction Block (spec section 3)
+# KPB: Kernel Prediction Block (docs/model.md, "Kernel Prediction Blocks")
 # ----------------------------------------------------------------------------------------------
 
 class KernelHead(nn.Module):
@@ -590,7 +590,7 @@ class KernelPredictionBlock(nn.Module):
 
 
 # ----------------------------------------------------------------------------------------------
-# Decoder with harmony kernel modulation (spec section 5) and the head
+# Decoder with harmony kernel modulation (docs/model.md, "Harmony kernel modulation") and the head
 # ----------------------------------------------------------------------------------------------
 
 class DecoderLevel(nn.Module):
@@ -684,7 +684,7 @@ class GKNet(nn.Module):
         return rgb * self.image_std + self.image_mean
 
     def forward(self, composite, mask, trace: dict | None = None):
-        """`trace`, if a dict, receives the named intermediates of spec section 9 (E1..E4, G, G_map,
+        """`trace`, if a dict, receives the named intermediates of docs/model.md "Layer by layer" (E1..E4, G, G_map,
         P3, K3, ..., D4..D0, prediction)."""
         n, _, hh, ww = composite.shape
         assert hh % ENCODER_STRIDE == 0 and ww % ENCODER_STRIDE == 0, composite.shape

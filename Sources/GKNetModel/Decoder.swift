@@ -1,6 +1,7 @@
-// phi_D, the decoder with harmony kernel modulation (gknet-spec.md section 5, rows D4..D0): a
-// bottleneck that also sees the global token map, three levels whose features are filtered by
-// the predicted per-pixel kernels (X^l += DynConv(X^l, K^l)), and a full-resolution level.
+// phi_D, the decoder with harmony kernel modulation (docs/model.md, "Harmony kernel modulation"
+// and rows D4..D0 of "Layer by layer"): a bottleneck that also sees the global token map, three
+// levels whose features are filtered by the predicted per-pixel kernels (X^l += DynConv(X^l, K^l)),
+// and a full-resolution level.
 import NeuralNet
 import TensorCore
 
@@ -35,10 +36,15 @@ final class OutputLevel: Module {
     func callAsFunction(_ x: Tensor) -> Tensor { refine(up(x)) }
 }
 
-/// What modulates a decoder level: the harmony kernels K^l, or (modulation off) the KPB feature P^l.
-enum LevelModulation {
-    case kernels(Tensor)
-    case feature(Tensor)
+/// What modulates decoder level `level`: the harmony kernels K^l, or (modulation off) the KPB
+/// feature P^l.
+struct LevelModulation {
+    enum Source {
+        case kernels(Tensor)
+        case feature(Tensor)
+    }
+    let level: Int
+    let by: Source
 }
 
 final class ModulatedDecoder: Module {
@@ -69,21 +75,21 @@ final class ModulatedDecoder: Module {
     /// - Parameters:
     ///   - features: [F_E^1, ..., F_E^4].
     ///   - tokenMap: G_map, N x D x H/16 x W/16.
-    ///   - modulation: per level l (3, 2, 1) what modulates it, if that level has a KPB.
+    ///   - modulation: what modulates each level that has a KPB (levels without one are not modulated).
     /// - Returns: X^0, N x decoderOutputWidth x H x W.
-    func callAsFunction(features: [Tensor], tokenMap: Tensor, modulation: [Int: LevelModulation], trace: ((String, Tensor) -> Void)? = nil) -> Tensor {
+    func callAsFunction(features: [Tensor], tokenMap: Tensor, modulation: [LevelModulation], trace: ((String, Tensor) -> Void)? = nil) -> Tensor {
         var x = bottleneck(Tensor.concatenated([features[3], tokenMap], axis: 1))
         trace?("D4", x)
         for (index, level) in [3, 2, 1].enumerated() {
             x = levels[index](x, skip: features[level - 1])
-            if modulation[level] != nil { trace?("D\(level).unmodulated", x) }
-            switch modulation[level] {
-            case .kernels(let kernels):
-                x = x + applyPixelKernels(x, kernels: kernels, kernelSize: kernelSize)
-            case .feature(let feature):
-                x = x + feature
-            case nil:
-                break
+            if let source = modulation.first(where: { $0.level == level })?.by {
+                trace?("D\(level).unmodulated", x)
+                switch source {
+                case .kernels(let kernels):
+                    x = x + applyPixelKernels(x, kernels: kernels, kernelSize: kernelSize)
+                case .feature(let feature):
+                    x = x + feature
+                }
             }
             trace?("D\(level)", x)
         }

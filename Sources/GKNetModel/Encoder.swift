@@ -1,5 +1,6 @@
-// phi_E, the encoder (gknet-spec.md section 9, rows E1..E4): four stages, each Down (Conv 4x4,
-// stride 2) + BN + ELU followed by a residual block. F_E^l has C_l channels at H / 2^l.
+// phi_E, the encoder (docs/model.md, "Encoder"; rows E1..E4 of "Layer by layer"): four stages,
+// each Down (Conv 4x4, stride 2) + BN + ELU followed by a residual block. F_E^l has C_l channels
+// at H / 2^l.
 import NeuralNet
 import TensorCore
 

@@ -9,8 +9,8 @@ public final class GKNet: Module {
     public let configuration: GKNetConfiguration
     let encoder: FeatureEncoder
     let lre: LongDistanceReferenceExtractor
-    /// KPB^l for l in configuration.kernelLevelList (3, 2, 1 order).
-    let kernelPredictionBlocks: [Int: KernelPredictionBlock]
+    /// The kernel-predicting levels, deepest first (configuration.kernelLevelList).
+    let kernelLevels: [KernelLevel]
     let decoder: ModulatedDecoder
     let head: Conv2d
     let blend: Conv2d?
@@ -26,12 +26,15 @@ public final class GKNet: Module {
         let c = configuration.encoderWidths
         encoder = FeatureEncoder(configuration: configuration, generator: &generator)
         lre = LongDistanceReferenceExtractor(configuration: configuration, generator: &generator)
-        let previous = [3: configuration.lreWidth, 2: c[2], 1: c[1]]
-        var blocks: [Int: KernelPredictionBlock] = [:]
+        var levels: [KernelLevel] = []
         for level in configuration.kernelLevelList {
-            blocks[level] = KernelPredictionBlock(configuration: configuration, previousChannels: previous[level]!, channels: c[level - 1], generator: &generator)
+            // KPB^3 reads the token map G_map (D channels), every other KPB the previous one's P^{l+1}.
+            let previousChannels = level == 3 ? configuration.lreWidth : c[level]
+            let block = KernelPredictionBlock(
+                configuration: configuration, previousChannels: previousChannels, channels: c[level - 1], generator: &generator)
+            levels.append(KernelLevel(level: level, block: block))
         }
-        kernelPredictionBlocks = blocks
+        kernelLevels = levels
         decoder = ModulatedDecoder(configuration: configuration, generator: &generator)
         head = Conv2d(inputChannels: configuration.decoderOutputWidth, outputChannels: configuration.output.channels, kernelSize: 1, bias: true, generator: &generator)
         blend = configuration.outputBlend == .learned
@@ -42,7 +45,7 @@ public final class GKNet: Module {
 
     public var members: [ModuleMember] {
         var result: [ModuleMember] = [.child("encoder", encoder), .child("lre", lre)]
-        for level in configuration.kernelLevelList { result.append(.child("kpb.\(level)", kernelPredictionBlocks[level]!)) }
+        for kernelLevel in kernelLevels { result.append(.child("kpb.\(kernelLevel.level)", kernelLevel.block)) }
         result += [.child("decoder", decoder), .child("head", head)]
         if let blend { result.append(.child("blend", blend)) }
         return result
@@ -70,12 +73,13 @@ public final class GKNet: Module {
         let (tokens, tokenMap) = lre(features[3])                                        // G, G_map
         let tokenBias = configuration.scfBackgroundBias
             ? backgroundTokenBias(mask: mask, tokenHeight: tokenMap.shape[2], tokenWidth: tokenMap.shape[3]) : nil
-        var modulation: [Int: LevelModulation] = [:]
+        var modulation: [LevelModulation] = []
         var previous = tokenMap
-        for level in configuration.kernelLevelList {
-            let (fused, kernels) = kernelPredictionBlocks[level]!(
+        for kernelLevel in kernelLevels {
+            let level = kernelLevel.level
+            let (fused, kernels) = kernelLevel.block(
                 previous: previous, skip: features[level - 1], tokens: tokens, tokenMap: tokenMap, tokenBias: tokenBias)
-            modulation[level] = kernels.map { .kernels($0) } ?? .feature(fused)
+            modulation.append(LevelModulation(level: level, by: kernels.map { .kernels($0) } ?? .feature(fused)))
             previous = fused
             trace?("P\(level)", fused)
             if let kernels { trace?("K\(level)", kernels) }
@@ -130,7 +134,7 @@ public final class GKNet: Module {
     /// rgb * std + mean per channel.
     func denormalize(_ rgb: Tensor) -> Tensor { rgb * stdTensor + meanTensor }
 
-    /// The twin's initialisation (gknet-spec.md section 6).
+    /// The twin's initialisation (docs/model.md, "Choices" item 14).
     private func initializeWeights(generator: inout SplitMix64) {
         for (_, module) in namedModules() {
             if let conv = module as? Conv2d {
@@ -149,10 +153,16 @@ public final class GKNet: Module {
             head.weight.data = [Float](repeating: 0, count: head.weight.count)
             head.bias?.data = [Float](repeating: 0, count: head.bias!.count)
         }
-        for block in kernelPredictionBlocks.values {
-            guard let head = block.kernelHead else { continue }
+        for kernelLevel in kernelLevels {
+            guard let head = kernelLevel.block.kernelHead else { continue }
             head.conv2.weight.data = [Float](repeating: 0, count: head.conv2.weight.count)
             head.conv2.bias?.data = [Float](repeating: 0, count: head.conv2.bias!.count)
         }
     }
+}
+
+/// One kernel-predicting level: l = 3, 2 or 1 (1/8, 1/4, 1/2 of the input) and its KPB.
+struct KernelLevel {
+    let level: Int
+    let block: KernelPredictionBlock
 }

@@ -1,4 +1,4 @@
-// Every hyper-parameter of GKNet, with the presets of the design notes. JSON keys are snake_case and
+// Every hyper-parameter of GKNet, with its presets (docs/model.md, "Configuration"). JSON keys are snake_case and
 // identical to the PyTorch twin's `GKNetConfig` fields (Scripts/reference/gknet.py).
 import Foundation
 
@@ -12,7 +12,7 @@ public enum OutputBlend: String, Codable, Sendable, CaseIterable {
 
 /// What the RGB head predicts (docs/model.md, "Output heads").
 public enum OutputHead: String, Codable, Sendable, CaseIterable {
-    /// The image itself: prediction = denormalize(Conv1x1(X0)) (the spec's head).
+    /// The image itself: prediction = denormalize(Conv1x1(X0)) (the head of docs/model.md, "Layer by layer").
     case image
     /// A change of the composite: prediction = composite + Conv1x1(X0), the convolution zero at
     /// initialisation, so the untrained network returns the composite.
@@ -25,7 +25,7 @@ public enum OutputHead: String, Codable, Sendable, CaseIterable {
     public var channels: Int { self == .affine ? 12 : 3 }
 }
 
-/// The configuration of a GKNet (gknet-spec.md sections 8-9; presets in the design README).
+/// The configuration of a GKNet (docs/model.md, "Configuration" and "Choices").
 public struct GKNetConfiguration: Codable, Sendable, Equatable {
     /// Channels of encoder stages 1..4 (C_1..C_4); decoder level l and KPB^l use C_l.
     public var encoderWidths: [Int] = [64, 128, 256, 512]
@@ -63,7 +63,7 @@ public struct GKNetConfiguration: Codable, Sendable, Equatable {
     public var scfBackgroundBias = false
     /// How the prediction is blended with the composite.
     public var outputBlend: OutputBlend = .mask
-    /// What the head predicts (`image` in every preset: the spec's network).
+    /// What the head predicts (`image` in every preset).
     public var output: OutputHead = .image
     /// Training resolution; the positional embedding covers an (inputSize/16)^2 grid and is
     /// resized bicubically (align_corners=False) for other input sizes.
@@ -115,7 +115,7 @@ public struct GKNetConfiguration: Codable, Sendable, Equatable {
     /// The deepest feature map is input / 16 (four stride-2 stages): one LRE token per position.
     public static let encoderStride = 16
 
-    /// `paper` (spec section 9), `small` (widths halved), `tiny` (widths quartered).
+    /// `paper` (docs/model.md, "Layer by layer"), `small` (widths halved), `tiny` (widths quartered).
     public static func preset(_ name: String) throws -> GKNetConfiguration {
         var c = GKNetConfiguration()
         switch name {

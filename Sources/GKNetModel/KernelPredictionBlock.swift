@@ -1,6 +1,6 @@
-// KPB, the Kernel Prediction Blocks (gknet-spec.md section 3): level by level, deep to shallow,
-// upsample the previous block's fused feature, merge it with the encoder skip, fuse in the
-// long-distance references (SCF) and predict per-pixel harmony kernels from the result.
+// KPB, the Kernel Prediction Blocks (docs/model.md, "Kernel Prediction Blocks"): level by level,
+// deep to shallow, upsample the previous block's fused feature, merge it with the encoder skip,
+// fuse in the long-distance references (SCF) and predict per-pixel harmony kernels from the result.
 import NeuralNet
 import TensorCore
 

@@ -1,6 +1,7 @@
-// LRE, the Long-distance Reference Extractor (gknet-spec.md section 2, rows L0..L3): every position
-// of the deepest encoder map becomes a token; a pre-LayerNorm transformer lets all tokens see each
-// other, giving the long-distance references the kernel prediction blocks select from.
+// LRE, the Long-distance Reference Extractor (docs/model.md, "Long-distance Reference Extractor";
+// rows L0..L3 of "Layer by layer"): every position of the deepest encoder map becomes a token; a
+// pre-LayerNorm transformer lets all tokens see each other, giving the long-distance references
+// the kernel prediction blocks select from.
 import NeuralNet
 import TensorCore
 

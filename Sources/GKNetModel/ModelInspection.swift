@@ -1,4 +1,4 @@
-// Size and cost of a GKNet, block by block (gknet-spec.md section 9): parameters and multiply-
+// Size and cost of a GKNet, block by block (docs/model.md, "Layer by layer"): parameters and multiply-
 // accumulates computed analytically from the configuration, exactly as
 // Scripts/reference/count_macs.py counts them, and the measured peak tensor memory of a forward.
 import Foundation
@@ -16,7 +16,7 @@ import TensorCore
 public struct ModelInspection: Sendable {
     /// One row of the table.
     public struct Block: Sendable, Equatable {
-        /// Short id of spec section 9: E1..E4, L, K3..K1, S3..S1 (SCF, inside K3..K1), D4..D0, H.
+        /// Short id of docs/model.md "Layer by layer": E1..E4, L, K3..K1, S3..S1 (SCF, inside K3..K1), D4..D0, H.
         public var id: String
         /// What it is, e.g. "encoder stage 1".
         public var name: String
@@ -40,7 +40,8 @@ public struct ModelInspection: Sendable {
     public let configuration: GKNetConfiguration
     public let height: Int
     public let width: Int
-    /// Top-level blocks in spec order, each KPB followed by its SCF row (`partOf` set).
+    /// Top-level blocks in the order of docs/model.md "Layer by layer", each KPB followed by its SCF
+    /// row (`partOf` set).
     public let blocks: [Block]
 
     /// Blocks that partition the model (the SCF rows left out).
@@ -310,45 +311,5 @@ extension GKNet {
             return MemoryStatistics.measurePeak { _ = self(composite: composite, mask: mask) }.peakBytes
         }
         return MemoryStatistics.measurePeak { withoutGradient { _ = self(composite: composite, mask: mask) } }.peakBytes
-    }
-}
-
-// MARK: - Loading a checkpoint
-
-extension ModelInspection {
-    /// A GKNet built from a checkpoint's `gknet.config` metadata with its weights loaded (strict:
-    /// every parameter and buffer present with its shape; optimizer state is ignored). The model
-    /// is in training mode; callers that run inference switch it to `eval()`.
-    ///
-    /// The configuration is checked before anything is allocated for the model: it must be valid,
-    /// and its analytic parameter count must not exceed the values the file holds (so a damaged
-    /// or hostile `gknet.config` cannot make us build a model far larger than the file).
-    /// Errors are `CheckpointError`s that start with the path and name the problem.
-    public static func loadModel(checkpoint url: URL) throws -> GKNet {
-        let file = try SafeTensorsFile(contentsOf: url)   // its errors start with the path
-        let weights = file.tensors.filter { !$0.key.hasPrefix(TrainingCheckpoint.optimizerPrefix) }
-        let configuration: GKNetConfiguration
-        do {
-            guard let stored = try Checkpoint.configuration(GKNetConfiguration.self, in: file) else {
-                throw CheckpointError("no \(Checkpoint.configurationKey) metadata: not a GKNet checkpoint")
-            }
-            configuration = stored
-            let expected = try ModelInspection(configuration: configuration).totalParameters
-            let held = weights.values.reduce(0) { $0 + $1.values.count }
-            guard expected <= held else {
-                throw CheckpointError(
-                    "its \(Checkpoint.configurationKey) describes a model of \(expected) parameters but the file holds only \(held) weight values (damaged metadata or weights?)")
-            }
-        } catch {
-            throw CheckpointError("\(url.path): \(error)")
-        }
-        let model: GKNet
-        do {
-            model = try GKNet(configuration: configuration)
-            try model.load(stateDictionary: weights, strict: true)
-        } catch {
-            throw CheckpointError("\(url.path): weights do not match its \(Checkpoint.configurationKey): \(error)")
-        }
-        return model
     }
 }

@@ -1,6 +1,6 @@
-// SCF, Selective Correlation Fusion (gknet-spec.md section 4): every local position is correlated
-// with every long-distance token (cross-attention, softmax over tokens), and a per-channel gate
-// then selects between the local feature and the gathered reference.
+// SCF, Selective Correlation Fusion (docs/model.md, "Selective Correlation Fusion"): every local
+// position is correlated with every long-distance token (cross-attention, softmax over tokens),
+// and a per-channel gate then selects between the local feature and the gathered reference.
 import NeuralNet
 import TensorCore
 

@@ -58,7 +58,3 @@ final class ConvELU: Module {
 
     func callAsFunction(_ x: Tensor) -> Tensor { conv(x).elu() }
 }
-
-/// x (..., in) -> x W^T + b for a Linear layer applied over the last axis.
-@inline(__always)
-func applyLinear(_ layer: Linear, _ x: Tensor) -> Tensor { layer(x) }

@@ -14,11 +14,12 @@ enum AllocatorTuning {
     /// glibc's `mallopt` parameters (<malloc.h>, which the Glibc module does not export).
     private static let mmapMaximum: Int32 = -4, trimThreshold: Int32 = -1
 
-    /// Applies the settings once (set `GKNET_MALLOC_TUNING=0` to keep glibc's defaults).
+    /// Applies the settings (`RuntimeSettings.apply()` calls it unless `mallocTuning` is off).
+    /// Calling it again changes nothing.
     /// - Returns: whether glibc's `mallopt` was found and called.
-    static let applied: Bool = {
+    @discardableResult
+    static func apply() -> Bool {
         #if canImport(Glibc)
-        if ProcessInfo.processInfo.environment["GKNET_MALLOC_TUNING"] == "0" { return false }
         guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return false }
         let mallopt = unsafeBitCast(symbol, to: (@convention(c) (Int32, Int32) -> Int32).self)
         // No mmap'ed chunks: large buffers come from the heap and are reused after free.
@@ -29,5 +30,5 @@ enum AllocatorTuning {
         #else
         return false
         #endif
-    }()
+    }
 }

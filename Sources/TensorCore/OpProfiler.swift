@@ -1,12 +1,12 @@
-// GKNET_PROFILE=1: wall time and calls per op (and per convolution shape), for finding what
+// RuntimeSettings.profile: wall time and calls per op (and per convolution shape), for finding what
 // dominates a forward pass (`gknet-bench model --case paper-infer` prints the table; docs/benchmarks.md,
 // Model). Off by default: then an op pays one test of a constant.
 import Dispatch
 import Foundation
 
 public enum OpProfiler {
-    /// Whether ops time themselves (`GKNET_PROFILE` set and not "0"; read once).
-    public static let isEnabled: Bool = ProcessInfo.processInfo.environment["GKNET_PROFILE"].map { $0 != "0" } ?? false
+    /// Whether ops time themselves (`RuntimeSettings.profile`).
+    public static let isEnabled: Bool = RuntimeSettings.current.profile
 
     private static let lock = NSLock()
     nonisolated(unsafe) private static var totals: [String: (calls: Int, nanoseconds: UInt64)] = [:]

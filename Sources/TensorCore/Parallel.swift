@@ -1,6 +1,6 @@
-// Threading: a fixed thread count (GKNET_THREADS, default all cores) for our own loops (Dispatch by
-// default), OpenBLAS (OpenMP build) and oneDNN (both on libgomp's pool). GKNET_THREAD_POOL=openmp
-// also puts our loops on libgomp's pool (opt-in: see OpenMPRuntime).
+// Threading: a fixed thread count (RuntimeSettings.threads, default all cores) for our own loops
+// (Dispatch by default), OpenBLAS (OpenMP build) and oneDNN (both on libgomp's pool).
+// RuntimeSettings.threadPool = .openMP also puts our loops on libgomp's pool (see OpenMPRuntime).
 import Dispatch
 import Foundation
 #if canImport(CDNNL)
@@ -9,19 +9,14 @@ import CDNNL
 
 /// Thread settings for every kernel in the process.
 public enum Threading {
-    /// The number of threads kernels use. Read once from `GKNET_THREADS` (default: all cores).
+    /// The number of threads kernels use: `RuntimeSettings.current.threadCount` until
+    /// `configure(threads:)` (or `RuntimeSettings.apply()`) sets it.
     public static var count: Int {
         get { state.withLock { $0 } }
         set { configure(threads: newValue) }
     }
 
-    private static let state: Mutex = Mutex(initial: {
-        let fromEnvironment = ProcessInfo.processInfo.environment["GKNET_THREADS"].flatMap { Int($0) }
-        let threads = max(1, fromEnvironment ?? ProcessInfo.processInfo.activeProcessorCount)
-        applyToLibraries(threads)
-        _ = AllocatorTuning.applied
-        return threads
-    }())
+    private static let state: Mutex = Mutex(initial: RuntimeSettings.current.threadCount)
 
     /// Sets the thread count for our loops, OpenBLAS and oneDNN.
     ///
@@ -141,11 +136,10 @@ struct OpenMPRuntime: @unchecked Sendable {
 
     static let shared: OpenMPRuntime? = {
         #if os(Linux)
-        // NOTE: opt-in (GKNET_THREAD_POOL=openmp); the default is Dispatch for our loops. It was made
-        // opt-in after a crash in a parallel test run (our OpenMP region in a resize kernel while
-        // another test thread was in oneDNN); that crash was oneDNN's thread-local scratchpad
-        // (OneDNN.swift), not this pool, which passes the same parallel runs (docs/robustness.md).
-        if ProcessInfo.processInfo.environment["GKNET_THREAD_POOL"] != "openmp" { return nil }
+        // NOTE: opt-in (RuntimeSettings.threadPool); the default is Dispatch for our loops. It was
+        // made opt-in after a crash in a parallel test run; that crash was oneDNN's thread-local
+        // scratchpad (OneDNN.swift), not this pool (docs/robustness.md, "Concurrent kernels").
+        if RuntimeSettings.current.threadPool != .openMP { return nil }
         let handle = UnsafeMutableRawPointer(bitPattern: 0)  // RTLD_DEFAULT: every loaded library
         guard let parallel = dlsym(handle, "GOMP_parallel"), let number = dlsym(handle, "omp_get_thread_num"),
             let size = dlsym(handle, "omp_get_num_threads")
@@ -184,12 +178,11 @@ public enum OpenMPWaiting {
     /// on a core that our next loop wants: `perf` put 18 % of a 2-thread `paper` forward in that spin,
     /// and passive waiting halved its CPU time (docs/benchmarks.md, Model). libgomp reads the
     /// variable once, when it is loaded, so setting it now needs a fresh start of the program.
-    /// `GKNET_KEEP_OMP_WAIT=1` turns this off.
+    /// To measure libgomp's own waiting, set `GOMP_SPINCOUNT=300000` (its default spin count).
     public static func preferPassiveWaiting() {
         #if os(Linux)
         let environment = ProcessInfo.processInfo.environment
         guard environment["OMP_WAIT_POLICY"] == nil, environment["GOMP_SPINCOUNT"] == nil,
-            environment["GKNET_KEEP_OMP_WAIT"] == nil,
             dlsym(UnsafeMutableRawPointer(bitPattern: 0), "GOMP_parallel") != nil
         else { return }
         setenv("OMP_WAIT_POLICY", "passive", 1)

@@ -1,4 +1,12 @@
 // Shape arithmetic: element counts, row-major strides, broadcasting.
+//
+// The shape legend every kernel and op header uses (tensors are row-major NCHW, weights OIHW):
+//   N batch, C channels (a convolution's input channels), H x W height x width (of the input),
+//   Ho x Wo output height x width, O output channels or features, K kernel or window size,
+//   G groups, L tokens, D token width (Dq, Dv: query/key and value widths), s stride, p padding,
+//   d dilation. Words, not letters, for the rest: heads, planes (N·C), rows, columns, inner (a
+//   shared dimension), taps (the K x K positions of a kernel, or the input samples one resampled
+//   output reads), tiles (Winograd's 4x4 output tiles).
 
 extension Array where Element == Int {
     /// Product of the dimensions (1 for a scalar shape).

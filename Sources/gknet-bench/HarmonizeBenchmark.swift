@@ -14,10 +14,12 @@
 // reported with its stage breakdown. Peak RSS (getrusage) is read right after the 2048 runs, before
 // any larger image is touched. The last line is the summary `make bench-harmonize` records.
 import ArgumentParser
+import Datasets
+import Evaluation
 import Foundation
 import GKNetModel
-import Harmonization
 import ImageCodec
+import Inference
 import TensorCore
 
 struct HarmonizeBenchmark: ParsableCommand {

@@ -34,7 +34,7 @@ struct KernelBenchmarksCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kernels", abstract: "GEMM, conv2d forward/backward and other hot kernels: median ms and GFLOP/s.")
 
-    @Option(help: "Kernel threads (default: GKNET_THREADS or all cores).")
+    @Option(help: "Kernel threads (default: \(RuntimeSettings.Variable.threads.rawValue) or all cores).")
     var threads: Int = Threading.count
 
     @Flag(help: "Print key<TAB>ms<TAB>gflops<TAB>label<TAB>idle lines for scripts.")

@@ -17,7 +17,7 @@ struct MemoryBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "memory", abstract: "Peak tensor memory and peak RSS: paper inference forward, small training step.")
 
-    @Option(help: "Kernel threads (default: GKNET_THREADS or all cores).")
+    @Option(help: "Kernel threads (default: \(RuntimeSettings.Variable.threads.rawValue) or all cores).")
     var threads: Int = Threading.count
 
     @Option(help: "inference, training or all.")

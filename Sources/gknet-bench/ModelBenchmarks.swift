@@ -149,7 +149,7 @@ enum ModelBenchmarks {
                 withoutGradient { consume(model(composite: inputs.composite, mask: inputs.mask)) }
             }
             if OpProfiler.isEnabled {
-                // GKNET_PROFILE=1: time per op over a few more passes, on stderr.
+                // With op profiling on (RuntimeSettings.profile): time per op over a few more passes, on stderr.
                 let passes = 3
                 OpProfiler.reset()
                 let start = DispatchTime.now().uptimeNanoseconds
@@ -360,7 +360,7 @@ struct ModelBenchmarksCommand: ParsableCommand {
         commandName: "model",
         abstract: "GKNet presets at 256x256: batch-1 inference and batch-8 training step, ms, GFLOP/s, peak RSS.")
 
-    @Option(help: "Kernel threads (default: GKNET_THREADS or all cores).")
+    @Option(help: "Kernel threads (default: \(RuntimeSettings.Variable.threads.rawValue) or all cores).")
     var threads: Int = Threading.count
 
     @Option(help: "Comma-separated cases, each in a child process: <preset>-infer, <preset>-train, sgemm, attention.")

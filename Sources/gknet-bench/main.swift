@@ -10,6 +10,7 @@ import Foundation
 import TensorCore
 
 OpenMPWaiting.preferPassiveWaiting()
+RuntimeSettings.current.apply()
 
 struct GKNetBench: ParsableCommand {
     static let configuration = CommandConfiguration(

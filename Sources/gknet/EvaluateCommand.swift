@@ -1,8 +1,9 @@
 // `gknet evaluate`: the iHarmony4 evaluation protocol over a model, saved predictions or a baseline.
 import ArgumentParser
+import Datasets
+import Evaluation
 import Foundation
 import GKNetModel
-import Harmonization
 import TensorCore
 
 extension GKNetCommand {
@@ -77,7 +78,7 @@ extension GKNetCommand {
             options.peak = PSNRPeak(rawValue: psnrPeak)!
             options.limit = limit
             let progress = ProgressLine(label: "evaluating")
-            let report = try Harmonization.evaluate(dataset: data, source: source, options: options) { done, total, elapsed in
+            let report = try Evaluation.evaluate(dataset: data, source: source, options: options) { done, total, elapsed in
                 progress.update(done: done, total: total, elapsed: elapsed)
             }
             print("\(report.source), \(report.resolution), PSNR peak \(report.peak.rawValue)")

@@ -5,7 +5,7 @@
 import ArgumentParser
 import Foundation
 import GKNetModel
-import Harmonization
+import Inference
 import NeuralNet
 import TensorCore
 

@@ -1,4 +1,4 @@
-// The `gknet` command line: a thin layer over the Harmonization library.
+// The `gknet` command line: a thin layer over the library modules (README "Layout").
 import ArgumentParser
 import TensorCore
 
@@ -11,9 +11,11 @@ struct GKNetCommand: ParsableCommand {
         subcommands: [Harmonize.self, Evaluate.self, Train.self, Synthesize.self, Inspect.self, Export.self]
     )
 
-    /// libgomp threads wait passively (no busy spinning; see OpenMPWaiting), then the command runs.
+    /// libgomp threads wait passively (no busy spinning; see OpenMPWaiting), the runtime settings
+    /// (thread counts, allocator) are applied, then the command runs.
     static func main() {
         OpenMPWaiting.preferPassiveWaiting()
+        RuntimeSettings.current.apply()
         main(nil)
     }
 }

@@ -1,9 +1,10 @@
 // `gknet harmonize`: one composite and mask, or every composite of a dataset split, at full
-// resolution. A thin layer over Harmonization.HarmonizeJob (the library entry point).
+// resolution. A thin layer over Inference.HarmonizeJob (the library entry point).
 import ArgumentParser
+import Datasets
 import Foundation
-import Harmonization
 import ImageCodec
+import Inference
 
 extension GKNetCommand {
     struct Harmonize: ParsableCommand {

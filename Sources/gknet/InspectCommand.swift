@@ -46,7 +46,7 @@ extension GKNetCommand {
             let network: GKNet?
             let configuration: GKNetConfiguration
             if let model {
-                let loaded = try ModelInspection.loadModel(checkpoint: URL(fileURLWithPath: model))
+                let loaded = try GKNet.load(checkpoint: URL(fileURLWithPath: model))
                 (network, configuration, source) = (loaded, loaded.configuration, model)
             } else {
                 (configuration, source) = try Self.configuration(named: config!)
@@ -86,7 +86,7 @@ extension GKNetCommand {
                   + "\(ModelInspection.mebibytes(peak)) (\(ModelInspection.grouped(peak)) bytes; forward took \(ModelInspection.fixed(seconds, 2)) s)")
         }
 
-        /// Parameters (M) and GMAC at 256x256 of the presets in the design notes.
+        /// Parameters (M) and GMAC at 256x256 the presets were defined with (docs/model.md, "Size and cost").
         static let designTargets: [String: (parameters: Double, gmac: Double)] = [
             "paper": (18.73, 19.2), "small": (4.31, 5.0), "tiny": (1.09, 1.42),
         ]

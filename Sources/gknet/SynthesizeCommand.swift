@@ -1,8 +1,8 @@
 // `gknet synthesize`: photos + masks -> an iHarmony4-layout training subset.
 import ArgumentParser
 import Foundation
-import Harmonization
 import ImageCodec
+import Synthesis
 
 extension GKNetCommand {
     struct Synthesize: ParsableCommand {

@@ -1,8 +1,8 @@
-// `gknet train`: a thin layer over Harmonization.Trainer, plus Ctrl-C handling.
+// `gknet train`: a thin layer over Training.Trainer, plus Ctrl-C handling.
 import ArgumentParser
 import Dispatch
 import Foundation
-import Harmonization
+import Training
 
 extension GKNetCommand {
     struct Train: ParsableCommand {

@@ -1,41 +1,48 @@
 // End to end: the built `gknet` executable harmonizes the bundled sample (Samples/HGCompris) with
 // a temporary tiny checkpoint, and fails with a one-line error and a non-zero exit on a bad path.
 import Foundation
-import Testing
 import GKNetModel
-import Harmonization
 import ImageCodec
 import NeuralNet
+import Testing
 import _TestSupport
 
-/// The `gknet` executable next to this test bundle (.build/<config>/), or in the repository's
+/// The executable `name` next to this test bundle (.build/<config>/), or in the repository's
 /// .build/debug or .build/release; nil when it has not been built.
-private let gknetExecutable: URL? = {
+func builtExecutable(_ name: String) -> URL? {
     var candidates: [URL] = []
     if let first = CommandLine.arguments.first {
-        candidates.append(URL(fileURLWithPath: first).resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("gknet"))
+        candidates.append(URL(fileURLWithPath: first).resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent(name))
     }
-    candidates.append(Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("gknet"))
+    candidates.append(Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent(name))
     for configuration in ["debug", "release"] {
-        candidates.append(Fixtures.repositoryRoot.appendingPathComponent(".build/\(configuration)/gknet"))
+        candidates.append(Fixtures.repositoryRoot.appendingPathComponent(".build/\(configuration)/\(name)"))
     }
     return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }
-}()
+}
+
+private let gknetExecutable = builtExecutable("gknet")
 
 /// The suite runs without `gknet` only under CI, where that is a failure.
 private struct MissingExecutable: Error, CustomStringConvertible {
     var description: String { "the gknet executable is not built (CI is set, so this fails instead of skipping)" }
 }
 
-private struct Run {
+struct Run {
     var status: Int32
     var standardOutput: String
     var standardError: String
 }
 
 private func gknet(_ arguments: [String]) throws -> Run {
-    let process = Process()
     guard let executable = gknetExecutable else { throw MissingExecutable() }
+    return try run(executable, arguments)
+}
+
+/// Runs `executable` with `arguments`, no default model and 2 threads unless the caller's
+/// environment sets them.
+func run(_ executable: URL, _ arguments: [String]) throws -> Run {
+    let process = Process()
     process.executableURL = executable
     process.arguments = arguments
     var environment = ProcessInfo.processInfo.environment

@@ -75,7 +75,7 @@ private func randomInputs(n: Int = 1, height: Int = 64, width: Int = 64, seed: U
             "D0": [1, 32, 256, 256], "prediction": [1, 3, 256, 256],
         ]
         for (name, shape) in expected {
-            #expect(shapes[name] == shape, "\(name): \(shapes[name] ?? []) vs spec \(shape)")
+            #expect(shapes[name] == shape, "\(name): \(shapes[name] ?? []) vs docs/model.md \(shape)")
         }
         #expect(output.shape == [1, 3, 256, 256])
         #expect(model.parameterCount == 18_732_287)

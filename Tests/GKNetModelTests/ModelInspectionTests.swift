@@ -83,8 +83,7 @@ private struct InspectFixture: Decodable {
         #expect(inspection.totalMACs - inspection.totalDynConvMACs == reference.total.flopcounter_macs)
     }
 
-    /// The numbers count_macs.py prints, and the design targets (docs/model.md) within 5 % (issue 8
-    /// acceptance), measured on what the Swift code computes: the real model's parameter count and
+    /// The numbers count_macs.py prints, and the design targets (docs/model.md) within 5 % , measured on what the Swift code computes: the real model's parameter count and
     /// the analytic MACs (not the literals above, which would only compare with each other).
     @Test(arguments: [("paper", 18_732_287, 19_182_454_784, 18.73, 19.2),
                       ("small", 4_310_849, 5_011_030_528, 4.31, 5.0),
@@ -196,30 +195,30 @@ private struct InspectFixture: Decodable {
         let model = try GKNet(configuration: configuration, seed: 4)
         let url = directory.appendingPathComponent("tiny.safetensors")
         try Checkpoint.save(model, to: url, configuration: configuration)
-        let loaded = try ModelInspection.loadModel(checkpoint: url)
+        let loaded = try GKNet.load(checkpoint: url)
         #expect(loaded.configuration == configuration)
         #expect(loaded.namedParameters().map { $0.1.data } == model.namedParameters().map { $0.1.data })
 
         // Errors name the file and the problem.
         let missing = directory.appendingPathComponent("missing.safetensors")
-        let missingError = #expect(throws: (any Error).self) { try ModelInspection.loadModel(checkpoint: missing) }
+        let missingError = #expect(throws: (any Error).self) { try GKNet.load(checkpoint: missing) }
         #expect("\(missingError!)".contains(missing.path))
 
         let bare = directory.appendingPathComponent("bare.safetensors")
         try Checkpoint.save(model, to: bare)
-        let bareError = #expect(throws: CheckpointError.self) { try ModelInspection.loadModel(checkpoint: bare) }
+        let bareError = #expect(throws: CheckpointError.self) { try GKNet.load(checkpoint: bare) }
         #expect(bareError!.description.contains(bare.path) && bareError!.description.contains("gknet.config"))
 
         let wrong = directory.appendingPathComponent("wrong.safetensors")
         try Checkpoint.save(model, to: wrong, configuration: try GKNetConfiguration.preset("tiny"))   // k = 3, weights k = 5
-        let wrongError = #expect(throws: CheckpointError.self) { try ModelInspection.loadModel(checkpoint: wrong) }
+        let wrongError = #expect(throws: CheckpointError.self) { try GKNet.load(checkpoint: wrong) }
         #expect(wrongError!.description.contains(wrong.path) && wrongError!.description.contains("kernel_head"))
 
         // A configuration far larger than the weights in the file is refused before the model is
         // built (paper-sized metadata over tiny weights: ~40x the values the file holds).
         let inflated = directory.appendingPathComponent("inflated.safetensors")
         try Checkpoint.save(model, to: inflated, configuration: try GKNetConfiguration.preset("paper"))
-        let inflatedError = #expect(throws: CheckpointError.self) { try ModelInspection.loadModel(checkpoint: inflated) }
+        let inflatedError = #expect(throws: CheckpointError.self) { try GKNet.load(checkpoint: inflated) }
         #expect(inflatedError!.description.contains(inflated.path) && inflatedError!.description.contains("describes a model of"),
                 "\(inflatedError!)")
     }

@@ -1,5 +1,5 @@
+import Datasets
 import Foundation
-import Harmonization
 import Testing
 import _TestSupport
 

@@ -1,9 +1,10 @@
 // Evaluation against an independent numpy implementation (Scripts/fixtures/evaluation.py), the
 // baselines, and the report formats.
+@testable import Datasets
+@testable import Evaluation
 import Foundation
-import Testing
 import ImageCodec
-@testable import Harmonization
+import Testing
 import _TestSupport
 
 private struct Expected: Decodable {

@@ -1,14 +1,17 @@
 // Fresh composites while training: the loader's composites are a pure function of
 // (seed, epoch, index), region masks, the multi-resolution schedule, and a resumed fresh-composite
 // run that equals an uninterrupted one bit for bit.
+@testable import Datasets
 import Foundation
-import Testing
 import GKNetModel
 import ImageCodec
+@testable import Inference
 import NeuralNet
+@testable import Synthesis
 import TensorCore
-@testable import Harmonization
+import Testing
 import _TestSupport
+@testable import Training
 
 private let samples = Fixtures.repositoryRoot.appendingPathComponent("Samples")
 
@@ -148,8 +151,8 @@ private func values(_ batch: Batch) -> [[Float]] { [batch.composites.data, batch
         #expect(partial.interrupted && partial.lastStep == 3)
         let finished = try Trainer(configuration: nil, dataset: nil, runDirectory: interrupted, resume: true).run()
         #expect(finished.lastStep == 6)
-        let expected = try TrainingHistory.read(from: straight.appendingPathComponent(Trainer.logFile)).entries.map(\.loss.bitPattern)
-        let actual = try TrainingHistory.read(from: interrupted.appendingPathComponent(Trainer.logFile)).entries.map(\.loss.bitPattern)
+        let expected = try TrainingHistory.read(from: straight.appendingPathComponent(Trainer.logFile)).entries.map(\.loss?.bitPattern)
+        let actual = try TrainingHistory.read(from: interrupted.appendingPathComponent(Trainer.logFile)).entries.map(\.loss?.bitPattern)
         #expect(expected.count == 6 && expected == actual, "losses differ: \(expected) vs \(actual)")
         let a = try SafeTensorsFile(contentsOf: straight.appendingPathComponent(Trainer.lastCheckpoint))
         let b = try SafeTensorsFile(contentsOf: interrupted.appendingPathComponent(Trainer.lastCheckpoint))

@@ -1,10 +1,11 @@
+import Datasets
 import Foundation
 import GKNetModel
-import Harmonization
 import ImageCodec
 import NeuralNet
 import Testing
 import _TestSupport
+import Training
 
 /// Inputs from the training-configuration fuzz target (Fuzz/TrainingConfig, docs/robustness.md).
 @Suite struct TrainingConfigFuzzRegressionTests {

@@ -1,13 +1,14 @@
-// `gknet harmonize` through its library entry point (HarmonizeJob): every input case of issue 7
-// point 5 gives a one-line error naming the file or its documented behaviour, and a failure never
-// leaves an output file behind. The model is a tiny random GKNet (no trained model needed).
+// `gknet harmonize` through its library entry point (HarmonizeJob): every bad or unusual input
+// (README "Usage") gives a one-line error naming the file or its documented behaviour, and a
+// failure never leaves an output file behind. The model is a tiny random GKNet (no trained model needed).
+@testable import Datasets
 import Foundation
-import Testing
 import GKNetModel
 import ImageCodec
+@testable import Inference
 import NeuralNet
 import TensorCore
-@testable import Harmonization
+import Testing
 
 /// A tiny random GKNet at 64x64, saved like a `gknet train` checkpoint and loaded once.
 private enum TinyModel {

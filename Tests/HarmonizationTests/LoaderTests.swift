@@ -1,5 +1,5 @@
+import Datasets
 import Foundation
-import Harmonization
 import ImageCodec
 import TensorCore
 import Testing
@@ -88,10 +88,5 @@ import Testing
     @Test func fewerSamplesThanOneBatchIsAnError() throws {
         let loader = BatchLoader(dataset: try dataset, transform: augmentation, options: LoaderOptions(batchSize: 5))
         #expect(throws: DatasetError.self) { try loader.next() }
-    }
-
-    @Test func benchmarkRuns() throws {
-        let timing = try LoaderBenchmark.measure(datasetRoot: DatasetFixtures.ihd, batchSize: 2, size: 16, batches: 2)
-        #expect(timing.millisecondsPerBatch > 0 && timing.batchSize == 2)
     }
 }

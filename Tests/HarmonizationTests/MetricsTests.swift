@@ -1,6 +1,6 @@
+@testable import Evaluation
 import Foundation
 import Testing
-@testable import Harmonization
 
 @Suite struct MetricsTests {
     /// 2x2 image, one foreground pixel with full weight.

@@ -1,6 +1,7 @@
+import Datasets
 import Foundation
-import Harmonization
 import ImageCodec
+import Synthesis
 import TensorCore
 import Testing
 

@@ -1,11 +1,11 @@
 // Training: overfitting a fixed batch, exact resume, and the errors reported before any work.
 import Foundation
-import Testing
 import GKNetModel
 import NeuralNet
 import TensorCore
-@testable import Harmonization
+import Testing
 import _TestSupport
+@testable import Training
 
 private let samples = Fixtures.repositoryRoot.appendingPathComponent("Samples")
 
@@ -59,8 +59,8 @@ private func smallRun(steps: Int = 6) throws -> TrainingConfiguration {
         let finished = try second.run()
         #expect(!finished.interrupted && finished.lastStep == 6)
 
-        let expected = try TrainingHistory.read(from: straight.appendingPathComponent(Trainer.logFile)).entries.map { ($0.step, $0.loss.bitPattern) }
-        let actual = try TrainingHistory.read(from: interrupted.appendingPathComponent(Trainer.logFile)).entries.map { ($0.step, $0.loss.bitPattern) }
+        let expected = try TrainingHistory.read(from: straight.appendingPathComponent(Trainer.logFile)).entries.map { ($0.step, $0.loss?.bitPattern) }
+        let actual = try TrainingHistory.read(from: interrupted.appendingPathComponent(Trainer.logFile)).entries.map { ($0.step, $0.loss?.bitPattern) }
         #expect(expected.count == 6)
         #expect(expected.map(\.0) == actual.map(\.0) && expected.map(\.1) == actual.map(\.1), "losses differ: \(expected) vs \(actual)")
         // And the final weights agree bit for bit.
@@ -113,5 +113,38 @@ private func smallRun(steps: Int = 6) throws -> TrainingConfiguration {
         _ = try Trainer(configuration: small, dataset: samples, runDirectory: smallRunDirectory, resume: false)
         try FileManager.default.copyItem(at: tinyRun.appendingPathComponent(Trainer.lastCheckpoint), to: smallRunDirectory.appendingPathComponent(Trainer.lastCheckpoint))
         #expect(throws: TrainingError.self) { try Trainer(configuration: nil, dataset: samples, runDirectory: smallRunDirectory, resume: true) }
+    }
+}
+
+/// log.jsonl keeps its format: what older runs wrote still reads, and a rewrite (on resume) gives
+/// the same bytes; the loss reads back bit for bit.
+@Suite struct TrainingLogTests {
+    @Test func linesKeepTheirFormatAndLossesReadBackExactly() throws {
+        let loss = Float(bitPattern: 0x3C61_A3F7)
+        let step = TrainingLogRecord.training(step: 12, loss: loss, learningRate: 0.001, imagesPerSecond: 3.4149)
+        #expect(step.jsonLine == "{\"step\":12,\"loss\":\(loss.description),\"lr\":0.001,\"images_per_second\":3.41}")
+        let validation = TrainingLogRecord.validation(step: 12, metrics: .init(mse: 41.25, fmse: 380.5, psnr: 33.875, count: 100))
+        #expect(validation.jsonLine == "{\"step\":12,\"validation\":{\"mse\":41.25,\"fmse\":380.5,\"psnr\":33.875,\"count\":100}}")
+
+        let folder = temporaryDirectory("log")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let url = folder.appendingPathComponent("log.jsonl")
+        let old = """
+            {"step":1,"loss":0.25,"lr":0.001,"images_per_second":2.50}
+            {"step":2,"loss":\(loss.description),"lr":0.001,"images_per_second":3.41}
+            {"step":2,"validation":{"mse":41.25,"fmse":380.5,"psnr":33.875,"count":100}}
+            {"step":3,"loss":0.125}
+            {"step":4,"loss":0.1
+            """
+        try Data(old.utf8).write(to: url)
+        let history = try TrainingHistory.read(from: url)
+        #expect(history.entries.map(\.step) == [1, 2, 3] && history.validations.map(\.step) == [2])
+        #expect(history.entries[1].loss?.bitPattern == loss.bitPattern)
+        #expect(history.entries[2].learningRate == nil && history.entries[2].imagesPerSecond == nil)
+
+        try TrainingHistory.read(from: url, upToStep: 2).write(to: url)
+        let rewritten = String(decoding: try Data(contentsOf: url), as: UTF8.self)
+        #expect(rewritten == old.split(separator: "\n").prefix(3).map { $0 + "\n" }.joined())
     }
 }

@@ -1,5 +1,5 @@
+import Datasets
 import Foundation
-import Harmonization
 import ImageCodec
 import TensorCore
 import Testing

@@ -30,9 +30,9 @@ import _TestSupport
             .sorted { $0.lastPathComponent < $1.lastPathComponent }
     }
 
-    /// A training record whose counts are negative or Int.max used to trap: in
+    /// A training record whose counts are negative or Int.max would trap in
     /// `LearningRateScheduler.restore(position:)` (precondition), or at the next
-    /// `optimizer.step()` / `scheduler.step()` (arithmetic overflow). Now `restore` throws first.
+    /// `optimizer.step()` / `scheduler.step()` (arithmetic overflow); `restore` must throw first.
     @Test(arguments: [
         ("negative_schedule_position", "schedule_position = -5"),
         ("maximal_schedule_position", "schedule_position = 9223372036854775807"),

@@ -230,6 +230,5 @@ func expectOneDNNImplementation(_ g: ConvolutionGeometry, _ backend: Convolution
     for pass in ["inference", "training", "backwardData", "backwardWeights"] {
         let name = oneDNNConvolutionImplementation(geometry: g, pass: pass, blockedLayout: blocked)
         #expect(name != nil, "no oneDNN \(pass) primitive for \(g) (blocked: \(blocked))", sourceLocation: sourceLocation)
-        if ProcessInfo.processInfo.environment["GKNET_PRINT_ONEDNN"] != nil { print("\(g) blocked \(blocked) \(pass): \(name ?? "none")") }
     }
 }

@@ -1,12 +1,13 @@
 // Token attention (queries at every position of a feature map, keys and values from a small
-// token set), computed in tiles of positions: the S x T attention matrix of one head never
+// token set), computed in tiles of positions: the HW x L attention matrix of one head never
 // exists in full, each tile's logits stay in cache between the two GEMMs and the softmax, and
 // the backward pass recomputes the tile's probabilities from the saved log-sum-exp (the
 // flash-attention recipe). Channel-major queries and outputs, so no permute copies are needed.
-// Legend: N batch, h heads, Dq query/key width, Dv value width, S positions, T tokens.
+// Legend (Shape.swift): N batch, heads, Dq query/key width, Dv value width, HW positions (H·W), L tokens.
 import Foundation
 
-/// Shapes of a token attention: queries N x h x Dq x S, keys N x h x T x Dq, values N x h x T x Dv.
+/// Shapes of a token attention: queries N x heads x Dq x HW, keys N x heads x L x Dq, values
+/// N x heads x L x Dv.
 public struct TokenAttentionGeometry: Equatable, Sendable {
     public var batch: Int
     public var heads: Int
@@ -15,7 +16,7 @@ public struct TokenAttentionGeometry: Equatable, Sendable {
     public var positions: Int
     public var tokens: Int
 
-    /// Positions per tile (the kernels hold tile x T logits per thread).
+    /// Positions per tile (the kernels hold tile x L logits per thread).
     public var tileSize: Int
 
     /// - Parameter tileSize: positions per tile; by default as many as keep a tile's logits within
@@ -27,27 +28,24 @@ public struct TokenAttentionGeometry: Equatable, Sendable {
         self.valueWidth = valueWidth
         self.positions = positions
         self.tokens = tokens
-        self.tileSize = max(1, tileSize ?? Self.tileOverride ?? max(16, min(positions, 32768 / max(1, tokens))))
+        self.tileSize = max(1, tileSize ?? max(16, min(positions, 32768 / max(1, tokens))))
     }
-
-    /// GKNET_ATTENTION_TILE: a tile size for experiments, read once.
-    private static let tileOverride = ProcessInfo.processInfo.environment["GKNET_ATTENTION_TILE"].flatMap { Int($0) }
 
     var tilesPerHead: Int { (positions + tileSize - 1) / tileSize }
     var queryCount: Int { batch * heads * queryWidth * positions }
     var keyCount: Int { batch * heads * tokens * queryWidth }
     var valueCount: Int { batch * heads * tokens * valueWidth }
     var outputCount: Int { batch * heads * valueWidth * positions }
-    /// Rows of the log-sum-exp the forward pass saves for the backward pass (N x h x S).
+    /// Rows of the log-sum-exp the forward pass saves for the backward pass (N x heads x HW).
     var rowCount: Int { batch * heads * positions }
 }
 
 /// The pointers of one (n, head) pair.
 private struct HeadOperands {
-    let queries: UnsafePointer<Float>    // Dq x S
-    let keys: UnsafePointer<Float>       // T x Dq
-    let values: UnsafePointer<Float>     // T x Dv
-    let bias: UnsafePointer<Float>?      // T
+    let queries: UnsafePointer<Float>    // Dq x HW
+    let keys: UnsafePointer<Float>       // L x Dq
+    let values: UnsafePointer<Float>     // L x Dv
+    let bias: UnsafePointer<Float>?      // L
 }
 
 extension TokenAttentionGeometry {
@@ -57,7 +55,7 @@ extension TokenAttentionGeometry {
             values: values + pair * tokens * valueWidth, bias: bias.map { $0 + (pair / heads) * tokens })
     }
 
-    /// logits[r, t] = scale * Σ_d Q[d, s0 + r] K[t, d] (+ bias[t]) for r < rows, in `logits` (rows x T).
+    /// logits[r, t] = scale * Σ_d Q[d, s0 + r] K[t, d] (+ bias[t]) for r < rows, in `logits` (rows x L).
     fileprivate func tileLogits(_ logits: UnsafeMutablePointer<Float>, _ head: HeadOperands, start: Int, rows: Int, scale: Float) {
         BLAS.sgemm(
             transposeA: true, transposeB: true, m: rows, n: tokens, k: queryWidth, alpha: scale,
@@ -71,7 +69,7 @@ extension TokenAttentionGeometry {
 }
 
 /// Forward: P[s, :] = softmax_t(scale Σ_d Q[d, s] K[t, d] + bias[t]); out[e, s] = Σ_t P[s, t] V[t, e],
-/// per (n, head). Overwrites `output` (N x h x Dv x S) and, if given, `logSumExp` (N x h x S:
+/// per (n, head). Overwrites `output` (N x heads x Dv x HW) and, if given, `logSumExp` (N x heads x HW:
 /// max_t + log Σ_t exp(logit - max), what the backward pass needs to rebuild P).
 public func tokenAttentionForward(
     output: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>?, queries: UnsafePointer<Float>,
@@ -93,7 +91,7 @@ public func tokenAttentionForward(
                 let head = g.operands(pair, queries: queries, keys: keys, values: values, bias: bias)
                 g.tileLogits(probabilities, head, start: start, rows: rows, scale: scale)
                 // Unnormalised: e = exp(logit - max) per row; the 1 / Σ e goes onto the output columns
-                // below (Dv multiplies per position instead of T).
+                // below (Dv multiplies per position instead of L).
                 for r in 0..<rows {
                     let row = probabilities + r * tokens
                     let largest = maximum(row, count: tokens)
@@ -102,7 +100,7 @@ public func tokenAttentionForward(
                     inverseTotals[r] = Float(1 / total)
                     logSumExp?[pair * g.positions + start + r] = largest + Float(Foundation.log(total))
                 }
-                // out[:, s0 ..< s0 + rows] = V^T (Dv x T) · E^T (T x rows), then each column / Σ e
+                // out[:, s0 ..< s0 + rows] = V^T (Dv x L) · E^T (L x rows), then each column / Σ e
                 let out = output + pair * g.valueWidth * g.positions + start
                 BLAS.sgemm(
                     transposeA: true, transposeB: true, m: g.valueWidth, n: rows, k: tokens,
@@ -116,14 +114,14 @@ public func tokenAttentionForward(
     }
 }
 
-/// Backward of `tokenAttentionForward`. Writes `dQueries` (overwrites, N x h x Dq x S) and
+/// Backward of `tokenAttentionForward`. Writes `dQueries` (overwrites, N x heads x Dq x HW) and
 /// accumulates `dKeys` and `dValues` (+=); each may be nil when not needed. The bias gets no gradient.
 ///
-/// In the forward pass, per (n, head): L = scale Q^T K^T + bias, P = softmax rows of L, O = V^T P^T. So
+/// In the forward pass, per (n, head): Z = scale Q^T K^T + bias, P = softmax rows of Z, O = V^T P^T. So
 /// - dP[s, t] = Σ_e dO[e, s] V[t, e] and dV[t, e] += Σ_s P[s, t] dO[e, s];
-/// - dL[s, t] = P[s, t] (dP[s, t] - Σ_u dP[s, u] P[s, u]) (the softmax Jacobian);
-/// - dQ[d, s] = scale Σ_t dL[s, t] K[t, d] and dK[t, d] += scale Σ_s dL[s, t] Q[d, s].
-/// P is rebuilt per tile as exp(L - logSumExp).
+/// - dZ[s, t] = P[s, t] (dP[s, t] - Σ_u dP[s, u] P[s, u]) (the softmax Jacobian);
+/// - dQ[d, s] = scale Σ_t dZ[s, t] K[t, d] and dK[t, d] += scale Σ_s dZ[s, t] Q[d, s].
+/// P is rebuilt per tile as exp(Z - logSumExp).
 public func tokenAttentionBackward(
     dQueries: UnsafeMutablePointer<Float>?, dKeys: UnsafeMutablePointer<Float>?, dValues: UnsafeMutablePointer<Float>?,
     dOutput: UnsafePointer<Float>, queries: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
@@ -156,11 +154,11 @@ public func tokenAttentionBackward(
                     let row = probabilities + r * tokens
                     exponentialsInPlace(row, count: tokens, shift: logSumExp[pair * g.positions + start + r])
                 }
-                // dP (rows x T) = dO_tile^T (rows x Dv) · V^T (Dv x T)
+                // dP (rows x L) = dO_tile^T (rows x Dv) · V^T (Dv x L)
                 BLAS.sgemm(
                     transposeA: true, transposeB: true, m: rows, n: tokens, k: g.valueWidth,
                     a: dOut + start, lda: g.positions, b: head.values, ldb: g.valueWidth, c: dLogits, ldc: tokens)
-                // dV (T x Dv) += P^T (T x rows) · dO_tile^T (rows x Dv)
+                // dV (L x Dv) += P^T (L x rows) · dO_tile^T (rows x Dv)
                 BLAS.sgemm(
                     transposeA: true, transposeB: true, m: tokens, n: g.valueWidth, k: rows,
                     a: probabilities, lda: tokens, b: dOut + start, ldb: g.positions, beta: 1, c: dValuePartial, ldc: g.valueWidth)
@@ -170,13 +168,13 @@ public func tokenAttentionBackward(
                     for t in 0..<tokens { dp[t] = scale * p[t] * (dp[t] - dot) }
                 }
                 if let dQueries {
-                    // dQ[:, tile] (Dq x rows) = K^T (Dq x T) · dL^T (T x rows)
+                    // dQ[:, tile] (Dq x rows) = K^T (Dq x L) · dZ^T (L x rows)
                     BLAS.sgemm(
                         transposeA: true, transposeB: true, m: g.queryWidth, n: rows, k: tokens,
                         a: head.keys, lda: g.queryWidth, b: dLogits, ldb: tokens,
                         c: dQueries + pair * g.queryWidth * g.positions + start, ldc: g.positions)
                 }
-                // dK (T x Dq) += dL^T (T x rows) · Q_tile^T (rows x Dq)
+                // dK (L x Dq) += dZ^T (L x rows) · Q_tile^T (rows x Dq)
                 BLAS.sgemm(
                     transposeA: true, transposeB: true, m: tokens, n: g.queryWidth, k: rows,
                     a: dLogits, lda: tokens, b: head.queries + start, ldb: g.positions, beta: 1, c: dKeyPartial, ldc: g.queryWidth)

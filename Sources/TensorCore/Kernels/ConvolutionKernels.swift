@@ -6,7 +6,7 @@
 // Transposed convolution is expressed through the same kernels (see `transposedConvolutionForward`).
 import Foundation
 
-// Legend: N batch, C input channels, H x W input size, O output channels, Ho x Wo output size,
+// Legend (Shape.swift): N batch, C input channels, H x W input size, O output channels, Ho x Wo output size,
 // K kernel size, s stride, p padding, d dilation, G groups (Cg = C/G, Og = O/G).
 
 /// The shape of one 2-D convolution:

@@ -1,5 +1,6 @@
 // Batched matrix multiplication kernels over BLAS sgemm (row-major, transposes by flag, never by copy).
-// Legend: B batch (product of the leading dims), M rows of A, K shared dim, N columns of B.
+// Legend (Shape.swift): batch (product of the leading dims), rows of a, inner (shared) dimension,
+// columns of b: BLAS's m, k, n, the fields of MatMulGeometry.
 
 /// The geometry of `C[b] = A[b] · B[b]` (or `A[b] · B` when B is shared across the batch).
 public struct MatMulGeometry: Equatable, Sendable {
@@ -8,7 +9,7 @@ public struct MatMulGeometry: Equatable, Sendable {
     public var m: Int
     public var k: Int
     public var n: Int
-    /// Whether one K x N matrix B serves every batch item (B of rank 2).
+    /// Whether one inner x columns matrix b serves every batch item (b of rank 2).
     public var sharesRightOperand: Bool
 
     public init(batch: Int, m: Int, k: Int, n: Int, sharesRightOperand: Bool) {
@@ -20,9 +21,10 @@ public struct MatMulGeometry: Equatable, Sendable {
     }
 }
 
-/// `output[b] = a[b] · b[b]` with a: B x M x K, b: B x K x N (or K x N shared), output: B x M x N.
+/// `output[i] = a[i] · b[i]` with a: batch x rows x inner, b: batch x inner x columns (or inner x
+/// columns, shared), output: batch x rows x columns.
 ///
-/// A shared B folds the batch into the rows (one (B·M) x K by K x N product).
+/// A shared b folds the batch into the rows (one (batch·rows) x inner by inner x columns product).
 public func matmulForward(
     output: UnsafeMutablePointer<Float>, a: UnsafePointer<Float>, b: UnsafePointer<Float>, geometry g: MatMulGeometry
 ) {

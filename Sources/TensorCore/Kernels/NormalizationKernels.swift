@@ -1,6 +1,7 @@
 // Layer and batch normalisation kernels, as forward/backward pairs (llm.c layernorm style: the
 // forward saves mean and rstd = 1 / sqrt(var + eps), the backward reuses them). Statistics and
-// gradient sums accumulate in Double.
+// gradient sums accumulate in Double. Legend (Shape.swift): N batch, C channels, H x W size; a
+// layer norm's rows are normalised over their last `width` values.
 import Foundation
 
 /// Σ (p[i] - mean)^2 over n elements, in Double.
@@ -209,7 +210,8 @@ func batchNormELUForward(
 /// In the forward pass z = xhat w + b (+ residual), xhat = (x - mean) rstd, out = elu(z), so
 /// d z = d out * (out > 0 ? 1 : out + alpha) (z > 0 exactly where out > 0, and alpha e^z = out + alpha),
 /// d residual = d z, and batch norm's backward with d z: d w = Σ d z xhat, d b = Σ d z and, in
-/// training, d x = w rstd (d z - Σ d z / M - xhat Σ (d z xhat) / M); in evaluation d x = w rstd d z.
+/// training, d x = w rstd (d z - Σ d z / count - xhat Σ (d z xhat) / count), count = N·H·W values
+/// per channel; in evaluation d x = w rstd d z.
 func batchNormELUBackward(
     dInput: UnsafeMutableBufferPointer<Float>?, dResidual: UnsafeMutableBufferPointer<Float>?,
     dWeight: UnsafeMutableBufferPointer<Float>?, dBias: UnsafeMutableBufferPointer<Float>?,

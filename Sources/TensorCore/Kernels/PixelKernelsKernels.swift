@@ -1,5 +1,6 @@
-// Grouped per-pixel dynamic kernels (gknet-spec.md section 5), fused: no unfold copies.
-// Legend: N batch, C channels, H W size, G kernel groups (C/G channels each), K kernel size, T = K² taps.
+// Grouped per-pixel dynamic kernels (docs/model.md, "Harmony kernel modulation"), fused: no unfold copies.
+// Legend (Shape.swift): N batch, C channels, H x W size, G kernel groups (C/G channels each), K kernel
+// size, K² taps t.
 // Every loop below walks one image row with a tap's fixed shift, so the innermost loop is a
 // contiguous, vectorisable multiply-add over x.
 
@@ -47,7 +48,7 @@ public struct PixelKernelGeometry: Equatable, Sendable {
     var rowsPerThread: Int { max(1, 16384 / max(1, taps * width)) }
 }
 
-/// `out[n,c,y,x] = Σ_t K[n, g(c)·T + t, y, x] · x[n, c, y + dy_t, x + dx_t]` with zeros outside the image,
+/// `out[n,c,y,x] = Σ_t kernels[n, g(c)·K² + t, y, x] · x[n, c, y + dy_t, x + dx_t]` with zeros outside the image,
 /// `g(c) = c / (C/G)`. Overwrites `output`.
 public func pixelKernelsForward(
     output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, kernels: UnsafePointer<Float>,
@@ -76,9 +77,9 @@ public func pixelKernelsForward(
 
 /// Accumulates `dInput` and/or `dKernels` (pass nil for a gradient that is not wanted).
 ///
-/// In the forward pass: `out[n,c,y,x] = Σ_t K[n,gT+t,y,x] · x[n,c,y+dy,x+dx]`, so
-/// - `dK[n,gT+t,y,x] += Σ_{c in g} dOut[n,c,y,x] · x[n,c,y+dy,x+dx]`;
-/// - `dx[n,c,y',x'] += Σ_t K[n,gT+t,y'-dy,x'-dx] · dOut[n,c,y'-dy,x'-dx]` (the scatter written as a gather,
+/// In the forward pass: `out[n,c,y,x] = Σ_t kernels[n,gK²+t,y,x] · x[n,c,y+dy,x+dx]`, so
+/// - `dKernels[n,gK²+t,y,x] += Σ_{c in g} dOut[n,c,y,x] · x[n,c,y+dy,x+dx]`;
+/// - `dx[n,c,y',x'] += Σ_t kernels[n,gK²+t,y'-dy,x'-dx] · dOut[n,c,y'-dy,x'-dx]` (the scatter written as a gather,
 ///   so each thread owns whole output rows of both gradients and no writes collide).
 public func pixelKernelsBackward(
     dInput: UnsafeMutablePointer<Float>?, dKernels: UnsafeMutablePointer<Float>?, dOutput: UnsafePointer<Float>,

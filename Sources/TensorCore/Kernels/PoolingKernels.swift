@@ -1,7 +1,8 @@
 // Pooling kernels over NCHW planes: average (count_include_pad), max (first-max argmax) and adaptive average.
-// Legend: P = N·C planes, H W input size, OH OW output size, K window, S stride, pad zero/-inf padding.
+// Legend (Shape.swift): planes (N·C), H x W input, Ho x Wo output, K window, s stride, p padding
+// (zeros for the average, -inf for the maximum).
 
-/// Window geometry of a square pooling over P planes of H x W (PyTorch floor mode, no ceil_mode).
+/// Window geometry of a square pooling over planes of H x W (PyTorch floor mode, no ceil_mode).
 public struct Pool2dGeometry: Equatable, Sendable {
     public var planes: Int
     public var inputHeight: Int
@@ -19,9 +20,9 @@ public struct Pool2dGeometry: Equatable, Sendable {
         self.padding = padding
     }
 
-    /// `OH = floor((H + 2·pad - K) / S) + 1`.
+    /// `Ho = floor((H + 2·p - K) / s) + 1`.
     public var outputHeight: Int { (inputHeight + 2 * padding - kernelSize) / stride + 1 }
-    /// `OW = floor((W + 2·pad - K) / S) + 1`.
+    /// `Wo = floor((W + 2·p - K) / s) + 1`.
     public var outputWidth: Int { (inputWidth + 2 * padding - kernelSize) / stride + 1 }
     var inputPlane: Int { inputHeight * inputWidth }
     var outputPlane: Int { outputHeight * outputWidth }
@@ -54,7 +55,7 @@ public func avgPool2dForward(output: UnsafeMutablePointer<Float>, input: UnsafeP
 /// for every window that covers (iy, ix).
 public func avgPool2dBackward(dInput: UnsafeMutablePointer<Float>, dOutput: UnsafePointer<Float>, geometry g: Pool2dGeometry) {
     let (oh, ow) = (g.outputHeight, g.outputWidth)
-    // Windows overlap when S < K, so each thread owns whole planes.
+    // Windows overlap when s < K, so each thread owns whole planes.
     parallelChunks(g.planes, minimumPerThread: max(1, 4096 / max(1, g.outputPlane * g.kernelSize * g.kernelSize))) { planes in
         for plane in planes {
             let target = dInput + plane * g.inputPlane
@@ -129,7 +130,7 @@ func poolWindow(_ o: Int, _ stride: Int, _ padding: Int, _ kernel: Int, _ size: 
     return (max(start, 0), min(end, size), end - start)
 }
 
-/// Adaptive pooling geometry: output cell i covers input [floor(i·H/OH), ceil((i+1)·H/OH)).
+/// Adaptive pooling geometry: output cell i covers input [floor(i·H/Ho), ceil((i+1)·H/Ho)).
 public struct AdaptivePool2dGeometry: Equatable, Sendable {
     public var planes: Int
     public var inputHeight: Int

@@ -1,8 +1,9 @@
 // Separable resampling kernels (bilinear and bicubic, PyTorch align_corners=False) over NCHW planes.
-// Legend: P = N·C planes, H W input size, OH OW output size, T taps per output coordinate (2 or 4).
+// Legend (Shape.swift): planes (N·C), H x W input, Ho x Wo output, taps per output coordinate
+// (2 for bilinear, 4 for bicubic).
 
-/// For every output coordinate along one axis: T input indices (already clamped into range) and
-/// T weights, so that `out[o] = Σ_t weights[o·T + t] · in[indices[o·T + t]]`.
+/// For every output coordinate along one axis: `taps` input indices (already clamped into range)
+/// and `taps` weights, so that `out[o] = Σ_t weights[o·taps + t] · in[indices[o·taps + t]]`.
 public struct InterpolationTaps: Sendable {
     public let tapCount: Int
     public let indices: [Int]
@@ -61,7 +62,7 @@ public struct InterpolationTaps: Sendable {
     }
 }
 
-/// P planes of H x W resampled to OH x OW.
+/// Planes of H x W resampled to Ho x Wo.
 public struct ResizeGeometry: Equatable, Sendable {
     public var planes: Int
     public var inputHeight: Int

@@ -2,20 +2,17 @@
 // Networks", 2016) for 3x3, stride-1, undilated, ungrouped convolutions: every 4x4 output tile is
 //     Y = A^T [ (G w G^T) ⊙ (B^T d B) ] A
 // with d the 6x6 input patch at (4ty - p, 4tx - p). The elementwise product summed over input
-// channels becomes 36 GEMMs, M[ξ] (O x T) = U[ξ] (O x C) . V[ξ] (C x T), with 36/144 = 1/4 of the
+// channels becomes 36 GEMMs, M[ξ] (O x tiles) = U[ξ] (O x C) . V[ξ] (C x tiles), with 36/144 = 1/4 of the
 // direct method's multiplications. Tiles are processed in blocks of whole tile rows so that V and M
 // stay a few MB. Interpolation points 0, ±1, ±2, ∞: rounding error is ~10x the direct method's
 // (about 1e-5 relative to the output's largest magnitude), see docs/benchmarks.md.
 //
-// Legend: N batch, C input channels, O output channels, H x W input, Ho x Wo output, p padding,
-// T tiles (per block), ξ = 6a + b one of the 36 transform-domain positions.
+// Legend (Shape.swift): N batch, C input channels, O output channels, H x W input, Ho x Wo output,
+// p padding, tiles (per block), ξ = 6a + b one of the 36 transform-domain positions.
 //
 // Threads: blocks are spread over the threads (parallelChunks); inside a block everything runs on
-// its thread, the GEMMs included (OpenBLAS reads the calling thread's OpenMP thread count, which
-// the worker sets to 1), so the transforms and GEMMs of a block share that core's caches.
-#if canImport(CDNNL)
-import CDNNL
-#endif
+// its thread, the GEMMs included (`withBLASOnCallingThread`), so the transforms and GEMMs of a
+// block share that core's caches.
 import Foundation
 
 /// Whether the Winograd kernel handles a geometry (3x3, stride 1, dilation 1, one group, padding
@@ -53,7 +50,7 @@ public func winogradConvolutionForward(
     let pool = ScratchPool.shared
     WinogradWeightCache.shared.withTransformedWeights(weight, outputChannels: o, inputChannels: c, caching: cachesTransformedWeights) { u in
         parallelChunks(blocks.count, minimumPerThread: 1) { range in
-            withSingleThreadedBLAS {
+            withBLASOnCallingThread {
                 pool.withBuffer(36 * c * blockTiles) { v in
                     pool.withBuffer(36 * o * blockTiles) { m in
                         pool.withBuffer(max((4 * rowsPerBlock + 8) * 4 * (tilesX + 1), 40 * blockTiles)) { scratch in
@@ -77,18 +74,6 @@ public func winogradConvolutionForward(
             }
         }
     }
-}
-
-/// Runs `body` with OpenBLAS limited to the calling thread (its OpenMP build reads the caller's
-/// `omp_get_max_threads()`, a per-thread setting), restoring the setting afterwards.
-@inline(__always)
-func withSingleThreadedBLAS(_ body: () -> Void) {
-    #if canImport(CDNNL)
-    let previous = omp_get_max_threads()
-    omp_set_num_threads(1)
-    defer { omp_set_num_threads(previous) }
-    #endif
-    body()
 }
 
 /// The convolution whose forward pass is the backward-data pass of `g` (stride 1, 3x3): from dOut
@@ -136,8 +121,8 @@ final class WinogradWeightCache: @unchecked Sendable {
     static let shared = WinogradWeightCache()
     /// Most bytes kept (weight copies + transforms; an entry is 5x its weight).
     var capacityBytes = 256 << 20
-    /// `GKNET_WINOGRAD_WEIGHT_CACHE=0` transforms on every call (A/B benchmarks, memory).
-    let isEnabled = ProcessInfo.processInfo.environment["GKNET_WINOGRAD_WEIGHT_CACHE"] != "0"
+    /// Off (`RuntimeSettings.winogradWeightCache`): transforms on every call (A/B benchmarks, memory).
+    let isEnabled = RuntimeSettings.current.winogradWeightCache
 
     final class Entry {
         let weights: UnsafeMutablePointer<Float>   // O·C·9, the values U was computed from

@@ -5,12 +5,12 @@
 //     dW = G^T [ sum_t (A dY_t A^T) ⊙ (B^T d_t B) ] G
 // (d_t: the 6x6 zero-padded input patch of tile t, dY_t: the 4x4 output-gradient tile, zero beyond
 // Ho x Wo). The sum over tiles becomes 36 GEMMs with the tiles as the reduction dimension,
-//     M[ξ] (O x C) += P[ξ] (O x T) . V[ξ]^T (T x C),   P[ξ][o][t] = (A dY_t A^T)[a, b],
+//     M[ξ] (O x C) += P[ξ] (O x tiles) . V[ξ]^T (tiles x C),   P[ξ][o][t] = (A dY_t A^T)[a, b],
 // V exactly the forward pass's input transform: a quarter of the direct method's multiplications,
 // like the forward pass. Rounding: ~1e-5 of the gradient's largest magnitude (tests).
 //
-// Legend: N batch, C input channels, O output channels, Ho x Wo output, T tiles (per block),
-// ξ = 6a + b one of the 36 transform-domain positions.
+// Legend (Shape.swift): N batch, C input channels, O output channels, Ho x Wo output, tiles (per
+// block), ξ = 6a + b one of the 36 transform-domain positions.
 //
 // Threads: the tile blocks (whole tile rows of one image) are split over W workers; each worker
 // transforms its blocks and accumulates its own M with single-threaded GEMMs; the W partial sums are
@@ -42,7 +42,7 @@ public func winogradConvolutionBackwardWeights(
     let pool = ScratchPool.shared
     pool.withBuffer(workers * transformSize) { sums in
         parallelChunks(workers, minimumPerThread: 1) { range in
-            withSingleThreadedBLAS {
+            withBLASOnCallingThread {
                 pool.withBuffer(36 * c * blockTiles) { v in
                     pool.withBuffer(36 * o * blockTiles) { p in
                         pool.withBuffer(max((4 * rowsPerBlock + 8) * 4 * (tilesX + 1), 40 * blockTiles)) { scratch in

@@ -1,6 +1,6 @@
 // Differentiable token attention: every position of a feature map attends over a small set of
 // tokens (GKNet's Selective Correlation Fusion). Kernels in Kernels/AttentionKernels.swift.
-// Legend: N batch, h heads, Dq query/key width, Dv value width, S positions, T tokens.
+// Legend (Shape.swift): N batch, heads, Dq query/key width, Dv value width, HW positions (H·W), L tokens.
 
 /// Multi-head attention of channel-major queries over tokens, fused and tiled:
 ///
@@ -8,17 +8,17 @@
 ///     out[n,h,e,s] = Σ_t P[n,h,s,t] · values[n,h,t,e]
 ///
 /// The same as `matmul(softmax(matmul(q, k) * scale + bias), v)` with q = queries permuted to
-/// N x h x S x Dq, but no N x h x S x T matrix is stored (the backward pass rebuilds it tile by
-/// tile) and queries and output stay channel-major, so a 1x1-conv output N x (h·Dq) x H x W feeds
-/// it reshaped and the result reshapes to N x (h·Dv) x H x W without a permute.
+/// N x heads x HW x Dq, but no N x heads x HW x L matrix is stored (the backward pass rebuilds it tile by
+/// tile) and queries and output stay channel-major, so a 1x1-conv output N x (heads·Dq) x H x W feeds
+/// it reshaped and the result reshapes to N x (heads·Dv) x H x W without a permute.
 /// - Parameters:
-///   - queries: N x h x Dq x S.
-///   - keys: N x h x T x Dq.
-///   - values: N x h x T x Dv.
+///   - queries: N x heads x Dq x HW.
+///   - keys: N x heads x L x Dq.
+///   - values: N x heads x L x Dv.
 ///   - scale: the logit scale, usually 1 / sqrt(Dq).
-///   - bias: N x T logit offsets per token (any shape with N·T elements and N first), or nil;
+///   - bias: N x L logit offsets per token (any shape with N·L elements and N first), or nil;
 ///     a constant (it must not require a gradient).
-/// - Returns: N x h x Dv x S.
+/// - Returns: N x heads x Dv x HW.
 public func tokenAttention(queries: Tensor, keys: Tensor, values: Tensor, scale: Float, bias: Tensor? = nil) -> Tensor {
     let profiled = OpProfiler.begin()
     defer { OpProfiler.end(profiled, "tokenAttention S=\(queries.shape[3]) T=\(keys.shape[2])") }
@@ -42,11 +42,11 @@ public func tokenAttention(queries: Tensor, keys: Tensor, values: Tensor, scale:
         q.withUnsafeBufferPointer { qp in
             k.withUnsafeBufferPointer { kp in
                 v.withUnsafeBufferPointer { vp in
-                    withOptionalPointer(b) { bp in
+                    withOptionalBuffer(b) { bp in
                         logSumExp.withUnsafeMutableBufferPointer { lp in
                             tokenAttentionForward(
                                 output: buffer.baseAddress!, logSumExp: recording ? lp.baseAddress : nil, queries: qp.baseAddress!,
-                                keys: kp.baseAddress!, values: vp.baseAddress!, bias: bp, scale: scale, geometry: geometry)
+                                keys: kp.baseAddress!, values: vp.baseAddress!, bias: bp?.baseAddress, scale: scale, geometry: geometry)
                         }
                     }
                 }
@@ -64,15 +64,15 @@ public func tokenAttention(queries: Tensor, keys: Tensor, values: Tensor, scale:
                 q.withUnsafeBufferPointer { qp in
                     k.withUnsafeBufferPointer { kp in
                         v.withUnsafeBufferPointer { vp in
-                            withOptionalPointer(b) { bp in
+                            withOptionalBuffer(b) { bp in
                                 savedLogSumExp.withUnsafeBufferPointer { lp in
-                                    withMutableBaseAddress(&dq) { dqp in
-                                        withMutableBaseAddress(&dk) { dkp in
-                                            withMutableBaseAddress(&dv) { dvp in
+                                    withOptionalMutableBuffer(&dq) { dqp in
+                                        withOptionalMutableBuffer(&dk) { dkp in
+                                            withOptionalMutableBuffer(&dv) { dvp in
                                                 tokenAttentionBackward(
-                                                    dQueries: dqp, dKeys: dkp, dValues: dvp, dOutput: dop.baseAddress!,
+                                                    dQueries: dqp?.baseAddress, dKeys: dkp?.baseAddress, dValues: dvp?.baseAddress, dOutput: dop.baseAddress!,
                                                     queries: qp.baseAddress!, keys: kp.baseAddress!, values: vp.baseAddress!,
-                                                    bias: bp, logSumExp: lp.baseAddress!, scale: scale, geometry: geometry)
+                                                    bias: bp?.baseAddress, logSumExp: lp.baseAddress!, scale: scale, geometry: geometry)
                                             }
                                         }
                                     }
@@ -84,11 +84,4 @@ public func tokenAttention(queries: Tensor, keys: Tensor, values: Tensor, scale:
             }
             return [dq, dk, dv]
         }
-}
-
-/// Calls `body` with the base address of `values`, or nil.
-@inline(__always)
-private func withOptionalPointer<R>(_ values: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
-    guard let values else { return body(nil) }
-    return values.withUnsafeBufferPointer { body($0.baseAddress!) }
 }

@@ -34,7 +34,7 @@ public func conv2d(
             filter.withUnsafeBufferPointer { wp in
                 withOptionalBuffer(biasData) { bp in
                     convolutionForward(
-                        output: buffer.baseAddress!, input: xp.baseAddress!, weight: wp.baseAddress!, bias: bp,
+                        output: buffer.baseAddress!, input: xp.baseAddress!, weight: wp.baseAddress!, bias: bp?.baseAddress,
                         geometry: geometry, training: training, backend: backend)
                 }
             }
@@ -50,12 +50,12 @@ public func conv2d(
             var dx = needs.0 ? uninitializedBuffer(geometry.inputCount) : nil
             var dw = needs.1 ? uninitializedBuffer(geometry.weightCount) : nil
             var db = needs.2 ? uninitializedBuffer(geometry.outputChannels) : nil
-            withGradientBuffers(&dx, &dw, &db) { dxp, dwp, dbp in
+            withOptionalMutableBuffers(&dx, &dw, &db) { dxp, dwp, dbp in
                 dOut.withUnsafeBufferPointer { gp in
                     input.withUnsafeBufferPointer { xp in
                         filter.withUnsafeBufferPointer { wp in
                             convolutionBackward(
-                                dInput: dxp, dWeight: dwp, dBias: dbp, dOutput: gp.baseAddress!, input: xp.baseAddress!,
+                                dInput: dxp?.baseAddress, dWeight: dwp?.baseAddress, dBias: dbp?.baseAddress, dOutput: gp.baseAddress!, input: xp.baseAddress!,
                                 weight: wp.baseAddress!, geometry: geometry, accumulate: false, backend: backend)
                         }
                     }
@@ -111,7 +111,7 @@ public func convTranspose2d(
             filter.withUnsafeBufferPointer { wp in
                 withOptionalBuffer(biasData) { bp in
                     transposedConvolutionForward(
-                        output: buffer.baseAddress!, input: xp.baseAddress!, weight: wp.baseAddress!, bias: bp, geometry: geometry,
+                        output: buffer.baseAddress!, input: xp.baseAddress!, weight: wp.baseAddress!, bias: bp?.baseAddress, geometry: geometry,
                         backend: backend)
                 }
             }
@@ -125,12 +125,12 @@ public func convTranspose2d(
         var dx = needs.0 ? uninitializedBuffer(geometry.outputCount) : nil
         var dw = needs.1 ? uninitializedBuffer(geometry.weightCount) : nil
         var db = needs.2 ? uninitializedBuffer(o) : nil
-        withGradientBuffers(&dx, &dw, &db) { dxp, dwp, dbp in
+        withOptionalMutableBuffers(&dx, &dw, &db) { dxp, dwp, dbp in
             dOut.withUnsafeBufferPointer { gp in
                 input.withUnsafeBufferPointer { xp in
                     filter.withUnsafeBufferPointer { wp in
                         transposedConvolutionBackward(
-                            dInput: dxp, dWeight: dwp, dBias: dbp, dOutput: gp.baseAddress!, input: xp.baseAddress!,
+                            dInput: dxp?.baseAddress, dWeight: dwp?.baseAddress, dBias: dbp?.baseAddress, dOutput: gp.baseAddress!, input: xp.baseAddress!,
                             weight: wp.baseAddress!, geometry: geometry, accumulate: false, backend: backend)
                     }
                 }
@@ -145,13 +145,12 @@ public func convTranspose2d(
 /// When `conv2d` runs a `.winograd` convolution on oneDNN instead.
 public enum WinogradPolicy {
     /// Below this many 4x4 output tiles (N x Ho/4 x Wo/4) a `.winograd` convolution runs on oneDNN:
-    /// Winograd transforms the whole weight (36 O C values) on every call, on one thread, and its 36
-    /// GEMMs get only that many columns, so for small maps (GKNet's 16x16 and 32x32 levels at batch 1)
-    /// the direct convolution is faster: `paper` inference at 256, 2 threads, batch 1, went from 0.66 s
-    /// to 0.43 s (docs/benchmarks.md, Model). Default 128, or `GKNET_WINOGRAD_MIN_TILES`; per task
-    /// (tests force 0 to exercise Winograd on small shapes).
-    @TaskLocal public static var minimumTiles: Int =
-        ProcessInfo.processInfo.environment["GKNET_WINOGRAD_MIN_TILES"].flatMap { Int($0) } ?? 128
+    /// Winograd transforms the whole weight (36 O C values) and its 36 GEMMs get only that many
+    /// columns, so for small maps (GKNet's 16x16 and 32x32 levels at batch 1) the direct
+    /// convolution is faster (`paper` inference at 256, 2 threads, batch 1: 0.43 s with this
+    /// threshold, 0.66 s without; docs/benchmarks.md, Model). `RuntimeSettings.winogradMinimumTiles`
+    /// (default 128); per task (tests force 0 to exercise Winograd on small shapes).
+    @TaskLocal public static var minimumTiles: Int = RuntimeSettings.current.winogradMinimumTiles
 }
 
 /// Checks conv2d arguments and returns the geometry.
@@ -178,23 +177,4 @@ private func checkBias(_ op: String, _ bias: Tensor?, channels: Int, weight: Ten
 @inline(__always)
 private func uninitializedBuffer(_ count: Int) -> [Float] {
     [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
-}
-
-/// Calls `body` with the base address of `values`, or nil.
-@inline(__always)
-private func withOptionalBuffer<R>(_ values: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
-    guard let values else { return body(nil) }
-    return values.withUnsafeBufferPointer { body($0.baseAddress!) }
-}
-
-/// Calls `body` with mutable base addresses of the gradient buffers that exist (nil for the others).
-private func withGradientBuffers(
-    _ a: inout [Float]?, _ b: inout [Float]?, _ c: inout [Float]?,
-    _ body: (UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?) -> Void
-) {
-    func with(_ values: inout [Float]?, _ inner: (UnsafeMutablePointer<Float>?) -> Void) {
-        if values == nil { return inner(nil) }
-        values!.withUnsafeMutableBufferPointer { inner($0.baseAddress!) }
-    }
-    with(&a) { pa in with(&b) { pb in with(&c) { pc in body(pa, pb, pc) } } }
 }

@@ -1,13 +1,14 @@
 // Differentiable batched matrix multiplication (forward and backward through BLAS sgemm).
-// Legend: M rows of a, K shared dimension, N columns of b; leading dims are batch dims.
+// Legend (Shape.swift): rows of a, inner (shared) dimension, columns of b; leading dims are batch dims.
 
 /// The matrix product over the last two axes: `out[..., i, j] = Σ_p a[..., i, p] · b[..., p, j]`.
 ///
 /// - Parameters:
-///   - a: `[..., M, K]`, rank >= 2.
-///   - b: `[..., K, N]` with the same leading (batch) dims as `a`, or rank 2 `[K, N]`, then shared
+///   - a: `[..., rows, inner]`, rank >= 2.
+///   - b: `[..., inner, columns]` with the same leading (batch) dims as `a`, or rank 2
+///     `[inner, columns]`, then shared
 ///     by every batch item (a linear layer's weight).
-/// - Returns: `[..., M, N]` with the leading dims of `a`.
+/// - Returns: `[..., rows, columns]` with the leading dims of `a`.
 ///
 /// Matches `torch.matmul` for these shapes (no broadcasting of batch dims beyond the shared `b`).
 public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
@@ -46,10 +47,10 @@ public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
         dOut.withUnsafeBufferPointer { pd in
             a.data.withUnsafeBufferPointer { pa in
                 b.data.withUnsafeBufferPointer { pb in
-                    withMutableBaseAddress(&dA) { pdA in
-                        withMutableBaseAddress(&dB) { pdB in
+                    withOptionalMutableBuffer(&dA) { pdA in
+                        withOptionalMutableBuffer(&dB) { pdB in
                             matmulBackward(
-                                dA: pdA, dB: pdB, dOutput: pd.baseAddress!, a: pa.baseAddress!,
+                                dA: pdA?.baseAddress, dB: pdB?.baseAddress, dOutput: pd.baseAddress!, a: pa.baseAddress!,
                                 b: pb.baseAddress!, geometry: geometry)
                         }
                     }
@@ -63,16 +64,6 @@ public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
 extension Tensor {
     /// `matmul(self, other)`: see the free function.
     public func matmul(_ other: Tensor) -> Tensor { TensorCore.matmul(self, other) }
-}
-
-/// Runs `body` with a pointer to the elements of `buffer`, or nil when there is no buffer
-/// (a gradient that is not wanted).
-@inline(__always)
-func withMutableBaseAddress<Result>(
-    _ buffer: inout [Float]?, _ body: (UnsafeMutablePointer<Float>?) -> Result
-) -> Result {
-    if buffer == nil { return body(nil) }
-    return buffer!.withUnsafeMutableBufferPointer { body($0.baseAddress) }
 }
 
 /// A fully connected layer's map (PyTorch `F.linear`): `out[..., o] = Σ_c x[..., c] · weight[o, c] + bias[o]`.
@@ -103,8 +94,8 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
         values.withUnsafeMutableBufferPointer { buffer in
             input.withUnsafeBufferPointer { xp in
                 filter.withUnsafeBufferPointer { wp in
-                    withOptionalBase(biasValues) { bp in
-                        linearForward(output: buffer.baseAddress!, input: xp.baseAddress!, weight: wp.baseAddress!, bias: bp,
+                    withOptionalBuffer(biasValues) { bp in
+                        linearForward(output: buffer.baseAddress!, input: xp.baseAddress!, weight: wp.baseAddress!, bias: bp?.baseAddress,
                                       rows: rows, inputFeatures: c, outputFeatures: o)
                     }
                 }
@@ -119,14 +110,11 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
         dOut.withUnsafeBufferPointer { dp in
             input.withUnsafeBufferPointer { xp in
                 filter.withUnsafeBufferPointer { wp in
-                    withMutableBaseAddress(&dx) { dxp in
-                        withMutableBaseAddress(&dw) { dwp in
-                            withMutableBaseAddress(&db) { dbp in
-                                if let d = dp.baseAddress, let xb = xp.baseAddress, let wb = wp.baseAddress {
-                                    linearBackward(dInput: dxp, dWeight: dwp, dBias: dbp, dOutput: d, input: xb, weight: wb,
-                                                   rows: rows, inputFeatures: c, outputFeatures: o)
-                                }
-                            }
+                    withOptionalMutableBuffers(&dx, &dw, &db) { dxp, dwp, dbp in
+                        if let d = dp.baseAddress, let xb = xp.baseAddress, let wb = wp.baseAddress {
+                            linearBackward(
+                                dInput: dxp?.baseAddress, dWeight: dwp?.baseAddress, dBias: dbp?.baseAddress, dOutput: d,
+                                input: xb, weight: wb, rows: rows, inputFeatures: c, outputFeatures: o)
                         }
                     }
                 }
@@ -134,11 +122,4 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
         }
         return bias == nil ? [dx, dw] : [dx, dw, db]
     }
-}
-
-/// Calls `body` with the base address of `values`, or nil.
-@inline(__always)
-private func withOptionalBase<R>(_ values: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
-    guard let values else { return body(nil) }
-    return values.withUnsafeBufferPointer { body($0.baseAddress) }
 }

@@ -44,7 +44,7 @@ public func layerNorm(_ x: Tensor, normalizedShape: [Int], weight: Tensor?, bias
         var dInput: [Float]? = x.requiresGrad ? [Float](repeating: 0, count: input.count) : nil
         var dWeight: [Float]? = weight?.requiresGrad == true ? [Float](repeating: 0, count: width) : nil
         var dBias: [Float]? = bias?.requiresGrad == true ? [Float](repeating: 0, count: width) : nil
-        withOptionalBuffers(&dInput, &dWeight, &dBias) { dx, dw, db in
+        withOptionalMutableBuffers(&dInput, &dWeight, &dBias) { dx, dw, db in
             dOut.withUnsafeBufferPointer { dy in
                 input.withUnsafeBufferPointer { xs in
                     mean.withUnsafeBufferPointer { mean in
@@ -105,7 +105,7 @@ public func batchNorm(
         var dInput: [Float]? = x.requiresGrad ? [Float](repeating: 0, count: input.count) : nil
         var dWeight: [Float]? = weight?.requiresGrad == true ? [Float](repeating: 0, count: channels) : nil
         var dBias: [Float]? = bias?.requiresGrad == true ? [Float](repeating: 0, count: channels) : nil
-        withOptionalBuffers(&dInput, &dWeight, &dBias) { dx, dw, db in
+        withOptionalMutableBuffers(&dInput, &dWeight, &dBias) { dx, dw, db in
             dOut.withUnsafeBufferPointer { dy in
                 input.withUnsafeBufferPointer { xs in
                     mean.withUnsafeBufferPointer { mean in
@@ -202,8 +202,8 @@ public func batchNormELU(
         var dResidual: [Float]? = residual?.requiresGrad == true ? [Float](unsafeUninitializedCapacity: count) { $1 = count } : nil
         var dWeight: [Float]? = weight?.requiresGrad == true ? [Float](repeating: 0, count: channels) : nil
         var dBias: [Float]? = bias?.requiresGrad == true ? [Float](repeating: 0, count: channels) : nil
-        withOptionalBuffers(&dInput, &dWeight, &dBias) { dx, dw, db in
-            withOptionalBuffers(&dResidual) { dr in
+        withOptionalMutableBuffers(&dInput, &dWeight, &dBias) { dx, dw, db in
+            withOptionalMutableBuffer(&dResidual) { dr in
                 dOut.withUnsafeBufferPointer { dy in
                     input.withUnsafeBufferPointer { xs in
                         values.withUnsafeBufferPointer { ys in
@@ -224,26 +224,4 @@ public func batchNormELU(
         }
         return [dInput] + (weight == nil ? [] : [dWeight]) + (bias == nil ? [] : [dBias]) + (residual == nil ? [] : [dResidual])
     }
-}
-
-/// Calls `body` with a buffer over `values`, or nil.
-private func withOptionalBuffer<R>(_ values: [Float]?, _ body: (UnsafeBufferPointer<Float>?) -> R) -> R {
-    guard let values else { return body(nil) }
-    return values.withUnsafeBufferPointer { body($0) }
-}
-
-/// Runs `body` with a mutable buffer over the array if it exists.
-private func withOptionalBuffers(_ a: inout [Float]?, _ body: (UnsafeMutableBufferPointer<Float>?) -> Void) {
-    if a == nil { body(nil) } else { a!.withUnsafeMutableBufferPointer { body($0) } }
-}
-
-/// Runs `body` with mutable buffers over whichever of the three arrays exist.
-private func withOptionalBuffers(
-    _ a: inout [Float]?, _ b: inout [Float]?, _ c: inout [Float]?,
-    _ body: (UnsafeMutableBufferPointer<Float>?, UnsafeMutableBufferPointer<Float>?, UnsafeMutableBufferPointer<Float>?) -> Void
-) {
-    func with(_ array: inout [Float]?, _ next: (UnsafeMutableBufferPointer<Float>?) -> Void) {
-        if array == nil { next(nil) } else { array!.withUnsafeMutableBufferPointer { next($0) } }
-    }
-    with(&a) { pa in with(&b) { pb in with(&c) { pc in body(pa, pb, pc) } } }
 }

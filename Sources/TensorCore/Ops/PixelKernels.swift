@@ -1,10 +1,10 @@
 // Differentiable grouped per-pixel dynamic kernels (GKNet's harmony kernel modulation operator).
-// Legend: N batch, C channels, H W size, G kernel groups, K kernel size.
+// Legend (Shape.swift): N batch, C channels, H x W size, G kernel groups, K kernel size.
 
 /// Applies a different K x K kernel at every pixel, shared by the C/G channels of a group.
 ///
 /// `out[n,c,y,x] = Σ_{i,j<K} kernels[n, g(c)·K² + i·K + j, y, x] · x[n, c, y + (i - K/2)·dil, x + (j - K/2)·dil]`
-/// with zero padding and `g(c) = c / (C/G)` (gknet-spec.md section 5). In PyTorch terms:
+/// with zero padding and `g(c) = c / (C/G)` (docs/model.md, "Harmony kernel modulation"). In PyTorch terms:
 /// `(F.unfold(x, K, dilation=dil, padding=dil·(K//2)).view(N, G, C/G, K², H, W) * kernels.view(N, G, 1, K², H, W)).sum(3)`.
 /// - Parameters:
 ///   - x: `N x C x H x W`.
@@ -50,10 +50,10 @@ public func applyPixelKernels(_ x: Tensor, kernels: Tensor, kernelSize: Int, dil
         dOut.withUnsafeBufferPointer { pd in
             x.data.withUnsafeBufferPointer { px in
                 kernels.data.withUnsafeBufferPointer { pk in
-                    withMutableBaseAddress(&dx) { pdx in
-                        withMutableBaseAddress(&dKernels) { pdk in
+                    withOptionalMutableBuffer(&dx) { pdx in
+                        withOptionalMutableBuffer(&dKernels) { pdk in
                             pixelKernelsBackward(
-                                dInput: pdx, dKernels: pdk, dOutput: pd.baseAddress!, input: px.baseAddress!,
+                                dInput: pdx?.baseAddress, dKernels: pdk?.baseAddress, dOutput: pd.baseAddress!, input: px.baseAddress!,
                                 kernels: pk.baseAddress!, geometry: geometry)
                         }
                     }

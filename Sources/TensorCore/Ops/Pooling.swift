@@ -1,15 +1,15 @@
 // Differentiable 2-D pooling on NCHW tensors: average, max and adaptive average (PyTorch semantics).
-// Legend: N batch, C channels, H W input size, OH OW output size, K window.
+// Legend (Shape.swift): N batch, C channels, H x W input, Ho x Wo output, K window, s stride, p padding.
 
-/// Average pooling, `torch.nn.functional.avg_pool2d(x, K, S, pad, count_include_pad=True)`.
+/// Average pooling, `torch.nn.functional.avg_pool2d(x, K, s, p, count_include_pad=True)`.
 ///
-/// `out[n,c,oy,ox] = (1/K²) Σ_{i,j<K} x_pad[n, c, oy·S + i, ox·S + j]` with zero padding counted in the mean.
+/// `out[n,c,oy,ox] = (1/K²) Σ_{i,j<K} x_pad[n, c, oy·s + i, ox·s + j]` with zero padding counted in the mean.
 /// - Parameters:
 ///   - x: `N x C x H x W`.
 ///   - kernelSize: the square window K.
-///   - stride: S (PyTorch's default is K).
+///   - stride: s (PyTorch's default is K).
 ///   - padding: zeros on every side, at most K/2.
-/// - Returns: `N x C x OH x OW`, `OH = floor((H + 2·pad - K)/S) + 1` (floor mode).
+/// - Returns: `N x C x Ho x Wo`, `Ho = floor((H + 2·p - K)/s) + 1` (floor mode).
 public func avgPool2d(_ x: Tensor, kernelSize: Int, stride: Int, padding: Int = 0) -> Tensor {
     let geometry = poolGeometry(x, kernelSize: kernelSize, stride: stride, padding: padding, "avgPool2d")
     let outputShape = [x.shape[0], x.shape[1], geometry.outputHeight, geometry.outputWidth]
@@ -30,16 +30,16 @@ public func avgPool2d(_ x: Tensor, kernelSize: Int, stride: Int, padding: Int = 
     }
 }
 
-/// Max pooling, `torch.nn.functional.max_pool2d(x, K, S, pad)` (padding never wins).
+/// Max pooling, `torch.nn.functional.max_pool2d(x, K, s, p)` (padding never wins).
 ///
-/// `out[n,c,oy,ox] = max_{i,j<K} x_pad[n, c, oy·S + i, ox·S + j]`; the gradient goes to the first
+/// `out[n,c,oy,ox] = max_{i,j<K} x_pad[n, c, oy·s + i, ox·s + j]`; the gradient goes to the first
 /// maximum of each window in row-major order (PyTorch's tie rule).
 /// - Parameters:
 ///   - x: `N x C x H x W`.
 ///   - kernelSize: the square window K.
-///   - stride: S (PyTorch's default is K).
+///   - stride: s (PyTorch's default is K).
 ///   - padding: implicit -inf on every side, at most K/2.
-/// - Returns: `N x C x OH x OW`, `OH = floor((H + 2·pad - K)/S) + 1`.
+/// - Returns: `N x C x Ho x Wo`, `Ho = floor((H + 2·p - K)/s) + 1`.
 public func maxPool2d(_ x: Tensor, kernelSize: Int, stride: Int, padding: Int = 0) -> Tensor {
     let geometry = poolGeometry(x, kernelSize: kernelSize, stride: stride, padding: padding, "maxPool2d")
     let outputShape = [x.shape[0], x.shape[1], geometry.outputHeight, geometry.outputWidth]
@@ -69,15 +69,15 @@ public func maxPool2d(_ x: Tensor, kernelSize: Int, stride: Int, padding: Int = 
     }
 }
 
-/// Adaptive average pooling, `torch.nn.functional.adaptive_avg_pool2d(x, (OH, OW))`.
+/// Adaptive average pooling, `torch.nn.functional.adaptive_avg_pool2d(x, (Ho, Wo))`.
 ///
-/// `out[n,c,oy,ox]` is the mean of `x[n, c, ys, xs]` with `ys = floor(oy·H/OH) ..< ceil((oy+1)·H/OH)`
-/// (likewise for xs); bins overlap when OH does not divide H.
+/// `out[n,c,oy,ox]` is the mean of `x[n, c, ys, xs]` with `ys = floor(oy·H/Ho) ..< ceil((oy+1)·H/Ho)`
+/// (likewise for xs); bins overlap when Ho does not divide H.
 /// - Parameters:
 ///   - x: `N x C x H x W`.
-///   - outputHeight: OH >= 1.
-///   - outputWidth: OW >= 1.
-/// - Returns: `N x C x OH x OW`.
+///   - outputHeight: Ho >= 1.
+///   - outputWidth: Wo >= 1.
+/// - Returns: `N x C x Ho x Wo`.
 public func adaptiveAvgPool2d(_ x: Tensor, outputHeight: Int, outputWidth: Int) -> Tensor {
     precondition(x.rank == 4, "adaptiveAvgPool2d: input \(x.shape) must be N x C x H x W")
     precondition(

@@ -1,30 +1,30 @@
 // Differentiable spatial resizing of NCHW tensors, matching PyTorch `interpolate(..., align_corners=False)`.
-// Legend: N batch, C channels, H W input size, OH OW output size.
+// Legend (Shape.swift): N batch, C channels, H x W input, Ho x Wo output.
 
-/// Bilinear resize, `torch.nn.functional.interpolate(x, size=(OH, OW), mode='bilinear', align_corners=False)`.
+/// Bilinear resize, `torch.nn.functional.interpolate(x, size=(Ho, Wo), mode='bilinear', align_corners=False)`.
 ///
 /// Each output pixel reads the input at `src = max(0, (o + 0.5)·in/out - 0.5)` along each axis and blends
 /// the two neighbours linearly (edges repeat). Works for up- and down-sampling at any ratio; no antialias.
 /// - Parameters:
 ///   - x: `N x C x H x W`.
-///   - height: OH >= 1.
-///   - width: OW >= 1.
-/// - Returns: `N x C x OH x OW`.
+///   - height: Ho >= 1.
+///   - width: Wo >= 1.
+/// - Returns: `N x C x Ho x Wo`.
 public func resizeBilinear(_ x: Tensor, height: Int, width: Int) -> Tensor {
     let profiled = OpProfiler.begin()
     defer { OpProfiler.end(profiled, "resizeBilinear") }
     return resize(x, height: height, width: width, name: "resizeBilinear", taps: InterpolationTaps.linear)
 }
 
-/// Bicubic resize, `torch.nn.functional.interpolate(x, size=(OH, OW), mode='bicubic', align_corners=False)`.
+/// Bicubic resize, `torch.nn.functional.interpolate(x, size=(Ho, Wo), mode='bicubic', align_corners=False)`.
 ///
 /// Keys' cubic convolution (a = -0.75) over the 4 x 4 neighbourhood of `src = (o + 0.5)·in/out - 0.5`,
 /// with the border pixels repeated. Not clamped: outputs may overshoot the input range, as in PyTorch.
 /// - Parameters:
 ///   - x: `N x C x H x W`.
-///   - height: OH >= 1.
-///   - width: OW >= 1.
-/// - Returns: `N x C x OH x OW`.
+///   - height: Ho >= 1.
+///   - width: Wo >= 1.
+/// - Returns: `N x C x Ho x Wo`.
 public func resizeBicubic(_ x: Tensor, height: Int, width: Int) -> Tensor {
     let profiled = OpProfiler.begin()
     defer { OpProfiler.end(profiled, "resizeBicubic") }

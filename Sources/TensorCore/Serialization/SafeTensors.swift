@@ -258,34 +258,6 @@ public struct SafeTensorsFile: Sendable {
     }
 }
 
-/// Atomic whole-file writes: a temporary sibling file, fsync, then rename.
-public enum AtomicFile {
-    public static func write(_ data: Data, to url: URL) throws {
-        let folder = url.deletingLastPathComponent()
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw SafeTensorsError("\(url.path): folder \(folder.path) does not exist")
-        }
-        let temporary = folder.appendingPathComponent(".\(url.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).tmp")
-        guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
-            throw SafeTensorsError("\(url.path): cannot create temporary file in \(folder.path)")
-        }
-        do {
-            let handle = try FileHandle(forWritingTo: temporary)
-            try handle.write(contentsOf: data)
-            try handle.synchronize()
-            try handle.close()
-            if rename(temporary.path, url.path) != 0 {
-                throw SafeTensorsError("\(url.path): cannot rename temporary file into place (errno \(errno))")
-            }
-        } catch {
-            try? FileManager.default.removeItem(at: temporary)
-            if let error = error as? SafeTensorsError { throw error }
-            throw SafeTensorsError("\(url.path): write failed (\(error.localizedDescription))")
-        }
-    }
-}
-
 extension Float {
     /// IEEE half-precision bits to float (exact).
     public init(halfBits bits: UInt16) {

@@ -8,11 +8,11 @@ public enum ModelLoading {
     /// Where the bundled default model is looked for, relative to the repository / install root.
     public static let defaultModelRelativePath = "Models/gknet-default.safetensors"
 
-    /// Candidate locations of the default model: $GKNET_MODEL, then next to the executable
-    /// (`<exe dir>/../share/gknet/`, `<exe dir>/`), then the source tree's Models/ folder.
+    /// Candidate locations of the default model: `RuntimeSettings.model`, then next to the
+    /// executable (`<exe dir>/../share/gknet/`, `<exe dir>/`), then the source tree's Models/ folder.
     public static func defaultModelCandidates() -> [URL] {
         var candidates: [URL] = []
-        if let fromEnvironment = ProcessInfo.processInfo.environment["GKNET_MODEL"], !fromEnvironment.isEmpty {
+        if let fromEnvironment = RuntimeSettings.current.model {
             candidates.append(URL(fileURLWithPath: fromEnvironment))
         }
         let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath().deletingLastPathComponent()
@@ -39,7 +39,7 @@ public enum ModelLoading {
             }
         } else {
             guard let found = defaultModelCandidates().first(where: { FileManager.default.fileExists(atPath: $0.path) }) else {
-                throw CheckpointError("no bundled default model found (looked for \(defaultModelRelativePath) and $GKNET_MODEL); pass --model PATH with a checkpoint from `gknet train`")
+                throw CheckpointError("no bundled default model found (looked for \(defaultModelRelativePath) and $\(RuntimeSettings.Variable.model.rawValue)); pass --model PATH with a checkpoint from `gknet train`")
             }
             url = found
         }
@@ -47,9 +47,9 @@ public enum ModelLoading {
     }
 
     /// Loads a checkpoint whose configuration travels in its metadata (`gknet.config`), in
-    /// evaluation mode (checks: `ModelInspection.loadModel(checkpoint:)`).
+    /// evaluation mode (checks: `GKNet.load(checkpoint:)`).
     public static func load(url: URL) throws -> GKNet {
-        let model = try ModelInspection.loadModel(checkpoint: url)
+        let model = try GKNet.load(checkpoint: url)
         model.eval()
         return model
     }

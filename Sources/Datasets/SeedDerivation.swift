@@ -37,17 +37,17 @@ public enum DerivedSeed {
 
 extension SplitMix64 {
     /// A uniform float in `range`.
-    mutating func uniform(_ range: ClosedRange<Float>) -> Float {
+    public mutating func uniform(_ range: ClosedRange<Float>) -> Float {
         range.lowerBound + (range.upperBound - range.lowerBound) * nextUniform()
     }
 
     /// A uniform integer in `0..<count` (count > 0).
-    mutating func index(below count: Int) -> Int {
+    public mutating func index(below count: Int) -> Int {
         Int(next() % UInt64(count))
     }
 
     /// True with probability `probability`.
-    mutating func chance(_ probability: Float) -> Bool {
+    public mutating func chance(_ probability: Float) -> Bool {
         nextUniform() < probability
     }
 }

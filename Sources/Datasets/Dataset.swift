@@ -1,5 +1,5 @@
 // iHarmony4 datasets: a root with subset folders (or one subset folder), split lists, and the
-// composite -> mask -> real naming rule. See docs/data.md and the design README (Datasets).
+// composite -> mask -> real naming rule (docs/data.md, "Datasets").
 import Foundation
 import ImageCodec
 
@@ -45,7 +45,7 @@ public struct SampleReference: Sendable, Hashable, Codable {
 
 /// An iHarmony4-layout dataset split, resolved and checked at creation (every file exists).
 ///
-/// Layout (`peers.md` 1.2): `<root>/IHD_<split>.txt` lists root-relative paths
+/// Layout (docs/data.md, "Datasets"): `<root>/IHD_<split>.txt` lists root-relative paths
 /// ("HAdobe5k/composite_images/a0001_1_1.jpg"); otherwise each subset folder (one with
 /// `composite_images/`) has `<Subset>_<split>.txt` listing bare composite names; `root` may
 /// also be one subset folder. Composite `<id>_<m>_<k>.<ext>` has mask `masks/<id>_<m>.<ext>` and

@@ -1,7 +1,9 @@
 // Every hyper-parameter of a training run, as a Codable JSON file (docs/training.md documents
 // each key). Unknown keys and impossible values are errors before any work starts.
+import Datasets
 import Foundation
 import GKNetModel
+import NeuralNet
 
 /// The learning-rate schedule.
 public enum ScheduleKind: String, Codable, Sendable {
@@ -55,7 +57,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public var lossMinimumArea = 100.0
     /// Seed of weights, data order and augmentation.
     public var seed: UInt64 = 0
-    /// Kernel threads (0 = GKNET_THREADS or all cores).
+    /// Kernel threads (0 = the runtime setting: RuntimeSettings.threads, or all cores).
     public var threads = 0
     /// Dataset split used for validation ("test" of the same dataset, or a separate root).
     public var validationSplit = "test"
@@ -174,6 +176,33 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public func trainingSize(atStep step: Int, totalSteps: Int) -> Int {
         guard lowResolutionSize > 0 else { return inputSize }
         return Double(step) < lowResolutionFraction * Double(totalSteps) ? lowResolutionSize : inputSize
+    }
+
+    /// Optimizer steps of the run: `steps`, or `epochs` x `batchesPerEpoch`.
+    public func totalSteps(batchesPerEpoch: Int) -> Int {
+        steps > 0 ? steps : epochs * batchesPerEpoch
+    }
+
+    /// The learning-rate schedule of a run of `totalSteps` (milestones and warm-up in steps).
+    public func learningRateSchedule(totalSteps: Int) -> any LearningRateSchedule {
+        switch schedule {
+        case .constant:
+            ConstantSchedule(learningRate: learningRate)
+        case .multiStep:
+            MultiStepSchedule(baseLearningRate: learningRate, milestones: milestones.map { Int($0 * Double(totalSteps)) }, gamma: gamma)
+        case .cosine:
+            WarmupCosineSchedule(
+                baseLearningRate: learningRate, warmupSteps: min(warmupSteps, totalSteps), totalSteps: totalSteps,
+                minimumLearningRate: minimumLearningRate)
+        }
+    }
+
+    /// The training augmentation at crop size `size`: random resized crop in the configured scale
+    /// range, then horizontal flips if enabled.
+    public func trainingAugmentation(size: Int) -> TrainingAugmentation {
+        TrainingAugmentation(
+            width: size, height: size, scale: Float(cropScaleMinimum)...Float(cropScaleMaximum),
+            flipProbability: horizontalFlip ? 0.5 : 0)
     }
 
     /// Largest `steps` and `warmup_steps` (2^40) and `epochs` (10^6) accepted.

@@ -1,5 +1,6 @@
 // `gknet synthesize`: photos + masks -> an iHarmony4 subset (composite_images/, masks/,
 // real_images/, <Name>_train.txt, <Name>_test.txt, synthesis.json), split by whole photos.
+import Datasets
 import Dispatch
 import Foundation
 import ImageCodec

@@ -3,10 +3,14 @@
 // (last.safetensors: model, optimizer, schedule position, data position) and the best model by
 // validation fMSE (best.safetensors), and a plot of the curves (plot.png). A resumed run continues
 // exactly: its losses equal an uninterrupted run's bit for bit at the same thread count.
+import Datasets
+import Evaluation
 import Foundation
 import GKNetModel
 import ImageCodec
+import Inference
 import NeuralNet
+import Synthesis
 import TensorCore
 
 /// Errors that stop a run before (or while) it works; each names the file and the problem.
@@ -55,13 +59,30 @@ public final class Trainer {
     ///     `validation_dataset` names another).
     ///   - resume: continue from `last.safetensors` in `runDirectory`.
     public init(configuration requested: TrainingConfiguration?, dataset: URL?, runDirectory: URL, resume: Bool) throws {
-        let fileManager = FileManager.default
-        let configURL = runDirectory.appendingPathComponent(Self.configurationFile)
-        let existing: TrainingConfiguration? = fileManager.fileExists(atPath: configURL.path) ? try TrainingConfiguration.load(from: configURL) : nil
+        let configuration = try Self.resolvedConfiguration(requested, runDirectory: runDirectory, resume: resume)
+        self.configuration = configuration
+        self.runDirectory = runDirectory
+        if configuration.threads > 0 { Threading.configure(threads: configuration.threads) }
+        let training = try Self.trainingData(configuration, dataset: dataset)
+        validation = try Self.validationSet(configuration, dataset: dataset)
+        model = try GKNet(configuration: try configuration.modelConfiguration(), seed: configuration.seed)
+        let totalSteps = configuration.totalSteps(batchesPerEpoch: training.source.count / configuration.batchSize)
+        self.totalSteps = totalSteps
+        loader = Self.makeLoader(configuration, training: training, totalSteps: totalSteps)
+        optimizer = Self.makeOptimizer(configuration, parameters: model.namedParameters())
+        scheduler = LearningRateScheduler(schedule: configuration.learningRateSchedule(totalSteps: totalSteps), optimizer: optimizer)
+        try prepareRunDirectory(resume: resume)
+    }
+
+    /// The run's configuration: the requested one for a new run (checked against an existing run
+    /// directory), the saved one to resume; validated.
+    static func resolvedConfiguration(_ requested: TrainingConfiguration?, runDirectory: URL, resume: Bool) throws -> TrainingConfiguration {
+        let configURL = runDirectory.appendingPathComponent(configurationFile)
+        let existing: TrainingConfiguration? = FileManager.default.fileExists(atPath: configURL.path) ? try TrainingConfiguration.load(from: configURL) : nil
         let configuration: TrainingConfiguration
         if resume {
             guard let existing else {
-                throw TrainingError("\(runDirectory.path): nothing to resume (no \(Self.configurationFile)); start without --resume")
+                throw TrainingError("\(runDirectory.path): nothing to resume (no \(configurationFile)); start without --resume")
             }
             if let requested, requested != existing {
                 throw TrainingError("\(configURL.path): the run was started with another configuration; resume without --config or use a new --run-dir")
@@ -75,74 +96,76 @@ public final class Trainer {
             configuration = requested ?? TrainingConfiguration()
         }
         try configuration.validate()
-        self.configuration = configuration
-        self.runDirectory = runDirectory
-        if configuration.threads > 0 { Threading.configure(threads: configuration.threads) }
+        return configuration
+    }
 
-        let trainingSource: any SampleSource
+    /// What the run trains on: fresh composites of the `synthesis` photos, or the dataset's train split.
+    struct TrainingData {
+        var source: any SampleSource
+        /// Set for fresh composites: the transform that makes them (its crop is set per step).
         var freshComposites: FreshCompositeTransform?
+    }
+
+    static func trainingData(_ configuration: TrainingConfiguration, dataset: URL?) throws -> TrainingData {
+        let data: TrainingData
         if let synthesis = configuration.synthesis {
             let photos = try PhotoCollection(settings: synthesis)
-            trainingSource = photos
-            freshComposites = FreshCompositeTransform(
-                crop: TrainingAugmentation(), references: photos.statistics,
-                globalChangeProbability: Float(synthesis.globalChangeProbability), regionMaskProbability: Float(synthesis.regionMaskProbability))
+            data = TrainingData(
+                source: photos,
+                freshComposites: FreshCompositeTransform(
+                    crop: TrainingAugmentation(), references: photos.statistics,
+                    globalChangeProbability: Float(synthesis.globalChangeProbability), regionMaskProbability: Float(synthesis.regionMaskProbability)))
         } else {
             guard let dataset else {
                 throw TrainingError("nothing to train on: pass --dataset, or --photos and --masks (or a synthesis section in the config)")
             }
-            trainingSource = try HarmonizationDataset(root: dataset, split: .train)
+            data = TrainingData(source: try HarmonizationDataset(root: dataset, split: .train), freshComposites: nil)
         }
-        guard trainingSource.count >= configuration.batchSize else {
-            throw TrainingError("\(trainingSource.sourceDescription) has \(trainingSource.count) samples, fewer than one batch of \(configuration.batchSize)")
+        guard data.source.count >= configuration.batchSize else {
+            throw TrainingError("\(data.source.sourceDescription) has \(data.source.count) samples, fewer than one batch of \(configuration.batchSize)")
         }
-        let validationRoot = configuration.validationDataset.map { URL(fileURLWithPath: $0) } ?? dataset
-        if let validationRoot, configuration.validationInterval > 0 || configuration.validationDataset != nil {
-            do {
-                let set = try HarmonizationDataset(root: validationRoot, split: DatasetSplit(rawValue: configuration.validationSplit) ?? .test)
-                validation = set.count > 0 ? set : nil
-            } catch where configuration.validationDataset == nil {
-                validation = nil   // no test list next to the training data: train without validation
-            }
-        } else {
-            validation = nil
-        }
+        return data
+    }
 
-        let modelConfiguration = try configuration.modelConfiguration()
-        model = try GKNet(configuration: modelConfiguration, seed: configuration.seed)
-        let batchesPerEpoch = trainingSource.count / configuration.batchSize
-        let totalSteps = configuration.steps > 0 ? configuration.steps : configuration.epochs * batchesPerEpoch
-        self.totalSteps = totalSteps
-        let settings = configuration
-        /// The sample transform of batch `step`: crop (and flip) at that step's size, then the fresh composite.
-        let transformAtStep: @Sendable (Int) -> any SampleTransform = { [freshComposites] step in
-            let size = settings.trainingSize(atStep: step, totalSteps: totalSteps)
-            let crop = TrainingAugmentation(
-                width: size, height: size,
-                scale: Float(settings.cropScaleMinimum)...Float(settings.cropScaleMaximum),
-                flipProbability: settings.horizontalFlip ? 0.5 : 0)
+    /// The validation split: `validation_dataset`, else the training dataset's own; nil when
+    /// validation is off, or when the training dataset has no such split and none was named.
+    static func validationSet(_ configuration: TrainingConfiguration, dataset: URL?) throws -> HarmonizationDataset? {
+        let validationRoot = configuration.validationDataset.map { URL(fileURLWithPath: $0) } ?? dataset
+        guard let validationRoot, configuration.validationInterval > 0 || configuration.validationDataset != nil else { return nil }
+        do {
+            let set = try HarmonizationDataset(root: validationRoot, split: DatasetSplit(rawValue: configuration.validationSplit) ?? .test)
+            return set.count > 0 ? set : nil
+        } catch where configuration.validationDataset == nil {
+            return nil   // no test list next to the training data: train without validation
+        }
+    }
+
+    /// An endless shuffled loader whose crop size follows the multi-resolution schedule, with the
+    /// fresh-composite transform after the crop when there is one.
+    static func makeLoader(_ configuration: TrainingConfiguration, training: TrainingData, totalSteps: Int) -> BatchLoader {
+        let transformAtStep: @Sendable (Int) -> any SampleTransform = { [freshComposites = training.freshComposites] step in
+            let crop = configuration.trainingAugmentation(size: configuration.trainingSize(atStep: step, totalSteps: totalSteps))
             guard var fresh = freshComposites else { return crop }
             fresh.crop = crop
             return fresh
         }
-        loader = BatchLoader(
-            dataset: trainingSource, transform: transformAtStep(0),
+        return BatchLoader(
+            dataset: training.source, transform: transformAtStep(0),
             options: LoaderOptions(batchSize: configuration.batchSize, seed: configuration.seed, shuffle: true, dropLast: true, epochs: nil),
             transformAtBatch: transformAtStep)
-        optimizer = configuration.weightDecay > 0
-            ? AdamW(parameters: model.namedParameters(), learningRate: configuration.learningRate, beta1: configuration.beta1, beta2: configuration.beta2, epsilon: configuration.epsilon, weightDecay: configuration.weightDecay)
-            : Adam(parameters: model.namedParameters(), learningRate: configuration.learningRate, beta1: configuration.beta1, beta2: configuration.beta2, epsilon: configuration.epsilon)
-        let schedule: any LearningRateSchedule
-        switch configuration.schedule {
-        case .constant:
-            schedule = ConstantSchedule(learningRate: configuration.learningRate)
-        case .multiStep:
-            schedule = MultiStepSchedule(baseLearningRate: configuration.learningRate, milestones: configuration.milestones.map { Int($0 * Double(totalSteps)) }, gamma: configuration.gamma)
-        case .cosine:
-            schedule = WarmupCosineSchedule(baseLearningRate: configuration.learningRate, warmupSteps: min(configuration.warmupSteps, totalSteps), totalSteps: totalSteps, minimumLearningRate: configuration.minimumLearningRate)
-        }
-        scheduler = LearningRateScheduler(schedule: schedule, optimizer: optimizer)
+    }
 
+    /// Adam, or AdamW when `weight_decay` > 0.
+    static func makeOptimizer(_ configuration: TrainingConfiguration, parameters: [(String, Tensor)]) -> Adam {
+        configuration.weightDecay > 0
+            ? AdamW(parameters: parameters, learningRate: configuration.learningRate, beta1: configuration.beta1, beta2: configuration.beta2, epsilon: configuration.epsilon, weightDecay: configuration.weightDecay)
+            : Adam(parameters: parameters, learningRate: configuration.learningRate, beta1: configuration.beta1, beta2: configuration.beta2, epsilon: configuration.epsilon)
+    }
+
+    /// Creates the run directory, clears what a killed run left, then restores `last.safetensors`
+    /// (resume) or writes the configuration and an empty log (new run).
+    private func prepareRunDirectory(resume: Bool) throws {
+        let fileManager = FileManager.default
         try fileManager.createDirectory(at: runDirectory, withIntermediateDirectories: true)
         Self.removeStaleTemporaryFiles(in: runDirectory)
         if resume && fileManager.fileExists(atPath: runDirectory.appendingPathComponent(Self.lastCheckpoint).path) {
@@ -151,7 +174,7 @@ public final class Trainer {
             if !resume {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                try AtomicFile.write(try encoder.encode(configuration), to: configURL)
+                try AtomicFile.write(try encoder.encode(configuration), to: runDirectory.appendingPathComponent(Self.configurationFile))
             }
             try AtomicFile.write(Data(), to: runDirectory.appendingPathComponent(Self.logFile))
         }
@@ -262,18 +285,20 @@ public final class Trainer {
             let loss = try trainStep()
             let seconds = Date().timeIntervalSince(stepStart)
             smoothedLoss = smoothedLoss.map { 0.9 * $0 + 0.1 * Double(loss) } ?? Double(loss)
-            let entry = TrainingHistory.Entry(step: step, loss: loss, learningRate: optimizer.learningRate, imagesPerSecond: Double(configuration.batchSize) / max(seconds, 1e-9))
-            history.entries.append(entry)
+            let imagesPerSecond = Double(configuration.batchSize) / max(seconds, 1e-9)
+            let entry = TrainingLogRecord.training(step: step, loss: loss, learningRate: optimizer.learningRate, imagesPerSecond: imagesPerSecond)
+            history.records.append(entry)
             try log.write(contentsOf: Data((entry.jsonLine + "\n").utf8))
             if step % configuration.logInterval == 0 || step == totalSteps {
                 let elapsed = Date().timeIntervalSince(start)
                 let remaining = elapsed / Double(step - firstStep) * Double(totalSteps - step)
-                report(String(format: "step %d/%d  loss %.5f (smoothed %.5f)  lr %.2e  %.1f img/s  ETA %@", step, totalSteps, loss, smoothedLoss ?? 0, optimizer.learningRate, entry.imagesPerSecond, formatDuration(remaining)))
+                report(String(format: "step %d/%d  loss %.5f (smoothed %.5f)  lr %.2e  %.1f img/s  ETA %@", step, totalSteps, loss, smoothedLoss ?? 0, optimizer.learningRate, imagesPerSecond, formatDuration(remaining)))
             }
             let validating = configuration.validationInterval > 0 && step % configuration.validationInterval == 0 || step == totalSteps
             if validating, let summary = try validate() {
-                let validationEntry = TrainingHistory.Validation(step: step, mse: summary.mse, fmse: summary.fmse, psnr: summary.psnr, count: summary.count)
-                history.validations.append(validationEntry)
+                let validationEntry = TrainingLogRecord.validation(
+                    step: step, metrics: .init(mse: summary.mse, fmse: summary.fmse, psnr: summary.psnr, count: summary.count))
+                history.records.append(validationEntry)
                 try log.write(contentsOf: Data((validationEntry.jsonLine + "\n").utf8))
                 report(String(format: "validation at step %d: fMSE %.2f  MSE %.2f  PSNR %.2f dB (%d images)", step, summary.fmse, summary.mse, summary.psnr, summary.count))
                 if bestValidationFMSE.map({ summary.fmse < $0 }) ?? true {
@@ -302,67 +327,4 @@ func formatDuration(_ seconds: Double) -> String {
     if total >= 3600 { return "\(total / 3600)h\(String(format: "%02d", total % 3600 / 60))m" }
     if total >= 60 { return "\(total / 60)m\(String(format: "%02d", total % 60))s" }
     return "\(total)s"
-}
-
-/// The run's log: one JSON object per line, either a training step or a validation.
-public struct TrainingHistory: Sendable {
-    public struct Entry: Codable, Sendable, Equatable {
-        public var step: Int
-        public var loss: Float
-        public var learningRate: Double
-        public var imagesPerSecond: Double
-        enum CodingKeys: String, CodingKey {
-            case step, loss, learningRate = "lr", imagesPerSecond = "images_per_second"
-        }
-        /// The loss is written with Swift's shortest round-trip float text, so it reads back bit for bit.
-        var jsonLine: String {
-            "{\"step\":\(step),\"loss\":\(loss.description),\"lr\":\(learningRate),\"images_per_second\":\(String(format: "%.2f", imagesPerSecond))}"
-        }
-    }
-
-    public struct Validation: Codable, Sendable, Equatable {
-        public var step: Int
-        public var mse: Double
-        public var fmse: Double
-        public var psnr: Double
-        public var count: Int
-        var jsonLine: String {
-            "{\"step\":\(step),\"validation\":{\"mse\":\(mse),\"fmse\":\(fmse),\"psnr\":\(psnr),\"count\":\(count)}}"
-        }
-    }
-
-    public var entries: [Entry] = []
-    public var validations: [Validation] = []
-
-    struct Line: Decodable {
-        var step: Int
-        var loss: Float?
-        var lr: Double?
-        var images_per_second: Double?
-        var validation: ValidationBody?
-        struct ValidationBody: Decodable { var mse: Double; var fmse: Double; var psnr: Double; var count: Int }
-    }
-
-    /// Reads a log, keeping what happened up to `step` (lines after a checkpoint are dropped on resume).
-    public static func read(from url: URL, upToStep step: Int = .max) throws -> TrainingHistory {
-        var history = TrainingHistory()
-        guard let text = try? String(contentsOf: url, encoding: .utf8) else { return history }
-        for line in text.split(separator: "\n") where !line.isEmpty {
-            guard let parsed = try? JSONDecoder().decode(Line.self, from: Data(line.utf8)) else { continue }  // a torn last line after a kill
-            guard parsed.step <= step else { continue }
-            if let v = parsed.validation {
-                history.validations.append(Validation(step: parsed.step, mse: v.mse, fmse: v.fmse, psnr: v.psnr, count: v.count))
-            } else if let loss = parsed.loss {
-                history.entries.append(Entry(step: parsed.step, loss: loss, learningRate: parsed.lr ?? 0, imagesPerSecond: parsed.images_per_second ?? 0))
-            }
-        }
-        return history
-    }
-
-    /// Rewrites the log atomically in step order.
-    func write(to url: URL) throws {
-        var lines: [(Int, Int, String)] = entries.map { ($0.step, 0, $0.jsonLine) } + validations.map { ($0.step, 1, $0.jsonLine) }
-        lines.sort { ($0.0, $0.1) < ($1.0, $1.1) }
-        try AtomicFile.write(Data(lines.map { $0.2 + "\n" }.joined().utf8), to: url)
-    }
 }

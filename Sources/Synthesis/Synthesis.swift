@@ -1,5 +1,5 @@
 // iHarmony4-style composite synthesis: the real photo stays, only its foreground changes
-// appearance, and the network learns to undo the change. Families (data-sources.md):
+// appearance, and the network learns to undo the change. Families (docs/data.md, "Synthesis"):
 //   colorTransfer    Reinhard transfer in Lab of the foreground's mean/std to another photo's
 //                    foreground statistics (HCOCO/HFlickr-like);
 //   photoAdjustment  exposure, gamma, white balance, saturation, contrast (HAdobe5k-like);
@@ -7,6 +7,7 @@
 //                    time-of-day preset (night, dusk, morning, overcast), jittered (Hday2night-like).
 // The changed foreground is blended in with the mask softened by a Gaussian (sigma 1 px). A pair
 // whose foreground barely changed (or changed beyond recognition) is drawn again.
+import Datasets
 import Foundation
 import ImageCodec
 import TensorCore

@@ -1,20 +1,19 @@
-// PNG encoding for large harmonize outputs, on every thread: libpng filters and deflates on one
-// core, which took longer than the network for a 4096x4096 result. Here the rows are filtered in
-// parallel (per row the filter with the smallest sum of absolute filtered bytes, libpng's
-// heuristic), and the filtered data is deflated as one strip per thread, each strip primed with the
-// 32 KiB before it as dictionary and ended with a sync flush (as pigz does), so the strips form
-// one zlib stream. The file is a plain PNG any decoder reads.
+// PNG encoding for large images on every thread (harmonize outputs): libpng filters and deflates
+// on one core, which for a 4096x4096 result takes longer than the network. Here the rows are
+// filtered in parallel (per row the filter with the smallest sum of absolute filtered bytes,
+// libpng's heuristic), and the filtered data is deflated as one strip per thread, each strip primed
+// with the 32 KiB before it as dictionary and ended with a sync flush (as pigz does), so the strips
+// form one zlib stream. The file is a plain PNG any decoder reads.
 import CZlib
 import Foundation
-import ImageCodec
 import TensorCore
 
-enum ParallelPNG {
+/// A PNG encoder that filters and deflates on every thread (see the file header).
+public enum ParallelPNG {
     /// Encodes an 8-bit or 16-bit raster (any layout) as PNG with zlib `level` (0-9; level 1 uses
     /// zlib's run-length strategy: on Paeth-filtered photos it is as fast as level 1 and about as
-    /// small as level 6), deflated in
-    /// `strips` pieces (default: one per thread, at least 64 rows each).
-    static func encode<Sample>(_ image: RasterImage<Sample>, level: Int, strips: Int? = nil, path: String) throws -> Data {
+    /// small as level 6), deflated in `strips` pieces (default: one per thread, at least 64 rows each).
+    public static func encode<Sample>(_ image: RasterImage<Sample>, level: Int, strips: Int? = nil, path: String) throws -> Data {
         guard image.width > 0, image.height > 0 else {
             throw ImageCodecError(path: path, kind: .writeFailed, detail: "cannot encode a \(image.width)x\(image.height) image")
         }

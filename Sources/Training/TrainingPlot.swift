@@ -14,7 +14,8 @@ enum TrainingPlot {
         var canvas = Canvas(width: width, height: 2 * panelHeight)
         let lastStep = max(history.entries.last?.step ?? 1, history.validations.last?.step ?? 1, 1)
         // Panel 1: training loss, log10.
-        let losses = history.entries.filter { $0.loss > 0 && $0.loss.isFinite }
+        let losses = history.entries.compactMap { entry in entry.loss.map { (step: entry.step, loss: $0) } }
+            .filter { $0.loss > 0 && $0.loss.isFinite }
         if !losses.isEmpty {
             let logs = losses.map { log10(Double($0.loss)) }
             let (low, high) = paddedRange(logs)
@@ -33,16 +34,17 @@ enum TrainingPlot {
             canvas.text("\(lastStep)", x: frame.x1 - 20, y: frame.y1 + 8, color: (0, 0, 0))
         }
         // Panel 2: validation fMSE and PSNR.
-        if !history.validations.isEmpty {
+        let validations = history.validations.compactMap { record in record.validation.map { (step: record.step, metrics: $0) } }
+        if !validations.isEmpty {
             let top = panelHeight
-            let fmse = history.validations.map { $0.fmse }, psnr = history.validations.map { $0.psnr }
+            let fmse = validations.map(\.metrics.fmse), psnr = validations.map(\.metrics.psnr)
             let fmseRange = paddedRange(fmse), psnrRange = paddedRange(psnr)
             let frame = Frame(x0: margin.left, y0: top + margin.top, x1: width - margin.right, y1: top + panelHeight - margin.bottom, xRange: 0...Double(lastStep), yRange: fmseRange.0...fmseRange.1)
             canvas.drawFrame(frame, gray: 0.6)
-            canvas.polyline(history.validations.map { (Double($0.step), $0.fmse) }, in: frame, color: (0.85, 0.1, 0.1), markers: true)
+            canvas.polyline(validations.map { (Double($0.step), $0.metrics.fmse) }, in: frame, color: (0.85, 0.1, 0.1), markers: true)
             var psnrFrame = frame
             psnrFrame.yRange = psnrRange.0...psnrRange.1
-            canvas.polyline(history.validations.map { (Double($0.step), $0.psnr) }, in: psnrFrame, color: (0.1, 0.6, 0.1), markers: true)
+            canvas.polyline(validations.map { (Double($0.step), $0.metrics.psnr) }, in: psnrFrame, color: (0.1, 0.6, 0.1), markers: true)
             canvas.text(String(format: "%.1f", fmseRange.1), x: 4, y: frame.y0, color: (0.85, 0.1, 0.1))
             canvas.text(String(format: "%.1f", fmseRange.0), x: 4, y: frame.y1 - 5, color: (0.85, 0.1, 0.1))
             canvas.text(String(format: "%.2f", psnrRange.1), x: frame.x1 + 6, y: frame.y0, color: (0.1, 0.6, 0.1))

@@ -1,5 +1,6 @@
 // Synthesis inputs: finding photo/mask pairs, naming their outputs, and the hold-out list that
 // puts whole source folders in the test split.
+import Datasets
 import Foundation
 #if canImport(Glibc)
 import Glibc

@@ -2,6 +2,7 @@
 // `<output dir>/<composite base name>.png` at the composite's size. The model is loaded once by
 // the caller; the next sample is decoded on a background thread while the network works on the
 // current one; a bad sample is reported and skipped, and the failures are listed at the end.
+import Datasets
 import Dispatch
 import Foundation
 import ImageCodec

@@ -1,11 +1,11 @@
-// `gknet evaluate`: the iHarmony4 protocol (peers.md 1.3). Composite, mask and target are resized
+// `gknet evaluate`: the iHarmony4 protocol (docs/evaluation.md). Composite, mask and target are resized
 // to 256x256 (bilinear, not aspect-preserving; the mask resized as an image, so soft at edges),
 // or kept at full resolution; predictions come from a model, saved images or a classic baseline;
 // metrics are per image, then averaged per subset, per foreground band and over all images.
+import Datasets
 import Foundation
-import GKNetModel
 import ImageCodec
-import TensorCore
+import Inference
 
 /// Where the predictions come from.
 public enum PredictionSource {

@@ -2,79 +2,10 @@
 // of every epoch is a new composite drawn by the synthesizer from a real photo and its object mask.
 // The draw uses the loader's per-sample generator, seeded from (seed, epoch, index), so a sample is
 // a pure function of those three numbers and a resumed run sees exactly the same composites.
+import Datasets
 import Foundation
-import GKNetModel
 import ImageCodec
 import TensorCore
-
-/// Anything a `BatchLoader` can read samples from: a dataset split, or a collection of photos.
-public protocol SampleSource: Sendable {
-    var count: Int { get }
-    /// Decodes sample `index` (0..<count).
-    func load(_ index: Int, limits: DecodeLimits) throws -> Sample
-    /// Names the source in error messages ("data/HGCompris (train split)").
-    var sourceDescription: String { get }
-}
-
-extension HarmonizationDataset: SampleSource {
-    public var sourceDescription: String { "\(root.path) (\(split.rawValue) split)" }
-}
-
-/// The `synthesis` section of a training configuration (docs/training.md, "Fresh composites").
-public struct FreshCompositeSettings: Codable, Sendable, Equatable {
-    /// Folder of real photos (searched recursively; .png, .jpg, .jpeg).
-    public var photos: String
-    /// Folder of object masks at the same relative paths as the photos.
-    public var masks: String
-    /// A hold-out list (`gknet synthesize --holdout` syntax): matching photos are never trained on.
-    public var exclude: String?
-    /// Probability of a random global photometric change of the whole photo before compositing
-    /// (exposure, white balance, gamma, saturation, contrast or a time-of-day look): the target
-    /// itself then varies, not only the pasted foreground.
-    public var globalChangeProbability = 0.5
-    /// Probability of replacing the object mask by a random smooth region (1 to 3 merged blobs).
-    public var regionMaskProbability = 0.2
-    /// Photos whose mask covers less or more of the photo than this are skipped.
-    public var minimumMaskFraction = 0.01
-    public var maximumMaskFraction = 0.9
-
-    public init(photos: String, masks: String) {
-        self.photos = photos
-        self.masks = masks
-    }
-
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case photos, masks, exclude
-        case globalChangeProbability = "global_change_probability", regionMaskProbability = "region_mask_probability"
-        case minimumMaskFraction = "minimum_mask_fraction", maximumMaskFraction = "maximum_mask_fraction"
-    }
-
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        photos = try c.decode(String.self, forKey: .photos)
-        masks = try c.decode(String.self, forKey: .masks)
-        exclude = try c.decodeIfPresent(String.self, forKey: .exclude)
-        func read(_ key: CodingKeys, _ value: inout Double) throws {
-            if let decoded = try c.decodeIfPresent(Double.self, forKey: key) { value = decoded }
-        }
-        try read(.globalChangeProbability, &globalChangeProbability)
-        try read(.regionMaskProbability, &regionMaskProbability)
-        try read(.minimumMaskFraction, &minimumMaskFraction)
-        try read(.maximumMaskFraction, &maximumMaskFraction)
-    }
-
-    public func validate() throws {
-        func require(_ condition: Bool, _ message: String) throws {
-            if !condition { throw ConfigurationError(message) }
-        }
-        try require(!photos.isEmpty && !masks.isEmpty, "synthesis.photos and synthesis.masks must name folders")
-        try require((0...1).contains(globalChangeProbability), "synthesis.global_change_probability must be in 0...1")
-        try require((0...1).contains(regionMaskProbability), "synthesis.region_mask_probability must be in 0...1")
-        try require(
-            minimumMaskFraction >= 0 && minimumMaskFraction < maximumMaskFraction && maximumMaskFraction <= 1,
-            "synthesis mask fractions must satisfy 0 <= minimum < maximum <= 1")
-    }
-}
 
 /// Real photos with their object masks, as samples whose composite and target are both the photo
 /// (a `FreshCompositeTransform` then makes the composite).
@@ -87,30 +18,38 @@ public struct PhotoCollection: SampleSource {
     public let photosFolder: URL
 
     /// Finds, checks and measures every photo (on all cores). Throws when no photo is usable.
-    public init(settings: FreshCompositeSettings, limits: DecodeLimits = DecodeLimits()) throws {
-        try settings.validate()
-        photosFolder = URL(fileURLWithPath: settings.photos)
-        let masksFolder = URL(fileURLWithPath: settings.masks)
+    /// - Parameters:
+    ///   - photos: folder of real photos (searched recursively; .png, .jpg, .jpeg).
+    ///   - masks: folder of object masks at the same relative paths as the photos.
+    ///   - excludeList: path of a hold-out list (`gknet synthesize --holdout` syntax): matching
+    ///     photos are never used.
+    ///   - maskFraction: photos whose mask covers less or more of the photo are skipped.
+    public init(
+        photos: URL, masks: URL, excludeList: String? = nil, maskFraction: ClosedRange<Float> = 0.01...0.9,
+        limits: DecodeLimits = DecodeLimits()
+    ) throws {
+        photosFolder = photos
+        let masksFolder = masks
         for folder in [photosFolder, masksFolder] {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory), isDirectory.boolValue else {
                 throw DatasetError("\(folder.path): no such folder (synthesis.photos / synthesis.masks)")
             }
         }
-        let exclude = try settings.exclude.map { try HoldoutList(contentsOf: URL(fileURLWithPath: $0)) }
+        let exclude = try excludeList.map { try HoldoutList(contentsOf: URL(fileURLWithPath: $0)) }
         let (found, unmatched) = try DatasetSynthesis.discover(photos: photosFolder, masks: masksFolder)
         var skipped: [String: String] = [:]
         for name in unmatched { skipped[name] = "no mask with the same name under \(masksFolder.path)" }
         var candidates: [PhotoSource] = []
         for source in found {
             if let exclude, exclude.matches(source.relativePath) {
-                skipped[source.relativePath] = "excluded by \(settings.exclude ?? "")"
+                skipped[source.relativePath] = "excluded by \(excludeList ?? "")"
             } else {
                 candidates.append(source)
             }
         }
         var options = SynthesisOptions()
-        options.maskFraction = Float(settings.minimumMaskFraction)...Float(settings.maximumMaskFraction)
+        options.maskFraction = maskFraction
         options.limits = limits
         let measured = DatasetSynthesis.parallelMap(candidates.count) { i in
             Result { try DatasetSynthesis.preparePhoto(candidates[i], options: options) }

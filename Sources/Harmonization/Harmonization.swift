@@ -1,2 +1,0 @@
-// Harmonization module.
-import TensorCore

@@ -1,0 +1,38 @@
+// RuntimeSettings: parsing the GKNET_* variables (defaults, values, values that do not parse).
+import TensorCore
+import Testing
+
+@Suite struct RuntimeSettingsTests {
+    @Test func emptyEnvironmentGivesTheDefaults() {
+        let settings = RuntimeSettings(environment: [:])
+        #expect(settings == RuntimeSettings())
+        #expect(settings.threads == nil && settings.threadCount >= 1)
+        #expect(settings.threadPool == .dispatch)
+        #expect(settings.mallocTuning && settings.winogradWeightCache && !settings.profile)
+        #expect(settings.winogradMinimumTiles == 128)
+        #expect(settings.model == nil)
+    }
+
+    @Test func everyVariableIsRead() {
+        let settings = RuntimeSettings(environment: [
+            "GKNET_THREADS": "3", "GKNET_THREAD_POOL": "openmp", "GKNET_MALLOC_TUNING": "0",
+            "GKNET_WINOGRAD_MIN_TILES": "0", "GKNET_WINOGRAD_WEIGHT_CACHE": "0", "GKNET_PROFILE": "1",
+            "GKNET_MODEL": "run/best.safetensors",
+        ])
+        #expect(settings.threads == 3 && settings.threadCount == 3)
+        #expect(settings.threadPool == .openMP)
+        #expect(!settings.mallocTuning && !settings.winogradWeightCache && settings.profile)
+        #expect(settings.winogradMinimumTiles == 0)
+        #expect(settings.model == "run/best.safetensors")
+        #expect(Set(RuntimeSettings.Variable.allCases.map(\.rawValue)).count == 7)
+    }
+
+    @Test func valuesThatDoNotParseKeepTheDefaults() {
+        let settings = RuntimeSettings(environment: [
+            "GKNET_THREADS": "many", "GKNET_THREAD_POOL": "gomp", "GKNET_WINOGRAD_MIN_TILES": "",
+            "GKNET_PROFILE": "0", "GKNET_MODEL": "",
+        ])
+        #expect(settings == RuntimeSettings())
+        #expect(RuntimeSettings(environment: ["GKNET_THREADS": "0"]).threadCount == 1)
+    }
+}
