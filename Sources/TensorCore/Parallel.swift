@@ -39,6 +39,14 @@ public enum Threading {
         #endif
         BLAS.setThreads(threads)
     }
+
+    /// Sets the thread count and applies it to OpenBLAS and oneDNN even when it is unchanged (the
+    /// libraries start at their own defaults): `RuntimeSettings.apply()` at start-up.
+    static func start(threads: Int) {
+        let threads = max(1, threads)
+        state.withLock { $0 = threads }
+        applyToLibraries(threads)
+    }
 }
 
 /// A minimal lock-protected integer (Foundation's NSLock keeps this portable).

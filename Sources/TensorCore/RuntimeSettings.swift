@@ -65,11 +65,11 @@ public struct RuntimeSettings: Sendable, Equatable {
     public var threadCount: Int { max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount) }
 
     /// Applies the settings that change the process: the thread count of our loops, OpenBLAS and
-    /// oneDNN (`Threading.configure`), and the allocator tuning. Executables call it once at
-    /// start-up; a program that never does runs our loops at `threadCount` with the libraries and
-    /// the allocator at their own defaults.
+    /// oneDNN, and the allocator tuning. Executables call it once at start-up, before any kernel
+    /// runs; a program that never does runs our loops at `threadCount` with the libraries and the
+    /// allocator at their own defaults.
     public func apply() {
-        Threading.configure(threads: threadCount)
+        Threading.start(threads: threadCount)
         if mallocTuning { AllocatorTuning.apply() }
     }
 }
