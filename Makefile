@@ -7,7 +7,7 @@ VENV         := .venv-ref
 PYTHON       := $(VENV)/bin/python
 THREADS      ?= $(shell nproc)
 
-.PHONY: deps build release test format lint demo venv fixtures bench-kernels bench-harmonize bench-model clean data fuzz fuzz-smoke test-asan
+.PHONY: deps build release test format lint demo serve serve-tools test-browser fuzz-api bench-serve venv fixtures bench-kernels bench-harmonize bench-model clean data fuzz fuzz-smoke test-asan
 
 ## deps: install the Debian packages the build needs (idempotent, quiet when present)
 deps:
@@ -41,6 +41,40 @@ demo: deps
 	@mkdir -p $(DEMO_DIR)
 	.build/release/gknet harmonize $(DEMO_COMPOSITE) $(DEMO_MASK) -o $(DEMO_DIR)/solar-cooker_harmonized.png \
 		--comparison $(DEMO_DIR)/solar-cooker_comparison.png --target Samples/HGCompris/real_images/solar-cooker.jpg --timings
+
+## serve: the harmonization web service and page on http://127.0.0.1:8080/ (gknet serve; README "Serve")
+serve: deps
+	$(SWIFT) build -c release --product gknet
+	.build/release/gknet serve
+
+## The web service's browser test, API fuzzing and load test (test-only tools: Debian's chromium,
+## chromedriver and wrk, and selenium/schemathesis in .venv-serve; docs/robustness.md, docs/benchmarks.md)
+SERVE_APT   := chromium chromium-driver wrk curl
+SERVE_VENV  := .venv-serve
+serve-tools: deps
+	@missing=""; for p in $(SERVE_APT); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@[ -x $(SERVE_VENV)/bin/python ] || python3 -m venv $(SERVE_VENV)
+	@$(SERVE_VENV)/bin/python -c "import selenium, schemathesis, PIL, numpy" 2>/dev/null || \
+		$(SERVE_VENV)/bin/pip install -q selenium 'schemathesis>=4' pillow numpy
+	$(SWIFT) build -c release --product gknet
+
+## test-browser: the page in headless Chromium: upload tab and compose tab (drag, scale), screenshots to docs/images/
+test-browser: serve-tools
+	$(SERVE_VENV)/bin/python Scripts/serve/browser_test.py
+
+## fuzz-api: schemathesis over openapi.yaml against a running server (FUZZ_API_EXAMPLES requests per operation)
+FUZZ_API_EXAMPLES ?= 1000
+fuzz-api: serve-tools
+	Scripts/serve/fuzz_api.sh $(FUZZ_API_EXAMPLES)
+
+## bench-serve: wrk against /v1/harmonize at 1, 4, 16 connections, then a 10-minute mixed soak
+bench-serve: serve-tools
+	$(SERVE_VENV)/bin/python Scripts/serve/load_test.py
 
 ## venv: the Python reference environment (fixtures and benchmarks only; never needed to build or test)
 venv: $(PYTHON)

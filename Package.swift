@@ -19,11 +19,18 @@ let package = Package(
         .library(name: "Inference", targets: ["Inference"]),
         .library(name: "Evaluation", targets: ["Evaluation"]),
         .library(name: "Training", targets: ["Training"]),
+        .library(name: "GKNetServe", targets: ["GKNetServe"]),
         .executable(name: "gknet", targets: ["gknet"]),
         .executable(name: "gknet-bench", targets: ["gknet-bench"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // MARK: - Public API
@@ -45,6 +52,21 @@ let package = Package(
                 "TensorCore", "NeuralNet", "GKNetModel", "ImageCodec", "Datasets", "Synthesis", "Inference", "Evaluation",
             ]
         ),
+        // The web service: a thin HTTP layer over Inference.
+        .target(
+            name: "GKNetServe",
+            dependencies: [
+                "GKNetModel", "ImageCodec", "Inference",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "MultipartKit", package: "multipart-kit"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            resources: [.copy("Resources/index.html"), .copy("Resources/openapi.yaml")]
+        ),
 
         // MARK: - Implementation details
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-openmp-dev"])]),
@@ -59,8 +81,10 @@ let package = Package(
             name: "gknet",
             dependencies: [
                 "TensorCore", "NeuralNet", "GKNetModel", "ImageCodec",
-                "Datasets", "Synthesis", "Inference", "Evaluation", "Training",
+                "Datasets", "Synthesis", "Inference", "Evaluation", "Training", "GKNetServe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(
@@ -84,5 +108,15 @@ let package = Package(
             ]
         ),
         .testTarget(name: "CLITests", dependencies: ["GKNetModel", "NeuralNet", "ImageCodec", "_TestSupport"]),
+        .testTarget(
+            name: "ServeTests",
+            dependencies: [
+                "GKNetServe", "GKNetModel", "NeuralNet", "ImageCodec", "_TestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
     ]
 )

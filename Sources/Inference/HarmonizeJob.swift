@@ -134,7 +134,7 @@ public enum HarmonizeJob {
     }
 
     /// Encodes the result like the composite: its bit depth, and its alpha channel if it had one.
-    static func encodeOutput(_ result: PlanarImage, input: HarmonizeInput, format: ImageFormat, options: HarmonizeOptions, path: String) throws -> Data {
+    public static func encodeOutput(_ result: PlanarImage, input: HarmonizeInput, format: ImageFormat, options: HarmonizeOptions, path: String) throws -> Data {
         if format == .jpeg {
             return try ImageFile.encode(.eightBit(interleave(result, alpha: nil, as: UInt8.self)), format: .jpeg, options: EncodeOptions(quality: 95), path: path)
         }

@@ -49,6 +49,15 @@ public struct HarmonizeInput: Sendable {
     public var foregroundRatio: Double
     /// Notes for the user about how the inputs were read (printed as warnings).
     public var warnings: [String]
+
+    public init(composite: PlanarImage, mask: PlanarImage, alpha: PlanarImage?, bitDepth: Int, foregroundRatio: Double, warnings: [String]) {
+        self.composite = composite
+        self.mask = mask
+        self.alpha = alpha
+        self.bitDepth = bitDepth
+        self.foregroundRatio = foregroundRatio
+        self.warnings = warnings
+    }
 }
 
 extension HarmonizeJob {
@@ -58,38 +67,70 @@ extension HarmonizeJob {
     public static func readInput(composite compositeURL: URL, mask maskURL: URL, options: HarmonizeOptions = HarmonizeOptions()) throws -> HarmonizeInput {
         let (compositeImage, _) = try decode(compositeURL, limits: options.limits)
         let (maskImage, maskFormat) = try decode(maskURL, limits: options.limits)
+        return try input(
+            compositeImage: compositeImage, compositeName: compositeURL.path, maskImage: maskImage, maskFormat: maskFormat,
+            maskName: maskURL.path, options: options)
+    }
+
+    /// `readInput` for encoded images in memory (an upload); `compositeName` and `maskName` stand
+    /// for the files in messages.
+    public static func readInput(
+        compositeData: Data, compositeName: String, maskData: Data, maskName: String, options: HarmonizeOptions = HarmonizeOptions()
+    ) throws -> HarmonizeInput {
+        let compositeImage = try ImageFile.decode(compositeData, path: compositeName, limits: options.limits)
+        let maskFormat = try maskData.withUnsafeBytes { try ImageFormat.detect($0, path: maskName) }
+        let maskImage = try ImageFile.decode(maskData, path: maskName, limits: options.limits)
+        return try input(
+            compositeImage: compositeImage, compositeName: compositeName, maskImage: maskImage, maskFormat: maskFormat,
+            maskName: maskName, options: options)
+    }
+
+    static func input(
+        compositeImage: DecodedImage, compositeName: String, maskImage: DecodedImage, maskFormat: ImageFormat, maskName: String,
+        options: HarmonizeOptions
+    ) throws -> HarmonizeInput {
         var warnings: [String] = []
         let composite = rgbPlanes(of: compositeImage)
         let alpha: PlanarImage? = compositeImage.layout.hasAlpha ? alphaPlane(of: compositeImage) : nil
         var (mask, note) = maskPlane(of: maskImage, snapsJPEGRinging: maskFormat == .jpeg)
-        if let note { warnings.append("\(maskURL.path): \(note)") }
+        if let note { warnings.append("\(maskName): \(note)") }
 
         if mask.width != composite.width || mask.height != composite.height {
-            let sizes = "mask is \(mask.width)x\(mask.height) but composite \(compositeURL.path) is \(composite.width)x\(composite.height)"
+            let sizes = "mask is \(mask.width)x\(mask.height) but composite \(compositeName) is \(composite.width)x\(composite.height)"
             guard options.resizeMask else {
                 let hint = mask.width == composite.height && mask.height == composite.width ? " (rotated? check the EXIF orientation)" : ""
-                throw HarmonizeError("\(maskURL.path): \(sizes)\(hint); pass --resize-mask to resize it")
+                throw HarmonizeError("\(maskName): \(sizes)\(hint); pass --resize-mask to resize it")
             }
             let maskAspect = Double(mask.width) / Double(mask.height), compositeAspect = Double(composite.width) / Double(composite.height)
             let stretch = abs(maskAspect / compositeAspect - 1) > 0.01 ? " (aspect ratio differs: stretched)" : ""
-            warnings.append("\(maskURL.path): \(sizes); resized to fit\(stretch)")
+            warnings.append("\(maskName): \(sizes); resized to fit\(stretch)")
             mask = mask.resized(width: composite.width, height: composite.height, filter: .automatic).clamped()
         }
+        return try checkedInput(
+            composite: composite, mask: mask, alpha: alpha, bitDepth: compositeImage.bitDepth, maskName: maskName, warnings: warnings)
+    }
+
+    /// Checks a mask of the composite's size (it must have a foreground) and notes masks that look
+    /// wrong (covering everything or nearly, or faint).
+    /// - Throws: `HarmonizeError` for an empty mask.
+    public static func checkedInput(
+        composite: PlanarImage, mask: PlanarImage, alpha: PlanarImage?, bitDepth: Int, maskName: String, warnings: [String]
+    ) throws -> HarmonizeInput {
+        var warnings = warnings
         let coverage = maskCoverage(mask)
         guard coverage.maximum > 0 else {
-            throw HarmonizeError("\(maskURL.path): mask has no foreground (every pixel is black; white marks the region to harmonize)")
+            throw HarmonizeError("\(maskName): mask has no foreground (every pixel is black; white marks the region to harmonize)")
         }
         if coverage.background == 0 {
-            warnings.append("\(maskURL.path): mask covers the whole image: there is no background to match, so the result is the network's guess (white marks the region to harmonize)")
+            warnings.append("\(maskName): mask covers the whole image: there is no background to match, so the result is the network's guess (white marks the region to harmonize)")
         } else if coverage.ratio > 0.9 {
-            warnings.append(String(format: "%@: mask covers %.0f %% of the image (white marks the region to harmonize): check that it is not inverted", maskURL.path, coverage.ratio * 100))
+            warnings.append(String(format: "%@: mask covers %.0f %% of the image (white marks the region to harmonize): check that it is not inverted", maskName, coverage.ratio * 100))
         }
         if coverage.maximum < 0.5 {
-            warnings.append(String(format: "%@: mask is faint (brightest value %.2f): soft values are blending weights, so the change is at most %.0f %%", maskURL.path, coverage.maximum, coverage.maximum * 100))
+            warnings.append(String(format: "%@: mask is faint (brightest value %.2f): soft values are blending weights, so the change is at most %.0f %%", maskName, coverage.maximum, coverage.maximum * 100))
         }
         return HarmonizeInput(
-            composite: composite, mask: mask, alpha: alpha, bitDepth: compositeImage.bitDepth,
-            foregroundRatio: coverage.ratio, warnings: warnings)
+            composite: composite, mask: mask, alpha: alpha, bitDepth: bitDepth, foregroundRatio: coverage.ratio, warnings: warnings)
     }
 
     /// Reads the file once, finds its format from its bytes, decodes it; errors name the file.
@@ -110,7 +151,7 @@ extension HarmonizeJob {
     }
 
     /// The composite as 3 planes in 0...1 (gray replicated); 8-bit files through a 256-entry table, in parallel.
-    static func rgbPlanes(of image: DecodedImage) -> PlanarImage {
+    public static func rgbPlanes(of image: DecodedImage) -> PlanarImage {
         guard case .eightBit(let raster) = image else { return PlanarImage(rgb: image) }
         let pixels = raster.width * raster.height, step = raster.layout.channels
         let table: [Float] = (0..<256).map { Float($0) / 255 }
@@ -135,13 +176,13 @@ extension HarmonizeJob {
     }
 
     /// The alpha channel of a gray+alpha or RGBA image as a 1-channel plane in 0...1.
-    static func alphaPlane(of image: DecodedImage) -> PlanarImage {
+    public static func alphaPlane(of image: DecodedImage) -> PlanarImage {
         PlanarImage(mask: image, source: .alpha)
     }
 
     /// The mask plane of a decoded mask file (rules in the file header) and a note when the
     /// reading is not the obvious one.
-    static func maskPlane(of image: DecodedImage, snapsJPEGRinging: Bool) -> (PlanarImage, String?) {
+    public static func maskPlane(of image: DecodedImage, snapsJPEGRinging: Bool) -> (PlanarImage, String?) {
         var (plane, note): (PlanarImage, String?)
         switch image {
         case .eightBit(let raster): (plane, note) = maskPlane(of: raster)

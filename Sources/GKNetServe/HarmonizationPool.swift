@@ -1,0 +1,160 @@
+// The workers of `gknet serve`: a fixed number of harmonizers (one model copy each) that run jobs
+// on threads of their own, a bounded queue of waiting requests, and a deadline per request. The
+// network's CPU work never runs on the server's event loops.
+import Dispatch
+import Foundation
+
+/// Why the pool did not run a job.
+public enum PoolRefusal: Error, Sendable, Equatable {
+    /// Every worker is busy and `queueCapacity` requests already wait.
+    case queueFull
+    /// The deadline passed while the request waited or while its job ran (a running job cannot be
+    /// interrupted: it finishes in the background and then frees its worker).
+    case timedOut
+    /// The pool is shutting down.
+    case closed
+}
+
+/// A fixed set of workers, each owning one `Resource` (a harmonizer with its own model), with a
+/// FIFO queue of at most `queueCapacity` waiting requests.
+public final class WorkerPool<Resource: Sendable>: @unchecked Sendable {
+    public let workerCount: Int
+    public let queueCapacity: Int
+    private let lock = NSLock()
+    private var idle: [Int]
+    private var waiting: [Waiter] = []
+    private var isClosed = false
+    private let resources: [Resource]
+    private let threads: [DispatchQueue]
+
+    private final class Waiter: @unchecked Sendable {
+        var continuation: CheckedContinuation<Int, any Error>?
+    }
+
+    /// - Parameter resources: one per worker (at least one).
+    public init(resources: [Resource], queueCapacity: Int) {
+        precondition(!resources.isEmpty, "WorkerPool: at least one worker")
+        self.resources = resources
+        workerCount = resources.count
+        self.queueCapacity = max(0, queueCapacity)
+        idle = Array(resources.indices.reversed())
+        threads = resources.indices.map { DispatchQueue(label: "gknet.serve.worker.\($0)", qos: .userInitiated) }
+    }
+
+    /// Requests waiting for a worker.
+    public var queueLength: Int { lock.withLock { waiting.count } }
+    /// Workers running a job.
+    public var busyWorkers: Int { lock.withLock { workerCount - idle.count } }
+
+    /// Runs `job` on a free worker's thread with that worker's resource.
+    /// - Throws: `PoolRefusal` (queue full, deadline passed, closed) or the job's own error.
+    public func run<Output: Sendable>(
+        timeout: Duration, _ job: @escaping @Sendable (Resource) throws -> Output
+    ) async throws -> Output {
+        let deadline = DispatchTime.now() + .nanoseconds(Int(timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000))
+        let worker = try await acquire(deadline: deadline)
+        let outcome = Outcome<Output>()
+        let resource = resources[worker]
+        threads[worker].async {
+            let result = Result { try job(resource) }
+            self.release(worker)
+            outcome.fulfil(result)
+        }
+        return try await outcome.value(deadline: deadline)
+    }
+
+    /// Stops accepting work; waiting requests are refused with `.closed` (running jobs finish).
+    public func close() {
+        let refused: [Waiter] = lock.withLock {
+            isClosed = true
+            defer { waiting.removeAll() }
+            return waiting
+        }
+        for waiter in refused { waiter.continuation?.resume(throwing: PoolRefusal.closed) }
+    }
+
+    private func acquire(deadline: DispatchTime) async throws -> Int {
+        let waiter = Waiter()
+        return try await withCheckedThrowingContinuation { continuation in
+            let immediate: Result<Int, any Error>? = lock.withLock {
+                if isClosed { return .failure(PoolRefusal.closed) }
+                if let worker = idle.popLast() { return .success(worker) }
+                if waiting.count >= queueCapacity { return .failure(PoolRefusal.queueFull) }
+                waiter.continuation = continuation
+                waiting.append(waiter)
+                return nil
+            }
+            if let immediate {
+                continuation.resume(with: immediate)
+                return
+            }
+            DispatchQueue.global().asyncAfter(deadline: deadline) { [self] in
+                let expired: Bool = lock.withLock {
+                    guard let index = waiting.firstIndex(where: { $0 === waiter }) else { return false }
+                    waiting.remove(at: index)
+                    return true
+                }
+                if expired { waiter.continuation?.resume(throwing: PoolRefusal.timedOut) }
+            }
+        }
+    }
+
+    private func release(_ worker: Int) {
+        let next: Waiter? = lock.withLock {
+            if waiting.isEmpty {
+                idle.append(worker)
+                return nil
+            }
+            return waiting.removeFirst()
+        }
+        next?.continuation?.resume(returning: worker)
+    }
+}
+
+/// A result delivered once from a worker thread, awaited with a deadline.
+private final class Outcome<Value: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var result: Result<Value, any Error>?
+    private var continuation: CheckedContinuation<Value, any Error>?
+    private var finished = false
+
+    func fulfil(_ value: Result<Value, any Error>) {
+        let waiting: CheckedContinuation<Value, any Error>? = lock.withLock {
+            guard !finished else { return nil }
+            if let continuation {
+                finished = true
+                self.continuation = nil
+                return continuation
+            }
+            result = value
+            return nil
+        }
+        waiting?.resume(with: value)
+    }
+
+    func value(deadline: DispatchTime) async throws -> Value {
+        try await withCheckedThrowingContinuation { continuation in
+            let ready: Result<Value, any Error>? = lock.withLock {
+                if let result {
+                    finished = true
+                    return result
+                }
+                self.continuation = continuation
+                return nil
+            }
+            if let ready {
+                continuation.resume(with: ready)
+                return
+            }
+            DispatchQueue.global().asyncAfter(deadline: deadline) { [self] in
+                let expired: CheckedContinuation<Value, any Error>? = lock.withLock {
+                    guard !finished, let waiting = self.continuation else { return nil }
+                    finished = true
+                    self.continuation = nil
+                    return waiting
+                }
+                expired?.resume(throwing: PoolRefusal.timedOut)
+            }
+        }
+    }
+}
