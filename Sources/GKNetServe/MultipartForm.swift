@@ -18,6 +18,10 @@ struct MultipartForm {
         guard let boundary = Self.boundary(in: contentType) else {
             throw APIError(.badRequest, "not_multipart", "the multipart/form-data Content-Type has no boundary")
         }
+        let bytes = Data(body.readableBytesView)
+        guard Self.headerNamesAreASCII(bytes, boundary: boundary) else {
+            throw APIError(.badRequest, "bad_multipart", "a part header name holds a non-ASCII byte")
+        }
         let parser = MultipartParser(boundary: boundary)
         var parts: [MultipartPart] = []
         var headers: [(String, String)] = []
@@ -63,6 +67,32 @@ struct MultipartForm {
             throw APIError(.badRequest, "bad_field", "\(name) must be a number in \(range.lowerBound)...\(range.upperBound), is \"\(text.prefix(40))\"")
         }
         return value
+    }
+
+    /// Whether every header name of every part is 7-bit ASCII. multipart-kit 4.7.1 looks header-name
+    /// bytes up in a 128-entry table and traps on a byte >= 128, so such bodies are refused before
+    /// they reach it (header values may hold UTF-8, e.g. file names).
+    static func headerNamesAreASCII(_ bytes: Data, boundary: String) -> Bool {
+        let delimiter = Data("--\(boundary)".utf8)
+        var searchStart = bytes.startIndex
+        while let found = bytes.range(of: delimiter, in: searchStart..<bytes.endIndex) {
+            var index = found.upperBound
+            searchStart = found.upperBound
+            // the rest of the delimiter line, then header lines up to an empty one
+            while index < bytes.endIndex && bytes[index] != 0x0A { index += 1 }
+            index += 1
+            while index < bytes.endIndex {
+                if bytes[index] == 0x0D || bytes[index] == 0x0A { break }  // the empty line ends the headers
+                var inName = true
+                while index < bytes.endIndex && bytes[index] != 0x0A {
+                    if bytes[index] == UInt8(ascii: ":") { inName = false }
+                    if inName && bytes[index] >= 0x80 { return false }
+                    index += 1
+                }
+                index += 1
+            }
+        }
+        return true
     }
 
     /// The boundary parameter of a Content-Type value (quoted or not).
