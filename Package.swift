@@ -107,7 +107,7 @@ let package = Package(
                 "Datasets", "Synthesis", "Inference", "Evaluation", "Training", "_TestSupport",
             ]
         ),
-        .testTarget(name: "CLITests", dependencies: ["GKNetModel", "NeuralNet", "ImageCodec", "_TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["TensorCore", "GKNetModel", "NeuralNet", "ImageCodec", "_TestSupport"]),
         .testTarget(
             name: "ServeTests",
             dependencies: [
