@@ -3,7 +3,7 @@
 # starts the server on loopback, generates at least N requests (default 1000) from
 # Sources/GKNetServe/Resources/openapi.yaml, and fails on any 5xx other than a 503 for a full queue,
 # on a crash, or on a hang (every request has a timeout; the run has a time budget).
-# Usage: Scripts/serve/fuzz_api.sh [N]     (needs .venv-serve: make test-browser creates it)
+# Usage: Scripts/serve/fuzz_api.sh [N]   (MAX_TIME=seconds bounds the run, default 1800; needs .venv-serve: make serve-tools)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 EXAMPLES="${1:-1000}"
@@ -17,7 +17,7 @@ for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null &&
 # not_a_server_error: no 5xx (a 503 from a full queue would count too; the queue is deep enough)
 "$ST" run "$ROOT/Sources/GKNetServe/Resources/openapi.yaml" --url "http://127.0.0.1:$PORT" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance \
-    --max-examples "$EXAMPLES" --request-timeout 60 --max-time 1800 --workers 1 \
+    --max-examples "$EXAMPLES" --request-timeout 60 --max-time "${MAX_TIME:-1800}" --workers 1 \
     --suppress-health-check all --report junit --report-dir /tmp/gknet-schemathesis
 kill -0 $SERVER 2>/dev/null || { echo "fuzz_api: the server died" >&2; exit 1; }
 curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null || { echo "fuzz_api: /healthz does not answer" >&2; exit 1; }
