@@ -195,9 +195,8 @@ public final class HarmonizationService: Sendable {
     /// Each worker owns its harmonizer, so the method can be set per request.
     static func harmonize(_ input: HarmonizeInput, harmonizer: Harmonizer, method: FullResolutionMethod?) -> PlanarImage {
         var clock = StageClock()
-        let output = harmonizer.model.configuration.output
-        harmonizer.method = method == .upsampledTransform && output != .affine
-            ? Harmonizer.defaultMethod(for: output) : method ?? Harmonizer.defaultMethod(for: output)
+        // upsampled-transform on a model without the affine head falls back to local-affine (carryToFullResolution)
+        harmonizer.method = method ?? Harmonizer.defaultMethod(for: harmonizer.model.configuration.output)
         return HarmonizeJob.harmonize(input, harmonizer: harmonizer, clock: &clock)
     }
 

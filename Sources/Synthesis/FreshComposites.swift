@@ -78,11 +78,9 @@ public struct PhotoCollection: SampleSource {
 
     public func load(_ index: Int, limits: DecodeLimits) throws -> Sample {
         let source = sources[index]
-        let photo = try ImageFile.readRGB(source.photo, limits: limits)
-        let mask = try ImageFile.readMask(source.mask, source: .first, limits: limits)
-        guard photo.width == mask.width, photo.height == mask.height else {
-            throw DatasetError("\(source.mask.path) is \(mask.width)x\(mask.height) but photo \(source.photo.path) is \(photo.width)x\(photo.height)")
-        }
+        var options = SynthesisOptions()
+        options.limits = limits
+        let (photo, mask) = try DatasetSynthesis.load(source, options: options)
         let reference = SampleReference(
             subset: "photos", name: source.relativePath, composite: source.photo, mask: source.mask, real: source.photo,
             listFile: photosFolder.path, line: index + 1)
