@@ -49,7 +49,8 @@ let package = Package(
         .target(
             name: "Training",
             dependencies: [
-                "TensorCore", "NeuralNet", "GKNetModel", "ImageCodec", "Datasets", "Synthesis", "Inference", "Evaluation",
+                "TensorCore", "NeuralNet", "GKNetModel", "ImageCodec", "Datasets", "Synthesis", "Inference",
+                "Evaluation",
             ]
         ),
         // The web service: a thin HTTP layer over Inference.
@@ -90,7 +91,8 @@ let package = Package(
         .executableTarget(
             name: "gknet-bench",
             dependencies: [
-                "TensorCore", "NeuralNet", "GKNetModel", "ImageCodec", "Datasets", "Inference", "Evaluation", "_TestSupport",
+                "TensorCore", "NeuralNet", "GKNetModel", "ImageCodec", "Datasets", "Inference", "Evaluation",
+                "_TestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -107,7 +109,8 @@ let package = Package(
                 "Datasets", "Synthesis", "Inference", "Evaluation", "Training", "_TestSupport",
             ]
         ),
-        .testTarget(name: "CLITests", dependencies: ["TensorCore", "GKNetModel", "NeuralNet", "ImageCodec", "_TestSupport"]),
+        .testTarget(
+            name: "CLITests", dependencies: ["TensorCore", "GKNetModel", "NeuralNet", "ImageCodec", "_TestSupport"]),
         .testTarget(
             name: "ServeTests",
             dependencies: [

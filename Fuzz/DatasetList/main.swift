@@ -26,8 +26,9 @@ let tree: Void = {
     try? manager.removeItem(at: root)
     func image(_ size: Int, gray: Bool = false) -> RasterImage8 {
         let layout: PixelLayout = gray ? .gray : .rgb
-        return RasterImage8(width: size, height: size, layout: layout,
-                            samples: (0..<(size * size * layout.channels)).map { UInt8(truncatingIfNeeded: $0 &* 37) })
+        return RasterImage8(
+            width: size, height: size, layout: layout,
+            samples: (0..<(size * size * layout.channels)).map { UInt8(truncatingIfNeeded: $0 &* 37) })
     }
     func write(_ path: String, _ data: Data) {
         let url = root.appendingPathComponent(path)
@@ -68,7 +69,8 @@ public func fuzzOneInput(_ bytes: UnsafePointer<UInt8>, _ count: Int) -> CInt {
     let list = Data(bytes: bytes + 1, count: count - 1)
     for file in listFiles { unlink(file.path) }
     let datasetRoot = mode == 1 ? root.appendingPathComponent("HSub") : root
-    let listURL = mode == 0
+    let listURL =
+        mode == 0
         ? root.appendingPathComponent("IHD_\(split.rawValue).txt")
         : root.appendingPathComponent("HSub/HSub_\(split.rawValue).txt")
     guard (try? list.write(to: listURL)) != nil else { fatalError("cannot write the list") }

@@ -22,7 +22,9 @@ public func fuzzOneInput(_ bytes: UnsafePointer<UInt8>, _ count: Int) -> CInt {
     for limits in [strict, lenient] {
         guard let image = try? ImageFile.decode(data, path: "fuzz.jpg", limits: limits) else { continue }
         let rgb = PlanarImage(rgb: image)
-        guard rgb.channels == 3, rgb.values.count == 3 * rgb.width * rgb.height else { fatalError("RGB conversion: wrong size") }
+        guard rgb.channels == 3, rgb.values.count == 3 * rgb.width * rgb.height else {
+            fatalError("RGB conversion: wrong size")
+        }
         _ = rgb.tensor()
         for source in [MaskSource.first, .luminance, .alpha] {
             let mask = PlanarImage(mask: image, source: source)

@@ -21,7 +21,9 @@ public func fuzzOneInput(_ bytes: UnsafePointer<UInt8>, _ count: Int) -> CInt {
     let data = Data(bytes: bytes, count: count)
     guard let image = try? ImageFile.decode(data, path: "fuzz.png", limits: limits) else { return 0 }
     let rgb = PlanarImage(rgb: image)
-    guard rgb.channels == 3, rgb.values.count == 3 * rgb.width * rgb.height else { fatalError("RGB conversion: wrong size") }
+    guard rgb.channels == 3, rgb.values.count == 3 * rgb.width * rgb.height else {
+        fatalError("RGB conversion: wrong size")
+    }
     _ = rgb.tensor()
     for source in [MaskSource.first, .luminance, .alpha] {
         let mask = PlanarImage(mask: image, source: source)
@@ -30,7 +32,7 @@ public func fuzzOneInput(_ bytes: UnsafePointer<UInt8>, _ count: Int) -> CInt {
     // Lossless round trip through our encoder.
     if data.starts(with: [0x89, 0x50, 0x4E, 0x47]) {
         guard let encoded = try? ImageFile.encode(image, format: .png),
-              let again = try? ImageFile.decode(encoded, path: "re-encoded.png", limits: limits)
+            let again = try? ImageFile.decode(encoded, path: "re-encoded.png", limits: limits)
         else { fatalError("decoded PNG does not re-encode") }
         guard again == image else { fatalError("PNG round trip changed the samples") }
     }

@@ -66,7 +66,8 @@ public func fuzzOneInput(_ bytes: UnsafePointer<UInt8>, _ count: Int) -> CInt {
         }
         for (name, tensor) in file.tensors {
             let other = again.tensors[name]!
-            guard other.shape == tensor.shape, other.dtype == tensor.dtype, sameValues(other.values, tensor.values) else {
+            guard other.shape == tensor.shape, other.dtype == tensor.dtype, sameValues(other.values, tensor.values)
+            else {
                 fatalError("round trip changed tensor \(name)")
             }
         }

@@ -29,13 +29,15 @@ func derivedValues(_ configuration: TrainingConfiguration, batchesPerEpoch: Int)
 public func fuzzOneInput(_ bytes: UnsafePointer<UInt8>, _ count: Int) -> CInt {
     let data = Data(bytes: bytes, count: count)
     guard let configuration = try? TrainingConfiguration.decode(data, source: "fuzz.json") else { return 0 }
-    guard let model = try? configuration.modelConfiguration() else { fatalError("validated configuration has no valid model configuration") }
+    guard let model = try? configuration.modelConfiguration() else {
+        fatalError("validated configuration has no valid model configuration")
+    }
     guard model.inputSize == configuration.inputSize else { fatalError("model input size differs from input_size") }
     // What `--resume` does: the run directory's config.json is this value encoded, read back.
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
     guard let written = try? encoder.encode(configuration),
-          let again = try? TrainingConfiguration.decode(written, source: "config.json")
+        let again = try? TrainingConfiguration.decode(written, source: "config.json")
     else { fatalError("a valid configuration does not survive its own config.json") }
     guard again == configuration else { fatalError("config.json round trip changed the configuration") }
     // Dataset sizes from one batch per epoch to a large set.

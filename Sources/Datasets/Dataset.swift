@@ -77,7 +77,8 @@ public struct HarmonizationDataset: Sendable {
         if FileManager.default.fileExists(atPath: combined.path) {
             samples = try Self.readCombinedList(combined, root: root, resolver: &resolver)
         } else if Self.isSubsetFolder(root) {
-            samples = try Self.readSubsetList(try Self.subsetList(in: root, split: split), folder: root, resolver: &resolver)
+            samples = try Self.readSubsetList(
+                try Self.subsetList(in: root, split: split), folder: root, resolver: &resolver)
         } else {
             let subsetFolders = try FileManager.default.contentsOfDirectory(at: root, includingPropertiesForKeys: nil)
                 .filter(Self.isSubsetFolder).sorted { $0.lastPathComponent < $1.lastPathComponent }
@@ -88,7 +89,8 @@ public struct HarmonizationDataset: Sendable {
             }
             var all: [SampleReference] = []
             for folder in subsetFolders {
-                all += try Self.readSubsetList(try Self.subsetList(in: folder, split: split), folder: folder, resolver: &resolver)
+                all += try Self.readSubsetList(
+                    try Self.subsetList(in: folder, split: split), folder: folder, resolver: &resolver)
             }
             samples = all
         }
@@ -96,7 +98,8 @@ public struct HarmonizationDataset: Sendable {
 
     static func isSubsetFolder(_ url: URL) -> Bool {
         var isDirectory: ObjCBool = false
-        return FileManager.default.fileExists(atPath: url.appendingPathComponent("composite_images").path, isDirectory: &isDirectory)
+        return FileManager.default.fileExists(
+            atPath: url.appendingPathComponent("composite_images").path, isDirectory: &isDirectory)
             && isDirectory.boolValue
     }
 
@@ -105,12 +108,15 @@ public struct HarmonizationDataset: Sendable {
         let named = folder.appendingPathComponent("\(folder.lastPathComponent)_\(split.rawValue).txt")
         if FileManager.default.fileExists(atPath: named.path) { return named }
         let suffix = "_\(split.rawValue).txt"
-        let candidates = (try? FileManager.default.contentsOfDirectory(atPath: folder.path))?.filter { $0.hasSuffix(suffix) }.sorted() ?? []
+        let candidates =
+            (try? FileManager.default.contentsOfDirectory(atPath: folder.path))?.filter { $0.hasSuffix(suffix) }
+            .sorted() ?? []
         guard candidates.count == 1 else {
             throw DatasetError(
                 candidates.isEmpty
                     ? "\(folder.path): no split list \(named.lastPathComponent) (or any *\(suffix))"
-                    : "\(folder.path): several split lists (\(candidates.joined(separator: ", "))) and none named \(named.lastPathComponent)")
+                    : "\(folder.path): several split lists (\(candidates.joined(separator: ", "))) and none named \(named.lastPathComponent)"
+            )
         }
         return folder.appendingPathComponent(candidates[0])
     }
@@ -121,7 +127,8 @@ public struct HarmonizationDataset: Sendable {
             throw DatasetError("\(list.path): cannot read split list")
         }
         let text = String(decoding: data, as: UTF8.self)
-        return text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated().compactMap { index, line in
+        return text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated().compactMap {
+            index, line in
             let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
             return trimmed.isEmpty ? nil : (index + 1, trimmed)
         }
@@ -130,7 +137,8 @@ public struct HarmonizationDataset: Sendable {
     static func readSubsetList(_ list: URL, folder: URL, resolver: inout FileResolver) throws -> [SampleReference] {
         try lines(of: list).map { line in
             guard !line.text.contains("/") else {
-                throw DatasetError("\(list.path):\(line.number): expected a bare composite file name, found a path \"\(line.text)\"")
+                throw DatasetError(
+                    "\(list.path):\(line.number): expected a bare composite file name, found a path \"\(line.text)\"")
             }
             return try resolver.resolve(name: line.text, folder: folder, list: list.path, line: line.number)
         }
@@ -141,10 +149,12 @@ public struct HarmonizationDataset: Sendable {
             let parts = line.text.split(separator: "/").map(String.init)
             guard parts.count >= 3, parts[parts.count - 2] == "composite_images" else {
                 throw DatasetError(
-                    "\(list.path):\(line.number): expected \"<Subset>/composite_images/<name>\", found \"\(line.text)\"")
+                    "\(list.path):\(line.number): expected \"<Subset>/composite_images/<name>\", found \"\(line.text)\""
+                )
             }
             let folder = parts.dropLast(2).reduce(root) { $0.appendingPathComponent($1) }
-            return try resolver.resolve(name: parts[parts.count - 1], folder: folder, list: list.path, line: line.number)
+            return try resolver.resolve(
+                name: parts[parts.count - 1], folder: folder, list: list.path, line: line.number)
         }
     }
 
@@ -186,7 +196,8 @@ struct FileResolver {
 
     mutating func resolve(name: String, folder: URL, list: String, line: Int) throws -> SampleReference {
         let listed = URL(fileURLWithPath: name)
-        let stem = FileResolver.extensions.contains(listed.pathExtension.lowercased())
+        let stem =
+            FileResolver.extensions.contains(listed.pathExtension.lowercased())
             ? listed.deletingPathExtension().lastPathComponent : name
         let parts = stem.split(separator: "_", omittingEmptySubsequences: false)
         guard parts.count >= 3, parts.allSatisfy({ !$0.isEmpty }) else {
@@ -199,9 +210,13 @@ struct FileResolver {
         let maskFolder = folder.appendingPathComponent("masks")
         let realFolder = folder.appendingPathComponent("real_images")
         func missing(_ what: String, _ folder: URL, _ stem: String) -> DatasetError {
-            DatasetError("\(list):\(line): \(what) for \"\(name)\" not found: \(folder.appendingPathComponent(stem).path).{png,jpg,jpeg}")
+            DatasetError(
+                "\(list):\(line): \(what) for \"\(name)\" not found: \(folder.appendingPathComponent(stem).path).{png,jpg,jpeg}"
+            )
         }
-        guard let composite = find(stem: stem, in: compositeFolder, preference: [listedExtension, "jpg", "jpeg", "png"]) else {
+        guard
+            let composite = find(stem: stem, in: compositeFolder, preference: [listedExtension, "jpg", "jpeg", "png"])
+        else {
             throw missing("composite", compositeFolder, stem)
         }
         guard let mask = find(stem: maskStem, in: maskFolder, preference: ["png", "jpg", "jpeg"]) else {
@@ -211,7 +226,8 @@ struct FileResolver {
             throw missing("real image", realFolder, realStem)
         }
         return SampleReference(
-            subset: folder.lastPathComponent, name: listed.lastPathComponent, composite: composite, mask: mask, real: real,
+            subset: folder.lastPathComponent, name: listed.lastPathComponent, composite: composite, mask: mask,
+            real: real,
             listFile: list, line: line)
     }
 }

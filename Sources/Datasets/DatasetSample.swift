@@ -71,8 +71,10 @@ public struct Batch: Sendable {
         let plane = h * w
         var data = [Float](repeating: 0, count: n * 4 * plane)
         for i in 0..<n {
-            data.replaceSubrange(i * 4 * plane..<(i * 4 + 3) * plane, with: composites.data[i * 3 * plane..<(i + 1) * 3 * plane])
-            data.replaceSubrange((i * 4 + 3) * plane..<(i + 1) * 4 * plane, with: masks.data[i * plane..<(i + 1) * plane])
+            data.replaceSubrange(
+                i * 4 * plane..<(i * 4 + 3) * plane, with: composites.data[i * 3 * plane..<(i + 1) * 3 * plane])
+            data.replaceSubrange(
+                (i * 4 + 3) * plane..<(i + 1) * 4 * plane, with: masks.data[i * plane..<(i + 1) * plane])
         }
         return Tensor(shape: [n, 4, h, w], data: data)
     }

@@ -73,7 +73,8 @@ public final class BatchLoader {
     private var orderCache: (epoch: Int, order: [Int])?
 
     public init(
-        dataset: any SampleSource, transform: any SampleTransform, options: LoaderOptions, state: LoaderState = LoaderState(),
+        dataset: any SampleSource, transform: any SampleTransform, options: LoaderOptions,
+        state: LoaderState = LoaderState(),
         transformAtBatch: (@Sendable (Int) -> any SampleTransform)? = nil
     ) {
         precondition(options.batchSize > 0, "BatchLoader: batch size \(options.batchSize) must be positive")
@@ -86,7 +87,8 @@ public final class BatchLoader {
 
     /// Batches per epoch.
     public var batchesPerEpoch: Int {
-        options.dropLast ? dataset.count / options.batchSize : (dataset.count + options.batchSize - 1) / options.batchSize
+        options.dropLast
+            ? dataset.count / options.batchSize : (dataset.count + options.batchSize - 1) / options.batchSize
     }
 
     /// Samples delivered per epoch.
@@ -125,7 +127,8 @@ public final class BatchLoader {
     public func next() throws -> Batch? {
         guard samplesPerEpoch > 0 else {
             throw DatasetError(
-                "\(dataset.sourceDescription) has \(dataset.count) samples, fewer than one batch of \(options.batchSize)")
+                "\(dataset.sourceDescription) has \(dataset.count) samples, fewer than one batch of \(options.batchSize)"
+            )
         }
         guard isValid(state) else { return nil }
         let job: PendingBatch
@@ -152,11 +155,13 @@ public final class BatchLoader {
     }
 
     private func schedule(_ state: LoaderState) -> PendingBatch {
-        let indices = Array(order(epoch: state.epoch)[state.position..<min(state.position + options.batchSize, dataset.count)])
+        let indices = Array(
+            order(epoch: state.epoch)[state.position..<min(state.position + options.batchSize, dataset.count)])
         let job = PendingBatch(state: state)
         let batchNumber = state.epoch * batchesPerEpoch + state.position / options.batchSize
         let work = BatchRecipe(
-            dataset: dataset, transform: transformAtBatch?(batchNumber) ?? transform, options: options, epoch: state.epoch, indices: indices)
+            dataset: dataset, transform: transformAtBatch?(batchNumber) ?? transform, options: options,
+            epoch: state.epoch, indices: indices)
         queue.async { job.finish(Result { try work.make() }) }
         return job
     }

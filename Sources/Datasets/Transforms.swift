@@ -104,8 +104,10 @@ public struct TrainingAugmentation: SampleTransform, Codable {
     public var filter: ResizeFilter
 
     public init(
-        width: Int = 256, height: Int = 256, scale: ClosedRange<Float> = 0.5...1.0, aspectRatio: ClosedRange<Float> = 0.75...(4.0 / 3.0),
-        flipProbability: Float = 0.5, minimumMaskPixels: Float = 1, attempts: Int = 10, filter: ResizeFilter = .automatic
+        width: Int = 256, height: Int = 256, scale: ClosedRange<Float> = 0.5...1.0,
+        aspectRatio: ClosedRange<Float> = 0.75...(4.0 / 3.0),
+        flipProbability: Float = 0.5, minimumMaskPixels: Float = 1, attempts: Int = 10,
+        filter: ResizeFilter = .automatic
     ) {
         self.width = width
         self.height = height

@@ -37,9 +37,11 @@ func reinhardTransfer(composite: PlanarImage, mask: PlanarImage) -> PlanarImage 
         for c in 0..<3 {
             let v = Double(lab.values[c * n + p])
             if isForeground {
-                foregroundStatistics[c].sum += v; foregroundStatistics[c].squares += v * v
+                foregroundStatistics[c].sum += v
+                foregroundStatistics[c].squares += v * v
             } else {
-                backgroundStatistics[c].sum += v; backgroundStatistics[c].squares += v * v
+                backgroundStatistics[c].sum += v
+                backgroundStatistics[c].squares += v * v
             }
         }
     }

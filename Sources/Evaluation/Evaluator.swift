@@ -63,11 +63,20 @@ public struct EvaluationReport: Codable, Sendable {
     public func table() -> String {
         func row(_ label: String, _ s: MetricsSummary, _ ms: String) -> String {
             label.padding(toLength: 14, withPad: " ", startingAt: 0)
-                + String(format: "%7d %10.2f %10.2f %8.2f ", s.count, s.mse, s.fmse, s.psnr) + String(repeating: " ", count: max(0, 10 - ms.count)) + ms
+                + String(format: "%7d %10.2f %10.2f %8.2f ", s.count, s.mse, s.fmse, s.psnr)
+                + String(repeating: " ", count: max(0, 10 - ms.count)) + ms
         }
-        func right(_ text: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - text.count)) + text }
-        var lines = ["subset".padding(toLength: 14, withPad: " ", startingAt: 0) + [right("N", 7), right("MSE", 10), right("fMSE", 10), right("PSNR", 8), right("ms/image", 10)].joined(separator: " ")]
-        let timing = Dictionary(grouping: perImage, by: \.subset).mapValues { $0.map(\.milliseconds).reduce(0, +) / Double($0.count) }
+        func right(_ text: String, _ width: Int) -> String {
+            String(repeating: " ", count: max(0, width - text.count)) + text
+        }
+        var lines = [
+            "subset".padding(toLength: 14, withPad: " ", startingAt: 0)
+                + [right("N", 7), right("MSE", 10), right("fMSE", 10), right("PSNR", 8), right("ms/image", 10)].joined(
+                    separator: " ")
+        ]
+        let timing = Dictionary(grouping: perImage, by: \.subset).mapValues {
+            $0.map(\.milliseconds).reduce(0, +) / Double($0.count)
+        }
         for subset in subsets.keys.sorted() {
             lines.append(row(subset, subsets[subset]!, String(format: "%.1f", timing[subset] ?? 0)))
         }
@@ -82,7 +91,9 @@ public struct EvaluationReport: Codable, Sendable {
     public func csv() -> String {
         var lines = ["subset,name,width,height,mse,fmse,psnr,foreground_ratio,milliseconds"]
         for r in perImage {
-            lines.append("\(r.subset),\(r.name),\(r.width),\(r.height),\(r.metrics.mse),\(r.metrics.fmse),\(r.metrics.psnr),\(r.metrics.foregroundRatio),\(r.milliseconds)")
+            lines.append(
+                "\(r.subset),\(r.name),\(r.width),\(r.height),\(r.metrics.mse),\(r.metrics.fmse),\(r.metrics.psnr),\(r.metrics.foregroundRatio),\(r.milliseconds)"
+            )
         }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -118,7 +129,10 @@ public func evaluate(
             prediction: prediction.values.map { $0 * 255 }, target: sample.target.values.map { $0 * 255 },
             mask: sample.mask.values, height: sample.height, width: sample.width, peak: options.peak)
         accumulator.add(metrics, subset: reference.subset)
-        results.append(PerImageResult(subset: reference.subset, name: reference.name, width: sample.width, height: sample.height, metrics: metrics, milliseconds: elapsed))
+        results.append(
+            PerImageResult(
+                subset: reference.subset, name: reference.name, width: sample.width, height: sample.height,
+                metrics: metrics, milliseconds: elapsed))
         progress?(index + 1, total, Date().timeIntervalSince(start))
     }
     let sourceName: String
@@ -136,7 +150,9 @@ public func evaluate(
         source: sourceName, resolution: resolutionName, peak: options.peak, all: accumulator.all,
         subsets: accumulator.bySubset,
         bands: Dictionary(uniqueKeysWithValues: accumulator.byBand.map { ($0.key.rawValue, $0.value) }),
-        subsetBands: accumulator.bySubsetAndBand.mapValues { Dictionary(uniqueKeysWithValues: $0.map { ($0.key.rawValue, $0.value) }) },
+        subsetBands: accumulator.bySubsetAndBand.mapValues {
+            Dictionary(uniqueKeysWithValues: $0.map { ($0.key.rawValue, $0.value) })
+        },
         millisecondsPerImage: predictionTime / Double(total), perImage: results)
 }
 
@@ -151,12 +167,15 @@ func predict(source: PredictionSource, sample: Sample, options: EvaluationOption
         let stem = (sample.reference.name as NSString).deletingPathExtension
         let candidates = ["png", "jpg", "jpeg"].map { folder.appendingPathComponent("\(stem).\($0)") }
         guard let file = candidates.first(where: { FileManager.default.fileExists(atPath: $0.path) }) else {
-            throw DatasetError("\(candidates[0].path): no prediction for \(sample.reference.origin) (\(sample.reference.name))")
+            throw DatasetError(
+                "\(candidates[0].path): no prediction for \(sample.reference.origin) (\(sample.reference.name))")
         }
         var image = try ImageFile.readRGB(file, limits: options.limits)
         if image.width != sample.width || image.height != sample.height {
             if case .full = options.resolution {
-                throw DatasetError("\(file.path): prediction is \(image.width)x\(image.height) but the composite is \(sample.width)x\(sample.height)")
+                throw DatasetError(
+                    "\(file.path): prediction is \(image.width)x\(image.height) but the composite is \(sample.width)x\(sample.height)"
+                )
             }
             image = image.resized(width: sample.width, height: sample.height, filter: options.filter)
         }

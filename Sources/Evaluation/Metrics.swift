@@ -57,8 +57,10 @@ public func imageMetrics(
     prediction: [Float], target: [Float], mask: [Float], height: Int, width: Int, peak: PSNRPeak = .targetMax
 ) -> ImageMetrics {
     let plane = height * width
-    precondition(prediction.count == 3 * plane && target.count == 3 * plane && mask.count == plane,
-                 "imageMetrics: prediction \(prediction.count), target \(target.count), mask \(mask.count) values for \(height)x\(width)")
+    precondition(
+        prediction.count == 3 * plane && target.count == 3 * plane && mask.count == plane,
+        "imageMetrics: prediction \(prediction.count), target \(target.count), mask \(mask.count) values for \(height)x\(width)"
+    )
     var squaredSum = 0.0
     var maskedSquaredSum = 0.0
     var targetMax = -Double.infinity

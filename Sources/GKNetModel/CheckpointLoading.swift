@@ -14,7 +14,7 @@ extension GKNet {
     /// or hostile `gknet.config` cannot make us build a model far larger than the file).
     /// Errors are `CheckpointError`s that start with the path and name the problem.
     public static func load(checkpoint url: URL) throws -> GKNet {
-        let file = try SafeTensorsFile(contentsOf: url)   // its errors start with the path
+        let file = try SafeTensorsFile(contentsOf: url)  // its errors start with the path
         let weights = file.tensors.filter { !$0.key.hasPrefix(TrainingCheckpoint.optimizerPrefix) }
         let configuration: GKNetConfiguration
         do {
@@ -26,7 +26,8 @@ extension GKNet {
             let held = weights.values.reduce(0) { $0 + $1.values.count }
             guard expected <= held else {
                 throw CheckpointError(
-                    "its \(Checkpoint.configurationKey) describes a model of \(expected) parameters but the file holds only \(held) weight values (damaged metadata or weights?)")
+                    "its \(Checkpoint.configurationKey) describes a model of \(expected) parameters but the file holds only \(held) weight values (damaged metadata or weights?)"
+                )
             }
         } catch {
             throw CheckpointError("\(url.path): \(error)")

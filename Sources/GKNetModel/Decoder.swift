@@ -64,12 +64,15 @@ final class ModulatedDecoder: Module {
             DecoderLevel(inputChannels: c[2], outputChannels: c[1], generator: &generator),
             DecoderLevel(inputChannels: c[1], outputChannels: c[0], generator: &generator),
         ]
-        output = OutputLevel(inputChannels: c[0], outputChannels: configuration.decoderOutputWidth, generator: &generator)
+        output = OutputLevel(
+            inputChannels: c[0], outputChannels: configuration.decoderOutputWidth, generator: &generator)
     }
 
     var members: [ModuleMember] {
-        [.child("bottleneck", bottleneck), .child("levels.3", levels[0]), .child("levels.2", levels[1]),
-         .child("levels.1", levels[2]), .child("levels.0", output)]
+        [
+            .child("bottleneck", bottleneck), .child("levels.3", levels[0]), .child("levels.2", levels[1]),
+            .child("levels.1", levels[2]), .child("levels.0", output),
+        ]
     }
 
     /// - Parameters:
@@ -77,7 +80,9 @@ final class ModulatedDecoder: Module {
     ///   - tokenMap: G_map, N x D x H/16 x W/16.
     ///   - modulation: what modulates each level that has a KPB (levels without one are not modulated).
     /// - Returns: X^0, N x decoderOutputWidth x H x W.
-    func callAsFunction(features: [Tensor], tokenMap: Tensor, modulation: [LevelModulation], trace: ((String, Tensor) -> Void)? = nil) -> Tensor {
+    func callAsFunction(
+        features: [Tensor], tokenMap: Tensor, modulation: [LevelModulation], trace: ((String, Tensor) -> Void)? = nil
+    ) -> Tensor {
         var x = bottleneck(Tensor.concatenated([features[3], tokenMap], axis: 1))
         trace?("D4", x)
         for (index, level) in [3, 2, 1].enumerated() {

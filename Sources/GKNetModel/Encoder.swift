@@ -10,9 +10,13 @@ final class ResidualBlock: Module {
     var isTraining = true
 
     init(channels: Int, generator: inout SplitMix64) {
-        conv1 = Conv2d(inputChannels: channels, outputChannels: channels, kernelSize: 3, padding: 1, bias: false, generator: &generator)
+        conv1 = Conv2d(
+            inputChannels: channels, outputChannels: channels, kernelSize: 3, padding: 1, bias: false,
+            generator: &generator)
         norm1 = BatchNorm2d(channels: channels, trackBatchCount: false)
-        conv2 = Conv2d(inputChannels: channels, outputChannels: channels, kernelSize: 3, padding: 1, bias: false, generator: &generator)
+        conv2 = Conv2d(
+            inputChannels: channels, outputChannels: channels, kernelSize: 3, padding: 1, bias: false,
+            generator: &generator)
         norm2 = BatchNorm2d(channels: channels, trackBatchCount: false)
     }
 
@@ -52,7 +56,8 @@ final class FeatureEncoder: Module {
         let widths = [4] + configuration.encoderWidths
         var stages: [EncoderStage] = []
         for level in 1...4 {
-            stages.append(EncoderStage(inputChannels: widths[level - 1], outputChannels: widths[level], generator: &generator))
+            stages.append(
+                EncoderStage(inputChannels: widths[level - 1], outputChannels: widths[level], generator: &generator))
         }
         self.stages = stages
     }

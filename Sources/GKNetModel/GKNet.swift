@@ -31,14 +31,20 @@ public final class GKNet: Module {
             // KPB^3 reads the token map G_map (D channels), every other KPB the previous one's P^{l+1}.
             let previousChannels = level == 3 ? configuration.lreWidth : c[level]
             let block = KernelPredictionBlock(
-                configuration: configuration, previousChannels: previousChannels, channels: c[level - 1], generator: &generator)
+                configuration: configuration, previousChannels: previousChannels, channels: c[level - 1],
+                generator: &generator)
             levels.append(KernelLevel(level: level, block: block))
         }
         kernelLevels = levels
         decoder = ModulatedDecoder(configuration: configuration, generator: &generator)
-        head = Conv2d(inputChannels: configuration.decoderOutputWidth, outputChannels: configuration.output.channels, kernelSize: 1, bias: true, generator: &generator)
-        blend = configuration.outputBlend == .learned
-            ? Conv2d(inputChannels: configuration.decoderOutputWidth, outputChannels: 1, kernelSize: 1, bias: true, generator: &generator)
+        head = Conv2d(
+            inputChannels: configuration.decoderOutputWidth, outputChannels: configuration.output.channels,
+            kernelSize: 1, bias: true, generator: &generator)
+        blend =
+            configuration.outputBlend == .learned
+            ? Conv2d(
+                inputChannels: configuration.decoderOutputWidth, outputChannels: 1, kernelSize: 1, bias: true,
+                generator: &generator)
             : nil
         initializeWeights(generator: &generator)
     }
@@ -64,14 +70,23 @@ public final class GKNet: Module {
     /// The output and, for the `affine` head, the per-pixel colour transform it applied.
     /// - Returns: output N x 3 x H x W in 0...1 (not clamped); transform N x 12 x H x W (channels
     ///   3j...3j+2 = column j of A - I, channels 9...11 = b; see `applyColorTransform`) or nil.
-    public func forward(composite: Tensor, mask: Tensor, trace: ((String, Tensor) -> Void)? = nil) -> (output: Tensor, transform: Tensor?) {
-        precondition(composite.rank == 4 && composite.shape[1] == 3, "GKNet: composite must be N x 3 x H x W, is \(composite.shape)")
-        precondition(mask.shape == [composite.shape[0], 1, composite.shape[2], composite.shape[3]], "GKNet: mask \(mask.shape) does not match composite \(composite.shape)")
-        precondition(composite.shape[2] % 16 == 0 && composite.shape[3] % 16 == 0, "GKNet: height and width must be multiples of 16, composite is \(composite.shape)")
-        let input = Tensor.concatenated([normalize(composite), mask], axis: 1)            // N x 4 x H x W
-        let features = encoder(input)                                                    // F_E^1 ... F_E^4
-        let (tokens, tokenMap) = lre(features[3])                                        // G, G_map
-        let tokenBias = configuration.scfBackgroundBias
+    public func forward(composite: Tensor, mask: Tensor, trace: ((String, Tensor) -> Void)? = nil) -> (
+        output: Tensor, transform: Tensor?
+    ) {
+        precondition(
+            composite.rank == 4 && composite.shape[1] == 3,
+            "GKNet: composite must be N x 3 x H x W, is \(composite.shape)")
+        precondition(
+            mask.shape == [composite.shape[0], 1, composite.shape[2], composite.shape[3]],
+            "GKNet: mask \(mask.shape) does not match composite \(composite.shape)")
+        precondition(
+            composite.shape[2] % 16 == 0 && composite.shape[3] % 16 == 0,
+            "GKNet: height and width must be multiples of 16, composite is \(composite.shape)")
+        let input = Tensor.concatenated([normalize(composite), mask], axis: 1)  // N x 4 x H x W
+        let features = encoder(input)  // F_E^1 ... F_E^4
+        let (tokens, tokenMap) = lre(features[3])  // G, G_map
+        let tokenBias =
+            configuration.scfBackgroundBias
             ? backgroundTokenBias(mask: mask, tokenHeight: tokenMap.shape[2], tokenWidth: tokenMap.shape[3]) : nil
         var modulation: [LevelModulation] = []
         var previous = tokenMap
@@ -90,8 +105,8 @@ public final class GKNet: Module {
             trace("G_map", tokenMap)
         }
         let x0 = decoder(features: features, tokenMap: tokenMap, modulation: modulation, trace: trace)
-        let headOutput = head(x0)                                                        // N x 3 (12) x H x W
-        let prediction: Tensor                                                           // N x 3 x H x W in 0...1 space
+        let headOutput = head(x0)  // N x 3 (12) x H x W
+        let prediction: Tensor  // N x 3 x H x W in 0...1 space
         var transform: Tensor?
         switch configuration.output {
         case .image: prediction = denormalize(headOutput)
@@ -117,8 +132,11 @@ public final class GKNet: Module {
     ///   - rgb: N x 3 x H x W.
     /// - Returns: N x 3 x H x W.
     public static func applyColorTransform(_ transform: Tensor, to rgb: Tensor) -> Tensor {
-        precondition(transform.rank == 4 && transform.shape[1] == 12 && rgb.shape == [transform.shape[0], 3, transform.shape[2], transform.shape[3]],
-                     "applyColorTransform: transform \(transform.shape) and image \(rgb.shape) do not fit (need N x 12 x H x W and N x 3 x H x W)")
+        precondition(
+            transform.rank == 4 && transform.shape[1] == 12
+                && rgb.shape == [transform.shape[0], 3, transform.shape[2], transform.shape[3]],
+            "applyColorTransform: transform \(transform.shape) and image \(rgb.shape) do not fit (need N x 12 x H x W and N x 3 x H x W)"
+        )
         var out = rgb + transform.sliced(axis: 1, range: 9..<12)
         for j in 0..<3 {
             out = out + transform.sliced(axis: 1, range: 3 * j..<3 * j + 3) * rgb.sliced(axis: 1, range: j..<j + 1)
@@ -138,13 +156,20 @@ public final class GKNet: Module {
     private func initializeWeights(generator: inout SplitMix64) {
         for (_, module) in namedModules() {
             if let conv = module as? Conv2d {
-                conv.weight.data = Initializers.xavierNormal(conv.weight.shape, gain: Float(2).squareRoot(), generator: &generator).data
+                conv.weight.data =
+                    Initializers.xavierNormal(conv.weight.shape, gain: Float(2).squareRoot(), generator: &generator)
+                    .data
                 conv.bias?.data = [Float](repeating: 0, count: conv.bias!.count)
             } else if let conv = module as? ConvTranspose2d {
-                conv.weight.data = Initializers.xavierNormal(conv.weight.shape, gain: Float(2).squareRoot(), generator: &generator).data
+                conv.weight.data =
+                    Initializers.xavierNormal(conv.weight.shape, gain: Float(2).squareRoot(), generator: &generator)
+                    .data
                 conv.bias?.data = [Float](repeating: 0, count: conv.bias!.count)
             } else if let linear = module as? Linear {
-                linear.weight.data = Initializers.truncatedNormal(linear.weight.shape, std: 0.02, low: -0.04, high: 0.04, generator: &generator).data
+                linear.weight.data =
+                    Initializers.truncatedNormal(
+                        linear.weight.shape, std: 0.02, low: -0.04, high: 0.04, generator: &generator
+                    ).data
                 linear.bias?.data = [Float](repeating: 0, count: linear.bias!.count)
             }
         }

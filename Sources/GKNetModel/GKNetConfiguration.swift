@@ -122,13 +122,23 @@ public struct GKNetConfiguration: Codable, Sendable, Equatable {
         case "paper":
             break
         case "small":
-            c.encoderWidths = [32, 64, 128, 256]; c.decoderOutputWidth = 16
-            c.lreWidth = 128; c.lreDepth = 2; c.lreHeads = 4
-            c.scfAttentionWidth = 64; c.scfHeads = 2; c.scfSqueezeFloor = 16
+            c.encoderWidths = [32, 64, 128, 256]
+            c.decoderOutputWidth = 16
+            c.lreWidth = 128
+            c.lreDepth = 2
+            c.lreHeads = 4
+            c.scfAttentionWidth = 64
+            c.scfHeads = 2
+            c.scfSqueezeFloor = 16
         case "tiny":
-            c.encoderWidths = [16, 32, 64, 128]; c.decoderOutputWidth = 8
-            c.lreWidth = 64; c.lreDepth = 2; c.lreHeads = 2
-            c.scfAttentionWidth = 32; c.scfHeads = 1; c.scfSqueezeFloor = 8
+            c.encoderWidths = [16, 32, 64, 128]
+            c.decoderOutputWidth = 8
+            c.lreWidth = 64
+            c.lreDepth = 2
+            c.lreHeads = 2
+            c.scfAttentionWidth = 32
+            c.scfHeads = 1
+            c.scfSqueezeFloor = 8
         default:
             throw ConfigurationError("unknown preset \"\(name)\" (paper, small, tiny)")
         }
@@ -157,18 +167,28 @@ public struct GKNetConfiguration: Codable, Sendable, Equatable {
         try require(kernelSize == 3 || kernelSize == 5, "kernel_size must be 3 or 5, is \(kernelSize)")
         try require((1...3).contains(kernelLevels), "kernel_levels must be 1, 2 or 3, is \(kernelLevels)")
         try require(kernelGroupChannels > 0, "kernel_group_channels must be positive")
-        try require(lreWidth > 0 && lreHeads > 0 && lreWidth % lreHeads == 0, "lre_width \(lreWidth) must split over lre_heads \(lreHeads)")
+        try require(
+            lreWidth > 0 && lreHeads > 0 && lreWidth % lreHeads == 0,
+            "lre_width \(lreWidth) must split over lre_heads \(lreHeads)")
         try require(lreDepth >= 0 && lreDepth <= 64, "lre_depth must be in 0...64")
         try require(lreMLPRatio > 0 && lreMLPRatio <= 16, "lre_mlp_ratio must be in 1...16")
-        try require(scfAttentionWidth > 0 && scfHeads > 0 && scfAttentionWidth % scfHeads == 0, "scf_attention_width \(scfAttentionWidth) must split over scf_heads \(scfHeads)")
+        try require(
+            scfAttentionWidth > 0 && scfHeads > 0 && scfAttentionWidth % scfHeads == 0,
+            "scf_attention_width \(scfAttentionWidth) must split over scf_heads \(scfHeads)")
         try require(scfSqueezeFloor > 0, "scf_squeeze_floor must be positive")
         for c in encoderWidths.prefix(3) {
             try require(c % scfHeads == 0, "encoder width \(c) must split over scf_heads \(scfHeads)")
-            try require(c % kernelGroups(channels: c) == 0, "encoder width \(c) must split into \(kernelGroups(channels: c)) kernel groups")
+            try require(
+                c % kernelGroups(channels: c) == 0,
+                "encoder width \(c) must split into \(kernelGroups(channels: c)) kernel groups")
         }
         try require(scfTopK >= 0, "scf_top_k must be >= 0")
-        try require(inputSize >= 16 && inputSize % Self.encoderStride == 0 && inputSize <= 4096, "input_size must be a multiple of 16 in 16...4096, is \(inputSize)")
-        try require(imageMean.count == 3 && imageStd.count == 3 && imageStd.allSatisfy { $0 > 0 }, "image_mean and image_std need 3 values (std > 0)")
+        try require(
+            inputSize >= 16 && inputSize % Self.encoderStride == 0 && inputSize <= 4096,
+            "input_size must be a multiple of 16 in 16...4096, is \(inputSize)")
+        try require(
+            imageMean.count == 3 && imageStd.count == 3 && imageStd.allSatisfy { $0 > 0 },
+            "image_mean and image_std need 3 values (std > 0)")
     }
 }
 

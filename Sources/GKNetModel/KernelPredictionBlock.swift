@@ -11,8 +11,12 @@ final class KernelHead: Module {
     var isTraining = true
 
     init(channels: Int, groups: Int, kernelSize: Int, generator: inout SplitMix64) {
-        conv1 = Conv2d(inputChannels: channels, outputChannels: channels, kernelSize: 3, padding: 1, bias: true, generator: &generator)
-        conv2 = Conv2d(inputChannels: channels, outputChannels: groups * kernelSize * kernelSize, kernelSize: 1, bias: true, generator: &generator)
+        conv1 = Conv2d(
+            inputChannels: channels, outputChannels: channels, kernelSize: 3, padding: 1, bias: true,
+            generator: &generator)
+        conv2 = Conv2d(
+            inputChannels: channels, outputChannels: groups * kernelSize * kernelSize, kernelSize: 1, bias: true,
+            generator: &generator)
     }
 
     var members: [ModuleMember] { [.child("conv1", conv1), .child("conv2", conv2)] }
@@ -43,8 +47,11 @@ final class KernelPredictionBlock: Module {
             scf = nil
             fuse = ConvNormELU(channels + configuration.lreWidth, channels, kernelSize: 1, generator: &generator)
         }
-        kernelHead = configuration.useKernelModulation
-            ? KernelHead(channels: channels, groups: configuration.kernelGroups(channels: channels), kernelSize: configuration.kernelSize, generator: &generator)
+        kernelHead =
+            configuration.useKernelModulation
+            ? KernelHead(
+                channels: channels, groups: configuration.kernelGroups(channels: channels),
+                kernelSize: configuration.kernelSize, generator: &generator)
             : nil
     }
 
@@ -57,7 +64,9 @@ final class KernelPredictionBlock: Module {
     }
 
     /// - Returns: the fused feature P^l (N x C x H_l x W_l) and the kernels K^l if modulation is on.
-    func callAsFunction(previous: Tensor, skip: Tensor, tokens: Tensor, tokenMap: Tensor, tokenBias: Tensor?) -> (fused: Tensor, kernels: Tensor?) {
+    func callAsFunction(previous: Tensor, skip: Tensor, tokens: Tensor, tokenMap: Tensor, tokenBias: Tensor?) -> (
+        fused: Tensor, kernels: Tensor?
+    ) {
         let (h, w) = (skip.shape[2], skip.shape[3])
         let upsampled = up(resizeBilinear(previous, height: h, width: w))
         let local = merge(Tensor.concatenated([upsampled, skip], axis: 1))

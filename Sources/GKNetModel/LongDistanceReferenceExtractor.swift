@@ -16,26 +16,30 @@ final class MultiHeadSelfAttention: Module {
 
     init(width: Int, heads: Int, generator: inout SplitMix64) {
         self.heads = heads
-        inProjectionWeight = Initializers.truncatedNormal([3 * width, width], std: 0.02, low: -0.04, high: 0.04, generator: &generator)
+        inProjectionWeight = Initializers.truncatedNormal(
+            [3 * width, width], std: 0.02, low: -0.04, high: 0.04, generator: &generator)
         inProjectionBias = Initializers.zeros([3 * width])
         outProjection = Linear(inputFeatures: width, outputFeatures: width, generator: &generator)
     }
 
     var members: [ModuleMember] {
-        [.parameter("in_proj_weight", inProjectionWeight), .parameter("in_proj_bias", inProjectionBias), .child("out_proj", outProjection)]
+        [
+            .parameter("in_proj_weight", inProjectionWeight), .parameter("in_proj_bias", inProjectionBias),
+            .child("out_proj", outProjection),
+        ]
     }
 
     /// x: N x L x D -> N x L x D.
     func callAsFunction(_ x: Tensor) -> Tensor {
         let (n, l, d) = (x.shape[0], x.shape[1], x.shape[2])
         let headWidth = d / heads
-        let qkv = linear(x, weight: inProjectionWeight, bias: inProjectionBias)            // N x L x 3D
-        let split = qkv.reshaped([n, l, 3, heads, headWidth]).permuted([2, 0, 3, 1, 4])   // 3 x N x h x L x dh
+        let qkv = linear(x, weight: inProjectionWeight, bias: inProjectionBias)  // N x L x 3D
+        let split = qkv.reshaped([n, l, 3, heads, headWidth]).permuted([2, 0, 3, 1, 4])  // 3 x N x h x L x dh
         let q = split.sliced(axis: 0, range: 0..<1).reshaped([n, heads, l, headWidth])
         let k = split.sliced(axis: 0, range: 1..<2).reshaped([n, heads, l, headWidth])
         let v = split.sliced(axis: 0, range: 2..<3).reshaped([n, heads, l, headWidth])
-        let logits = matmul(q, k.transposed(2, 3)) * (1 / Float(headWidth).squareRoot())   // N x h x L x L
-        let attended = matmul(logits.softmax(axis: -1), v)                                   // N x h x L x dh
+        let logits = matmul(q, k.transposed(2, 3)) * (1 / Float(headWidth).squareRoot())  // N x h x L x L
+        let attended = matmul(logits.softmax(axis: -1), v)  // N x h x L x dh
         return outProjection(attended.permuted([0, 2, 1, 3]).reshaped([n, l, d]))
     }
 }
@@ -55,7 +59,10 @@ final class TransformerBlock: Module {
     }
 
     var members: [ModuleMember] {
-        [.child("norm1", norm1), .child("attention", attention), .child("norm2", norm2), .child("mlp.fc1", fc1), .child("mlp.fc2", fc2)]
+        [
+            .child("norm1", norm1), .child("attention", attention), .child("norm2", norm2), .child("mlp.fc1", fc1),
+            .child("mlp.fc2", fc2),
+        ]
     }
 
     /// x: N x L x D -> N x L x D.
@@ -79,12 +86,18 @@ final class LongDistanceReferenceExtractor: Module {
     init(configuration: GKNetConfiguration, generator: inout SplitMix64) {
         let width = configuration.lreWidth
         grid = configuration.positionGrid
-        project = Conv2d(inputChannels: configuration.encoderWidths[3], outputChannels: width, kernelSize: 1, bias: true, generator: &generator)
+        project = Conv2d(
+            inputChannels: configuration.encoderWidths[3], outputChannels: width, kernelSize: 1, bias: true,
+            generator: &generator)
         if configuration.useLRE {
-            positionEmbedding = Initializers.truncatedNormal([1, grid * grid, width], std: 0.02, low: -0.04, high: 0.04, generator: &generator)
+            positionEmbedding = Initializers.truncatedNormal(
+                [1, grid * grid, width], std: 0.02, low: -0.04, high: 0.04, generator: &generator)
             var blocks: [TransformerBlock] = []
             for _ in 0..<configuration.lreDepth {
-                blocks.append(TransformerBlock(width: width, heads: configuration.lreHeads, mlpRatio: configuration.lreMLPRatio, generator: &generator))
+                blocks.append(
+                    TransformerBlock(
+                        width: width, heads: configuration.lreHeads, mlpRatio: configuration.lreMLPRatio,
+                        generator: &generator))
             }
             self.blocks = blocks
             norm = LayerNorm(normalizedShape: [width])
@@ -109,8 +122,8 @@ final class LongDistanceReferenceExtractor: Module {
         guard let embedding = positionEmbedding else { return nil }
         if height == grid && width == grid { return embedding }
         let d = embedding.shape[2]
-        let map = embedding.reshaped([1, grid, grid, d]).permuted([0, 3, 1, 2])          // 1 x D x G x G
-        let resized = resizeBicubic(map, height: height, width: width)                    // 1 x D x h x w
+        let map = embedding.reshaped([1, grid, grid, d]).permuted([0, 3, 1, 2])  // 1 x D x G x G
+        let resized = resizeBicubic(map, height: height, width: width)  // 1 x D x h x w
         return resized.reshaped([1, d, height * width]).permuted([0, 2, 1])
     }
 

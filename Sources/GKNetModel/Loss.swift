@@ -10,11 +10,15 @@ import TensorCore
 /// - Parameters: output, target N x 3 x H x W; mask N x 1 x H x W.
 /// - Parameter minimumArea: pixels (absolute, at every resolution; iDIH's 100 at 256x256).
 public func foregroundNormalizedMSE(output: Tensor, target: Tensor, mask: Tensor, minimumArea: Float = 100) -> Tensor {
-    precondition(output.shape == target.shape, "foregroundNormalizedMSE: output \(output.shape) and target \(target.shape) differ")
-    precondition(mask.rank == 4 && mask.shape[0] == output.shape[0], "foregroundNormalizedMSE: mask \(mask.shape) does not match output \(output.shape)")
+    precondition(
+        output.shape == target.shape,
+        "foregroundNormalizedMSE: output \(output.shape) and target \(target.shape) differ")
+    precondition(
+        mask.rank == 4 && mask.shape[0] == output.shape[0],
+        "foregroundNormalizedMSE: mask \(mask.shape) does not match output \(output.shape)")
     let n = output.shape[0]
     let difference = output - target
-    let squared = (difference * difference).reshaped([n, -1]).sum(axes: [1])                // N
+    let squared = (difference * difference).reshaped([n, -1]).sum(axes: [1])  // N
     let plane = mask.count / n
     var denominators = [Float](repeating: 0, count: n)
     for i in 0..<n {

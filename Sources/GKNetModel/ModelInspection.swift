@@ -110,7 +110,7 @@ extension ModelInspection {
     }
 
     private static func count(_ cfg: GKNetConfiguration, height: Int, width: Int) -> [Block] {
-        let c = [4] + cfg.encoderWidths                           // c[l] = C_l, c[0] = input channels
+        let c = [4] + cfg.encoderWidths  // c[l] = C_l, c[0] = input channels
         func pixels(_ level: Int) -> Int { (height >> level) * (width >> level) }
         let d = cfg.lreWidth
         let (tokenHeight, tokenWidth) = (height >> 4, width >> 4)
@@ -122,11 +122,14 @@ extension ModelInspection {
         // E1..E4: Down (Conv4x4 s2, BN) + residual block (2 x Conv3x3, BN).
         for level in 1...4 {
             let (input, output) = (c[level - 1], c[level])
-            blocks.append(Block(
-                id: "E\(level)", name: "encoder stage \(level)", parameterPrefixes: ["encoder.stages.\(level)"],
-                parameters: conv(input, output, 4, bias: false) + batchNorm(output) + 2 * (conv(output, output, 3, bias: false) + batchNorm(output)),
-                macs: convMACs(input, output, 4, outputPixels: pixels(level)) + 2 * convMACs(output, output, 3, outputPixels: pixels(level)),
-                dynConvMACs: 0))
+            blocks.append(
+                Block(
+                    id: "E\(level)", name: "encoder stage \(level)", parameterPrefixes: ["encoder.stages.\(level)"],
+                    parameters: conv(input, output, 4, bias: false) + batchNorm(output) + 2
+                        * (conv(output, output, 3, bias: false) + batchNorm(output)),
+                    macs: convMACs(input, output, 4, outputPixels: pixels(level)) + 2
+                        * convMACs(output, output, 3, outputPixels: pixels(level)),
+                    dynConvMACs: 0))
         }
 
         // L: Conv1x1 C_4 -> D; positional embedding and transformer blocks when useLRE.
@@ -138,36 +141,46 @@ extension ModelInspection {
             let perBlock = 2 * d + (3 * d * d + 3 * d) + linear(d, d) + 2 * d + linear(d, hidden) + linear(hidden, d)
             lreParameters += grid * grid * d + cfg.lreDepth * perBlock + 2 * d
             if tokenHeight != grid || tokenWidth != grid {
-                lreMACs += tokenHeight * grid * grid * d + tokenHeight * d * grid * tokenWidth   // resize rows, then columns
+                // resize rows, then columns
+                lreMACs += tokenHeight * grid * grid * d + tokenHeight * d * grid * tokenWidth
             }
-            lreMACs += cfg.lreDepth * (tokens * d * 3 * d         // in_proj
-                                       + 2 * tokens * tokens * d   // QK^T and AV, all heads
-                                       + tokens * d * d            // out_proj
-                                       + 2 * tokens * d * hidden)  // MLP
+            lreMACs +=
+                cfg.lreDepth
+                * (tokens * d * 3 * d  // in_proj
+                    + 2 * tokens * tokens * d  // QK^T and AV, all heads
+                    + tokens * d * d  // out_proj
+                    + 2 * tokens * d * hidden)  // MLP
         }
-        blocks.append(Block(id: "L", name: "LRE", parameterPrefixes: ["lre"], parameters: lreParameters, macs: lreMACs, dynConvMACs: 0))
+        blocks.append(
+            Block(
+                id: "L", name: "LRE", parameterPrefixes: ["lre"], parameters: lreParameters, macs: lreMACs,
+                dynConvMACs: 0))
 
         // K3..K1: up (Conv3x3, BN), merge (Conv1x1, BN), SCF or fuse, kernel head.
         var previous = d
         let a = cfg.scfAttentionWidth
         for level in cfg.kernelLevelList {
             let (cl, p) = (c[level], pixels(level))
-            var parameters = conv(previous, cl, 3, bias: false) + batchNorm(cl) + conv(2 * cl, cl, 1, bias: false) + batchNorm(cl)
+            var parameters =
+                conv(previous, cl, 3, bias: false) + batchNorm(cl) + conv(2 * cl, cl, 1, bias: false) + batchNorm(cl)
             var macs = convMACs(previous, cl, 3, outputPixels: p) + convMACs(2 * cl, cl, 1, outputPixels: p)
             var scf: Block?
             if cfg.useSCF {
                 let z = cfg.squeezeWidth(channels: cl)
-                let scfParameters = conv(cl, a, 1, bias: true) + linear(d, a, bias: false) + linear(d, cl)
+                let scfParameters =
+                    conv(cl, a, 1, bias: true) + linear(d, a, bias: false) + linear(d, cl)
                     + conv(cl, cl, 1, bias: true) + linear(cl, z) + linear(z, 2 * cl)
-                let scfMACs = p * cl * a          // query
-                    + tokens * d * a              // key
-                    + tokens * d * cl             // value
-                    + p * tokens * a              // logits
-                    + p * tokens * cl             // A V
-                    + p * cl * cl                 // project
-                    + cl * z + z * 2 * cl         // gate
-                scf = Block(id: "S\(level)", name: "SCF level \(level)", parameterPrefixes: ["kpb.\(level).scf"],
-                            parameters: scfParameters, macs: scfMACs, dynConvMACs: 0, partOf: "K\(level)")
+                let scfMACs =
+                    p * cl * a  // query
+                    + tokens * d * a  // key
+                    + tokens * d * cl  // value
+                    + p * tokens * a  // logits
+                    + p * tokens * cl  // A V
+                    + p * cl * cl  // project
+                    + cl * z + z * 2 * cl  // gate
+                scf = Block(
+                    id: "S\(level)", name: "SCF level \(level)", parameterPrefixes: ["kpb.\(level).scf"],
+                    parameters: scfParameters, macs: scfMACs, dynConvMACs: 0, partOf: "K\(level)")
                 parameters += scfParameters
                 macs += scfMACs
             } else {
@@ -179,41 +192,52 @@ extension ModelInspection {
                 parameters += conv(cl, cl, 3, bias: true) + conv(cl, taps, 1, bias: true)
                 macs += convMACs(cl, cl, 3, outputPixels: p) + convMACs(cl, taps, 1, outputPixels: p)
             }
-            blocks.append(Block(id: "K\(level)", name: "KPB level \(level)", parameterPrefixes: ["kpb.\(level)"],
-                                parameters: parameters, macs: macs, dynConvMACs: 0))
+            blocks.append(
+                Block(
+                    id: "K\(level)", name: "KPB level \(level)", parameterPrefixes: ["kpb.\(level)"],
+                    parameters: parameters, macs: macs, dynConvMACs: 0))
             if let scf { blocks.append(scf) }
             previous = cl
         }
 
         // D4: Conv1x1 (C_4 + D -> C_4), BN.
-        blocks.append(Block(id: "D4", name: "decoder bottleneck", parameterPrefixes: ["decoder.bottleneck"],
-                            parameters: conv(c[4] + d, c[4], 1, bias: false) + batchNorm(c[4]),
-                            macs: convMACs(c[4] + d, c[4], 1, outputPixels: tokens), dynConvMACs: 0))
+        blocks.append(
+            Block(
+                id: "D4", name: "decoder bottleneck", parameterPrefixes: ["decoder.bottleneck"],
+                parameters: conv(c[4] + d, c[4], 1, bias: false) + batchNorm(c[4]),
+                macs: convMACs(c[4] + d, c[4], 1, outputPixels: tokens), dynConvMACs: 0))
         // D3..D1: ConvT4x4 s2 + BN, Conv3x3 + BN, DynConv where kernels are predicted.
         for level in [3, 2, 1] {
             let (input, output) = (c[level + 1], c[level])
             let modulated = cfg.useKernelModulation && cfg.kernelLevelList.contains(level)
-            blocks.append(Block(
-                id: "D\(level)", name: "decoder level \(level)", parameterPrefixes: ["decoder.levels.\(level)"],
-                parameters: conv(input, output, 4, bias: false) + batchNorm(output) + conv(output, output, 3, bias: false) + batchNorm(output),
-                macs: convTransposeMACs(input, output, 4, inputPixels: pixels(level + 1)) + convMACs(output, output, 3, outputPixels: pixels(level)),
-                dynConvMACs: modulated ? output * k2 * pixels(level) : 0))
+            blocks.append(
+                Block(
+                    id: "D\(level)", name: "decoder level \(level)", parameterPrefixes: ["decoder.levels.\(level)"],
+                    parameters: conv(input, output, 4, bias: false) + batchNorm(output)
+                        + conv(output, output, 3, bias: false) + batchNorm(output),
+                    macs: convTransposeMACs(input, output, 4, inputPixels: pixels(level + 1))
+                        + convMACs(output, output, 3, outputPixels: pixels(level)),
+                    dynConvMACs: modulated ? output * k2 * pixels(level) : 0))
         }
         // D0: ConvT4x4 s2 + BN, Conv3x3 (bias).
         let d0 = cfg.decoderOutputWidth
-        blocks.append(Block(
-            id: "D0", name: "decoder level 0", parameterPrefixes: ["decoder.levels.0"],
-            parameters: conv(c[1], d0, 4, bias: false) + batchNorm(d0) + conv(d0, d0, 3, bias: true),
-            macs: convTransposeMACs(c[1], d0, 4, inputPixels: pixels(1)) + convMACs(d0, d0, 3, outputPixels: pixels(0)),
-            dynConvMACs: 0))
+        blocks.append(
+            Block(
+                id: "D0", name: "decoder level 0", parameterPrefixes: ["decoder.levels.0"],
+                parameters: conv(c[1], d0, 4, bias: false) + batchNorm(d0) + conv(d0, d0, 3, bias: true),
+                macs: convTransposeMACs(c[1], d0, 4, inputPixels: pixels(1))
+                    + convMACs(d0, d0, 3, outputPixels: pixels(0)),
+                dynConvMACs: 0))
         // H: Conv1x1 -> RGB, residual or affine transform (+ the learned blend's Conv1x1 -> 1).
         let learned = cfg.outputBlend == .learned
         let headChannels = cfg.output.channels
-        blocks.append(Block(
-            id: "H", name: "head (+ blend)", parameterPrefixes: ["head", "blend"],
-            parameters: conv(d0, headChannels, 1, bias: true) + (learned ? conv(d0, 1, 1, bias: true) : 0),
-            macs: convMACs(d0, headChannels, 1, outputPixels: pixels(0)) + (learned ? convMACs(d0, 1, 1, outputPixels: pixels(0)) : 0),
-            dynConvMACs: 0))
+        blocks.append(
+            Block(
+                id: "H", name: "head (+ blend)", parameterPrefixes: ["head", "blend"],
+                parameters: conv(d0, headChannels, 1, bias: true) + (learned ? conv(d0, 1, 1, bias: true) : 0),
+                macs: convMACs(d0, headChannels, 1, outputPixels: pixels(0))
+                    + (learned ? convMACs(d0, 1, 1, outputPixels: pixels(0)) : 0),
+                dynConvMACs: 0))
         return blocks
     }
 }
@@ -228,16 +252,22 @@ extension ModelInspection {
         var rows: [[String]] = [["block", "parameters", "%", "MACs", "%", "of which DynConv"]]
         for block in blocks {
             let label = block.partOf.map { "  \(block.name) (in \($0))" } ?? block.label
-            rows.append([label, Self.grouped(block.parameters), percent(block.parameters, totalP),
-                         Self.grouped(block.totalMACs), percent(block.totalMACs, totalM),
-                         block.dynConvMACs > 0 ? Self.grouped(block.dynConvMACs) : ""])
+            rows.append([
+                label, Self.grouped(block.parameters), percent(block.parameters, totalP),
+                Self.grouped(block.totalMACs), percent(block.totalMACs, totalM),
+                block.dynConvMACs > 0 ? Self.grouped(block.dynConvMACs) : "",
+            ])
         }
-        rows.append(["total", Self.grouped(totalParameters), "100.0 %", Self.grouped(totalMACs), "100.0 %", Self.grouped(totalDynConvMACs)])
+        rows.append([
+            "total", Self.grouped(totalParameters), "100.0 %", Self.grouped(totalMACs), "100.0 %",
+            Self.grouped(totalDynConvMACs),
+        ])
         let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max()! }
         var lines = rows.map { row in
             row.enumerated().map { column, cell in
-                column == 0 ? cell + String(repeating: " ", count: widths[0] - cell.count)
-                            : String(repeating: " ", count: widths[column] - cell.count) + cell
+                column == 0
+                    ? cell + String(repeating: " ", count: widths[0] - cell.count)
+                    : String(repeating: " ", count: widths[column] - cell.count) + cell
             }.joined(separator: "  ").trimmingTrailingSpaces()
         }
         lines.insert(String(repeating: "-", count: lines[0].count), at: 1)

@@ -15,18 +15,23 @@ final class SelectiveCorrelationFusion: Module {
         let attentionWidth = configuration.scfAttentionWidth
         heads = configuration.scfHeads
         topK = configuration.scfTopK
-        query = Conv2d(inputChannels: channels, outputChannels: attentionWidth, kernelSize: 1, bias: true, generator: &generator)
-        key = Linear(inputFeatures: configuration.lreWidth, outputFeatures: attentionWidth, bias: false, generator: &generator)
+        query = Conv2d(
+            inputChannels: channels, outputChannels: attentionWidth, kernelSize: 1, bias: true, generator: &generator)
+        key = Linear(
+            inputFeatures: configuration.lreWidth, outputFeatures: attentionWidth, bias: false, generator: &generator)
         value = Linear(inputFeatures: configuration.lreWidth, outputFeatures: channels, generator: &generator)
-        project = Conv2d(inputChannels: channels, outputChannels: channels, kernelSize: 1, bias: true, generator: &generator)
+        project = Conv2d(
+            inputChannels: channels, outputChannels: channels, kernelSize: 1, bias: true, generator: &generator)
         let squeeze = configuration.squeezeWidth(channels: channels)
         gateFC1 = Linear(inputFeatures: channels, outputFeatures: squeeze, generator: &generator)
         gateFC2 = Linear(inputFeatures: squeeze, outputFeatures: 2 * channels, generator: &generator)
     }
 
     var members: [ModuleMember] {
-        [.child("query", query), .child("key", key), .child("value", value), .child("project", project),
-         .child("gate.fc1", gateFC1), .child("gate.fc2", gateFC2)]
+        [
+            .child("query", query), .child("key", key), .child("value", value), .child("project", project),
+            .child("gate.fc1", gateFC1), .child("gate.fc2", gateFC2),
+        ]
     }
 
     /// - Parameters:
@@ -37,30 +42,31 @@ final class SelectiveCorrelationFusion: Module {
     func callAsFunction(_ local: Tensor, tokens: Tensor, tokenBias: Tensor?) -> Tensor {
         let (n, c, h, w) = (local.shape[0], local.shape[1], local.shape[2], local.shape[3])
         let tokenCount = tokens.shape[1]
-        let q = query(local)                                                          // N x a x H x W
+        let q = query(local)  // N x a x H x W
         let headWidth = q.shape[1] / heads
         let scale = 1 / Float(headWidth).squareRoot()
-        let values = value(tokens).reshaped([n, tokenCount, heads, c / heads]).permuted([0, 2, 1, 3]) // N x h x T x C/h
-        let gathered: Tensor                                                           // N x h x C/h x HW
+        // N x h x T x C/h
+        let values = value(tokens).reshaped([n, tokenCount, heads, c / heads]).permuted([0, 2, 1, 3])
+        let gathered: Tensor  // N x h x C/h x HW
         if topK > 0 && topK < tokenCount {
-            let queries = q.reshaped([n, heads, headWidth, h * w]).permuted([0, 1, 3, 2])     // N x h x HW x dh
-            let keys = key(tokens).reshaped([n, tokenCount, heads, headWidth]).permuted([0, 2, 3, 1])   // N x h x dh x T
-            var logits = matmul(queries, keys) * scale                                  // N x h x HW x T
+            let queries = q.reshaped([n, heads, headWidth, h * w]).permuted([0, 1, 3, 2])  // N x h x HW x dh
+            let keys = key(tokens).reshaped([n, tokenCount, heads, headWidth]).permuted([0, 2, 3, 1])  // N x h x dh x T
+            var logits = matmul(queries, keys) * scale  // N x h x HW x T
             if let tokenBias { logits = logits + tokenBias }
             logits = logits + topKMask(logits, k: topK)
             gathered = matmul(logits.softmax(axis: -1), values).permuted([0, 1, 3, 2])
         } else {
             // The same attention, fused and tiled: no N x h x HW x T matrix, no permute of the queries.
-            let keys = key(tokens).reshaped([n, tokenCount, heads, headWidth]).permuted([0, 2, 1, 3])   // N x h x T x dh
+            let keys = key(tokens).reshaped([n, tokenCount, heads, headWidth]).permuted([0, 2, 1, 3])  // N x h x T x dh
             gathered = tokenAttention(
                 queries: q.reshaped([n, heads, headWidth, h * w]), keys: keys, values: values, scale: scale,
                 bias: tokenBias?.reshaped([n, tokenCount]))
         }
         let reference = project(gathered.reshaped([n, c, h, w]))
         // Selective fusion: a per-channel softmax over the two sources.
-        let summary = (local + reference).mean(axes: [2, 3])                            // N x C
+        let summary = (local + reference).mean(axes: [2, 3])  // N x C
         let squeezed = gateFC1(summary).relu()
-        let weights = gateFC2(squeezed).reshaped([n, 2, c]).softmax(axis: 1)            // N x 2 x C
+        let weights = gateFC2(squeezed).reshaped([n, 2, c]).softmax(axis: 1)  // N x 2 x C
         let alpha = weights.sliced(axis: 1, range: 0..<1).reshaped([n, c, 1, 1])
         let beta = weights.sliced(axis: 1, range: 1..<2).reshaped([n, c, 1, 1])
         return alpha * local + beta * reference
@@ -80,7 +86,9 @@ func topKMask(_ logits: Tensor, k: Int) -> Tensor {
                 for row in range {
                     let base = row * rowLength
                     for i in 0..<rowLength { order[i] = i }
-                    order.sort { source[base + $0] > source[base + $1] || (source[base + $0] == source[base + $1] && $0 < $1) }
+                    order.sort {
+                        source[base + $0] > source[base + $1] || (source[base + $0] == source[base + $1] && $0 < $1)
+                    }
                     for i in order.prefix(k) { out[base + i] = 0 }
                 }
             }
@@ -95,8 +103,9 @@ func backgroundTokenBias(mask: Tensor, tokenHeight: Int, tokenWidth: Int) -> Ten
     withoutGradient {
         let stride = GKNetConfiguration.encoderStride
         let fraction = avgPool2d(mask.detached(), kernelSize: stride, stride: stride)
-        precondition(fraction.shape[2] == tokenHeight && fraction.shape[3] == tokenWidth,
-                     "backgroundTokenBias: mask \(mask.shape) does not tile into \(tokenHeight)x\(tokenWidth) tokens")
+        precondition(
+            fraction.shape[2] == tokenHeight && fraction.shape[3] == tokenWidth,
+            "backgroundTokenBias: mask \(mask.shape) does not tile into \(tokenHeight)x\(tokenWidth) tokens")
         let bias = ((1 - fraction) + 1e-3).log()
         return bias.reshaped([mask.shape[0], 1, 1, tokenHeight * tokenWidth])
     }

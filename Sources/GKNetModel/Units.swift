@@ -11,18 +11,23 @@ final class ConvNormELU: Module {
     var isTraining = true
 
     /// Conv k x k, stride, padding ("same" for 3x3 / 1x1 with padding k/2).
-    init(_ inputChannels: Int, _ outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int? = nil, generator: inout SplitMix64) {
-        kind = .convolution(Conv2d(
-            inputChannels: inputChannels, outputChannels: outputChannels, kernelSize: kernelSize,
-            stride: stride, padding: padding ?? kernelSize / 2, bias: false, generator: &generator))
+    init(
+        _ inputChannels: Int, _ outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int? = nil,
+        generator: inout SplitMix64
+    ) {
+        kind = .convolution(
+            Conv2d(
+                inputChannels: inputChannels, outputChannels: outputChannels, kernelSize: kernelSize,
+                stride: stride, padding: padding ?? kernelSize / 2, bias: false, generator: &generator))
         norm = BatchNorm2d(channels: outputChannels, trackBatchCount: false)
     }
 
     /// "Up": ConvTranspose 4x4, stride 2, padding 1 (doubles H and W).
     init(upsampling inputChannels: Int, _ outputChannels: Int, generator: inout SplitMix64) {
-        kind = .transposed(ConvTranspose2d(
-            inputChannels: inputChannels, outputChannels: outputChannels, kernelSize: 4, stride: 2, padding: 1,
-            bias: false, generator: &generator))
+        kind = .transposed(
+            ConvTranspose2d(
+                inputChannels: inputChannels, outputChannels: outputChannels, kernelSize: 4, stride: 2, padding: 1,
+                bias: false, generator: &generator))
         norm = BatchNorm2d(channels: outputChannels, trackBatchCount: false)
     }
 
@@ -50,8 +55,9 @@ final class ConvELU: Module {
     var isTraining = true
 
     init(_ inputChannels: Int, _ outputChannels: Int, kernelSize: Int, generator: inout SplitMix64) {
-        conv = Conv2d(inputChannels: inputChannels, outputChannels: outputChannels, kernelSize: kernelSize,
-                      padding: kernelSize / 2, bias: true, generator: &generator)
+        conv = Conv2d(
+            inputChannels: inputChannels, outputChannels: outputChannels, kernelSize: kernelSize,
+            padding: kernelSize / 2, bias: true, generator: &generator)
     }
 
     var members: [ModuleMember] { [.child("conv", conv)] }

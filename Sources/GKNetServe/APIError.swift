@@ -52,19 +52,23 @@ public struct APIError: Error, Sendable, Equatable {
 /// Turns any error thrown by a route into its JSON response: `APIError` as it is, Hummingbird's
 /// own errors (body too large, ...) with their status, anything else as a 500 that is logged.
 struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         do {
             return try await next(request, context)
         } catch let error as APIError {
             return error.response()
         } catch let error as any HTTPResponseError {
             let code = error.status == .contentTooLarge ? "upload_too_large" : "http_\(error.status.code)"
-            let detail = error.status == .contentTooLarge
+            let detail =
+                error.status == .contentTooLarge
                 ? "the upload is larger than the server accepts (--max-upload-mb)" : (error.status.reasonPhrase)
             return APIError(error.status, code, detail).response()
         } catch {
             context.logger.error("internal error: \(error)")
-            return APIError(.internalServerError, "internal_error", "the server failed; the error was logged").response()
+            return APIError(.internalServerError, "internal_error", "the server failed; the error was logged")
+                .response()
         }
     }
 }

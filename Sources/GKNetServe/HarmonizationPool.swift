@@ -51,7 +51,10 @@ public final class WorkerPool<Resource: Sendable>: @unchecked Sendable {
     public func run<Output: Sendable>(
         timeout: Duration, _ job: @escaping @Sendable (Resource) throws -> Output
     ) async throws -> Output {
-        let deadline = DispatchTime.now() + .nanoseconds(Int(timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000))
+        let deadline =
+            DispatchTime.now()
+            + .nanoseconds(
+                Int(timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000))
         let worker = try await acquire(deadline: deadline)
         let outcome = Outcome<Output>()
         let resource = resources[worker]

@@ -10,10 +10,10 @@
 // Retry-After, a request past its deadline 504.
 import Foundation
 import GKNetModel
-import Inference
 import HTTPTypes
 import Hummingbird
 import ImageCodec
+import Inference
 import Logging
 import NIOCore
 
@@ -49,9 +49,12 @@ public final class HarmonizationService: Sendable {
     public init(options: ServeOptions, metrics: ServiceMetrics = ServiceMetrics()) throws {
         self.options = options
         self.metrics = metrics
-        let harmonizers = try (0..<max(1, options.workers)).map { _ in Harmonizer(model: try ModelLoading.load(path: options.modelPath)) }
+        let harmonizers = try (0..<max(1, options.workers)).map { _ in
+            Harmonizer(model: try ModelLoading.load(path: options.modelPath))
+        }
         let configuration = harmonizers[0].model.configuration
-        modelDescription = "\(configuration.encoderWidths.map(String.init).joined(separator: "/")) widths, \(configuration.output.rawValue) head, \(harmonizers[0].model.parameterCount) parameters"
+        modelDescription =
+            "\(configuration.encoderWidths.map(String.init).joined(separator: "/")) widths, \(configuration.output.rawValue) head, \(harmonizers[0].model.parameterCount) parameters"
         pool = WorkerPool(resources: harmonizers, queueCapacity: options.queue)
     }
 
@@ -73,13 +76,16 @@ public final class HarmonizationService: Sendable {
         router.add(middleware: MetricsRecorder(metrics: metrics, pool: pool))
         router.add(middleware: APIErrorMiddleware())
         router.get("/") { _, _ in Self.staticResponse(PageAssets.indexHTML, contentType: "text/html; charset=utf-8") }
-        router.get("/openapi.yaml") { _, _ in Self.staticResponse(PageAssets.openAPI, contentType: "application/yaml; charset=utf-8") }
+        router.get("/openapi.yaml") { _, _ in
+            Self.staticResponse(PageAssets.openAPI, contentType: "application/yaml; charset=utf-8")
+        }
         router.get("/healthz") { _, _ in Self.json(["status": "ok"]) }
         router.get("/readyz") { _, _ in Self.json(["status": "ready", "model": self.modelDescription]) }
         router.get("/metrics") { _, _ in
             self.metrics.queueLength.set(Double(self.pool.queueLength))
             self.metrics.busyWorkers.set(Double(self.pool.busyWorkers))
-            return Self.staticResponse(self.metrics.registry.emitToString(), contentType: "text/plain; version=0.0.4; charset=utf-8")
+            return Self.staticResponse(
+                self.metrics.registry.emitToString(), contentType: "text/plain; version=0.0.4; charset=utf-8")
         }
         router.post("/v1/harmonize") { request, _ in try await self.harmonize(request) }
         router.post("/v1/compose") { request, _ in try await self.compose(request) }
@@ -89,14 +95,20 @@ public final class HarmonizationService: Sendable {
     /// The upload, read up to the size limit. - Throws: `APIError` 413 past it.
     func form(_ request: Request) async throws -> MultipartForm {
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maximumUploadBytes {
-            throw APIError(.contentTooLarge, "upload_too_large", "the upload is \(length / 1024) KiB, more than the \(options.maximumUploadMegabytes) MiB this server accepts (--max-upload-mb)")
+            throw APIError(
+                .contentTooLarge, "upload_too_large",
+                "the upload is \(length / 1024) KiB, more than the \(options.maximumUploadMegabytes) MiB this server accepts (--max-upload-mb)"
+            )
         }
         var request = request
         let body: ByteBuffer
         do {
             body = try await request.collectBody(upTo: maximumUploadBytes)
         } catch is NIOTooManyBytesError {
-            throw APIError(.contentTooLarge, "upload_too_large", "the upload is larger than the \(options.maximumUploadMegabytes) MiB this server accepts (--max-upload-mb)")
+            throw APIError(
+                .contentTooLarge, "upload_too_large",
+                "the upload is larger than the \(options.maximumUploadMegabytes) MiB this server accepts (--max-upload-mb)"
+            )
         }
         return try MultipartForm(body: body, contentType: request.headers[.contentType])
     }
@@ -112,7 +124,10 @@ public final class HarmonizationService: Sendable {
         let output = try await runJob { harmonizer in
             let input = try Self.readInput(composite: composite, mask: mask, limits: limits)
             let result = Self.harmonize(input, harmonizer: harmonizer, method: method)
-            return (try HarmonizeJob.encodeOutput(result, input: input, format: format, options: HarmonizeOptions(), path: "result"), input.warnings)
+            return (
+                try HarmonizeJob.encodeOutput(
+                    result, input: input, format: format, options: HarmonizeOptions(), path: "result"), input.warnings
+            )
         }
         metrics.imagesHarmonized.increment()
         var headers: HTTPFields = [.contentType: format == .jpeg ? "image/jpeg" : "image/png"]
@@ -144,11 +159,15 @@ public final class HarmonizationService: Sendable {
         let limits = decodeLimits
         let started = ContinuousClock.now
         let result = try await runJob { harmonizer -> ComposeResult in
-            let (composite, mask) = try Self.composeInput(background: background, object: object, objectMask: objectMask, placement: placement, limits: limits)
+            let (composite, mask) = try Self.composeInput(
+                background: background, object: object, objectMask: objectMask, placement: placement, limits: limits)
             let input = try Self.checkedInput(composite: composite, mask: mask, bitDepth: 8)
             let harmonized = Self.harmonize(input, harmonizer: harmonizer, method: method)
             func png(_ image: PlanarImage) throws -> String {
-                try ImageFile.encode(.eightBit(image.raster8()), format: .png, options: EncodeOptions(pngCompressionLevel: 1), path: "result").base64EncodedString()
+                try ImageFile.encode(
+                    .eightBit(image.raster8()), format: .png, options: EncodeOptions(pngCompressionLevel: 1),
+                    path: "result"
+                ).base64EncodedString()
             }
             return ComposeResult(
                 width: composite.width, height: composite.height, composite: try png(composite), mask: try png(mask),
@@ -158,7 +177,9 @@ public final class HarmonizationService: Sendable {
         var body = result
         body.milliseconds = Double(Self.milliseconds(since: started)) ?? 0
         let data = try JSONEncoder().encode(body)
-        return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(
+            status: .ok, headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
 
     /// Runs `job` on the pool, turning refusals into API errors.
@@ -170,10 +191,14 @@ public final class HarmonizationService: Sendable {
             case .queueFull:
                 metrics.rejected.increment()
                 let retry = max(1, Int((options.timeoutSeconds / Double(max(1, options.queue))).rounded(.up)))
-                throw APIError(.serviceUnavailable, "queue_full", "every worker is busy and \(options.queue) requests wait; retry later", retryAfter: min(retry, 30))
+                throw APIError(
+                    .serviceUnavailable, "queue_full",
+                    "every worker is busy and \(options.queue) requests wait; retry later", retryAfter: min(retry, 30))
             case .timedOut:
                 metrics.timedOut.increment()
-                throw APIError(.gatewayTimeout, "timeout", "the harmonization did not finish within \(Int(options.timeoutSeconds)) s (--timeout)")
+                throw APIError(
+                    .gatewayTimeout, "timeout",
+                    "the harmonization did not finish within \(Int(options.timeoutSeconds)) s (--timeout)")
             case .closed:
                 throw APIError(.serviceUnavailable, "shutting_down", "the server is shutting down", retryAfter: 5)
             }
@@ -189,21 +214,26 @@ public final class HarmonizationService: Sendable {
     static func readInput(composite: Data, mask: Data, limits: DecodeLimits) throws -> HarmonizeInput {
         var options = HarmonizeOptions()
         options.limits = limits
-        return try HarmonizeJob.readInput(compositeData: composite, compositeName: "composite", maskData: mask, maskName: "mask", options: options)
+        return try HarmonizeJob.readInput(
+            compositeData: composite, compositeName: "composite", maskData: mask, maskName: "mask", options: options)
     }
 
     /// Each worker owns its harmonizer, so the method can be set per request.
-    static func harmonize(_ input: HarmonizeInput, harmonizer: Harmonizer, method: FullResolutionMethod?) -> PlanarImage {
+    static func harmonize(_ input: HarmonizeInput, harmonizer: Harmonizer, method: FullResolutionMethod?) -> PlanarImage
+    {
         var clock = StageClock()
         // upsampled-transform on a model without the affine head falls back to local-affine (carryToFullResolution)
         harmonizer.method = method ?? Harmonizer.defaultMethod(for: harmonizer.model.configuration.output)
         return HarmonizeJob.harmonize(input, harmonizer: harmonizer, clock: &clock)
     }
 
-    static func composeInput(background: Data, object: Data, objectMask: Data?, placement: Placement, limits: DecodeLimits) throws
+    static func composeInput(
+        background: Data, object: Data, objectMask: Data?, placement: Placement, limits: DecodeLimits
+    ) throws
         -> (PlanarImage, PlanarImage)
     {
-        let backgroundImage = try HarmonizeJob.rgbPlanes(of: ImageFile.decode(background, path: "background", limits: limits))
+        let backgroundImage = try HarmonizeJob.rgbPlanes(
+            of: ImageFile.decode(background, path: "background", limits: limits))
         let objectImage = try ImageFile.decode(object, path: "object", limits: limits)
         let objectRGB = HarmonizeJob.rgbPlanes(of: objectImage)
         let alpha: PlanarImage
@@ -211,7 +241,9 @@ public final class HarmonizationService: Sendable {
             let decoded = try ImageFile.decode(objectMask, path: "object_mask", limits: limits)
             alpha = HarmonizeJob.maskPlane(of: decoded, snapsJPEGRinging: false).0
             guard alpha.width == objectRGB.width && alpha.height == objectRGB.height else {
-                throw HarmonizeError("object_mask is \(alpha.width)x\(alpha.height) but object is \(objectRGB.width)x\(objectRGB.height)")
+                throw HarmonizeError(
+                    "object_mask is \(alpha.width)x\(alpha.height) but object is \(objectRGB.width)x\(objectRGB.height)"
+                )
             }
         } else if objectImage.layout.hasAlpha {
             alpha = HarmonizeJob.alphaPlane(of: objectImage)
@@ -226,7 +258,8 @@ public final class HarmonizationService: Sendable {
     }
 
     static func checkedInput(composite: PlanarImage, mask: PlanarImage, bitDepth: Int) throws -> HarmonizeInput {
-        try HarmonizeJob.checkedInput(composite: composite, mask: mask, alpha: nil, bitDepth: bitDepth, maskName: "mask", warnings: [])
+        try HarmonizeJob.checkedInput(
+            composite: composite, mask: mask, alpha: nil, bitDepth: bitDepth, maskName: "mask", warnings: [])
     }
 
     // MARK: - Helpers
@@ -237,7 +270,9 @@ public final class HarmonizationService: Sendable {
     static func method(_ text: String?) throws -> FullResolutionMethod? {
         guard let text else { return nil }
         guard let method = FullResolutionMethod(rawValue: text) else {
-            throw APIError(.badRequest, "bad_field", "method must be one of \(FullResolutionMethod.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw APIError(
+                .badRequest, "bad_field",
+                "method must be one of \(FullResolutionMethod.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         return method
     }
@@ -252,20 +287,26 @@ public final class HarmonizationService: Sendable {
 
     static func milliseconds(since start: ContinuousClock.Instant) -> String {
         let elapsed = ContinuousClock.now - start
-        return String(format: "%.1f", Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15)
+        return String(
+            format: "%.1f", Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15)
     }
 
     /// Header values carry printable ASCII only.
     static func headerSafe(_ text: String) -> String {
-        String(text.unicodeScalars.map { $0.isASCII && $0.value >= 32 && $0.value < 127 ? Character($0) : "?" }.prefix(1000))
+        String(
+            text.unicodeScalars.map { $0.isASCII && $0.value >= 32 && $0.value < 127 ? Character($0) : "?" }.prefix(
+                1000))
     }
 
     static func staticResponse(_ text: String, contentType: String) -> Response {
-        Response(status: .ok, headers: [.contentType: contentType], body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+        Response(
+            status: .ok, headers: [.contentType: contentType], body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
     }
 
     static func json(_ object: [String: String]) -> Response {
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
-        return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(
+            status: .ok, headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
 }

@@ -13,7 +13,9 @@ struct MultipartForm {
     /// - Throws: `APIError` 400 when the body is not a readable multipart form.
     init(body: ByteBuffer, contentType: String?) throws {
         guard let contentType, contentType.lowercased().hasPrefix("multipart/form-data") else {
-            throw APIError(.badRequest, "not_multipart", "send the files as multipart/form-data (Content-Type is \(contentType ?? "missing"))")
+            throw APIError(
+                .badRequest, "not_multipart",
+                "send the files as multipart/form-data (Content-Type is \(contentType ?? "missing"))")
         }
         guard let boundary = Self.boundary(in: contentType) else {
             throw APIError(.badRequest, "not_multipart", "the multipart/form-data Content-Type has no boundary")
@@ -64,7 +66,9 @@ struct MultipartForm {
     func number(_ name: String, in range: ClosedRange<Double>, default defaultValue: Double) throws -> Double {
         guard let text = text(name) else { return defaultValue }
         guard let value = Double(text), value.isFinite, range.contains(value) else {
-            throw APIError(.badRequest, "bad_field", "\(name) must be a number in \(range.lowerBound)...\(range.upperBound), is \"\(text.prefix(40))\"")
+            throw APIError(
+                .badRequest, "bad_field",
+                "\(name) must be a number in \(range.lowerBound)...\(range.upperBound), is \"\(text.prefix(40))\"")
         }
         return value
     }
@@ -100,7 +104,9 @@ struct MultipartForm {
         for parameter in contentType.split(separator: ";").dropFirst() {
             let pair = parameter.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
             guard pair.count == 2, pair[0].lowercased() == "boundary" else { continue }
-            let value = pair[1].hasPrefix("\"") && pair[1].hasSuffix("\"") && pair[1].count >= 2 ? String(pair[1].dropFirst().dropLast()) : pair[1]
+            let value =
+                pair[1].hasPrefix("\"") && pair[1].hasSuffix("\"") && pair[1].count >= 2
+                ? String(pair[1].dropFirst().dropLast()) : pair[1]
             return value.isEmpty ? nil : value
         }
         return nil

@@ -20,12 +20,16 @@ public final class ServiceMetrics: Sendable {
         queueLength = registry.makeGauge(name: "gknet_queue_length", help: "Requests waiting for a worker")
         busyWorkers = registry.makeGauge(name: "gknet_busy_workers", help: "Workers running a harmonization")
         imagesHarmonized = registry.makeCounter(name: "gknet_images_harmonized_total", help: "Images harmonized")
-        rejected = registry.makeCounter(name: "gknet_queue_full_total", help: "Requests refused with 503 because the queue was full")
-        timedOut = registry.makeCounter(name: "gknet_timeouts_total", help: "Requests answered 504 because their deadline passed")
+        rejected = registry.makeCounter(
+            name: "gknet_queue_full_total", help: "Requests refused with 503 because the queue was full")
+        timedOut = registry.makeCounter(
+            name: "gknet_timeouts_total", help: "Requests answered 504 because their deadline passed")
         latency = registry.makeDurationHistogram(
             name: "gknet_request_duration_seconds",
-            buckets: [.milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
-                      .seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30), .seconds(60)],
+            buckets: [
+                .milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+                .seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30), .seconds(60),
+            ],
             help: "Time from request to response")
     }
 
@@ -44,7 +48,9 @@ struct MetricsRecorder<Context: RequestContext>: RouterMiddleware {
     let metrics: ServiceMetrics
     let pool: WorkerPool<Harmonizer>
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         let start = ContinuousClock.now
         let route = serviceRoutes.contains(request.uri.path) ? request.uri.path : "other"
         do {
@@ -63,4 +69,6 @@ struct MetricsRecorder<Context: RequestContext>: RouterMiddleware {
 
 /// The routes counted by name in the metrics (anything else is "other", so that random paths
 /// cannot create unbounded label values).
-let serviceRoutes: Set<String> = ["/", "/openapi.yaml", "/healthz", "/readyz", "/metrics", "/v1/harmonize", "/v1/compose"]
+let serviceRoutes: Set<String> = [
+    "/", "/openapi.yaml", "/healthz", "/readyz", "/metrics", "/v1/harmonize", "/v1/compose",
+]

@@ -3,14 +3,14 @@
 
 /// EXIF orientation 1-8: how the stored pixels must be turned to display upright.
 public enum ExifOrientation: Int, Sendable {
-    case up = 1                 // as stored
-    case upMirrored = 2         // flip left-right
-    case down = 3               // rotate 180
-    case downMirrored = 4       // flip top-bottom
-    case leftMirrored = 5       // transpose (swap x and y)
-    case right = 6              // rotate 90 degrees clockwise
-    case rightMirrored = 7      // transverse (mirror over the anti-diagonal)
-    case left = 8               // rotate 90 degrees counter-clockwise
+    case up = 1  // as stored
+    case upMirrored = 2  // flip left-right
+    case down = 3  // rotate 180
+    case downMirrored = 4  // flip top-bottom
+    case leftMirrored = 5  // transpose (swap x and y)
+    case right = 6  // rotate 90 degrees clockwise
+    case rightMirrored = 7  // transverse (mirror over the anti-diagonal)
+    case left = 8  // rotate 90 degrees counter-clockwise
 
     /// Whether width and height swap.
     public var swapsAxes: Bool { rawValue >= 5 }
@@ -23,8 +23,14 @@ public enum ExifOrientation: Int, Sendable {
         while offset + 4 <= bytes.count {
             guard bytes[offset] == 0xFF else { return .up }
             let marker = bytes[offset + 1]
-            if marker == 0xFF { offset += 1; continue }  // fill byte
-            if marker == 0xD8 || marker == 0x01 || (0xD0...0xD7).contains(marker) { offset += 2; continue }
+            if marker == 0xFF {
+                offset += 1
+                continue
+            }  // fill byte
+            if marker == 0xD8 || marker == 0x01 || (0xD0...0xD7).contains(marker) {
+                offset += 2
+                continue
+            }
             if marker == 0xDA || marker == 0xD9 { return .up }  // start of scan / end of image: no EXIF before
             let length = Int(bytes[offset + 2]) << 8 | Int(bytes[offset + 3])
             guard length >= 2, offset + 2 + length <= bytes.count else { return .up }
@@ -44,7 +50,7 @@ public enum ExifOrientation: Int, Sendable {
         let tiff = 6
         let littleEndian: Bool
         switch (p[tiff], p[tiff + 1]) {
-        case (0x49, 0x49): littleEndian = true   // "II"
+        case (0x49, 0x49): littleEndian = true  // "II"
         case (0x4D, 0x4D): littleEndian = false  // "MM"
         default: return nil
         }
@@ -53,7 +59,9 @@ public enum ExifOrientation: Int, Sendable {
             return littleEndian ? Int(p[at]) | Int(p[at + 1]) << 8 : Int(p[at]) << 8 | Int(p[at + 1])
         }
         func u32(_ at: Int) -> Int? {
-            guard let low = u16(littleEndian ? at : at + 2), let high = u16(littleEndian ? at + 2 : at) else { return nil }
+            guard let low = u16(littleEndian ? at : at + 2), let high = u16(littleEndian ? at + 2 : at) else {
+                return nil
+            }
             return high << 16 | low
         }
         guard u16(tiff + 2) == 42, let ifd = u32(tiff + 4), let entries = u16(tiff + ifd) else { return nil }

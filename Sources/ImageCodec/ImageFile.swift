@@ -26,7 +26,9 @@ public struct DecodeLimits: Sendable, Equatable {
         guard !overflow, pixels <= maximumPixels else {
             throw ImageCodecError(
                 path: path, kind: .tooLarge,
-                detail: "\(width)x\(height) exceeds the limit of \(maximumPixels) pixels (raise it with the maximum-pixels option)")
+                detail:
+                    "\(width)x\(height) exceeds the limit of \(maximumPixels) pixels (raise it with the maximum-pixels option)"
+            )
         }
     }
 }
@@ -54,13 +56,20 @@ public enum ImageFormat: String, Sendable, CaseIterable, Codable {
             throw ImageCodecError(path: path, kind: .truncated, detail: "only \(b.count) bytes")
         }
         let other: String? =
-            b.count >= 12 && b[0..<4].elementsEqual("RIFF".utf8) && b[8..<12].elementsEqual("WEBP".utf8) ? "WebP"
-            : b.count >= 4 && b[0..<4].elementsEqual("GIF8".utf8) ? "GIF"
-            : b.count >= 2 && b[0..<2].elementsEqual("BM".utf8) ? "BMP"
-            : b.count >= 4 && (b[0..<4].elementsEqual([0x49, 0x49, 0x2A, 0]) || b[0..<4].elementsEqual([0x4D, 0x4D, 0, 0x2A])) ? "TIFF"
-            : nil
+            b.count >= 12 && b[0..<4].elementsEqual("RIFF".utf8) && b[8..<12].elementsEqual("WEBP".utf8)
+            ? "WebP"
+            : b.count >= 4 && b[0..<4].elementsEqual("GIF8".utf8)
+                ? "GIF"
+                : b.count >= 2 && b[0..<2].elementsEqual("BM".utf8)
+                    ? "BMP"
+                    : b.count >= 4
+                        && (b[0..<4].elementsEqual([0x49, 0x49, 0x2A, 0])
+                            || b[0..<4].elementsEqual([0x4D, 0x4D, 0, 0x2A]))
+                        ? "TIFF"
+                        : nil
         if let other {
-            throw ImageCodecError(path: path, kind: .unsupported, detail: "\(other) files are not read; convert to PNG or JPEG")
+            throw ImageCodecError(
+                path: path, kind: .unsupported, detail: "\(other) files are not read; convert to PNG or JPEG")
         }
         let hex = b.prefix(8).map { String(format: "%02x", $0) }.joined(separator: " ")
         throw ImageCodecError(path: path, kind: .wrongMagic, detail: "starts with bytes \(hex)")
@@ -78,7 +87,10 @@ public struct EncodeOptions: Sendable, Equatable {
     /// PNG zlib level 0-9.
     public var pngCompressionLevel: Int
 
-    public init(quality: Int = 95, subsampling: ChromaSubsampling = .none, progressive: Bool = false, pngCompressionLevel: Int = 6) {
+    public init(
+        quality: Int = 95, subsampling: ChromaSubsampling = .none, progressive: Bool = false,
+        pngCompressionLevel: Int = 6
+    ) {
         self.quality = quality
         self.subsampling = subsampling
         self.progressive = progressive
@@ -89,7 +101,8 @@ public struct EncodeOptions: Sendable, Equatable {
 /// Image files on disk.
 public enum ImageFile {
     /// Decodes PNG or JPEG bytes (format found from the signature). `path` names the source in errors.
-    public static func decode(_ data: Data, path: String, limits: DecodeLimits = DecodeLimits()) throws -> DecodedImage {
+    public static func decode(_ data: Data, path: String, limits: DecodeLimits = DecodeLimits()) throws -> DecodedImage
+    {
         let format = try data.withUnsafeBytes { try ImageFormat.detect($0, path: path) }
         switch format {
         case .png: return try PNGCodec.decode(data, path: path, limits: limits)
@@ -108,7 +121,9 @@ public enum ImageFile {
     }
 
     /// Reads a file as a 1-channel mask in 0...1 (see `MaskSource`).
-    public static func readMask(_ url: URL, source: MaskSource = .first, limits: DecodeLimits = DecodeLimits()) throws -> PlanarImage {
+    public static func readMask(_ url: URL, source: MaskSource = .first, limits: DecodeLimits = DecodeLimits()) throws
+        -> PlanarImage
+    {
         PlanarImage(mask: try read(url, limits: limits), source: source)
     }
 
@@ -118,29 +133,43 @@ public enum ImageFile {
             return try Data(contentsOf: url, options: .mappedIfSafe)
         } catch {
             let exists = FileManager.default.fileExists(atPath: url.path)
-            throw ImageCodecError(path: url.path, kind: .unreadable, detail: exists ? "\(error.localizedDescription)" : "no such file")
+            throw ImageCodecError(
+                path: url.path, kind: .unreadable, detail: exists ? "\(error.localizedDescription)" : "no such file")
         }
     }
 
     /// Encodes a decoded image in `format` (JPEG needs 8-bit samples; 16-bit images are rounded to 8 bits).
-    public static func encode(_ image: DecodedImage, format: ImageFormat, options: EncodeOptions = EncodeOptions(), path: String = "<memory>") throws -> Data {
+    public static func encode(
+        _ image: DecodedImage, format: ImageFormat, options: EncodeOptions = EncodeOptions(), path: String = "<memory>"
+    ) throws -> Data {
         switch (format, image) {
-        case (.png, .eightBit(let raster)): return try PNGCodec.encode(raster, compressionLevel: options.pngCompressionLevel, path: path)
-        case (.png, .sixteenBit(let raster)): return try PNGCodec.encode(raster, compressionLevel: options.pngCompressionLevel, path: path)
+        case (.png, .eightBit(let raster)):
+            return try PNGCodec.encode(raster, compressionLevel: options.pngCompressionLevel, path: path)
+        case (.png, .sixteenBit(let raster)):
+            return try PNGCodec.encode(raster, compressionLevel: options.pngCompressionLevel, path: path)
         case (.jpeg, .eightBit(let raster)):
-            return try JPEGCodec.encode(raster, quality: options.quality, subsampling: options.subsampling, progressive: options.progressive, path: path)
+            return try JPEGCodec.encode(
+                raster, quality: options.quality, subsampling: options.subsampling, progressive: options.progressive,
+                path: path)
         case (.jpeg, .sixteenBit(let raster)):
-            let eight = RasterImage8(width: raster.width, height: raster.height, layout: raster.layout,
-                                     samples: raster.samples.map { UInt8((UInt32($0) * 255 + 32767) / 65535) })
-            return try JPEGCodec.encode(eight, quality: options.quality, subsampling: options.subsampling, progressive: options.progressive, path: path)
+            let eight = RasterImage8(
+                width: raster.width, height: raster.height, layout: raster.layout,
+                samples: raster.samples.map { UInt8((UInt32($0) * 255 + 32767) / 65535) })
+            return try JPEGCodec.encode(
+                eight, quality: options.quality, subsampling: options.subsampling, progressive: options.progressive,
+                path: path)
         }
     }
 
     /// Writes an image atomically (temporary file in the same folder, then rename), in the format
     /// given or named by the file extension.
-    public static func write(_ image: DecodedImage, to url: URL, format: ImageFormat? = nil, options: EncodeOptions = EncodeOptions()) throws {
+    public static func write(
+        _ image: DecodedImage, to url: URL, format: ImageFormat? = nil, options: EncodeOptions = EncodeOptions()
+    ) throws {
         guard let format = format ?? ImageFormat(pathExtension: url.pathExtension) else {
-            throw ImageCodecError(path: url.path, kind: .writeFailed, detail: "unknown extension \".\(url.pathExtension)\" (use .png, .jpg or .jpeg)")
+            throw ImageCodecError(
+                path: url.path, kind: .writeFailed,
+                detail: "unknown extension \".\(url.pathExtension)\" (use .png, .jpg or .jpeg)")
         }
         let data = try encode(image, format: format, options: options, path: url.path)
         do {
@@ -151,17 +180,23 @@ public enum ImageFile {
     }
 
     /// Writes an 8-bit raster (see `write(_:to:format:options:)`).
-    public static func write(_ image: RasterImage8, to url: URL, format: ImageFormat? = nil, options: EncodeOptions = EncodeOptions()) throws {
+    public static func write(
+        _ image: RasterImage8, to url: URL, format: ImageFormat? = nil, options: EncodeOptions = EncodeOptions()
+    ) throws {
         try write(.eightBit(image), to: url, format: format, options: options)
     }
 
     /// Writes a 16-bit raster (see `write(_:to:format:options:)`).
-    public static func write(_ image: RasterImage16, to url: URL, format: ImageFormat? = nil, options: EncodeOptions = EncodeOptions()) throws {
+    public static func write(
+        _ image: RasterImage16, to url: URL, format: ImageFormat? = nil, options: EncodeOptions = EncodeOptions()
+    ) throws {
         try write(.sixteenBit(image), to: url, format: format, options: options)
     }
 
     /// Writes a float image quantized to 8 bits (1 channel gray, 3 RGB).
-    public static func write(_ image: PlanarImage, to url: URL, format: ImageFormat? = nil, options: EncodeOptions = EncodeOptions()) throws {
+    public static func write(
+        _ image: PlanarImage, to url: URL, format: ImageFormat? = nil, options: EncodeOptions = EncodeOptions()
+    ) throws {
         try write(.eightBit(image.raster8()), to: url, format: format, options: options)
     }
 }

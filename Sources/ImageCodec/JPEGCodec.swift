@@ -39,13 +39,17 @@ public enum JPEGCodec {
                 let failure = error(handle, path: path, stage: "header")
                 // a damaged-looking header in a file without its end marker is a cut file
                 if failure.kind == .corrupt && !endsWithEndOfImage(bytes) {
-                    throw ImageCodecError(path: path, kind: .truncated, detail: failure.detail + " (no end-of-image marker: the file is cut short)")
+                    throw ImageCodecError(
+                        path: path, kind: .truncated,
+                        detail: failure.detail + " (no end-of-image marker: the file is cut short)")
                 }
                 throw failure
             }
             if width == 0 || height == 0 {
                 // libjpeg ends a short file with a fake end-of-image marker: no frame header was seen
-                throw ImageCodecError(path: path, kind: endsWithEndOfImage(bytes) ? .corrupt : .truncated, detail: "no frame header (SOF) before the data ends")
+                throw ImageCodecError(
+                    path: path, kind: endsWithEndOfImage(bytes) ? .corrupt : .truncated,
+                    detail: "no frame header (SOF) before the data ends")
             }
             try limits.check(width: Int(width), height: Int(height), path: path)
 
@@ -55,7 +59,8 @@ public enum JPEGCodec {
             var samples = [UInt8](repeating: 0, count: Int(width) * Int(height) * channels)
             let flags = TJFLAG_ACCURATEDCT | (limits.allowsJPEGWarnings ? 0 : TJFLAG_STOPONWARNING)
             let status = samples.withUnsafeMutableBufferPointer { out in
-                tjDecompress2(handle, base, UInt(bytes.count), out.baseAddress, width, 0, height, Int32(format.rawValue), flags)
+                tjDecompress2(
+                    handle, base, UInt(bytes.count), out.baseAddress, width, 0, height, Int32(format.rawValue), flags)
             }
             if status != 0 {
                 let failure = error(handle, path: path, stage: "data")
@@ -108,7 +113,8 @@ public enum JPEGCodec {
         progressive: Bool = false, path: String = "<memory>"
     ) throws -> Data {
         guard image.width > 0, image.height > 0 else {
-            throw ImageCodecError(path: path, kind: .writeFailed, detail: "cannot encode a \(image.width)x\(image.height) image")
+            throw ImageCodecError(
+                path: path, kind: .writeFailed, detail: "cannot encode a \(image.width)x\(image.height) image")
         }
         guard let handle = tjInitCompress() else {
             throw ImageCodecError(path: path, kind: .writeFailed, detail: "cannot create a TurboJPEG compressor")
@@ -118,7 +124,8 @@ public enum JPEGCodec {
         let source: [UInt8]
         switch image.layout {
         case .gray: (format, source) = (TJPF_GRAY, image.samples)
-        case .grayAlpha: (format, source) = (TJPF_GRAY, stride(from: 0, to: image.samples.count, by: 2).map { image.samples[$0] })
+        case .grayAlpha:
+            (format, source) = (TJPF_GRAY, stride(from: 0, to: image.samples.count, by: 2).map { image.samples[$0] })
         case .rgb: (format, source) = (TJPF_RGB, image.samples)
         case .rgba: (format, source) = (TJPF_RGBX, image.samples)
         }
@@ -133,7 +140,8 @@ public enum JPEGCodec {
         }
         defer { if let output { tjFree(output) } }
         guard status == 0, let output else {
-            throw ImageCodecError(path: path, kind: .writeFailed, detail: "TurboJPEG: \(String(cString: tjGetErrorStr2(handle)))")
+            throw ImageCodecError(
+                path: path, kind: .writeFailed, detail: "TurboJPEG: \(String(cString: tjGetErrorStr2(handle)))")
         }
         return Data(bytes: output, count: Int(size))
     }

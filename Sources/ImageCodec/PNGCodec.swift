@@ -12,10 +12,12 @@ public enum PNGCodec {
     static func headerSize(_ bytes: UnsafeBufferPointer<UInt8>, path: String) throws -> (width: Int, height: Int) {
         // signature (8) + IHDR length (4) + "IHDR" (4) + width (4) + height (4)
         guard bytes.count >= 24 else {
-            throw ImageCodecError(path: path, kind: .truncated, detail: "PNG ends inside its header (\(bytes.count) bytes)")
+            throw ImageCodecError(
+                path: path, kind: .truncated, detail: "PNG ends inside its header (\(bytes.count) bytes)")
         }
         func bigEndian(_ offset: Int) -> Int {
-            Int(bytes[offset]) << 24 | Int(bytes[offset + 1]) << 16 | Int(bytes[offset + 2]) << 8 | Int(bytes[offset + 3])
+            Int(bytes[offset]) << 24 | Int(bytes[offset + 1]) << 16 | Int(bytes[offset + 2]) << 8
+                | Int(bytes[offset + 3])
         }
         guard bytes[12] == 0x49, bytes[13] == 0x48, bytes[14] == 0x44, bytes[15] == 0x52 else {
             throw ImageCodecError(path: path, kind: .corrupt, detail: "PNG does not start with an IHDR chunk")
@@ -25,7 +27,8 @@ public enum PNGCodec {
 
     /// Decodes PNG bytes. Palettes, gray below 8 bits and `tRNS` transparency are expanded; samples
     /// are otherwise returned as stored (no gamma handling), 16-bit files as `.sixteenBit`.
-    public static func decode(_ data: Data, path: String, limits: DecodeLimits = DecodeLimits()) throws -> DecodedImage {
+    public static func decode(_ data: Data, path: String, limits: DecodeLimits = DecodeLimits()) throws -> DecodedImage
+    {
         try data.withUnsafeBytes { raw in
             let bytes = raw.bindMemory(to: UInt8.self)
             let size = try headerSize(bytes, path: path)
@@ -35,7 +38,8 @@ public enum PNGCodec {
             guard gk_png_decode(bytes.baseAddress, bytes.count, nil, 0, &info) == 0 else {
                 throw error(from: info, path: path)
             }
-            guard let layout = PixelLayout(channels: Int(info.channels)), info.bit_depth == 8 || info.bit_depth == 16 else {
+            guard let layout = PixelLayout(channels: Int(info.channels)), info.bit_depth == 8 || info.bit_depth == 16
+            else {
                 throw ImageCodecError(
                     path: path, kind: .unsupported,
                     detail: "PNG with \(info.channels) channels of \(info.bit_depth) bits after expansion")
@@ -45,7 +49,8 @@ public enum PNGCodec {
             if info.bit_depth == 16 {
                 var samples = [UInt16](repeating: 0, count: sampleCount)
                 let status = samples.withUnsafeMutableBytes { out in
-                    gk_png_decode(bytes.baseAddress, bytes.count, out.bindMemory(to: UInt8.self).baseAddress, out.count, &info)
+                    gk_png_decode(
+                        bytes.baseAddress, bytes.count, out.bindMemory(to: UInt8.self).baseAddress, out.count, &info)
                 }
                 guard status == 0 else { throw error(from: info, path: path) }
                 return .sixteenBit(RasterImage(width: width, height: height, layout: layout, samples: samples))
@@ -61,9 +66,12 @@ public enum PNGCodec {
     }
 
     /// Encodes an 8-bit or 16-bit raster (any layout) as PNG. `compressionLevel` is zlib's 0-9.
-    public static func encode<Sample>(_ image: RasterImage<Sample>, compressionLevel: Int = 6, path: String = "<memory>") throws -> Data {
+    public static func encode<Sample>(
+        _ image: RasterImage<Sample>, compressionLevel: Int = 6, path: String = "<memory>"
+    ) throws -> Data {
         guard image.width > 0, image.height > 0 else {
-            throw ImageCodecError(path: path, kind: .writeFailed, detail: "cannot encode a \(image.width)x\(image.height) image")
+            throw ImageCodecError(
+                path: path, kind: .writeFailed, detail: "cannot encode a \(image.width)x\(image.height) image")
         }
         var info = gk_png_info()
         var buffer = gk_png_buffer()

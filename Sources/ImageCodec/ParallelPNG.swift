@@ -13,9 +13,12 @@ public enum ParallelPNG {
     /// Encodes an 8-bit or 16-bit raster (any layout) as PNG with zlib `level` (0-9; level 1 uses
     /// zlib's run-length strategy: on Paeth-filtered photos it is as fast as level 1 and about as
     /// small as level 6), deflated in `strips` pieces (default: one per thread, at least 64 rows each).
-    public static func encode<Sample>(_ image: RasterImage<Sample>, level: Int, strips: Int? = nil, path: String) throws -> Data {
+    public static func encode<Sample>(_ image: RasterImage<Sample>, level: Int, strips: Int? = nil, path: String) throws
+        -> Data
+    {
         guard image.width > 0, image.height > 0 else {
-            throw ImageCodecError(path: path, kind: .writeFailed, detail: "cannot encode a \(image.width)x\(image.height) image")
+            throw ImageCodecError(
+                path: path, kind: .writeFailed, detail: "cannot encode a \(image.width)x\(image.height) image")
         }
         let bytesPerSample = Sample.bitWidth / 8
         let pixelBytes = image.layout.channels * bytesPerSample
@@ -23,7 +26,8 @@ public enum ParallelPNG {
         // PNG stores 16-bit samples big-endian
         let filtered: [UInt8] = image.samples.withUnsafeBytes { bytes in
             guard bytesPerSample == 2 && UInt16(littleEndian: 1) == 1 else {
-                return filterRows(bytes.bindMemory(to: UInt8.self), height: image.height, rowBytes: rowBytes, pixelBytes: pixelBytes)
+                return filterRows(
+                    bytes.bindMemory(to: UInt8.self), height: image.height, rowBytes: rowBytes, pixelBytes: pixelBytes)
             }
             var swapped = [UInt8](bytes)
             swapped.withUnsafeMutableBufferPointer { b in
@@ -31,16 +35,25 @@ public enum ParallelPNG {
                     for i in range { b.swapAt(2 * i, 2 * i + 1) }
                 }
             }
-            return swapped.withUnsafeBufferPointer { filterRows($0, height: image.height, rowBytes: rowBytes, pixelBytes: pixelBytes) }
+            return swapped.withUnsafeBufferPointer {
+                filterRows($0, height: image.height, rowBytes: rowBytes, pixelBytes: pixelBytes)
+            }
         }
-        let stream = try deflateStrips(filtered, level: level, strips: strips ?? max(1, min(Threading.count, image.height / 64)), path: path)
+        let stream = try deflateStrips(
+            filtered, level: level, strips: strips ?? max(1, min(Threading.count, image.height / 64)), path: path)
 
         var file = Data(capacity: stream.pieces.reduce(200) { $0 + $1.count + 12 })
         file.append(contentsOf: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
         var header = Data()
         header.appendBigEndian(UInt32(image.width))
         header.appendBigEndian(UInt32(image.height))
-        let colourType: UInt8 = switch image.layout { case .gray: 0; case .grayAlpha: 4; case .rgb: 2; case .rgba: 6 }
+        let colourType: UInt8 =
+            switch image.layout {
+            case .gray: 0
+            case .grayAlpha: 4
+            case .rgb: 2
+            case .rgba: 6
+            }
         header.append(contentsOf: [UInt8(Sample.bitWidth), colourType, 0, 0, 0])
         file.appendChunk("IHDR", header)
         // The zlib stream split over IDAT chunks (decoders concatenate them): its 2-byte header,
@@ -93,12 +106,17 @@ public enum ParallelPNG {
     }
 
     /// Sums of |filtered byte| for each filter type, in one pass (branch-free, so it vectorizes).
-    static func cheapestFilter(row: UnsafePointer<UInt8>, up: UnsafePointer<UInt8>, count: Int, pixelBytes: Int) -> UInt8 {
+    static func cheapestFilter(row: UnsafePointer<UInt8>, up: UnsafePointer<UInt8>, count: Int, pixelBytes: Int)
+        -> UInt8
+    {
         var none: UInt32 = 0, sub: UInt32 = 0, upCost: UInt32 = 0, average: UInt32 = 0, paethCost: UInt32 = 0
         for i in 0..<min(pixelBytes, count) {
             let x = row[i], b = up[i]
-            none &+= cost(x); sub &+= cost(x); upCost &+= cost(x &- b)
-            average &+= cost(x &- b / 2); paethCost &+= cost(x &- b)
+            none &+= cost(x)
+            sub &+= cost(x)
+            upCost &+= cost(x &- b)
+            average &+= cost(x &- b / 2)
+            paethCost &+= cost(x &- b)
         }
         if count > pixelBytes {
             for i in pixelBytes..<count {
@@ -118,7 +136,10 @@ public enum ParallelPNG {
         return best
     }
 
-    static func apply(filter: UInt8, row: UnsafePointer<UInt8>, up: UnsafePointer<UInt8>, count: Int, pixelBytes: Int, into out: UnsafeMutablePointer<UInt8>) {
+    static func apply(
+        filter: UInt8, row: UnsafePointer<UInt8>, up: UnsafePointer<UInt8>, count: Int, pixelBytes: Int,
+        into out: UnsafeMutablePointer<UInt8>
+    ) {
         let n = min(pixelBytes, count)
         switch filter {
         case 0:
@@ -130,7 +151,9 @@ public enum ParallelPNG {
             for i in 0..<count { out[i] = row[i] &- up[i] }
         case 3:
             for i in 0..<n { out[i] = row[i] &- up[i] / 2 }
-            for i in n..<count { out[i] = row[i] &- UInt8(truncatingIfNeeded: (UInt16(row[i - pixelBytes]) + UInt16(up[i])) >> 1) }
+            for i in n..<count {
+                out[i] = row[i] &- UInt8(truncatingIfNeeded: (UInt16(row[i - pixelBytes]) + UInt16(up[i])) >> 1)
+            }
         default:
             for i in 0..<n { out[i] = row[i] &- up[i] }
             for i in n..<count { out[i] = row[i] &- paeth(row[i - pixelBytes], up[i], up[i - pixelBytes]) }
@@ -163,11 +186,17 @@ public enum ParallelPNG {
                         failures.withUnsafeMutableBufferPointer { failures in
                             parallelChunks(strips, minimumPerThread: 1) { range in
                                 for strip in range {
-                                    let start = min(data.count, strip * stripLength), end = min(data.count, start + stripLength)
+                                    let start = min(data.count, strip * stripLength),
+                                        end = min(data.count, start + stripLength)
                                     let base = UnsafeMutablePointer(mutating: input.baseAddress!)
                                     checksums[strip] = adler32(1, base + start, uInt(end - start))
-                                    let (status, piece) = deflatePiece(base + start, count: end - start, dictionary: min(32_768, start), level: level, isLast: strip == strips - 1)
-                                    guard status == Z_OK else { failures[strip] = status; continue }
+                                    let (status, piece) = deflatePiece(
+                                        base + start, count: end - start, dictionary: min(32_768, start), level: level,
+                                        isLast: strip == strips - 1)
+                                    guard status == Z_OK else {
+                                        failures[strip] = status
+                                        continue
+                                    }
                                     var crc = crc32(0, chunkType, 4)
                                     piece.withUnsafeBufferPointer { crc = crc32(crc, $0.baseAddress, uInt($0.count)) }
                                     crcs[strip] = crc
@@ -190,15 +219,20 @@ public enum ParallelPNG {
         // CMF 0x78 (deflate, 32 KiB window); FLG gives the level class and makes CMF*256+FLG % 31 == 0.
         let flag: UInt8 = level <= 1 ? 0x01 : level <= 5 ? 0x5E : level == 6 ? 0x9C : 0xDA
         let a = UInt32(adler)
-        return ZlibPieces(header: [0x78, flag], pieces: pieces, crcs: crcs,
-                          trailer: [UInt8(a >> 24), UInt8((a >> 16) & 0xFF), UInt8((a >> 8) & 0xFF), UInt8(a & 0xFF)])
+        return ZlibPieces(
+            header: [0x78, flag], pieces: pieces, crcs: crcs,
+            trailer: [UInt8(a >> 24), UInt8((a >> 16) & 0xFF), UInt8((a >> 8) & 0xFF), UInt8(a & 0xFF)])
     }
 
     /// Raw deflate of `count` bytes at `input`, primed with the `dictionary` bytes before it.
     /// - Returns: Z_OK and the data, or the failing zlib status.
-    static func deflatePiece(_ input: UnsafeMutablePointer<UInt8>, count: Int, dictionary: Int, level: Int32, isLast: Bool) -> (Int32, [UInt8]) {
+    static func deflatePiece(
+        _ input: UnsafeMutablePointer<UInt8>, count: Int, dictionary: Int, level: Int32, isLast: Bool
+    ) -> (Int32, [UInt8]) {
         var stream = z_stream()
-        var status = deflateInit2_(&stream, level, Z_DEFLATED, -15, 8, level == 1 ? Z_RLE : Z_DEFAULT_STRATEGY, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+        var status = deflateInit2_(
+            &stream, level, Z_DEFLATED, -15, 8, level == 1 ? Z_RLE : Z_DEFAULT_STRATEGY, zlibVersion(),
+            Int32(MemoryLayout<z_stream>.size))
         guard status == Z_OK else { return (status, []) }
         defer { deflateEnd(&stream) }
         if dictionary > 0 {
@@ -216,14 +250,18 @@ public enum ParallelPNG {
             produced = capacity - Int(stream.avail_out)
             initialized = produced
         }
-        guard status == (isLast ? Z_STREAM_END : Z_OK), stream.avail_in == 0 else { return (status == Z_OK ? Z_BUF_ERROR : status, []) }
+        guard status == (isLast ? Z_STREAM_END : Z_OK), stream.avail_in == 0 else {
+            return (status == Z_OK ? Z_BUF_ERROR : status, [])
+        }
         return (Z_OK, output)
     }
 }
 
 extension Data {
     mutating func appendBigEndian(_ value: UInt32) {
-        append(contentsOf: [UInt8(value >> 24), UInt8((value >> 16) & 0xFF), UInt8((value >> 8) & 0xFF), UInt8(value & 0xFF)])
+        append(contentsOf: [
+            UInt8(value >> 24), UInt8((value >> 16) & 0xFF), UInt8((value >> 8) & 0xFF), UInt8(value & 0xFF),
+        ])
     }
 
     /// A PNG chunk: length, type, data, CRC-32 of type and data.

@@ -28,8 +28,9 @@ public struct PlanarImage: Sendable, Equatable {
 
     /// An image with every value `value`.
     public init(width: Int, height: Int, channels: Int, repeating value: Float = 0) {
-        self.init(width: width, height: height, channels: channels,
-                  values: [Float](repeating: value, count: channels * height * width))
+        self.init(
+            width: width, height: height, channels: channels,
+            values: [Float](repeating: value, count: channels * height * width))
     }
 
     /// Pixels per plane.
@@ -71,10 +72,12 @@ extension PlanarImage {
             precondition(index == 0, "PlanarImage(tensor:): index \(index) of a rank-3 tensor \(tensor.shape)")
             self.init(width: tensor.shape[2], height: tensor.shape[1], channels: tensor.shape[0], values: tensor.data)
         case 4:
-            precondition(index >= 0 && index < tensor.shape[0], "PlanarImage(tensor:): index \(index) of tensor \(tensor.shape)")
+            precondition(
+                index >= 0 && index < tensor.shape[0], "PlanarImage(tensor:): index \(index) of tensor \(tensor.shape)")
             let count = tensor.shape[1] * tensor.shape[2] * tensor.shape[3]
-            self.init(width: tensor.shape[3], height: tensor.shape[2], channels: tensor.shape[1],
-                      values: Array(tensor.data[index * count..<(index + 1) * count]))
+            self.init(
+                width: tensor.shape[3], height: tensor.shape[2], channels: tensor.shape[1],
+                values: Array(tensor.data[index * count..<(index + 1) * count]))
         default:
             preconditionFailure("PlanarImage(tensor:): expected C x H x W or N x C x H x W, got \(tensor.shape)")
         }
@@ -89,7 +92,8 @@ extension PlanarImage {
         for image in images {
             precondition(
                 image.width == first.width && image.height == first.height && image.channels == first.channels,
-                "batchTensor: image \(image.channels)x\(image.height)x\(image.width) differs from \(first.channels)x\(first.height)x\(first.width)")
+                "batchTensor: image \(image.channels)x\(image.height)x\(image.width) differs from \(first.channels)x\(first.height)x\(first.width)"
+            )
             data.append(contentsOf: image.values)
         }
         return Tensor(shape: [images.count, first.channels, first.height, first.width], data: data)

@@ -41,8 +41,9 @@ public struct RasterImage<Sample: FixedWidthInteger & UnsignedInteger & Sendable
 
     /// An image of zeros.
     public init(width: Int, height: Int, layout: PixelLayout) {
-        self.init(width: width, height: height, layout: layout,
-                  samples: [Sample](repeating: 0, count: width * height * layout.channels))
+        self.init(
+            width: width, height: height, layout: layout,
+            samples: [Sample](repeating: 0, count: width * height * layout.channels))
     }
 
     /// Bits per sample (8 or 16).
@@ -67,16 +68,28 @@ public enum DecodedImage: Sendable, Equatable {
     case sixteenBit(RasterImage16)
 
     public var width: Int {
-        switch self { case .eightBit(let i): i.width; case .sixteenBit(let i): i.width }
+        switch self {
+        case .eightBit(let i): i.width
+        case .sixteenBit(let i): i.width
+        }
     }
     public var height: Int {
-        switch self { case .eightBit(let i): i.height; case .sixteenBit(let i): i.height }
+        switch self {
+        case .eightBit(let i): i.height
+        case .sixteenBit(let i): i.height
+        }
     }
     public var layout: PixelLayout {
-        switch self { case .eightBit(let i): i.layout; case .sixteenBit(let i): i.layout }
+        switch self {
+        case .eightBit(let i): i.layout
+        case .sixteenBit(let i): i.layout
+        }
     }
     /// 8 or 16.
     public var bitDepth: Int {
-        switch self { case .eightBit: 8; case .sixteenBit: 16 }
+        switch self {
+        case .eightBit: 8
+        case .sixteenBit: 16
+        }
     }
 }

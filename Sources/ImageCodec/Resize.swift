@@ -146,7 +146,8 @@ extension PlanarImage {
                 table.weights.withUnsafeBufferPointer { weights in
                     table.start.withUnsafeBufferPointer { starts in
                         table.count.withUnsafeBufferPointer { counts in
-                            parallelChunks(channels * height, minimumPerThread: max(1, 16_384 / max(outWidth, 1))) { rows in
+                            parallelChunks(channels * height, minimumPerThread: max(1, 16_384 / max(outWidth, 1))) {
+                                rows in
                                 for row in rows {
                                     let input = row * inWidth, output = row * outWidth
                                     for i in 0..<outWidth {

@@ -16,12 +16,15 @@ public enum ComparisonSheet {
     /// left to right composite, mask outline, result, target (if given), with labels above.
     /// - Parameters: composite, result, target 3 x H x W; mask 1 x H x W (all 0...1).
     /// - Returns: a 3-channel image.
-    public static func make(composite: PlanarImage, mask: PlanarImage, result: PlanarImage, target: PlanarImage?, panelSide: Int = 512) -> PlanarImage {
+    public static func make(
+        composite: PlanarImage, mask: PlanarImage, result: PlanarImage, target: PlanarImage?, panelSide: Int = 512
+    ) -> PlanarImage {
         let scale = min(1, Double(panelSide) / Double(max(composite.width, composite.height)))
         let width = max(1, Int((Double(composite.width) * scale).rounded()))
         let height = max(1, Int((Double(composite.height) * scale).rounded()))
         func fit(_ image: PlanarImage) -> PlanarImage {
-            image.width == width && image.height == height ? image : image.resized(width: width, height: height, filter: .area)
+            image.width == width && image.height == height
+                ? image : image.resized(width: width, height: height, filter: .area)
         }
         let smallComposite = fit(composite)
         let smallMask = fit(mask)
@@ -66,7 +69,10 @@ public enum ComparisonSheet {
                 for dy in -1...1 where !edge {
                     for dx in -1...1 {
                         let (ny, nx) = (y + dy, x + dx)
-                        if ny >= 0, ny < h, nx >= 0, nx < w, inside[ny * w + nx] != here { edge = true; break }
+                        if ny >= 0, ny < h, nx >= 0, nx < w, inside[ny * w + nx] != here {
+                            edge = true
+                            break
+                        }
                     }
                 }
                 if edge {
@@ -100,7 +106,9 @@ public enum ComparisonSheet {
                             for dx in 0..<labelScale {
                                 let py = y + row * labelScale + dy, px = penX + column * labelScale + dx
                                 guard py < sheet.height, px < sheet.width else { continue }
-                                for c in 0..<3 { sheet.values[(c * sheet.height + py) * sheet.width + px] = labelColour[c] }
+                                for c in 0..<3 {
+                                    sheet.values[(c * sheet.height + py) * sheet.width + px] = labelColour[c]
+                                }
                             }
                         }
                     }

@@ -48,23 +48,32 @@ public typealias AffineColorTransform = [Float]  // 12 values, row-major 3 x 4
 /// cells with little foreground fall back to it.
 /// - Returns: gridSize x gridSize transforms (row-major cells), each 12 floats.
 public func fitLocalAffineTransforms(
-    composite: PlanarImage, prediction: PlanarImage, mask: PlanarImage, settings: LocalAffineSettings = LocalAffineSettings()
+    composite: PlanarImage, prediction: PlanarImage, mask: PlanarImage,
+    settings: LocalAffineSettings = LocalAffineSettings()
 ) -> [AffineColorTransform] {
-    precondition(composite.channels == 3 && prediction.channels == 3 && mask.channels == 1, "fitLocalAffineTransforms: need 3-channel images and a 1-channel mask")
-    precondition(composite.height == prediction.height && composite.width == prediction.width && mask.height == composite.height && mask.width == composite.width,
-                 "fitLocalAffineTransforms: composite \(composite.height)x\(composite.width), prediction \(prediction.height)x\(prediction.width), mask \(mask.height)x\(mask.width) differ")
+    precondition(
+        composite.channels == 3 && prediction.channels == 3 && mask.channels == 1,
+        "fitLocalAffineTransforms: need 3-channel images and a 1-channel mask")
+    precondition(
+        composite.height == prediction.height && composite.width == prediction.width && mask.height == composite.height
+            && mask.width == composite.width,
+        "fitLocalAffineTransforms: composite \(composite.height)x\(composite.width), prediction \(prediction.height)x\(prediction.width), mask \(mask.height)x\(mask.width) differ"
+    )
     let (h, w) = (composite.height, composite.width)
     let plane = h * w
     let identity: [Double] = [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0]
     let c = composite.values, p = prediction.values, m = mask.values
     func add(_ statistics: inout AffineStatistics, _ i: Int, _ weight: Double) {
-        statistics.add(r: Double(c[i]), g: Double(c[plane + i]), b: Double(c[2 * plane + i]),
-                       pr: Double(p[i]), pg: Double(p[plane + i]), pb: Double(p[2 * plane + i]), weight: weight)
+        statistics.add(
+            r: Double(c[i]), g: Double(c[plane + i]), b: Double(c[2 * plane + i]),
+            pr: Double(p[i]), pg: Double(p[plane + i]), pb: Double(p[2 * plane + i]), weight: weight)
     }
     // Global fit over the whole foreground, ridge toward identity.
     var globalStatistics = AffineStatistics()
     for i in 0..<plane { add(&globalStatistics, i, Double(m[i]) + 1e-4) }
-    let global = globalStatistics.solve(prior: identity, priorWeight: Double(settings.globalRegularization) * max(1, globalStatistics.totalWeight * 1e-3))
+    let global = globalStatistics.solve(
+        prior: identity,
+        priorWeight: Double(settings.globalRegularization) * max(1, globalStatistics.totalWeight * 1e-3))
 
     let grid = settings.gridSize
     let cellHeight = Double(h) / Double(grid)
@@ -106,7 +115,9 @@ public func fitLocalAffineTransforms(
 public func applyLocalAffineTransforms(
     _ transforms: [AffineColorTransform], gridSize: Int, composite: PlanarImage, mask: PlanarImage
 ) -> PlanarImage {
-    precondition(transforms.count == gridSize * gridSize && transforms.allSatisfy { $0.count == 12 }, "applyLocalAffineTransforms: \(transforms.count) transforms for a \(gridSize)x\(gridSize) grid")
+    precondition(
+        transforms.count == gridSize * gridSize && transforms.allSatisfy { $0.count == 12 },
+        "applyLocalAffineTransforms: \(transforms.count) transforms for a \(gridSize)x\(gridSize) grid")
     let g = gridSize
     // field[(k * g + cellY) * g + cellX]: coefficient k of each cell, one g x g plane per k
     var field = [Float](repeating: 0, count: 12 * g * g)
@@ -121,8 +132,12 @@ public func applyLocalAffineTransforms(
 ///   - transform: 12 x h x w in the network's layout (`GKNet.applyColorTransform`: channel 3j + c
 ///     = A'[c][j], channel 9 + c = b[c]; the transform is (I + A') c + b).
 ///   - composite: 3 x H x W, mask: 1 x H x W.
-public func applyUpsampledColorTransform(_ transform: PlanarImage, composite: PlanarImage, mask: PlanarImage) -> PlanarImage {
-    precondition(transform.channels == 12, "applyUpsampledColorTransform: need 12 transform channels, have \(transform.channels)")
+public func applyUpsampledColorTransform(_ transform: PlanarImage, composite: PlanarImage, mask: PlanarImage)
+    -> PlanarImage
+{
+    precondition(
+        transform.channels == 12, "applyUpsampledColorTransform: need 12 transform channels, have \(transform.channels)"
+    )
     let plane = transform.planeSize
     var field = [Float](repeating: 0, count: 12 * plane)
     for c in 0..<3 {
@@ -134,7 +149,8 @@ public func applyUpsampledColorTransform(_ transform: PlanarImage, composite: Pl
         let from = (9 + c) * plane, to = (c * 4 + 3) * plane
         for p in 0..<plane { field[to + p] = transform.values[from + p] }
     }
-    return applyAffineField(field, gridHeight: transform.height, gridWidth: transform.width, composite: composite, mask: mask)
+    return applyAffineField(
+        field, gridHeight: transform.height, gridWidth: transform.width, composite: composite, mask: mask)
 }
 
 /// Interpolates a field of 3x4 colour transforms given at the centres of a gridHeight x gridWidth
@@ -145,9 +161,14 @@ public func applyUpsampledColorTransform(_ transform: PlanarImage, composite: Pl
 /// horizontally for the row's foreground span only (pixels left and right of it are copied).
 /// - Parameter field: 12 planes of gridHeight x gridWidth; plane k = c * 4 + j holds A[c][j]
 ///   (j = 3: the offset).
-func applyAffineField(_ field: [Float], gridHeight gh: Int, gridWidth gw: Int, composite: PlanarImage, mask: PlanarImage) -> PlanarImage {
+func applyAffineField(
+    _ field: [Float], gridHeight gh: Int, gridWidth gw: Int, composite: PlanarImage, mask: PlanarImage
+) -> PlanarImage {
     precondition(field.count == 12 * gh * gw, "applyAffineField: \(field.count) values for a \(gh)x\(gw) grid")
-    precondition(mask.height == composite.height && mask.width == composite.width, "applyAffineField: composite \(composite.height)x\(composite.width) and mask \(mask.height)x\(mask.width) differ")
+    precondition(
+        mask.height == composite.height && mask.width == composite.width,
+        "applyAffineField: composite \(composite.height)x\(composite.width) and mask \(mask.height)x\(mask.width) differ"
+    )
     let (h, w) = (composite.height, composite.width)
     let plane = h * w
     /// Bilinear position of pixel `index` among `size` pixels on the grid of cell centres.
@@ -158,7 +179,8 @@ func applyAffineField(_ field: [Float], gridHeight gh: Int, gridWidth gw: Int, c
         return (lower, min(lower + 1, g - 1), clamped - Float(lower))
     }
     let columns = (0..<w).map { position($0, size: w, cells: gw) }
-    let columnLower = columns.map { Int32($0.lower) }, columnUpper = columns.map { Int32($0.upper) }, columnFraction = columns.map(\.fraction)
+    let columnLower = columns.map { Int32($0.lower) }, columnUpper = columns.map { Int32($0.upper) },
+        columnFraction = columns.map(\.fraction)
     var result = composite
     composite.values.withUnsafeBufferPointer { source in
         mask.values.withUnsafeBufferPointer { alpha in
@@ -172,7 +194,10 @@ func applyAffineField(_ field: [Float], gridHeight gh: Int, gridWidth gw: Int, c
                                     // per-thread scratch: row coefficients (12 x g) and per-pixel ones (12 x w)
                                     let rowField = UnsafeMutablePointer<Float>.allocate(capacity: 12 * gw)
                                     let coefficients = UnsafeMutablePointer<Float>.allocate(capacity: 12 * w)
-                                    defer { rowField.deallocate(); coefficients.deallocate() }
+                                    defer {
+                                        rowField.deallocate()
+                                        coefficients.deallocate()
+                                    }
                                     for y in rows {
                                         let row = y * w
                                         var first = 0, last = w
@@ -182,7 +207,8 @@ func applyAffineField(_ field: [Float], gridHeight gh: Int, gridWidth gw: Int, c
                                         let (rowLower, rowUpper, fy) = position(y, size: h, cells: gh)
                                         for k in 0..<12 {
                                             for cellX in 0..<gw {
-                                                let top = field[(k * gh + rowLower) * gw + cellX], bottom = field[(k * gh + rowUpper) * gw + cellX]
+                                                let top = field[(k * gh + rowLower) * gw + cellX],
+                                                    bottom = field[(k * gh + rowUpper) * gw + cellX]
                                                 rowField[k * gw + cellX] = top + (bottom - top) * fy
                                             }
                                         }
@@ -194,12 +220,14 @@ func applyAffineField(_ field: [Float], gridHeight gh: Int, gridWidth gw: Int, c
                                             }
                                         }
                                         for channel in 0..<3 {
-                                            let a0 = coefficients + (channel * 4) * w, a1 = a0 + w, a2 = a1 + w, a3 = a2 + w
+                                            let a0 = coefficients + (channel * 4) * w, a1 = a0 + w, a2 = a1 + w,
+                                                a3 = a2 + w
                                             let input = source.baseAddress! + channel * plane + row
                                             let output = out + channel * plane + row
                                             let r = source.baseAddress! + row, gr = r + plane, bl = gr + plane
                                             for x in first..<last {
-                                                let value = min(max(a0[x] * r[x] + a1[x] * gr[x] + a2[x] * bl[x] + a3[x], 0), 1)
+                                                let value = min(
+                                                    max(a0[x] * r[x] + a1[x] * gr[x] + a2[x] * bl[x] + a3[x], 0), 1)
                                                 let m = alpha[row + x]
                                                 output[x] = m * value + (1 - m) * input[x]
                                             }
@@ -227,14 +255,28 @@ struct AffineStatistics {
     /// `gram` is accumulated here; `solve` mirrors it.
     mutating func add(r: Double, g: Double, b: Double, pr: Double, pg: Double, pb: Double, weight: Double) {
         let (wr, wg, wb) = (weight * r, weight * g, weight * b)
-        gram[0] += wr * r; gram[1] += wr * g; gram[2] += wr * b; gram[3] += wr
-        gram[5] += wg * g; gram[6] += wg * b; gram[7] += wg
-        gram[10] += wb * b; gram[11] += wb
+        gram[0] += wr * r
+        gram[1] += wr * g
+        gram[2] += wr * b
+        gram[3] += wr
+        gram[5] += wg * g
+        gram[6] += wg * b
+        gram[7] += wg
+        gram[10] += wb * b
+        gram[11] += wb
         gram[15] += weight
-        cross[0] += wr * pr; cross[1] += wr * pg; cross[2] += wr * pb
-        cross[3] += wg * pr; cross[4] += wg * pg; cross[5] += wg * pb
-        cross[6] += wb * pr; cross[7] += wb * pg; cross[8] += wb * pb
-        cross[9] += weight * pr; cross[10] += weight * pg; cross[11] += weight * pb
+        cross[0] += wr * pr
+        cross[1] += wr * pg
+        cross[2] += wr * pb
+        cross[3] += wg * pr
+        cross[4] += wg * pg
+        cross[5] += wg * pb
+        cross[6] += wb * pr
+        cross[7] += wb * pg
+        cross[8] += wb * pb
+        cross[9] += weight * pr
+        cross[10] += weight * pg
+        cross[11] += weight * pb
         totalWeight += weight
     }
 
@@ -301,8 +343,10 @@ public func carryToFullResolution(
         }
         return applyUpsampledColorTransform(transform, composite: fullComposite, mask: fullMask)
     case .localAffine:
-        let transforms = fitLocalAffineTransforms(composite: composite, prediction: prediction, mask: mask, settings: settings)
-        return applyLocalAffineTransforms(transforms, gridSize: settings.gridSize, composite: fullComposite, mask: fullMask)
+        let transforms = fitLocalAffineTransforms(
+            composite: composite, prediction: prediction, mask: mask, settings: settings)
+        return applyLocalAffineTransforms(
+            transforms, gridSize: settings.gridSize, composite: fullComposite, mask: fullMask)
     case .upsampledResidual, .naiveUpsampling:
         let source: PlanarImage
         if method == .naiveUpsampling {

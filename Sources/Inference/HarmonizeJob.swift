@@ -45,11 +45,14 @@ public struct HarmonizeReport: Sendable {
 public enum HarmonizeJob {
     /// `<composite stem>_harmonized.png` next to the composite.
     public static func defaultOutput(for composite: URL) -> URL {
-        composite.deletingLastPathComponent().appendingPathComponent(composite.deletingPathExtension().lastPathComponent + "_harmonized.png")
+        composite.deletingLastPathComponent().appendingPathComponent(
+            composite.deletingPathExtension().lastPathComponent + "_harmonized.png")
     }
 
     /// Runs the whole job with an already loaded model.
-    public static func run(_ request: HarmonizeRequest, harmonizer: Harmonizer, options: HarmonizeOptions = HarmonizeOptions()) throws -> HarmonizeReport {
+    public static func run(
+        _ request: HarmonizeRequest, harmonizer: Harmonizer, options: HarmonizeOptions = HarmonizeOptions()
+    ) throws -> HarmonizeReport {
         try checkPaths(request)
         var clock = StageClock()
         let input = try readInput(composite: request.composite, mask: request.mask, options: options)
@@ -68,19 +71,27 @@ public enum HarmonizeJob {
         if sheetTarget == nil, let targetURL = request.target {
             sheetTarget = try ImageFile.readRGB(targetURL, limits: options.limits)
             if sheetTarget!.width != input.composite.width || sheetTarget!.height != input.composite.height {
-                throw HarmonizeError("\(targetURL.path): target is \(sheetTarget!.width)x\(sheetTarget!.height) but composite \(request.composite.path) is \(input.composite.width)x\(input.composite.height)")
+                throw HarmonizeError(
+                    "\(targetURL.path): target is \(sheetTarget!.width)x\(sheetTarget!.height) but composite \(request.composite.path) is \(input.composite.width)x\(input.composite.height)"
+                )
             }
         }
         let format = ImageFormat(pathExtension: request.output.pathExtension) ?? .png
         if format == .jpeg && input.alpha != nil {
-            warnings.append("\(request.output.path): JPEG has no alpha channel: the composite's transparency is dropped (write .png to keep it)")
+            warnings.append(
+                "\(request.output.path): JPEG has no alpha channel: the composite's transparency is dropped (write .png to keep it)"
+            )
         }
-        let encoded = try encodeOutput(result, input: input, format: format, options: options, path: request.output.path)
+        let encoded = try encodeOutput(
+            result, input: input, format: format, options: options, path: request.output.path)
         var sheet: Data?
         if let comparison = request.comparison {
-            let image = ComparisonSheet.make(composite: input.composite, mask: input.mask, result: result, target: sheetTarget, panelSide: options.comparisonPanelSide)
-            sheet = try ImageFile.encode(.eightBit(image.raster8()), format: ImageFormat(pathExtension: comparison.pathExtension) ?? .png,
-                                         options: EncodeOptions(pngCompressionLevel: 6), path: comparison.path)
+            let image = ComparisonSheet.make(
+                composite: input.composite, mask: input.mask, result: result, target: sheetTarget,
+                panelSide: options.comparisonPanelSide)
+            sheet = try ImageFile.encode(
+                .eightBit(image.raster8()), format: ImageFormat(pathExtension: comparison.pathExtension) ?? .png,
+                options: EncodeOptions(pngCompressionLevel: 6), path: comparison.path)
         }
         clock.lap("encode")
         try write(encoded, to: request.output)
@@ -94,13 +105,17 @@ public enum HarmonizeJob {
         }
         clock.lap("write")
         return HarmonizeReport(
-            output: request.output, comparison: request.comparison, width: input.composite.width, height: input.composite.height,
-            foregroundRatio: input.foregroundRatio, warnings: warnings, timings: clock.laps, cpuSeconds: clock.cpuSeconds)
+            output: request.output, comparison: request.comparison, width: input.composite.width,
+            height: input.composite.height,
+            foregroundRatio: input.foregroundRatio, warnings: warnings, timings: clock.laps,
+            cpuSeconds: clock.cpuSeconds)
     }
 
     /// The network at its input size, then its colour change carried to full resolution.
     /// Pixels whose mask is exactly 0 are returned exactly as in the composite.
-    public static func harmonize(_ input: HarmonizeInput, harmonizer: Harmonizer, clock: inout StageClock) -> PlanarImage {
+    public static func harmonize(_ input: HarmonizeInput, harmonizer: Harmonizer, clock: inout StageClock)
+        -> PlanarImage
+    {
         let (smallComposite, smallMask) = harmonizer.networkInputs(composite: input.composite, mask: input.mask)
         let prediction = harmonizer.predictWithTransforms(composites: [smallComposite], masks: [smallMask])[0]
         clock.lap("network")
@@ -111,7 +126,8 @@ public enum HarmonizeJob {
         } else {
             // every method blends m * changed + (1 - m) * composite: exact where m == 0
             result = harmonizer.carry(
-                prediction, composite: smallComposite, mask: smallMask, fullComposite: input.composite, fullMask: input.mask)
+                prediction, composite: smallComposite, mask: smallMask, fullComposite: input.composite,
+                fullMask: input.mask)
         }
         clock.lap("full resolution")
         return result
@@ -134,14 +150,20 @@ public enum HarmonizeJob {
     }
 
     /// Encodes the result like the composite: its bit depth, and its alpha channel if it had one.
-    public static func encodeOutput(_ result: PlanarImage, input: HarmonizeInput, format: ImageFormat, options: HarmonizeOptions, path: String) throws -> Data {
+    public static func encodeOutput(
+        _ result: PlanarImage, input: HarmonizeInput, format: ImageFormat, options: HarmonizeOptions, path: String
+    ) throws -> Data {
         if format == .jpeg {
-            return try ImageFile.encode(.eightBit(interleave(result, alpha: nil, as: UInt8.self)), format: .jpeg, options: EncodeOptions(quality: 95), path: path)
+            return try ImageFile.encode(
+                .eightBit(interleave(result, alpha: nil, as: UInt8.self)), format: .jpeg,
+                options: EncodeOptions(quality: 95), path: path)
         }
         if input.bitDepth == 16 {
-            return try ParallelPNG.encode(interleave(result, alpha: input.alpha, as: UInt16.self), level: options.pngCompressionLevel, path: path)
+            return try ParallelPNG.encode(
+                interleave(result, alpha: input.alpha, as: UInt16.self), level: options.pngCompressionLevel, path: path)
         }
-        return try ParallelPNG.encode(interleave(result, alpha: input.alpha, as: UInt8.self), level: options.pngCompressionLevel, path: path)
+        return try ParallelPNG.encode(
+            interleave(result, alpha: input.alpha, as: UInt8.self), level: options.pngCompressionLevel, path: path)
     }
 
     /// RGB (or RGBA with `alpha`) integer samples: clamp to 0...1, scale, round half up.
@@ -157,16 +179,21 @@ public enum HarmonizeJob {
                     parallelChunks(plane, minimumPerThread: 1 << 16) { range in
                         for p in range {
                             for c in 0..<3 {
-                                out[p * channels + c] = Sample(truncatingIfNeeded: Int32(min(max(source[c * plane + p], 0), 1) * maximum + 0.5))
+                                out[p * channels + c] = Sample(
+                                    truncatingIfNeeded: Int32(min(max(source[c * plane + p], 0), 1) * maximum + 0.5))
                             }
-                            if channels == 4 { out[p * 4 + 3] = Sample(truncatingIfNeeded: Int32(min(max(alphaSource[p], 0), 1) * maximum + 0.5)) }
+                            if channels == 4 {
+                                out[p * 4 + 3] = Sample(
+                                    truncatingIfNeeded: Int32(min(max(alphaSource[p], 0), 1) * maximum + 0.5))
+                            }
                         }
                     }
                 }
             }
             initialized = plane * channels
         }
-        return RasterImage(width: image.width, height: image.height, layout: channels == 4 ? .rgba : .rgb, samples: samples)
+        return RasterImage(
+            width: image.width, height: image.height, layout: channels == 4 ? .rgba : .rgb, samples: samples)
     }
 
     /// Atomic write (temporary sibling file, then rename); errors name the file.
@@ -198,11 +225,13 @@ extension HarmonizeJob {
     /// Checks that `url` can receive an image without touching an input.
     public static func checkWritable(_ url: URL, label: String, inputs: [URL]) throws {
         guard ImageFormat(pathExtension: url.pathExtension) != nil else {
-            throw HarmonizeError("\(url.path): \(label) needs the extension .png (or .jpg / .jpeg), has \"\(url.pathExtension)\"")
+            throw HarmonizeError(
+                "\(url.path): \(label) needs the extension .png (or .jpg / .jpeg), has \"\(url.pathExtension)\"")
         }
         let folder = url.deletingLastPathComponent()
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+        guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory), isDirectory.boolValue
+        else {
             throw HarmonizeError("\(url.path): \(label) folder \(folder.path) does not exist")
         }
         if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
@@ -215,7 +244,8 @@ extension HarmonizeJob {
 
     /// Whether two paths name the same file: equal after resolving links, or the same inode.
     static func sameFile(_ a: URL, _ b: URL) -> Bool {
-        let pa = a.standardizedFileURL.resolvingSymlinksInPath().path, pb = b.standardizedFileURL.resolvingSymlinksInPath().path
+        let pa = a.standardizedFileURL.resolvingSymlinksInPath().path,
+            pb = b.standardizedFileURL.resolvingSymlinksInPath().path
         if pa == pb { return true }
         var sa = stat(), sb = stat()
         guard stat(pa, &sa) == 0, stat(pb, &sb) == 0 else { return false }

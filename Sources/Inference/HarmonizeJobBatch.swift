@@ -60,7 +60,12 @@ extension HarmonizeJob {
                 do {
                     let target = try ImageFile.readRGB(reference.real, limits: options.limits)
                     guard target.width == input.composite.width, target.height == input.composite.height else {
-                        return (input, nil, ["\(reference.real.path): real image is \(target.width)x\(target.height), not the composite's \(input.composite.width)x\(input.composite.height): left off the sheet"])
+                        return (
+                            input, nil,
+                            [
+                                "\(reference.real.path): real image is \(target.width)x\(target.height), not the composite's \(input.composite.width)x\(input.composite.height): left off the sheet"
+                            ]
+                        )
                     }
                     return (input, target, [])
                 } catch {
@@ -78,18 +83,22 @@ extension HarmonizeJob {
             do {
                 let fileName = stem + ".png"
                 if let owner = claimed[fileName] {
-                    throw HarmonizeError("\(outputDirectory.appendingPathComponent(fileName).path): already written for \(owner) (same composite base name in two subsets)")
+                    throw HarmonizeError(
+                        "\(outputDirectory.appendingPathComponent(fileName).path): already written for \(owner) (same composite base name in two subsets)"
+                    )
                 }
                 claimed[fileName] = label
                 let request = HarmonizeRequest(
-                    composite: reference.composite, mask: reference.mask, output: outputDirectory.appendingPathComponent(fileName),
+                    composite: reference.composite, mask: reference.mask,
+                    output: outputDirectory.appendingPathComponent(fileName),
                     comparison: comparisonDirectory?.appendingPathComponent(fileName))
                 try checkPaths(request)
                 try checkWritable(request.output, label: "output", inputs: [reference.real])
                 var clock = StageClock()
                 let (input, target, notes) = try current.wait()
                 clock.lap("read")
-                let report = try finish(request, input: input, target: target, harmonizer: harmonizer, options: options, clock: &clock)
+                let report = try finish(
+                    request, input: input, target: target, harmonizer: harmonizer, options: options, clock: &clock)
                 for note in notes + report.warnings { warn("\(label): \(note)") }
                 written += 1
             } catch {
@@ -98,7 +107,8 @@ extension HarmonizeJob {
             }
             progress?(index + 1, samples.count, Date().timeIntervalSince(start), label)
         }
-        return BatchSummary(total: samples.count, written: written, failures: failures, seconds: Date().timeIntervalSince(start))
+        return BatchSummary(
+            total: samples.count, written: written, failures: failures, seconds: Date().timeIntervalSince(start))
     }
 }
 
@@ -121,11 +131,15 @@ final class Prefetch<Value: Sendable>: @unchecked Sendable {
     /// The value (or the error the work threw). May be called more than once.
     func wait() throws -> Value {
         lock.lock()
-        if let result { lock.unlock(); return try result.get() }
+        if let result {
+            lock.unlock()
+            return try result.get()
+        }
         lock.unlock()
         ready.wait()
         ready.signal()  // later waits return at once
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         return try result!.get()
     }
 }

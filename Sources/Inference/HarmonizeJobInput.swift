@@ -50,7 +50,10 @@ public struct HarmonizeInput: Sendable {
     /// Notes for the user about how the inputs were read (printed as warnings).
     public var warnings: [String]
 
-    public init(composite: PlanarImage, mask: PlanarImage, alpha: PlanarImage?, bitDepth: Int, foregroundRatio: Double, warnings: [String]) {
+    public init(
+        composite: PlanarImage, mask: PlanarImage, alpha: PlanarImage?, bitDepth: Int, foregroundRatio: Double,
+        warnings: [String]
+    ) {
         self.composite = composite
         self.mask = mask
         self.alpha = alpha
@@ -64,18 +67,22 @@ extension HarmonizeJob {
     /// Reads and checks a composite and its mask.
     /// - Throws: `ImageCodecError` (unreadable, corrupt, truncated, too large...) or `HarmonizeError`
     ///   (mask size, empty mask), each one line naming the file.
-    public static func readInput(composite compositeURL: URL, mask maskURL: URL, options: HarmonizeOptions = HarmonizeOptions()) throws -> HarmonizeInput {
+    public static func readInput(
+        composite compositeURL: URL, mask maskURL: URL, options: HarmonizeOptions = HarmonizeOptions()
+    ) throws -> HarmonizeInput {
         let (compositeImage, _) = try decode(compositeURL, limits: options.limits)
         let (maskImage, maskFormat) = try decode(maskURL, limits: options.limits)
         return try input(
-            compositeImage: compositeImage, compositeName: compositeURL.path, maskImage: maskImage, maskFormat: maskFormat,
+            compositeImage: compositeImage, compositeName: compositeURL.path, maskImage: maskImage,
+            maskFormat: maskFormat,
             maskName: maskURL.path, options: options)
     }
 
     /// `readInput` for encoded images in memory (an upload); `compositeName` and `maskName` stand
     /// for the files in messages.
     public static func readInput(
-        compositeData: Data, compositeName: String, maskData: Data, maskName: String, options: HarmonizeOptions = HarmonizeOptions()
+        compositeData: Data, compositeName: String, maskData: Data, maskName: String,
+        options: HarmonizeOptions = HarmonizeOptions()
     ) throws -> HarmonizeInput {
         let compositeImage = try ImageFile.decode(compositeData, path: compositeName, limits: options.limits)
         let maskFormat = try maskData.withUnsafeBytes { try ImageFormat.detect($0, path: maskName) }
@@ -86,7 +93,8 @@ extension HarmonizeJob {
     }
 
     static func input(
-        compositeImage: DecodedImage, compositeName: String, maskImage: DecodedImage, maskFormat: ImageFormat, maskName: String,
+        compositeImage: DecodedImage, compositeName: String, maskImage: DecodedImage, maskFormat: ImageFormat,
+        maskName: String,
         options: HarmonizeOptions
     ) throws -> HarmonizeInput {
         var warnings: [String] = []
@@ -96,41 +104,59 @@ extension HarmonizeJob {
         if let note { warnings.append("\(maskName): \(note)") }
 
         if mask.width != composite.width || mask.height != composite.height {
-            let sizes = "mask is \(mask.width)x\(mask.height) but composite \(compositeName) is \(composite.width)x\(composite.height)"
+            let sizes =
+                "mask is \(mask.width)x\(mask.height) but composite \(compositeName) is \(composite.width)x\(composite.height)"
             guard options.resizeMask else {
-                let hint = mask.width == composite.height && mask.height == composite.width ? " (rotated? check the EXIF orientation)" : ""
+                let hint =
+                    mask.width == composite.height && mask.height == composite.width
+                    ? " (rotated? check the EXIF orientation)" : ""
                 throw HarmonizeError("\(maskName): \(sizes)\(hint); pass --resize-mask to resize it")
             }
-            let maskAspect = Double(mask.width) / Double(mask.height), compositeAspect = Double(composite.width) / Double(composite.height)
+            let maskAspect = Double(mask.width) / Double(mask.height),
+                compositeAspect = Double(composite.width) / Double(composite.height)
             let stretch = abs(maskAspect / compositeAspect - 1) > 0.01 ? " (aspect ratio differs: stretched)" : ""
             warnings.append("\(maskName): \(sizes); resized to fit\(stretch)")
             mask = mask.resized(width: composite.width, height: composite.height, filter: .automatic).clamped()
         }
         return try checkedInput(
-            composite: composite, mask: mask, alpha: alpha, bitDepth: compositeImage.bitDepth, maskName: maskName, warnings: warnings)
+            composite: composite, mask: mask, alpha: alpha, bitDepth: compositeImage.bitDepth, maskName: maskName,
+            warnings: warnings)
     }
 
     /// Checks a mask of the composite's size (it must have a foreground) and notes masks that look
     /// wrong (covering everything or nearly, or faint).
     /// - Throws: `HarmonizeError` for an empty mask.
     public static func checkedInput(
-        composite: PlanarImage, mask: PlanarImage, alpha: PlanarImage?, bitDepth: Int, maskName: String, warnings: [String]
+        composite: PlanarImage, mask: PlanarImage, alpha: PlanarImage?, bitDepth: Int, maskName: String,
+        warnings: [String]
     ) throws -> HarmonizeInput {
         var warnings = warnings
         let coverage = maskCoverage(mask)
         guard coverage.maximum > 0 else {
-            throw HarmonizeError("\(maskName): mask has no foreground (every pixel is black; white marks the region to harmonize)")
+            throw HarmonizeError(
+                "\(maskName): mask has no foreground (every pixel is black; white marks the region to harmonize)")
         }
         if coverage.background == 0 {
-            warnings.append("\(maskName): mask covers the whole image: there is no background to match, so the result is the network's guess (white marks the region to harmonize)")
+            warnings.append(
+                "\(maskName): mask covers the whole image: there is no background to match, so the result is the network's guess (white marks the region to harmonize)"
+            )
         } else if coverage.ratio > 0.9 {
-            warnings.append(String(format: "%@: mask covers %.0f %% of the image (white marks the region to harmonize): check that it is not inverted", maskName, coverage.ratio * 100))
+            warnings.append(
+                String(
+                    format:
+                        "%@: mask covers %.0f %% of the image (white marks the region to harmonize): check that it is not inverted",
+                    maskName, coverage.ratio * 100))
         }
         if coverage.maximum < 0.5 {
-            warnings.append(String(format: "%@: mask is faint (brightest value %.2f): soft values are blending weights, so the change is at most %.0f %%", maskName, coverage.maximum, coverage.maximum * 100))
+            warnings.append(
+                String(
+                    format:
+                        "%@: mask is faint (brightest value %.2f): soft values are blending weights, so the change is at most %.0f %%",
+                    maskName, coverage.maximum, coverage.maximum * 100))
         }
         return HarmonizeInput(
-            composite: composite, mask: mask, alpha: alpha, bitDepth: bitDepth, foregroundRatio: coverage.ratio, warnings: warnings)
+            composite: composite, mask: mask, alpha: alpha, bitDepth: bitDepth, foregroundRatio: coverage.ratio,
+            warnings: warnings)
     }
 
     /// Reads the file once, finds its format from its bytes, decodes it; errors name the file.
@@ -144,7 +170,8 @@ extension HarmonizeJob {
             data = try Data(contentsOf: url, options: .mappedIfSafe)
         } catch {
             let exists = FileManager.default.fileExists(atPath: url.path)
-            throw ImageCodecError(path: url.path, kind: .unreadable, detail: exists ? "permission denied or read error" : "no such file")
+            throw ImageCodecError(
+                path: url.path, kind: .unreadable, detail: exists ? "permission denied or read error" : "no such file")
         }
         let format = try data.withUnsafeBytes { try ImageFormat.detect($0, path: url.path) }
         return (try ImageFile.decode(data, path: url.path, limits: limits), format)
@@ -202,9 +229,11 @@ extension HarmonizeJob {
         let step = raster.layout.channels
         let pixels = raster.width * raster.height
         let scale = 1 / RasterImage<Sample>.maximum
-        let usesAlpha = raster.layout.hasAlpha && raster.samples.withUnsafeBufferPointer { s in
-            (0..<pixels).contains { s[$0 * step + step - 1] != Sample.max }
-        }
+        let usesAlpha =
+            raster.layout.hasAlpha
+            && raster.samples.withUnsafeBufferPointer { s in
+                (0..<pixels).contains { s[$0 * step + step - 1] != Sample.max }
+            }
         let isColor = raster.layout.isColor && !usesAlpha
         let chunks = max(1, Threading.count)
         var colouredChunks = [Bool](repeating: false, count: chunks)
@@ -216,7 +245,9 @@ extension HarmonizeJob {
                         for chunk in chunkRange {
                             let range = chunk * pixels / chunks..<(chunk + 1) * pixels / chunks
                             if usesAlpha {
-                                for p in range { out[p] = Float(UInt32(truncatingIfNeeded: s[p * step + step - 1])) * scale }
+                                for p in range {
+                                    out[p] = Float(UInt32(truncatingIfNeeded: s[p * step + step - 1])) * scale
+                                }
                             } else if isColor {
                                 var differs = false
                                 for p in range {
@@ -236,7 +267,12 @@ extension HarmonizeJob {
         }
         let plane = PlanarImage(width: raster.width, height: raster.height, channels: 1, values: values)
         if usesAlpha { return (plane, "mask has transparency: its alpha channel is used as the mask") }
-        return (plane, colouredChunks.contains(true) ? "mask is in colour: the brightest channel of each pixel is used (white marks the region to harmonize)" : nil)
+        return (
+            plane,
+            colouredChunks.contains(true)
+                ? "mask is in colour: the brightest channel of each pixel is used (white marks the region to harmonize)"
+                : nil
+        )
     }
 
     /// Mean, largest value, and the count of background pixels (mask < 0.5).
@@ -254,7 +290,10 @@ extension HarmonizeJob {
                             sum += v
                             maximum = max(maximum, v)
                             background += v < 0.5 ? 1 : 0
-                            if index & 4095 == 4095 { total += Double(sum); sum = 0 }  // float partial sums stay exact enough
+                            if index & 4095 == 4095 {
+                                total += Double(sum)
+                                sum = 0
+                            }  // float partial sums stay exact enough
                         }
                         partial[chunk] = (total + Double(sum), maximum, background)
                     }
@@ -262,6 +301,8 @@ extension HarmonizeJob {
             }
         }
         let sum = partial.reduce(0.0) { $0 + $1.sum }
-        return (sum / Double(max(1, count)), partial.map(\.maximum).max() ?? 0, partial.reduce(0) { $0 + $1.background })
+        return (
+            sum / Double(max(1, count)), partial.map(\.maximum).max() ?? 0, partial.reduce(0) { $0 + $1.background }
+        )
     }
 }

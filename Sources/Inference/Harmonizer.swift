@@ -31,10 +31,13 @@ public final class Harmonizer: @unchecked Sendable {
     }
 
     /// The network's input at `networkSize`: composite and mask resized (area filter when shrinking).
-    public func networkInputs(composite: PlanarImage, mask: PlanarImage) -> (composite: PlanarImage, mask: PlanarImage) {
+    public func networkInputs(composite: PlanarImage, mask: PlanarImage) -> (composite: PlanarImage, mask: PlanarImage)
+    {
         if composite.width == networkSize && composite.height == networkSize { return (composite, mask) }
-        return (composite.resized(width: networkSize, height: networkSize, filter: .automatic),
-                mask.resized(width: networkSize, height: networkSize, filter: .automatic))
+        return (
+            composite.resized(width: networkSize, height: networkSize, filter: .automatic),
+            mask.resized(width: networkSize, height: networkSize, filter: .automatic)
+        )
     }
 
     /// Runs the network on images already at `networkSize` (a batch of one or more).
@@ -45,12 +48,17 @@ public final class Harmonizer: @unchecked Sendable {
 
     /// `predict`, with the colour transform of each image when the model has the affine head.
     /// - Returns: per image the harmonized image (3 x h x w, clamped) and the transform (12 x h x w) or nil.
-    public func predictWithTransforms(composites: [PlanarImage], masks: [PlanarImage]) -> [(image: PlanarImage, transform: PlanarImage?)] {
+    public func predictWithTransforms(composites: [PlanarImage], masks: [PlanarImage]) -> [(
+        image: PlanarImage, transform: PlanarImage?
+    )] {
         let (output, transform) = withoutGradient {
             model.forward(composite: PlanarImage.batchTensor(composites), mask: PlanarImage.batchTensor(masks))
         }
         return (0..<composites.count).map { index in
-            (PlanarImage(tensor: output, index: index).clamped(), transform.map { PlanarImage(tensor: $0, index: index) })
+            (
+                PlanarImage(tensor: output, index: index).clamped(),
+                transform.map { PlanarImage(tensor: $0, index: index) }
+            )
         }
     }
 
@@ -68,7 +76,9 @@ public final class Harmonizer: @unchecked Sendable {
     /// - Parameters: composite 3 x H x W and mask 1 x H x W in 0...1 (same size).
     /// - Returns: the result at H x W; pixels where the mask is 0 equal the composite exactly.
     public func harmonize(composite: PlanarImage, mask: PlanarImage) -> PlanarImage {
-        precondition(composite.width == mask.width && composite.height == mask.height, "Harmonizer: composite \(composite.width)x\(composite.height) and mask \(mask.width)x\(mask.height) differ")
+        precondition(
+            composite.width == mask.width && composite.height == mask.height,
+            "Harmonizer: composite \(composite.width)x\(composite.height) and mask \(mask.width)x\(mask.height) differ")
         let (smallComposite, smallMask) = networkInputs(composite: composite, mask: mask)
         let prediction = predictWithTransforms(composites: [smallComposite], masks: [smallMask])[0]
         if composite.width == networkSize && composite.height == networkSize { return prediction.image }

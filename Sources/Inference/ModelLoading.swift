@@ -15,8 +15,10 @@ public enum ModelLoading {
         if let fromEnvironment = RuntimeSettings.current.model {
             candidates.append(URL(fileURLWithPath: fromEnvironment))
         }
-        let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath().deletingLastPathComponent()
-        candidates.append(executable.appendingPathComponent("../share/gknet/gknet-default.safetensors").standardizedFileURL)
+        let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath()
+            .deletingLastPathComponent()
+        candidates.append(
+            executable.appendingPathComponent("../share/gknet/gknet-default.safetensors").standardizedFileURL)
         candidates.append(executable.appendingPathComponent("gknet-default.safetensors"))
         // .build/<config>/gknet -> repository root
         var folder = executable
@@ -24,7 +26,9 @@ public enum ModelLoading {
             candidates.append(folder.appendingPathComponent(defaultModelRelativePath))
             folder = folder.deletingLastPathComponent()
         }
-        candidates.append(URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(defaultModelRelativePath))
+        candidates.append(
+            URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(
+                defaultModelRelativePath))
         return candidates
     }
 
@@ -38,8 +42,11 @@ public enum ModelLoading {
                 throw CheckpointError("\(url.path): model file does not exist")
             }
         } else {
-            guard let found = defaultModelCandidates().first(where: { FileManager.default.fileExists(atPath: $0.path) }) else {
-                throw CheckpointError("no bundled default model found (looked for \(defaultModelRelativePath) and $\(RuntimeSettings.Variable.model.rawValue)); pass --model PATH with a checkpoint from `gknet train`")
+            guard let found = defaultModelCandidates().first(where: { FileManager.default.fileExists(atPath: $0.path) })
+            else {
+                throw CheckpointError(
+                    "no bundled default model found (looked for \(defaultModelRelativePath) and $\(RuntimeSettings.Variable.model.rawValue)); pass --model PATH with a checkpoint from `gknet train`"
+                )
             }
             url = found
         }

@@ -30,7 +30,10 @@ extension GELUApproximation: Codable {
         switch text {
         case "none": self = .none
         case "tanh": self = .tanh
-        default: throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "GELU approximation \"\(text)\" (none or tanh)"))
+        default:
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: decoder.codingPath, debugDescription: "GELU approximation \"\(text)\" (none or tanh)")
+            )
         }
     }
 

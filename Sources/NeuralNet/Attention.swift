@@ -32,7 +32,9 @@ public final class MultiHeadAttention: Module {
         dimension: Int, heads: Int, keyDimension: Int? = nil, valueDimension: Int? = nil, bias: Bool = true,
         generator: inout SplitMix64
     ) {
-        precondition(heads >= 1 && dimension % heads == 0, "MultiHeadAttention: width \(dimension) does not split into \(heads) heads")
+        precondition(
+            heads >= 1 && dimension % heads == 0,
+            "MultiHeadAttention: width \(dimension) does not split into \(heads) heads")
         let (d, kdim, vdim) = (dimension, keyDimension ?? dimension, valueDimension ?? dimension)
         (self.dimension, self.heads, self.keyDimension, self.valueDimension) = (d, heads, kdim, vdim)
         if kdim == d && vdim == d {
@@ -54,8 +56,10 @@ public final class MultiHeadAttention: Module {
         if let inProjWeight {
             list.append(.parameter("in_proj_weight", inProjWeight))
         } else if let qProjWeight, let kProjWeight, let vProjWeight {
-            list += [.parameter("q_proj_weight", qProjWeight), .parameter("k_proj_weight", kProjWeight),
-                     .parameter("v_proj_weight", vProjWeight)]
+            list += [
+                .parameter("q_proj_weight", qProjWeight), .parameter("k_proj_weight", kProjWeight),
+                .parameter("v_proj_weight", vProjWeight),
+            ]
         }
         if let inProjBias { list.append(.parameter("in_proj_bias", inProjBias)) }
         return list + [.child("out_proj", outProj)]
@@ -67,17 +71,19 @@ public final class MultiHeadAttention: Module {
     /// Attention of `query` [N, L, D] over `key` [N, S, kdim] and `value` [N, S, vdim].
     public func callAsFunction(query: Tensor, key: Tensor, value: Tensor) -> Tensor {
         let d = dimension
-        precondition(query.rank == 3 && query.shape[2] == d && key.rank == 3 && key.shape[2] == keyDimension
-                     && value.rank == 3 && value.shape[2] == valueDimension && key.shape[0] == query.shape[0]
-                     && value.shape[0] == query.shape[0] && key.shape[1] == value.shape[1],
-                     "MultiHeadAttention: query \(query.shape), key \(key.shape), value \(value.shape) do not fit [N, L, \(d)], [N, S, \(keyDimension)], [N, S, \(valueDimension)]")
+        precondition(
+            query.rank == 3 && query.shape[2] == d && key.rank == 3 && key.shape[2] == keyDimension
+                && value.rank == 3 && value.shape[2] == valueDimension && key.shape[0] == query.shape[0]
+                && value.shape[0] == query.shape[0] && key.shape[1] == value.shape[1],
+            "MultiHeadAttention: query \(query.shape), key \(key.shape), value \(value.shape) do not fit [N, L, \(d)], [N, S, \(keyDimension)], [N, S, \(valueDimension)]"
+        )
         let (q, k, v) = project(query: query, key: key, value: value)
         let (n, l, s, e) = (query.shape[0], query.shape[1], key.shape[1], d / heads)
-        let qHeads = q.reshaped([n, l, heads, e]).permuted([0, 2, 1, 3])      // [N, h, L, E]
-        let kHeadsT = k.reshaped([n, s, heads, e]).permuted([0, 2, 3, 1])     // [N, h, E, S]
-        let vHeads = v.reshaped([n, s, heads, e]).permuted([0, 2, 1, 3])      // [N, h, S, E]
-        let scores = matmul(qHeads * (1 / Float(e).squareRoot()), kHeadsT)     // [N, h, L, S]
-        let attended = matmul(scores.softmax(axis: 3), vHeads)                // [N, h, L, E]
+        let qHeads = q.reshaped([n, l, heads, e]).permuted([0, 2, 1, 3])  // [N, h, L, E]
+        let kHeadsT = k.reshaped([n, s, heads, e]).permuted([0, 2, 3, 1])  // [N, h, E, S]
+        let vHeads = v.reshaped([n, s, heads, e]).permuted([0, 2, 1, 3])  // [N, h, S, E]
+        let scores = matmul(qHeads * (1 / Float(e).squareRoot()), kHeadsT)  // [N, h, L, S]
+        let attended = matmul(scores.softmax(axis: 3), vHeads)  // [N, h, L, E]
         return outProj(attended.permuted([0, 2, 1, 3]).reshaped([n, l, d]))
     }
 
@@ -95,8 +101,13 @@ public final class MultiHeadAttention: Module {
                 return (qkv[0], qkv[1], qkv[2])
             }
             let w = inProjWeight.split(sizes: [d, d, d], axis: 0)
-            return (linear(query, w[0], biasSlice(0)), linear(key, w[1], biasSlice(1)), linear(value, w[2], biasSlice(2)))
+            return (
+                linear(query, w[0], biasSlice(0)), linear(key, w[1], biasSlice(1)), linear(value, w[2], biasSlice(2))
+            )
         }
-        return (linear(query, qProjWeight!, biasSlice(0)), linear(key, kProjWeight!, biasSlice(1)), linear(value, vProjWeight!, biasSlice(2)))
+        return (
+            linear(query, qProjWeight!, biasSlice(0)), linear(key, kProjWeight!, biasSlice(1)),
+            linear(value, vProjWeight!, biasSlice(2))
+        )
     }
 }

@@ -19,9 +19,11 @@ public struct StateLoadError: Error, CustomStringConvertible {
         if !missing.isEmpty { parts.append("missing \(missing.count): " + missing.joined(separator: ", ")) }
         if !unexpected.isEmpty { parts.append("unexpected \(unexpected.count): " + unexpected.joined(separator: ", ")) }
         if !mismatched.isEmpty {
-            parts.append("mis-shaped \(mismatched.count): " + mismatched.map {
-                "\($0.name) (model \($0.expected), file \($0.found))"
-            }.joined(separator: ", "))
+            parts.append(
+                "mis-shaped \(mismatched.count): "
+                    + mismatched.map {
+                        "\($0.name) (model \($0.expected), file \($0.found))"
+                    }.joined(separator: ", "))
         }
         return "state does not fit the model: " + parts.joined(separator: "; ")
     }
@@ -40,7 +42,8 @@ extension Module {
     public func stateDictionary(dtype: SafeTensorsDType = .f32) -> [String: NamedTensor] {
         var result: [String: NamedTensor] = [:]
         for entry in stateEntries() {
-            result[entry.name] = NamedTensor(shape: entry.tensor.shape, values: entry.tensor.data, dtype: entry.isInteger ? .i64 : dtype)
+            result[entry.name] = NamedTensor(
+                shape: entry.tensor.shape, values: entry.tensor.data, dtype: entry.isInteger ? .i64 : dtype)
         }
         return result
     }
@@ -64,9 +67,13 @@ extension Module {
     public func checkState(_ state: [String: NamedTensor], strict: Bool = true) throws -> StateLoadReport {
         let entries = stateEntries()
         let names = Set(entries.map(\.name))
-        var error = StateLoadError(missing: [], unexpected: state.keys.filter { !names.contains($0) }.sorted(), mismatched: [])
+        var error = StateLoadError(
+            missing: [], unexpected: state.keys.filter { !names.contains($0) }.sorted(), mismatched: [])
         for entry in entries {
-            guard let saved = state[entry.name] else { error.missing.append(entry.name); continue }
+            guard let saved = state[entry.name] else {
+                error.missing.append(entry.name)
+                continue
+            }
             if saved.shape != entry.tensor.shape || saved.values.count != entry.tensor.count {
                 error.mismatched.append((entry.name, entry.tensor.shape, saved.shape))
             }
@@ -106,7 +113,9 @@ public enum Checkpoint {
     public static func load(into model: any Module, from url: URL, strict: Bool = true) throws -> SafeTensorsFile {
         let file = try SafeTensorsFile(contentsOf: url)
         do {
-            try model.load(stateDictionary: file.tensors.filter { !$0.key.hasPrefix(TrainingCheckpoint.optimizerPrefix) }, strict: strict)
+            try model.load(
+                stateDictionary: file.tensors.filter { !$0.key.hasPrefix(TrainingCheckpoint.optimizerPrefix) },
+                strict: strict)
         } catch let error as StateLoadError {
             throw CheckpointError("\(url.path): \(error)")
         }

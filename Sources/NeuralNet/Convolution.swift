@@ -18,11 +18,15 @@ public final class Conv2d: Layer {
         inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
         dilation: Int = 1, groups: Int = 1, bias: Bool = true, generator: inout SplitMix64
     ) {
-        precondition(groups >= 1 && inputChannels % groups == 0 && outputChannels % groups == 0,
-                     "Conv2d: channels \(inputChannels) -> \(outputChannels) must be multiples of groups \(groups)")
+        precondition(
+            groups >= 1 && inputChannels % groups == 0 && outputChannels % groups == 0,
+            "Conv2d: channels \(inputChannels) -> \(outputChannels) must be multiples of groups \(groups)")
         let shape = [outputChannels, inputChannels / groups, kernelSize, kernelSize]
         weight = Initializers.pytorchDefaultWeight(shape, generator: &generator)
-        self.bias = bias ? Initializers.pytorchDefaultBias(outputChannels, fanIn: Initializers.fans(shape).fanIn, generator: &generator) : nil
+        self.bias =
+            bias
+            ? Initializers.pytorchDefaultBias(
+                outputChannels, fanIn: Initializers.fans(shape).fanIn, generator: &generator) : nil
         (self.stride, self.padding, self.dilation, self.groups) = (stride, padding, dilation, groups)
     }
 
@@ -51,12 +55,18 @@ public final class ConvTranspose2d: Layer {
         inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
         outputPadding: Int = 0, dilation: Int = 1, groups: Int = 1, bias: Bool = true, generator: inout SplitMix64
     ) {
-        precondition(groups >= 1 && inputChannels % groups == 0 && outputChannels % groups == 0,
-                     "ConvTranspose2d: channels \(inputChannels) -> \(outputChannels) must be multiples of groups \(groups)")
+        precondition(
+            groups >= 1 && inputChannels % groups == 0 && outputChannels % groups == 0,
+            "ConvTranspose2d: channels \(inputChannels) -> \(outputChannels) must be multiples of groups \(groups)")
         let shape = [inputChannels, outputChannels / groups, kernelSize, kernelSize]
         weight = Initializers.pytorchDefaultWeight(shape, generator: &generator)
-        self.bias = bias ? Initializers.pytorchDefaultBias(outputChannels, fanIn: Initializers.fans(shape).fanIn, generator: &generator) : nil
-        (self.stride, self.padding, self.outputPadding, self.dilation, self.groups) = (stride, padding, outputPadding, dilation, groups)
+        self.bias =
+            bias
+            ? Initializers.pytorchDefaultBias(
+                outputChannels, fanIn: Initializers.fans(shape).fanIn, generator: &generator) : nil
+        (self.stride, self.padding, self.outputPadding, self.dilation, self.groups) = (
+            stride, padding, outputPadding, dilation, groups
+        )
     }
 
     public var members: [ModuleMember] {
@@ -64,7 +74,8 @@ public final class ConvTranspose2d: Layer {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        convTranspose2d(x, weight: weight, bias: bias, stride: stride, padding: padding, outputPadding: outputPadding,
-                        dilation: dilation, groups: groups)
+        convTranspose2d(
+            x, weight: weight, bias: bias, stride: stride, padding: padding, outputPadding: outputPadding,
+            dilation: dilation, groups: groups)
     }
 }

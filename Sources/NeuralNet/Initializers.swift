@@ -97,8 +97,9 @@ public enum Initializers {
     public static func truncatedNormal(
         _ shape: [Int], mean: Float = 0, std: Float = 1, low: Float = -2, high: Float = 2, generator: inout SplitMix64
     ) -> Tensor {
-        precondition(low < high && high > mean - 6 * std && low < mean + 6 * std,
-                     "truncatedNormal: [\(low), \(high)] is empty or too far from N(\(mean), \(std)^2)")
+        precondition(
+            low < high && high > mean - 6 * std && low < mean + 6 * std,
+            "truncatedNormal: [\(low), \(high)] is empty or too far from N(\(mean), \(std)^2)")
         var values = [Float](repeating: 0, count: shape.elementCount)
         for i in values.indices {
             var sample: Float

@@ -13,9 +13,12 @@ public final class Linear: Layer {
     public var isTraining = true
 
     public init(inputFeatures: Int, outputFeatures: Int, bias: Bool = true, generator: inout SplitMix64) {
-        precondition(inputFeatures > 0 && outputFeatures > 0, "Linear: features must be positive (\(inputFeatures) -> \(outputFeatures))")
+        precondition(
+            inputFeatures > 0 && outputFeatures > 0,
+            "Linear: features must be positive (\(inputFeatures) -> \(outputFeatures))")
         weight = Initializers.pytorchDefaultWeight([outputFeatures, inputFeatures], generator: &generator)
-        self.bias = bias ? Initializers.pytorchDefaultBias(outputFeatures, fanIn: inputFeatures, generator: &generator) : nil
+        self.bias =
+            bias ? Initializers.pytorchDefaultBias(outputFeatures, fanIn: inputFeatures, generator: &generator) : nil
     }
 
     public var inputFeatures: Int { weight.shape[1] }
@@ -26,8 +29,9 @@ public final class Linear: Layer {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        precondition(x.rank >= 2 && x.shape.last == inputFeatures,
-                     "Linear: input \(x.shape) and weight \(weight.shape): need [..., \(inputFeatures)] with rank >= 2")
+        precondition(
+            x.rank >= 2 && x.shape.last == inputFeatures,
+            "Linear: input \(x.shape) and weight \(weight.shape): need [..., \(inputFeatures)] with rank >= 2")
         return linear(x, weight: weight, bias: bias)
     }
 }

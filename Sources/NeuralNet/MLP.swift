@@ -21,7 +21,8 @@ public final class MLP: Layer {
         dropout: Float = 0, dropoutSeed: UInt64 = 0, generator: inout SplitMix64
     ) {
         fc1 = Linear(inputFeatures: inputFeatures, outputFeatures: hiddenFeatures, generator: &generator)
-        fc2 = Linear(inputFeatures: hiddenFeatures, outputFeatures: outputFeatures ?? inputFeatures, generator: &generator)
+        fc2 = Linear(
+            inputFeatures: hiddenFeatures, outputFeatures: outputFeatures ?? inputFeatures, generator: &generator)
         self.activation = activation
         self.dropout = Dropout(probability: dropout, seed: dropoutSeed)
     }

@@ -75,9 +75,11 @@ extension Module {
             for member in module.members {
                 switch member {
                 case .parameter(let name, let tensor):
-                    entries.append(StateEntry(name: join(path, name), tensor: tensor, isParameter: true, isInteger: false))
+                    entries.append(
+                        StateEntry(name: join(path, name), tensor: tensor, isParameter: true, isInteger: false))
                 case .buffer(let name, let tensor, let integer):
-                    entries.append(StateEntry(name: join(path, name), tensor: tensor, isParameter: false, isInteger: integer))
+                    entries.append(
+                        StateEntry(name: join(path, name), tensor: tensor, isParameter: false, isInteger: integer))
                 case .child, .children:
                     break
                 }

@@ -22,7 +22,9 @@ public final class BatchNorm2d: Layer {
     /// the momentum, like GKNet and its twin, leave it out).
     public let tracksBatchCount: Bool
 
-    public init(channels: Int, momentum: Float = 0.1, epsilon: Float = 1e-5, affine: Bool = true, trackBatchCount: Bool = true) {
+    public init(
+        channels: Int, momentum: Float = 0.1, epsilon: Float = 1e-5, affine: Bool = true, trackBatchCount: Bool = true
+    ) {
         tracksBatchCount = trackBatchCount
         weight = affine ? Initializers.ones([channels]) : nil
         bias = affine ? Initializers.zeros([channels]) : nil
@@ -38,22 +40,26 @@ public final class BatchNorm2d: Layer {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        precondition(x.rank == 4 && x.shape[1] == runningMean.count,
-                     "BatchNorm2d: input \(x.shape) and running mean \(runningMean.shape): need [N, \(runningMean.count), H, W]")
+        precondition(
+            x.rank == 4 && x.shape[1] == runningMean.count,
+            "BatchNorm2d: input \(x.shape) and running mean \(runningMean.shape): need [N, \(runningMean.count), H, W]")
         if isTraining { numBatchesTracked.data[0] += 1 }
-        return batchNorm(x, weight: weight, bias: bias, runningMean: runningMean, runningVariance: runningVariance,
-                         training: isTraining, momentum: momentum, epsilon: epsilon)
+        return batchNorm(
+            x, weight: weight, bias: bias, runningMean: runningMean, runningVariance: runningVariance,
+            training: isTraining, momentum: momentum, epsilon: epsilon)
     }
 
     /// `(self(x) + residual).elu(alpha: alpha)` (no residual: `self(x).elu(alpha:)`) in one fused op
     /// (TensorCore `batchNormELU`): one pass over the data, and the backward pass keeps x and the
     /// output only.
     public func normalizeThenELU(_ x: Tensor, adding residual: Tensor? = nil, alpha: Float = 1) -> Tensor {
-        precondition(x.rank == 4 && x.shape[1] == runningMean.count,
-                     "BatchNorm2d: input \(x.shape) and running mean \(runningMean.shape): need [N, \(runningMean.count), H, W]")
+        precondition(
+            x.rank == 4 && x.shape[1] == runningMean.count,
+            "BatchNorm2d: input \(x.shape) and running mean \(runningMean.shape): need [N, \(runningMean.count), H, W]")
         if isTraining { numBatchesTracked.data[0] += 1 }
-        return batchNormELU(x, weight: weight, bias: bias, runningMean: runningMean, runningVariance: runningVariance,
-                            training: isTraining, momentum: momentum, epsilon: epsilon, residual: residual, alpha: alpha)
+        return batchNormELU(
+            x, weight: weight, bias: bias, runningMean: runningMean, runningVariance: runningVariance,
+            training: isTraining, momentum: momentum, epsilon: epsilon, residual: residual, alpha: alpha)
     }
 }
 
@@ -103,7 +109,8 @@ public final class GroupNorm: Layer {
     public var isTraining = true
 
     public init(groups: Int, channels: Int, epsilon: Float = 1e-5, affine: Bool = true) {
-        precondition(groups >= 1 && channels % groups == 0, "GroupNorm: \(channels) channels do not split into \(groups) groups")
+        precondition(
+            groups >= 1 && channels % groups == 0, "GroupNorm: \(channels) channels do not split into \(groups) groups")
         self.groups = groups
         weight = affine ? Initializers.ones([channels]) : nil
         bias = affine ? Initializers.zeros([channels]) : nil
@@ -115,10 +122,15 @@ public final class GroupNorm: Layer {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        precondition(x.rank >= 2 && x.shape[1] % groups == 0, "GroupNorm: input \(x.shape) has channels that do not split into \(groups) groups")
+        precondition(
+            x.rank >= 2 && x.shape[1] % groups == 0,
+            "GroupNorm: input \(x.shape) has channels that do not split into \(groups) groups")
         let perGroup = x.count / (x.shape[0] * groups)
-        let normalized = layerNorm(x.reshaped([x.shape[0], groups, perGroup]), normalizedShape: [perGroup], weight: nil, bias: nil, epsilon: epsilon)
-            .reshaped(x.shape)
+        let normalized = layerNorm(
+            x.reshaped([x.shape[0], groups, perGroup]), normalizedShape: [perGroup], weight: nil, bias: nil,
+            epsilon: epsilon
+        )
+        .reshaped(x.shape)
         // Per-channel affine, broadcast as [1, C, 1, ...].
         let channelShape = [1, x.shape[1]] + [Int](repeating: 1, count: x.rank - 2)
         var y = normalized

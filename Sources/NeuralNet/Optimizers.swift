@@ -58,10 +58,14 @@ extension Optimizer {
         var problems: [String] = []
         for (key, values) in saved.buffers.sorted(by: { $0.key < $1.key }) {
             guard let slot = slots.first(where: { key.hasPrefix($0 + ".") }) else {
-                problems.append("unknown buffer \(key)"); continue
+                problems.append("unknown buffer \(key)")
+                continue
             }
             let name = String(key.dropFirst(slot.count + 1))
-            guard let size = sizes[name] else { problems.append("\(key): no parameter \(name)"); continue }
+            guard let size = sizes[name] else {
+                problems.append("\(key): no parameter \(name)")
+                continue
+            }
             if size != values.count { problems.append("\(key): \(values.count) values for a parameter of \(size)") }
         }
         for name in saved.steps.keys.sorted() where sizes[name] == nil {
@@ -96,7 +100,9 @@ public final class SGD: Optimizer {
         parameters: [(String, Tensor)], learningRate: Double, momentum: Double = 0, dampening: Double = 0,
         weightDecay: Double = 0, nesterov: Bool = false
     ) {
-        precondition(!nesterov || (momentum > 0 && dampening == 0), "SGD: Nesterov momentum needs momentum > 0 and zero dampening")
+        precondition(
+            !nesterov || (momentum > 0 && dampening == 0),
+            "SGD: Nesterov momentum needs momentum > 0 and zero dampening")
         self.parameters = parameters.map { (name: $0.0, tensor: $0.1) }
         self.learningRate = learningRate
         self.momentum = momentum
@@ -120,7 +126,12 @@ public final class SGD: Optimizer {
                         momentumBuffers[index] = Array(d)
                     } else {
                         momentumBuffers[index]!.withUnsafeMutableBufferPointer { b in
-                            elementwise(count) { r in for i in r { b[i] = b[i] * mu; b[i] = b[i] + keep * d[i] } }
+                            elementwise(count) { r in
+                                for i in r {
+                                    b[i] = b[i] * mu
+                                    b[i] = b[i] + keep * d[i]
+                                }
+                            }
                         }
                     }
                     momentumBuffers[index]!.withUnsafeBufferPointer { b in
@@ -247,8 +258,9 @@ public final class AdamW: Adam {
         parameters: [(String, Tensor)], learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999,
         epsilon: Double = 1e-8, weightDecay: Double = 0.01
     ) {
-        super.init(parameters: parameters, learningRate: learningRate, beta1: beta1, beta2: beta2,
-                   epsilon: epsilon, weightDecay: weightDecay, decoupledWeightDecay: true)
+        super.init(
+            parameters: parameters, learningRate: learningRate, beta1: beta1, beta2: beta2,
+            epsilon: epsilon, weightDecay: weightDecay, decoupledWeightDecay: true)
     }
 }
 

@@ -12,7 +12,9 @@ public final class MaxPool2d: Layer {
         (self.kernelSize, self.stride, self.padding) = (kernelSize, stride ?? kernelSize, padding)
     }
     public var members: [ModuleMember] { [] }
-    public func callAsFunction(_ x: Tensor) -> Tensor { maxPool2d(x, kernelSize: kernelSize, stride: stride, padding: padding) }
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        maxPool2d(x, kernelSize: kernelSize, stride: stride, padding: padding)
+    }
 }
 
 /// Average pooling over K x K windows; zero padding is counted (PyTorch count_include_pad=True).
@@ -24,7 +26,9 @@ public final class AvgPool2d: Layer {
         (self.kernelSize, self.stride, self.padding) = (kernelSize, stride ?? kernelSize, padding)
     }
     public var members: [ModuleMember] { [] }
-    public func callAsFunction(_ x: Tensor) -> Tensor { avgPool2d(x, kernelSize: kernelSize, stride: stride, padding: padding) }
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        avgPool2d(x, kernelSize: kernelSize, stride: stride, padding: padding)
+    }
 }
 
 /// Average pooling to a fixed output size (PyTorch's adaptive windows).
@@ -32,9 +36,13 @@ public final class AvgPool2d: Layer {
 public final class AdaptiveAvgPool2d: Layer {
     public let outputHeight: Int, outputWidth: Int
     public var isTraining = true
-    public init(outputHeight: Int, outputWidth: Int) { (self.outputHeight, self.outputWidth) = (outputHeight, outputWidth) }
+    public init(outputHeight: Int, outputWidth: Int) {
+        (self.outputHeight, self.outputWidth) = (outputHeight, outputWidth)
+    }
     public var members: [ModuleMember] { [] }
-    public func callAsFunction(_ x: Tensor) -> Tensor { adaptiveAvgPool2d(x, outputHeight: outputHeight, outputWidth: outputWidth) }
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        adaptiveAvgPool2d(x, outputHeight: outputHeight, outputWidth: outputWidth)
+    }
 }
 
 /// Bilinear upsampling by an integer factor (PyTorch nn.Upsample(scale_factor=s, mode="bilinear",

@@ -46,8 +46,9 @@ public struct WarmupCosineSchedule: LearningRateSchedule, Codable, Equatable {
     public var minimumLearningRate: Double
 
     public init(baseLearningRate: Double, warmupSteps: Int, totalSteps: Int, minimumLearningRate: Double = 0) {
-        precondition(warmupSteps >= 0 && totalSteps >= warmupSteps,
-                     "WarmupCosineSchedule: need 0 <= warmupSteps (\(warmupSteps)) <= totalSteps (\(totalSteps))")
+        precondition(
+            warmupSteps >= 0 && totalSteps >= warmupSteps,
+            "WarmupCosineSchedule: need 0 <= warmupSteps (\(warmupSteps)) <= totalSteps (\(totalSteps))")
         self.baseLearningRate = baseLearningRate
         self.warmupSteps = warmupSteps
         self.totalSteps = totalSteps

@@ -58,7 +58,8 @@ public enum TrainingCheckpoint {
     ) throws {
         var tensors = model.stateDictionary(dtype: .f32)
         let state = optimizer.state
-        let shapes = Dictionary(optimizer.parameters.map { ($0.name, $0.tensor.shape) }, uniquingKeysWith: { a, _ in a })
+        let shapes = Dictionary(
+            optimizer.parameters.map { ($0.name, $0.tensor.shape) }, uniquingKeysWith: { a, _ in a })
         for (key, values) in state.buffers {
             // Buffers keep their parameter's shape so the file reads naturally in Python.
             let parameterName = key.split(separator: ".", maxSplits: 1).last.map(String.init) ?? key
@@ -68,7 +69,8 @@ public enum TrainingCheckpoint {
         let record = Record(
             step: step, optimizer: state.kind, optimizerSteps: state.steps, learningRate: optimizer.learningRate,
             schedulePosition: scheduler?.position, generators: generators.mapValues { String($0.state) },
-            moduleGenerators: Dictionary(uniqueKeysWithValues: dropoutModules(of: model).map { ($0.0, String($0.1.generator.state)) }))
+            moduleGenerators: Dictionary(
+                uniqueKeysWithValues: dropoutModules(of: model).map { ($0.0, String($0.1.generator.state)) }))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         var file = SafeTensorsFile(tensors: tensors, metadata: metadata)
@@ -95,7 +97,8 @@ public enum TrainingCheckpoint {
             throw CheckpointError("\(url.path): \(trainingKey) is not a valid training record (\(error))")
         }
         // Counts outside 0...maximumCount would trap later (negative schedule position, step += 1).
-        let counts = [("step", record.step), ("schedule_position", record.schedulePosition ?? 0)]
+        let counts =
+            [("step", record.step), ("schedule_position", record.schedulePosition ?? 0)]
             + record.optimizerSteps.sorted { $0.key < $1.key }.map { ("optimizer_steps[\($0.key)]", $0.value) }
         if let (name, value) = counts.first(where: { !(0...maximumCount).contains($0.1) }) {
             throw CheckpointError("\(url.path): \(trainingKey) has \(name) = \(value), outside 0...\(maximumCount)")
@@ -115,7 +118,9 @@ public enum TrainingCheckpoint {
         let moduleGenerators = try decode(record.moduleGenerators)
         let dropouts = dropoutModules(of: model)
         guard Set(dropouts.map(\.0)) == Set(moduleGenerators.keys) else {
-            throw CheckpointError("\(url.path): the checkpoint's dropout generators \(moduleGenerators.keys.sorted()) do not match the model's dropout modules \(dropouts.map(\.0))")
+            throw CheckpointError(
+                "\(url.path): the checkpoint's dropout generators \(moduleGenerators.keys.sorted()) do not match the model's dropout modules \(dropouts.map(\.0))"
+            )
         }
         if scheduler != nil, record.schedulePosition == nil {
             throw CheckpointError("\(url.path): the checkpoint has no schedule position to restore")

@@ -32,7 +32,8 @@ public struct PhotoCollection: SampleSource {
         let masksFolder = masks
         for folder in [photosFolder, masksFolder] {
             var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory), isDirectory.boolValue
+            else {
                 throw DatasetError("\(folder.path): no such folder (synthesis.photos / synthesis.masks)")
             }
         }
@@ -66,7 +67,9 @@ public struct PhotoCollection: SampleSource {
             }
         }
         guard !sources.isEmpty else {
-            throw DatasetError("\(photosFolder.path): no usable photo with a mask under \(masksFolder.path) (\(skipped.count) skipped)")
+            throw DatasetError(
+                "\(photosFolder.path): no usable photo with a mask under \(masksFolder.path) (\(skipped.count) skipped)"
+            )
         }
         self.sources = sources
         self.statistics = statistics
@@ -101,7 +104,8 @@ public struct FreshCompositeTransform: SampleTransform {
     public var regionMaskProbability: Float
 
     public init(
-        crop: TrainingAugmentation, synthesizer: CompositeSynthesizer = CompositeSynthesizer(), references: [ForegroundStatistics],
+        crop: TrainingAugmentation, synthesizer: CompositeSynthesizer = CompositeSynthesizer(),
+        references: [ForegroundStatistics],
         globalChangeProbability: Float, regionMaskProbability: Float
     ) {
         self.crop = crop
@@ -117,10 +121,13 @@ public struct FreshCompositeTransform: SampleTransform {
         var mask: PlanarImage
         if usesRegionMask {
             // the crop ignores the object; the region is drawn on the cropped photo
-            let everywhere = PlanarImage(width: sample.width, height: sample.height, channels: 1,
-                                         values: [Float](repeating: 1, count: sample.width * sample.height))
-            let cropped = crop.apply(to: Sample(reference: sample.reference, composite: sample.target, mask: everywhere, target: sample.target),
-                                     generator: &generator)
+            let everywhere = PlanarImage(
+                width: sample.width, height: sample.height, channels: 1,
+                values: [Float](repeating: 1, count: sample.width * sample.height))
+            let cropped = crop.apply(
+                to: Sample(
+                    reference: sample.reference, composite: sample.target, mask: everywhere, target: sample.target),
+                generator: &generator)
             real = cropped.target
             mask = Self.regionMask(width: real.width, height: real.height, generator: &generator)
         } else {

@@ -27,7 +27,8 @@ public enum TimeOfDay: String, Sendable, Codable, CaseIterable {
         case .night: [[0, 0.08, 0.22, 0.42, 0.66], [0, 0.10, 0.26, 0.47, 0.72], [0.04, 0.20, 0.40, 0.62, 0.88]]
         case .dusk: [[0, 0.32, 0.62, 0.86, 1], [0, 0.22, 0.48, 0.73, 0.94], [0, 0.14, 0.34, 0.58, 0.80]]
         case .morning: [[0, 0.24, 0.50, 0.76, 0.97], [0.01, 0.27, 0.53, 0.78, 0.99], [0.03, 0.31, 0.58, 0.82, 1]]
-        case .overcast: [[0.08, 0.28, 0.48, 0.68, 0.86], [0.08, 0.28, 0.48, 0.68, 0.86], [0.10, 0.30, 0.50, 0.70, 0.88]]
+        case .overcast:
+            [[0.08, 0.28, 0.48, 0.68, 0.86], [0.08, 0.28, 0.48, 0.68, 0.86], [0.10, 0.30, 0.50, 0.70, 0.88]]
         }
     }
 }
@@ -128,7 +129,10 @@ public struct CompositeSynthesizer: Sendable, Codable {
         var family = families[families.count - 1]
         for candidate in families {
             pick -= familyWeights[candidate] ?? 0
-            if pick < 0 { family = candidate; break }
+            if pick < 0 {
+                family = candidate
+                break
+            }
         }
         var adjustment = Adjustment(family: family)
         switch family {
@@ -167,7 +171,8 @@ public struct CompositeSynthesizer: Sendable, Codable {
         case .colorTransfer:
             var lab = ColorSpace.lab(fromRGB: real)
             guard let own = ForegroundStatistics.measure(name: "", lab: lab, mask: mask),
-                  let target = adjustment.referenceStatistics else { return real }
+                let target = adjustment.referenceStatistics
+            else { return real }
             let t = adjustment.strength ?? 1
             for c in 0..<3 {
                 // statistics moved a fraction t of the way to the reference's
@@ -182,7 +187,8 @@ public struct CompositeSynthesizer: Sendable, Codable {
             var out = real
             let exposureGain = pow(2, adjustment.exposure ?? 0)
             let gains = adjustment.gains ?? [1, 1, 1]
-            let gamma = adjustment.gamma ?? 1, saturation = adjustment.saturation ?? 1, contrast = adjustment.contrast ?? 1
+            let gamma = adjustment.gamma ?? 1, saturation = adjustment.saturation ?? 1,
+                contrast = adjustment.contrast ?? 1
             @inline(__always) func developed(_ value: Float, gain: Float) -> Float {
                 // exposure and white balance in linear light, gamma on display values
                 let lit = ColorSpace.linear(value) * exposureGain * gain
@@ -247,7 +253,8 @@ public struct CompositeSynthesizer: Sendable, Codable {
             let composite = blend(changed: apply(adjustment, to: real, mask: mask), real: real, mask: mask)
             let change = foregroundChange(composite, real, mask: mask)
             if change >= minimumChange && change <= maximumChange {
-                return SynthesizedComposite(composite: composite, adjustment: adjustment, change: change, attempts: attempt)
+                return SynthesizedComposite(
+                    composite: composite, adjustment: adjustment, change: change, attempts: attempt)
             }
         }
         return nil

@@ -42,7 +42,8 @@ struct ToneCurve: Sendable {
             let i = min(Int(x / h), n - 2)
             let t = (x - Float(i) * h) / h
             let t2 = t * t, t3 = t2 * t
-            let value = (2 * t3 - 3 * t2 + 1) * knots[i] + (t3 - 2 * t2 + t) * h * tangents[i]
+            let value =
+                (2 * t3 - 3 * t2 + 1) * knots[i] + (t3 - 2 * t2 + t) * h * tangents[i]
                 + (-2 * t3 + 3 * t2) * knots[i + 1] + (t3 - t2) * h * tangents[i + 1]
             table[j] = min(max(value, 0), 1)
         }

@@ -86,18 +86,23 @@ public enum DatasetSynthesis {
     ) throws -> SynthesisSummary {
         let start = DispatchTime.now().uptimeNanoseconds
         guard options.perPhoto > 0 else { throw DatasetError("--per-photo must be positive (got \(options.perPhoto))") }
-        guard !options.name.isEmpty, !options.name.contains("/") else { throw DatasetError("invalid subset name \"\(options.name)\"") }
+        guard !options.name.isEmpty, !options.name.contains("/") else {
+            throw DatasetError("invalid subset name \"\(options.name)\"")
+        }
         let (sources, unmatched) = try discover(photos: photos, masks: masks)
         var summary = SynthesisSummary()
         summary.photosFound = sources.count + unmatched.count
         for name in unmatched { summary.skipped[name] = "no mask with the same name under \(masks.path)" }
-        guard !sources.isEmpty else { throw DatasetError("\(photos.path): no photo (.png/.jpg/.jpeg) with a mask under \(masks.path)") }
+        guard !sources.isEmpty else {
+            throw DatasetError("\(photos.path): no photo (.png/.jpg/.jpeg) with a mask under \(masks.path)")
+        }
         let ids = identifiers(for: sources)
         let isTest = testSelection(sources, options: options)
         log("synthesize: \(sources.count) photos with masks, \(isTest.filter { $0 }.count) held out for test")
 
         for folder in ["composite_images", "masks", "real_images"] {
-            try FileManager.default.createDirectory(at: output.appendingPathComponent(folder), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                at: output.appendingPathComponent(folder), withIntermediateDirectories: true)
         }
 
         // Pass 1: foreground statistics of every usable photo (the colour-transfer references).
@@ -147,7 +152,8 @@ public enum DatasetSynthesis {
         summary.testComposites = lists[.test]?.count ?? 0
         for split in DatasetSplit.allCases {
             let text = (lists[split] ?? []).sorted().map { $0 + "\n" }.joined()
-            try AtomicFile.write(Data(text.utf8), to: output.appendingPathComponent("\(options.name)_\(split.rawValue).txt"))
+            try AtomicFile.write(
+                Data(text.utf8), to: output.appendingPathComponent("\(options.name)_\(split.rawValue).txt"))
         }
         summary.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         try writeManifest(summary: summary, records: records, options: options, output: output)
@@ -175,13 +181,17 @@ public enum DatasetSynthesis {
         let mask = try ImageFile.readMask(source.mask, source: .first, limits: options.limits)
         guard photo.width == mask.width, photo.height == mask.height else {
             throw DatasetError(
-                "\(source.mask.path) is \(mask.width)x\(mask.height) but photo \(source.photo.path) is \(photo.width)x\(photo.height)")
+                "\(source.mask.path) is \(mask.width)x\(mask.height) but photo \(source.photo.path) is \(photo.width)x\(photo.height)"
+            )
         }
         if let side = options.maximumSide, max(photo.width, photo.height) > side {
             let scale = Double(side) / Double(max(photo.width, photo.height))
             let width = max(1, Int((Double(photo.width) * scale).rounded()))
             let height = max(1, Int((Double(photo.height) * scale).rounded()))
-            return (photo.resized(width: width, height: height, filter: .area), mask.resized(width: width, height: height, filter: .area))
+            return (
+                photo.resized(width: width, height: height, filter: .area),
+                mask.resized(width: width, height: height, filter: .area)
+            )
         }
         return (photo, mask)
     }
@@ -199,20 +209,27 @@ public enum DatasetSynthesis {
             var generator = DerivedSeed.generator(options.seed, DerivedSeed.hash(source.relativePath), UInt64(k))
             // each reference photo at most once per photo while unused ones remain
             let unused = references.filter { !usedReferences.contains($0.name) }
-            guard let made = synthesizer.synthesize(
-                real: photo, mask: mask, references: unused.isEmpty ? references : unused, generator: &generator) else { continue }
+            guard
+                let made = synthesizer.synthesize(
+                    real: photo, mask: mask, references: unused.isEmpty ? references : unused, generator: &generator)
+            else { continue }
             if let reference = made.adjustment.reference { usedReferences.insert(reference) }
             let name = "\(id)_1_\(records.count + 1).\(extensionName)"
-            try ImageFile.write(made.composite, to: output.appendingPathComponent("composite_images/\(name)"),
-                                format: options.format, options: options.encoding)
-            records.append(CompositeRecord(
-                name: name, photo: source.relativePath, split: split, adjustment: made.adjustment, change: made.change,
-                attempts: made.attempts))
+            try ImageFile.write(
+                made.composite, to: output.appendingPathComponent("composite_images/\(name)"),
+                format: options.format, options: options.encoding)
+            records.append(
+                CompositeRecord(
+                    name: name, photo: source.relativePath, split: split, adjustment: made.adjustment,
+                    change: made.change,
+                    attempts: made.attempts))
         }
         guard !records.isEmpty else { throw DatasetError("\(source.photo.path): every composite was rejected") }
-        try ImageFile.write(photo, to: output.appendingPathComponent("real_images/\(id).\(extensionName)"),
-                            format: options.format, options: options.encoding)
-        try ImageFile.write(synthesizer.binarized(mask), to: output.appendingPathComponent("masks/\(id)_1.png"), format: .png)
+        try ImageFile.write(
+            photo, to: output.appendingPathComponent("real_images/\(id).\(extensionName)"),
+            format: options.format, options: options.encoding)
+        try ImageFile.write(
+            synthesizer.binarized(mask), to: output.appendingPathComponent("masks/\(id)_1.png"), format: .png)
         return records
     }
 
@@ -231,10 +248,13 @@ public enum DatasetSynthesis {
         var composites: [CompositeRecord]
     }
 
-    static func writeManifest(summary: SynthesisSummary, records: [CompositeRecord], options: SynthesisOptions, output: URL) throws {
+    static func writeManifest(
+        summary: SynthesisSummary, records: [CompositeRecord], options: SynthesisOptions, output: URL
+    ) throws {
         let manifest = Manifest(
             name: options.name, seed: options.seed, perPhoto: options.perPhoto,
-            testFraction: options.holdout == nil ? options.testFraction : nil, holdout: options.holdout?.patterns, maximumSide: options.maximumSide,
+            testFraction: options.holdout == nil ? options.testFraction : nil, holdout: options.holdout?.patterns,
+            maximumSide: options.maximumSide,
             format: options.format.rawValue, quality: options.encoding.quality, synthesizer: options.synthesizer,
             summary: summary, composites: records.sorted { $0.name < $1.name })
         let encoder = JSONEncoder()

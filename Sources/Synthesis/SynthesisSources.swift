@@ -2,6 +2,7 @@
 // puts whole source folders in the test split.
 import Datasets
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -61,9 +62,11 @@ public struct HoldoutList: Sendable, Codable, Equatable {
         let source = Self.sourcePath(relativePath)
         return patterns.contains { pattern in
             if pattern.contains(where: { "*?[".contains($0) }) {
-                return [relativePath, source, base].contains(where: { (text: String) in fnmatch(pattern, text, 0) == 0 })
+                return [relativePath, source, base].contains(where: { (text: String) in fnmatch(pattern, text, 0) == 0 }
+                )
             }
-            return ("/" + source + "/").contains("/" + pattern + "/") || ("/" + relativePath + "/").contains("/" + pattern + "/")
+            return ("/" + source + "/").contains("/" + pattern + "/")
+                || ("/" + relativePath + "/").contains("/" + pattern + "/")
                 || base == pattern
         }
     }
@@ -77,12 +80,15 @@ extension DatasetSynthesis {
     public static func discover(photos: URL, masks: URL) throws -> (sources: [PhotoSource], unmatched: [String]) {
         func images(under root: URL) throws -> [String: URL] {
             var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: root.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            guard FileManager.default.fileExists(atPath: root.path, isDirectory: &isDirectory), isDirectory.boolValue
+            else {
                 throw DatasetError("\(root.path): folder does not exist")
             }
             var found: [String: URL] = [:]
             let rootPath = root.standardizedFileURL.resolvingSymlinksInPath().path
-            guard let walker = FileManager.default.enumerator(at: root, includingPropertiesForKeys: nil) else { return found }
+            guard let walker = FileManager.default.enumerator(at: root, includingPropertiesForKeys: nil) else {
+                return found
+            }
             for case let url as URL in walker where imageExtensions.contains(url.pathExtension.lowercased()) {
                 let full = url.standardizedFileURL.resolvingSymlinksInPath().deletingPathExtension().path
                 guard full.hasPrefix(rootPath + "/") else { continue }

@@ -1,3 +1,5 @@
+import Foundation
+
 // Allocator settings for a process that allocates many large, short-lived float buffers.
 //
 // Every op returns a fresh [Float]. With glibc's defaults, buffers above the (dynamic) mmap
@@ -8,7 +10,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
 
 enum AllocatorTuning {
     /// glibc's `mallopt` parameters (<malloc.h>, which the Glibc module does not export).

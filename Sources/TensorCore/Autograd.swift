@@ -55,7 +55,8 @@ extension Tensor {
     public func backward(seed: [Float]? = nil) {
         precondition(requiresGrad, "backward: tensor of shape \(shape) does not require a gradient")
         if let seed {
-            precondition(seed.count == count, "backward: seed has \(seed.count) elements, tensor of shape \(shape) has \(count)")
+            precondition(
+                seed.count == count, "backward: seed has \(seed.count) elements, tensor of shape \(shape) has \(count)")
         }
         let order = topologicalOrder()
         var pending: [ObjectIdentifier: [Float]] = [:]
@@ -69,10 +70,15 @@ extension Tensor {
             }
             if tensor.retainsGrad { tensor.accumulateGrad(gradient) }
             let inputGradients = node.pullback(gradient)
-            precondition(inputGradients.count == node.inputs.count, "backward: \(node.name) returned \(inputGradients.count) gradients for \(node.inputs.count) inputs")
+            precondition(
+                inputGradients.count == node.inputs.count,
+                "backward: \(node.name) returned \(inputGradients.count) gradients for \(node.inputs.count) inputs")
             for (input, inputGradient) in zip(node.inputs, inputGradients) {
                 guard input.requiresGrad, let inputGradient else { continue }
-                precondition(inputGradient.count == input.count, "backward: \(node.name) returned a gradient of \(inputGradient.count) elements for an input of shape \(input.shape)")
+                precondition(
+                    inputGradient.count == input.count,
+                    "backward: \(node.name) returned a gradient of \(inputGradient.count) elements for an input of shape \(input.shape)"
+                )
                 let key = ObjectIdentifier(input)
                 // Taken out of the dictionary first, so the sum happens in place (no copy-on-write copy).
                 if var existing = pending.removeValue(forKey: key) {
@@ -110,7 +116,8 @@ extension Tensor {
             if visited.contains(id) { continue }
             visited.insert(id)
             stack.append((tensor, true))
-            for input in tensor.node?.inputs ?? [] where input.requiresGrad && !visited.contains(ObjectIdentifier(input)) {
+            for input in tensor.node?.inputs ?? []
+            where input.requiresGrad && !visited.contains(ObjectIdentifier(input)) {
                 stack.append((input, false))
             }
         }

@@ -104,16 +104,29 @@ private final class GlobalCounters: @unchecked Sendable {
     private var liveValue = 0, peakValue = 0
     private let lock = NSLock()
 
-    var live: Int { lock.lock(); defer { lock.unlock() }; return liveValue }
-    var peak: Int { lock.lock(); defer { lock.unlock() }; return peakValue }
+    var live: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return liveValue
+    }
+    var peak: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return peakValue
+    }
 
     func add(_ bytes: Int) {
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         liveValue += bytes
         peakValue = max(peakValue, liveValue)
     }
 
-    func resetPeak() { lock.lock(); defer { lock.unlock() }; peakValue = liveValue }
+    func resetPeak() {
+        lock.lock()
+        defer { lock.unlock() }
+        peakValue = liveValue
+    }
 }
 #endif
 

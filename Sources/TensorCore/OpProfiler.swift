@@ -38,20 +38,23 @@ public enum OpProfiler {
         depth -= 1
         guard token != 0 else { return }
         let elapsed = DispatchTime.now().uptimeNanoseconds - token
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         let previous = totals[name] ?? (0, 0)
         totals[name] = (previous.calls + 1, previous.nanoseconds + elapsed)
     }
 
     /// Forgets every total.
     public static func reset() {
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         totals = [:]
     }
 
     /// The totals so far, largest first: (name, calls, milliseconds).
     public static func snapshot() -> [(name: String, calls: Int, milliseconds: Double)] {
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         return totals.map { (name: $0.key, calls: $0.value.calls, milliseconds: Double($0.value.nanoseconds) / 1e6) }
             .sorted { $0.milliseconds > $1.milliseconds }
     }
@@ -60,12 +63,16 @@ public enum OpProfiler {
     public static func report(runs: Int = 1) -> String {
         let rows = snapshot()
         let total = rows.reduce(0) { $0 + $1.milliseconds }
-        func pad(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: max(1, width - text.count)) }
+        func pad(_ text: String, _ width: Int) -> String {
+            text + String(repeating: " ", count: max(1, width - text.count))
+        }
         var lines = [pad("op", 44) + "   calls    ms/pass   share"]
         for row in rows {
-            lines.append(pad(row.name, 44) + String(
-                format: "%8d %10.2f %6.1f%%", row.calls / max(1, runs), row.milliseconds / Double(max(1, runs)),
-                100 * row.milliseconds / max(1e-9, total)))
+            lines.append(
+                pad(row.name, 44)
+                    + String(
+                        format: "%8d %10.2f %6.1f%%", row.calls / max(1, runs), row.milliseconds / Double(max(1, runs)),
+                        100 * row.milliseconds / max(1e-9, total)))
         }
         lines.append(pad("total (timed ops)", 44) + String(format: "         %10.2f", total / Double(max(1, runs))))
         return lines.joined(separator: "\n")

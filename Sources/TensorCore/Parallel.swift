@@ -3,6 +3,7 @@
 // RuntimeSettings.threadPool = .openMP also puts our loops on libgomp's pool (see OpenMPRuntime).
 import Dispatch
 import Foundation
+
 #if canImport(CDNNL)
 import CDNNL
 #endif
@@ -55,7 +56,8 @@ final class Mutex: @unchecked Sendable {
     private let lock = NSLock()
     init(initial: Int) { value = initial }
     func withLock<R>(_ body: (inout Int) -> R) -> R {
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         return body(&value)
     }
 }
@@ -138,7 +140,9 @@ private let openMPTrampoline: @convention(c) (UnsafeMutableRawPointer?) -> Void 
 /// libgomp's entry points, looked up once (nil when the process has no libgomp).
 struct OpenMPRuntime: @unchecked Sendable {
     /// `void GOMP_parallel(void (*fn)(void *), void *data, unsigned num_threads, unsigned flags)`.
-    let parallel: @convention(c) (@convention(c) (UnsafeMutableRawPointer?) -> Void, UnsafeMutableRawPointer?, UInt32, UInt32) -> Void
+    let parallel:
+        @convention(c) (@convention(c) (UnsafeMutableRawPointer?) -> Void, UnsafeMutableRawPointer?, UInt32, UInt32) ->
+            Void
     let threadNumber: @convention(c) () -> Int32
     let teamSize: @convention(c) () -> Int32
 
@@ -153,7 +157,11 @@ struct OpenMPRuntime: @unchecked Sendable {
             let size = dlsym(handle, "omp_get_num_threads")
         else { return nil }
         return OpenMPRuntime(
-            parallel: unsafeBitCast(parallel, to: (@convention(c) (@convention(c) (UnsafeMutableRawPointer?) -> Void, UnsafeMutableRawPointer?, UInt32, UInt32) -> Void).self),
+            parallel: unsafeBitCast(
+                parallel,
+                to: (@convention(c) (
+                    @convention(c) (UnsafeMutableRawPointer?) -> Void, UnsafeMutableRawPointer?, UInt32, UInt32
+                ) -> Void).self),
             threadNumber: unsafeBitCast(number, to: (@convention(c) () -> Int32).self),
             teamSize: unsafeBitCast(size, to: (@convention(c) () -> Int32).self))
         #else

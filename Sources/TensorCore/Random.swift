@@ -32,14 +32,18 @@ public struct SplitMix64: RandomNumberGenerator, Codable, Sendable, Equatable {
 
 extension Tensor {
     /// Uniform samples in [low, high).
-    public static func uniform(_ shape: [Int], low: Float = 0, high: Float = 1, generator: inout SplitMix64, requiresGrad: Bool = false) -> Tensor {
+    public static func uniform(
+        _ shape: [Int], low: Float = 0, high: Float = 1, generator: inout SplitMix64, requiresGrad: Bool = false
+    ) -> Tensor {
         var values = [Float](repeating: 0, count: shape.elementCount)
         for i in values.indices { values[i] = low + (high - low) * generator.nextUniform() }
         return Tensor(shape: shape, data: values, requiresGrad: requiresGrad)
     }
 
     /// Normal samples with the given mean and standard deviation.
-    public static func normal(_ shape: [Int], mean: Float = 0, std: Float = 1, generator: inout SplitMix64, requiresGrad: Bool = false) -> Tensor {
+    public static func normal(
+        _ shape: [Int], mean: Float = 0, std: Float = 1, generator: inout SplitMix64, requiresGrad: Bool = false
+    ) -> Tensor {
         var values = [Float](repeating: 0, count: shape.elementCount)
         for i in values.indices { values[i] = mean + std * generator.nextNormal() }
         return Tensor(shape: shape, data: values, requiresGrad: requiresGrad)

@@ -44,6 +44,7 @@ public func broadcastShape(_ a: [Int], _ b: [Int]) -> [Int] {
 @inlinable
 public func normalizedAxis(_ axis: Int, rank: Int, _ context: @autoclosure () -> String = "") -> Int {
     let resolved = axis < 0 ? axis + rank : axis
-    precondition(resolved >= 0 && resolved < Swift.max(rank, 1), "\(context()): axis \(axis) out of range for rank \(rank)")
+    precondition(
+        resolved >= 0 && resolved < Swift.max(rank, 1), "\(context()): axis \(axis) out of range for rank \(rank)")
     return resolved
 }

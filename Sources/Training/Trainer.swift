@@ -58,7 +58,8 @@ public final class Trainer {
     ///     configuration has a `synthesis` section) and its test split validates (unless
     ///     `validation_dataset` names another).
     ///   - resume: continue from `last.safetensors` in `runDirectory`.
-    public init(configuration requested: TrainingConfiguration?, dataset: URL?, runDirectory: URL, resume: Bool) throws {
+    public init(configuration requested: TrainingConfiguration?, dataset: URL?, runDirectory: URL, resume: Bool) throws
+    {
         let configuration = try Self.resolvedConfiguration(requested, runDirectory: runDirectory, resume: resume)
         self.configuration = configuration
         self.runDirectory = runDirectory
@@ -70,28 +71,38 @@ public final class Trainer {
         self.totalSteps = totalSteps
         loader = Self.makeLoader(configuration, training: training, totalSteps: totalSteps)
         optimizer = Self.makeOptimizer(configuration, parameters: model.namedParameters())
-        scheduler = LearningRateScheduler(schedule: configuration.learningRateSchedule(totalSteps: totalSteps), optimizer: optimizer)
+        scheduler = LearningRateScheduler(
+            schedule: configuration.learningRateSchedule(totalSteps: totalSteps), optimizer: optimizer)
         try prepareRunDirectory(resume: resume)
     }
 
     /// The run's configuration: the requested one for a new run (checked against an existing run
     /// directory), the saved one to resume; validated.
-    static func resolvedConfiguration(_ requested: TrainingConfiguration?, runDirectory: URL, resume: Bool) throws -> TrainingConfiguration {
+    static func resolvedConfiguration(_ requested: TrainingConfiguration?, runDirectory: URL, resume: Bool) throws
+        -> TrainingConfiguration
+    {
         let configURL = runDirectory.appendingPathComponent(configurationFile)
-        let existing: TrainingConfiguration? = FileManager.default.fileExists(atPath: configURL.path) ? try TrainingConfiguration.load(from: configURL) : nil
+        let existing: TrainingConfiguration? =
+            FileManager.default.fileExists(atPath: configURL.path)
+            ? try TrainingConfiguration.load(from: configURL) : nil
         let configuration: TrainingConfiguration
         if resume {
             guard let existing else {
-                throw TrainingError("\(runDirectory.path): nothing to resume (no \(configurationFile)); start without --resume")
+                throw TrainingError(
+                    "\(runDirectory.path): nothing to resume (no \(configurationFile)); start without --resume")
             }
             if let requested, requested != existing {
-                throw TrainingError("\(configURL.path): the run was started with another configuration; resume without --config or use a new --run-dir")
+                throw TrainingError(
+                    "\(configURL.path): the run was started with another configuration; resume without --config or use a new --run-dir"
+                )
             }
             // Without last.safetensors (killed before the first checkpoint) the run restarts at step 0.
             configuration = existing
         } else {
             if existing != nil {
-                throw TrainingError("\(configURL.path): the run directory already holds a run; pass --resume to continue it, or choose a new --run-dir")
+                throw TrainingError(
+                    "\(configURL.path): the run directory already holds a run; pass --resume to continue it, or choose a new --run-dir"
+                )
             }
             configuration = requested ?? TrainingConfiguration()
         }
@@ -114,15 +125,20 @@ public final class Trainer {
                 source: photos,
                 freshComposites: FreshCompositeTransform(
                     crop: TrainingAugmentation(), references: photos.statistics,
-                    globalChangeProbability: Float(synthesis.globalChangeProbability), regionMaskProbability: Float(synthesis.regionMaskProbability)))
+                    globalChangeProbability: Float(synthesis.globalChangeProbability),
+                    regionMaskProbability: Float(synthesis.regionMaskProbability)))
         } else {
             guard let dataset else {
-                throw TrainingError("nothing to train on: pass --dataset, or --photos and --masks (or a synthesis section in the config)")
+                throw TrainingError(
+                    "nothing to train on: pass --dataset, or --photos and --masks (or a synthesis section in the config)"
+                )
             }
             data = TrainingData(source: try HarmonizationDataset(root: dataset, split: .train), freshComposites: nil)
         }
         guard data.source.count >= configuration.batchSize else {
-            throw TrainingError("\(data.source.sourceDescription) has \(data.source.count) samples, fewer than one batch of \(configuration.batchSize)")
+            throw TrainingError(
+                "\(data.source.sourceDescription) has \(data.source.count) samples, fewer than one batch of \(configuration.batchSize)"
+            )
         }
         return data
     }
@@ -131,35 +147,48 @@ public final class Trainer {
     /// validation is off, or when the training dataset has no such split and none was named.
     static func validationSet(_ configuration: TrainingConfiguration, dataset: URL?) throws -> HarmonizationDataset? {
         let validationRoot = configuration.validationDataset.map { URL(fileURLWithPath: $0) } ?? dataset
-        guard let validationRoot, configuration.validationInterval > 0 || configuration.validationDataset != nil else { return nil }
+        guard let validationRoot, configuration.validationInterval > 0 || configuration.validationDataset != nil else {
+            return nil
+        }
         do {
-            let set = try HarmonizationDataset(root: validationRoot, split: DatasetSplit(rawValue: configuration.validationSplit) ?? .test)
+            let set = try HarmonizationDataset(
+                root: validationRoot, split: DatasetSplit(rawValue: configuration.validationSplit) ?? .test)
             return set.count > 0 ? set : nil
-        } catch where configuration.validationDataset == nil {
-            return nil   // no test list next to the training data: train without validation
+        } catch  where configuration.validationDataset == nil {
+            return nil  // no test list next to the training data: train without validation
         }
     }
 
     /// An endless shuffled loader whose crop size follows the multi-resolution schedule, with the
     /// fresh-composite transform after the crop when there is one.
-    static func makeLoader(_ configuration: TrainingConfiguration, training: TrainingData, totalSteps: Int) -> BatchLoader {
-        let transformAtStep: @Sendable (Int) -> any SampleTransform = { [freshComposites = training.freshComposites] step in
-            let crop = configuration.trainingAugmentation(size: configuration.trainingSize(atStep: step, totalSteps: totalSteps))
+    static func makeLoader(_ configuration: TrainingConfiguration, training: TrainingData, totalSteps: Int)
+        -> BatchLoader
+    {
+        let transformAtStep: @Sendable (Int) -> any SampleTransform = {
+            [freshComposites = training.freshComposites] step in
+            let crop = configuration.trainingAugmentation(
+                size: configuration.trainingSize(atStep: step, totalSteps: totalSteps))
             guard var fresh = freshComposites else { return crop }
             fresh.crop = crop
             return fresh
         }
         return BatchLoader(
             dataset: training.source, transform: transformAtStep(0),
-            options: LoaderOptions(batchSize: configuration.batchSize, seed: configuration.seed, shuffle: true, dropLast: true, epochs: nil),
+            options: LoaderOptions(
+                batchSize: configuration.batchSize, seed: configuration.seed, shuffle: true, dropLast: true, epochs: nil
+            ),
             transformAtBatch: transformAtStep)
     }
 
     /// Adam, or AdamW when `weight_decay` > 0.
     static func makeOptimizer(_ configuration: TrainingConfiguration, parameters: [(String, Tensor)]) -> Adam {
         configuration.weightDecay > 0
-            ? AdamW(parameters: parameters, learningRate: configuration.learningRate, beta1: configuration.beta1, beta2: configuration.beta2, epsilon: configuration.epsilon, weightDecay: configuration.weightDecay)
-            : Adam(parameters: parameters, learningRate: configuration.learningRate, beta1: configuration.beta1, beta2: configuration.beta2, epsilon: configuration.epsilon)
+            ? AdamW(
+                parameters: parameters, learningRate: configuration.learningRate, beta1: configuration.beta1,
+                beta2: configuration.beta2, epsilon: configuration.epsilon, weightDecay: configuration.weightDecay)
+            : Adam(
+                parameters: parameters, learningRate: configuration.learningRate, beta1: configuration.beta1,
+                beta2: configuration.beta2, epsilon: configuration.epsilon)
     }
 
     /// Creates the run directory, clears what a killed run left, then restores `last.safetensors`
@@ -174,7 +203,8 @@ public final class Trainer {
             if !resume {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                try AtomicFile.write(try encoder.encode(configuration), to: runDirectory.appendingPathComponent(Self.configurationFile))
+                try AtomicFile.write(
+                    try encoder.encode(configuration), to: runDirectory.appendingPathComponent(Self.configurationFile))
             }
             try AtomicFile.write(Data(), to: runDirectory.appendingPathComponent(Self.logFile))
         }
@@ -195,15 +225,21 @@ public final class Trainer {
         let url = runDirectory.appendingPathComponent(Self.lastCheckpoint)
         let file = try SafeTensorsFile(contentsOf: url)
         if let saved = try Checkpoint.configuration(GKNetConfiguration.self, in: file), saved != model.configuration {
-            throw TrainingError("\(url.path): the checkpoint holds another model configuration than \(Self.configurationFile)")
+            throw TrainingError(
+                "\(url.path): the checkpoint holds another model configuration than \(Self.configurationFile)")
         }
-        let (progress, _) = try TrainingCheckpoint.restore(from: url, model: model, optimizer: optimizer, scheduler: scheduler)
+        let (progress, _) = try TrainingCheckpoint.restore(
+            from: url, model: model, optimizer: optimizer, scheduler: scheduler)
         step = progress.step
-        guard let loaderText = file.metadata[Self.loaderKey], let loaderState = try? JSONDecoder().decode(LoaderState.self, from: Data(loaderText.utf8)) else {
+        guard let loaderText = file.metadata[Self.loaderKey],
+            let loaderState = try? JSONDecoder().decode(LoaderState.self, from: Data(loaderText.utf8))
+        else {
             throw TrainingError("\(url.path): no data-loader position (\(Self.loaderKey)) in the checkpoint")
         }
         loader.restore(loaderState)
-        if let text = file.metadata[Self.trainerKey], let state = try? JSONDecoder().decode(TrainerState.self, from: Data(text.utf8)) {
+        if let text = file.metadata[Self.trainerKey],
+            let state = try? JSONDecoder().decode(TrainerState.self, from: Data(text.utf8))
+        {
             bestValidationFMSE = state.bestValidationFMSE
             smoothedLoss = state.smoothedLoss
         }
@@ -221,10 +257,14 @@ public final class Trainer {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let loaderText = String(decoding: try encoder.encode(loader.state), as: UTF8.self)
-        let trainerText = String(decoding: try encoder.encode(TrainerState(bestValidationFMSE: bestValidationFMSE, smoothedLoss: smoothedLoss)), as: UTF8.self)
+        let trainerText = String(
+            decoding: try encoder.encode(
+                TrainerState(bestValidationFMSE: bestValidationFMSE, smoothedLoss: smoothedLoss)), as: UTF8.self)
         try TrainingCheckpoint.save(
-            to: runDirectory.appendingPathComponent(Self.lastCheckpoint), model: model, optimizer: optimizer, scheduler: scheduler,
-            step: step, configuration: model.configuration, metadata: [Self.loaderKey: loaderText, Self.trainerKey: trainerText])
+            to: runDirectory.appendingPathComponent(Self.lastCheckpoint), model: model, optimizer: optimizer,
+            scheduler: scheduler,
+            step: step, configuration: model.configuration,
+            metadata: [Self.loaderKey: loaderText, Self.trainerKey: trainerText])
     }
 
     /// One optimizer step on the next batch. - Returns: the loss before the update.
@@ -233,10 +273,13 @@ public final class Trainer {
         model.train()
         model.zeroGrad()
         let output = model(composite: batch.composites, mask: batch.masks)
-        let loss = foregroundNormalizedMSE(output: output, target: batch.targets, mask: batch.masks, minimumArea: Float(configuration.lossMinimumArea))
+        let loss = foregroundNormalizedMSE(
+            output: output, target: batch.targets, mask: batch.masks, minimumArea: Float(configuration.lossMinimumArea))
         let value = loss.item
         guard value.isFinite else {
-            throw TrainingError("the loss became \(value) at step \(step + 1); the last checkpoint is kept (lower learning_rate or set gradient_clip_norm)")
+            throw TrainingError(
+                "the loss became \(value) at step \(step + 1); the last checkpoint is kept (lower learning_rate or set gradient_clip_norm)"
+            )
         }
         loss.backward()
         if configuration.gradientClipNorm > 0 {
@@ -274,11 +317,15 @@ public final class Trainer {
         if step >= totalSteps {
             report("the run already finished all \(totalSteps) steps (\(preset) model); nothing to train")
         } else {
-            let sizes = configuration.lowResolutionSize > 0
+            let sizes =
+                configuration.lowResolutionSize > 0
                 ? "\(configuration.lowResolutionSize)x\(configuration.lowResolutionSize) then \(configuration.inputSize)x\(configuration.inputSize)"
                 : "\(configuration.inputSize)x\(configuration.inputSize)"
-            let data = configuration.synthesis != nil ? ", fresh composites from \(loader.dataset.sourceDescription)" : ""
-            report("training \(preset) model, \(model.parameterCount) parameters, steps \(step + 1)...\(totalSteps), batch \(configuration.batchSize) at \(sizes)\(data), \(Threading.count) threads")
+            let data =
+                configuration.synthesis != nil ? ", fresh composites from \(loader.dataset.sourceDescription)" : ""
+            report(
+                "training \(preset) model, \(model.parameterCount) parameters, steps \(step + 1)...\(totalSteps), batch \(configuration.batchSize) at \(sizes)\(data), \(Threading.count) threads"
+            )
         }
         while step < totalSteps {
             let stepStart = Date()
@@ -286,26 +333,39 @@ public final class Trainer {
             let seconds = Date().timeIntervalSince(stepStart)
             smoothedLoss = smoothedLoss.map { 0.9 * $0 + 0.1 * Double(loss) } ?? Double(loss)
             let imagesPerSecond = Double(configuration.batchSize) / max(seconds, 1e-9)
-            let entry = TrainingLogRecord.training(step: step, loss: loss, learningRate: optimizer.learningRate, imagesPerSecond: imagesPerSecond)
+            let entry = TrainingLogRecord.training(
+                step: step, loss: loss, learningRate: optimizer.learningRate, imagesPerSecond: imagesPerSecond)
             history.records.append(entry)
             try log.write(contentsOf: Data((entry.jsonLine + "\n").utf8))
             if step % configuration.logInterval == 0 || step == totalSteps {
                 let elapsed = Date().timeIntervalSince(start)
                 let remaining = elapsed / Double(step - firstStep) * Double(totalSteps - step)
-                report(String(format: "step %d/%d  loss %.5f (smoothed %.5f)  lr %.2e  %.1f img/s  ETA %@", step, totalSteps, loss, smoothedLoss ?? 0, optimizer.learningRate, imagesPerSecond, formatDuration(remaining)))
+                report(
+                    String(
+                        format: "step %d/%d  loss %.5f (smoothed %.5f)  lr %.2e  %.1f img/s  ETA %@", step, totalSteps,
+                        loss, smoothedLoss ?? 0, optimizer.learningRate, imagesPerSecond, formatDuration(remaining)))
             }
-            let validating = configuration.validationInterval > 0 && step % configuration.validationInterval == 0 || step == totalSteps
+            let validating =
+                configuration.validationInterval > 0 && step % configuration.validationInterval == 0
+                || step == totalSteps
             if validating, let summary = try validate() {
                 let validationEntry = TrainingLogRecord.validation(
-                    step: step, metrics: .init(mse: summary.mse, fmse: summary.fmse, psnr: summary.psnr, count: summary.count))
+                    step: step,
+                    metrics: .init(mse: summary.mse, fmse: summary.fmse, psnr: summary.psnr, count: summary.count))
                 history.records.append(validationEntry)
                 try log.write(contentsOf: Data((validationEntry.jsonLine + "\n").utf8))
-                report(String(format: "validation at step %d: fMSE %.2f  MSE %.2f  PSNR %.2f dB (%d images)", step, summary.fmse, summary.mse, summary.psnr, summary.count))
+                report(
+                    String(
+                        format: "validation at step %d: fMSE %.2f  MSE %.2f  PSNR %.2f dB (%d images)", step,
+                        summary.fmse, summary.mse, summary.psnr, summary.count))
                 if bestValidationFMSE.map({ summary.fmse < $0 }) ?? true {
                     bestValidationFMSE = summary.fmse
-                    try Checkpoint.save(model, to: runDirectory.appendingPathComponent(Self.bestCheckpoint), configuration: model.configuration, step: step)
+                    try Checkpoint.save(
+                        model, to: runDirectory.appendingPathComponent(Self.bestCheckpoint),
+                        configuration: model.configuration, step: step)
                 }
-                try? ImageFile.write(TrainingPlot.render(history), to: runDirectory.appendingPathComponent(Self.plotFile))
+                try? ImageFile.write(
+                    TrainingPlot.render(history), to: runDirectory.appendingPathComponent(Self.plotFile))
             }
             let stopping = shouldStop()
             if step % configuration.checkpointInterval == 0 || step == totalSteps || stopping {
@@ -317,7 +377,9 @@ public final class Trainer {
                 break
             }
         }
-        return TrainingResult(firstStep: firstStep, lastStep: step, totalSteps: totalSteps, interrupted: interrupted, bestValidationFMSE: bestValidationFMSE)
+        return TrainingResult(
+            firstStep: firstStep, lastStep: step, totalSteps: totalSteps, interrupted: interrupted,
+            bestValidationFMSE: bestValidationFMSE)
     }
 }
 

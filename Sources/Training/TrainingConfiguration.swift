@@ -99,13 +99,17 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         let known = Set(CodingKeys.allCases.map(\.stringValue))
         let unknown = dictionary.keys.filter { !known.contains($0) }.sorted()
         if !unknown.isEmpty {
-            throw ConfigurationError("\(source): unknown key\(unknown.count > 1 ? "s" : "") \(unknown.joined(separator: ", ")) (see docs/training.md)")
+            throw ConfigurationError(
+                "\(source): unknown key\(unknown.count > 1 ? "s" : "") \(unknown.joined(separator: ", ")) (see docs/training.md)"
+            )
         }
         if let synthesis = dictionary["synthesis"] as? [String: Any] {
             let knownSynthesis = Set(FreshCompositeSettings.CodingKeys.allCases.map(\.stringValue))
             let unknownSynthesis = synthesis.keys.filter { !knownSynthesis.contains($0) }.sorted()
             if !unknownSynthesis.isEmpty {
-                throw ConfigurationError("\(source): unknown key\(unknownSynthesis.count > 1 ? "s" : "") in synthesis: \(unknownSynthesis.joined(separator: ", ")) (see docs/training.md)")
+                throw ConfigurationError(
+                    "\(source): unknown key\(unknownSynthesis.count > 1 ? "s" : "") in synthesis: \(unknownSynthesis.joined(separator: ", ")) (see docs/training.md)"
+                )
             }
         }
         do {
@@ -115,9 +119,12 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         } catch let error as ConfigurationError {
             throw ConfigurationError("\(source): \(error.description)")
         } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
-            throw ConfigurationError("\(source): wrong type at \(context.codingPath.map(\.stringValue).joined(separator: "."))")
+            throw ConfigurationError(
+                "\(source): wrong type at \(context.codingPath.map(\.stringValue).joined(separator: "."))")
         } catch let DecodingError.dataCorrupted(context) {
-            throw ConfigurationError("\(source): invalid value at \(context.codingPath.map(\.stringValue).joined(separator: ".")): \(context.debugDescription)")
+            throw ConfigurationError(
+                "\(source): invalid value at \(context.codingPath.map(\.stringValue).joined(separator: ".")): \(context.debugDescription)"
+            )
         } catch {
             throw ConfigurationError("\(source): \(error)")
         }
@@ -128,7 +135,8 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         case beta1, beta2, epsilon, weightDecay = "weight_decay", gradientClipNorm = "gradient_clip_norm"
         case schedule, warmupSteps = "warmup_steps", minimumLearningRate = "minimum_learning_rate"
         case milestones, gamma, steps, epochs
-        case cropScaleMinimum = "crop_scale_minimum", cropScaleMaximum = "crop_scale_maximum", horizontalFlip = "horizontal_flip"
+        case cropScaleMinimum = "crop_scale_minimum", cropScaleMaximum = "crop_scale_maximum", horizontalFlip =
+            "horizontal_flip"
         case lossMinimumArea = "loss_minimum_area", seed, threads
         case validationSplit = "validation_split", validationDataset = "validation_dataset"
         case validationInterval = "validation_interval", validationLimit = "validation_limit"
@@ -146,20 +154,36 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         try read(.preset, &d.preset)
         d.model = try c.decodeIfPresent(GKNetConfiguration.self, forKey: .model)
         d.output = try c.decodeIfPresent(OutputHead.self, forKey: .output)
-        try read(.inputSize, &d.inputSize); try read(.batchSize, &d.batchSize)
-        try read(.learningRate, &d.learningRate); try read(.beta1, &d.beta1); try read(.beta2, &d.beta2)
-        try read(.epsilon, &d.epsilon); try read(.weightDecay, &d.weightDecay); try read(.gradientClipNorm, &d.gradientClipNorm)
-        try read(.schedule, &d.schedule); try read(.warmupSteps, &d.warmupSteps); try read(.minimumLearningRate, &d.minimumLearningRate)
-        try read(.milestones, &d.milestones); try read(.gamma, &d.gamma); try read(.steps, &d.steps); try read(.epochs, &d.epochs)
-        try read(.cropScaleMinimum, &d.cropScaleMinimum); try read(.cropScaleMaximum, &d.cropScaleMaximum)
-        try read(.horizontalFlip, &d.horizontalFlip); try read(.lossMinimumArea, &d.lossMinimumArea)
-        try read(.seed, &d.seed); try read(.threads, &d.threads)
+        try read(.inputSize, &d.inputSize)
+        try read(.batchSize, &d.batchSize)
+        try read(.learningRate, &d.learningRate)
+        try read(.beta1, &d.beta1)
+        try read(.beta2, &d.beta2)
+        try read(.epsilon, &d.epsilon)
+        try read(.weightDecay, &d.weightDecay)
+        try read(.gradientClipNorm, &d.gradientClipNorm)
+        try read(.schedule, &d.schedule)
+        try read(.warmupSteps, &d.warmupSteps)
+        try read(.minimumLearningRate, &d.minimumLearningRate)
+        try read(.milestones, &d.milestones)
+        try read(.gamma, &d.gamma)
+        try read(.steps, &d.steps)
+        try read(.epochs, &d.epochs)
+        try read(.cropScaleMinimum, &d.cropScaleMinimum)
+        try read(.cropScaleMaximum, &d.cropScaleMaximum)
+        try read(.horizontalFlip, &d.horizontalFlip)
+        try read(.lossMinimumArea, &d.lossMinimumArea)
+        try read(.seed, &d.seed)
+        try read(.threads, &d.threads)
         try read(.validationSplit, &d.validationSplit)
         d.validationDataset = try c.decodeIfPresent(String.self, forKey: .validationDataset)
-        try read(.validationInterval, &d.validationInterval); try read(.validationLimit, &d.validationLimit)
-        try read(.checkpointInterval, &d.checkpointInterval); try read(.logInterval, &d.logInterval)
+        try read(.validationInterval, &d.validationInterval)
+        try read(.validationLimit, &d.validationLimit)
+        try read(.checkpointInterval, &d.checkpointInterval)
+        try read(.logInterval, &d.logInterval)
         d.synthesis = try c.decodeIfPresent(FreshCompositeSettings.self, forKey: .synthesis)
-        try read(.lowResolutionSize, &d.lowResolutionSize); try read(.lowResolutionFraction, &d.lowResolutionFraction)
+        try read(.lowResolutionSize, &d.lowResolutionSize)
+        try read(.lowResolutionFraction, &d.lowResolutionFraction)
         self = d
     }
 
@@ -189,7 +213,9 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         case .constant:
             ConstantSchedule(learningRate: learningRate)
         case .multiStep:
-            MultiStepSchedule(baseLearningRate: learningRate, milestones: milestones.map { Int($0 * Double(totalSteps)) }, gamma: gamma)
+            MultiStepSchedule(
+                baseLearningRate: learningRate, milestones: milestones.map { Int($0 * Double(totalSteps)) },
+                gamma: gamma)
         case .cosine:
             WarmupCosineSchedule(
                 baseLearningRate: learningRate, warmupSteps: min(warmupSteps, totalSteps), totalSteps: totalSteps,
@@ -214,31 +240,46 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
             if !condition { throw ConfigurationError(message) }
         }
         if model == nil {
-            try require(GKNetConfiguration.presetNames.contains(preset), "preset must be one of \(GKNetConfiguration.presetNames.joined(separator: ", ")), is \"\(preset)\"")
+            try require(
+                GKNetConfiguration.presetNames.contains(preset),
+                "preset must be one of \(GKNetConfiguration.presetNames.joined(separator: ", ")), is \"\(preset)\"")
         }
-        try require(inputSize >= 16 && inputSize % 16 == 0 && inputSize <= 2048, "input_size must be a multiple of 16 in 16...2048, is \(inputSize)")
+        try require(
+            inputSize >= 16 && inputSize % 16 == 0 && inputSize <= 2048,
+            "input_size must be a multiple of 16 in 16...2048, is \(inputSize)")
         try require(batchSize >= 1 && batchSize <= 1024, "batch_size must be in 1...1024, is \(batchSize)")
         try require(learningRate > 0 && learningRate <= 10, "learning_rate must be in (0, 10], is \(learningRate)")
         try require((0..<1).contains(beta1) && (0..<1).contains(beta2), "beta1 and beta2 must be in [0, 1)")
         try require(epsilon > 0, "epsilon must be positive")
         try require(weightDecay >= 0, "weight_decay must be >= 0")
         try require(gradientClipNorm >= 0, "gradient_clip_norm must be >= 0")
-        try require(warmupSteps >= 0 && warmupSteps <= Self.maximumSteps, "warmup_steps must be in 0...\(Self.maximumSteps)")
-        try require(minimumLearningRate >= 0 && minimumLearningRate <= learningRate, "minimum_learning_rate must be in [0, learning_rate]")
-        try require(milestones.allSatisfy { $0 > 0 && $0 < 1 } && milestones == milestones.sorted(), "milestones must be increasing fractions in (0, 1)")
+        try require(
+            warmupSteps >= 0 && warmupSteps <= Self.maximumSteps, "warmup_steps must be in 0...\(Self.maximumSteps)")
+        try require(
+            minimumLearningRate >= 0 && minimumLearningRate <= learningRate,
+            "minimum_learning_rate must be in [0, learning_rate]")
+        try require(
+            milestones.allSatisfy { $0 > 0 && $0 < 1 } && milestones == milestones.sorted(),
+            "milestones must be increasing fractions in (0, 1)")
         try require(gamma > 0 && gamma <= 1, "gamma must be in (0, 1]")
         try require(steps >= 0 && epochs >= 0 && (steps > 0 || epochs > 0), "steps or epochs must be positive")
         // Bounds keep epochs x batches per epoch and the schedule arithmetic far from overflow.
-        try require(steps <= Self.maximumSteps && epochs <= Self.maximumEpochs, "steps must be at most \(Self.maximumSteps) and epochs at most \(Self.maximumEpochs)")
-        try require(cropScaleMinimum > 0 && cropScaleMinimum <= cropScaleMaximum && cropScaleMaximum <= 1, "crop scales must satisfy 0 < minimum <= maximum <= 1")
+        try require(
+            steps <= Self.maximumSteps && epochs <= Self.maximumEpochs,
+            "steps must be at most \(Self.maximumSteps) and epochs at most \(Self.maximumEpochs)")
+        try require(
+            cropScaleMinimum > 0 && cropScaleMinimum <= cropScaleMaximum && cropScaleMaximum <= 1,
+            "crop scales must satisfy 0 < minimum <= maximum <= 1")
         try require(lossMinimumArea >= 0, "loss_minimum_area must be >= 0")
         try require(threads >= 0 && threads <= 1024, "threads must be in 0...1024")
         try require(["train", "test"].contains(validationSplit), "validation_split must be train or test")
-        try require(validationInterval >= 0 && validationLimit >= 0, "validation_interval and validation_limit must be >= 0")
+        try require(
+            validationInterval >= 0 && validationLimit >= 0, "validation_interval and validation_limit must be >= 0")
         try require(checkpointInterval >= 1, "checkpoint_interval must be >= 1")
         try require(logInterval >= 1, "log_interval must be >= 1")
         try require(
-            lowResolutionSize == 0 || (lowResolutionSize >= 16 && lowResolutionSize % 16 == 0 && lowResolutionSize <= inputSize),
+            lowResolutionSize == 0
+                || (lowResolutionSize >= 16 && lowResolutionSize % 16 == 0 && lowResolutionSize <= inputSize),
             "low_resolution_size must be 0 (off) or a multiple of 16 in 16...input_size, is \(lowResolutionSize)")
         try require((0...1).contains(lowResolutionFraction), "low_resolution_fraction must be in 0...1")
         try synthesis?.validate()

@@ -54,11 +54,13 @@ public struct TrainingLogRecord: Codable, Sendable, Equatable {
     var jsonLine: String {
         func key(_ key: CodingKeys) -> String { "\"\(key.rawValue)\":" }
         if let v = validation {
-            return "{\(key(.step))\(step),\(key(.validation)){\"mse\":\(v.mse),\"fmse\":\(v.fmse),\"psnr\":\(v.psnr),\"count\":\(v.count)}}"
+            return
+                "{\(key(.step))\(step),\(key(.validation)){\"mse\":\(v.mse),\"fmse\":\(v.fmse),\"psnr\":\(v.psnr),\"count\":\(v.count)}}"
         }
         let lossText = (loss ?? 0).description
         let rate = String(format: "%.2f", imagesPerSecond ?? 0)
-        return "{\(key(.step))\(step),\(key(.loss))\(lossText),\(key(.learningRate))\(learningRate ?? 0),\(key(.imagesPerSecond))\(rate)}"
+        return
+            "{\(key(.step))\(step),\(key(.loss))\(lossText),\(key(.learningRate))\(learningRate ?? 0),\(key(.imagesPerSecond))\(rate)}"
     }
 }
 
@@ -79,7 +81,9 @@ public struct TrainingHistory: Sendable {
         var history = TrainingHistory()
         guard let text = try? String(contentsOf: url, encoding: .utf8) else { return history }
         for line in text.split(separator: "\n") where !line.isEmpty {
-            guard let record = try? JSONDecoder().decode(TrainingLogRecord.self, from: Data(line.utf8)) else { continue }
+            guard let record = try? JSONDecoder().decode(TrainingLogRecord.self, from: Data(line.utf8)) else {
+                continue
+            }
             guard record.step <= step, record.isValidation || record.loss != nil else { continue }
             history.records.append(record)
         }
@@ -89,7 +93,9 @@ public struct TrainingHistory: Sendable {
     /// Rewrites the log atomically in step order (a step's training line before its validation).
     func write(to url: URL) throws {
         let ordered = records.enumerated().sorted { a, b in
-            (a.element.step, a.element.isValidation ? 1 : 0, a.offset) < (b.element.step, b.element.isValidation ? 1 : 0, b.offset)
+            (a.element.step, a.element.isValidation ? 1 : 0, a.offset) < (
+                b.element.step, b.element.isValidation ? 1 : 0, b.offset
+            )
         }
         try AtomicFile.write(Data(ordered.map { $0.element.jsonLine + "\n" }.joined().utf8), to: url)
     }

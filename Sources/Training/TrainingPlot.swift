@@ -19,7 +19,9 @@ enum TrainingPlot {
         if !losses.isEmpty {
             let logs = losses.map { log10(Double($0.loss)) }
             let (low, high) = paddedRange(logs)
-            let frame = Frame(x0: margin.left, y0: margin.top, x1: width - margin.right, y1: panelHeight - margin.bottom, xRange: 0...Double(lastStep), yRange: low...high)
+            let frame = Frame(
+                x0: margin.left, y0: margin.top, x1: width - margin.right, y1: panelHeight - margin.bottom,
+                xRange: 0...Double(lastStep), yRange: low...high)
             canvas.drawFrame(frame, gray: 0.6)
             canvas.polyline(zip(losses, logs).map { (Double($0.0.step), $0.1) }, in: frame, color: (0.75, 0.8, 0.95))
             var smoothed: [(Double, Double)] = []
@@ -34,17 +36,25 @@ enum TrainingPlot {
             canvas.text("\(lastStep)", x: frame.x1 - 20, y: frame.y1 + 8, color: (0, 0, 0))
         }
         // Panel 2: validation fMSE and PSNR.
-        let validations = history.validations.compactMap { record in record.validation.map { (step: record.step, metrics: $0) } }
+        let validations = history.validations.compactMap { record in
+            record.validation.map { (step: record.step, metrics: $0) }
+        }
         if !validations.isEmpty {
             let top = panelHeight
             let fmse = validations.map(\.metrics.fmse), psnr = validations.map(\.metrics.psnr)
             let fmseRange = paddedRange(fmse), psnrRange = paddedRange(psnr)
-            let frame = Frame(x0: margin.left, y0: top + margin.top, x1: width - margin.right, y1: top + panelHeight - margin.bottom, xRange: 0...Double(lastStep), yRange: fmseRange.0...fmseRange.1)
+            let frame = Frame(
+                x0: margin.left, y0: top + margin.top, x1: width - margin.right, y1: top + panelHeight - margin.bottom,
+                xRange: 0...Double(lastStep), yRange: fmseRange.0...fmseRange.1)
             canvas.drawFrame(frame, gray: 0.6)
-            canvas.polyline(validations.map { (Double($0.step), $0.metrics.fmse) }, in: frame, color: (0.85, 0.1, 0.1), markers: true)
+            canvas.polyline(
+                validations.map { (Double($0.step), $0.metrics.fmse) }, in: frame, color: (0.85, 0.1, 0.1),
+                markers: true)
             var psnrFrame = frame
             psnrFrame.yRange = psnrRange.0...psnrRange.1
-            canvas.polyline(validations.map { (Double($0.step), $0.metrics.psnr) }, in: psnrFrame, color: (0.1, 0.6, 0.1), markers: true)
+            canvas.polyline(
+                validations.map { (Double($0.step), $0.metrics.psnr) }, in: psnrFrame, color: (0.1, 0.6, 0.1),
+                markers: true)
             canvas.text(String(format: "%.1f", fmseRange.1), x: 4, y: frame.y0, color: (0.85, 0.1, 0.1))
             canvas.text(String(format: "%.1f", fmseRange.0), x: 4, y: frame.y1 - 5, color: (0.85, 0.1, 0.1))
             canvas.text(String(format: "%.2f", psnrRange.1), x: frame.x1 + 6, y: frame.y0, color: (0.1, 0.6, 0.1))
@@ -77,7 +87,9 @@ enum TrainingPlot {
         mutating func set(_ x: Int, _ y: Int, _ color: (Float, Float, Float)) {
             guard x >= 0, y >= 0, x < image.width, y < image.height else { return }
             let n = image.planeSize, i = y * image.width + x
-            image.values[i] = color.0; image.values[n + i] = color.1; image.values[2 * n + i] = color.2
+            image.values[i] = color.0
+            image.values[n + i] = color.1
+            image.values[2 * n + i] = color.2
         }
 
         mutating func line(_ a: (Int, Int), _ b: (Int, Int), _ color: (Float, Float, Float)) {
@@ -88,18 +100,28 @@ enum TrainingPlot {
                 set(x, y, color)
                 if x == b.0 && y == b.1 { break }
                 let e2 = 2 * error
-                if e2 >= dy { error += dy; x += sx }
-                if e2 <= dx { error += dx; y += sy }
+                if e2 >= dy {
+                    error += dy
+                    x += sx
+                }
+                if e2 <= dx {
+                    error += dx
+                    y += sy
+                }
             }
         }
 
         mutating func drawFrame(_ frame: Frame, gray: Float) {
             let c = (gray, gray, gray)
-            line((frame.x0, frame.y0), (frame.x1, frame.y0), c); line((frame.x0, frame.y1), (frame.x1, frame.y1), c)
-            line((frame.x0, frame.y0), (frame.x0, frame.y1), c); line((frame.x1, frame.y0), (frame.x1, frame.y1), c)
+            line((frame.x0, frame.y0), (frame.x1, frame.y0), c)
+            line((frame.x0, frame.y1), (frame.x1, frame.y1), c)
+            line((frame.x0, frame.y0), (frame.x0, frame.y1), c)
+            line((frame.x1, frame.y0), (frame.x1, frame.y1), c)
         }
 
-        mutating func polyline(_ points: [(Double, Double)], in frame: Frame, color: (Float, Float, Float), markers: Bool = false) {
+        mutating func polyline(
+            _ points: [(Double, Double)], in frame: Frame, color: (Float, Float, Float), markers: Bool = false
+        ) {
             let mapped = points.map { frame.point($0.0, $0.1) }
             for (a, b) in zip(mapped, mapped.dropFirst()) { line(a, b, color) }
             if markers || mapped.count == 1 {
@@ -109,8 +131,10 @@ enum TrainingPlot {
 
         /// 3x5 glyphs for digits and ".-e+" (rows top to bottom, 3 bits each).
         static let glyphs: [Character: [UInt8]] = [
-            "0": [7, 5, 5, 5, 7], "1": [2, 6, 2, 2, 7], "2": [7, 1, 7, 4, 7], "3": [7, 1, 7, 1, 7], "4": [5, 5, 7, 1, 1],
-            "5": [7, 4, 7, 1, 7], "6": [7, 4, 7, 5, 7], "7": [7, 1, 1, 1, 1], "8": [7, 5, 7, 5, 7], "9": [7, 5, 7, 1, 7],
+            "0": [7, 5, 5, 5, 7], "1": [2, 6, 2, 2, 7], "2": [7, 1, 7, 4, 7], "3": [7, 1, 7, 1, 7],
+            "4": [5, 5, 7, 1, 1],
+            "5": [7, 4, 7, 1, 7], "6": [7, 4, 7, 5, 7], "7": [7, 1, 1, 1, 1], "8": [7, 5, 7, 5, 7],
+            "9": [7, 5, 7, 1, 7],
             ".": [0, 0, 0, 0, 2], "-": [0, 0, 7, 0, 0], "+": [0, 2, 7, 2, 0], "e": [0, 7, 7, 4, 7],
         ]
 
@@ -121,7 +145,9 @@ enum TrainingPlot {
                 if let rows = Self.glyphs[character] {
                     for (row, bits) in rows.enumerated() {
                         for column in 0..<3 where bits & (4 >> UInt8(column)) != 0 {
-                            for sy in 0..<2 { for sx in 0..<2 { set(cursor + 2 * column + sx, y + 2 * row + sy, color) } }
+                            for sy in 0..<2 {
+                                for sx in 0..<2 { set(cursor + 2 * column + sx, y + 2 * row + sy, color) }
+                            }
                         }
                     }
                 }

@@ -33,7 +33,8 @@ extension SafeTensorsFile {
     /// The named tensor as a `Tensor`; throws if absent.
     public func tensor(_ name: String) throws -> Tensor {
         guard let entry = tensors[name] else {
-            throw SafeTensorsError("fixture has no tensor \"\(name)\" (has: \(tensors.keys.sorted().joined(separator: ", ")))")
+            throw SafeTensorsError(
+                "fixture has no tensor \"\(name)\" (has: \(tensors.keys.sorted().joined(separator: ", ")))")
         }
         return Tensor(shape: entry.shape, data: entry.values)
     }

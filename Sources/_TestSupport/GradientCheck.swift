@@ -7,8 +7,10 @@ public struct GradientCheckReport: CustomStringConvertible {
     public var worstError: Double
     public var failures: [String]
     public var description: String {
-        passed ? "gradient check OK (worst error \(worstError))"
-            : "gradient check FAILED at \(failures.count) coordinates (worst error \(worstError)): " + failures.prefix(5).joined(separator: "; ")
+        passed
+            ? "gradient check OK (worst error \(worstError))"
+            : "gradient check FAILED at \(failures.count) coordinates (worst error \(worstError)): "
+                + failures.prefix(5).joined(separator: "; ")
     }
 }
 
@@ -31,7 +33,10 @@ public func checkGradients(
     of function: ([Tensor]) -> Tensor, at inputs: [Tensor], epsilon: Float = 1e-2, tolerance: Double = 1e-2,
     maximumCoordinates: Int = 64, allCoordinatesUpTo: Int = 256, seed: UInt64 = 7
 ) -> GradientCheckReport {
-    for input in inputs { input.requiresGrad = true; input.grad = nil }
+    for input in inputs {
+        input.requiresGrad = true
+        input.grad = nil
+    }
     var generator = SplitMix64(seed: seed)
     let probe = function(inputs)
     let weights = Tensor.uniform(probe.shape, low: -1, high: 1, generator: &generator)
@@ -71,7 +76,9 @@ public func checkGradients(
             let error = abs(value - numericValue) / max(abs(value), abs(numericValue), scale)
             worst = max(worst, error)
             if !(error < tolerance) {
-                failures.append("input \(inputIndex) \(input.shape) [\(index)]: analytic \(value), numeric \(numericValue) (scale \(scale))")
+                failures.append(
+                    "input \(inputIndex) \(input.shape) [\(index)]: analytic \(value), numeric \(numericValue) (scale \(scale))"
+                )
             }
         }
     }

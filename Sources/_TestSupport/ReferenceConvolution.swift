@@ -66,14 +66,19 @@ public enum ReferenceConvolution {
     }
 
     /// Gradients of `conv2d` for the output gradient `dOut`: (dx, dWeight, dBias).
-    public static func conv2dBackward(_ dOut: Tensor, x: Tensor, weight: Tensor, _ p: Parameters) -> (Tensor, Tensor, Tensor) {
+    public static func conv2dBackward(_ dOut: Tensor, x: Tensor, weight: Tensor, _ p: Parameters) -> (
+        Tensor, Tensor, Tensor
+    ) {
         var dx = [Double](repeating: 0, count: x.count)
         var dw = [Double](repeating: 0, count: weight.count)
         forEachTerm(input: x.shape, weight: weight.shape, output: dOut.shape, p) { o, i, w in
             dx[i] += Double(weight.data[w]) * Double(dOut.data[o])
             dw[w] += Double(x.data[i]) * Double(dOut.data[o])
         }
-        return (Tensor(shape: x.shape, data: dx.map { Float($0) }), Tensor(shape: weight.shape, data: dw.map { Float($0) }), channelSums(dOut))
+        return (
+            Tensor(shape: x.shape, data: dx.map { Float($0) }), Tensor(shape: weight.shape, data: dw.map { Float($0) }),
+            channelSums(dOut)
+        )
     }
 
     /// PyTorch conv_transpose2d: x N x C x H x W, weight C x O/G x K x K, bias O, written
@@ -89,14 +94,19 @@ public enum ReferenceConvolution {
     }
 
     /// Gradients of `convTranspose2d` for `dOut`: (dx, dWeight, dBias).
-    public static func convTranspose2dBackward(_ dOut: Tensor, x: Tensor, weight: Tensor, _ p: Parameters) -> (Tensor, Tensor, Tensor) {
+    public static func convTranspose2dBackward(_ dOut: Tensor, x: Tensor, weight: Tensor, _ p: Parameters) -> (
+        Tensor, Tensor, Tensor
+    ) {
         var dx = [Double](repeating: 0, count: x.count)
         var dw = [Double](repeating: 0, count: weight.count)
         forEachTransposedTerm(x, weight, dOut.shape, p) { o, i, w in
             dx[i] += Double(weight.data[w]) * Double(dOut.data[o])
             dw[w] += Double(x.data[i]) * Double(dOut.data[o])
         }
-        return (Tensor(shape: x.shape, data: dx.map { Float($0) }), Tensor(shape: weight.shape, data: dw.map { Float($0) }), channelSums(dOut))
+        return (
+            Tensor(shape: x.shape, data: dx.map { Float($0) }), Tensor(shape: weight.shape, data: dw.map { Float($0) }),
+            channelSums(dOut)
+        )
     }
 
     /// N x O x Ho x Wo with Ho = (H - 1)s - 2p + d(K - 1) + outputPadding + 1.
@@ -106,7 +116,9 @@ public enum ReferenceConvolution {
         return [x.shape[0], weight.shape[1] * p.groups, size(x.shape[2]), size(x.shape[3])]
     }
 
-    private static func forEachTransposedTerm(_ x: Tensor, _ weight: Tensor, _ shape: [Int], _ p: Parameters, _ body: (Int, Int, Int) -> Void) {
+    private static func forEachTransposedTerm(
+        _ x: Tensor, _ weight: Tensor, _ shape: [Int], _ p: Parameters, _ body: (Int, Int, Int) -> Void
+    ) {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (og, k) = (weight.shape[1], weight.shape[2])
         let (o, ho, wo) = (shape[1], shape[2], shape[3])
@@ -124,7 +136,9 @@ public enum ReferenceConvolution {
                                 for j in 0..<k {
                                     let ox = xx * p.stride - p.padding + j * p.dilation
                                     if ox < 0 || ox >= wo { continue }
-                                    body(((b * o + group * og + oc) * ho + oy) * wo + ox, input, ((ic * og + oc) * k + i) * k + j)
+                                    body(
+                                        ((b * o + group * og + oc) * ho + oy) * wo + ox, input,
+                                        ((ic * og + oc) * k + i) * k + j)
                                 }
                             }
                         }

@@ -17,7 +17,9 @@ public enum ReferenceKernels {
             for i in 0..<m {
                 for j in 0..<n {
                     var total = 0.0
-                    for p in 0..<k { total += Double(a.data[item * m * k + i * k + p]) * Double(b.data[bBase + p * n + j]) }
+                    for p in 0..<k {
+                        total += Double(a.data[item * m * k + i * k + p]) * Double(b.data[bBase + p * n + j])
+                    }
                     out[item * m * n + i * n + j] = Float(total)
                 }
             }
@@ -65,7 +67,8 @@ public enum ReferenceKernels {
                                 let sy = y + (i - k / 2) * dilation
                                 let sx = xx + (j - k / 2) * dilation
                                 guard sy >= 0, sy < h, sx >= 0, sx < w else { continue }
-                                let weight = kernels.data[((n * kernels.shape[1] + group * k * k + i * k + j) * h + y) * w + xx]
+                                let weight = kernels.data[
+                                    ((n * kernels.shape[1] + group * k * k + i * k + j) * h + y) * w + xx]
                                 total += Double(weight) * Double(x.data[((n * channels + c) * h + sy) * w + sx])
                             }
                         }
@@ -106,7 +109,9 @@ public enum ReferenceKernels {
                 }
             }
         }
-        return (Tensor(shape: x.shape, data: dx.map(Float.init)), Tensor(shape: kernels.shape, data: dk.map(Float.init)))
+        return (
+            Tensor(shape: x.shape, data: dx.map(Float.init)), Tensor(shape: kernels.shape, data: dk.map(Float.init))
+        )
     }
 
     // MARK: - Pooling (forward)
@@ -142,14 +147,18 @@ public enum ReferenceKernels {
     public static func adaptiveAvgPool2d(_ x: Tensor, outputHeight oh: Int, outputWidth ow: Int) -> Tensor {
         let (batch, channels, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         func bin(_ i: Int, _ input: Int, _ output: Int) -> Range<Int> {
-            Int((Double(i * input) / Double(output)).rounded(.down))..<Int((Double((i + 1) * input) / Double(output)).rounded(.up))
+            Int(
+                (Double(i * input) / Double(output)).rounded(.down))..<Int(
+                    (Double((i + 1) * input) / Double(output)).rounded(.up))
         }
         var out = [Float]()
         for plane in 0..<batch * channels {
             for oy in 0..<oh {
                 for ox in 0..<ow {
                     var total = 0.0
-                    for iy in bin(oy, h, oh) { for ix in bin(ox, w, ow) { total += Double(x.data[(plane * h + iy) * w + ix]) } }
+                    for iy in bin(oy, h, oh) {
+                        for ix in bin(ox, w, ow) { total += Double(x.data[(plane * h + iy) * w + ix]) }
+                    }
                     out.append(Float(total / Double(bin(oy, h, oh).count * bin(ox, w, ow).count)))
                 }
             }
@@ -189,7 +198,9 @@ public enum ReferenceKernels {
                 for ox in 0..<ow {
                     var total = 0.0
                     for (iy, wy) in weights(oy, h, oh) {
-                        for (ix, wx) in weights(ox, w, ow) { total += wy * wx * Double(x.data[(plane * h + iy) * w + ix]) }
+                        for (ix, wx) in weights(ox, w, ow) {
+                            total += wy * wx * Double(x.data[(plane * h + iy) * w + ix])
+                        }
                     }
                     out.append(Float(total))
                 }
@@ -217,7 +228,9 @@ public struct FixtureCase: CustomStringConvertible {
 
     /// A string parameter.
     public func string(_ key: String) -> String {
-        guard let value = parameters[key] as? String else { fatalError("fixture case \(name) has no string \"\(key)\"") }
+        guard let value = parameters[key] as? String else {
+            fatalError("fixture case \(name) has no string \"\(key)\"")
+        }
         return value
     }
 }

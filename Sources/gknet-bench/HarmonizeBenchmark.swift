@@ -25,7 +25,9 @@ import TensorCore
 struct HarmonizeBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "harmonize",
-        abstract: "gknet harmonize end to end on 2048x2048 and 4096x4096 JPEG composites (paper preset); --tune: the full-resolution sweep.")
+        abstract:
+            "gknet harmonize end to end on 2048x2048 and 4096x4096 JPEG composites (paper preset); --tune: the full-resolution sweep."
+    )
 
     @Option(help: "Kernel threads.")
     var threads: Int = 2
@@ -42,7 +44,9 @@ struct HarmonizeBenchmark: ParsableCommand {
     @Option(help: "Full-resolution method: local-affine, upsampled-residual or naive-upsampling.")
     var method: String = FullResolutionMethod.localAffine.rawValue
 
-    @Option(name: .customLong("tune"), help: "Tuning sweep over this dataset's test split instead of the speed benchmark (needs --model).")
+    @Option(
+        name: .customLong("tune"),
+        help: "Tuning sweep over this dataset's test split instead of the speed benchmark (needs --model).")
     var tuneDataset: String?
 
     @Option(name: .customLong("model"), help: "With --tune: the checkpoint to sweep with.")
@@ -58,10 +62,13 @@ struct HarmonizeBenchmark: ParsableCommand {
     var limit: Int = 0
 
     func validate() throws {
-        guard threads >= 1, runs >= 1, limit >= 0 else { throw ValidationError("--threads and --runs must be positive, --limit >= 0") }
+        guard threads >= 1, runs >= 1, limit >= 0 else {
+            throw ValidationError("--threads and --runs must be positive, --limit >= 0")
+        }
         guard sizes.allSatisfy({ $0 >= 16 }) else { throw ValidationError("--sizes must be at least 16") }
         guard FullResolutionMethod(rawValue: method) != nil else {
-            throw ValidationError("--method must be one of \(FullResolutionMethod.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw ValidationError(
+                "--method must be one of \(FullResolutionMethod.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         if tuneDataset != nil, modelPath == nil { throw ValidationError("--tune needs --model") }
     }
@@ -70,25 +77,31 @@ struct HarmonizeBenchmark: ParsableCommand {
         let method = FullResolutionMethod(rawValue: method)!
         Threading.configure(threads: threads)
         if let tuneDataset {
-            return Self.tune(dataset: tuneDataset, model: modelPath!, grids: grids, regularizations: regularizations, limit: limit)
+            return Self.tune(
+                dataset: tuneDataset, model: modelPath!, grids: grids, regularizations: regularizations, limit: limit)
         }
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gknet-bench-harmonize-\(ProcessInfo.processInfo.processIdentifier)")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "gknet-bench-harmonize-\(ProcessInfo.processInfo.processIdentifier)")
         try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
 
         let harmonizer: Harmonizer
         do {
-            harmonizer = Harmonizer(model: try GKNet(configuration: try GKNetConfiguration.preset(preset), seed: 0), method: method)
+            harmonizer = Harmonizer(
+                model: try GKNet(configuration: try GKNetConfiguration.preset(preset), seed: 0), method: method)
         } catch {
             Self.fail("\(error)")
         }
-        print("gknet-bench harmonize: preset \(preset), method \(method.rawValue), threads \(Threading.count), \(runs) timed runs after 1 cold run")
+        print(
+            "gknet-bench harmonize: preset \(preset), method \(method.rawValue), threads \(Threading.count), \(runs) timed runs after 1 cold run"
+        )
         var medians: [Int: Double] = [:]
         var rss2048: Double?
         for size in sizes {
             let (composite, mask) = Self.makeInputs(size: size, in: folder)
             let jpegBytes = (try? FileManager.default.attributesOfItem(atPath: composite.path)[.size] as? Int) ?? 0
-            let request = HarmonizeRequest(composite: composite, mask: mask, output: folder.appendingPathComponent("out\(size).png"))
+            let request = HarmonizeRequest(
+                composite: composite, mask: mask, output: folder.appendingPathComponent("out\(size).png"))
             var reports: [HarmonizeReport] = []
             var totals: [Double] = []
             for run in 0...runs {
@@ -111,14 +124,22 @@ struct HarmonizeBenchmark: ParsableCommand {
             medians[size] = totals[median]
             let pngBytes = (try? FileManager.default.attributesOfItem(atPath: request.output.path)[.size] as? Int) ?? 0
             let report = reports[median]
-            let stages = zip(report.timings, report.cpuSeconds).map { String(format: "%@ %.3f (cpu %.3f)", $0.0.stage, $0.0.seconds, $0.1) }.joined(separator: ", ")
-            print(String(format: "  %dx%d (JPEG %.1f MB -> PNG %.1f MB): median %.3f s of %@ s\n    stages, wall (process CPU) s: %@", size, size,
-                         Double(jpegBytes) / 1e6, Double(pngBytes) / 1e6, totals[median],
-                         totals.map { String(format: "%.3f", $0) }.joined(separator: " "), stages))
+            let stages = zip(report.timings, report.cpuSeconds).map {
+                String(format: "%@ %.3f (cpu %.3f)", $0.0.stage, $0.0.seconds, $0.1)
+            }.joined(separator: ", ")
+            print(
+                String(
+                    format:
+                        "  %dx%d (JPEG %.1f MB -> PNG %.1f MB): median %.3f s of %@ s\n    stages, wall (process CPU) s: %@",
+                    size, size,
+                    Double(jpegBytes) / 1e6, Double(pngBytes) / 1e6, totals[median],
+                    totals.map { String(format: "%.3f", $0) }.joined(separator: " "), stages))
             if size == 2048 { rss2048 = Self.peakResidentMegabytes() }
         }
         func seconds(_ size: Int) -> String { medians[size].map { String(format: "%.3f", $0) } ?? "n/a" }
-        print("bench-harmonize: s2048=\(seconds(2048)) rss2048_mb=\(rss2048.map { String(format: "%.0f", $0) } ?? "n/a") s4096=\(seconds(4096)) threads=\(Threading.count)")
+        print(
+            "bench-harmonize: s2048=\(seconds(2048)) rss2048_mb=\(rss2048.map { String(format: "%.0f", $0) } ?? "n/a") s4096=\(seconds(4096)) threads=\(Threading.count)"
+        )
     }
 
     /// The full-resolution sweep (see the file header).
@@ -138,7 +159,9 @@ struct HarmonizeBenchmark: ParsableCommand {
             }
             rows.append(("upsampled-residual", .upsampledResidual, LocalAffineSettings()))
             rows.append(("naive-upsampling", .naiveUpsampling, LocalAffineSettings()))
-            if harmonizer.model.configuration.output == .affine { rows.append(("upsampled-transform", .upsampledTransform, LocalAffineSettings())) }
+            if harmonizer.model.configuration.output == .affine {
+                rows.append(("upsampled-transform", .upsampledTransform, LocalAffineSettings()))
+            }
             var accumulators = [MetricsAccumulator](repeating: MetricsAccumulator(), count: rows.count)
             var at256 = MetricsAccumulator()
             var identity = MetricsAccumulator()
@@ -147,28 +170,41 @@ struct HarmonizeBenchmark: ParsableCommand {
             for index in 0..<count {
                 let sample = try dataset.load(index)
                 func score(_ prediction: PlanarImage, _ sample: Sample) -> ImageMetrics {
-                    imageMetrics(prediction: prediction.values.map { $0 * 255 }, target: sample.target.values.map { $0 * 255 },
-                                 mask: sample.mask.values, height: sample.height, width: sample.width)
+                    imageMetrics(
+                        prediction: prediction.values.map { $0 * 255 }, target: sample.target.values.map { $0 * 255 },
+                        mask: sample.mask.values, height: sample.height, width: sample.width)
                 }
-                let (smallComposite, smallMask) = harmonizer.networkInputs(composite: sample.composite, mask: sample.mask)
+                let (smallComposite, smallMask) = harmonizer.networkInputs(
+                    composite: sample.composite, mask: sample.mask)
                 let prediction = harmonizer.predictWithTransforms(composites: [smallComposite], masks: [smallMask])[0]
                 for (row, setting) in rows.enumerated() {
-                    let result = carryToFullResolution(method: setting.method, composite: smallComposite, prediction: prediction.image, mask: smallMask,
-                                                       fullComposite: sample.composite, fullMask: sample.mask, settings: setting.settings,
-                                                       transform: prediction.transform)
+                    let result = carryToFullResolution(
+                        method: setting.method, composite: smallComposite, prediction: prediction.image,
+                        mask: smallMask,
+                        fullComposite: sample.composite, fullMask: sample.mask, settings: setting.settings,
+                        transform: prediction.transform)
                     accumulators[row].add(score(result, sample), subset: sample.reference.subset)
                 }
                 identity.add(score(sample.composite, sample), subset: sample.reference.subset)
                 let small = sample.mapImages { $0.resized(width: size, height: size, filter: .bilinear) }
-                at256.add(score(harmonizer.harmonize(composite: small.composite, mask: small.mask), small), subset: sample.reference.subset)
+                at256.add(
+                    score(harmonizer.harmonize(composite: small.composite, mask: small.mask), small),
+                    subset: sample.reference.subset)
                 if (index + 1) % 10 == 0 || index + 1 == count {
-                    FileHandle.standardError.write(Data(String(format: "tune: %d/%d images, %.0f s\n", index + 1, count, Date().timeIntervalSince(start)).utf8))
+                    FileHandle.standardError.write(
+                        Data(
+                            String(
+                                format: "tune: %d/%d images, %.0f s\n", index + 1, count,
+                                Date().timeIntervalSince(start)
+                            ).utf8))
                 }
             }
             print("full-resolution sweep: \(count) images of \(path), model \(model)")
             print("method".padding(toLength: 36, withPad: " ", startingAt: 0) + "      fMSE       MSE    PSNR")
             func line(_ label: String, _ summary: MetricsSummary) {
-                print(label.padding(toLength: 36, withPad: " ", startingAt: 0) + String(format: "%10.2f %9.2f %7.2f", summary.fmse, summary.mse, summary.psnr))
+                print(
+                    label.padding(toLength: 36, withPad: " ", startingAt: 0)
+                        + String(format: "%10.2f %9.2f %7.2f", summary.fmse, summary.mse, summary.psnr))
             }
             for (row, setting) in rows.enumerated() { line(setting.label, accumulators[row].all) }
             line("same model at \(size)x\(size)", at256.all)
@@ -208,7 +244,8 @@ struct HarmonizeBenchmark: ParsableCommand {
                 }
             }
         }
-        let composite = folder.appendingPathComponent("composite\(size).jpg"), maskURL = folder.appendingPathComponent("mask\(size).png")
+        let composite = folder.appendingPathComponent("composite\(size).jpg"),
+            maskURL = folder.appendingPathComponent("mask\(size).png")
         do {
             try ImageFile.write(image, to: composite, options: EncodeOptions(quality: 90, subsampling: .both))
             try ImageFile.write(mask, to: maskURL)

@@ -46,10 +46,16 @@ struct KernelBenchmarksCommand: ParsableCommand {
     @Option(help: "Time budget per benchmark in seconds (at least 5 timed runs each).")
     var seconds: Double = 1
 
-    @Flag(name: .customLong("cpu-time"), help: "Report process CPU time instead of wall time (a load-robust proxy for 1-thread runs; never for recorded numbers).")
+    @Flag(
+        name: .customLong("cpu-time"),
+        help:
+            "Report process CPU time instead of wall time (a load-robust proxy for 1-thread runs; never for recorded numbers)."
+    )
     var cpuTime = false
 
-    @Option(name: .customLong("wait-idle"), help: "Wait up to SECONDS before each benchmark until the idle CPU covers the thread count plus a margin.")
+    @Option(
+        name: .customLong("wait-idle"),
+        help: "Wait up to SECONDS before each benchmark until the idle CPU covers the thread count plus a margin.")
     var maximumIdleWait: Double = 0
 
     @Flag(help: "Also time the convolution on each backend and the backward pass split in halves.")
@@ -57,32 +63,45 @@ struct KernelBenchmarksCommand: ParsableCommand {
 
     func validate() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be positive") }
-        guard seconds > 0, maximumIdleWait >= 0 else { throw ValidationError("--seconds must be positive and --wait-idle >= 0") }
+        guard seconds > 0, maximumIdleWait >= 0 else {
+            throw ValidationError("--seconds must be positive and --wait-idle >= 0")
+        }
     }
 
     func run() {
         KernelBenchmarks.useCPUTime = cpuTime
         let only = self.only.map { Set($0.split(separator: ",").map(String.init)) }
         Threading.configure(threads: threads)
-        let selected = (KernelBenchmarks.benchmarks() + (variants || only != nil ? KernelBenchmarks.backendVariants() : [])).filter { only?.contains($0.key) ?? true }
+        let selected =
+            (KernelBenchmarks.benchmarks() + (variants || only != nil ? KernelBenchmarks.backendVariants() : [])).filter
+        { only?.contains($0.key) ?? true }
         if !tsv {
-            print("gknet-bench kernels: threads \(Threading.count), oneDNN \(ConvolutionBackend.isOneDNNAvailable ? "yes" : "no")")
+            print(
+                "gknet-bench kernels: threads \(Threading.count), oneDNN \(ConvolutionBackend.isOneDNNAvailable ? "yes" : "no")"
+            )
             let g = KernelBenchmarks.convGeometry(batch: 1)
             for pass in ["inference", "backwardData", "backwardWeights"] {
-                print("  oneDNN \(pass) for \(g): \(oneDNNConvolutionImplementation(geometry: g, pass: pass) ?? "none")")
+                print(
+                    "  oneDNN \(pass) for \(g): \(oneDNNConvolutionImplementation(geometry: g, pass: pass) ?? "none")")
             }
         }
         for benchmark in selected {
             let body = benchmark.setUp()
-            let idle = maximumIdleWait > 0 ? KernelBenchmarks.waitForIdle(threads: Threading.count, maximumSeconds: maximumIdleWait) : nil
+            let idle =
+                maximumIdleWait > 0
+                ? KernelBenchmarks.waitForIdle(threads: Threading.count, maximumSeconds: maximumIdleWait) : nil
             let ms = KernelBenchmarks.medianMilliseconds(seconds: seconds, body)
             let gflops = benchmark.flops.map { $0 / (ms * 1e6) }
             if tsv {
                 let idleText = idle.map { KernelBenchmarks.format($0, 2) } ?? ""
-                print("\(benchmark.key)\t\(KernelBenchmarks.format(ms, 4))\t\(gflops.map { KernelBenchmarks.format($0, 2) } ?? "")\t\(benchmark.label)\t\(idleText)")
+                print(
+                    "\(benchmark.key)\t\(KernelBenchmarks.format(ms, 4))\t\(gflops.map { KernelBenchmarks.format($0, 2) } ?? "")\t\(benchmark.label)\t\(idleText)"
+                )
             } else {
                 let rate = gflops.map { KernelBenchmarks.format($0, 1) + " GFLOP/s" } ?? ""
-                print(KernelBenchmarks.pad(benchmark.key, 22) + KernelBenchmarks.pad(benchmark.label, 48) + KernelBenchmarks.pad(KernelBenchmarks.format(ms, 3) + " ms", 14, left: true) + "  " + rate)
+                print(
+                    KernelBenchmarks.pad(benchmark.key, 22) + KernelBenchmarks.pad(benchmark.label, 48)
+                        + KernelBenchmarks.pad(KernelBenchmarks.format(ms, 3) + " ms", 14, left: true) + "  " + rate)
             }
             fflush(nil)
         }
@@ -94,7 +113,9 @@ extension KernelBenchmarks {
 
     /// conv2d 3x3, 64 -> 64 channels, 128 x 128, padding 1 (the issue's benchmark shape).
     static func convGeometry(batch: Int) -> ConvolutionGeometry {
-        ConvolutionGeometry(batch: batch, inputChannels: 64, inputHeight: 128, inputWidth: 128, outputChannels: 64, kernelSize: 3, padding: 1)
+        ConvolutionGeometry(
+            batch: batch, inputChannels: 64, inputHeight: 128, inputWidth: 128, outputChannels: 64, kernelSize: 3,
+            padding: 1)
     }
 
     static func benchmarks() -> [Benchmark] {
@@ -153,7 +174,8 @@ extension KernelBenchmarks {
     /// The forward kernel on one backend (output allocated per run, as in the op).
     static func convForwardKernelBenchmark(batch: Int, backend: ConvolutionBackend, suffix: String) -> Benchmark {
         let g = convGeometry(batch: batch)
-        return Benchmark(key: "conv_fwd_b\(batch)\(suffix)", label: "conv2d fwd N=\(batch) \(backend)", flops: g.flops) {
+        return Benchmark(key: "conv_fwd_b\(batch)\(suffix)", label: "conv2d fwd N=\(batch) \(backend)", flops: g.flops)
+        {
             let x = randomBuffer(g.inputCount, seed: 3), w = randomBuffer(g.weightCount, seed: 4)
             return {
                 var out = [Float](unsafeUninitializedCapacity: g.outputCount) { _, count in count = g.outputCount }
@@ -165,12 +187,18 @@ extension KernelBenchmarks {
 
     /// Input and weight gradients from an output gradient (fresh buffers per run that the kernel
     /// overwrites, as the conv2d pullback does; PyTorch's counterpart is aten.convolution_backward).
-    static func convBackwardBenchmark(batch: Int, backend: ConvolutionBackend, suffix: String, parts: (input: Bool, weight: Bool) = (true, true)) -> Benchmark {
+    static func convBackwardBenchmark(
+        batch: Int, backend: ConvolutionBackend, suffix: String, parts: (input: Bool, weight: Bool) = (true, true)
+    ) -> Benchmark {
         let g = convGeometry(batch: batch)
         let name = suffix.isEmpty ? "" : " \(backend)"
-        let (pass, what) = parts.input && parts.weight ? ("bwd", "dx+dw") : parts.input ? ("bwdd", "dx") : ("bwdw", "dw")
+        let (pass, what) =
+            parts.input && parts.weight ? ("bwd", "dx+dw") : parts.input ? ("bwdd", "dx") : ("bwdw", "dw")
         let count = parts.input && parts.weight ? 2.0 : 1.0
-        return Benchmark(key: "conv_\(pass)_b\(batch)\(suffix)", label: "conv2d bwd (\(what)) N=\(batch)\(name)", flops: count * g.flops) {
+        return Benchmark(
+            key: "conv_\(pass)_b\(batch)\(suffix)", label: "conv2d bwd (\(what)) N=\(batch)\(name)",
+            flops: count * g.flops
+        ) {
             let x = randomBuffer(g.inputCount, seed: 3), w = randomBuffer(g.weightCount, seed: 4)
             let dOut = randomBuffer(g.outputCount, seed: 5)
             return {
@@ -179,7 +207,8 @@ extension KernelBenchmarks {
                 dx.withUnsafeMutableBufferPointer { dxp in
                     dw.withUnsafeMutableBufferPointer { dwp in
                         convolutionBackward(
-                            dInput: parts.input ? dxp.baseAddress : nil, dWeight: parts.weight ? dwp.baseAddress : nil, dBias: nil,
+                            dInput: parts.input ? dxp.baseAddress : nil, dWeight: parts.weight ? dwp.baseAddress : nil,
+                            dBias: nil,
                             dOutput: dOut, input: x, weight: w, geometry: g, accumulate: false, backend: backend)
                     }
                 }
@@ -194,10 +223,14 @@ extension KernelBenchmarks {
     static func otherOpBenchmarks() -> [Benchmark] {
         let pixelFlops = 2.0 * 64 * 128 * 128 * 9
         let ops: [(key: String, label: String, flops: Double?, shapes: [[Int]], op: ([Tensor]) -> Tensor)] = [
-            ("pixel", "applyPixelKernels 1x64x128x128 G8 K3", pixelFlops, [[1, 64, 128, 128], [1, 72, 128, 128]],
-             { applyPixelKernels($0[0], kernels: $0[1], kernelSize: 3) }),
-            ("layernorm", "layerNorm 8x1024x256 over 256", nil, [[8, 1024, 256], [256], [256]],
-             { layerNorm($0[0], normalizedShape: [256], weight: $0[1], bias: $0[2]) }),
+            (
+                "pixel", "applyPixelKernels 1x64x128x128 G8 K3", pixelFlops, [[1, 64, 128, 128], [1, 72, 128, 128]],
+                { applyPixelKernels($0[0], kernels: $0[1], kernelSize: 3) }
+            ),
+            (
+                "layernorm", "layerNorm 8x1024x256 over 256", nil, [[8, 1024, 256], [256], [256]],
+                { layerNorm($0[0], normalizedShape: [256], weight: $0[1], bias: $0[2]) }
+            ),
             ("softmax", "softmax 8x1024x1024 last axis", nil, [[8, 1024, 1024]], { $0[0].softmax(axis: -1) }),
         ]
         var list: [Benchmark] = []
@@ -206,22 +239,24 @@ extension KernelBenchmarks {
                 var generator = SplitMix64(seed: 9)
                 return op.shapes.map { Tensor.uniform($0, low: -1, high: 1, generator: &generator) }
             }
-            list.append(Benchmark(key: "\(op.key)_fwd", label: op.label + " fwd", flops: op.flops) {
-                let values = inputs()
-                return { withoutGradient { consume(op.op(values)) } }
-            })
-            list.append(Benchmark(key: "\(op.key)_fwdbwd", label: op.label + " fwd+bwd", flops: op.flops.map { 3 * $0 }) {
-                let values = inputs()
-                // Only the op's data inputs take gradients (weights stay constants, as in the reference).
-                let leaves = op.key == "layernorm" ? [values[0]] : values
-                for leaf in leaves { leaf.requiresGrad = true }
-                var generator = SplitMix64(seed: 10)
-                let seed = Tensor.uniform(values[0].shape, low: -1, high: 1, generator: &generator).data
-                return {
-                    for leaf in leaves { leaf.grad = nil }
-                    op.op(values).backward(seed: seed)
-                }
-            })
+            list.append(
+                Benchmark(key: "\(op.key)_fwd", label: op.label + " fwd", flops: op.flops) {
+                    let values = inputs()
+                    return { withoutGradient { consume(op.op(values)) } }
+                })
+            list.append(
+                Benchmark(key: "\(op.key)_fwdbwd", label: op.label + " fwd+bwd", flops: op.flops.map { 3 * $0 }) {
+                    let values = inputs()
+                    // Only the op's data inputs take gradients (weights stay constants, as in the reference).
+                    let leaves = op.key == "layernorm" ? [values[0]] : values
+                    for leaf in leaves { leaf.requiresGrad = true }
+                    var generator = SplitMix64(seed: 10)
+                    let seed = Tensor.uniform(values[0].shape, low: -1, high: 1, generator: &generator).data
+                    return {
+                        for leaf in leaves { leaf.grad = nil }
+                        op.op(values).backward(seed: seed)
+                    }
+                })
         }
         return list
     }
@@ -234,13 +269,16 @@ extension KernelBenchmarks {
         body()
         var samples: [Double] = []
         let start = DispatchTime.now().uptimeNanoseconds
-        while samples.count < 5 || (samples.count < 100 && Double(DispatchTime.now().uptimeNanoseconds - start) < seconds * 1e9) {
+        while samples.count < 5
+            || (samples.count < 100 && Double(DispatchTime.now().uptimeNanoseconds - start) < seconds * 1e9)
+        {
             let t0 = clock()
             body()
             samples.append((clock() - t0) * 1e3)
         }
         samples.sort()
-        return samples.count % 2 == 1 ? samples[samples.count / 2] : (samples[samples.count / 2 - 1] + samples[samples.count / 2]) / 2
+        return samples.count % 2 == 1
+            ? samples[samples.count / 2] : (samples[samples.count / 2 - 1] + samples[samples.count / 2]) / 2
     }
 
     /// Waits until the idle CPU fraction over half a second covers `threads` cores plus a margin
@@ -259,7 +297,8 @@ extension KernelBenchmarks {
     static func idleFraction(over seconds: Double) -> Double {
         func snapshot() -> (idle: Double, total: Double)? {
             guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
-                let line = text.split(separator: "\n").first else { return nil }
+                let line = text.split(separator: "\n").first
+            else { return nil }
             let fields = line.split(separator: " ").dropFirst().compactMap { Double($0) }
             guard fields.count >= 5 else { return nil }
             return (fields[3] + fields[4], fields.reduce(0, +))

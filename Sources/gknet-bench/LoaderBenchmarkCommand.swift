@@ -9,7 +9,8 @@ import TensorCore
 
 struct LoaderBenchmarkCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "loader", abstract: "Decode + augment training batches (random resized crop + flip): ms per batch.")
+        commandName: "loader", abstract: "Decode + augment training batches (random resized crop + flip): ms per batch."
+    )
 
     @Option(help: "An iHarmony4-layout folder, e.g. data/HGCompris.")
     var dataset: String
@@ -34,9 +35,13 @@ struct LoaderBenchmarkCommand: ParsableCommand {
 
     func run() throws {
         Threading.configure(threads: threads)
-        let timing = try LoaderBenchmark.measure(datasetRoot: URL(fileURLWithPath: dataset), batchSize: batch, size: size, batches: batches)
+        let timing = try LoaderBenchmark.measure(
+            datasetRoot: URL(fileURLWithPath: dataset), batchSize: batch, size: size, batches: batches)
         print("gknet-bench loader: \(timing)")
-        print(String(format: "bench-loader: ms_per_batch=%.1f batch=%d size=%d threads=%d", timing.millisecondsPerBatch, timing.batchSize, size, Threading.count))
+        print(
+            String(
+                format: "bench-loader: ms_per_batch=%.1f batch=%d size=%d threads=%d", timing.millisecondsPerBatch,
+                timing.batchSize, size, Threading.count))
     }
 }
 
@@ -53,8 +58,9 @@ struct LoaderTiming: Sendable, Codable, CustomStringConvertible {
     var samplesPerSecond: Double { Double(batchSize) * 1000 / millisecondsPerBatch }
 
     var description: String {
-        String(format: "loader: %.1f ms per batch of %d at %dx%d (%.0f samples/s, %d threads, %d batches)",
-               millisecondsPerBatch, batchSize, width, height, samplesPerSecond, threads, batches)
+        String(
+            format: "loader: %.1f ms per batch of %d at %dx%d (%.0f samples/s, %d threads, %d batches)",
+            millisecondsPerBatch, batchSize, width, height, samplesPerSecond, threads, batches)
     }
 }
 
@@ -68,8 +74,10 @@ enum LoaderBenchmark {
     ) throws -> LoaderTiming {
         let dataset = try HarmonizationDataset(root: root, split: split)
         guard dataset.count > 0 else { throw DatasetError("\(root.path): the \(split.rawValue) split is empty") }
-        let options = LoaderOptions(batchSize: min(batchSize, dataset.count), seed: seed, dropLast: true, prefetch: false)
-        let loader = BatchLoader(dataset: dataset, transform: TrainingAugmentation(width: size, height: size), options: options)
+        let options = LoaderOptions(
+            batchSize: min(batchSize, dataset.count), seed: seed, dropLast: true, prefetch: false)
+        let loader = BatchLoader(
+            dataset: dataset, transform: TrainingAugmentation(width: size, height: size), options: options)
         _ = try loader.next()
         let start = DispatchTime.now().uptimeNanoseconds
         for _ in 0..<batches { _ = try loader.next() }

@@ -1,3 +1,4 @@
+import ArgumentParser
 // `gknet-bench memory`: peak memory of one `paper` inference forward at 256x256 (batch 1) and of one
 // `small` training step (batch 8, 256x256, Adam): the peak of live tensor storage counted by
 // MemoryStatistics and the process's peak resident set (VmHWM of /proc/self/status, reset before
@@ -7,7 +8,6 @@
 //
 // Issue 8 acceptance: the inference tensor peak stays under 1.5 GB.
 import Dispatch
-import ArgumentParser
 import Foundation
 import GKNetModel
 import NeuralNet
@@ -15,7 +15,8 @@ import TensorCore
 
 struct MemoryBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "memory", abstract: "Peak tensor memory and peak RSS: paper inference forward, small training step.")
+        commandName: "memory",
+        abstract: "Peak tensor memory and peak RSS: paper inference forward, small training step.")
 
     @Option(help: "Kernel threads (default: \(RuntimeSettings.Variable.threads.rawValue) or all cores).")
     var threads: Int = Threading.count
@@ -27,15 +28,18 @@ struct MemoryBenchmark: ParsableCommand {
     var size: Int = 256
 
     func validate() throws {
-        guard ["inference", "training", "all"].contains(phase) else { throw ValidationError("--phase is inference, training or all") }
+        guard ["inference", "training", "all"].contains(phase) else {
+            throw ValidationError("--phase is inference, training or all")
+        }
         guard size >= 16, size % 16 == 0 else { throw ValidationError("--size must be a multiple of 16") }
         guard threads >= 1 else { throw ValidationError("--threads must be positive") }
     }
 
     func run() throws {
         Threading.configure(threads: threads)
-        print("gknet-bench memory: threads \(Threading.count), \(size)x\(size); "
-              + "VmHWM reset per phase: \(Self.resetPeakResidentSet() ? "yes" : "no (peak since process start)")")
+        print(
+            "gknet-bench memory: threads \(Threading.count), \(size)x\(size); "
+                + "VmHWM reset per phase: \(Self.resetPeakResidentSet() ? "yes" : "no (peak since process start)")")
         if phase != "training" { try Self.inference(size: size) }
         if phase != "inference" { try Self.training(size: size) }
     }
@@ -82,14 +86,20 @@ struct MemoryBenchmark: ParsableCommand {
         let start = DispatchTime.now().uptimeNanoseconds
         let threadPeak = body()
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        return Measurement(threadPeak: threadPeak, processPeak: MemoryStatistics.peakBytes - liveBefore,
-                           residentBefore: residentBefore, residentPeak: procStatus("VmHWM") ?? 0, seconds: seconds)
+        return Measurement(
+            threadPeak: threadPeak, processPeak: MemoryStatistics.peakBytes - liveBefore,
+            residentBefore: residentBefore, residentPeak: procStatus("VmHWM") ?? 0, seconds: seconds)
     }
 
     static func report(_ title: String, _ m: Measurement, limit: Int?) {
         print("\(title) (\(format(m.seconds, 2)) s)")
         var verdict = ""
-        if let limit { verdict = m.threadPeak < limit ? "  [< \(format(Double(limit) / 1e9, 1)) GB: pass]" : "  [>= \(format(Double(limit) / 1e9, 1)) GB: FAIL]" }
+        if let limit {
+            verdict =
+                m.threadPeak < limit
+                ? "  [< \(format(Double(limit) / 1e9, 1)) GB: pass]"
+                : "  [>= \(format(Double(limit) / 1e9, 1)) GB: FAIL]"
+        }
         print("  tensor peak, this thread:    \(mib(m.threadPeak))\(verdict)")
         print("  tensor peak, whole process:  \(mib(m.processPeak))  (above the live tensors before: weights, inputs)")
         print("  VmRSS before / VmHWM during: \(mib(m.residentBefore)) / \(mib(m.residentPeak))")
@@ -112,7 +122,8 @@ struct MemoryBenchmark: ParsableCommand {
     static func procStatus(_ field: String) -> Int? {
         guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
         for line in text.split(separator: "\n") where line.hasPrefix(field + ":") {
-            let number = line.dropFirst(field.count + 1).split(whereSeparator: { $0 == " " || $0 == "\t" }).first.flatMap { Int($0) }
+            let number = line.dropFirst(field.count + 1).split(whereSeparator: { $0 == " " || $0 == "\t" }).first
+                .flatMap { Int($0) }
             return number.map { $0 * 1024 }
         }
         return nil

@@ -30,7 +30,9 @@ enum ModelBenchmarks {
     }
     static let resolution = 256
     static let trainingBatch = 8
-    static let defaultCases = ["sgemm", "paper-infer", "small-infer", "tiny-infer", "small-train", "tiny-train", "paper-train"]
+    static let defaultCases = [
+        "sgemm", "paper-infer", "small-infer", "tiny-infer", "small-train", "tiny-train", "paper-train",
+    ]
 
     /// The command's options (`ModelBenchmarksCommand`), handed to every case.
     typealias Options = ModelBenchmarksCommand
@@ -45,19 +47,24 @@ enum ModelBenchmarks {
             return
         }
         if !options.tsv {
-            print("gknet-bench model: \(resolution)x\(resolution), threads \(Threading.count), inference batch 1, training batch \(trainingBatch)")
-            print(pad("case", 14) + pad("median ms", 12, left: true) + pad("img/s", 10, left: true)
-                + pad("GFLOP/s", 10, left: true) + pad("peak RSS MB", 13, left: true) + pad("idle", 7, left: true))
+            print(
+                "gknet-bench model: \(resolution)x\(resolution), threads \(Threading.count), inference batch 1, training batch \(trainingBatch)"
+            )
+            print(
+                pad("case", 14) + pad("median ms", 12, left: true) + pad("img/s", 10, left: true)
+                    + pad("GFLOP/s", 10, left: true) + pad("peak RSS MB", 13, left: true) + pad("idle", 7, left: true))
         }
         for key in options.cases.split(separator: ",").map(String.init) {
             let line = runChild(key, options: options)
             if options.tsv {
                 print(line)
             } else if let result = CaseResult(tsvLine: line) {
-                print(pad(key, 14) + pad(format(result.milliseconds, 1), 12, left: true)
-                    + pad(format(result.imagesPerSecond, 2), 10, left: true)
-                    + pad(format(result.gflops, 1), 10, left: true) + pad(format(result.peakMegabytes, 0), 13, left: true)
-                    + pad(result.idle.map { format($0 * 100, 0) + "%" } ?? "", 7, left: true))
+                print(
+                    pad(key, 14) + pad(format(result.milliseconds, 1), 12, left: true)
+                        + pad(format(result.imagesPerSecond, 2), 10, left: true)
+                        + pad(format(result.gflops, 1), 10, left: true)
+                        + pad(format(result.peakMegabytes, 0), 13, left: true)
+                        + pad(result.idle.map { format($0 * 100, 0) + "%" } ?? "", 7, left: true))
             } else {
                 print(pad(key, 14) + "  failed: \(line)")
             }
@@ -76,11 +83,16 @@ enum ModelBenchmarks {
         var idle: Double?
 
         var tsvLine: String {
-            [key, format(milliseconds, 3), format(gflops, 2), format(peakMegabytes, 1), format(imagesPerSecond, 3),
-             idle.map { format($0, 2) } ?? ""].joined(separator: "\t")
+            [
+                key, format(milliseconds, 3), format(gflops, 2), format(peakMegabytes, 1), format(imagesPerSecond, 3),
+                idle.map { format($0, 2) } ?? "",
+            ].joined(separator: "\t")
         }
 
-        init(key: String, milliseconds: Double, gflops: Double, peakMegabytes: Double, imagesPerSecond: Double, idle: Double?) {
+        init(
+            key: String, milliseconds: Double, gflops: Double, peakMegabytes: Double, imagesPerSecond: Double,
+            idle: Double?
+        ) {
             (self.key, self.milliseconds, self.gflops, self.peakMegabytes, self.imagesPerSecond, self.idle) =
                 (key, milliseconds, gflops, peakMegabytes, imagesPerSecond, idle)
         }
@@ -88,9 +100,11 @@ enum ModelBenchmarks {
         init?(tsvLine: String) {
             let fields = tsvLine.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
             guard fields.count >= 5, let ms = Double(fields[1]), let gf = Double(fields[2]), let mb = Double(fields[3]),
-                let ips = Double(fields[4]) else { return nil }
-            self.init(key: fields[0], milliseconds: ms, gflops: gf, peakMegabytes: mb, imagesPerSecond: ips,
-                      idle: fields.count > 5 ? Double(fields[5]) : nil)
+                let ips = Double(fields[4])
+            else { return nil }
+            self.init(
+                key: fields[0], milliseconds: ms, gflops: gf, peakMegabytes: mb, imagesPerSecond: ips,
+                idle: fields.count > 5 ? Double(fields[5]) : nil)
         }
     }
 
@@ -104,8 +118,9 @@ enum ModelBenchmarks {
             let ms = median(runs: options.runs ?? 20, warmup: options.warmup ?? 3) {
                 BLAS.sgemm(m: n, n: n, k: n, a: a, lda: n, b: b, ldb: n, c: &c, ldc: n)
             }
-            return CaseResult(key: key, milliseconds: ms, gflops: 2 * Double(n * n * n) / (ms * 1e6),
-                              peakMegabytes: peakResidentMegabytes(), imagesPerSecond: 0, idle: idle)
+            return CaseResult(
+                key: key, milliseconds: ms, gflops: 2 * Double(n * n * n) / (ms * 1e6),
+                peakMegabytes: peakResidentMegabytes(), imagesPerSecond: 0, idle: idle)
         }
         if key == "attention" {
             // The finest SCF level of `paper`: 4 heads of 32, 128 x 128 positions, 256 tokens, values 64 wide.
@@ -118,11 +133,14 @@ enum ModelBenchmarks {
                 withoutGradient { consume(tokenAttention(queries: q, keys: k, values: v, scale: 0.177)) }
             }
             let macs = Double(heads * positions * tokens * (32 + 64))
-            return CaseResult(key: key, milliseconds: ms, gflops: 2 * macs / (ms * 1e6), peakMegabytes: peakResidentMegabytes(),
-                              imagesPerSecond: 0, idle: idle)
+            return CaseResult(
+                key: key, milliseconds: ms, gflops: 2 * macs / (ms * 1e6), peakMegabytes: peakResidentMegabytes(),
+                imagesPerSecond: 0, idle: idle)
         }
         let parts = key.split(separator: "-").map(String.init)
-        guard parts.count == 2, let macsAt256 = gigaMACsPerImage(parts[0]), ["infer", "train", "train128"].contains(parts[1]) else {
+        guard parts.count == 2, let macsAt256 = gigaMACsPerImage(parts[0]),
+            ["infer", "train", "train128"].contains(parts[1])
+        else {
             fail("unknown case \(key) (sgemm, attention, <paper|small|tiny>-<infer|train|train128>)")
         }
         let (preset, training) = (parts[0], parts[1].hasPrefix("train"))
@@ -153,7 +171,9 @@ enum ModelBenchmarks {
                 let passes = 3
                 OpProfiler.reset()
                 let start = DispatchTime.now().uptimeNanoseconds
-                for _ in 0..<passes { withoutGradient { consume(model(composite: inputs.composite, mask: inputs.mask)) } }
+                for _ in 0..<passes {
+                    withoutGradient { consume(model(composite: inputs.composite, mask: inputs.mask)) }
+                }
                 let wall = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6 / Double(passes)
                 let report = OpProfiler.report(runs: passes) + "\n" + format(wall, 2) + " ms per forward pass (wall)\n"
                 FileHandle.standardError.write(Data(report.utf8))
@@ -165,13 +185,16 @@ enum ModelBenchmarks {
             }
         }
         let flops = 2 * macs * 1e9 * Double(batch) * (training ? 3 : 1)
-        return CaseResult(key: key, milliseconds: ms, gflops: flops / (ms * 1e6), peakMegabytes: peakResidentMegabytes(),
-                          imagesPerSecond: Double(batch) / (ms / 1000), idle: idle)
+        return CaseResult(
+            key: key, milliseconds: ms, gflops: flops / (ms * 1e6), peakMegabytes: peakResidentMegabytes(),
+            imagesPerSecond: Double(batch) / (ms / 1000), idle: idle)
     }
 
     /// Runs `key` in a child process (this executable with --case) and returns its TSV line.
     static func runChild(_ key: String, options: Options) -> String {
-        var arguments = ["model", "--case", key, "--threads", String(options.threads), "--wait-idle", String(options.waitIdle)]
+        var arguments = [
+            "model", "--case", key, "--threads", String(options.threads), "--wait-idle", String(options.waitIdle),
+        ]
         if let runs = options.runs { arguments += ["--runs", String(runs)] }
         if let warmup = options.warmup { arguments += ["--warmup", String(warmup)] }
         if let data = options.data { arguments += ["--data", data] }
@@ -194,7 +217,8 @@ enum ModelBenchmarks {
         do {
             let model = try GKNet(configuration: GKNetConfiguration.preset(preset), seed: 7)
             if let data {
-                try Checkpoint.load(into: model, from: URL(fileURLWithPath: data).appendingPathComponent("\(preset).safetensors"))
+                try Checkpoint.load(
+                    into: model, from: URL(fileURLWithPath: data).appendingPathComponent("\(preset).safetensors"))
             }
             return model
         } catch {
@@ -258,7 +282,8 @@ enum ModelBenchmarks {
                 for (name, tensor) in model.namedParameters() where name.contains("kernel_head.conv2") {
                     tensor.data = Tensor.uniform(tensor.shape, low: -0.02, high: 0.02, generator: &generator).data
                 }
-                try Checkpoint.save(model, to: url.appendingPathComponent("\(preset).safetensors"), configuration: model.configuration)
+                try Checkpoint.save(
+                    model, to: url.appendingPathComponent("\(preset).safetensors"), configuration: model.configuration)
             }
             for (batch, size) in [(1, resolution), (trainingBatch, resolution), (trainingBatch, 128)] {
                 let inputs = makeInputs(batch: batch, size: size)
@@ -314,7 +339,8 @@ enum ModelBenchmarks {
     static func idleFraction(interval: Double) -> Double {
         func snapshot() -> (idle: Double, total: Double) {
             guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
-                let line = text.split(separator: "\n").first else { return (0, 0) }
+                let line = text.split(separator: "\n").first
+            else { return (0, 0) }
             let fields = line.split(separator: " ").dropFirst().compactMap { Double($0) }
             guard fields.count >= 5 else { return (0, 0) }
             return (fields[3] + fields[4], fields.reduce(0, +))
@@ -384,13 +410,17 @@ struct ModelBenchmarksCommand: ParsableCommand {
     @Option(name: .customLong("wait-idle"), help: "Wait up to SECONDS before each case for an idle machine.")
     var waitIdle: Double = 0
 
-    @Option(name: .customLong("write-output"), help: "With --case <preset>-infer: write the output tensor here (safetensors).")
+    @Option(
+        name: .customLong("write-output"),
+        help: "With --case <preset>-infer: write the output tensor here (safetensors).")
     var writeOutput: String?
 
     @Flag(name: .customLong("cpu-time"), help: "Report process CPU time instead of wall time.")
     var cpuTime = false
 
-    @Option(name: .customLong("write-data"), help: "Write weights (paper/small/tiny.safetensors) and inputs for the twin to this folder, then stop.")
+    @Option(
+        name: .customLong("write-data"),
+        help: "Write weights (paper/small/tiny.safetensors) and inputs for the twin to this folder, then stop.")
     var writeData: String?
 
     func validate() throws {

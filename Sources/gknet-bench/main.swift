@@ -16,13 +16,18 @@ struct GKNetBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gknet-bench",
         abstract: "Release-mode benchmarks of GKNet in Swift (docs/benchmarks.md).",
-        subcommands: [KernelBenchmarksCommand.self, ModelBenchmarksCommand.self, MemoryBenchmark.self, LoaderBenchmarkCommand.self, HarmonizeBenchmark.self])
+        subcommands: [
+            KernelBenchmarksCommand.self, ModelBenchmarksCommand.self, MemoryBenchmark.self,
+            LoaderBenchmarkCommand.self, HarmonizeBenchmark.self,
+        ])
 }
 
 /// `--sizes 2048,4096` style option values.
 func integers(_ text: String) throws -> [Int] {
     try text.split(separator: ",").map { part in
-        guard let value = Int(part.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("'\(part)' is not an integer") }
+        guard let value = Int(part.trimmingCharacters(in: .whitespaces)) else {
+            throw ValidationError("'\(part)' is not an integer")
+        }
         return value
     }
 }

@@ -56,7 +56,9 @@ extension GKNetCommand {
             guard resolution == "full" || (Int(resolution).map { $0 >= 16 && $0 <= 8192 } ?? false) else {
                 throw ValidationError("--resolution must be full or a size in 16...8192")
             }
-            guard PSNRPeak(rawValue: psnrPeak) != nil else { throw ValidationError("--psnr-peak must be target-max or 255") }
+            guard PSNRPeak(rawValue: psnrPeak) != nil else {
+                throw ValidationError("--psnr-peak must be target-max or 255")
+            }
             if let baseline, ClassicBaseline(rawValue: baseline) == nil {
                 throw ValidationError("--baseline must be identity or reinhard")
             }
@@ -64,7 +66,8 @@ extension GKNetCommand {
         }
 
         func run() throws {
-            let data = try HarmonizationDataset(root: URL(fileURLWithPath: dataset), split: DatasetSplit(rawValue: split)!)
+            let data = try HarmonizationDataset(
+                root: URL(fileURLWithPath: dataset), split: DatasetSplit(rawValue: split)!)
             let source: PredictionSource
             if let predictions {
                 source = .directory(URL(fileURLWithPath: predictions))
@@ -78,7 +81,8 @@ extension GKNetCommand {
             options.peak = PSNRPeak(rawValue: psnrPeak)!
             options.limit = limit
             let progress = ProgressLine(label: "evaluating")
-            let report = try Evaluation.evaluate(dataset: data, source: source, options: options) { done, total, elapsed in
+            let report = try Evaluation.evaluate(dataset: data, source: source, options: options) {
+                done, total, elapsed in
                 progress.update(done: done, total: total, elapsed: elapsed)
             }
             print("\(report.source), \(report.resolution), PSNR peak \(report.peak.rawValue)")
@@ -86,7 +90,8 @@ extension GKNetCommand {
             if let json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+                encoder.nonConformingFloatEncodingStrategy = .convertToString(
+                    positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
                 try AtomicFile.write(try encoder.encode(report), to: URL(fileURLWithPath: json))
             }
             if let perImage {

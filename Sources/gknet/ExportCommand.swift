@@ -27,8 +27,11 @@ extension GKNetCommand {
         var description: String?
 
         func validate() throws {
-            guard ["f16", "bf16", "f32"].contains(dtype.lowercased()) else { throw ValidationError("--dtype must be f16, bf16 or f32") }
-            guard URL(fileURLWithPath: output).standardizedFileURL != URL(fileURLWithPath: model).standardizedFileURL else {
+            guard ["f16", "bf16", "f32"].contains(dtype.lowercased()) else {
+                throw ValidationError("--dtype must be f16, bf16 or f32")
+            }
+            guard URL(fileURLWithPath: output).standardizedFileURL != URL(fileURLWithPath: model).standardizedFileURL
+            else {
                 throw ValidationError("--output must differ from --model")
             }
         }
@@ -44,7 +47,9 @@ extension GKNetCommand {
                 network, to: URL(fileURLWithPath: output), dtype: SafeTensorsDType(rawValue: dtype.uppercased())!,
                 configuration: network.configuration, step: step, metadata: metadata)
             let bytes = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
-            print("wrote \(output): \(network.parameterCount) parameters as \(dtype.uppercased()), \(bytes / 1024) KiB\(step.map { ", step \($0)" } ?? "")")
+            print(
+                "wrote \(output): \(network.parameterCount) parameters as \(dtype.uppercased()), \(bytes / 1024) KiB\(step.map { ", step \($0)" } ?? "")"
+            )
         }
     }
 }

@@ -4,18 +4,26 @@ import Inference
 /// The options that choose how the network's 256x256 colour change reaches full resolution,
 /// shared by `gknet harmonize` and `gknet evaluate --resolution full`.
 struct FullResolutionOptions: ParsableArguments {
-    @Option(help: "How the 256x256 colour change reaches full resolution: local-affine, upsampled-residual, naive-upsampling or (affine-head models) upsampled-transform. Default: upsampled-transform for affine-head models, local-affine otherwise.")
+    @Option(
+        help:
+            "How the 256x256 colour change reaches full resolution: local-affine, upsampled-residual, naive-upsampling or (affine-head models) upsampled-transform. Default: upsampled-transform for affine-head models, local-affine otherwise."
+    )
     var method: String?
 
-    @Option(name: .customLong("affine-grid"), help: "With --method local-affine: cells per side of the grid of colour transforms.")
+    @Option(
+        name: .customLong("affine-grid"),
+        help: "With --method local-affine: cells per side of the grid of colour transforms.")
     var affineGrid: Int?
 
-    @Option(name: .customLong("affine-regularization"), help: "With --method local-affine: ridge weight pulling each cell's transform toward the global one.")
+    @Option(
+        name: .customLong("affine-regularization"),
+        help: "With --method local-affine: ridge weight pulling each cell's transform toward the global one.")
     var affineRegularization: Float?
 
     func validate() throws {
         if let method, FullResolutionMethod(rawValue: method) == nil {
-            throw ValidationError("--method must be one of \(FullResolutionMethod.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw ValidationError(
+                "--method must be one of \(FullResolutionMethod.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         if let affineGrid, !(1...64).contains(affineGrid) { throw ValidationError("--affine-grid must be in 1...64") }
         if let affineRegularization, !(affineRegularization >= 0 && affineRegularization.isFinite) {
@@ -28,7 +36,9 @@ struct FullResolutionOptions: ParsableArguments {
         let model = try ModelLoading.load(path: modelPath)
         let chosen = method.flatMap { FullResolutionMethod(rawValue: $0) }
         if chosen == .upsampledTransform && model.configuration.output != .affine {
-            throw ValidationError("--method upsampled-transform needs a model with the affine head; this one has the \(model.configuration.output.rawValue) head")
+            throw ValidationError(
+                "--method upsampled-transform needs a model with the affine head; this one has the \(model.configuration.output.rawValue) head"
+            )
         }
         let harmonizer = Harmonizer(model: model, method: chosen)
         if let affineGrid { harmonizer.affineSettings.gridSize = affineGrid }

@@ -8,7 +8,9 @@ struct GKNetCommand: AsyncParsableCommand {
         commandName: "gknet",
         abstract: "Image harmonization with GKNet (Global-aware Kernel Network), on CPU.",
         version: "0.1.0",
-        subcommands: [Harmonize.self, Evaluate.self, Train.self, Synthesize.self, Inspect.self, Export.self, Serve.self]
+        subcommands: [
+            Harmonize.self, Evaluate.self, Train.self, Synthesize.self, Inspect.self, Export.self, Serve.self,
+        ]
     )
 
     /// libgomp threads wait passively (no busy spinning; see OpenMPWaiting), the runtime settings

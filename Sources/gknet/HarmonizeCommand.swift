@@ -32,7 +32,9 @@ extension GKNetCommand {
         @Argument(help: "The mask (white = region to harmonize), same size as the composite.")
         var mask: String?
 
-        @Option(name: [.short, .customLong("output")], help: "Output image (.png; default: <composite stem>_harmonized.png next to the composite).")
+        @Option(
+            name: [.short, .customLong("output")],
+            help: "Output image (.png; default: <composite stem>_harmonized.png next to the composite).")
         var output: String?
 
         @Option(help: "A GKNet checkpoint (.safetensors) from `gknet train`; default: the bundled model.")
@@ -46,7 +48,9 @@ extension GKNetCommand {
 
         @OptionGroup var fullResolution: FullResolutionOptions
 
-        @Flag(name: .customLong("resize-mask"), help: "Resize a mask whose size differs from the composite's (otherwise an error).")
+        @Flag(
+            name: .customLong("resize-mask"),
+            help: "Resize a mask whose size differs from the composite's (otherwise an error).")
         var resizeMask = false
 
         @Option(name: .customLong("maximum-pixels"), help: "Largest image accepted, in pixels (width x height).")
@@ -58,10 +62,14 @@ extension GKNetCommand {
         @Option(help: "Batch mode: which list, train or test.")
         var split: String = "test"
 
-        @Option(name: .customLong("output-dir"), help: "Batch mode: folder for <composite base name>.png (created if needed).")
+        @Option(
+            name: .customLong("output-dir"),
+            help: "Batch mode: folder for <composite base name>.png (created if needed).")
         var outputDir: String?
 
-        @Option(name: .customLong("comparison-dir"), help: "Batch mode: also write one comparison sheet per composite (with its target) here.")
+        @Option(
+            name: .customLong("comparison-dir"),
+            help: "Batch mode: also write one comparison sheet per composite (with its target) here.")
         var comparisonDir: String?
 
         @Option(help: "Batch mode: only the first N composites of the list (0 = all).")
@@ -73,16 +81,26 @@ extension GKNetCommand {
         func validate() throws {
             guard maximumPixels > 0 else { throw ValidationError("--maximum-pixels must be positive") }
             if dataset != nil {
-                guard composite == nil, mask == nil else { throw ValidationError("give either COMPOSITE MASK or --dataset, not both") }
+                guard composite == nil, mask == nil else {
+                    throw ValidationError("give either COMPOSITE MASK or --dataset, not both")
+                }
                 guard outputDir != nil else { throw ValidationError("--dataset needs --output-dir") }
                 guard output == nil, comparison == nil, target == nil else {
-                    throw ValidationError("--output, --comparison and --target are for one image; batch mode uses --output-dir and --comparison-dir")
+                    throw ValidationError(
+                        "--output, --comparison and --target are for one image; batch mode uses --output-dir and --comparison-dir"
+                    )
                 }
-                guard DatasetSplit(rawValue: split) != nil else { throw ValidationError("--split must be train or test") }
+                guard DatasetSplit(rawValue: split) != nil else {
+                    throw ValidationError("--split must be train or test")
+                }
                 guard limit >= 0 else { throw ValidationError("--limit must be >= 0") }
             } else {
-                guard composite != nil, mask != nil else { throw ValidationError("give COMPOSITE and MASK (or --dataset DIR --output-dir DIR)") }
-                guard outputDir == nil, comparisonDir == nil else { throw ValidationError("--output-dir and --comparison-dir need --dataset") }
+                guard composite != nil, mask != nil else {
+                    throw ValidationError("give COMPOSITE and MASK (or --dataset DIR --output-dir DIR)")
+                }
+                guard outputDir == nil, comparisonDir == nil else {
+                    throw ValidationError("--output-dir and --comparison-dir need --dataset")
+                }
             }
         }
 
@@ -94,7 +112,8 @@ extension GKNetCommand {
 
             let request = HarmonizeRequest(
                 composite: URL(fileURLWithPath: composite!), mask: URL(fileURLWithPath: mask!),
-                output: output.map { URL(fileURLWithPath: $0) }, comparison: comparison.map { URL(fileURLWithPath: $0) },
+                output: output.map { URL(fileURLWithPath: $0) },
+                comparison: comparison.map { URL(fileURLWithPath: $0) },
                 target: target.map { URL(fileURLWithPath: $0) })
             // cheap checks first: paths, then the images, then the model
             try HarmonizeJob.checkPaths(request)
@@ -103,9 +122,12 @@ extension GKNetCommand {
             clock.lap("read")
             let harmonizer = try loadHarmonizer()
             clock.lap("load model")
-            let report = try HarmonizeJob.finish(request, input: input, harmonizer: harmonizer, options: options, clock: &clock)
+            let report = try HarmonizeJob.finish(
+                request, input: input, harmonizer: harmonizer, options: options, clock: &clock)
             for warning in report.warnings { printError("warning: \(warning)") }
-            print("wrote \(report.output.path) (\(report.width)x\(report.height))" + (report.comparison.map { " and \($0.path)" } ?? ""))
+            print(
+                "wrote \(report.output.path) (\(report.width)x\(report.height))"
+                    + (report.comparison.map { " and \($0.path)" } ?? ""))
             if timings { printTimings(report.timings) }
         }
 
@@ -114,15 +136,20 @@ extension GKNetCommand {
         }
 
         func runBatch(options: HarmonizeOptions) throws {
-            let data = try HarmonizationDataset(root: URL(fileURLWithPath: dataset!), split: DatasetSplit(rawValue: split)!)
+            let data = try HarmonizationDataset(
+                root: URL(fileURLWithPath: dataset!), split: DatasetSplit(rawValue: split)!)
             let harmonizer = try loadHarmonizer()
             let progress = ProgressLine(label: "harmonizing")
             let summary = try HarmonizeJob.runBatch(
-                dataset: data, outputDirectory: URL(fileURLWithPath: outputDir!), comparisonDirectory: comparisonDir.map { URL(fileURLWithPath: $0) },
+                dataset: data, outputDirectory: URL(fileURLWithPath: outputDir!),
+                comparisonDirectory: comparisonDir.map { URL(fileURLWithPath: $0) },
                 harmonizer: harmonizer, options: options, limit: limit,
                 warn: { printError("warning: \($0)") },
                 progress: { done, total, elapsed, _ in progress.update(done: done, total: total, elapsed: elapsed) })
-            print(String(format: "wrote %d of %d images to %@ in %.1f s", summary.written, summary.total, outputDir!, summary.seconds))
+            print(
+                String(
+                    format: "wrote %d of %d images to %@ in %.1f s", summary.written, summary.total, outputDir!,
+                    summary.seconds))
             guard summary.failures.isEmpty else {
                 printError("\(summary.failures.count) of \(summary.total) failed:")
                 for failure in summary.failures { printError("  \(failure.sample): \(failure.message)") }
@@ -132,7 +159,9 @@ extension GKNetCommand {
 
         func printTimings(_ laps: [(stage: String, seconds: Double)]) {
             let parts = laps.map { String(format: "%@ %.3f s", $0.stage, $0.seconds) }
-            printError("timings: " + parts.joined(separator: ", ") + String(format: "; total %.3f s", laps.map(\.seconds).reduce(0, +)))
+            printError(
+                "timings: " + parts.joined(separator: ", ")
+                    + String(format: "; total %.3f s", laps.map(\.seconds).reduce(0, +)))
         }
     }
 }

@@ -20,10 +20,16 @@ extension GKNetCommand {
                 the input excluded).
                 """)
 
-        @Option(name: .long, help: ArgumentHelp("A preset (paper, small, tiny) or a configuration JSON file.", valueName: "NAME"))
+        @Option(
+            name: .long,
+            help: ArgumentHelp("A preset (paper, small, tiny) or a configuration JSON file.", valueName: "NAME"))
         var config: String?
 
-        @Option(name: .long, help: ArgumentHelp("A checkpoint (.safetensors with gknet.config metadata); its weights are loaded and checked.", valueName: "PATH"))
+        @Option(
+            name: .long,
+            help: ArgumentHelp(
+                "A checkpoint (.safetensors with gknet.config metadata); its weights are loaded and checked.",
+                valueName: "PATH"))
         var model: String?
 
         @Option(name: .long, help: "Square input size in pixels (a multiple of 16).")
@@ -64,7 +70,8 @@ extension GKNetCommand {
             var summary = inspection.summary
             if let target = Self.designTargets[source], size == 256 {
                 let parameters = Double(inspection.totalParameters) / 1e6, gmac = Double(inspection.totalMACs) / 1e9
-                summary += " (design targets \(target.parameters) M, \(target.gmac) GMAC: "
+                summary +=
+                    " (design targets \(target.parameters) M, \(target.gmac) GMAC: "
                     + "\(Self.signedPercent(parameters / target.parameters - 1)), \(Self.signedPercent(gmac / target.gmac - 1)))"
             }
             print(summary)
@@ -73,7 +80,9 @@ extension GKNetCommand {
                 let counts = inspection.parameterCounts(of: network)
                 let loaded = network.parameterCount
                 guard loaded == inspection.totalParameters, counts[""] == nil else {
-                    throw InspectError("\(source): the checkpoint has \(loaded) parameters, its configuration implies \(inspection.totalParameters)")
+                    throw InspectError(
+                        "\(source): the checkpoint has \(loaded) parameters, its configuration implies \(inspection.totalParameters)"
+                    )
                 }
                 print("weights: \(ModelInspection.grouped(loaded)) parameters loaded from \(source)")
             }
@@ -82,8 +91,10 @@ extension GKNetCommand {
             let start = DispatchTime.now().uptimeNanoseconds
             let peak = measured.peakForwardBytes(batch: 1, height: size, width: size, training: false)
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            print("peak activation memory (inference forward, batch 1, \(size)x\(size)): "
-                  + "\(ModelInspection.mebibytes(peak)) (\(ModelInspection.grouped(peak)) bytes; forward took \(ModelInspection.fixed(seconds, 2)) s)")
+            print(
+                "peak activation memory (inference forward, batch 1, \(size)x\(size)): "
+                    + "\(ModelInspection.mebibytes(peak)) (\(ModelInspection.grouped(peak)) bytes; forward took \(ModelInspection.fixed(seconds, 2)) s)"
+            )
         }
 
         /// Parameters (M) and GMAC at 256x256 the presets were defined with (docs/model.md, "Size and cost").
@@ -102,7 +113,9 @@ extension GKNetCommand {
             }
             let url = URL(fileURLWithPath: name)
             guard FileManager.default.fileExists(atPath: url.path) else {
-                throw InspectError("\(name): not a preset (\(GKNetConfiguration.presetNames.joined(separator: ", "))) and no such file")
+                throw InspectError(
+                    "\(name): not a preset (\(GKNetConfiguration.presetNames.joined(separator: ", "))) and no such file"
+                )
             }
             do {
                 let configuration = try JSONDecoder().decode(GKNetConfiguration.self, from: Data(contentsOf: url))
@@ -117,7 +130,8 @@ extension GKNetCommand {
 
         private static func describe(_ error: DecodingError) -> String {
             switch error {
-            case .dataCorrupted(let context), .keyNotFound(_, let context), .typeMismatch(_, let context), .valueNotFound(_, let context):
+            case .dataCorrupted(let context), .keyNotFound(_, let context), .typeMismatch(_, let context),
+                .valueNotFound(_, let context):
                 let path = context.codingPath.map(\.stringValue).joined(separator: ".")
                 return (path.isEmpty ? "" : path + ": ") + context.debugDescription
             @unknown default:

@@ -14,7 +14,9 @@ final class ProgressLine {
         guard done == total || elapsed - lastPrint >= interval else { return }
         lastPrint = elapsed
         let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
-        let text = String(format: "%@ %d/%d  %.1f s elapsed, ETA %.0f s", label, done, total, elapsed, eta) + (detail.isEmpty ? "" : "  " + detail)
+        let text =
+            String(format: "%@ %d/%d  %.1f s elapsed, ETA %.0f s", label, done, total, elapsed, eta)
+            + (detail.isEmpty ? "" : "  " + detail)
         if isTerminal {
             FileHandle.standardError.write(Data(("\r" + text + (done == total ? "\n" : "")).utf8))
         } else {

@@ -43,10 +43,14 @@ extension GKNetCommand {
         func validate() throws {
             guard (1...65535).contains(port) else { throw ValidationError("--port must be in 1...65535") }
             guard (1...4096).contains(maxUploadMB) else { throw ValidationError("--max-upload-mb must be in 1...4096") }
-            guard (1...1_000_000_000).contains(maximumPixels) else { throw ValidationError("--maximum-pixels must be in 1...10^9") }
+            guard (1...1_000_000_000).contains(maximumPixels) else {
+                throw ValidationError("--maximum-pixels must be in 1...10^9")
+            }
             if let workers, !(1...256).contains(workers) { throw ValidationError("--workers must be in 1...256") }
             guard (0...10_000).contains(queue) else { throw ValidationError("--queue must be in 0...10000") }
-            guard timeout > 0 && timeout <= 86_400 else { throw ValidationError("--timeout must be in (0, 86400] seconds") }
+            guard timeout > 0 && timeout <= 86_400 else {
+                throw ValidationError("--timeout must be in (0, 86400] seconds")
+            }
         }
 
         func run() async throws {
@@ -67,7 +71,9 @@ extension GKNetCommand {
             var logger = Logger(label: "gknet.serve")
             logger.logLevel = .info
             let service = try HarmonizationService(options: options)
-            logger.info("model: \(service.modelDescription); \(options.workers) worker(s) x \(Threading.count) thread(s), queue \(options.queue), timeout \(Int(options.timeoutSeconds)) s")
+            logger.info(
+                "model: \(service.modelDescription); \(options.workers) worker(s) x \(Threading.count) thread(s), queue \(options.queue), timeout \(Int(options.timeoutSeconds)) s"
+            )
             let (announcer, address) = (logger, "http://\(options.host):\(options.port)/")
             let app = Application(
                 router: service.router(),

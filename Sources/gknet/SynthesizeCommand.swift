@@ -33,13 +33,19 @@ extension GKNetCommand {
         @Option(help: "Seed of every random choice.")
         var seed: UInt64 = 0
 
-        @Option(help: "Subset name for the list files <NAME>_train.txt and <NAME>_test.txt (default: the output folder's name).")
+        @Option(
+            help:
+                "Subset name for the list files <NAME>_train.txt and <NAME>_test.txt (default: the output folder's name)."
+        )
         var name: String?
 
-        @Option(name: .customLong("test-fraction"), help: "Share of photos drawn for the test split (ignored with --holdout).")
+        @Option(
+            name: .customLong("test-fraction"),
+            help: "Share of photos drawn for the test split (ignored with --holdout).")
         var testFraction: Double = 0.1
 
-        @Option(help: "File of photo names or source folders (one per line, globs allowed) to hold out as the test split.")
+        @Option(
+            help: "File of photo names or source folders (one per line, globs allowed) to hold out as the test split.")
         var holdout: String?
 
         @Option(help: "Format of composites and real images: jpg or png (masks are always png).")
@@ -48,7 +54,8 @@ extension GKNetCommand {
         @Option(help: "JPEG quality 1-100.")
         var quality: Int = 95
 
-        @Option(name: .customLong("max-side"), help: "Downscale photos and masks whose long side exceeds this many pixels.")
+        @Option(
+            name: .customLong("max-side"), help: "Downscale photos and masks whose long side exceeds this many pixels.")
         var maxSide: Int?
 
         @Option(name: .customLong("maximum-pixels"), help: "Largest image accepted, in pixels.")
@@ -57,10 +64,14 @@ extension GKNetCommand {
         func validate() throws {
             guard perPhoto > 0 else { throw ValidationError("--per-photo must be positive") }
             guard (0..<1).contains(testFraction) else { throw ValidationError("--test-fraction must be in [0, 1)") }
-            guard ["jpg", "jpeg", "png"].contains(format.lowercased()) else { throw ValidationError("--format must be jpg or png") }
+            guard ["jpg", "jpeg", "png"].contains(format.lowercased()) else {
+                throw ValidationError("--format must be jpg or png")
+            }
             guard (1...100).contains(quality) else { throw ValidationError("--quality must be 1-100") }
             if let maxSide, maxSide < 8 { throw ValidationError("--max-side must be at least 8") }
-            if let name, name.isEmpty || name.contains("/") { throw ValidationError("--name must be non-empty without '/'") }
+            if let name, name.isEmpty || name.contains("/") {
+                throw ValidationError("--name must be non-empty without '/'")
+            }
         }
 
         func run() throws {
@@ -75,9 +86,12 @@ extension GKNetCommand {
             options.maximumSide = maxSide
             if let holdout { options.holdout = try HoldoutList(contentsOf: URL(fileURLWithPath: holdout)) }
             let summary = try DatasetSynthesis.run(
-                photos: URL(fileURLWithPath: photos), masks: URL(fileURLWithPath: masks), output: URL(fileURLWithPath: output),
+                photos: URL(fileURLWithPath: photos), masks: URL(fileURLWithPath: masks),
+                output: URL(fileURLWithPath: output),
                 options: options, log: { print($0) })
-            for (photo, reason) in summary.skipped.sorted(by: { $0.key < $1.key }) { print("skipped \(photo): \(reason)") }
+            for (photo, reason) in summary.skipped.sorted(by: { $0.key < $1.key }) {
+                print("skipped \(photo): \(reason)")
+            }
         }
     }
 }

@@ -16,16 +16,25 @@ extension GKNetCommand {
                 is documented in docs/training.md.
                 """)
 
-        @Option(help: "An iHarmony4 root (all subsets) or one subset folder: its train list is trained on (unless --photos), its test list validates.")
+        @Option(
+            help:
+                "An iHarmony4 root (all subsets) or one subset folder: its train list is trained on (unless --photos), its test list validates."
+        )
         var dataset: String?
 
-        @Option(help: "Fresh composites: a folder of real photos; every sample of every epoch is a new composite (with --masks).")
+        @Option(
+            help:
+                "Fresh composites: a folder of real photos; every sample of every epoch is a new composite (with --masks)."
+        )
         var photos: String?
 
         @Option(help: "The object masks of --photos (same relative paths).")
         var masks: String?
 
-        @Option(help: "With --photos: a hold-out list (gknet synthesize --holdout syntax); matching photos are not trained on.")
+        @Option(
+            help:
+                "With --photos: a hold-out list (gknet synthesize --holdout syntax); matching photos are not trained on."
+        )
         var exclude: String?
 
         @Option(name: .customLong("run-dir"), help: "Folder for the run's files (created if needed).")
@@ -58,13 +67,16 @@ extension GKNetCommand {
                 requested = configuration
             }
             let trainer = try Trainer(
-                configuration: requested, dataset: dataset.map { URL(fileURLWithPath: $0) }, runDirectory: URL(fileURLWithPath: runDir), resume: resume)
+                configuration: requested, dataset: dataset.map { URL(fileURLWithPath: $0) },
+                runDirectory: URL(fileURLWithPath: runDir), resume: resume)
             let stop = StopRequest()
             let result = try trainer.run(shouldStop: { stop.isRequested }) { line in
                 FileHandle.standardError.write(Data((line + "\n").utf8))
             }
             let best = result.bestValidationFMSE.map { String(format: ", best validation fMSE %.2f", $0) } ?? ""
-            print("\(result.interrupted ? "stopped" : "finished") at step \(result.lastStep)/\(result.totalSteps)\(best); files in \(runDir)")
+            print(
+                "\(result.interrupted ? "stopped" : "finished") at step \(result.lastStep)/\(result.totalSteps)\(best); files in \(runDir)"
+            )
         }
     }
 }
@@ -86,10 +98,14 @@ final class StopRequest: @unchecked Sendable {
                 self.requested = true
                 self.lock.unlock()
                 if second {
-                    FileHandle.standardError.write(Data("second interrupt: exiting without saving (the previous checkpoint is intact)\n".utf8))
+                    FileHandle.standardError.write(
+                        Data("second interrupt: exiting without saving (the previous checkpoint is intact)\n".utf8))
                     exit(130)
                 }
-                FileHandle.standardError.write(Data("interrupt: finishing the current step, then saving last.safetensors (interrupt again to quit now)\n".utf8))
+                FileHandle.standardError.write(
+                    Data(
+                        "interrupt: finishing the current step, then saving last.safetensors (interrupt again to quit now)\n"
+                            .utf8))
             }
             source.resume()
             sources.append(source)
@@ -97,7 +113,8 @@ final class StopRequest: @unchecked Sendable {
     }
 
     var isRequested: Bool {
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         return requested
     }
 }

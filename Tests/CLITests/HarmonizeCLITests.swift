@@ -12,7 +12,9 @@ import _TestSupport
 func builtExecutable(_ name: String) -> URL? {
     var candidates: [URL] = []
     if let first = CommandLine.arguments.first {
-        candidates.append(URL(fileURLWithPath: first).resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent(name))
+        candidates.append(
+            URL(fileURLWithPath: first).resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent(
+                name))
     }
     candidates.append(Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent(name))
     for configuration in ["debug", "release"] {
@@ -57,11 +59,17 @@ func run(_ executable: URL, _ arguments: [String]) throws -> Run {
     let outData = out.fileHandleForReading.readDataToEndOfFile()
     let errData = err.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    return Run(status: process.terminationStatus, standardOutput: String(decoding: outData, as: UTF8.self), standardError: String(decoding: errData, as: UTF8.self))
+    return Run(
+        status: process.terminationStatus, standardOutput: String(decoding: outData, as: UTF8.self),
+        standardError: String(decoding: errData, as: UTF8.self))
 }
 
 /// Skipped when `gknet` is not built, except under CI (`Fixtures.isCI`), where that is a failure.
-@Suite(.serialized, .enabled(if: gknetExecutable != nil || Fixtures.isCI, "the gknet executable is not built: run `swift build` (or `make test`) first"))
+@Suite(
+    .serialized,
+    .enabled(
+        if: gknetExecutable != nil || Fixtures.isCI,
+        "the gknet executable is not built: run `swift build` (or `make test`) first"))
 struct HarmonizeCLITests {
     let samples = Fixtures.repositoryRoot.appendingPathComponent("Samples/HGCompris")
 
@@ -82,17 +90,26 @@ struct HarmonizeCLITests {
     }
 
     @Test func harmonizesTheBundledSampleAtItsSizeWithTheBackgroundUnchanged() throws {
-        let folder = try temporaryFolder(); defer { try? FileManager.default.removeItem(at: folder) }
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
         let model = try tinyCheckpoint(in: folder)
         let composite = samples.appendingPathComponent("composite_images/panda_1_1.jpg")
         let mask = samples.appendingPathComponent("masks/panda_1.png")
         let output = folder.appendingPathComponent("panda.png"), sheet = folder.appendingPathComponent("sheet.png")
-        let run = try gknet(["harmonize", composite.path, mask.path, "-o", output.path, "--model", model.path, "--comparison", sheet.path])
+        let run = try gknet([
+            "harmonize", composite.path, mask.path, "-o", output.path, "--model", model.path, "--comparison",
+            sheet.path,
+        ])
         #expect(run.status == 0, "exit \(run.status): \(run.standardError)")
 
         let original = PlanarImage(rgb: try ImageFile.read(composite)).raster8()
-        guard case .eightBit(let result) = try ImageFile.read(output) else { Issue.record("output is not 8-bit"); return }
-        #expect(result.width == original.width && result.height == original.height, "output \(result.width)x\(result.height), composite \(original.width)x\(original.height)")
+        guard case .eightBit(let result) = try ImageFile.read(output) else {
+            Issue.record("output is not 8-bit")
+            return
+        }
+        #expect(
+            result.width == original.width && result.height == original.height,
+            "output \(result.width)x\(result.height), composite \(original.width)x\(original.height)")
         let maskImage = try ImageFile.readMask(mask)
         var background = 0, differing = 0, changedForeground = 0
         for y in 0..<original.height {
@@ -111,7 +128,8 @@ struct HarmonizeCLITests {
     }
 
     @Test func badInputsExitNonZeroWithOneLineNamingTheFile() throws {
-        let folder = try temporaryFolder(); defer { try? FileManager.default.removeItem(at: folder) }
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
         let model = try tinyCheckpoint(in: folder)
         let composite = samples.appendingPathComponent("composite_images/panda_1_1.jpg")
         let mask = samples.appendingPathComponent("masks/panda_1.png")
@@ -119,28 +137,52 @@ struct HarmonizeCLITests {
         let run = try gknet(["harmonize", composite.path, mask.path, "-o", missing.path, "--model", model.path])
         #expect(run.status != 0)
         let lines = run.standardError.split(separator: "\n")
-        #expect(lines.count == 1 && lines[0].contains(missing.path) && lines[0].contains("does not exist"), "stderr: \(run.standardError)")
+        #expect(
+            lines.count == 1 && lines[0].contains(missing.path) && lines[0].contains("does not exist"),
+            "stderr: \(run.standardError)")
 
-        let noModel = try gknet(["harmonize", composite.path, mask.path, "-o", folder.appendingPathComponent("x.png").path, "--model", folder.appendingPathComponent("none.safetensors").path])
-        #expect(noModel.status != 0 && noModel.standardError.contains("none.safetensors"), "stderr: \(noModel.standardError)")
+        let noModel = try gknet([
+            "harmonize", composite.path, mask.path, "-o", folder.appendingPathComponent("x.png").path, "--model",
+            folder.appendingPathComponent("none.safetensors").path,
+        ])
+        #expect(
+            noModel.status != 0 && noModel.standardError.contains("none.safetensors"),
+            "stderr: \(noModel.standardError)")
         #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("x.png").path))
 
         // The full-resolution options are checked before any work, in harmonize and evaluate alike.
         let output = folder.appendingPathComponent("y.png")
-        let badMethod = try gknet(["harmonize", composite.path, mask.path, "-o", output.path, "--model", model.path, "--method", "bicubic"])
-        #expect(badMethod.status != 0 && badMethod.standardError.contains("--method must be one of local-affine"), "stderr: \(badMethod.standardError)")
-        let badGrid = try gknet(["harmonize", composite.path, mask.path, "-o", output.path, "--model", model.path, "--affine-grid", "0"])
-        #expect(badGrid.status != 0 && badGrid.standardError.contains("--affine-grid must be in 1...64"), "stderr: \(badGrid.standardError)")
-        let badRidge = try gknet(["evaluate", "--dataset", samples.deletingLastPathComponent().path, "--model", model.path, "--affine-regularization=-1"])
-        #expect(badRidge.status != 0 && badRidge.standardError.contains("--affine-regularization must be"), "stderr: \(badRidge.standardError)")
+        let badMethod = try gknet([
+            "harmonize", composite.path, mask.path, "-o", output.path, "--model", model.path, "--method", "bicubic",
+        ])
+        #expect(
+            badMethod.status != 0 && badMethod.standardError.contains("--method must be one of local-affine"),
+            "stderr: \(badMethod.standardError)")
+        let badGrid = try gknet([
+            "harmonize", composite.path, mask.path, "-o", output.path, "--model", model.path, "--affine-grid", "0",
+        ])
+        #expect(
+            badGrid.status != 0 && badGrid.standardError.contains("--affine-grid must be in 1...64"),
+            "stderr: \(badGrid.standardError)")
+        let badRidge = try gknet([
+            "evaluate", "--dataset", samples.deletingLastPathComponent().path, "--model", model.path,
+            "--affine-regularization=-1",
+        ])
+        #expect(
+            badRidge.status != 0 && badRidge.standardError.contains("--affine-regularization must be"),
+            "stderr: \(badRidge.standardError)")
         #expect(!FileManager.default.fileExists(atPath: output.path))
     }
 
     @Test func batchModeWritesEveryCompositeOfTheSplit() throws {
-        let folder = try temporaryFolder(); defer { try? FileManager.default.removeItem(at: folder) }
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
         let model = try tinyCheckpoint(in: folder)
         let output = folder.appendingPathComponent("out")
-        let run = try gknet(["harmonize", "--dataset", samples.path, "--split", "test", "--output-dir", output.path, "--model", model.path])
+        let run = try gknet([
+            "harmonize", "--dataset", samples.path, "--split", "test", "--output-dir", output.path, "--model",
+            model.path,
+        ])
         #expect(run.status == 0, "exit \(run.status): \(run.standardError)")
         let written = try FileManager.default.contentsOfDirectory(atPath: output.path).sorted()
         #expect(written == ["solar-cooker_1_1.png", "solar-cooker_1_2.png"])

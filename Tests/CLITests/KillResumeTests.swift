@@ -20,7 +20,11 @@ struct KillResumeTests {
     func train(_ runDirectory: URL, config: URL, resume: Bool) throws -> Process {
         let process = Process()
         process.executableURL = try #require(trainExecutable)
-        process.arguments = ["train", "--dataset", Fixtures.repositoryRoot.appendingPathComponent("Samples").path, "--run-dir", runDirectory.path]
+        process.arguments =
+            [
+                "train", "--dataset", Fixtures.repositoryRoot.appendingPathComponent("Samples").path, "--run-dir",
+                runDirectory.path,
+            ]
             + (resume ? ["--resume"] : ["--config", config.path])
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
@@ -52,8 +56,9 @@ struct KillResumeTests {
         var killedAt: String?
         while victim.isRunning && Date() < deadline {
             if let lines = try? losses(killed), let last = lines.last,
-               let step = last.split(separator: ",").first.flatMap({ Int($0.dropFirst("{\"step\":".count)) }),
-               step >= 5 && step % 4 != 0 {
+                let step = last.split(separator: ",").first.flatMap({ Int($0.dropFirst("{\"step\":".count)) }),
+                step >= 5 && step % 4 != 0
+            {
                 kill(victim.processIdentifier, SIGKILL)
                 killedAt = last
                 break
@@ -65,21 +70,29 @@ struct KillResumeTests {
         #expect(victim.terminationReason == .uncaughtSignal)
         let checkpoint = try SafeTensorsFile(contentsOf: killed.appendingPathComponent("last.safetensors"))
         let checkpointStep = Int(checkpoint.metadata[Checkpoint.stepKey] ?? "") ?? -1
-        #expect(try losses(killed).count > checkpointStep, "the log must run ahead of the checkpoint (killed at \(killedAt ?? ""))")
+        #expect(
+            try losses(killed).count > checkpointStep,
+            "the log must run ahead of the checkpoint (killed at \(killedAt ?? ""))")
 
         let resumed = try train(killed, config: config, resume: true)
         resumed.waitUntilExit()
         #expect(resumed.terminationStatus == 0)
 
-        let expected = try losses(straight).map { $0.replacingOccurrences(of: #","images_per_second":[0-9.]+"#, with: "", options: .regularExpression) }
-        let actual = try losses(killed).map { $0.replacingOccurrences(of: #","images_per_second":[0-9.]+"#, with: "", options: .regularExpression) }
+        let expected = try losses(straight).map {
+            $0.replacingOccurrences(of: #","images_per_second":[0-9.]+"#, with: "", options: .regularExpression)
+        }
+        let actual = try losses(killed).map {
+            $0.replacingOccurrences(of: #","images_per_second":[0-9.]+"#, with: "", options: .regularExpression)
+        }
         #expect(expected.count >= 12 && expected == actual, "logs differ:\n\(expected)\n\(actual)")
         let a = try SafeTensorsFile(contentsOf: straight.appendingPathComponent("last.safetensors"))
         let b = try SafeTensorsFile(contentsOf: killed.appendingPathComponent("last.safetensors"))
         #expect(a.tensors.keys.sorted() == b.tensors.keys.sorted())
         for (name, tensor) in a.tensors { #expect(b.tensors[name]?.values == tensor.values, "\(name) differs") }
         for key in ["gknet.loader", "gknet.trainer", Checkpoint.stepKey] {
-            #expect(a.metadata[key] == b.metadata[key], "\(key): \(a.metadata[key] ?? "nil") vs \(b.metadata[key] ?? "nil")")
+            #expect(
+                a.metadata[key] == b.metadata[key], "\(key): \(a.metadata[key] ?? "nil") vs \(b.metadata[key] ?? "nil")"
+            )
         }
     }
 }

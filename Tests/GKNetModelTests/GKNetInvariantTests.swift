@@ -1,9 +1,9 @@
 // Invariants of the GKNet model that hold for any weights or at initialisation.
 import Foundation
-import Testing
 import GKNetModel
 import NeuralNet
 import TensorCore
+import Testing
 
 private func randomInputs(n: Int = 1, height: Int = 64, width: Int = 64, seed: UInt64 = 3) -> (Tensor, Tensor) {
     var generator = SplitMix64(seed: seed)

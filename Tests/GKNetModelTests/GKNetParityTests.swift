@@ -4,10 +4,10 @@
 // the losses of 5 Adam steps, element-wise within `TwinTolerance` (every fixture is checked against
 // float64 when generated: ~1e-6 outputs, ~7e-6 gradients, so a correct float32 port lands close).
 import Foundation
-import Testing
 import GKNetModel
 import NeuralNet
 import TensorCore
+import Testing
 import _TestSupport
 
 /// A fixture file: the model config, the initial state and the reference results.
@@ -70,12 +70,22 @@ let modelFixtures = [
         let fixture = try ModelFixture(name)
         let model = try fixture.model()
         model.eval()
-        let output = withoutGradient { model(composite: try! fixture.tensor("input.composite"), mask: try! fixture.tensor("input.mask")) }
-        let comparison = compareToScale(output, try fixture.tensor("eval.output"), tolerance: fixture.tolerance("eval", floor: TwinTolerance.values), label: "\(name) eval output")
+        let output = withoutGradient {
+            model(composite: try! fixture.tensor("input.composite"), mask: try! fixture.tensor("input.mask"))
+        }
+        let comparison = compareToScale(
+            output, try fixture.tensor("eval.output"),
+            tolerance: fixture.tolerance("eval", floor: TwinTolerance.values), label: "\(name) eval output")
         #expect(comparison.passed, "\(comparison)")
         if fixture.file.tensors["eval_wide.output"] != nil {
-            let wide = withoutGradient { model(composite: try! fixture.tensor("eval_wide.composite"), mask: try! fixture.tensor("eval_wide.mask")) }
-            let wideComparison = compareToScale(wide, try fixture.tensor("eval_wide.output"), tolerance: fixture.tolerance("eval_wide", floor: TwinTolerance.values), label: "\(name) 64x96 eval output")
+            let wide = withoutGradient {
+                model(
+                    composite: try! fixture.tensor("eval_wide.composite"), mask: try! fixture.tensor("eval_wide.mask"))
+            }
+            let wideComparison = compareToScale(
+                wide, try fixture.tensor("eval_wide.output"),
+                tolerance: fixture.tolerance("eval_wide", floor: TwinTolerance.values),
+                label: "\(name) 64x96 eval output")
             #expect(wideComparison.passed, "\(wideComparison)")
         }
     }
@@ -89,9 +99,13 @@ let modelFixtures = [
         var intermediates: [String: Tensor] = [:]
         let output = model(composite: try fixture.tensor("input.composite"), mask: mask) { intermediates[$0] = $1 }
         let loss = foregroundNormalizedMSE(output: output, target: try fixture.tensor("input.target"), mask: mask)
-        let outputComparison = compareToScale(output, try fixture.tensor("train.output"), tolerance: fixture.tolerance("train", floor: TwinTolerance.values), label: "\(name) train output")
+        let outputComparison = compareToScale(
+            output, try fixture.tensor("train.output"),
+            tolerance: fixture.tolerance("train", floor: TwinTolerance.values), label: "\(name) train output")
         #expect(outputComparison.passed, "\(outputComparison)")
-        let lossComparison = compareToScale(loss.data, try fixture.tensor("train.loss").data, tolerance: fixture.tolerance("train", floor: TwinTolerance.values), label: "\(name) loss")
+        let lossComparison = compareToScale(
+            loss.data, try fixture.tensor("train.loss").data,
+            tolerance: fixture.tolerance("train", floor: TwinTolerance.values), label: "\(name) loss")
         #expect(lossComparison.passed, "\(lossComparison)")
         // The named intermediates (narrow: trace.E1...D0 and train.prediction), every one the fixture has.
         let traced = fixture.file.tensors.keys.filter { $0.hasPrefix("trace.") || $0 == "train.prediction" }.sorted()
@@ -101,10 +115,15 @@ let modelFixtures = [
                 Issue.record("\(name): the Swift forward traces no \(label) (fixture has \(key))")
                 continue
             }
-            let comparison = compareToScale(actual, try fixture.tensor(key), tolerance: fixture.tolerance(key.hasPrefix("trace.") ? "trace" : "train", floor: TwinTolerance.values), label: "\(name) \(key)")
+            let comparison = compareToScale(
+                actual, try fixture.tensor(key),
+                tolerance: fixture.tolerance(key.hasPrefix("trace.") ? "trace" : "train", floor: TwinTolerance.values),
+                label: "\(name) \(key)")
             #expect(comparison.passed, "\(comparison)")
         }
-        if name == "narrow" { #expect(traced.count == 18, "narrow fixture: \(traced.count) intermediates, 18 expected") }
+        if name == "narrow" {
+            #expect(traced.count == 18, "narrow fixture: \(traced.count) intermediates, 18 expected")
+        }
         loss.backward()
         var failures: [String] = []
         var checked = 0
@@ -114,15 +133,21 @@ let modelFixtures = [
                 continue
             }
             let comparison = compareToScale(
-                parameter.grad ?? [Float](repeating: 0, count: parameter.count), expected.values, tolerance: fixture.tolerance("grad", floor: TwinTolerance.gradients),
+                parameter.grad ?? [Float](repeating: 0, count: parameter.count), expected.values,
+                tolerance: fixture.tolerance("grad", floor: TwinTolerance.gradients),
                 label: parameterName)
             if !comparison.passed { failures.append("\(comparison)") }
             checked += 1
         }
-        #expect(failures.isEmpty, "\(name): \(failures.count) of \(checked) gradients differ: \(failures.prefix(8).joined(separator: "; "))")
+        #expect(
+            failures.isEmpty,
+            "\(name): \(failures.count) of \(checked) gradients differ: \(failures.prefix(8).joined(separator: "; "))")
         #expect(checked == fixture.file.tensors.keys.filter { $0.hasPrefix("grad.") }.count)
         for (bufferName, buffer) in model.namedBuffers() {
-            let comparison = compareToScale(buffer, try fixture.tensor("after.\(bufferName)"), tolerance: fixture.tolerance("after", floor: TwinTolerance.values), label: "\(name) \(bufferName) after the step")
+            let comparison = compareToScale(
+                buffer, try fixture.tensor("after.\(bufferName)"),
+                tolerance: fixture.tolerance("after", floor: TwinTolerance.values),
+                label: "\(name) \(bufferName) after the step")
             #expect(comparison.passed, "\(comparison)")
         }
     }
@@ -132,22 +157,30 @@ let modelFixtures = [
         let fixture = try ModelFixture(name)
         let model = try fixture.model()
         model.train()
-        let composite = try fixture.tensor("input.composite"), mask = try fixture.tensor("input.mask"), target = try fixture.tensor("input.target")
+        let composite = try fixture.tensor("input.composite"), mask = try fixture.tensor("input.mask"),
+            target = try fixture.tensor("input.target")
         let optimizer = Adam(parameters: model.namedParameters(), learningRate: 1e-3)
         var losses: [Float] = []
         for _ in 0..<5 {
             model.zeroGrad()
-            let loss = foregroundNormalizedMSE(output: model(composite: composite, mask: mask), target: target, mask: mask)
+            let loss = foregroundNormalizedMSE(
+                output: model(composite: composite, mask: mask), target: target, mask: mask)
             loss.backward()
             optimizer.step()
             losses.append(loss.item)
         }
-        let after = withoutGradient { foregroundNormalizedMSE(output: model(composite: composite, mask: mask), target: target, mask: mask) }
+        let after = withoutGradient {
+            foregroundNormalizedMSE(output: model(composite: composite, mask: mask), target: target, mask: mask)
+        }
         let expected = try fixture.tensor("adam.losses").data
-        let comparison = compareToScale(losses, expected, tolerance: fixture.tolerance("adam.losses", floor: TwinTolerance.values), label: "\(name) Adam losses")
+        let comparison = compareToScale(
+            losses, expected, tolerance: fixture.tolerance("adam.losses", floor: TwinTolerance.values),
+            label: "\(name) Adam losses")
         #expect(comparison.passed, "\(comparison)")
         let expectedAfter = try fixture.tensor("adam.loss_after").data
-        let afterComparison = compareToScale(after.data, expectedAfter, tolerance: fixture.tolerance("adam.loss_after", floor: TwinTolerance.values), label: "\(name) loss after 5 steps")
+        let afterComparison = compareToScale(
+            after.data, expectedAfter, tolerance: fixture.tolerance("adam.loss_after", floor: TwinTolerance.values),
+            label: "\(name) loss after 5 steps")
         #expect(afterComparison.passed, "\(afterComparison)")
     }
 }

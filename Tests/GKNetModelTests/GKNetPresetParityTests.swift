@@ -3,10 +3,10 @@
 // eval and train outputs, the loss, BatchNorm statistics after the step, the losses of 5 Adam steps,
 // and every parameter gradient through 64 sampled elements, its max, norm and a random projection.
 import Foundation
-import Testing
 import GKNetModel
 import NeuralNet
 import TensorCore
+import Testing
 import _TestSupport
 
 /// A preset fixture: configuration, inputs and reference results (no weights).
@@ -18,7 +18,8 @@ private struct PresetFixture {
 
     init(_ name: String) throws {
         file = try Fixtures.load("model_gknet_presets/\(name).safetensors")
-        configuration = try JSONDecoder().decode(GKNetConfiguration.self, from: Data(try #require(file.metadata["config"]).utf8))
+        configuration = try JSONDecoder().decode(
+            GKNetConfiguration.self, from: Data(try #require(file.metadata["config"]).utf8))
     }
 
     func model() throws -> GKNet {
@@ -34,27 +35,44 @@ private struct PresetFixture {
     @Test(arguments: ["small", "paper"])
     func matchesTwin(preset name: String) throws {
         let fixture = try PresetFixture(name)
-        #expect(fixture.configuration == (try GKNetConfiguration.preset(name)), "the fixture's configuration is the preset's")
+        #expect(
+            fixture.configuration == (try GKNetConfiguration.preset(name)),
+            "the fixture's configuration is the preset's")
         let model = try fixture.model()
-        let composite = try fixture.tensor("input.composite"), mask = try fixture.tensor("input.mask"), target = try fixture.tensor("input.target")
+        let composite = try fixture.tensor("input.composite"), mask = try fixture.tensor("input.mask"),
+            target = try fixture.tensor("input.target")
         var comparisons: [Comparison] = []
 
         model.eval()
         let evaluated = withoutGradient { model(composite: composite, mask: mask) }
-        comparisons.append(compareToScale(evaluated, try fixture.tensor("eval.output"), tolerance: TwinTolerance.values, label: "\(name) eval output"))
+        comparisons.append(
+            compareToScale(
+                evaluated, try fixture.tensor("eval.output"), tolerance: TwinTolerance.values,
+                label: "\(name) eval output"))
 
         model.train()
         let output = model(composite: composite, mask: mask)
         let loss = foregroundNormalizedMSE(output: output, target: target, mask: mask)
-        comparisons.append(compareToScale(output, try fixture.tensor("train.output"), tolerance: TwinTolerance.values, label: "\(name) train output"))
-        comparisons.append(compareToScale(loss.data, try fixture.tensor("train.loss").data, tolerance: TwinTolerance.values, label: "\(name) loss"))
+        comparisons.append(
+            compareToScale(
+                output, try fixture.tensor("train.output"), tolerance: TwinTolerance.values,
+                label: "\(name) train output"))
+        comparisons.append(
+            compareToScale(
+                loss.data, try fixture.tensor("train.loss").data, tolerance: TwinTolerance.values, label: "\(name) loss"
+            ))
         loss.backward()
         for (bufferName, buffer) in model.namedBuffers() where !bufferName.hasSuffix("num_batches_tracked") {
-            comparisons.append(compareToScale(buffer, try fixture.tensor("after.\(bufferName)"), tolerance: TwinTolerance.values, label: "\(name) \(bufferName) after"))
+            comparisons.append(
+                compareToScale(
+                    buffer, try fixture.tensor("after.\(bufferName)"), tolerance: TwinTolerance.values,
+                    label: "\(name) \(bufferName) after"))
         }
 
         let parameters = model.namedParameters()
-        #expect(parameters.count == fixture.file.tensors.keys.filter { $0.hasPrefix("gradstats.") }.count, "one reference per parameter")
+        #expect(
+            parameters.count == fixture.file.tensors.keys.filter { $0.hasPrefix("gradstats.") }.count,
+            "one reference per parameter")
         for (parameterName, parameter) in parameters {
             let gradient = parameter.grad ?? [Float](repeating: 0, count: parameter.count)
             let indices = SyntheticState.sampleIndices(count: gradient.count)
@@ -62,12 +80,14 @@ private struct PresetFixture {
             // The samples, element-wise, on the scale of the whole gradient (its max |g|).
             let expected = try fixture.tensor("gradsample.\(parameterName)").data
             let scale = stats[0]
-            comparisons.append(compare(
-                indices.map { gradient[$0] }, expected, relativeTolerance: TwinTolerance.gradients,
-                absoluteTolerance: TwinTolerance.gradients * scale, label: "\(name) grad \(parameterName) samples"))
+            comparisons.append(
+                compare(
+                    indices.map { gradient[$0] }, expected, relativeTolerance: TwinTolerance.gradients,
+                    absoluteTolerance: TwinTolerance.gradients * scale, label: "\(name) grad \(parameterName) samples"))
             // The whole gradient: its max, norm and projection on a fixed random direction s.
             let s = SyntheticState.uniformStream(
-                seed: SyntheticState.fnv1a64(parameterName) ^ PresetFixture.seed ^ PresetFixture.projectionSalt, count: gradient.count)
+                seed: SyntheticState.fnv1a64(parameterName) ^ PresetFixture.seed ^ PresetFixture.projectionSalt,
+                count: gradient.count)
             var (largest, squares, projection, sSquares) = (0.0, 0.0, 0.0, 0.0)
             for (g, r) in zip(gradient, s) {
                 largest = max(largest, abs(Double(g)))
@@ -95,14 +115,23 @@ private struct PresetFixture {
         var losses: [Float] = []
         for _ in 0..<5 {
             trainer.zeroGrad()
-            let stepLoss = foregroundNormalizedMSE(output: trainer(composite: composite, mask: mask), target: target, mask: mask)
+            let stepLoss = foregroundNormalizedMSE(
+                output: trainer(composite: composite, mask: mask), target: target, mask: mask)
             stepLoss.backward()
             optimizer.step()
             losses.append(stepLoss.item)
         }
-        let after = withoutGradient { foregroundNormalizedMSE(output: trainer(composite: composite, mask: mask), target: target, mask: mask) }
-        comparisons.append(compareToScale(losses, try fixture.tensor("adam.losses").data, tolerance: TwinTolerance.values, label: "\(name) Adam losses"))
-        comparisons.append(compareToScale(after.data, try fixture.tensor("adam.loss_after").data, tolerance: TwinTolerance.values, label: "\(name) loss after 5 steps"))
+        let after = withoutGradient {
+            foregroundNormalizedMSE(output: trainer(composite: composite, mask: mask), target: target, mask: mask)
+        }
+        comparisons.append(
+            compareToScale(
+                losses, try fixture.tensor("adam.losses").data, tolerance: TwinTolerance.values,
+                label: "\(name) Adam losses"))
+        comparisons.append(
+            compareToScale(
+                after.data, try fixture.tensor("adam.loss_after").data, tolerance: TwinTolerance.values,
+                label: "\(name) loss after 5 steps"))
 
         for comparison in comparisons { #expect(comparison.passed, "\(comparison)") }
     }

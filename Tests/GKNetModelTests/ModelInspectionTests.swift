@@ -2,10 +2,10 @@
 // (Tests/Fixtures/model_inspect/blocks.json) and the real model; MemoryStatistics and the measured
 // forward peak; loading a checkpoint for `gknet inspect --model`.
 import Foundation
-import Testing
 import GKNetModel
 import NeuralNet
 import TensorCore
+import Testing
 import _TestSupport
 
 /// Tests/Fixtures/model_inspect/blocks.json (Scripts/fixtures/model_inspect.py).
@@ -15,19 +15,31 @@ private struct InspectFixture: Decodable {
         var prefixes: [String]
         var parameters: Int
         var macs: Int
-        var dynconv_macs: Int
-        var flopcounter_macs: Int
+        var dynConvMACs: Int
+        var flopCounterMACs: Int
+        enum CodingKeys: String, CodingKey {
+            case block, prefixes, parameters, macs
+            case dynConvMACs = "dynconv_macs", flopCounterMACs = "flopcounter_macs"
+        }
     }
     struct SCFRow: Decodable {
         var level: Int
         var parameters: Int
-        var flopcounter_macs: Int
+        var flopCounterMACs: Int
+        enum CodingKeys: String, CodingKey {
+            case level, parameters
+            case flopCounterMACs = "flopcounter_macs"
+        }
     }
     struct Total: Decodable {
         var parameters: Int
         var macs: Int
-        var dynconv_macs: Int
-        var flopcounter_macs: Int
+        var dynConvMACs: Int
+        var flopCounterMACs: Int
+        enum CodingKeys: String, CodingKey {
+            case parameters, macs
+            case dynConvMACs = "dynconv_macs", flopCounterMACs = "flopcounter_macs"
+        }
     }
     struct Case: Decodable, CustomTestStringConvertible {
         var name: String
@@ -56,17 +68,23 @@ private struct InspectFixture: Decodable {
 
     @Test(arguments: InspectFixture.shared.cases)
     fileprivate func blocksMatchCountMacs(_ reference: InspectFixture.Case) throws {
-        let inspection = try ModelInspection(configuration: reference.config, height: reference.height, width: reference.width)
+        let inspection = try ModelInspection(
+            configuration: reference.config, height: reference.height, width: reference.width)
         for row in reference.blocks {
             guard let block = inspection.topLevelBlocks.first(where: { $0.label == row.block }) else {
-                #expect(row.parameters == 0 && row.macs == 0 && row.dynconv_macs == 0, "\(row.block) is missing but count_macs has it")
+                #expect(
+                    row.parameters == 0 && row.macs == 0 && row.dynConvMACs == 0,
+                    "\(row.block) is missing but count_macs has it")
                 continue
             }
             #expect(block.parameterPrefixes == row.prefixes, "\(row.block) prefixes")
-            #expect(block.parameters == row.parameters, "\(row.block) parameters: \(block.parameters) vs \(row.parameters)")
+            #expect(
+                block.parameters == row.parameters, "\(row.block) parameters: \(block.parameters) vs \(row.parameters)")
             #expect(block.macs == row.macs, "\(row.block) MACs: \(block.macs) vs \(row.macs)")
-            #expect(block.macs == row.flopcounter_macs, "\(row.block) MACs vs FlopCounterMode")
-            #expect(block.dynConvMACs == row.dynconv_macs, "\(row.block) DynConv MACs: \(block.dynConvMACs) vs \(row.dynconv_macs)")
+            #expect(block.macs == row.flopCounterMACs, "\(row.block) MACs vs FlopCounterMode")
+            #expect(
+                block.dynConvMACs == row.dynConvMACs,
+                "\(row.block) DynConv MACs: \(block.dynConvMACs) vs \(row.dynConvMACs)")
         }
         #expect(inspection.topLevelBlocks.count == reference.blocks.filter { $0.parameters > 0 || $0.macs > 0 }.count)
         let scfRows = inspection.blocks.filter { $0.partOf != nil }
@@ -74,20 +92,25 @@ private struct InspectFixture: Decodable {
         for row in reference.scf {
             let block = try #require(inspection["S\(row.level)"])
             #expect(block.partOf == "K\(row.level)")
-            #expect(block.parameters == row.parameters, "SCF \(row.level) parameters: \(block.parameters) vs \(row.parameters)")
-            #expect(block.macs == row.flopcounter_macs, "SCF \(row.level) MACs: \(block.macs) vs \(row.flopcounter_macs)")
+            #expect(
+                block.parameters == row.parameters,
+                "SCF \(row.level) parameters: \(block.parameters) vs \(row.parameters)")
+            #expect(
+                block.macs == row.flopCounterMACs, "SCF \(row.level) MACs: \(block.macs) vs \(row.flopCounterMACs)")
         }
         #expect(inspection.totalParameters == reference.total.parameters)
         #expect(inspection.totalMACs == reference.total.macs)
-        #expect(inspection.totalDynConvMACs == reference.total.dynconv_macs)
-        #expect(inspection.totalMACs - inspection.totalDynConvMACs == reference.total.flopcounter_macs)
+        #expect(inspection.totalDynConvMACs == reference.total.dynConvMACs)
+        #expect(inspection.totalMACs - inspection.totalDynConvMACs == reference.total.flopCounterMACs)
     }
 
     /// The numbers count_macs.py prints, and the design targets (docs/model.md) within 5 % , measured on what the Swift code computes: the real model's parameter count and
     /// the analytic MACs (not the literals above, which would only compare with each other).
-    @Test(arguments: [("paper", 18_732_287, 19_182_454_784, 18.73, 19.2),
-                      ("small", 4_310_849, 5_011_030_528, 4.31, 5.0),
-                      ("tiny", 1_089_042, 1_419_186_304, 1.09, 1.42)])
+    @Test(arguments: [
+        ("paper", 18_732_287, 19_182_454_784, 18.73, 19.2),
+        ("small", 4_310_849, 5_011_030_528, 4.31, 5.0),
+        ("tiny", 1_089_042, 1_419_186_304, 1.09, 1.42),
+    ])
     func presetTotals(name: String, parameters: Int, macs: Int, targetParameters: Double, targetGMAC: Double) throws {
         let configuration = try GKNetConfiguration.preset(name)
         let inspection = try ModelInspection(configuration: configuration)
@@ -95,8 +118,12 @@ private struct InspectFixture: Decodable {
         #expect(inspection.totalParameters == parameters)
         #expect(modelParameters == parameters)
         #expect(inspection.totalMACs == macs)
-        #expect(abs(Double(modelParameters) / 1e6 / targetParameters - 1) < 0.05, "\(name): \(modelParameters) parameters, target \(targetParameters) M")
-        #expect(abs(Double(inspection.totalMACs) / 1e9 / targetGMAC - 1) < 0.05, "\(name): \(inspection.totalMACs) MACs, target \(targetGMAC) G")
+        #expect(
+            abs(Double(modelParameters) / 1e6 / targetParameters - 1) < 0.05,
+            "\(name): \(modelParameters) parameters, target \(targetParameters) M")
+        #expect(
+            abs(Double(inspection.totalMACs) / 1e9 / targetGMAC - 1) < 0.05,
+            "\(name): \(inspection.totalMACs) MACs, target \(targetGMAC) G")
     }
 
     /// The analytic per-block parameter counts equal the real model's `namedParameters()` grouped
@@ -110,8 +137,10 @@ private struct InspectFixture: Decodable {
             let counted = inspection.parameterCounts(of: model)
             #expect(counted[""] == nil, "parameters outside every block: \(counted[""] ?? 0)")
             for block in inspection.blocks {
-                #expect(counted[block.id, default: 0] == block.parameters,
-                        "\(block.label): model has \(counted[block.id, default: 0]), analytic \(block.parameters) (\(configuration))")
+                #expect(
+                    counted[block.id, default: 0] == block.parameters,
+                    "\(block.label): model has \(counted[block.id, default: 0]), analytic \(block.parameters) (\(configuration))"
+                )
             }
             #expect(model.parameterCount == inspection.totalParameters)
         }
@@ -128,7 +157,9 @@ private struct InspectFixture: Decodable {
         let lines = inspection.table().split(separator: "\n").map(String.init)
         #expect(lines.count == 1 + 1 + inspection.blocks.count + 1 + 1)
         #expect(lines.last!.hasPrefix("total"))
-        #expect(lines.last!.contains("18,732,287") && lines.last!.contains("19,182,454,784") && lines.last!.contains("16,515,072"))
+        #expect(
+            lines.last!.contains("18,732,287") && lines.last!.contains("19,182,454,784")
+                && lines.last!.contains("16,515,072"))
         #expect(lines.contains { $0.hasPrefix("  SCF level 1 (in K1)") && $0.contains("1,019,222,016") })
         #expect(lines.contains { $0.hasPrefix("D1 decoder level 1") && $0.hasSuffix("9,437,184") })
         #expect(inspection.summary == "18.732 M parameters, 19.182 GMAC at 256x256")
@@ -141,10 +172,10 @@ private struct InspectFixture: Decodable {
     @Test func threadPeakCountsTensorStorage() {
         let before = MemoryStatistics.currentThreadLiveBytes
         let (kept, peak) = MemoryStatistics.measurePeak { () -> Tensor in
-            var a: Tensor? = Tensor.zeros([1000])              // 4,000 bytes
-            let b = Tensor.zeros([10, 100])                   // 4,000 bytes: 8,000 live
+            var a: Tensor? = Tensor.zeros([1000])  // 4,000 bytes
+            let b = Tensor.zeros([10, 100])  // 4,000 bytes: 8,000 live
             a = nil
-            let c = Tensor.zeros([500])                        // 2,000 bytes: 6,000 live
+            let c = Tensor.zeros([500])  // 2,000 bytes: 6,000 live
             _ = a
             let (_, innerPeak) = MemoryStatistics.measurePeak { Tensor.zeros([250]).count }
             #expect(innerPeak == 1_000)
@@ -152,7 +183,7 @@ private struct InspectFixture: Decodable {
             return b
         }
         #expect(peak == 8_000)
-        #expect(MemoryStatistics.currentThreadLiveBytes - before == 4_000)   // `kept` is still alive
+        #expect(MemoryStatistics.currentThreadLiveBytes - before == 4_000)  // `kept` is still alive
         #expect(kept.count == 1_000)
         let (_, reshapePeak) = MemoryStatistics.measurePeak { kept.reshaped([1000]).count }
         #expect(reshapePeak == 4_000, "a reshaped copy counts in full")
@@ -160,7 +191,7 @@ private struct InspectFixture: Decodable {
 
     @Test func processCountersSeeLargeTensors() {
         MemoryStatistics.resetPeak()
-        let large = Tensor.zeros([4_000_000])                  // 16 MB
+        let large = Tensor.zeros([4_000_000])  // 16 MB
         #expect(MemoryStatistics.liveBytes >= 16_000_000)
         #expect(MemoryStatistics.peakBytes >= 16_000_000)
         #expect(large.count == 4_000_000)
@@ -210,7 +241,8 @@ private struct InspectFixture: Decodable {
         #expect(bareError!.description.contains(bare.path) && bareError!.description.contains("gknet.config"))
 
         let wrong = directory.appendingPathComponent("wrong.safetensors")
-        try Checkpoint.save(model, to: wrong, configuration: try GKNetConfiguration.preset("tiny"))   // k = 3, weights k = 5
+        // k = 3, weights k = 5
+        try Checkpoint.save(model, to: wrong, configuration: try GKNetConfiguration.preset("tiny"))
         let wrongError = #expect(throws: CheckpointError.self) { try GKNet.load(checkpoint: wrong) }
         #expect(wrongError!.description.contains(wrong.path) && wrongError!.description.contains("kernel_head"))
 
@@ -219,7 +251,9 @@ private struct InspectFixture: Decodable {
         let inflated = directory.appendingPathComponent("inflated.safetensors")
         try Checkpoint.save(model, to: inflated, configuration: try GKNetConfiguration.preset("paper"))
         let inflatedError = #expect(throws: CheckpointError.self) { try GKNet.load(checkpoint: inflated) }
-        #expect(inflatedError!.description.contains(inflated.path) && inflatedError!.description.contains("describes a model of"),
-                "\(inflatedError!)")
+        #expect(
+            inflatedError!.description.contains(inflated.path)
+                && inflatedError!.description.contains("describes a model of"),
+            "\(inflatedError!)")
     }
 }

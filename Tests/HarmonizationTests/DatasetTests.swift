@@ -9,7 +9,8 @@ enum DatasetFixtures {
     static var missingMask: URL { Fixtures.url("datasets/missing_mask") }
 
     static func temporaryFolder() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("gknet-harmonization-\(UUID().uuidString)")
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "gknet-harmonization-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
     }
@@ -29,7 +30,8 @@ enum DatasetFixtures {
         let test = try HarmonizationDataset(root: DatasetFixtures.ihd, split: .test)
         #expect(test.samples.map(\.name) == ["a2_1_1.png", "b8_1_3.jpg"])
         #expect(test.samples.map(\.line) == [1, 2])
-        #expect(test.samples[0].mask.lastPathComponent == "a2_1.png" && test.samples[0].real.lastPathComponent == "a2.png")
+        #expect(
+            test.samples[0].mask.lastPathComponent == "a2_1.png" && test.samples[0].real.lastPathComponent == "a2.png")
     }
 
     @Test func singleSubsetFolderWithBareNames() throws {
@@ -45,9 +47,14 @@ enum DatasetFixtures {
         defer { try? FileManager.default.removeItem(at: folder) }
         let copy = folder.appendingPathComponent("ihd")
         try FileManager.default.copyItem(at: DatasetFixtures.ihd, to: copy)
-        for split in ["train", "test"] { try FileManager.default.removeItem(at: copy.appendingPathComponent("IHD_\(split).txt")) }
+        for split in ["train", "test"] {
+            try FileManager.default.removeItem(at: copy.appendingPathComponent("IHD_\(split).txt"))
+        }
         let train = try HarmonizationDataset(root: copy, split: .train)
-        #expect(train.samples.map { "\($0.subset)/\($0.name)" } == ["HAlpha/a1_1_1.jpg", "HAlpha/a1_1_2.jpg", "HBeta/b7_1_1.jpg"])
+        #expect(
+            train.samples.map { "\($0.subset)/\($0.name)" } == [
+                "HAlpha/a1_1_1.jpg", "HAlpha/a1_1_2.jpg", "HBeta/b7_1_1.jpg",
+            ])
     }
 
     @Test func missingMaskNamesListLineAndPath() throws {
@@ -67,8 +74,11 @@ enum DatasetFixtures {
         let folder = try DatasetFixtures.temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
         #expect(throws: DatasetError.self) { try HarmonizationDataset(root: folder, split: .train) }
-        #expect(throws: DatasetError.self) { try HarmonizationDataset(root: folder.appendingPathComponent("none"), split: .train) }
-        try FileManager.default.createDirectory(at: folder.appendingPathComponent("composite_images"), withIntermediateDirectories: true)
+        #expect(throws: DatasetError.self) {
+            try HarmonizationDataset(root: folder.appendingPathComponent("none"), split: .train)
+        }
+        try FileManager.default.createDirectory(
+            at: folder.appendingPathComponent("composite_images"), withIntermediateDirectories: true)
         try Data("nounderscore.jpg\n".utf8).write(to: folder.appendingPathComponent("X_train.txt"))
         do {
             _ = try HarmonizationDataset(root: folder, split: .train)
@@ -93,7 +103,9 @@ enum DatasetFixtures {
             }
         }
         let batch = Batch(samples: [sample, sample])
-        #expect(batch.composites.shape == [2, 3, 6, 8] && batch.masks.shape == [2, 1, 6, 8] && batch.targets.shape == [2, 3, 6, 8])
+        #expect(
+            batch.composites.shape == [2, 3, 6, 8] && batch.masks.shape == [2, 1, 6, 8]
+                && batch.targets.shape == [2, 3, 6, 8])
         #expect(batch.inputs.shape == [2, 4, 6, 8])
         #expect(Array(batch.inputs.data[(3 * 48)..<(4 * 48)]) == sample.mask.values)
     }

@@ -1,19 +1,40 @@
-// Evaluation against an independent numpy implementation (Scripts/fixtures/evaluation.py), the
-// baselines, and the report formats.
-@testable import Datasets
-@testable import Evaluation
 import Foundation
 import ImageCodec
 import Testing
 import _TestSupport
 
+// Evaluation against an independent numpy implementation (Scripts/fixtures/evaluation.py), the
+// baselines, and the report formats.
+@testable import Datasets
+@testable import Evaluation
+
 private struct Expected: Decodable {
-    struct Summary: Decodable { var count: Int; var mse: Double; var fmse: Double; var psnr: Double }
-    struct Row: Decodable { var subset: String; var name: String; var mse: Double; var fmse: Double; var psnr: Double; var foreground_ratio: Double }
+    struct Summary: Decodable {
+        var count: Int
+        var mse: Double
+        var fmse: Double
+        var psnr: Double
+    }
+    struct Row: Decodable {
+        var subset: String
+        var name: String
+        var mse: Double
+        var fmse: Double
+        var psnr: Double
+        var foregroundRatio: Double
+        enum CodingKeys: String, CodingKey {
+            case subset, name, mse, fmse, psnr
+            case foregroundRatio = "foreground_ratio"
+        }
+    }
     var all: Summary
     var subsets: [String: Summary]
     var bands: [String: Summary]
-    var per_image: [Row]
+    var perImage: [Row]
+    enum CodingKeys: String, CodingKey {
+        case all, subsets, bands
+        case perImage = "per_image"
+    }
 }
 
 private func relativeClose(_ a: Double, _ b: Double, _ tolerance: Double = 1e-6) -> Bool {
@@ -25,13 +46,15 @@ private func relativeClose(_ a: Double, _ b: Double, _ tolerance: Double = 1e-6)
 
     @Test(arguments: [("target-max", EvaluationResolution.fixed(256)), ("255", EvaluationResolution.full)])
     func matchesTheIndependentNumpyImplementation(peak: String, resolution: EvaluationResolution) throws {
-        let expectedAll = try JSONDecoder().decode([String: Expected].self, from: Data(contentsOf: root.appendingPathComponent("expected.json")))
+        let expectedAll = try JSONDecoder().decode(
+            [String: Expected].self, from: Data(contentsOf: root.appendingPathComponent("expected.json")))
         let expected = try #require(expectedAll[peak])
         let dataset = try HarmonizationDataset(root: root.appendingPathComponent("dataset"), split: .test)
         var options = EvaluationOptions()
         options.peak = PSNRPeak(rawValue: peak)!
         options.resolution = resolution
-        let report = try evaluate(dataset: dataset, source: .directory(root.appendingPathComponent("predictions")), options: options)
+        let report = try evaluate(
+            dataset: dataset, source: .directory(root.appendingPathComponent("predictions")), options: options)
         func check(_ actual: MetricsSummary, _ reference: Expected.Summary, _ label: String) {
             #expect(actual.count == reference.count, "\(label) count")
             #expect(relativeClose(actual.mse, reference.mse), "\(label) MSE \(actual.mse) vs \(reference.mse)")
@@ -41,11 +64,11 @@ private func relativeClose(_ a: Double, _ b: Double, _ tolerance: Double = 1e-6)
         check(report.all, expected.all, "All")
         for (subset, summary) in expected.subsets { check(try #require(report.subsets[subset]), summary, subset) }
         for (band, summary) in expected.bands { check(try #require(report.bands[band]), summary, band) }
-        #expect(report.perImage.count == expected.per_image.count)
-        for (actual, reference) in zip(report.perImage, expected.per_image) {
+        #expect(report.perImage.count == expected.perImage.count)
+        for (actual, reference) in zip(report.perImage, expected.perImage) {
             #expect(actual.name == reference.name)
             #expect(relativeClose(actual.metrics.fmse, reference.fmse), "\(reference.name) fMSE")
-            #expect(actual.metrics.foregroundRatio == reference.foreground_ratio, "\(reference.name) ratio")
+            #expect(actual.metrics.foregroundRatio == reference.foregroundRatio, "\(reference.name) ratio")
         }
     }
 
@@ -86,25 +109,40 @@ private func relativeClose(_ a: Double, _ b: Double, _ tolerance: Double = 1e-6)
         let dataset = try HarmonizationDataset(root: root.appendingPathComponent("dataset"), split: .test)
         let report = try evaluate(dataset: dataset, source: .baseline(.identity))
         let table = report.table()
-        #expect(table.contains("HAlpha") && table.contains("HBeta") && table.contains("All") && table.contains("fg 0-5%"))
+        #expect(
+            table.contains("HAlpha") && table.contains("HBeta") && table.contains("All") && table.contains("fg 0-5%"))
         // The All row shows the summary's numbers.
         let allRow = try #require(table.split(separator: "\n").first { $0.hasPrefix("All ") })
-        #expect(allRow.contains(String(format: "%10.2f %10.2f %8.2f", report.all.mse, report.all.fmse, report.all.psnr)), "\(allRow)")
+        #expect(
+            allRow.contains(String(format: "%10.2f %10.2f %8.2f", report.all.mse, report.all.fmse, report.all.psnr)),
+            "\(allRow)")
         // CSV: a header, then one row per image with its metrics (Swift's shortest round-trip text).
-        let rows = report.csv().split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        let rows = report.csv().split(separator: "\n").map {
+            $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        }
         #expect(rows.count == 6 && rows[0].count == 9 && rows[0][4] == "mse")
         for (row, image) in zip(rows.dropFirst(), report.perImage) {
             #expect(row.count == 9 && row[0] == image.subset && row[1] == image.name, "\(row)")
-            #expect(Double(row[4]) == image.metrics.mse && Double(row[5]) == image.metrics.fmse && Double(row[6]) == image.metrics.psnr, "\(row)")
-            #expect(Int(row[2]) == image.width && Int(row[3]) == image.height && Double(row[7]) == image.metrics.foregroundRatio)
+            #expect(
+                Double(row[4]) == image.metrics.mse && Double(row[5]) == image.metrics.fmse
+                    && Double(row[6]) == image.metrics.psnr, "\(row)")
+            #expect(
+                Int(row[2]) == image.width && Int(row[3]) == image.height
+                    && Double(row[7]) == image.metrics.foregroundRatio)
         }
         // JSON: decodes back to the same report, and names its fields as documented.
         let json = try JSONEncoder().encode(report)
         let decoded = try JSONDecoder().decode(EvaluationReport.self, from: json)
         #expect(decoded.all == report.all && decoded.subsets == report.subsets && decoded.bands == report.bands)
-        #expect(decoded.perImage.map(\.name) == report.perImage.map(\.name) && decoded.perImage.map(\.metrics) == report.perImage.map(\.metrics))
+        #expect(
+            decoded.perImage.map(\.name) == report.perImage.map(\.name)
+                && decoded.perImage.map(\.metrics) == report.perImage.map(\.metrics))
         let object = try #require(try JSONSerialization.jsonObject(with: json) as? [String: Any])
-        #expect(Set(object.keys) == ["source", "resolution", "peak", "all", "subsets", "bands", "subsetBands", "millisecondsPerImage", "perImage"])
+        #expect(
+            Set(object.keys) == [
+                "source", "resolution", "peak", "all", "subsets", "bands", "subsetBands", "millisecondsPerImage",
+                "perImage",
+            ])
         #expect((object["perImage"] as? [Any])?.count == 5 && object["peak"] as? String == "target-max")
     }
 }

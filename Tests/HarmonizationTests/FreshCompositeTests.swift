@@ -1,16 +1,17 @@
+import Foundation
+import GKNetModel
+import ImageCodec
+import NeuralNet
+import TensorCore
+import Testing
+import _TestSupport
+
 // Fresh composites while training: the loader's composites are a pure function of
 // (seed, epoch, index), region masks, the multi-resolution schedule, and a resumed fresh-composite
 // run that equals an uninterrupted one bit for bit.
 @testable import Datasets
-import Foundation
-import GKNetModel
-import ImageCodec
 @testable import Inference
-import NeuralNet
 @testable import Synthesis
-import TensorCore
-import Testing
-import _TestSupport
 @testable import Training
 
 private let samples = Fixtures.repositoryRoot.appendingPathComponent("Samples")
@@ -20,23 +21,30 @@ private let samples = Fixtures.repositoryRoot.appendingPathComponent("Samples")
 private func photoFolders(_ name: String) throws -> (root: URL, photos: URL, masks: URL) {
     let root = FileManager.default.temporaryDirectory.appendingPathComponent("gknet-tests-\(name)-\(UUID().uuidString)")
     let photos = root.appendingPathComponent("photos"), masks = root.appendingPathComponent("masks")
-    for folder in [photos, masks] { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
+    for folder in [photos, masks] {
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    }
     for id in ["bucket", "moose", "panda", "solar-cooker"] {
         try FileManager.default.copyItem(
-            at: samples.appendingPathComponent("HGCompris/real_images/\(id).jpg"), to: photos.appendingPathComponent("\(id).jpg"))
+            at: samples.appendingPathComponent("HGCompris/real_images/\(id).jpg"),
+            to: photos.appendingPathComponent("\(id).jpg"))
         try FileManager.default.copyItem(
-            at: samples.appendingPathComponent("HGCompris/masks/\(id)_1.png"), to: masks.appendingPathComponent("\(id).png"))
+            at: samples.appendingPathComponent("HGCompris/masks/\(id)_1.png"),
+            to: masks.appendingPathComponent("\(id).png"))
     }
     return (root, photos, masks)
 }
 
-private func freshLoader(_ photos: PhotoCollection, seed: UInt64 = 5, prefetch: Bool = true, parallel: Bool = true) -> BatchLoader {
+private func freshLoader(_ photos: PhotoCollection, seed: UInt64 = 5, prefetch: Bool = true, parallel: Bool = true)
+    -> BatchLoader
+{
     let transform = FreshCompositeTransform(
         crop: TrainingAugmentation(width: 32, height: 32), references: photos.statistics,
         globalChangeProbability: 0.5, regionMaskProbability: 0.5)
     return BatchLoader(
         dataset: photos, transform: transform,
-        options: LoaderOptions(batchSize: 2, seed: seed, shuffle: true, dropLast: true, prefetch: prefetch, parallelDecode: parallel))
+        options: LoaderOptions(
+            batchSize: 2, seed: seed, shuffle: true, dropLast: true, prefetch: prefetch, parallelDecode: parallel))
 }
 
 private func values(_ batch: Batch) -> [[Float]] { [batch.composites.data, batch.masks.data, batch.targets.data] }
@@ -45,7 +53,8 @@ private func values(_ batch: Batch) -> [[Float]] { [batch.composites.data, batch
     @Test func compositesArePureFunctionsOfSeedEpochAndIndex() throws {
         let folders = try photoFolders("pure")
         defer { try? FileManager.default.removeItem(at: folders.root) }
-        let photos = try PhotoCollection(settings: FreshCompositeSettings(photos: folders.photos.path, masks: folders.masks.path))
+        let photos = try PhotoCollection(
+            settings: FreshCompositeSettings(photos: folders.photos.path, masks: folders.masks.path))
         #expect(photos.count == 4)
         // 3 epochs of 2 batches: with and without prefetch / parallel decoding, all equal
         let a = freshLoader(photos), b = freshLoader(photos, prefetch: false, parallel: false)
@@ -69,7 +78,8 @@ private func values(_ batch: Batch) -> [[Float]] { [batch.composites.data, batch
     @Test func compositeDiffersFromTargetOnlyInsideTheMask() throws {
         let folders = try photoFolders("inside")
         defer { try? FileManager.default.removeItem(at: folders.root) }
-        let photos = try PhotoCollection(settings: FreshCompositeSettings(photos: folders.photos.path, masks: folders.masks.path))
+        let photos = try PhotoCollection(
+            settings: FreshCompositeSettings(photos: folders.photos.path, masks: folders.masks.path))
         let transform = FreshCompositeTransform(
             crop: TrainingAugmentation(width: 48, height: 48), references: photos.statistics,
             globalChangeProbability: 1, regionMaskProbability: 0)
@@ -81,10 +91,14 @@ private func values(_ batch: Batch) -> [[Float]] { [batch.composites.data, batch
             // far from the mask (the edge is softened by a 1-pixel Gaussian) composite == target
             let dilated = sample.mask.values.indices.map { p -> Bool in
                 let (y, x) = (p / 48, p % 48)
-                for dy in -4...4 { for dx in -4...4 {
-                    let (yy, xx) = (y + dy, x + dx)
-                    if yy >= 0 && yy < 48 && xx >= 0 && xx < 48 && sample.mask.values[yy * 48 + xx] > 0 { return true }
-                } }
+                for dy in -4...4 {
+                    for dx in -4...4 {
+                        let (yy, xx) = (y + dy, x + dx)
+                        if yy >= 0 && yy < 48 && xx >= 0 && xx < 48 && sample.mask.values[yy * 48 + xx] > 0 {
+                            return true
+                        }
+                    }
+                }
                 return false
             }
             for c in 0..<3 {
@@ -124,35 +138,46 @@ private func values(_ batch: Batch) -> [[Float]] { [batch.composites.data, batch
     }
 
     @Test func multiResolutionScheduleSwitchesSizeAtTheFraction() throws {
-        let configuration = try TrainingConfiguration.decode(Data(#"{"input_size": 64, "low_resolution_size": 32, "low_resolution_fraction": 0.75, "steps": 8}"#.utf8))
-        #expect((0..<8).map { configuration.trainingSize(atStep: $0, totalSteps: 8) } == [32, 32, 32, 32, 32, 32, 64, 64])
+        let configuration = try TrainingConfiguration.decode(
+            Data(#"{"input_size": 64, "low_resolution_size": 32, "low_resolution_fraction": 0.75, "steps": 8}"#.utf8))
+        #expect(
+            (0..<8).map { configuration.trainingSize(atStep: $0, totalSteps: 8) } == [32, 32, 32, 32, 32, 32, 64, 64])
         #expect(throws: ConfigurationError.self) {
             try TrainingConfiguration.decode(Data(#"{"input_size": 64, "low_resolution_size": 40}"#.utf8))
         }
         #expect(throws: ConfigurationError.self) {
-            try TrainingConfiguration.decode(Data(#"{"synthesis": {"photos": "a", "masks": "b", "region_mask_probabilty": 0.5}}"#.utf8))
+            try TrainingConfiguration.decode(
+                Data(#"{"synthesis": {"photos": "a", "masks": "b", "region_mask_probabilty": 0.5}}"#.utf8))
         }
     }
 
     @Test func resumedFreshCompositeRunEqualsUninterruptedRunBitForBit() throws {
         let folders = try photoFolders("resume")
         defer { try? FileManager.default.removeItem(at: folders.root) }
-        let configuration = try TrainingConfiguration.decode(Data("""
-            {"preset": "tiny", "output": "residual", "input_size": 32, "batch_size": 2, "steps": 6, "validation_interval": 0,
-             "checkpoint_interval": 2, "log_interval": 100, "warmup_steps": 2, "seed": 3,
-             "low_resolution_size": 16, "low_resolution_fraction": 0.5,
-             "synthesis": {"photos": "\(folders.photos.path)", "masks": "\(folders.masks.path)", "region_mask_probability": 0.5}}
-            """.utf8))
-        let straight = folders.root.appendingPathComponent("straight"), interrupted = folders.root.appendingPathComponent("interrupted")
+        let configuration = try TrainingConfiguration.decode(
+            Data(
+                """
+                {"preset": "tiny", "output": "residual", "input_size": 32, "batch_size": 2, "steps": 6, "validation_interval": 0,
+                 "checkpoint_interval": 2, "log_interval": 100, "warmup_steps": 2, "seed": 3,
+                 "low_resolution_size": 16, "low_resolution_fraction": 0.5,
+                 "synthesis": {"photos": "\(folders.photos.path)", "masks": "\(folders.masks.path)", "region_mask_probability": 0.5}}
+                """.utf8))
+        let straight = folders.root.appendingPathComponent("straight"),
+            interrupted = folders.root.appendingPathComponent("interrupted")
         _ = try Trainer(configuration: configuration, dataset: nil, runDirectory: straight, resume: false).run()
         var steps = 0
         let partial = try Trainer(configuration: configuration, dataset: nil, runDirectory: interrupted, resume: false)
-            .run(shouldStop: { steps += 1; return steps >= 3 })
+            .run(shouldStop: {
+                steps += 1
+                return steps >= 3
+            })
         #expect(partial.interrupted && partial.lastStep == 3)
         let finished = try Trainer(configuration: nil, dataset: nil, runDirectory: interrupted, resume: true).run()
         #expect(finished.lastStep == 6)
-        let expected = try TrainingHistory.read(from: straight.appendingPathComponent(Trainer.logFile)).entries.map(\.loss?.bitPattern)
-        let actual = try TrainingHistory.read(from: interrupted.appendingPathComponent(Trainer.logFile)).entries.map(\.loss?.bitPattern)
+        let expected = try TrainingHistory.read(from: straight.appendingPathComponent(Trainer.logFile)).entries.map(
+            \.loss?.bitPattern)
+        let actual = try TrainingHistory.read(from: interrupted.appendingPathComponent(Trainer.logFile)).entries.map(
+            \.loss?.bitPattern)
         #expect(expected.count == 6 && expected == actual, "losses differ: \(expected) vs \(actual)")
         let a = try SafeTensorsFile(contentsOf: straight.appendingPathComponent(Trainer.lastCheckpoint))
         let b = try SafeTensorsFile(contentsOf: interrupted.appendingPathComponent(Trainer.lastCheckpoint))
@@ -192,7 +217,9 @@ private func values(_ batch: Batch) -> [[Float]] { [batch.composites.data, batch
         configuration.inputSize = 32
         configuration.output = output
         let network = try GKNet(configuration: configuration, seed: 9)
-        #expect(network.namedParameters().filter { $0.0.hasPrefix("head.") }.allSatisfy { $0.1.data.allSatisfy { $0 == 0 } })
+        #expect(
+            network.namedParameters().filter { $0.0.hasPrefix("head.") }.allSatisfy { $0.1.data.allSatisfy { $0 == 0 } }
+        )
         let (composite, mask) = inputs(seed: 1)
         for training in [true, false] {
             if training { network.train() } else { network.eval() }
@@ -241,7 +268,8 @@ private func values(_ batch: Batch) -> [[Float]] { [batch.composites.data, batch
         #expect(worst <= 1e-5, "max difference \(worst)")
         #expect(carried.values != image.values)
         // and at 2x the background stays exact while the foreground changes
-        let big = image.resized(width: 64, height: 64, filter: .bilinear), bigMask = alpha.resized(width: 64, height: 64, filter: .bilinear)
+        let big = image.resized(width: 64, height: 64, filter: .bilinear),
+            bigMask = alpha.resized(width: 64, height: 64, filter: .bilinear)
         let result = harmonizer.harmonize(composite: big, mask: bigMask)
         for p in 0..<(64 * 64) where bigMask.values[p] == 0 {
             for c in 0..<3 { #expect(result.values[c * 4096 + p] == big.values[c * 4096 + p]) }

@@ -4,8 +4,8 @@ import GKNetModel
 import ImageCodec
 import NeuralNet
 import Testing
-import _TestSupport
 import Training
+import _TestSupport
 
 /// Inputs from the training-configuration fuzz target (Fuzz/TrainingConfig, docs/robustness.md).
 @Suite struct TrainingConfigFuzzRegressionTests {
@@ -47,17 +47,24 @@ import Training
                 #expect(try TrainingConfiguration.decode(try encoder.encode(configuration)) == configuration)
                 // As Trainer.init: steps, or epochs x batches per epoch (1 ... 2^20 batches).
                 for batchesPerEpoch in [1, 1 << 20] {
-                    let (total, overflow) = configuration.steps > 0
-                        ? (configuration.steps, false) : configuration.epochs.multipliedReportingOverflow(by: batchesPerEpoch)
+                    let (total, overflow) =
+                        configuration.steps > 0
+                        ? (configuration.steps, false)
+                        : configuration.epochs.multipliedReportingOverflow(by: batchesPerEpoch)
                     #expect(!overflow && total > 0)
                     let schedule = WarmupCosineSchedule(
-                        baseLearningRate: configuration.learningRate, warmupSteps: min(configuration.warmupSteps, total),
+                        baseLearningRate: configuration.learningRate,
+                        warmupSteps: min(configuration.warmupSteps, total),
                         totalSteps: total, minimumLearningRate: configuration.minimumLearningRate)
                     for step in [0, 1, total / 2, total] { #expect(schedule.learningRate(atStep: step).isFinite) }
                 }
             }
         }
-        #expect(accepted == ["demo-smoke.json", "empty_object.json", "every_key.json", "model_override.json", "null_values.json", "tiny-gcompris.json"])
+        #expect(
+            accepted == [
+                "demo-smoke.json", "empty_object.json", "every_key.json", "model_override.json", "null_values.json",
+                "tiny-gcompris.json",
+            ])
     }
 }
 
@@ -66,10 +73,12 @@ import Training
     static let samples = Fixtures.repositoryRoot.appendingPathComponent("Samples")
 
     static func configuration() throws -> TrainingConfiguration {
-        try TrainingConfiguration.decode(Data("""
-            {"preset": "tiny", "input_size": 64, "batch_size": 2, "steps": 2, "validation_interval": 0,
-             "checkpoint_interval": 1, "log_interval": 100, "warmup_steps": 1, "seed": 3}
-            """.utf8))
+        try TrainingConfiguration.decode(
+            Data(
+                """
+                {"preset": "tiny", "input_size": 64, "batch_size": 2, "steps": 2, "validation_interval": 0,
+                 "checkpoint_interval": 1, "log_interval": 100, "warmup_steps": 1, "seed": 3}
+                """.utf8))
     }
 
     static func runDirectory() -> URL {
@@ -81,15 +90,25 @@ import Training
     /// directory was stuck. Now --resume restarts at step 0 and equals an uninterrupted run.
     @Test func killedBeforeTheFirstCheckpointResumesFromStepZero() throws {
         let killed = Self.runDirectory(), straight = Self.runDirectory()
-        defer { try? FileManager.default.removeItem(at: killed); try? FileManager.default.removeItem(at: straight) }
-        _ = try Trainer(configuration: try Self.configuration(), dataset: Self.samples, runDirectory: killed, resume: false)
+        defer {
+            try? FileManager.default.removeItem(at: killed)
+            try? FileManager.default.removeItem(at: straight)
+        }
+        _ = try Trainer(
+            configuration: try Self.configuration(), dataset: Self.samples, runDirectory: killed, resume: false)
         // (the process dies here: config.json and an empty log.jsonl exist, no checkpoint)
         let resumed = try Trainer(configuration: nil, dataset: Self.samples, runDirectory: killed, resume: true)
         #expect(resumed.step == 0)
         _ = try resumed.run()
-        _ = try Trainer(configuration: try Self.configuration(), dataset: Self.samples, runDirectory: straight, resume: false).run()
-        let log = { (run: URL) in try String(contentsOf: run.appendingPathComponent(Trainer.logFile), encoding: .utf8)
-            .split(separator: "\n").map { $0.replacingOccurrences(of: #""images_per_second":[^,}]*"#, with: "", options: .regularExpression) } }
+        _ = try Trainer(
+            configuration: try Self.configuration(), dataset: Self.samples, runDirectory: straight, resume: false
+        ).run()
+        let log = { (run: URL) in
+            try String(contentsOf: run.appendingPathComponent(Trainer.logFile), encoding: .utf8)
+                .split(separator: "\n").map {
+                    $0.replacingOccurrences(of: #""images_per_second":[^,}]*"#, with: "", options: .regularExpression)
+                }
+        }
         #expect(try log(killed) == log(straight))
     }
 
@@ -98,7 +117,9 @@ import Training
     @Test func staleTemporaryFilesAreRemovedOnResume() throws {
         let directory = Self.runDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        _ = try Trainer(configuration: try Self.configuration(), dataset: Self.samples, runDirectory: directory, resume: false).run()
+        _ = try Trainer(
+            configuration: try Self.configuration(), dataset: Self.samples, runDirectory: directory, resume: false
+        ).run()
         let stale = [".last.safetensors.4242.tmp", ".log.jsonl.17.tmp", ".plot.png.99.tmp"]
         for name in stale { try Data([1, 2, 3]).write(to: directory.appendingPathComponent(name)) }
         try Data().write(to: directory.appendingPathComponent("notes.tmp"))  // not ours: kept
@@ -114,15 +135,18 @@ import Training
     /// Fuzz/DatasetList/main.swift's tree: HSub with a (valid), b (mask 4x4), c (real image cut
     /// in half), a second composite a_1_2.png; HOther with x and its own lists.
     static func makeTree() throws -> URL {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("gknet-dataset-seeds-\(UUID().uuidString)")
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "gknet-dataset-seeds-\(UUID().uuidString)")
         func image(_ size: Int, gray: Bool = false) -> RasterImage8 {
             let layout: PixelLayout = gray ? .gray : .rgb
-            return RasterImage8(width: size, height: size, layout: layout,
-                                samples: (0..<(size * size * layout.channels)).map { UInt8(truncatingIfNeeded: $0 &* 37) })
+            return RasterImage8(
+                width: size, height: size, layout: layout,
+                samples: (0..<(size * size * layout.channels)).map { UInt8(truncatingIfNeeded: $0 &* 37) })
         }
         func write(_ path: String, _ data: Data) throws {
             let url = root.appendingPathComponent(path)
-            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             try data.write(to: url)
         }
         let jpeg8 = try ImageFile.encode(.eightBit(image(8)), format: .jpeg)
@@ -131,7 +155,8 @@ import Training
         for (path, data) in [
             ("HSub/composite_images/a_1_1.jpg", jpeg8), ("HSub/composite_images/a_1_2.png", png8),
             ("HSub/composite_images/b_2_1.jpg", jpeg8), ("HSub/composite_images/c_3_1.JPG", jpeg8),
-            ("HSub/masks/a_1.png", mask8), ("HSub/masks/b_2.png", try ImageFile.encode(.eightBit(image(4, gray: true)), format: .png)),
+            ("HSub/masks/a_1.png", mask8),
+            ("HSub/masks/b_2.png", try ImageFile.encode(.eightBit(image(4, gray: true)), format: .png)),
             ("HSub/masks/c_3.png", mask8), ("HSub/real_images/a.jpg", jpeg8), ("HSub/real_images/b.jpeg", jpeg8),
             ("HSub/real_images/c.jpg", jpeg8.prefix(jpeg8.count / 2)), ("HOther/composite_images/x_1_1.png", png8),
             ("HOther/masks/x_1.png", mask8), ("HOther/real_images/x.png", png8),
@@ -147,10 +172,12 @@ import Training
         for name in ["IHD_train.txt", "IHD_test.txt", "HSub/HSub_train.txt", "HSub/HSub_test.txt"] {
             try? FileManager.default.removeItem(at: root.appendingPathComponent(name))
         }
-        let list = root.appendingPathComponent(mode == 0 ? "IHD_\(split.rawValue).txt" : "HSub/HSub_\(split.rawValue).txt")
+        let list = root.appendingPathComponent(
+            mode == 0 ? "IHD_\(split.rawValue).txt" : "HSub/HSub_\(split.rawValue).txt")
         try? seed.dropFirst().write(to: list)
         do {
-            let dataset = try HarmonizationDataset(root: mode == 1 ? root.appendingPathComponent("HSub") : root, split: split)
+            let dataset = try HarmonizationDataset(
+                root: mode == 1 ? root.appendingPathComponent("HSub") : root, split: split)
             return dataset.samples.indices.map { index in
                 do {
                     let sample = try dataset.load(index)
@@ -175,7 +202,9 @@ import Training
         #expect(outcomes["combined_train.txt"] == "a_1_1.jpg ok, a_1_2.png ok, x_1_1.png ok")
         #expect(outcomes["combined_crlf_blank.txt"] == "a_1_1 ok, c_3_1.jpg decode error")
         #expect(outcomes["combined_mismatch.txt"] == "b_2_1.jpg size mismatch")
-        #expect(outcomes["subset_train.txt"] == "a_1_1.jpg ok, a_1_2.png ok, b_2_1.jpg size mismatch, c_3_1.jpg decode error")
+        #expect(
+            outcomes["subset_train.txt"]
+                == "a_1_1.jpg ok, a_1_2.png ok, b_2_1.jpg size mismatch, c_3_1.jpg decode error")
         #expect(outcomes["all_subsets_train.txt"] == "x_1_1.png ok, a_1_1.JPG ok")  // subsets in name order
         #expect(outcomes["all_subsets_test.txt"] == "x_1_1 ok, a_1_2 ok")
         #expect(outcomes["empty.txt"] == "")

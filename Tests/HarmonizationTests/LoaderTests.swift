@@ -10,13 +10,17 @@ import Testing
     }
 
     func same(_ a: [Batch], _ b: [Batch]) -> Bool {
-        a.count == b.count && zip(a, b).allSatisfy { x, y in
-            x.composites.data == y.composites.data && x.masks.data == y.masks.data && x.targets.data == y.targets.data
-                && x.references == y.references
-        }
+        a.count == b.count
+            && zip(a, b).allSatisfy { x, y in
+                x.composites.data == y.composites.data && x.masks.data == y.masks.data
+                    && x.targets.data == y.targets.data
+                    && x.references == y.references
+            }
     }
 
-    var dataset: HarmonizationDataset { get throws { try HarmonizationDataset(root: DatasetFixtures.ihd, split: .train) } }
+    var dataset: HarmonizationDataset {
+        get throws { try HarmonizationDataset(root: DatasetFixtures.ihd, split: .train) }
+    }
     let augmentation = TrainingAugmentation(width: 12, height: 10)
 
     @Test func sameSeedSameBatchesWhateverTheTiming() throws {
@@ -43,7 +47,8 @@ import Testing
         let saved = resumed.state
         let data = try JSONEncoder().encode(saved)
         let restored = BatchLoader(
-            dataset: try dataset, transform: augmentation, options: options, state: try JSONDecoder().decode(LoaderState.self, from: data))
+            dataset: try dataset, transform: augmentation, options: options,
+            state: try JSONDecoder().decode(LoaderState.self, from: data))
         #expect(same(try batches(restored, 4), Array(all[2...])))
         // restore() on a running loader discards its prefetched batch
         resumed.restore(LoaderState(epoch: 0, position: 0))
@@ -51,7 +56,8 @@ import Testing
     }
 
     @Test func epochsArePermutationsAndDropTheRemainder() throws {
-        let loader = BatchLoader(dataset: try dataset, transform: augmentation, options: LoaderOptions(batchSize: 2, seed: 1))
+        let loader = BatchLoader(
+            dataset: try dataset, transform: augmentation, options: LoaderOptions(batchSize: 2, seed: 1))
         #expect(loader.batchesPerEpoch == 1)
         for epoch in 0..<4 { #expect(loader.order(epoch: epoch).sorted() == [0, 1, 2]) }
         _ = try batches(loader, 1)
@@ -59,11 +65,13 @@ import Testing
     }
 
     @Test func evaluationPassKeepsOrderAndTheLastPartialBatch() throws {
-        let loader = BatchLoader(dataset: try dataset, transform: ResizeTransform(width: 8, height: 6), options: .evaluation(batchSize: 2))
+        let loader = BatchLoader(
+            dataset: try dataset, transform: ResizeTransform(width: 8, height: 6), options: .evaluation(batchSize: 2))
         let first = try #require(try loader.next())
         let second = try #require(try loader.next())
         #expect(try loader.next() == nil)
-        #expect(first.references.map(\.name) + second.references.map(\.name) == ["a1_1_1.jpg", "a1_1_2.jpg", "b7_1_1.jpg"])
+        #expect(
+            first.references.map(\.name) + second.references.map(\.name) == ["a1_1_1.jpg", "a1_1_2.jpg", "b7_1_1.jpg"])
         #expect(second.count == 1)
     }
 
@@ -76,7 +84,8 @@ import Testing
         let bytes = try Data(contentsOf: real)
         try bytes.prefix(bytes.count / 2).write(to: real)
         let loader = BatchLoader(
-            dataset: try HarmonizationDataset(root: copy, split: .train), transform: augmentation, options: LoaderOptions(batchSize: 2))
+            dataset: try HarmonizationDataset(root: copy, split: .train), transform: augmentation,
+            options: LoaderOptions(batchSize: 2))
         do {
             _ = try loader.next()
             Issue.record("a truncated image loaded")

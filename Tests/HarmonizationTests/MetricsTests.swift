@@ -1,6 +1,7 @@
-@testable import Evaluation
 import Foundation
 import Testing
+
+@testable import Evaluation
 
 @Suite struct MetricsTests {
     /// 2x2 image, one foreground pixel with full weight.
@@ -42,8 +43,10 @@ import Testing
     @Test func psnrPeakChoice() {
         let target: [Float] = [100, 100, 100]
         let prediction: [Float] = [90, 90, 90]
-        let byTarget = imageMetrics(prediction: prediction, target: target, mask: [1], height: 1, width: 1, peak: .targetMax)
-        let fixed = imageMetrics(prediction: prediction, target: target, mask: [1], height: 1, width: 1, peak: .fixed255)
+        let byTarget = imageMetrics(
+            prediction: prediction, target: target, mask: [1], height: 1, width: 1, peak: .targetMax)
+        let fixed = imageMetrics(
+            prediction: prediction, target: target, mask: [1], height: 1, width: 1, peak: .fixed255)
         #expect(abs(byTarget.psnr - 10 * log10(10000 / (100 + 1e-6))) < 1e-12)
         #expect(abs(fixed.psnr - 10 * log10(65025 / (100 + 1e-6))) < 1e-12)
     }
@@ -66,7 +69,9 @@ import Testing
 
     @Test func allAveragesOverImagesNotSubsets() {
         var accumulator = MetricsAccumulator()
-        func metrics(_ mse: Double) -> ImageMetrics { ImageMetrics(mse: mse, fmse: mse * 10, psnr: 40 - mse, foregroundRatio: 0.1) }
+        func metrics(_ mse: Double) -> ImageMetrics {
+            ImageMetrics(mse: mse, fmse: mse * 10, psnr: 40 - mse, foregroundRatio: 0.1)
+        }
         accumulator.add(metrics(10), subset: "A")
         accumulator.add(metrics(20), subset: "B")
         accumulator.add(metrics(30), subset: "B")

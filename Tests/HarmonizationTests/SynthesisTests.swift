@@ -37,12 +37,14 @@ func proceduralPhoto(width: Int = 48, height: Int = 36, seed: UInt64) -> (photo:
         let synthesizer = CompositeSynthesizer()
         var a = SplitMix64(seed: 11), b = SplitMix64(seed: 11)
         let first = try #require(synthesizer.synthesize(real: photo, mask: mask, references: references, generator: &a))
-        let second = try #require(synthesizer.synthesize(real: photo, mask: mask, references: references, generator: &b))
+        let second = try #require(
+            synthesizer.synthesize(real: photo, mask: mask, references: references, generator: &b))
         #expect(first.composite == second.composite && first.adjustment == second.adjustment)
         var distinct = Set<[Float]>()
         for seed in 0..<8 {
             var generator = SplitMix64(seed: UInt64(seed))
-            if let made = synthesizer.synthesize(real: photo, mask: mask, references: references, generator: &generator) {
+            if let made = synthesizer.synthesize(real: photo, mask: mask, references: references, generator: &generator)
+            {
                 distinct.insert(made.composite.values)
             }
         }
@@ -55,7 +57,8 @@ func proceduralPhoto(width: Int = 48, height: Int = 36, seed: UInt64) -> (photo:
         var synthesizer = CompositeSynthesizer()
         synthesizer.familyWeights = [family: 1]
         var generator = SplitMix64(seed: 3)
-        let made = try #require(synthesizer.synthesize(real: photo, mask: mask, references: references, generator: &generator))
+        let made = try #require(
+            synthesizer.synthesize(real: photo, mask: mask, references: references, generator: &generator))
         #expect(made.adjustment.family == family)
         #expect(made.change >= synthesizer.minimumChange)
         // pixels more than 4 px (4 sigma) from the foreground are untouched
@@ -63,11 +66,19 @@ func proceduralPhoto(width: Int = 48, height: Int = 36, seed: UInt64) -> (photo:
         for y in 0..<photo.height {
             for x in 0..<photo.width {
                 var near = false
-                for dy in -4...4 { for dx in -4...4 {
-                    let yy = y + dy, xx = x + dx
-                    if yy >= 0, yy < photo.height, xx >= 0, xx < photo.width, mask[0, yy, xx] > 0.5 { near = true }
-                } }
-                if !near { for c in 0..<3 { #expect(made.composite.values[c * n + y * photo.width + x] == photo.values[c * n + y * photo.width + x]) } }
+                for dy in -4...4 {
+                    for dx in -4...4 {
+                        let yy = y + dy, xx = x + dx
+                        if yy >= 0, yy < photo.height, xx >= 0, xx < photo.width, mask[0, yy, xx] > 0.5 { near = true }
+                    }
+                }
+                if !near {
+                    for c in 0..<3 {
+                        #expect(
+                            made.composite.values[c * n + y * photo.width + x]
+                                == photo.values[c * n + y * photo.width + x])
+                    }
+                }
             }
         }
     }
@@ -85,7 +96,10 @@ func proceduralPhoto(width: Int = 48, height: Int = 36, seed: UInt64) -> (photo:
         #expect(synthesizer.synthesize(real: photo, mask: mask, references: [], generator: &generator) == nil)
         // an empty mask gives nothing either
         var none = SplitMix64(seed: 5)
-        #expect(CompositeSynthesizer().synthesize(real: photo, mask: PlanarImage(width: 48, height: 36, channels: 1), references: [], generator: &none) == nil)
+        #expect(
+            CompositeSynthesizer().synthesize(
+                real: photo, mask: PlanarImage(width: 48, height: 36, channels: 1), references: [], generator: &none)
+                == nil)
     }
 
     @Test func colorTransferMovesForegroundStatisticsToTheReference() throws {
@@ -95,15 +109,20 @@ func proceduralPhoto(width: Int = 48, height: Int = 36, seed: UInt64) -> (photo:
         synthesizer.transferStrength = 1...1
         synthesizer.edgeSigma = 0
         var generator = SplitMix64(seed: 1)
-        let made = try #require(synthesizer.synthesize(real: photo, mask: mask, references: [references[0]], generator: &generator))
+        let made = try #require(
+            synthesizer.synthesize(real: photo, mask: mask, references: [references[0]], generator: &generator))
         let after = try #require(ForegroundStatistics.measure(name: "after", photo: made.composite, mask: mask))
         for c in 0..<3 {
-            #expect(abs(after.mean[c] - references[0].mean[c]) < 1.5, "channel \(c): \(after.mean) vs \(references[0].mean)")
+            #expect(
+                abs(after.mean[c] - references[0].mean[c]) < 1.5, "channel \(c): \(after.mean) vs \(references[0].mean)"
+            )
         }
     }
 
     @Test func holdoutListMatchesFoldersNamesAndFlatNames() {
-        let list = HoldoutList(patterns: ["louis-braille", "categorization/fishes", "tuxpaint/space/", "exact-name", "*.vehicles__*"])
+        let list = HoldoutList(patterns: [
+            "louis-braille", "categorization/fishes", "tuxpaint/space/", "exact-name", "*.vehicles__*",
+        ])
         #expect(list.matches("gcompris/louis-braille/x"))
         #expect(list.matches("louis-braille__braille1"))
         #expect(list.matches("categorization.fishes__fish1"))
@@ -120,17 +139,22 @@ func proceduralPhoto(width: Int = 48, height: Int = 36, seed: UInt64) -> (photo:
     /// Writes procedural photos under photos/<folder>/ and masks under masks/<folder>/.
     func makeSources(in folder: URL) throws -> (photos: URL, masks: URL) {
         let photos = folder.appendingPathComponent("photos"), masks = folder.appendingPathComponent("masks")
-        for (index, relative) in ["animals/cat", "animals/dog", "tools/hammer", "tools/saw", "space/rocket", "space/moon"].enumerated() {
+        for (index, relative) in [
+            "animals/cat", "animals/dog", "tools/hammer", "tools/saw", "space/rocket", "space/moon",
+        ].enumerated() {
             let (photo, mask) = proceduralPhoto(width: 32, height: 24, seed: UInt64(index))
             for root in [photos, masks] {
                 try FileManager.default.createDirectory(
-                    at: root.appendingPathComponent(relative).deletingLastPathComponent(), withIntermediateDirectories: true)
+                    at: root.appendingPathComponent(relative).deletingLastPathComponent(),
+                    withIntermediateDirectories: true)
             }
             try ImageFile.write(photo, to: photos.appendingPathComponent(relative + ".png"))
             try ImageFile.write(mask, to: masks.appendingPathComponent(relative + (index == 1 ? ".jpg" : ".png")))
         }
         // a photo without a mask is skipped
-        try ImageFile.write(proceduralPhoto(width: 8, height: 8, seed: 9).photo, to: photos.appendingPathComponent("animals/lonely.png"))
+        try ImageFile.write(
+            proceduralPhoto(width: 8, height: 8, seed: 9).photo, to: photos.appendingPathComponent("animals/lonely.png")
+        )
         return (photos, masks)
     }
 
@@ -150,11 +174,18 @@ func proceduralPhoto(width: Int = 48, height: Int = 36, seed: UInt64) -> (photo:
         #expect(summary.testPhotos == 2 && summary.trainPhotos == 4)
         #expect(summary.trainComposites + summary.testComposites + summary.failedComposites == 12)
 
-        let files = try FileManager.default.subpathsOfDirectory(atPath: first.path).filter { !$0.hasSuffix("synthesis.json") }.sorted()
-        #expect(files == (try FileManager.default.subpathsOfDirectory(atPath: second.path).filter { !$0.hasSuffix("synthesis.json") }.sorted()))
+        let files = try FileManager.default.subpathsOfDirectory(atPath: first.path).filter {
+            !$0.hasSuffix("synthesis.json")
+        }.sorted()
+        #expect(
+            files
+                == (try FileManager.default.subpathsOfDirectory(atPath: second.path).filter {
+                    !$0.hasSuffix("synthesis.json")
+                }.sorted()))
         for file in files where file.contains(".") {
-            #expect(FileManager.default.contents(atPath: first.appendingPathComponent(file).path)
-                == FileManager.default.contents(atPath: second.appendingPathComponent(file).path), "\(file)")
+            #expect(
+                FileManager.default.contents(atPath: first.appendingPathComponent(file).path)
+                    == FileManager.default.contents(atPath: second.appendingPathComponent(file).path), "\(file)")
         }
         let train = try HarmonizationDataset(root: first, split: .train)
         let test = try HarmonizationDataset(root: first, split: .test)

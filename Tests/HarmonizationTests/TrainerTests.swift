@@ -5,6 +5,7 @@ import NeuralNet
 import TensorCore
 import Testing
 import _TestSupport
+
 @testable import Training
 
 private let samples = Fixtures.repositoryRoot.appendingPathComponent("Samples")
@@ -16,10 +17,12 @@ private func temporaryDirectory(_ name: String) -> URL {
 }
 
 private func smallRun(steps: Int = 6) throws -> TrainingConfiguration {
-    try TrainingConfiguration.decode(Data("""
-        {"preset": "tiny", "input_size": 64, "batch_size": 2, "steps": \(steps), "validation_interval": 0,
-         "checkpoint_interval": 2, "log_interval": 100, "warmup_steps": 2, "seed": 3}
-        """.utf8))
+    try TrainingConfiguration.decode(
+        Data(
+            """
+            {"preset": "tiny", "input_size": 64, "batch_size": 2, "steps": \(steps), "validation_interval": 0,
+             "checkpoint_interval": 2, "log_interval": 100, "warmup_steps": 2, "seed": 3}
+            """.utf8))
 }
 
 @Suite(.serialized) struct TrainerTests {
@@ -30,12 +33,13 @@ private func smallRun(steps: Int = 6) throws -> TrainingConfiguration {
         var maskValues = [Float](repeating: 0, count: 2 * 64 * 64)
         for i in 0..<2 { for y in 16..<48 { for x in 16..<48 { maskValues[(i * 64 + y) * 64 + x] = 1 } } }
         let mask = Tensor(shape: [2, 1, 64, 64], data: maskValues)
-        let composite = withoutGradient { target * 0.6 + 0.3 }   // foreground too bright and flat
+        let composite = withoutGradient { target * 0.6 + 0.3 }  // foreground too bright and flat
         let optimizer = Adam(parameters: model.namedParameters(), learningRate: 2e-3)
         var losses: [Float] = []
         for _ in 0..<12 {
             model.zeroGrad()
-            let loss = foregroundNormalizedMSE(output: model(composite: composite, mask: mask), target: target, mask: mask)
+            let loss = foregroundNormalizedMSE(
+                output: model(composite: composite, mask: mask), target: target, mask: mask)
             loss.backward()
             optimizer.step()
             losses.append(loss.item)
@@ -46,23 +50,37 @@ private func smallRun(steps: Int = 6) throws -> TrainingConfiguration {
     @Test func resumedRunEqualsUninterruptedRunBitForBit() throws {
         let configuration = try smallRun()
         let straight = temporaryDirectory("straight"), interrupted = temporaryDirectory("interrupted")
-        defer { try? FileManager.default.removeItem(at: straight); try? FileManager.default.removeItem(at: interrupted) }
-        let reference = try Trainer(configuration: configuration, dataset: samples, runDirectory: straight, resume: false)
+        defer {
+            try? FileManager.default.removeItem(at: straight)
+            try? FileManager.default.removeItem(at: interrupted)
+        }
+        let reference = try Trainer(
+            configuration: configuration, dataset: samples, runDirectory: straight, resume: false)
         _ = try reference.run()
 
-        let first = try Trainer(configuration: configuration, dataset: samples, runDirectory: interrupted, resume: false)
+        let first = try Trainer(
+            configuration: configuration, dataset: samples, runDirectory: interrupted, resume: false)
         var steps = 0
-        let partial = try first.run(shouldStop: { steps += 1; return steps >= 3 })
+        let partial = try first.run(shouldStop: {
+            steps += 1
+            return steps >= 3
+        })
         #expect(partial.interrupted && partial.lastStep == 3)
         let second = try Trainer(configuration: nil, dataset: samples, runDirectory: interrupted, resume: true)
         #expect(second.step == 3)
         let finished = try second.run()
         #expect(!finished.interrupted && finished.lastStep == 6)
 
-        let expected = try TrainingHistory.read(from: straight.appendingPathComponent(Trainer.logFile)).entries.map { ($0.step, $0.loss?.bitPattern) }
-        let actual = try TrainingHistory.read(from: interrupted.appendingPathComponent(Trainer.logFile)).entries.map { ($0.step, $0.loss?.bitPattern) }
+        let expected = try TrainingHistory.read(from: straight.appendingPathComponent(Trainer.logFile)).entries.map {
+            ($0.step, $0.loss?.bitPattern)
+        }
+        let actual = try TrainingHistory.read(from: interrupted.appendingPathComponent(Trainer.logFile)).entries.map {
+            ($0.step, $0.loss?.bitPattern)
+        }
         #expect(expected.count == 6)
-        #expect(expected.map(\.0) == actual.map(\.0) && expected.map(\.1) == actual.map(\.1), "losses differ: \(expected) vs \(actual)")
+        #expect(
+            expected.map(\.0) == actual.map(\.0) && expected.map(\.1) == actual.map(\.1),
+            "losses differ: \(expected) vs \(actual)")
         // And the final weights agree bit for bit.
         let a = try SafeTensorsFile(contentsOf: straight.appendingPathComponent(Trainer.lastCheckpoint))
         let b = try SafeTensorsFile(contentsOf: interrupted.appendingPathComponent(Trainer.lastCheckpoint))
@@ -70,10 +88,14 @@ private func smallRun(steps: Int = 6) throws -> TrainingConfiguration {
     }
 
     @Test func unknownConfigKeyIsAnError() {
-        #expect(throws: ConfigurationError.self) { try TrainingConfiguration.decode(Data(#"{"learning_rat": 0.1}"#.utf8)) }
+        #expect(throws: ConfigurationError.self) {
+            try TrainingConfiguration.decode(Data(#"{"learning_rat": 0.1}"#.utf8))
+        }
         #expect(throws: ConfigurationError.self) { try TrainingConfiguration.decode(Data(#"{"batch_size": 0}"#.utf8)) }
         #expect(throws: ConfigurationError.self) { try TrainingConfiguration.decode(Data(#"{"preset": "huge"}"#.utf8)) }
-        #expect(throws: ConfigurationError.self) { try TrainingConfiguration.decode(Data(#"{"batch_size": "8"}"#.utf8)) }
+        #expect(throws: ConfigurationError.self) {
+            try TrainingConfiguration.decode(Data(#"{"batch_size": "8"}"#.utf8))
+        }
         #expect(throws: ConfigurationError.self) { try TrainingConfiguration.decode(Data("not json".utf8)) }
     }
 
@@ -82,7 +104,8 @@ private func smallRun(steps: Int = 6) throws -> TrainingConfiguration {
         defer { try? FileManager.default.removeItem(at: directory) }
         _ = try Trainer(configuration: try smallRun(), dataset: samples, runDirectory: directory, resume: false)
         do {
-            _ = try Trainer(configuration: try smallRun(steps: 9), dataset: samples, runDirectory: directory, resume: false)
+            _ = try Trainer(
+                configuration: try smallRun(steps: 9), dataset: samples, runDirectory: directory, resume: false)
             Issue.record("a second run in the same directory was accepted")
         } catch let error as TrainingError {
             #expect(error.description.contains("--resume"))
@@ -92,27 +115,42 @@ private func smallRun(steps: Int = 6) throws -> TrainingConfiguration {
         // Resuming where no run was ever started is an error.
         let empty = temporaryDirectory("never-started")
         defer { try? FileManager.default.removeItem(at: empty) }
-        #expect(throws: TrainingError.self) { try Trainer(configuration: nil, dataset: samples, runDirectory: empty, resume: true) }
+        #expect(throws: TrainingError.self) {
+            try Trainer(configuration: nil, dataset: samples, runDirectory: empty, resume: true)
+        }
     }
 
     @Test func emptyDatasetIsAnErrorBeforeTraining() throws {
         let empty = temporaryDirectory("empty-dataset")
         let directory = temporaryDirectory("empty-run")
-        defer { try? FileManager.default.removeItem(at: empty); try? FileManager.default.removeItem(at: directory) }
-        #expect(throws: (any Error).self) { try Trainer(configuration: try smallRun(), dataset: empty, runDirectory: directory, resume: false) }
+        defer {
+            try? FileManager.default.removeItem(at: empty)
+            try? FileManager.default.removeItem(at: directory)
+        }
+        #expect(throws: (any Error).self) {
+            try Trainer(configuration: try smallRun(), dataset: empty, runDirectory: directory, resume: false)
+        }
         #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent(Trainer.lastCheckpoint).path))
     }
 
     @Test func checkpointOfAnotherPresetIsRejected() throws {
         let tinyRun = temporaryDirectory("tiny-run"), smallRunDirectory = temporaryDirectory("small-run")
-        defer { try? FileManager.default.removeItem(at: tinyRun); try? FileManager.default.removeItem(at: smallRunDirectory) }
-        let trainer = try Trainer(configuration: try smallRun(steps: 1), dataset: samples, runDirectory: tinyRun, resume: false)
+        defer {
+            try? FileManager.default.removeItem(at: tinyRun)
+            try? FileManager.default.removeItem(at: smallRunDirectory)
+        }
+        let trainer = try Trainer(
+            configuration: try smallRun(steps: 1), dataset: samples, runDirectory: tinyRun, resume: false)
         _ = try trainer.run()
         var small = try smallRun(steps: 1)
         small.preset = "small"
         _ = try Trainer(configuration: small, dataset: samples, runDirectory: smallRunDirectory, resume: false)
-        try FileManager.default.copyItem(at: tinyRun.appendingPathComponent(Trainer.lastCheckpoint), to: smallRunDirectory.appendingPathComponent(Trainer.lastCheckpoint))
-        #expect(throws: TrainingError.self) { try Trainer(configuration: nil, dataset: samples, runDirectory: smallRunDirectory, resume: true) }
+        try FileManager.default.copyItem(
+            at: tinyRun.appendingPathComponent(Trainer.lastCheckpoint),
+            to: smallRunDirectory.appendingPathComponent(Trainer.lastCheckpoint))
+        #expect(throws: TrainingError.self) {
+            try Trainer(configuration: nil, dataset: samples, runDirectory: smallRunDirectory, resume: true)
+        }
     }
 }
 
@@ -123,8 +161,11 @@ private func smallRun(steps: Int = 6) throws -> TrainingConfiguration {
         let loss = Float(bitPattern: 0x3C61_A3F7)
         let step = TrainingLogRecord.training(step: 12, loss: loss, learningRate: 0.001, imagesPerSecond: 3.4149)
         #expect(step.jsonLine == "{\"step\":12,\"loss\":\(loss.description),\"lr\":0.001,\"images_per_second\":3.41}")
-        let validation = TrainingLogRecord.validation(step: 12, metrics: .init(mse: 41.25, fmse: 380.5, psnr: 33.875, count: 100))
-        #expect(validation.jsonLine == "{\"step\":12,\"validation\":{\"mse\":41.25,\"fmse\":380.5,\"psnr\":33.875,\"count\":100}}")
+        let validation = TrainingLogRecord.validation(
+            step: 12, metrics: .init(mse: 41.25, fmse: 380.5, psnr: 33.875, count: 100))
+        #expect(
+            validation.jsonLine
+                == "{\"step\":12,\"validation\":{\"mse\":41.25,\"fmse\":380.5,\"psnr\":33.875,\"count\":100}}")
 
         let folder = temporaryDirectory("log")
         defer { try? FileManager.default.removeItem(at: folder) }

@@ -6,10 +6,14 @@ import Testing
 
 func syntheticSample(width: Int = 40, height: Int = 30, maskRegion: CropRegion? = nil, seed: UInt64 = 1) -> Sample {
     var generator = SplitMix64(seed: seed)
-    let target = PlanarImage(width: width, height: height, channels: 3, values: (0..<(3 * width * height)).map { _ in generator.nextUniform() })
+    let target = PlanarImage(
+        width: width, height: height, channels: 3,
+        values: (0..<(3 * width * height)).map { _ in generator.nextUniform() })
     var mask = PlanarImage(width: width, height: height, channels: 1)
     let region = maskRegion ?? CropRegion(x: width / 4, y: height / 4, width: width / 2, height: height / 2)
-    for y in region.y..<(region.y + region.height) { for x in region.x..<(region.x + region.width) { mask[0, y, x] = 1 } }
+    for y in region.y..<(region.y + region.height) {
+        for x in region.x..<(region.x + region.width) { mask[0, y, x] = 1 }
+    }
     var composite = target
     for i in composite.values.indices { composite.values[i] = 1 - composite.values[i] }
     let reference = SampleReference(
@@ -22,7 +26,8 @@ func syntheticSample(width: Int = 40, height: Int = 30, maskRegion: CropRegion? 
     @Test func evaluationResizeGivesTheRequestedSize() {
         var generator = SplitMix64(seed: 0)
         let out = ResizeTransform(width: 16, height: 12).apply(to: syntheticSample(), generator: &generator)
-        #expect(out.composite.width == 16 && out.composite.height == 12 && out.mask.width == 16 && out.target.height == 12)
+        #expect(
+            out.composite.width == 16 && out.composite.height == 12 && out.mask.width == 16 && out.target.height == 12)
     }
 
     @Test func trainingAugmentationIsDeterministicPerSeed() {
@@ -66,7 +71,9 @@ func syntheticSample(width: Int = 40, height: Int = 30, maskRegion: CropRegion? 
         var empty = sample
         empty.mask = PlanarImage(width: 60, height: 60, channels: 1)
         var generator = SplitMix64(seed: 1)
-        #expect(augmentation.chooseCrop(for: empty.mask, generator: &generator) == CropRegion(x: 0, y: 0, width: 60, height: 60))
+        #expect(
+            augmentation.chooseCrop(for: empty.mask, generator: &generator)
+                == CropRegion(x: 0, y: 0, width: 60, height: 60))
     }
 
     @Test func cropAndFlipMoveThePixelsTheySay() {

@@ -50,7 +50,8 @@ import Testing
     @Test func pngWithCorruptChunkCRC() throws {
         var bytes = try png
         let idat = try #require(pngChunkOffsets(bytes, type: "IDAT").first)
-        let length = Int(bytes[idat]) << 24 | Int(bytes[idat + 1]) << 16 | Int(bytes[idat + 2]) << 8 | Int(bytes[idat + 3])
+        let length =
+            Int(bytes[idat]) << 24 | Int(bytes[idat + 1]) << 16 | Int(bytes[idat + 2]) << 8 | Int(bytes[idat + 3])
         bytes[idat + 8 + length] ^= 0x5A  // first CRC byte
         expectError(.corrupt) { try decode(bytes) }
     }
@@ -58,17 +59,22 @@ import Testing
     @Test func pngWithCorruptCompressedData() throws {
         var bytes = try png
         let idat = try #require(pngChunkOffsets(bytes, type: "IDAT").first)
-        let length = Int(bytes[idat]) << 24 | Int(bytes[idat + 1]) << 16 | Int(bytes[idat + 2]) << 8 | Int(bytes[idat + 3])
+        let length =
+            Int(bytes[idat]) << 24 | Int(bytes[idat + 1]) << 16 | Int(bytes[idat + 2]) << 8 | Int(bytes[idat + 3])
         for i in 0..<min(length, 64) { bytes[idat + 8 + i] = 0xFF }  // garbage zlib stream with a valid CRC
         let crc = crc32(bytes[(idat + 4)..<(idat + 8 + length)])
-        bytes.replaceSubrange((idat + 8 + length)..<(idat + 12 + length), with: [UInt8(crc >> 24), UInt8(crc >> 16 & 0xFF), UInt8(crc >> 8 & 0xFF), UInt8(crc & 0xFF)])
+        bytes.replaceSubrange(
+            (idat + 8 + length)..<(idat + 12 + length),
+            with: [UInt8(crc >> 24), UInt8(crc >> 16 & 0xFF), UInt8(crc >> 8 & 0xFF), UInt8(crc & 0xFF)])
         expectError(.corrupt) { try decode(bytes) }
     }
 
     @Test func pngWithZeroWidth() {
         let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
         let header: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 4, 8, 2, 0, 0, 0]  // width 0, height 4, 8-bit RGB
-        let bytes = signature + pngChunk("IHDR", header) + pngChunk("IDAT", [0x78, 0x9C, 0x03, 0, 0, 0, 0, 1]) + pngChunk("IEND", [])
+        let bytes =
+            signature + pngChunk("IHDR", header) + pngChunk("IDAT", [0x78, 0x9C, 0x03, 0, 0, 0, 0, 1])
+            + pngChunk("IEND", [])
         expectError(.zeroSize) { try decode(bytes) }
     }
 
@@ -109,7 +115,9 @@ import Testing
 
     @Test func writeWithUnknownExtensionOrMissingFolder() throws {
         let image = RasterImage8(width: 2, height: 2, layout: .gray)
-        expectError(.writeFailed, path: "/tmp/out.bmp") { try ImageFile.write(image, to: URL(fileURLWithPath: "/tmp/out.bmp")) }
+        expectError(.writeFailed, path: "/tmp/out.bmp") {
+            try ImageFile.write(image, to: URL(fileURLWithPath: "/tmp/out.bmp"))
+        }
         expectError(.writeFailed, path: "/nonexistent-folder/out.png") {
             try ImageFile.write(image, to: URL(fileURLWithPath: "/nonexistent-folder/out.png"))
         }

@@ -38,12 +38,15 @@ import _TestSupport
     @Test func pngSeeds() throws {
         var outcomes: [String: String] = [:]
         for url in try Self.seeds("PNG") {
-            outcomes[url.lastPathComponent] = try Self.replay(url, limits: DecodeLimits(maximumPixels: 1 << 20)).map { "\($0)" } ?? "ok"
+            outcomes[url.lastPathComponent] =
+                try Self.replay(url, limits: DecodeLimits(maximumPixels: 1 << 20)).map { "\($0)" } ?? "ok"
         }
         #expect(outcomes["bad_crc.png"] == "corrupt" && outcomes["truncated.png"] == "truncated")
         #expect(outcomes["zero_width.png"] == "zeroSize" && outcomes["huge.png"] == "tooLarge")
-        for name in ["gray1.png", "gray8.png", "gray16.png", "gray_alpha8.png", "palette.png", "palette_trns.png", "rgb8.png",
-                     "rgb8_interlaced.png", "rgb16.png", "rgb16_interlaced.png", "rgba8.png", "one_pixel.png"] {
+        for name in [
+            "gray1.png", "gray8.png", "gray16.png", "gray_alpha8.png", "palette.png", "palette_trns.png", "rgb8.png",
+            "rgb8_interlaced.png", "rgb16.png", "rgb16_interlaced.png", "rgba8.png", "one_pixel.png",
+        ] {
             #expect(outcomes[name] == "ok", "\(name): \(outcomes[name] ?? "missing")")
         }
     }
@@ -51,11 +54,15 @@ import _TestSupport
     @Test func jpegSeeds() throws {
         var outcomes: [String: String] = [:]
         for url in try Self.seeds("JPEG") {
-            outcomes[url.lastPathComponent] = try Self.replay(url, limits: DecodeLimits(maximumPixels: 1 << 20)).map { "\($0)" } ?? "ok"
+            outcomes[url.lastPathComponent] =
+                try Self.replay(url, limits: DecodeLimits(maximumPixels: 1 << 20)).map { "\($0)" } ?? "ok"
         }
         #expect(outcomes["truncated.jpg"] == "truncated" && outcomes["header_only.jpg"] == "truncated")
-        for name in ["rgb444.jpg", "rgb420.jpg", "rgb422.jpg", "progressive.jpg", "gray.jpg", "cmyk.jpg", "exif_orientation3.jpg",
-                     "exif_orientation6.jpg", "exif_orientation8.jpg", "one_pixel.jpg"] {
+        for name in [
+            "rgb444.jpg", "rgb420.jpg", "rgb422.jpg", "progressive.jpg", "gray.jpg", "cmyk.jpg",
+            "exif_orientation3.jpg",
+            "exif_orientation6.jpg", "exif_orientation8.jpg", "one_pixel.jpg",
+        ] {
             #expect(outcomes[name] == "ok", "\(name): \(outcomes[name] ?? "missing")")
         }
         #expect(outcomes.count == 14, "\(outcomes)")

@@ -40,7 +40,10 @@ import _TestSupport
 
     @Test func encodeRoundTripIsClose() throws {
         let photo = try ImageFile.read(ImageFixtures.url("rgba.png"))
-        guard case .eightBit(let rgba) = photo else { Issue.record("expected 8-bit"); return }
+        guard case .eightBit(let rgba) = photo else {
+            Issue.record("expected 8-bit")
+            return
+        }
         let rgb = PlanarImage(rgb: rgba).raster8()
         for progressive in [false, true] {
             let data = try JPEGCodec.encode(rgb, quality: 95, subsampling: .none, progressive: progressive)
@@ -48,8 +51,13 @@ import _TestSupport
             let marker: [UInt8] = progressive ? [0xFF, 0xC2] : [0xFF, 0xC0]
             #expect(data.firstRange(of: Data(marker)) != nil)
             let decoded = try JPEGCodec.decode(data, path: "q95.jpg")
-            guard case .eightBit(let back) = decoded else { Issue.record("expected 8-bit"); return }
-            let meanError = zip(back.samples, rgb.samples).map { abs(Float($0) - Float($1)) }.reduce(0, +) / Float(rgb.samples.count)
+            guard case .eightBit(let back) = decoded else {
+                Issue.record("expected 8-bit")
+                return
+            }
+            let meanError =
+                zip(back.samples, rgb.samples).map { abs(Float($0) - Float($1)) }.reduce(0, +)
+                / Float(rgb.samples.count)
             #expect(back.layout == .rgb && meanError < 4, "mean error \(meanError)")
         }
         let gray = RasterImage8(width: 9, height: 7, layout: .gray, samples: (0..<63).map { UInt8($0 * 4) })

@@ -14,7 +14,8 @@ import _TestSupport
 
     @Test(arguments: PixelLayout.allCases)
     func sixteenBitRoundTripIsBitExact(layout: PixelLayout) throws {
-        let image = randomRaster(width: 23, height: 17, layout: layout, seed: 100 + UInt64(layout.rawValue), as: UInt16.self)
+        let image = randomRaster(
+            width: 23, height: 17, layout: layout, seed: 100 + UInt64(layout.rawValue), as: UInt16.self)
         let data = try PNGCodec.encode(image, compressionLevel: 1)
         let decoded = try PNGCodec.decode(data, path: "roundtrip16.png")
         #expect(decoded == .sixteenBit(image))

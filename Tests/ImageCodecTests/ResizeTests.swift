@@ -15,8 +15,10 @@ import _TestSupport
         for (height, width) in Self.sizes {
             let expected = try fixture.tensor("\(filter.rawValue)_\(height)x\(width)")
             let actual = input.resized(width: width, height: height, filter: filter)
-            let c = compare(Tensor(shape: [3, height, width], data: actual.values), expected, relativeTolerance: 0, absoluteTolerance: 2e-5,
-                            label: "\(filter) \(height)x\(width)")
+            let c = compare(
+                Tensor(shape: [3, height, width], data: actual.values), expected, relativeTolerance: 0,
+                absoluteTolerance: 2e-5,
+                label: "\(filter) \(height)x\(width)")
             #expect(c.passed, "\(c)")
         }
     }
@@ -25,7 +27,9 @@ import _TestSupport
         let fixture = try Fixtures.load("images/resize.safetensors")
         let input = PlanarImage(tensor: try fixture.tensor("integer_input"))
         let actual = input.resized(width: 10, height: 8, filter: .area)
-        let c = compare(Tensor(shape: [3, 8, 10], data: actual.values), try fixture.tensor("integer_area_8x10"), relativeTolerance: 0, absoluteTolerance: 1e-6)
+        let c = compare(
+            Tensor(shape: [3, 8, 10], data: actual.values), try fixture.tensor("integer_area_8x10"),
+            relativeTolerance: 0, absoluteTolerance: 1e-6)
         #expect(c.passed, "\(c)")
         // automatic = area when shrinking
         #expect(input.resized(width: 10, height: 8, filter: .automatic) == actual)

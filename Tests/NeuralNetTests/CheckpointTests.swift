@@ -25,10 +25,13 @@ struct TinyConfiguration: Codable, Equatable {
         source.stages[0].conv.numBatchesTracked.data = [17]
         for dtype in [SafeTensorsDType.f32, .f16, .bf16] {
             let url = folder.appendingPathComponent("model-\(dtype.rawValue).safetensors")
-            try Checkpoint.save(source, to: url, dtype: dtype, configuration: TinyConfiguration(width: 8, name: "t"), step: 12)
+            try Checkpoint.save(
+                source, to: url, dtype: dtype, configuration: TinyConfiguration(width: 8, name: "t"), step: 12)
             let target = Encoder()
             let file = try Checkpoint.load(into: target, from: url)
-            #expect(try Checkpoint.configuration(TinyConfiguration.self, in: file) == TinyConfiguration(width: 8, name: "t"))
+            #expect(
+                try Checkpoint.configuration(TinyConfiguration.self, in: file) == TinyConfiguration(width: 8, name: "t")
+            )
             #expect(file.metadata[Checkpoint.stepKey] == "12" && file.metadata["format"] == "pt")
             #expect(file.tensors["stages.0.conv.num_batches_tracked"]?.dtype == .i64)
             #expect(target.stages[0].conv.numBatchesTracked.data == [17])
@@ -36,7 +39,9 @@ struct TinyConfiguration: Codable, Equatable {
             switch dtype {
             case .f32: #expect(weights == [0.1, -1.7, 3.14159])
             case .f16: #expect(weights == [0.1, -1.7, 3.14159].map { Float(halfBits: Float($0).halfBits) })
-            default: #expect(weights == [0.1, -1.7, 3.14159].map { Float(bitPattern: UInt32(Float($0).bfloat16Bits) << 16) })
+            default:
+                #expect(
+                    weights == [0.1, -1.7, 3.14159].map { Float(bitPattern: UInt32(Float($0).bfloat16Bits) << 16) })
             }
         }
     }
@@ -57,7 +62,9 @@ struct TinyConfiguration: Codable, Equatable {
             #expect(error.unexpected == ["extra.weight"])
             #expect(error.mismatched.map(\.name) == ["stages.1.bn.weight"])
             let text = "\(error)"
-            for name in ["stages.0.conv.weight", "head.bias", "extra.weight", "stages.1.bn.weight (model [3], file [4])"] {
+            for name in [
+                "stages.0.conv.weight", "head.bias", "extra.weight", "stages.1.bn.weight (model [3], file [4])",
+            ] {
                 #expect(text.contains(name), "\(text)")
             }
         }
@@ -107,12 +114,16 @@ struct TinyConfiguration: Codable, Equatable {
 
         init(kind: String) {
             switch kind {
-            case "SGD": optimizer = SGD(parameters: model.namedParameters(), learningRate: 0.1, momentum: 0.9, weightDecay: 1e-3, nesterov: true)
+            case "SGD":
+                optimizer = SGD(
+                    parameters: model.namedParameters(), learningRate: 0.1, momentum: 0.9, weightDecay: 1e-3,
+                    nesterov: true)
             case "Adam": optimizer = Adam(parameters: model.namedParameters(), weightDecay: 1e-3)
             default: optimizer = AdamW(parameters: model.namedParameters())
             }
             scheduler = LearningRateScheduler(
-                schedule: WarmupCosineSchedule(baseLearningRate: 0.05, warmupSteps: 3, totalSteps: 10), optimizer: optimizer)
+                schedule: WarmupCosineSchedule(baseLearningRate: 0.05, warmupSteps: 3, totalSteps: 10),
+                optimizer: optimizer)
         }
 
         func train(steps: Int) {
@@ -151,12 +162,14 @@ struct TinyConfiguration: Codable, Equatable {
         let first = Run(kind: kind)
         first.train(steps: 5)
         let url = folder.appendingPathComponent("train.safetensors")
-        try TrainingCheckpoint.save(to: url, model: first.model, optimizer: first.optimizer, scheduler: first.scheduler,
-                                    step: first.step, generators: ["data": first.data], configuration: TinyConfiguration(width: 4, name: kind))
+        try TrainingCheckpoint.save(
+            to: url, model: first.model, optimizer: first.optimizer, scheduler: first.scheduler,
+            step: first.step, generators: ["data": first.data], configuration: TinyConfiguration(width: 4, name: kind))
 
         let resumed = Run(kind: kind)
         resumed.model.head.weight.data = [9, 9, 9, 9]  // proves the weights come from the file
-        let (progress, file) = try TrainingCheckpoint.restore(from: url, model: resumed.model, optimizer: resumed.optimizer, scheduler: resumed.scheduler)
+        let (progress, file) = try TrainingCheckpoint.restore(
+            from: url, model: resumed.model, optimizer: resumed.optimizer, scheduler: resumed.scheduler)
         #expect(progress.step == 5 && resumed.scheduler.position == 5)
         #expect(try Checkpoint.configuration(TinyConfiguration.self, in: file)?.name == kind)
         resumed.data = try #require(progress.generators["data"])
@@ -177,11 +190,13 @@ struct TinyConfiguration: Codable, Equatable {
         let run = Run(kind: "Adam")
         run.train(steps: 2)
         let url = folder.appendingPathComponent("train.safetensors")
-        try TrainingCheckpoint.save(to: url, model: run.model, optimizer: run.optimizer, scheduler: run.scheduler, step: 2)
+        try TrainingCheckpoint.save(
+            to: url, model: run.model, optimizer: run.optimizer, scheduler: run.scheduler, step: 2)
         let other = Run(kind: "SGD")
         let before = other.parameterBits()
         #expect(throws: CheckpointError.self) {
-            try TrainingCheckpoint.restore(from: url, model: other.model, optimizer: other.optimizer, scheduler: other.scheduler)
+            try TrainingCheckpoint.restore(
+                from: url, model: other.model, optimizer: other.optimizer, scheduler: other.scheduler)
         }
         #expect(other.parameterBits() == before && other.scheduler.position == 0)
         let plainURL = folder.appendingPathComponent("plain.safetensors")
@@ -205,7 +220,9 @@ final class TinyNet: Module {
         dropout = Dropout(probability: 0.3, seed: seed &+ 1)
         head = Linear(inputFeatures: 4, outputFeatures: 2, generator: &g)
     }
-    var members: [ModuleMember] { [.child("conv", conv), .child("bn", norm), .child("drop", dropout), .child("head", head)] }
+    var members: [ModuleMember] {
+        [.child("conv", conv), .child("bn", norm), .child("drop", dropout), .child("head", head)]
+    }
     func callAsFunction(_ x: Tensor) -> Tensor {
         let features = dropout(norm(conv(x)).gelu())
         return head(adaptiveAvgPool2d(features, outputHeight: 1, outputWidth: 1).reshaped([x.shape[0], 4]))
@@ -221,7 +238,9 @@ extension ResumeTests {
         init(seed: UInt64) {
             model = TinyNet(seed: seed)
             optimizer = AdamW(parameters: model.namedParameters(), weightDecay: 0.05)
-            scheduler = LearningRateScheduler(schedule: WarmupCosineSchedule(baseLearningRate: 1e-2, warmupSteps: 2, totalSteps: 10), optimizer: optimizer)
+            scheduler = LearningRateScheduler(
+                schedule: WarmupCosineSchedule(baseLearningRate: 1e-2, warmupSteps: 2, totalSteps: 10),
+                optimizer: optimizer)
         }
         func train(steps: Int) {
             for _ in 0..<steps {
@@ -249,10 +268,12 @@ extension ResumeTests {
         let first = LayerRun(seed: 1)
         first.train(steps: 5)
         let url = folder.appendingPathComponent("train.safetensors")
-        try TrainingCheckpoint.save(to: url, model: first.model, optimizer: first.optimizer, scheduler: first.scheduler,
-                                    step: 5, generators: ["data": first.data])
+        try TrainingCheckpoint.save(
+            to: url, model: first.model, optimizer: first.optimizer, scheduler: first.scheduler,
+            step: 5, generators: ["data": first.data])
         let resumed = LayerRun(seed: 2)  // different initial weights and dropout seed
-        let (progress, _) = try TrainingCheckpoint.restore(from: url, model: resumed.model, optimizer: resumed.optimizer, scheduler: resumed.scheduler)
+        let (progress, _) = try TrainingCheckpoint.restore(
+            from: url, model: resumed.model, optimizer: resumed.optimizer, scheduler: resumed.scheduler)
         #expect(resumed.model.dropout.generator == first.model.dropout.generator)
         resumed.data = try #require(progress.generators["data"])
         resumed.train(steps: 5)

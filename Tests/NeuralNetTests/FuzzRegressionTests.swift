@@ -26,8 +26,10 @@ import _TestSupport
     }
 
     static func files(in subfolder: String) throws -> [URL] {
-        try FileManager.default.contentsOfDirectory(at: folder.appendingPathComponent(subfolder), includingPropertiesForKeys: nil)
-            .sorted { $0.lastPathComponent < $1.lastPathComponent }
+        try FileManager.default.contentsOfDirectory(
+            at: folder.appendingPathComponent(subfolder), includingPropertiesForKeys: nil
+        )
+        .sorted { $0.lastPathComponent < $1.lastPathComponent }
     }
 
     /// A training record whose counts are negative or Int.max would trap in
@@ -62,7 +64,9 @@ import _TestSupport
             guard let file = try? SafeTensorsFile(bytes: data) else { continue }
             // serialize -> parse keeps names, shapes, dtypes and values
             let again = try SafeTensorsFile(bytes: try file.serialized())
-            #expect(again.metadata == file.metadata && Set(again.tensors.keys) == Set(file.tensors.keys), "\(url.lastPathComponent)")
+            #expect(
+                again.metadata == file.metadata && Set(again.tensors.keys) == Set(file.tensors.keys),
+                "\(url.lastPathComponent)")
             for (name, tensor) in file.tensors {
                 #expect(again.tensors[name]?.shape == tensor.shape && again.tensors[name]?.dtype == tensor.dtype)
                 #expect(again.tensors[name]?.values.map(\.bitPattern) == tensor.values.map(\.bitPattern))
@@ -83,7 +87,10 @@ import _TestSupport
             let optimizer = Adam(parameters: trained.namedParameters(), learningRate: 1e-3)
             let scheduler = LearningRateScheduler(
                 schedule: MultiStepSchedule(baseLearningRate: 1e-3, milestones: [10, 20]), optimizer: optimizer)
-            guard (try? TrainingCheckpoint.restore(from: copy, model: trained, optimizer: optimizer, scheduler: scheduler)) != nil else { continue }
+            guard
+                (try? TrainingCheckpoint.restore(from: copy, model: trained, optimizer: optimizer, scheduler: scheduler))
+                    != nil
+            else { continue }
             for parameter in trained.parameters() { parameter.grad = [Float](repeating: 0.5, count: parameter.count) }
             optimizer.step()
             scheduler.step()

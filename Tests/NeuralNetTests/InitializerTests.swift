@@ -12,9 +12,9 @@ import Testing
     }
 
     @Test func fansFollowPyTorch() {
-        #expect(Initializers.fans([8, 3]) == (3, 8))            // Linear [O, C]
+        #expect(Initializers.fans([8, 3]) == (3, 8))  // Linear [O, C]
         #expect(Initializers.fans([16, 4, 3, 3]) == (36, 144))  // Conv2d [O, C/g, K, K]
-        #expect(Initializers.fans([4, 8, 4, 4]) == (128, 64))   // ConvTranspose2d [C, O/g, K, K]
+        #expect(Initializers.fans([4, 8, 4, 4]) == (128, 64))  // ConvTranspose2d [C, O/g, K, K]
     }
 
     @Test func gains() {

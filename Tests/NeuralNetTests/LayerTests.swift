@@ -12,29 +12,39 @@ import _TestSupport
         let bound = 1 / Float(4 * 9).squareRoot()
         #expect(conv.weight.shape == [16, 4, 3, 3] && conv.weight.data.allSatisfy { abs($0) <= bound })
         #expect(conv.bias!.data.allSatisfy { abs($0) <= bound } && conv.weight.requiresGrad && conv.bias!.requiresGrad)
-        let up = ConvTranspose2d(inputChannels: 8, outputChannels: 6, kernelSize: 4, stride: 2, padding: 1, generator: &g)
-        #expect(up.weight.shape == [8, 6, 4, 4] && up.weight.data.allSatisfy { abs($0) <= 1 / Float(6 * 16).squareRoot() })
+        let up = ConvTranspose2d(
+            inputChannels: 8, outputChannels: 6, kernelSize: 4, stride: 2, padding: 1, generator: &g)
+        #expect(
+            up.weight.shape == [8, 6, 4, 4] && up.weight.data.allSatisfy { abs($0) <= 1 / Float(6 * 16).squareRoot() })
         let attention = MultiHeadAttention(dimension: 8, heads: 2, generator: &g)
-        #expect(attention.inProjBias!.data.allSatisfy { $0 == 0 } && attention.outProj.bias!.data.allSatisfy { $0 == 0 })
+        #expect(
+            attention.inProjBias!.data.allSatisfy { $0 == 0 } && attention.outProj.bias!.data.allSatisfy { $0 == 0 })
         #expect(attention.inProjWeight!.data.allSatisfy { abs($0) <= (6 / Float(32)).squareRoot() })
         let norm = BatchNorm2d(channels: 3)
-        #expect(norm.weight!.data == [1, 1, 1] && norm.bias!.data == [0, 0, 0] && norm.runningVariance.data == [1, 1, 1])
+        #expect(
+            norm.weight!.data == [1, 1, 1] && norm.bias!.data == [0, 0, 0] && norm.runningVariance.data == [1, 1, 1])
     }
 
     @Test func stateDictNamesMatchPyTorch() {
         var g = SplitMix64(seed: 3)
         let packed = MultiHeadAttention(dimension: 8, heads: 2, generator: &g)
-        #expect(packed.stateEntries().map(\.name) == ["in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias"])
+        #expect(
+            packed.stateEntries().map(\.name) == ["in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias"])
         let separate = MultiHeadAttention(dimension: 8, heads: 2, keyDimension: 4, valueDimension: 4, generator: &g)
-        #expect(separate.stateEntries().map(\.name) == ["q_proj_weight", "k_proj_weight", "v_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias"])
+        #expect(
+            separate.stateEntries().map(\.name) == [
+                "q_proj_weight", "k_proj_weight", "v_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias",
+            ])
         let block = Sequential([
             Conv2d(inputChannels: 3, outputChannels: 4, kernelSize: 3, generator: &g), BatchNorm2d(channels: 4), ReLU(),
-            MLP(inputFeatures: 4, hiddenFeatures: 8, generator: &g), LayerNorm(dimension: 4), GroupNorm(groups: 2, channels: 4),
+            MLP(inputFeatures: 4, hiddenFeatures: 8, generator: &g), LayerNorm(dimension: 4),
+            GroupNorm(groups: 2, channels: 4),
         ])
-        #expect(block.stateEntries().map(\.name) == [
-            "0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var", "1.num_batches_tracked",
-            "3.fc1.weight", "3.fc1.bias", "3.fc2.weight", "3.fc2.bias", "4.weight", "4.bias", "5.weight", "5.bias",
-        ])
+        #expect(
+            block.stateEntries().map(\.name) == [
+                "0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var", "1.num_batches_tracked",
+                "3.fc1.weight", "3.fc1.bias", "3.fc2.weight", "3.fc2.bias", "4.weight", "4.bias", "5.weight", "5.bias",
+            ])
     }
 
     @Test func batchNormCountsBatchesOnlyInTraining() {
@@ -72,7 +82,8 @@ import _TestSupport
     @Test func attentionGradientsMatchFiniteDifferences() {
         var g = SplitMix64(seed: 8)
         let attention = MultiHeadAttention(dimension: 4, heads: 2, keyDimension: 3, valueDimension: 5, generator: &g)
-        let q = Tensor.normal([1, 3, 4], generator: &g), k = Tensor.normal([1, 2, 3], generator: &g), v = Tensor.normal([1, 2, 5], generator: &g)
+        let q = Tensor.normal([1, 3, 4], generator: &g), k = Tensor.normal([1, 2, 3], generator: &g),
+            v = Tensor.normal([1, 2, 5], generator: &g)
         let report = checkGradients(of: { attention(query: $0[0], key: $0[1], value: $0[2]) }, at: [q, k, v])
         #expect(report.passed, "\(report)")
     }
@@ -90,7 +101,9 @@ import _TestSupport
     }
 
     @Test func activationsAreCodable() throws {
-        let all: [Activation] = [.identity, .relu, .leakyRelu(slope: 0.2), .elu(alpha: 1), .gelu(.tanh), .gelu(.none), .sigmoid, .tanh]
+        let all: [Activation] = [
+            .identity, .relu, .leakyRelu(slope: 0.2), .elu(alpha: 1), .gelu(.tanh), .gelu(.none), .sigmoid, .tanh,
+        ]
         let data = try JSONEncoder().encode(all)
         #expect(try JSONDecoder().decode([Activation].self, from: data) == all)
     }

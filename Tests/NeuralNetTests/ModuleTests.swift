@@ -31,7 +31,10 @@ final class Stage: Module {
     let conv: Scale
     let norm: Scale
     var isTraining = true
-    init(_ count: Int) { conv = Scale(count, bias: false); norm = Scale(count, start: 2) }
+    init(_ count: Int) {
+        conv = Scale(count, bias: false)
+        norm = Scale(count, start: 2)
+    }
     var members: [ModuleMember] { [.child("conv", conv), .child("bn", norm)] }
 }
 
@@ -39,7 +42,10 @@ final class Encoder: Module {
     let stages: [Stage]
     let head: Scale
     var isTraining = true
-    init() { stages = [Stage(2), Stage(3)]; head = Scale(4) }
+    init() {
+        stages = [Stage(2), Stage(3)]
+        head = Scale(4)
+    }
     var members: [ModuleMember] { [.children("stages", stages), .child("head", head)] }
 }
 
@@ -53,19 +59,24 @@ final class Shared: Module {
 @Suite struct ModuleTests {
     @Test func namesFollowPyTorchStateDict() {
         let model = Encoder()
-        #expect(model.namedParameters().map(\.0) == [
-            "stages.0.conv.weight", "stages.0.bn.weight", "stages.0.bn.bias",
-            "stages.1.conv.weight", "stages.1.bn.weight", "stages.1.bn.bias",
-            "head.weight", "head.bias",
-        ])
-        #expect(model.namedBuffers().map(\.0) == [
-            "stages.0.conv.running_mean", "stages.0.conv.num_batches_tracked",
-            "stages.0.bn.running_mean", "stages.0.bn.num_batches_tracked",
-            "stages.1.conv.running_mean", "stages.1.conv.num_batches_tracked",
-            "stages.1.bn.running_mean", "stages.1.bn.num_batches_tracked",
-            "head.running_mean", "head.num_batches_tracked",
-        ])
-        #expect(model.namedModules().map(\.0) == ["", "stages.0", "stages.0.conv", "stages.0.bn", "stages.1", "stages.1.conv", "stages.1.bn", "head"])
+        #expect(
+            model.namedParameters().map(\.0) == [
+                "stages.0.conv.weight", "stages.0.bn.weight", "stages.0.bn.bias",
+                "stages.1.conv.weight", "stages.1.bn.weight", "stages.1.bn.bias",
+                "head.weight", "head.bias",
+            ])
+        #expect(
+            model.namedBuffers().map(\.0) == [
+                "stages.0.conv.running_mean", "stages.0.conv.num_batches_tracked",
+                "stages.0.bn.running_mean", "stages.0.bn.num_batches_tracked",
+                "stages.1.conv.running_mean", "stages.1.conv.num_batches_tracked",
+                "stages.1.bn.running_mean", "stages.1.bn.num_batches_tracked",
+                "head.running_mean", "head.num_batches_tracked",
+            ])
+        #expect(
+            model.namedModules().map(\.0) == [
+                "", "stages.0", "stages.0.conv", "stages.0.bn", "stages.1", "stages.1.conv", "stages.1.bn", "head",
+            ])
         #expect(model.stateDictionary()["stages.1.bn.num_batches_tracked"]?.dtype == .i64)
     }
 

@@ -52,14 +52,17 @@ func close(_ a: [Float], _ b: [Double], _ tolerance: Double = 1e-6) -> Bool {
         }
         for decoupled in [false, true] {
             let p = parameter([1], grad: [0])
-            let adam: Adam = decoupled
+            let adam: Adam =
+                decoupled
                 ? AdamW(parameters: [("p", p)], learningRate: 0.1, weightDecay: 0.1)
                 : Adam(parameters: [("p", p)], learningRate: 0.1, weightDecay: 0.1)
             for g: Float in [0.5, -0.25, 2.0] {
                 p.grad = [g]
                 adam.step()
             }
-            #expect(close(p.data, reference(decoupled: decoupled, weightDecay: 0.1), 1e-5), "decoupled \(decoupled): \(p.data)")
+            #expect(
+                close(p.data, reference(decoupled: decoupled, weightDecay: 0.1), 1e-5),
+                "decoupled \(decoupled): \(p.data)")
         }
     }
 
@@ -92,15 +95,24 @@ func close(_ a: [Float], _ b: [Double], _ tolerance: Double = 1e-6) -> Bool {
         }
         let gradients: [[Float]] = [[0.3, -1], [0.1, 0.2], [-0.7, 0.4], [1, 1]]
         let p1 = parameter([1, 2], grad: [0, 0]), o1 = make(p1)
-        for g in gradients { p1.grad = g; o1.step() }
+        for g in gradients {
+            p1.grad = g
+            o1.step()
+        }
 
         let p2 = parameter([1, 2], grad: [0, 0]), o2 = make(p2)
-        for g in gradients.prefix(2) { p2.grad = g; o2.step() }
+        for g in gradients.prefix(2) {
+            p2.grad = g
+            o2.step()
+        }
         let saved = o2.state
         let p3 = Tensor(shape: [2], data: p2.data, requiresGrad: true), o3 = make(p3)
         try o3.load(state: saved)
         #expect(o3.state == saved)
-        for g in gradients.dropFirst(2) { p3.grad = g; o3.step() }
+        for g in gradients.dropFirst(2) {
+            p3.grad = g
+            o3.step()
+        }
         #expect(p3.data == p1.data)
     }
 
@@ -121,23 +133,28 @@ func close(_ a: [Float], _ b: [Double], _ tolerance: Double = 1e-6) -> Bool {
 /// PyTorch parity: 10 steps on the models of Scripts/fixtures/nn_optim.py.
 @Suite struct OptimizerParityTests {
     /// Builds the optimizer and scheduler a fixture's config describes.
-    static func make(config: [String: Any], parameters: [(String, Tensor)]) -> (any Optimizer, LearningRateScheduler, Double) {
+    static func make(config: [String: Any], parameters: [(String, Tensor)]) -> (
+        any Optimizer, LearningRateScheduler, Double
+    ) {
         let lr = config["lr"] as! Double, wd = config["weight_decay"] as! Double
         let optimizer: any Optimizer
         switch config["optimizer"] as! String {
         case "SGD":
-            optimizer = SGD(parameters: parameters, learningRate: lr, momentum: config["momentum"] as! Double,
-                            weightDecay: wd, nesterov: config["nesterov"] as! Bool)
+            optimizer = SGD(
+                parameters: parameters, learningRate: lr, momentum: config["momentum"] as! Double,
+                weightDecay: wd, nesterov: config["nesterov"] as! Bool)
         case "Adam": optimizer = Adam(parameters: parameters, learningRate: lr, weightDecay: wd)
         default: optimizer = AdamW(parameters: parameters, learningRate: lr, weightDecay: wd)
         }
         let schedule = config["schedule"] as! [String: Any]
         let rule: any LearningRateSchedule
         if schedule["kind"] as! String == "multistep" {
-            rule = MultiStepSchedule(baseLearningRate: lr, milestones: schedule["milestones"] as! [Int], gamma: schedule["gamma"] as! Double)
+            rule = MultiStepSchedule(
+                baseLearningRate: lr, milestones: schedule["milestones"] as! [Int], gamma: schedule["gamma"] as! Double)
         } else {
-            rule = WarmupCosineSchedule(baseLearningRate: lr, warmupSteps: schedule["warmup"] as! Int,
-                                        totalSteps: schedule["total"] as! Int, minimumLearningRate: schedule["minimum"] as! Double)
+            rule = WarmupCosineSchedule(
+                baseLearningRate: lr, warmupSteps: schedule["warmup"] as! Int,
+                totalSteps: schedule["total"] as! Int, minimumLearningRate: schedule["minimum"] as! Double)
         }
         return (optimizer, LearningRateScheduler(schedule: rule, optimizer: optimizer), config["clip"] as! Double)
     }
@@ -163,7 +180,8 @@ func close(_ a: [Float], _ b: [Double], _ tolerance: Double = 1e-6) -> Bool {
         let rateCheck = compare(rates, try file.tensor("learning_rates").data, relativeTolerance: 1e-6, label: "rates")
         #expect(rateCheck.passed, "\(rateCheck)")
         for (name, tensor) in parameters {
-            let c = compare(tensor, try file.tensor("final." + name), relativeTolerance: 1e-5, absoluteTolerance: 1e-7, label: name)
+            let c = compare(
+                tensor, try file.tensor("final." + name), relativeTolerance: 1e-5, absoluteTolerance: 1e-7, label: name)
             #expect(c.passed, "\(c)")
         }
     }
@@ -194,7 +212,9 @@ extension OptimizerParityTests {
         let fc1 = Linear(inputFeatures: 4, outputFeatures: 8, generator: &g)
         let fc2 = Linear(inputFeatures: 8, outputFeatures: 3, generator: &g)
         let model = Sequential([fc1, Tanh(), fc2])
-        let parameters = model.namedParameters().map { (["0": "fc1", "2": "fc2"][String($0.0.prefix(1))]! + $0.0.dropFirst(1), $0.1) }
+        let parameters = model.namedParameters().map {
+            (["0": "fc1", "2": "fc2"][String($0.0.prefix(1))]! + $0.0.dropFirst(1), $0.1)
+        }
         #expect(parameters.map(\.0) == ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"])
         let inputs = try file.tensor("inputs"), targets = try file.tensor("targets")
         try Self.check(file, parameters: parameters) { step in
@@ -226,7 +246,8 @@ extension OptimizerParityTests {
         let schedule = MultiStepSchedule(baseLearningRate: 1, milestones: [2], gamma: 0.1)
         let scheduler = LearningRateScheduler(schedule: schedule, optimizer: sgd)
         #expect(sgd.learningRate == 1)
-        scheduler.step(); scheduler.step()
+        scheduler.step()
+        scheduler.step()
         #expect(scheduler.position == 2 && abs(sgd.learningRate - 0.1) < 1e-15)
         scheduler.restore(position: 1)
         #expect(sgd.learningRate == 1)

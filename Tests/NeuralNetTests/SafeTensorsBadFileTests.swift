@@ -16,7 +16,8 @@ import Testing
     }
 
     /// A valid file: a [0, 16) F32 [2, 2], b [16, 24) F32 [2].
-    let goodHeader = #"{"a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},"b":{"dtype":"F32","shape":[2],"data_offsets":[16,24]}}"#
+    let goodHeader =
+        #"{"a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},"b":{"dtype":"F32","shape":[2],"data_offsets":[16,24]}}"#
 
     /// Parses `bytes` and returns the error message; records a failure if parsing succeeds.
     func failure(_ bytes: Data, sourceLocation: SourceLocation = #_sourceLocation) -> String {
@@ -47,7 +48,9 @@ import Testing
     }
 
     @Test func headerLengthLargerThanTheFile() {
-        #expect(failure(file(header: goodHeader, data: Array(repeating: 0, count: 24), declaredLength: 4096)).contains("larger than the file"))
+        #expect(
+            failure(file(header: goodHeader, data: Array(repeating: 0, count: 24), declaredLength: 4096)).contains(
+                "larger than the file"))
         #expect(failure(file(header: "{}", declaredLength: UInt64.max)).contains("exceeds"))
     }
 
@@ -69,7 +72,8 @@ import Testing
     }
 
     @Test func overlappingOffsets() {
-        let header = #"{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"b":{"dtype":"F32","shape":[4],"data_offsets":[8,24]}}"#
+        let header =
+            #"{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"b":{"dtype":"F32","shape":[4],"data_offsets":[8,24]}}"#
         #expect(failure(file(header: header, data: Array(repeating: 0, count: 24))).contains("overlapping"))
     }
 
@@ -92,14 +96,18 @@ import Testing
     }
 
     @Test func duplicateNames() {
-        let header = #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#
+        let header =
+            #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#
         #expect(failure(file(header: header, data: Array(repeating: 0, count: 8))).contains("repeats the name \"a\""))
         // The same name spelled with an escape is still the same name.
-        let escaped = #"{"ab":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a\u0062":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#
+        let escaped =
+            #"{"ab":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a\u0062":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#
         #expect(failure(file(header: escaped, data: Array(repeating: 0, count: 8))).contains("repeats the name \"ab\""))
         // Keys in different objects may repeat; quotes inside strings do not confuse the scanner.
-        let fine = #"{"__metadata__":{"x\"y":"{\"a\":1}"},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#
-        #expect((try? SafeTensorsFile(bytes: file(header: fine, data: Array(repeating: 0, count: 8))))?.tensors.count == 2)
+        let fine =
+            #"{"__metadata__":{"x\"y":"{\"a\":1}"},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#
+        #expect(
+            (try? SafeTensorsFile(bytes: file(header: fine, data: Array(repeating: 0, count: 8))))?.tensors.count == 2)
     }
 
     @Test func badMetadata() {
@@ -108,7 +116,8 @@ import Testing
     }
 
     @Test func unreadableFileNamesThePath() {
-        let url = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("no-such-\(UUID().uuidString).safetensors")
+        let url = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent(
+            "no-such-\(UUID().uuidString).safetensors")
         let error = #expect(throws: SafeTensorsError.self) { try SafeTensorsFile(contentsOf: url) }
         let message = error.map { "\($0)" } ?? ""
         #expect(message.contains(url.path), "the error should name \(url.path): \(message)")

@@ -21,7 +21,9 @@ import _TestSupport
         }
         #expect(file.tensors["scalar"]?.shape == [] && file.tensors["scalar"]?.values == [3.5])
         #expect(file.tensors["empty"]?.shape == [0, 3] && file.tensors["empty"]?.values == [])
-        #expect(file.tensors["bn.num_batches_tracked"]?.dtype == .i64 && file.tensors["bn.num_batches_tracked"]?.values == [12345])
+        #expect(
+            file.tensors["bn.num_batches_tracked"]?.dtype == .i64
+                && file.tensors["bn.num_batches_tracked"]?.values == [12345])
         #expect(file.metadata["gknet.config"] == #"{"name":"python"}"# && file.metadata["gknet.step"] == "7")
     }
 
@@ -31,17 +33,18 @@ import _TestSupport
             0, -0.0, 1, -1, 65504, 65520, 1e-8, 0x1p-24, 3 * 0x1p-25, 1 + 0x1p-11, 1 + 3 * 0x1p-11, 1 + 0x1p-8,
             1 + 3 * 0x1p-8, 3.38e38, 1e-40, 1e-45, .infinity, -.infinity, 6.1e-5, 1e5, -2.5e-6, .nan,
         ]
-        return SafeTensorsFile(tensors: [
-            "f32.ramp": NamedTensor(shape: [2, 3, 4], values: ramp(24)),
-            "f16.ramp": NamedTensor(shape: [5, 7], values: ramp(35), dtype: .f16),
-            "bf16.ramp": NamedTensor(shape: [3, 5], values: ramp(15), dtype: .bf16),
-            "f32.special": NamedTensor(shape: [special.count], values: special),
-            "f16.special": NamedTensor(shape: [special.count], values: special, dtype: .f16),
-            "bf16.special": NamedTensor(shape: [special.count], values: special, dtype: .bf16),
-            "scalar": NamedTensor(shape: [], values: [3.5]),
-            "empty": NamedTensor(shape: [0, 3], values: []),
-            "layer.num_batches_tracked": NamedTensor(shape: [], values: [12345], dtype: .i64),
-        ], metadata: ["format": "pt", "gknet.config": #"{"name":"swift","width":8}"#, "gknet.step": "42"])
+        return SafeTensorsFile(
+            tensors: [
+                "f32.ramp": NamedTensor(shape: [2, 3, 4], values: ramp(24)),
+                "f16.ramp": NamedTensor(shape: [5, 7], values: ramp(35), dtype: .f16),
+                "bf16.ramp": NamedTensor(shape: [3, 5], values: ramp(15), dtype: .bf16),
+                "f32.special": NamedTensor(shape: [special.count], values: special),
+                "f16.special": NamedTensor(shape: [special.count], values: special, dtype: .f16),
+                "bf16.special": NamedTensor(shape: [special.count], values: special, dtype: .bf16),
+                "scalar": NamedTensor(shape: [], values: [3.5]),
+                "empty": NamedTensor(shape: [0, 3], values: []),
+                "layer.num_batches_tracked": NamedTensor(shape: [], values: [12345], dtype: .i64),
+            ], metadata: ["format": "pt", "gknet.config": #"{"name":"swift","width":8}"#, "gknet.step": "42"])
     }
 
     /// Our writer must still produce the committed file that the Python check script verified.
@@ -59,11 +62,12 @@ import _TestSupport
         for (name, tensor) in Self.swiftFile().tensors {
             let back = try #require(reread.tensors[name])
             #expect(back.shape == tensor.shape && back.dtype == tensor.dtype)
-            let expected: [Float] = switch tensor.dtype {
-            case .f16: tensor.values.map { Float(halfBits: $0.halfBits) }
-            case .bf16: tensor.values.map { Float(bitPattern: UInt32($0.bfloat16Bits) << 16) }
-            default: tensor.values
-            }
+            let expected: [Float] =
+                switch tensor.dtype {
+                case .f16: tensor.values.map { Float(halfBits: $0.halfBits) }
+                case .bf16: tensor.values.map { Float(bitPattern: UInt32($0.bfloat16Bits) << 16) }
+                default: tensor.values
+                }
             #expect(bits(back.values) == bits(expected), "\(name)")
         }
         #expect(reread.metadata == Self.swiftFile().metadata)
@@ -79,9 +83,12 @@ import _TestSupport
         #expect(Set(ours.tensors.keys) == Set(python.tensors.keys))
         for (name, theirs) in python.tensors {
             let mine = try #require(ours.tensors[name], "\(name) missing")
-            #expect(mine.dtype == theirs.dtype && mine.shape == theirs.shape, "\(name): \(mine.dtype) \(mine.shape) vs \(theirs.dtype) \(theirs.shape)")
+            #expect(
+                mine.dtype == theirs.dtype && mine.shape == theirs.shape,
+                "\(name): \(mine.dtype) \(mine.shape) vs \(theirs.dtype) \(theirs.shape)")
             #expect(mine.values.count == theirs.values.count, "\(name)")
-            for (index, (a, b)) in zip(mine.values, theirs.values).enumerated() where !(a.isNaN && b.isNaN) && a.bitPattern != b.bitPattern {
+            for (index, (a, b)) in zip(mine.values, theirs.values).enumerated()
+            where !(a.isNaN && b.isNaN) && a.bitPattern != b.bitPattern {
                 Issue.record("\(name)[\(index)]: ours \(a), Python's \(b)")
             }
         }

@@ -8,11 +8,12 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import ImageCodec
-import NeuralNet
 import NIOCore
+import NeuralNet
 import Testing
-@testable import GKNetServe
 import _TestSupport
+
+@testable import GKNetServe
 
 /// A tiny random model with a non-zero residual head, so the result differs from the composite.
 private let modelPath: String = {
@@ -22,7 +23,8 @@ private let modelPath: String = {
     for (name, parameter) in model.namedParameters() where name.hasPrefix("head.") {
         parameter.data = parameter.data.indices.map { Float(($0 % 7) - 3) * 0.01 }
     }
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("gknet-serve-tests-\(UUID().uuidString).safetensors")
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent(
+        "gknet-serve-tests-\(UUID().uuidString).safetensors")
     try! Checkpoint.save(model, to: url, configuration: model.configuration)
     return url.path
 }()
@@ -50,16 +52,26 @@ private func multipart(_ fields: [(String, String?, Data)]) -> (ByteBuffer, HTTP
     return (ByteBuffer(bytes: body), [.contentType: "multipart/form-data; boundary=\(boundary)"])
 }
 
-private func png(width: Int, height: Int, layout: PixelLayout = .rgb, sixteenBit: Bool = false, _ value: (Int, Int, Int) -> Int) -> Data {
+private func png(
+    width: Int, height: Int, layout: PixelLayout = .rgb, sixteenBit: Bool = false, _ value: (Int, Int, Int) -> Int
+) -> Data {
     let channels = layout.channels
     if sixteenBit {
         var samples = [UInt16](repeating: 0, count: width * height * channels)
-        for y in 0..<height { for x in 0..<width { for c in 0..<channels { samples[(y * width + x) * channels + c] = UInt16(value(x, y, c) * 257) } } }
-        return try! ImageFile.encode(.sixteenBit(RasterImage16(width: width, height: height, layout: layout, samples: samples)), format: .png)
+        for y in 0..<height {
+            for x in 0..<width {
+                for c in 0..<channels { samples[(y * width + x) * channels + c] = UInt16(value(x, y, c) * 257) }
+            }
+        }
+        return try! ImageFile.encode(
+            .sixteenBit(RasterImage16(width: width, height: height, layout: layout, samples: samples)), format: .png)
     }
     var samples = [UInt8](repeating: 0, count: width * height * channels)
-    for y in 0..<height { for x in 0..<width { for c in 0..<channels { samples[(y * width + x) * channels + c] = UInt8(value(x, y, c)) } } }
-    return try! ImageFile.encode(.eightBit(RasterImage8(width: width, height: height, layout: layout, samples: samples)), format: .png)
+    for y in 0..<height {
+        for x in 0..<width { for c in 0..<channels { samples[(y * width + x) * channels + c] = UInt8(value(x, y, c)) } }
+    }
+    return try! ImageFile.encode(
+        .eightBit(RasterImage8(width: width, height: height, layout: layout, samples: samples)), format: .png)
 }
 
 private func composite(_ width: Int = 96, _ height: Int = 64, sixteenBit: Bool = false) -> Data {
@@ -74,7 +86,10 @@ private func mask(_ width: Int = 96, _ height: Int = 64, empty: Bool = false) ->
 }
 
 private func errorCode(_ response: TestResponse) -> String? {
-    struct Body: Decodable { var error: String; var detail: String }
+    struct Body: Decodable {
+        var error: String
+        var detail: String
+    }
     return (try? JSONDecoder().decode(Body.self, from: Data(response.body.readableBytesView)))?.error
 }
 
@@ -133,15 +148,22 @@ private func app(_ service: HarmonizationService) -> some ApplicationProtocol {
                         let inside = x >= 24 && x < 72 && y >= 16 && y < 48
                         for c in 0..<3 {
                             let i = (y * 96 + x) * 3 + c
-                            if inside { insideChanged = insideChanged || out.samples[i] != original.samples[i] } else { #expect(out.samples[i] == original.samples[i]) }
+                            if inside {
+                                insideChanged = insideChanged || out.samples[i] != original.samples[i]
+                            } else {
+                                #expect(out.samples[i] == original.samples[i])
+                            }
                         }
                     }
                 }
                 #expect(insideChanged)
             }
             // JPEG output on request
-            let (jpegBody, jpegHeaders) = multipart([("composite", nil, compositeData), ("mask", nil, maskData), ("format", nil, Data("jpeg".utf8))])
-            try await client.execute(uri: "/v1/harmonize", method: .post, headers: jpegHeaders, body: jpegBody) { response in
+            let (jpegBody, jpegHeaders) = multipart([
+                ("composite", nil, compositeData), ("mask", nil, maskData), ("format", nil, Data("jpeg".utf8)),
+            ])
+            try await client.execute(uri: "/v1/harmonize", method: .post, headers: jpegHeaders, body: jpegBody) {
+                response in
                 #expect(response.status == .ok)
                 #expect(response.headers[.contentType] == "image/jpeg")
             }
@@ -162,7 +184,8 @@ private func app(_ service: HarmonizationService) -> some ApplicationProtocol {
                 let result = try ImageFile.decode(Data(response.body.readableBytesView), path: "result")
                 #expect(result.bitDepth == 16)
             }
-            try await client.execute(uri: "/v1/harmonize", method: .post, headers: rotatedHeaders, body: rotatedBody) { response in
+            try await client.execute(uri: "/v1/harmonize", method: .post, headers: rotatedHeaders, body: rotatedBody) {
+                response in
                 #expect(response.status == .ok)
                 let result = try ImageFile.decode(Data(response.body.readableBytesView), path: "result")
                 #expect(result.width == decoded.width && result.height == decoded.height)
@@ -171,25 +194,49 @@ private func app(_ service: HarmonizationService) -> some ApplicationProtocol {
     }
 
     @Test func everyInputErrorHasItsStatus() async throws {
-        let service = try makeService { $0.maximumUploadMegabytes = 1; $0.maximumPixels = 100_000 }
+        let service = try makeService {
+            $0.maximumUploadMegabytes = 1
+            $0.maximumPixels = 100_000
+        }
         let good = composite(), goodMask = mask()
         var truncated = good
         truncated.removeLast(good.count / 2)
         let gif = Data("GIF89a".utf8) + Data(repeating: 0, count: 64)
         let cases: [(String, [(String, String?, Data)], HTTPResponse.Status, String)] = [
-            ("truncated PNG", [("composite", nil, truncated), ("mask", nil, goodMask)], .badRequest, "unreadable_image"),
+            (
+                "truncated PNG", [("composite", nil, truncated), ("mask", nil, goodMask)], .badRequest,
+                "unreadable_image"
+            ),
             ("missing mask", [("composite", nil, good)], .badRequest, "missing_field"),
-            ("bad format field", [("composite", nil, good), ("mask", nil, goodMask), ("format", nil, Data("tiff".utf8))], .badRequest, "bad_field"),
+            (
+                "bad format field",
+                [("composite", nil, good), ("mask", nil, goodMask), ("format", nil, Data("tiff".utf8))], .badRequest,
+                "bad_field"
+            ),
             ("GIF", [("composite", nil, gif), ("mask", nil, goodMask)], .unsupportedMediaType, "unsupported_image"),
-            ("too many pixels", [("composite", nil, composite(400, 300)), ("mask", nil, mask(400, 300))], .contentTooLarge, "image_too_large"),
-            ("size mismatch", [("composite", nil, good), ("mask", nil, mask(64, 96))], .unprocessableContent, "bad_mask"),
-            ("empty mask", [("composite", nil, good), ("mask", nil, mask(empty: true))], .unprocessableContent, "bad_mask"),
-            ("upload too large", [("composite", nil, Data(repeating: 7, count: 1_200_000)), ("mask", nil, goodMask)], .contentTooLarge, "upload_too_large"),
+            (
+                "too many pixels", [("composite", nil, composite(400, 300)), ("mask", nil, mask(400, 300))],
+                .contentTooLarge, "image_too_large"
+            ),
+            (
+                "size mismatch", [("composite", nil, good), ("mask", nil, mask(64, 96))], .unprocessableContent,
+                "bad_mask"
+            ),
+            (
+                "empty mask", [("composite", nil, good), ("mask", nil, mask(empty: true))], .unprocessableContent,
+                "bad_mask"
+            ),
+            (
+                "upload too large",
+                [("composite", nil, Data(repeating: 7, count: 1_200_000)), ("mask", nil, goodMask)], .contentTooLarge,
+                "upload_too_large"
+            ),
         ]
         try await app(service).test(.router) { client in
             for (label, fields, status, code) in cases {
                 let (body, headers) = multipart(fields)
-                try await client.execute(uri: "/v1/harmonize", method: .post, headers: headers, body: body) { response in
+                try await client.execute(uri: "/v1/harmonize", method: .post, headers: headers, body: body) {
+                    response in
                     #expect(response.status == status, "\(label): \(response.status)")
                     #expect(errorCode(response) == code, "\(label): \(String(buffer: response.body))")
                 }
@@ -199,17 +246,24 @@ private func app(_ service: HarmonizationService) -> some ApplicationProtocol {
             hostile.append(contentsOf: [0xC3, 0xA9, 0x3A, 0x20, 0x78, 0x0D, 0x0A, 0x0D, 0x0A])
             hostile.append(Data("x\r\n--b--\r\n".utf8))
             try await client.execute(
-                uri: "/v1/harmonize", method: .post, headers: [.contentType: "multipart/form-data; boundary=b"], body: ByteBuffer(bytes: hostile)
+                uri: "/v1/harmonize", method: .post, headers: [.contentType: "multipart/form-data; boundary=b"],
+                body: ByteBuffer(bytes: hostile)
             ) { response in
                 #expect(response.status == .badRequest)
                 #expect(errorCode(response) == "bad_multipart")
             }
             // UTF-8 in a header value (a file name) is fine
-            let (utf8Body, utf8Headers) = multipart([("composite", "fotó.png", good), ("mask", "maszk-é.png", goodMask)])
-            try await client.execute(uri: "/v1/harmonize", method: .post, headers: utf8Headers, body: utf8Body) { response in
+            let (utf8Body, utf8Headers) = multipart([
+                ("composite", "fotó.png", good), ("mask", "maszk-é.png", goodMask),
+            ])
+            try await client.execute(uri: "/v1/harmonize", method: .post, headers: utf8Headers, body: utf8Body) {
+                response in
                 #expect(response.status == .ok)
             }
-            try await client.execute(uri: "/v1/harmonize", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: "{}")) { response in
+            try await client.execute(
+                uri: "/v1/harmonize", method: .post, headers: [.contentType: "application/json"],
+                body: ByteBuffer(string: "{}")
+            ) { response in
                 #expect(response.status == .badRequest)
                 #expect(errorCode(response) == "not_multipart")
             }
@@ -217,7 +271,10 @@ private func app(_ service: HarmonizationService) -> some ApplicationProtocol {
     }
 
     @Test func fullQueueAnswers503WithRetryAfterAndSlowRequestsAnswer504() async throws {
-        let service = try makeService { $0.queue = 0; $0.timeoutSeconds = 0.5 }
+        let service = try makeService {
+            $0.queue = 0
+            $0.timeoutSeconds = 0.5
+        }
         let release = DispatchSemaphore(value: 0)
         // occupy the only worker
         let blocker = Task { try await service.pool.run(timeout: .seconds(30)) { _ in release.wait() } }
@@ -233,7 +290,10 @@ private func app(_ service: HarmonizationService) -> some ApplicationProtocol {
         release.signal()
         try await blocker.value
 
-        let waiting = try makeService { $0.queue = 4; $0.timeoutSeconds = 0.3 }
+        let waiting = try makeService {
+            $0.queue = 4
+            $0.timeoutSeconds = 0.3
+        }
         let hold = DispatchSemaphore(value: 0)
         let occupied = Task { try await waiting.pool.run(timeout: .seconds(30)) { _ in hold.wait() } }
         while waiting.pool.busyWorkers == 0 { try await Task.sleep(for: .milliseconds(5)) }
@@ -253,35 +313,55 @@ private func app(_ service: HarmonizationService) -> some ApplicationProtocol {
     @Test func composePastesTheObjectAndHarmonizesIt() async throws {
         let service = try makeService()
         let background = composite(120, 80)
-        let object = png(width: 30, height: 20, layout: .rgba) { x, y, c in c == 3 ? (x > 2 && x < 27 ? 255 : 0) : 200 - c * 60 }
+        let object = png(width: 30, height: 20, layout: .rgba) { x, y, c in
+            c == 3 ? (x > 2 && x < 27 ? 255 : 0) : 200 - c * 60
+        }
         let (body, headers) = multipart([
-            ("background", nil, background), ("object", nil, object), ("x", nil, Data("10".utf8)), ("y", nil, Data("20".utf8)),
+            ("background", nil, background), ("object", nil, object), ("x", nil, Data("10".utf8)),
+            ("y", nil, Data("20".utf8)),
             ("scale", nil, Data("1.5".utf8)),
         ])
-        struct Result: Decodable { var width: Int; var height: Int; var composite: String; var mask: String; var result: String; var milliseconds: Double }
+        struct Result: Decodable {
+            var width: Int
+            var height: Int
+            var composite: String
+            var mask: String
+            var result: String
+            var milliseconds: Double
+        }
         try await app(service).test(.router) { client in
             try await client.execute(uri: "/v1/compose", method: .post, headers: headers, body: body) { response in
                 #expect(response.status == .ok)
                 let decoded = try JSONDecoder().decode(Result.self, from: Data(response.body.readableBytesView))
                 #expect(decoded.width == 120 && decoded.height == 80)
-                let maskImage = PlanarImage(mask: try ImageFile.decode(try #require(Data(base64Encoded: decoded.mask)), path: "mask"))
+                let maskImage = PlanarImage(
+                    mask: try ImageFile.decode(try #require(Data(base64Encoded: decoded.mask)), path: "mask"))
                 // the object (45 x 30 after scaling) covers x 10..<55, y 20..<50, minus its transparent edges
                 #expect(maskImage.values[30 * 120 + 30] > 0.99)
                 #expect(maskImage.values[5 * 120 + 5] == 0 && maskImage.values[60 * 120 + 100] == 0)
                 #expect(decoded.result != decoded.composite)
             }
             // an object without transparency needs object_mask
-            let (opaque, opaqueHeaders) = multipart([("background", nil, background), ("object", nil, composite(30, 20))])
-            try await client.execute(uri: "/v1/compose", method: .post, headers: opaqueHeaders, body: opaque) { response in
+            let (opaque, opaqueHeaders) = multipart([
+                ("background", nil, background), ("object", nil, composite(30, 20)),
+            ])
+            try await client.execute(uri: "/v1/compose", method: .post, headers: opaqueHeaders, body: opaque) {
+                response in
                 #expect(response.status == .unprocessableContent)
             }
             // placed entirely outside the background: nothing to harmonize
-            let (outside, outsideHeaders) = multipart([("background", nil, background), ("object", nil, object), ("x", nil, Data("500".utf8))])
-            try await client.execute(uri: "/v1/compose", method: .post, headers: outsideHeaders, body: outside) { response in
+            let (outside, outsideHeaders) = multipart([
+                ("background", nil, background), ("object", nil, object), ("x", nil, Data("500".utf8)),
+            ])
+            try await client.execute(uri: "/v1/compose", method: .post, headers: outsideHeaders, body: outside) {
+                response in
                 #expect(response.status == .unprocessableContent)
             }
-            let (badScale, badScaleHeaders) = multipart([("background", nil, background), ("object", nil, object), ("scale", nil, Data("nan".utf8))])
-            try await client.execute(uri: "/v1/compose", method: .post, headers: badScaleHeaders, body: badScale) { response in
+            let (badScale, badScaleHeaders) = multipart([
+                ("background", nil, background), ("object", nil, object), ("scale", nil, Data("nan".utf8)),
+            ])
+            try await client.execute(uri: "/v1/compose", method: .post, headers: badScaleHeaders, body: badScale) {
+                response in
                 #expect(response.status == .badRequest)
             }
         }
@@ -290,8 +370,18 @@ private func app(_ service: HarmonizationService) -> some ApplicationProtocol {
     @Test func workerPoolRunsInOrderAndRefusesBeyondItsQueue() async throws {
         let pool = WorkerPool(resources: [0, 1], queueCapacity: 1)
         let gate = DispatchSemaphore(value: 0)
-        let first = Task { try await pool.run(timeout: .seconds(10)) { worker in gate.wait(); return worker } }
-        let second = Task { try await pool.run(timeout: .seconds(10)) { worker in gate.wait(); return worker } }
+        let first = Task {
+            try await pool.run(timeout: .seconds(10)) { worker in
+                gate.wait()
+                return worker
+            }
+        }
+        let second = Task {
+            try await pool.run(timeout: .seconds(10)) { worker in
+                gate.wait()
+                return worker
+            }
+        }
         while pool.busyWorkers < 2 { try await Task.sleep(for: .milliseconds(5)) }
         let third = Task { try await pool.run(timeout: .seconds(10)) { worker in worker } }
         while pool.queueLength < 1 { try await Task.sleep(for: .milliseconds(5)) }

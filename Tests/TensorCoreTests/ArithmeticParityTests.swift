@@ -1,8 +1,8 @@
 // PyTorch parity (Tests/Fixtures/ops_arithmetic, made by Scripts/fixtures/ops_arithmetic.py) for the
 // broadcasting arithmetic operators, their scalar forms, and the fused `linear` and `batchNormELU`.
 import Foundation
-import Testing
 import TensorCore
+import Testing
 import _TestSupport
 
 @Suite struct ArithmeticParityTests {
@@ -21,7 +21,8 @@ import _TestSupport
     }
 
     static let scalarForms: [String: @Sendable (Tensor) -> Tensor] = [
-        "scalar_add": { $0 + 2.5 }, "scalar_radd": { 2.5 + $0 }, "scalar_sub": { $0 - 1.5 }, "scalar_rsub": { 1.5 - $0 },
+        "scalar_add": { $0 + 2.5 }, "scalar_radd": { 2.5 + $0 }, "scalar_sub": { $0 - 1.5 },
+        "scalar_rsub": { 1.5 - $0 },
         "scalar_mul": { $0 * -0.75 }, "scalar_rmul": { -0.75 * $0 }, "scalar_div": { $0 / 3 }, "negate": { -$0 },
     ]
 
@@ -35,7 +36,8 @@ import _TestSupport
     @Test func everyArithmeticCaseIsRun() throws {
         let fixture = try Fixtures.load("ops_arithmetic/arithmetic.safetensors")
         let cases = Set(fixture.tensors.keys.map { String($0.split(separator: ".")[0]) })
-        let run = Set(Self.operators.keys.flatMap { op in Self.broadcasts.map { "\(op)_\($0)" } } + Self.scalarForms.keys)
+        let run = Set(
+            Self.operators.keys.flatMap { op in Self.broadcasts.map { "\(op)_\($0)" } } + Self.scalarForms.keys)
         #expect(cases == run)
     }
 
@@ -46,7 +48,9 @@ import _TestSupport
         try expectParity(family: "ops_arithmetic", file: "fused", case: "linear_no_bias", inputs: ["x", "weight"]) {
             linear($0[0], weight: $0[1])
         }
-        try expectParity(family: "ops_arithmetic", file: "fused", case: "linear_vector", inputs: ["x", "weight", "bias"]) {
+        try expectParity(
+            family: "ops_arithmetic", file: "fused", case: "linear_vector", inputs: ["x", "weight", "bias"]
+        ) {
             linear($0[0], weight: $0[1], bias: $0[2])
         }
     }
@@ -58,19 +62,23 @@ import _TestSupport
         ("bn_elu_train_plain_nc", true, 0.3, 1, false, false),
         ("bn_elu_eval_residual", false, 0.1, 1, true, true),
     ])
-    func batchNormELUMatchesPyTorch(name: String, training: Bool, momentum: Float, alpha: Float, affine: Bool, residual: Bool) throws {
+    func batchNormELUMatchesPyTorch(
+        name: String, training: Bool, momentum: Float, alpha: Float, affine: Bool, residual: Bool
+    ) throws {
         let fixture = try Fixtures.load("ops_arithmetic/fused.safetensors")
         let runningMean = try fixture.tensor("\(name).running_mean")
         let runningVariance = try fixture.tensor("\(name).running_var")
         let inputs = ["x"] + (affine ? ["weight", "bias"] : []) + (residual ? ["residual"] : [])
         try expectParity(family: "ops_arithmetic", file: "fused", case: name, inputs: inputs) { t in
             batchNormELU(
-                t[0], weight: affine ? t[1] : nil, bias: affine ? t[2] : nil, runningMean: runningMean, runningVariance: runningVariance,
+                t[0], weight: affine ? t[1] : nil, bias: affine ? t[2] : nil, runningMean: runningMean,
+                runningVariance: runningVariance,
                 training: training, momentum: momentum, residual: residual ? t[inputs.count - 1] : nil, alpha: alpha)
         }
         let mean = compare(runningMean, try fixture.tensor("\(name).running_mean_after"), label: "\(name) running mean")
         #expect(mean.passed, "\(mean)")
-        let variance = compare(runningVariance, try fixture.tensor("\(name).running_var_after"), label: "\(name) running variance")
+        let variance = compare(
+            runningVariance, try fixture.tensor("\(name).running_var_after"), label: "\(name) running variance")
         #expect(variance.passed, "\(variance)")
     }
 }

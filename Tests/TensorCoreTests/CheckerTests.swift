@@ -1,7 +1,7 @@
+import TensorCore
 // The test helpers must be able to fail: `checkGradients` on deliberately wrong gradients and
 // `compare` on wrong values (their returned reports, not real test failures).
 import Testing
-import TensorCore
 import _TestSupport
 
 /// `x * x * factor` whose pullback is `gradient(x, dOut)`, to plant a wrong backward.
@@ -77,8 +77,11 @@ private func square(_ x: Tensor, factor: Float = 1, gradient: @escaping (Float, 
         #expect(!compare([1, .nan], [1, 2]).passed)
         #expect(!compare([1, .nan], [1, .nan]).passed)
         #expect(!compare([1, 2], [1, 2, 3]).passed)
-        #expect(!compare(Tensor(shape: [2, 3], data: [Float](repeating: 0, count: 6)),
-                         Tensor(shape: [3, 2], data: [Float](repeating: 0, count: 6))).passed)
+        #expect(
+            !compare(
+                Tensor(shape: [2, 3], data: [Float](repeating: 0, count: 6)),
+                Tensor(shape: [3, 2], data: [Float](repeating: 0, count: 6))
+            ).passed)
     }
 
     /// A transposed result (same values, wrong layout) fails: the comparison is element-wise.

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TensorCore
+import Testing
 import _TestSupport
 
 /// Several threads running ops at once (as parallel tests or a data loader beside training do):
@@ -15,12 +15,15 @@ import _TestSupport
         let w = Tensor.uniform([8, 8, 3, 3], low: -0.3, high: 0.3, generator: &generator, requiresGrad: true)
         let y = conv2d(x, weight: w, padding: 1)
         let up = resizeBilinear(y, height: 37, width: 31)
-        let normalized = batchNormELU(up, weight: nil, bias: nil, runningMean: Tensor.zeros([8]), runningVariance: Tensor.ones([8]), training: true)
+        let normalized = batchNormELU(
+            up, weight: nil, bias: nil, runningMean: Tensor.zeros([8]), runningVariance: Tensor.ones([8]),
+            training: true)
         let q = normalized.reshaped([2, 2, 4, 37 * 31])
         let k = Tensor.uniform([2, 2, 50, 4], low: -1, high: 1, generator: &generator, requiresGrad: true)
         let v = Tensor.uniform([2, 2, 50, 3], low: -1, high: 1, generator: &generator, requiresGrad: true)
         let attended = tokenAttention(queries: q, keys: k, values: v, scale: 0.5)
-        let mixed = matmul(attended.reshaped([2, 6, 37 * 31]), attended.reshaped([2, 6, 37 * 31]).transposed(1, 2)).softmax(axis: -1)
+        let mixed = matmul(attended.reshaped([2, 6, 37 * 31]), attended.reshaped([2, 6, 37 * 31]).transposed(1, 2))
+            .softmax(axis: -1)
         let loss = mixed.sum() + attended.sum()
         loss.backward()
         return mixed.data + x.grad! + w.grad! + k.grad! + v.grad!
@@ -33,7 +36,10 @@ import _TestSupport
         // Each thread writes its own slot (no shared array mutation); read after all have joined.
         let slots = UnsafeMutablePointer<[Float]>.allocate(capacity: count)
         slots.initialize(repeating: [], count: count)
-        defer { slots.deinitialize(count: count); slots.deallocate() }
+        defer {
+            slots.deinitialize(count: count)
+            slots.deallocate()
+        }
         let box = UncheckedBox(slots)
         let group = DispatchGroup()
         for index in 0..<count {
@@ -46,8 +52,9 @@ import _TestSupport
         group.wait()
         for (index, result) in UnsafeBufferPointer(start: slots, count: count).enumerated() {
             let expected = reference[index % seeds.count]
-            let c = compare(Tensor(shape: [result.count], data: result), Tensor(shape: [expected.count], data: expected),
-                            relativeTolerance: 1e-5, absoluteTolerance: 1e-6, label: "thread \(index)")
+            let c = compare(
+                Tensor(shape: [result.count], data: result), Tensor(shape: [expected.count], data: expected),
+                relativeTolerance: 1e-5, absoluteTolerance: 1e-6, label: "thread \(index)")
             #expect(c.passed, "\(c)")
         }
     }

@@ -1,15 +1,18 @@
 // Fast convolution kernels (oneDNN blocked and plain layouts, im2col + sgemm) against the naive
 // loops of _TestSupport/ReferenceConvolution.swift, forward and backward, on unfriendly shapes.
 import Foundation
-import Testing
 import TensorCore
+import Testing
 import _TestSupport
 
 /// One convolution case: input N x C x H x W, O output channels, K x K kernel.
 struct ConvolutionCase: CustomTestStringConvertible, Sendable {
     var n: Int, c: Int, h: Int, w: Int, o: Int, k: Int
     var parameters: ReferenceConvolution.Parameters
-    init(_ n: Int, _ c: Int, _ h: Int, _ w: Int, o: Int, k: Int, s: Int = 1, p: Int = 0, d: Int = 1, g: Int = 1, op: Int = 0) {
+    init(
+        _ n: Int, _ c: Int, _ h: Int, _ w: Int, o: Int, k: Int, s: Int = 1, p: Int = 0, d: Int = 1, g: Int = 1,
+        op: Int = 0
+    ) {
         (self.n, self.c, self.h, self.w, self.o, self.k) = (n, c, h, w, o, k)
         parameters = .init(stride: s, padding: p, dilation: d, groups: g, outputPadding: op)
     }
@@ -33,7 +36,8 @@ let unfriendlyConvolutions: [ConvolutionCase] = [
     ConvolutionCase(1, 16, 9, 11, o: 16, k: 3, p: 1),  // Winograd: partial 4x4 tiles
     ConvolutionCase(2, 17, 6, 7, o: 24, k: 3),  // Winograd, no padding
     ConvolutionCase(1, 16, 7, 8, o: 19, k: 3, p: 2),  // Winograd, padding 2
-    ConvolutionCase(1, 16, 3, 2, o: 16, k: 3, p: 2),  // Winograd forward only (the input is too small for backward-data)
+    // Winograd forward only (the input is too small for backward-data)
+    ConvolutionCase(1, 16, 3, 2, o: 16, k: 3, p: 2),
     ConvolutionCase(1, 16, 5, 37, o: 16, k: 3, p: 2),  // Winograd: rows wide enough for the SIMD phase split / merge
     ConvolutionCase(2, 16, 6, 38, o: 17, k: 3),  // the same without padding
 ]
@@ -51,17 +55,22 @@ let unfriendlyTransposedConvolutions: [ConvolutionCase] = [
 ]
 
 let convolutionBackends: [ConvolutionBackend] =
-    (ConvolutionBackend.isOneDNNAvailable ? [.oneDNN(blockedLayout: true), .oneDNN(blockedLayout: false)] : []) + [.im2col, .winograd]
+    (ConvolutionBackend.isOneDNNAvailable ? [.oneDNN(blockedLayout: true), .oneDNN(blockedLayout: false)] : []) + [
+        .im2col, .winograd,
+    ]
 
 /// Random inputs for a case: x, weight (conv or transposed layout), bias, and an output gradient.
-func convolutionInputs(_ t: ConvolutionCase, transposed: Bool, seed: UInt64) -> (x: Tensor, weight: Tensor, bias: Tensor, dOut: Tensor) {
+func convolutionInputs(_ t: ConvolutionCase, transposed: Bool, seed: UInt64) -> (
+    x: Tensor, weight: Tensor, bias: Tensor, dOut: Tensor
+) {
     var generator = SplitMix64(seed: seed)
     let p = t.parameters
     let x = Tensor.uniform([t.n, t.c, t.h, t.w], low: -1, high: 1, generator: &generator)
     let weightShape = transposed ? [t.c, t.o / p.groups, t.k, t.k] : [t.o, t.c / p.groups, t.k, t.k]
     let weight = Tensor.uniform(weightShape, low: -1, high: 1, generator: &generator)
     let bias = Tensor.uniform([t.o], low: -1, high: 1, generator: &generator)
-    let outShape = transposed
+    let outShape =
+        transposed
         ? ReferenceConvolution.transposedShape(x, weight, p)
         : ReferenceConvolution.conv2d(x, weight: weight, bias: nil, p).shape
     let dOut = Tensor.uniform(outShape, low: -1, high: 1, generator: &generator)
@@ -86,18 +95,26 @@ func convolutionInputs(_ t: ConvolutionCase, transposed: Bool, seed: UInt64) -> 
             var dx = [Float](repeating: 1, count: g.inputCount)
             var dw = [Float](repeating: 1, count: g.weightCount)
             var db = [Float](repeating: 1, count: t.o)
-            convolutionForward(output: &out, input: x.data, weight: weight.data, bias: bias.data, geometry: g, training: true, backend: backend)
-            convolutionBackward(dInput: &dx, dWeight: &dw, dBias: &db, dOutput: dOut.data, input: x.data, weight: weight.data, geometry: g, backend: backend)
+            convolutionForward(
+                output: &out, input: x.data, weight: weight.data, bias: bias.data, geometry: g, training: true,
+                backend: backend)
+            convolutionBackward(
+                dInput: &dx, dWeight: &dw, dBias: &db, dOutput: dOut.data, input: x.data, weight: weight.data,
+                geometry: g, backend: backend)
             expectClose(out, expected.data, "\(backend) forward")
             expectClose(dx, edx.data.map { $0 + 1 }, "\(backend) dInput")
             expectClose(dw, edw.data.map { $0 + 1 }, "\(backend) dWeight")
             expectClose(db, edb.data.map { $0 + 1 }, "\(backend) dBias")
 
             // Forward accumulation (used by the transposed conv's backward), and backward overwrite.
-            convolutionForward(output: &out, input: x.data, weight: weight.data, bias: nil, geometry: g, accumulate: true, backend: backend)
+            convolutionForward(
+                output: &out, input: x.data, weight: weight.data, bias: nil, geometry: g, accumulate: true,
+                backend: backend)
             let withoutBias = ReferenceConvolution.conv2d(x, weight: weight, bias: nil, p).data
             expectClose(out, zip(expected.data, withoutBias).map { $0 + $1 }, "\(backend) forward accumulate")
-            convolutionBackward(dInput: &dx, dWeight: nil, dBias: &db, dOutput: dOut.data, input: nil, weight: weight.data, geometry: g, accumulate: false, backend: backend)
+            convolutionBackward(
+                dInput: &dx, dWeight: nil, dBias: &db, dOutput: dOut.data, input: nil, weight: weight.data, geometry: g,
+                accumulate: false, backend: backend)
             expectClose(dx, edx.data, "\(backend) dInput overwrite")
             expectClose(db, edb.data, "\(backend) dBias alone")
         }
@@ -110,7 +127,8 @@ func convolutionInputs(_ t: ConvolutionCase, transposed: Bool, seed: UInt64) -> 
         let expected = ReferenceConvolution.convTranspose2d(x, weight: weight, bias: bias, p)
         let (edx, edw, edb) = ReferenceConvolution.convTranspose2dBackward(dOut, x: x, weight: weight, p)
         let g = ConvolutionGeometry(
-            batch: t.n, inputChannels: t.o, inputHeight: expected.shape[2], inputWidth: expected.shape[3], outputChannels: t.c,
+            batch: t.n, inputChannels: t.o, inputHeight: expected.shape[2], inputWidth: expected.shape[3],
+            outputChannels: t.c,
             kernelSize: t.k, stride: p.stride, padding: p.padding, dilation: p.dilation, groups: p.groups,
             outputHeight: t.h, outputWidth: t.w)
         for backend in convolutionBackends {
@@ -119,14 +137,18 @@ func convolutionInputs(_ t: ConvolutionCase, transposed: Bool, seed: UInt64) -> 
             var dx = [Float](repeating: 1, count: x.count)
             var dw = [Float](repeating: 1, count: weight.count)
             var db = [Float](repeating: 1, count: t.o)
-            transposedConvolutionForward(output: &out, input: x.data, weight: weight.data, bias: bias.data, geometry: g, backend: backend)
-            transposedConvolutionBackward(dInput: &dx, dWeight: &dw, dBias: &db, dOutput: dOut.data, input: x.data, weight: weight.data, geometry: g, backend: backend)
+            transposedConvolutionForward(
+                output: &out, input: x.data, weight: weight.data, bias: bias.data, geometry: g, backend: backend)
+            transposedConvolutionBackward(
+                dInput: &dx, dWeight: &dw, dBias: &db, dOutput: dOut.data, input: x.data, weight: weight.data,
+                geometry: g, backend: backend)
             expectClose(out, expected.data, "\(backend) transposed forward")
             expectClose(dx, edx.data.map { $0 + 1 }, "\(backend) transposed dInput")
             expectClose(dw, edw.data.map { $0 + 1 }, "\(backend) transposed dWeight")
             expectClose(db, edb.data.map { $0 + 1 }, "\(backend) transposed dBias")
             transposedConvolutionBackward(
-                dInput: &dx, dWeight: &dw, dBias: &db, dOutput: dOut.data, input: x.data, weight: weight.data, geometry: g,
+                dInput: &dx, dWeight: &dw, dBias: &db, dOutput: dOut.data, input: x.data, weight: weight.data,
+                geometry: g,
                 accumulate: false, backend: backend)
             expectClose(dx, edx.data, "\(backend) transposed dInput overwrite")
             expectClose(dw, edw.data, "\(backend) transposed dWeight overwrite")
@@ -139,14 +161,17 @@ func convolutionInputs(_ t: ConvolutionCase, transposed: Bool, seed: UInt64) -> 
         let (x, weight, bias, dOut) = convolutionInputs(t, transposed: false, seed: 13)
         let expected = ReferenceConvolution.conv2d(x, weight: weight, bias: bias, t.parameters)
         let (_, expectedDw, _) = ReferenceConvolution.conv2dBackward(dOut, x: x, weight: weight, t.parameters)
-        let g = ConvolutionGeometry(batch: 2, inputChannels: 16, inputHeight: 13, inputWidth: 10, outputChannels: 16, kernelSize: 3, padding: 1)
+        let g = ConvolutionGeometry(
+            batch: 2, inputChannels: 16, inputHeight: 13, inputWidth: 10, outputChannels: 16, kernelSize: 3, padding: 1)
         #expect(winogradSupports(g))
         for rows in [1, 2, 4] {
             var out = [Float](repeating: .nan, count: g.outputCount)
-            winogradConvolutionForward(output: &out, input: x.data, weight: weight.data, bias: bias.data, geometry: g, tileRowsPerBlock: rows)
+            winogradConvolutionForward(
+                output: &out, input: x.data, weight: weight.data, bias: bias.data, geometry: g, tileRowsPerBlock: rows)
             expectClose(out, expected.data, "Winograd, \(rows) tile rows per block")
             var dw = [Float](repeating: 1, count: g.weightCount)
-            winogradConvolutionBackwardWeights(dWeight: &dw, dOutput: dOut.data, input: x.data, geometry: g, accumulate: true, tileRowsPerBlock: rows)
+            winogradConvolutionBackwardWeights(
+                dWeight: &dw, dOutput: dOut.data, input: x.data, geometry: g, accumulate: true, tileRowsPerBlock: rows)
             expectClose(dw, expectedDw.data.map { $0 + 1 }, "Winograd dWeight, \(rows) tile rows per block")
         }
     }
@@ -154,24 +179,26 @@ func convolutionInputs(_ t: ConvolutionCase, transposed: Bool, seed: UInt64) -> 
     /// Transformed weights are reused across calls only while the weight values are unchanged: a
     /// weight updated in place (as an optimizer does, same address) gets a fresh transform.
     @Test func winogradWeightCacheFollowsInPlaceWeightUpdates() {
-        let g = ConvolutionGeometry(batch: 1, inputChannels: 16, inputHeight: 12, inputWidth: 9, outputChannels: 24, kernelSize: 3, padding: 1)
+        let g = ConvolutionGeometry(
+            batch: 1, inputChannels: 16, inputHeight: 12, inputWidth: 9, outputChannels: 24, kernelSize: 3, padding: 1)
         var generator = SplitMix64(seed: 5)
         let x = Tensor.uniform([1, 16, 12, 9], low: -1, high: 1, generator: &generator).data
         let initial = Tensor.uniform([24, 16, 3, 3], low: -0.2, high: 0.2, generator: &generator).data
-        let weight = UnsafeMutablePointer<Float>.allocate(capacity: g.weightCount)   // one address throughout
+        let weight = UnsafeMutablePointer<Float>.allocate(capacity: g.weightCount)  // one address throughout
         defer { weight.deallocate() }
         weight.update(from: initial, count: g.weightCount)
         func forward(caching: Bool) -> [Float] {
             var out = [Float](repeating: .nan, count: g.outputCount)
-            winogradConvolutionForward(output: &out, input: x, weight: weight, bias: nil, geometry: g, cachesTransformedWeights: caching)
+            winogradConvolutionForward(
+                output: &out, input: x, weight: weight, bias: nil, geometry: g, cachesTransformedWeights: caching)
             return out
         }
         let uncached = forward(caching: false)
         let first = forward(caching: true), second = forward(caching: true)
-        let reused = first == uncached && second == uncached   // compared as Bool: no array dump on failure
+        let reused = first == uncached && second == uncached  // compared as Bool: no array dump on failure
         #expect(reused, "cached transform differs from a fresh one")
         for step in 1...3 {
-            weight[7 * step] += 0.25   // one value, in place
+            weight[7 * step] += 0.25  // one value, in place
             weight[g.weightCount - step] -= 0.125
             let fresh = forward(caching: false), cached = forward(caching: true)
             let (followsUpdate, changed) = (cached == fresh, cached != uncached)
@@ -179,7 +206,9 @@ func convolutionInputs(_ t: ConvolutionCase, transposed: Bool, seed: UInt64) -> 
             #expect(changed, "step \(step): the update did not change the output")
         }
         let reference = ReferenceConvolution.conv2d(
-            Tensor(shape: [1, 16, 12, 9], data: x), weight: Tensor(shape: [24, 16, 3, 3], data: Array(UnsafeBufferPointer(start: weight, count: g.weightCount))),
+            Tensor(shape: [1, 16, 12, 9], data: x),
+            weight: Tensor(
+                shape: [24, 16, 3, 3], data: Array(UnsafeBufferPointer(start: weight, count: g.weightCount))),
             bias: nil, ConvolutionCase(1, 16, 12, 9, o: 24, k: 3, p: 1).parameters)
         expectClose(forward(caching: true), reference.data, "cached Winograd after updates vs naive loops")
     }
@@ -187,7 +216,8 @@ func convolutionInputs(_ t: ConvolutionCase, transposed: Bool, seed: UInt64) -> 
     /// Winograd F(4x4, 3x3) rounds more than direct convolution; on a realistic layer its error stays
     /// below 2e-5 of the output's largest magnitude (forward, input and weight gradients).
     @Test func winogradAccuracyOnA64ChannelLayer() {
-        let g = ConvolutionGeometry(batch: 1, inputChannels: 64, inputHeight: 30, inputWidth: 33, outputChannels: 64, kernelSize: 3, padding: 1)
+        let g = ConvolutionGeometry(
+            batch: 1, inputChannels: 64, inputHeight: 30, inputWidth: 33, outputChannels: 64, kernelSize: 3, padding: 1)
         var generator = SplitMix64(seed: 21)
         let x = Tensor.uniform([1, 64, 30, 33], low: -1, high: 1, generator: &generator).data
         let w = Tensor.uniform([64, 64, 3, 3], low: -0.06, high: 0.06, generator: &generator).data  // ~ Kaiming scale
@@ -198,18 +228,27 @@ func convolutionInputs(_ t: ConvolutionCase, transposed: Bool, seed: UInt64) -> 
         convolutionForward(output: &actual, input: x, weight: w, bias: nil, geometry: g, backend: .winograd)
         var expectedDx = [Float](repeating: 0, count: g.inputCount), actualDx = expectedDx
         var expectedDw = [Float](repeating: 0, count: g.weightCount), actualDw = expectedDw
-        convolutionBackward(dInput: &expectedDx, dWeight: &expectedDw, dBias: nil, dOutput: dOut, input: x, weight: w, geometry: g, backend: direct)
-        convolutionBackward(dInput: &actualDx, dWeight: &actualDw, dBias: nil, dOutput: dOut, input: x, weight: w, geometry: g, backend: .winograd)
-        for (label, a, e) in [("forward", actual, expected), ("dInput", actualDx, expectedDx), ("dWeight", actualDw, expectedDw)] {
+        convolutionBackward(
+            dInput: &expectedDx, dWeight: &expectedDw, dBias: nil, dOutput: dOut, input: x, weight: w, geometry: g,
+            backend: direct)
+        convolutionBackward(
+            dInput: &actualDx, dWeight: &actualDw, dBias: nil, dOutput: dOut, input: x, weight: w, geometry: g,
+            backend: .winograd)
+        for (label, a, e) in [
+            ("forward", actual, expected), ("dInput", actualDx, expectedDx), ("dWeight", actualDw, expectedDw),
+        ] {
             let scale = e.map(abs).max() ?? 1
-            let comparison = compare(a, e, relativeTolerance: 0, absoluteTolerance: 2e-5 * scale, label: "Winograd \(label) (scale \(scale))")
+            let comparison = compare(
+                a, e, relativeTolerance: 0, absoluteTolerance: 2e-5 * scale, label: "Winograd \(label) (scale \(scale))"
+            )
             #expect(comparison.passed, "\(comparison)")
         }
     }
 
     @Test(.enabled(if: ConvolutionBackend.isOneDNNAvailable))
     func oneDNNPicksAnImplementationForTheBenchmarkShape() {
-        let g = ConvolutionGeometry(batch: 1, inputChannels: 64, inputHeight: 16, inputWidth: 16, outputChannels: 64, kernelSize: 3, padding: 1)
+        let g = ConvolutionGeometry(
+            batch: 1, inputChannels: 64, inputHeight: 16, inputWidth: 16, outputChannels: 64, kernelSize: 3, padding: 1)
         for pass in ["inference", "training", "backwardData", "backwardWeights"] {
             let name = oneDNNConvolutionImplementation(geometry: g, pass: pass)
             #expect(name != nil && !(name ?? "").hasPrefix("ref"), "\(pass): \(name ?? "none")")
@@ -217,7 +256,9 @@ func convolutionInputs(_ t: ConvolutionCase, transposed: Bool, seed: UInt64) -> 
     }
 }
 
-func expectClose(_ actual: [Float], _ expected: [Float], _ label: String, sourceLocation: SourceLocation = #_sourceLocation) {
+func expectClose(
+    _ actual: [Float], _ expected: [Float], _ label: String, sourceLocation: SourceLocation = #_sourceLocation
+) {
     let comparison = compare(actual, expected, relativeTolerance: 1e-4, absoluteTolerance: 1e-4, label: label)
     #expect(comparison.passed, "\(comparison)", sourceLocation: sourceLocation)
 }
@@ -225,10 +266,15 @@ func expectClose(_ actual: [Float], _ expected: [Float], _ label: String, source
 /// oneDNN falls back to im2col silently; the tests insist it had a primitive for every pass,
 /// except where oneDNN 2.6 rejects the geometry: trailing padding at or below -stride (unused
 /// trailing input rows; only a transposed conv with outputPadding >= stride gets there).
-func expectOneDNNImplementation(_ g: ConvolutionGeometry, _ backend: ConvolutionBackend, sourceLocation: SourceLocation = #_sourceLocation) {
-    guard case .oneDNN(let blocked) = backend, g.paddingBottom + g.stride > 0, g.paddingRight + g.stride > 0 else { return }
+func expectOneDNNImplementation(
+    _ g: ConvolutionGeometry, _ backend: ConvolutionBackend, sourceLocation: SourceLocation = #_sourceLocation
+) {
+    guard case .oneDNN(let blocked) = backend, g.paddingBottom + g.stride > 0, g.paddingRight + g.stride > 0 else {
+        return
+    }
     for pass in ["inference", "training", "backwardData", "backwardWeights"] {
         let name = oneDNNConvolutionImplementation(geometry: g, pass: pass, blockedLayout: blocked)
-        #expect(name != nil, "no oneDNN \(pass) primitive for \(g) (blocked: \(blocked))", sourceLocation: sourceLocation)
+        #expect(
+            name != nil, "no oneDNN \(pass) primitive for \(g) (blocked: \(blocked))", sourceLocation: sourceLocation)
     }
 }

@@ -1,8 +1,8 @@
 // conv2d and convTranspose2d ops: (A) hand-computed cases, (B) finite differences, (C) PyTorch
 // parity from Tests/Fixtures/ops_conv (Scripts/fixtures/ops_conv.py), and precondition messages.
 import Foundation
-import Testing
 import TensorCore
+import Testing
 import _TestSupport
 
 @Suite struct ConvolutionTests {
@@ -84,7 +84,11 @@ import _TestSupport
         let (x, weight, bias, _) = convolutionInputs(t, transposed: false, seed: 3)
         let p = t.parameters
         let report = checkGradients(
-            of: { conv2d($0[0], weight: $0[1], bias: $0[2], stride: p.stride, padding: p.padding, dilation: p.dilation, groups: p.groups) },
+            of: {
+                conv2d(
+                    $0[0], weight: $0[1], bias: $0[2], stride: p.stride, padding: p.padding, dilation: p.dilation,
+                    groups: p.groups)
+            },
             at: [x, weight, bias], tolerance: 2e-3)
         #expect(report.passed, "\(report)")
     }
@@ -99,8 +103,9 @@ import _TestSupport
         let p = t.parameters
         let report = checkGradients(
             of: {
-                convTranspose2d($0[0], weight: $0[1], bias: $0[2], stride: p.stride, padding: p.padding,
-                                outputPadding: p.outputPadding, dilation: p.dilation, groups: p.groups)
+                convTranspose2d(
+                    $0[0], weight: $0[1], bias: $0[2], stride: p.stride, padding: p.padding,
+                    outputPadding: p.outputPadding, dilation: p.dilation, groups: p.groups)
             },
             at: [x, weight, bias], tolerance: 2e-3)
         #expect(report.passed, "\(report)")
@@ -126,10 +131,14 @@ import _TestSupport
         for fixtureCase in cases {
             let name = fixtureCase["name"] as! String
             func int(_ key: String) -> Int { fixtureCase[key] as! Int }
-            let x = try file.tensor("\(name)/x"), weight = try file.tensor("\(name)/weight"), bias = try file.tensor("\(name)/bias")
+            let x = try file.tensor("\(name)/x"), weight = try file.tensor("\(name)/weight"),
+                bias = try file.tensor("\(name)/bias")
             for leaf in [x, weight, bias] { leaf.requiresGrad = true }
-            let out = family == "conv2d"
-                ? conv2d(x, weight: weight, bias: bias, stride: int("stride"), padding: int("padding"), dilation: int("dilation"), groups: int("groups"))
+            let out =
+                family == "conv2d"
+                ? conv2d(
+                    x, weight: weight, bias: bias, stride: int("stride"), padding: int("padding"),
+                    dilation: int("dilation"), groups: int("groups"))
                 : convTranspose2d(
                     x, weight: weight, bias: bias, stride: int("stride"), padding: int("padding"),
                     outputPadding: int("output_padding"), dilation: int("dilation"), groups: int("groups"))
@@ -139,12 +148,15 @@ import _TestSupport
             // on small outputs beside large ones (channels16: 6.1e-5 on a scale of 18.5 with OpenBLAS's
             // generic Prescott SGEMM kernel, which 0.3.21 picks on CPUs it does not know).
             let scale = backend == .winograd ? max(1, expected.data.map(abs).max() ?? 0) : 1
-            let forward = compare(out, expected, relativeTolerance: 1e-5, absoluteTolerance: 1e-5 * scale, label: "\(family) \(name) \(backend) forward")
+            let forward = compare(
+                out, expected, relativeTolerance: 1e-5, absoluteTolerance: 1e-5 * scale,
+                label: "\(family) \(name) \(backend) forward")
             #expect(forward.passed, "\(forward)")
             out.backward(seed: try file.tensor("\(name)/grad_output").data)
             for (label, leaf) in [("x", x), ("weight", weight), ("bias", bias)] {
                 let gradient = compare(
-                    leaf.gradTensor!, try file.tensor("\(name)/grad_\(label)"), relativeTolerance: 1e-4, absoluteTolerance: 1e-4,
+                    leaf.gradTensor!, try file.tensor("\(name)/grad_\(label)"), relativeTolerance: 1e-4,
+                    absoluteTolerance: 1e-4,
                     label: "\(family) \(name) \(backend) grad \(label)")
                 #expect(gradient.passed, "\(gradient)")
             }

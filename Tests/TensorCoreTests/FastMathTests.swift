@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TensorCore
+import Testing
 
 /// The vectorisable exp used by softmax, ELU, sigmoid and GELU, against libm in Double.
 @Suite struct FastMathTests {
@@ -57,7 +57,9 @@ extension FastMathTests {
         let y = Tensor(shape: [inputs.count], data: inputs).elu()
         for (x, value) in zip(inputs, y.data) {
             let exact = x > 0 ? Double(x) : Foundation.expm1(Double(x))
-            #expect(abs(Double(value) - exact) <= 3e-7 * max(1e-30, abs(exact)) || abs(Double(value) - exact) < 1e-37, "elu(\(x)) = \(value), expected \(exact)")
+            #expect(
+                abs(Double(value) - exact) <= 3e-7 * max(1e-30, abs(exact)) || abs(Double(value) - exact) < 1e-37,
+                "elu(\(x)) = \(value), expected \(exact)")
         }
         #expect(Tensor(shape: [2], data: [.nan, -1]).elu().data[0].isNaN)
         let row = Tensor(shape: [1, 4], data: [0, -.infinity, 2, -50]).softmax(axis: 1)

@@ -1,5 +1,5 @@
-import Testing
 import TensorCore
+import Testing
 import _TestSupport
 
 /// linear(x, weight:, bias:) = x W^T + b: (A) by hand, (B) finite differences, and equality with the
@@ -13,8 +13,8 @@ import _TestSupport
         let y = linear(x, weight: w, bias: b)
         #expect(y.shape == [1, 3] && y.data == [1.5, 0, 5])
         y.sum().backward()
-        #expect(x.grad == [3, 2])                       // column sums of W
-        #expect(w.grad == [1, 2, 1, 2, 1, 2])           // x in every row
+        #expect(x.grad == [3, 2])  // column sums of W
+        #expect(w.grad == [1, 2, 1, 2, 1, 2])  // x in every row
         #expect(b.grad == [1, 1, 1])
         #expect(linear(x.detached(), weight: w.detached()).data == [1, 0, 6])
     }
@@ -50,8 +50,10 @@ import _TestSupport
                 return [y.data, xi.grad!, wi.grad!] + (withBias ? [bi.grad!] : [])
             }
             for index in runs[0].indices {
-                let c = compare(Tensor(shape: [runs[0][index].count], data: runs[0][index]), Tensor(shape: [runs[1][index].count], data: runs[1][index]),
-                                relativeTolerance: 1e-5, absoluteTolerance: 1e-5, label: "\(shape) -> \(outputs) part \(index)")
+                let c = compare(
+                    Tensor(shape: [runs[0][index].count], data: runs[0][index]),
+                    Tensor(shape: [runs[1][index].count], data: runs[1][index]),
+                    relativeTolerance: 1e-5, absoluteTolerance: 1e-5, label: "\(shape) -> \(outputs) part \(index)")
                 #expect(c.passed, "\(c)")
             }
         }

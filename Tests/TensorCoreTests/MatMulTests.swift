@@ -1,5 +1,5 @@
-import Testing
 import TensorCore
+import Testing
 import _TestSupport
 
 @Suite struct MatMulTests {
@@ -59,7 +59,8 @@ import _TestSupport
         let b = Tensor.uniform(bShape, low: -1, high: 1, generator: &generator, requiresGrad: true)
         let c = matmul(a, b)
         let expected = ReferenceKernels.matmul(a, b)
-        let forward = compare(c, expected, relativeTolerance: 1e-5, absoluteTolerance: 1e-5, label: "matmul \(aShape) x \(bShape)")
+        let forward = compare(
+            c, expected, relativeTolerance: 1e-5, absoluteTolerance: 1e-5, label: "matmul \(aShape) x \(bShape)")
         #expect(forward.passed, "\(forward)")
         let dOut = Tensor.uniform(c.shape, low: -1, high: 1, generator: &generator)
         c.backward(seed: dOut.data)
@@ -89,11 +90,15 @@ import _TestSupport
             a.requiresGrad = true
             b.requiresGrad = true
             let out = matmul(a, b)
-            let forward = compare(out, try file.tensor("output", of: fixtureCase), relativeTolerance: 1e-5, absoluteTolerance: 1e-5, label: "\(fixtureCase) forward")
+            let forward = compare(
+                out, try file.tensor("output", of: fixtureCase), relativeTolerance: 1e-5, absoluteTolerance: 1e-5,
+                label: "\(fixtureCase) forward")
             #expect(forward.passed, "\(forward)")
             out.backward(seed: try file.tensor("grad_output", of: fixtureCase).data)
             for (name, input) in [("a", a), ("b", b)] {
-                let gradient = compare(input.gradTensor!, try file.tensor("grad_\(name)", of: fixtureCase), relativeTolerance: 1e-4, absoluteTolerance: 1e-5, label: "\(fixtureCase) grad \(name)")
+                let gradient = compare(
+                    input.gradTensor!, try file.tensor("grad_\(name)", of: fixtureCase), relativeTolerance: 1e-4,
+                    absoluteTolerance: 1e-5, label: "\(fixtureCase) grad \(name)")
                 #expect(gradient.passed, "\(gradient)")
             }
         }

@@ -1,5 +1,5 @@
-import Testing
 import TensorCore
+import Testing
 import _TestSupport
 
 /// reshape, permute/transpose, slice, pad, concatenate, split: hand cases, naive twins for permute
@@ -97,7 +97,8 @@ import _TestSupport
         let shape = [3, 4, 5]
         let x = Tensor.normal(shape, generator: &generator)
         let paddings: [[(before: Int, after: Int)]] = [
-            [(0, 0), (0, 0), (0, 0)], [(1, 0), (0, 3), (2, 2)], [(0, 0), (3, 3), (4, 1)], [(2, 2), (0, 0), (0, 0)], [(0, 1), (1, 0), (0, 0)],
+            [(0, 0), (0, 0), (0, 0)], [(1, 0), (0, 3), (2, 2)], [(0, 0), (3, 3), (4, 1)], [(2, 2), (0, 0), (0, 0)],
+            [(0, 1), (1, 0), (0, 0)],
         ]
         for padding in paddings {
             for mode in [PaddingMode.zero, .reflect] {
@@ -113,7 +114,10 @@ import _TestSupport
                                 if mode == .zero { return nil }
                                 return i < 0 ? -i : 2 * (sp.0 - 1) - i
                             }
-                            if source.contains(where: { $0 == nil }) { expected.append(0); continue }
+                            if source.contains(where: { $0 == nil }) {
+                                expected.append(0)
+                                continue
+                            }
                             expected.append(x.data[(source[0]! * 4 + source[1]!) * 5 + source[2]!])
                         }
                     }
@@ -131,7 +135,9 @@ import _TestSupport
         var mismatches = 0
         for c in 0..<1001 {
             for a in 0..<3 {
-                for b in 0..<70 where y.data[(c * 3 + a) * 70 + b] != x.data[(a * 70 + b) * 1001 + c] { mismatches += 1 }
+                for b in 0..<70 where y.data[(c * 3 + a) * 70 + b] != x.data[(a * 70 + b) * 1001 + c] {
+                    mismatches += 1
+                }
             }
         }
         #expect(y.shape == [1001, 3, 70] && mismatches == 0)
@@ -165,10 +171,13 @@ import _TestSupport
         ("pad reflect", [[2, 3, 5]], { $0[0].padded([(1, 0), (2, 2), (1, 3)], mode: .reflect) }),
         ("concatenate", [[3, 2, 5], [3, 1, 5], [3, 4, 5]], { Tensor.concatenated($0, axis: 1) }),
         ("concatenate last", [[3, 2], [3, 5]], { Tensor.concatenated($0, axis: -1) }),
-        ("split", [[7, 3]], { x in
-            let parts = x[0].split(sizes: [2, 4, 1], axis: 0)
-            return Tensor.concatenated([parts[2] * 3, parts[0], parts[1] * -2], axis: 0)
-        }),
+        (
+            "split", [[7, 3]],
+            { x in
+                let parts = x[0].split(sizes: [2, 4, 1], axis: 0)
+                return Tensor.concatenated([parts[2] * 3, parts[0], parts[1] * -2], axis: 0)
+            }
+        ),
     ]
 
     @Test func gradientsMatchFiniteDifferences() {
@@ -203,8 +212,12 @@ import _TestSupport
     }
 
     @Test func concatenateMatchesPyTorch() throws {
-        try expectParity(file: "movement", case: "concat_1", inputs: ["a", "b", "c"]) { Tensor.concatenated($0, axis: 1) }
-        try expectParity(file: "movement", case: "concat_last", inputs: ["a", "b"]) { Tensor.concatenated($0, axis: -1) }
+        try expectParity(file: "movement", case: "concat_1", inputs: ["a", "b", "c"]) {
+            Tensor.concatenated($0, axis: 1)
+        }
+        try expectParity(file: "movement", case: "concat_last", inputs: ["a", "b"]) {
+            Tensor.concatenated($0, axis: -1)
+        }
     }
 
     @Test func splitMatchesPyTorch() throws {
@@ -220,7 +233,9 @@ import _TestSupport
             loss = loss.map { $0 + term } ?? term
         }
         loss?.backward()
-        let g = compare(x.gradTensor!, try fixture.tensor("split_2.dx"), relativeTolerance: 1e-4, absoluteTolerance: 1e-5, label: "split dx")
+        let g = compare(
+            x.gradTensor!, try fixture.tensor("split_2.dx"), relativeTolerance: 1e-4, absoluteTolerance: 1e-5,
+            label: "split dx")
         #expect(g.passed, "\(g)")
     }
 }

@@ -1,5 +1,5 @@
-import Testing
 import TensorCore
+import Testing
 import _TestSupport
 
 /// layerNorm and batchNorm (training and evaluation, running statistics): hand cases, finite
@@ -21,7 +21,8 @@ import _TestSupport
         let b = Tensor(shape: [4], data: [0, 0, 0, 10], requiresGrad: true)
         let z = layerNorm(x.detached(), normalizedShape: [4], weight: w, bias: b)
         // out = xhat * w + b
-        #expect(compare(z.data, [-1.5 * scale, -1 * scale, 1.5 * scale, 6 * scale + 10], relativeTolerance: 1e-6).passed)
+        #expect(
+            compare(z.data, [-1.5 * scale, -1 * scale, 1.5 * scale, 6 * scale + 10], relativeTolerance: 1e-6).passed)
         z.sum().backward()
         #expect(b.grad == [1, 1, 1, 1])
         #expect(compare(w.grad!, [-1.5, -0.5, 0.5, 1.5].map { $0 * scale }, relativeTolerance: 1e-6).passed)
@@ -32,14 +33,16 @@ import _TestSupport
         let x = Tensor(shape: [2, 1], data: [1, 3], requiresGrad: true)
         let runningMean = Tensor(shape: [1], data: [0])
         let runningVariance = Tensor(shape: [1], data: [1])
-        let y = batchNorm(x, weight: nil, bias: nil, runningMean: runningMean, runningVariance: runningVariance, training: true)
+        let y = batchNorm(
+            x, weight: nil, bias: nil, runningMean: runningMean, runningVariance: runningVariance, training: true)
         let scale = 1 / (1 + 1e-5 as Float).squareRoot()
         #expect(compare(y.data, [-scale, scale], relativeTolerance: 1e-6).passed)
         #expect(Swift.abs(runningMean.item - 0.2) < 1e-7)
         #expect(Swift.abs(runningVariance.item - 1.1) < 1e-6)  // 0.9 * 1 + 0.1 * 2
 
         let eval = batchNorm(
-            Tensor(shape: [1, 1, 1, 2], data: [0.2, 1.2]), weight: Tensor(shape: [1], data: [2]), bias: Tensor(shape: [1], data: [1]),
+            Tensor(shape: [1, 1, 1, 2], data: [0.2, 1.2]), weight: Tensor(shape: [1], data: [2]),
+            bias: Tensor(shape: [1], data: [1]),
             runningMean: runningMean, runningVariance: runningVariance, training: false)
         let evalScale = 2 / (1.1 + 1e-5 as Float).squareRoot()
         #expect(compare(eval.data, [1, 1 + evalScale], relativeTolerance: 1e-6).passed)
@@ -71,21 +74,26 @@ import _TestSupport
                 #expect(row.grad! == Array(x.grad![(r * 256)..<((r + 1) * 256)]), "row \(r) gradient")
             }
         }
-        let c = compare(w.grad!, dWeight.map { Float($0) }, relativeTolerance: 1e-5, absoluteTolerance: 1e-5, label: "dWeight")
+        let c = compare(
+            w.grad!, dWeight.map { Float($0) }, relativeTolerance: 1e-5, absoluteTolerance: 1e-5, label: "dWeight")
         #expect(c.passed, "\(c)")
     }
 
     // MARK: (B) finite differences
 
     @Test func layerNormGradientsMatchFiniteDifferences() {
-        for (index, (shape, normalized)) in [([3, 7], [7]), ([2, 3, 5], [3, 5]), ([5, 1], [1]), ([1, 2, 9], [9])].enumerated() {
+        for (index, (shape, normalized)) in [([3, 7], [7]), ([2, 3, 5], [3, 5]), ([5, 1], [1]), ([1, 2, 9], [9])]
+            .enumerated()
+        {
             var generator = SplitMix64(seed: UInt64(500 + index))
             let x = Tensor.normal(shape, std: 2, generator: &generator)
             let w = Tensor.normal(normalized, generator: &generator)
             let b = Tensor.normal(normalized, generator: &generator)
-            let report = checkGradients(of: { layerNorm($0[0], normalizedShape: normalized, weight: $0[1], bias: $0[2]) }, at: [x, w, b])
+            let report = checkGradients(
+                of: { layerNorm($0[0], normalizedShape: normalized, weight: $0[1], bias: $0[2]) }, at: [x, w, b])
             #expect(report.passed, "layerNorm \(shape) over \(normalized): \(report)")
-            let plain = checkGradients(of: { layerNorm($0[0], normalizedShape: normalized, weight: nil, bias: nil) }, at: [x])
+            let plain = checkGradients(
+                of: { layerNorm($0[0], normalizedShape: normalized, weight: nil, bias: nil) }, at: [x])
             #expect(plain.passed, "layerNorm without affine \(shape): \(plain)")
         }
     }
@@ -101,7 +109,11 @@ import _TestSupport
             let runningMean = Tensor.normal([channels], generator: &generator)
             let runningVariance = Tensor.uniform([channels], low: 0.5, high: 2, generator: &generator)
             let report = checkGradients(
-                of: { batchNorm($0[0], weight: $0[1], bias: $0[2], runningMean: runningMean, runningVariance: runningVariance, training: training) },
+                of: {
+                    batchNorm(
+                        $0[0], weight: $0[1], bias: $0[2], runningMean: runningMean, runningVariance: runningVariance,
+                        training: training)
+                },
                 at: [x, w, b])
             #expect(report.passed, "batchNorm training \(training) \(shape): \(report)")
         }
@@ -121,7 +133,9 @@ import _TestSupport
         }
     }
 
-    @Test(arguments: [("batch_norm_train", true, Float(0.1)), ("batch_norm_train_nc", true, 0.3), ("batch_norm_eval", false, 0.1)])
+    @Test(arguments: [
+        ("batch_norm_train", true, Float(0.1)), ("batch_norm_train_nc", true, 0.3), ("batch_norm_eval", false, 0.1),
+    ])
     func batchNormMatchesPyTorch(name: String, training: Bool, momentum: Float) throws {
         let fixture = try Fixtures.load("ops_core/normalization.safetensors")
         let runningMean = try fixture.tensor("\(name).running_mean")
@@ -133,7 +147,8 @@ import _TestSupport
         }
         let mean = compare(runningMean, try fixture.tensor("\(name).running_mean_after"), label: "\(name) running mean")
         #expect(mean.passed, "\(mean)")
-        let variance = compare(runningVariance, try fixture.tensor("\(name).running_var_after"), label: "\(name) running variance")
+        let variance = compare(
+            runningVariance, try fixture.tensor("\(name).running_var_after"), label: "\(name) running variance")
         #expect(variance.passed, "\(variance)")
     }
 }

@@ -4,8 +4,8 @@
 // thread created, so a cached primitive run on another thread wrote past that thread's buffer
 // (heap corruption) or through a null one (SIGSEGV). A crash of this test process is the failure.
 import Foundation
-import Testing
 import TensorCore
+import Testing
 import _TestSupport
 
 @Suite struct OneDNNThreadTests {
@@ -38,7 +38,10 @@ import _TestSupport
     static func onNewThread(_ body: @escaping @Sendable () -> [Float]) -> [Float] {
         let result = UncheckedBox(UnsafeMutablePointer<[Float]>.allocate(capacity: 1))
         result.value.initialize(to: [])
-        defer { result.value.deinitialize(count: 1); result.value.deallocate() }
+        defer {
+            result.value.deinitialize(count: 1)
+            result.value.deallocate()
+        }
         let done = DispatchSemaphore(value: 0)
         Thread {
             result.value.pointee = body()
@@ -50,14 +53,18 @@ import _TestSupport
 
     @Test(.enabled(if: ConvolutionBackend.isOneDNNAvailable))
     func cachedPrimitiveRunsOnAnotherThread() {
-        #expect(oneDNNConvolutionImplementation(geometry: Self.geometry, pass: "training", blockedLayout: false)?.contains("gemm") == true,
-                "the case should exercise oneDNN's GEMM convolution, which uses a scratchpad")
+        #expect(
+            oneDNNConvolutionImplementation(geometry: Self.geometry, pass: "training", blockedLayout: false)?.contains(
+                "gemm") == true,
+            "the case should exercise oneDNN's GEMM convolution, which uses a scratchpad")
         // Primitives created on a new thread, then run on this thread and on two more new threads.
         let creator = Self.onNewThread { Self.forwardAndBackward() }
         let here = Self.forwardAndBackward()
         let elsewhere = Self.onNewThread { Self.forwardAndBackward() }
         let again = Self.onNewThread { Self.forwardAndBackward() }
-        #expect(creator.count == Self.geometry.outputCount + Self.geometry.inputCount + Self.geometry.weightCount + Self.geometry.outputChannels)
+        #expect(
+            creator.count == Self.geometry.outputCount + Self.geometry.inputCount + Self.geometry.weightCount
+                + Self.geometry.outputChannels)
         #expect(here == creator, "same primitives, another thread: results differ")
         #expect(elsewhere == creator && again == creator, "same primitives, another thread: results differ")
     }

@@ -1,5 +1,5 @@
-import Testing
 import TensorCore
+import Testing
 
 /// Malformed calls stop with a precondition message that names the shapes involved. Each case runs
 /// in a child process (Swift Testing exit tests) and reads its standard error.

@@ -1,5 +1,5 @@
-import Testing
 import TensorCore
+import Testing
 import _TestSupport
 
 @Suite struct PixelKernelsTests {
@@ -34,7 +34,9 @@ import _TestSupport
         // dK[tap, y, x] = x[y-1, x-1] (zero outside): the shifted image on tap 0, and so on
         #expect(Array(kernels.grad![0..<9]) == [0, 0, 0, 0, 1, 2, 0, 4, 5])
         #expect(Array(kernels.grad![36..<45]) == [1, 2, 3, 4, 5, 6, 7, 8, 9])
-        let dilated = applyPixelKernels(x.detached(), kernels: Self.oneHot(tap: 8, groups: 1, kernelSize: 3, height: 3, width: 3), kernelSize: 3, dilation: 2)
+        let dilated = applyPixelKernels(
+            x.detached(), kernels: Self.oneHot(tap: 8, groups: 1, kernelSize: 3, height: 3, width: 3), kernelSize: 3,
+            dilation: 2)
         // tap (2, 2) with dilation 2 reads x[y + 2, x + 2]
         #expect(dilated.data == [9, 0, 0, 0, 0, 0, 0, 0, 0])
     }
@@ -54,14 +56,17 @@ import _TestSupport
     // MARK: B. finite differences
 
     @Test(arguments: [
-        ([1, 2, 5, 4], 1, 3, 1), ([2, 4, 3, 5], 2, 3, 2), ([1, 3, 7, 3], 3, 5, 1), ([1, 2, 4, 6], 1, 5, 2), ([1, 1, 1, 1], 1, 3, 1),
+        ([1, 2, 5, 4], 1, 3, 1), ([2, 4, 3, 5], 2, 3, 2), ([1, 3, 7, 3], 3, 5, 1), ([1, 2, 4, 6], 1, 5, 2),
+        ([1, 1, 1, 1], 1, 3, 1),
     ])
     func gradientsMatchFiniteDifferences(shape: [Int], groups: Int, kernelSize: Int, dilation: Int) {
         var generator = SplitMix64(seed: 13)
         let x = Tensor.uniform(shape, low: -1, high: 1, generator: &generator)
-        let kernels = Tensor.uniform([shape[0], groups * kernelSize * kernelSize, shape[2], shape[3]], low: -1, high: 1, generator: &generator)
+        let kernels = Tensor.uniform(
+            [shape[0], groups * kernelSize * kernelSize, shape[2], shape[3]], low: -1, high: 1, generator: &generator)
         let report = checkGradients(
-            of: { applyPixelKernels($0[0], kernels: $0[1], kernelSize: kernelSize, dilation: dilation) }, at: [x, kernels])
+            of: { applyPixelKernels($0[0], kernels: $0[1], kernelSize: kernelSize, dilation: dilation) },
+            at: [x, kernels])
         #expect(report.passed, "\(report)")
     }
 
@@ -70,26 +75,32 @@ import _TestSupport
     @Test func fusedKernelsMatchNaiveLoops() {
         var generator = SplitMix64(seed: 21)
         for (shape, kernelSize, dilation) in [
-            ([2, 6, 7, 9], 3, 1), ([1, 6, 9, 13], 3, 2), ([1, 6, 5, 3], 5, 1), ([2, 6, 11, 5], 5, 2), ([1, 6, 2, 1], 5, 2),
+            ([2, 6, 7, 9], 3, 1), ([1, 6, 9, 13], 3, 2), ([1, 6, 5, 3], 5, 1), ([2, 6, 11, 5], 5, 2),
+            ([1, 6, 2, 1], 5, 2),
             // big enough for parallelChunks to split the rows over threads (with 2 or more threads)
             ([1, 6, 41, 37], 3, 1),
         ] {
             for groups in [1, 2, 3, 6] {
                 let x = Tensor.uniform(shape, low: -1, high: 1, generator: &generator, requiresGrad: true)
                 let kernels = Tensor.uniform(
-                    [shape[0], groups * kernelSize * kernelSize, shape[2], shape[3]], low: -1, high: 1, generator: &generator,
+                    [shape[0], groups * kernelSize * kernelSize, shape[2], shape[3]], low: -1, high: 1,
+                    generator: &generator,
                     requiresGrad: true)
                 let label = "\(shape) g\(groups) k\(kernelSize) d\(dilation)"
                 let y = applyPixelKernels(x, kernels: kernels, kernelSize: kernelSize, dilation: dilation)
-                let naive = ReferenceKernels.pixelKernels(x, kernels: kernels, kernelSize: kernelSize, dilation: dilation)
-                let forward = compare(y, naive, relativeTolerance: 1e-5, absoluteTolerance: 1e-5, label: "forward \(label)")
+                let naive = ReferenceKernels.pixelKernels(
+                    x, kernels: kernels, kernelSize: kernelSize, dilation: dilation)
+                let forward = compare(
+                    y, naive, relativeTolerance: 1e-5, absoluteTolerance: 1e-5, label: "forward \(label)")
                 #expect(forward.passed, "\(forward)")
                 let dOut = Tensor.uniform(shape, low: -1, high: 1, generator: &generator)
                 y.backward(seed: dOut.data)
                 let (dx, dk) = ReferenceKernels.pixelKernelsGradients(
                     x, kernels: kernels, kernelSize: kernelSize, dilation: dilation, dOutput: dOut)
-                let cx = compare(x.gradTensor!, dx, relativeTolerance: 1e-4, absoluteTolerance: 1e-5, label: "dx \(label)")
-                let ck = compare(kernels.gradTensor!, dk, relativeTolerance: 1e-4, absoluteTolerance: 1e-5, label: "dK \(label)")
+                let cx = compare(
+                    x.gradTensor!, dx, relativeTolerance: 1e-4, absoluteTolerance: 1e-5, label: "dx \(label)")
+                let ck = compare(
+                    kernels.gradTensor!, dk, relativeTolerance: 1e-4, absoluteTolerance: 1e-5, label: "dK \(label)")
                 #expect(cx.passed, "\(cx)")
                 #expect(ck.passed, "\(ck)")
             }
@@ -107,12 +118,17 @@ import _TestSupport
             let kernels = try file.tensor("kernels", of: fixtureCase)
             x.requiresGrad = true
             kernels.requiresGrad = true
-            let out = applyPixelKernels(x, kernels: kernels, kernelSize: fixtureCase.int("kernel"), dilation: fixtureCase.int("dilation"))
-            let forward = compare(out, try file.tensor("output", of: fixtureCase), relativeTolerance: 1e-5, absoluteTolerance: 1e-5, label: "\(fixtureCase) forward")
+            let out = applyPixelKernels(
+                x, kernels: kernels, kernelSize: fixtureCase.int("kernel"), dilation: fixtureCase.int("dilation"))
+            let forward = compare(
+                out, try file.tensor("output", of: fixtureCase), relativeTolerance: 1e-5, absoluteTolerance: 1e-5,
+                label: "\(fixtureCase) forward")
             #expect(forward.passed, "\(forward)")
             out.backward(seed: try file.tensor("grad_output", of: fixtureCase).data)
             for (name, input) in [("x", x), ("kernels", kernels)] {
-                let gradient = compare(input.gradTensor!, try file.tensor("grad_\(name)", of: fixtureCase), relativeTolerance: 1e-4, absoluteTolerance: 1e-5, label: "\(fixtureCase) grad \(name)")
+                let gradient = compare(
+                    input.gradTensor!, try file.tensor("grad_\(name)", of: fixtureCase), relativeTolerance: 1e-4,
+                    absoluteTolerance: 1e-5, label: "\(fixtureCase) grad \(name)")
                 #expect(gradient.passed, "\(gradient)")
             }
         }

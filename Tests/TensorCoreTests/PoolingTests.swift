@@ -1,5 +1,5 @@
-import Testing
 import TensorCore
+import Testing
 import _TestSupport
 
 @Suite struct PoolingTests {
@@ -64,18 +64,24 @@ import _TestSupport
 
     // MARK: B. finite differences
 
-    @Test(arguments: [([1, 2, 7, 5], 3, 2, 1), ([2, 1, 6, 6], 2, 2, 0), ([1, 3, 5, 9], 3, 1, 0), ([1, 1, 4, 3], 5, 3, 2)])
+    @Test(arguments: [
+        ([1, 2, 7, 5], 3, 2, 1), ([2, 1, 6, 6], 2, 2, 0), ([1, 3, 5, 9], 3, 1, 0), ([1, 1, 4, 3], 5, 3, 2),
+    ])
     func averagePoolingGradients(shape: [Int], kernel: Int, stride: Int, padding: Int) {
         var generator = SplitMix64(seed: 5)
         let x = Tensor.uniform(shape, low: -1, high: 1, generator: &generator)
-        let report = checkGradients(of: { avgPool2d($0[0], kernelSize: kernel, stride: stride, padding: padding) }, at: [x])
+        let report = checkGradients(
+            of: { avgPool2d($0[0], kernelSize: kernel, stride: stride, padding: padding) }, at: [x])
         #expect(report.passed, "\(report)")
     }
 
-    @Test(arguments: [([1, 2, 7, 5], 3, 2, 1), ([2, 1, 6, 6], 2, 2, 0), ([1, 3, 5, 9], 3, 1, 0), ([1, 1, 4, 3], 5, 3, 2)])
+    @Test(arguments: [
+        ([1, 2, 7, 5], 3, 2, 1), ([2, 1, 6, 6], 2, 2, 0), ([1, 3, 5, 9], 3, 1, 0), ([1, 1, 4, 3], 5, 3, 2),
+    ])
     func maxPoolingGradients(shape: [Int], kernel: Int, stride: Int, padding: Int) {
         let x = Self.distinct(shape, seed: 9)
-        let report = checkGradients(of: { maxPool2d($0[0], kernelSize: kernel, stride: stride, padding: padding) }, at: [x])
+        let report = checkGradients(
+            of: { maxPool2d($0[0], kernelSize: kernel, stride: stride, padding: padding) }, at: [x])
         #expect(report.passed, "\(report)")
     }
 
@@ -99,18 +105,23 @@ import _TestSupport
             let label = "\(shape) k\(kernel) s\(stride) p\(padding)"
             let average = compare(
                 avgPool2d(x, kernelSize: kernel, stride: stride, padding: padding),
-                ReferenceKernels.pool2d(x, kernelSize: kernel, stride: stride, padding: padding, max: false), label: "avg \(label)")
+                ReferenceKernels.pool2d(x, kernelSize: kernel, stride: stride, padding: padding, max: false),
+                label: "avg \(label)")
             let maximum = compare(
                 maxPool2d(x, kernelSize: kernel, stride: stride, padding: padding),
-                ReferenceKernels.pool2d(x, kernelSize: kernel, stride: stride, padding: padding, max: true), label: "max \(label)")
+                ReferenceKernels.pool2d(x, kernelSize: kernel, stride: stride, padding: padding, max: true),
+                label: "max \(label)")
             #expect(average.passed, "\(average)")
             #expect(maximum.passed, "\(maximum)")
         }
-        for (shape, height, width) in [([1, 1, 1, 1], 3, 2), ([2, 2, 7, 13], 3, 5), ([1, 1, 17, 4], 6, 4), ([1, 3, 9, 9], 9, 2)] {
+        for (shape, height, width) in [
+            ([1, 1, 1, 1], 3, 2), ([2, 2, 7, 13], 3, 5), ([1, 1, 17, 4], 6, 4), ([1, 3, 9, 9], 9, 2),
+        ] {
             let x = Tensor.uniform(shape, low: -1, high: 1, generator: &generator)
             let adaptive = compare(
                 adaptiveAvgPool2d(x, outputHeight: height, outputWidth: width),
-                ReferenceKernels.adaptiveAvgPool2d(x, outputHeight: height, outputWidth: width), label: "adaptive \(shape) -> \(height)x\(width)")
+                ReferenceKernels.adaptiveAvgPool2d(x, outputHeight: height, outputWidth: width),
+                label: "adaptive \(shape) -> \(height)x\(width)")
             #expect(adaptive.passed, "\(adaptive)")
         }
     }
@@ -140,16 +151,25 @@ import _TestSupport
             let out: Tensor
             switch fixtureCase.string("op") {
             case "avg":
-                out = avgPool2d(x, kernelSize: fixtureCase.int("kernel"), stride: fixtureCase.int("stride"), padding: fixtureCase.int("padding"))
+                out = avgPool2d(
+                    x, kernelSize: fixtureCase.int("kernel"), stride: fixtureCase.int("stride"),
+                    padding: fixtureCase.int("padding"))
             case "max":
-                out = maxPool2d(x, kernelSize: fixtureCase.int("kernel"), stride: fixtureCase.int("stride"), padding: fixtureCase.int("padding"))
+                out = maxPool2d(
+                    x, kernelSize: fixtureCase.int("kernel"), stride: fixtureCase.int("stride"),
+                    padding: fixtureCase.int("padding"))
             default:
-                out = adaptiveAvgPool2d(x, outputHeight: fixtureCase.int("height"), outputWidth: fixtureCase.int("width"))
+                out = adaptiveAvgPool2d(
+                    x, outputHeight: fixtureCase.int("height"), outputWidth: fixtureCase.int("width"))
             }
-            let forward = compare(out, try file.tensor("output", of: fixtureCase), relativeTolerance: 1e-5, absoluteTolerance: 1e-6, label: "\(fixtureCase) forward")
+            let forward = compare(
+                out, try file.tensor("output", of: fixtureCase), relativeTolerance: 1e-5, absoluteTolerance: 1e-6,
+                label: "\(fixtureCase) forward")
             #expect(forward.passed, "\(forward)")
             out.backward(seed: try file.tensor("grad_output", of: fixtureCase).data)
-            let gradient = compare(x.gradTensor!, try file.tensor("grad_x", of: fixtureCase), relativeTolerance: 1e-4, absoluteTolerance: 1e-6, label: "\(fixtureCase) grad x")
+            let gradient = compare(
+                x.gradTensor!, try file.tensor("grad_x", of: fixtureCase), relativeTolerance: 1e-4,
+                absoluteTolerance: 1e-6, label: "\(fixtureCase) grad x")
             #expect(gradient.passed, "\(gradient)")
         }
     }
@@ -174,7 +194,10 @@ func adjointMismatch(_ f: (Tensor) -> Tensor, _ shape: [Int], seed: UInt64) -> D
     let r = Tensor.uniform(y.shape, low: -1, high: 1, generator: &generator)
     y.backward(seed: r.data)
     var forward = 0.0, backward = 0.0, scale = 0.0
-    for i in 0..<y.count { forward += Double(y.data[i]) * Double(r.data[i]); scale += abs(Double(y.data[i]) * Double(r.data[i])) }
+    for i in 0..<y.count {
+        forward += Double(y.data[i]) * Double(r.data[i])
+        scale += abs(Double(y.data[i]) * Double(r.data[i]))
+    }
     for i in 0..<x.count { backward += Double(x.data[i]) * Double(x.grad![i]) }
     return abs(forward - backward) / max(scale, 1)
 }

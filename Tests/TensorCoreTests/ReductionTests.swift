@@ -1,5 +1,5 @@
-import Testing
 import TensorCore
+import Testing
 import _TestSupport
 
 /// sum / mean / max over axes and the composed variance: hand cases, naive-loop twins on every
@@ -77,7 +77,10 @@ import _TestSupport
                 remainder /= x.shape[axis]
             }
             sums[o] += Double(x.data[flat])
-            if x.data[flat] > maxima[o] { maxima[o] = x.data[flat]; argmax[o] = flat }
+            if x.data[flat] > maxima[o] {
+                maxima[o] = x.data[flat]
+                argmax[o] = flat
+            }
         }
         return (sums, maxima, argmax)
     }
@@ -89,7 +92,8 @@ import _TestSupport
         for mask in 0..<(1 << shape.count) {
             let axes = shape.indices.filter { mask & (1 << $0) != 0 }
             let naive = Self.naiveReduce(x, axes: Set(axes))
-            let s = compare(x.sum(axes: axes).data, naive.sum.map { Float($0) }, relativeTolerance: 1e-6, label: "sum \(axes)")
+            let s = compare(
+                x.sum(axes: axes).data, naive.sum.map { Float($0) }, relativeTolerance: 1e-6, label: "sum \(axes)")
             #expect(s.passed, "\(s)")
             let input = x.detached()
             input.requiresGrad = true
@@ -108,7 +112,9 @@ import _TestSupport
         let x = Tensor.normal([64, 50, 33], generator: &generator)
         for axes in [[0], [1], [2], [0, 2], [1, 2]] {
             let naive = Self.naiveReduce(x, axes: Set(axes))
-            let s = compare(x.mean(axes: axes).data, naive.sum.map { Float($0 / Double(axes.reduce(1) { $0 * x.shape[$1] })) }, relativeTolerance: 1e-5, absoluteTolerance: 1e-7, label: "mean \(axes)")
+            let s = compare(
+                x.mean(axes: axes).data, naive.sum.map { Float($0 / Double(axes.reduce(1) { $0 * x.shape[$1] })) },
+                relativeTolerance: 1e-5, absoluteTolerance: 1e-7, label: "mean \(axes)")
             #expect(s.passed, "\(s)")
             #expect(x.max(axes: axes).data == naive.max, "max \(axes)")
         }

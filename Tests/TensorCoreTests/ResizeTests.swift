@@ -1,5 +1,5 @@
-import Testing
 import TensorCore
+import Testing
 import _TestSupport
 
 @Suite struct ResizeTests {
@@ -67,14 +67,19 @@ import _TestSupport
     @Test func kernelsMatchNaiveFormula() {
         var generator = SplitMix64(seed: 4)
         for (shape, height, width) in [
-            ([1, 1, 1, 1], 5, 3), ([1, 2, 13, 3], 2, 29), ([2, 1, 7, 7], 3, 11), ([1, 1, 2, 31], 17, 6), ([1, 3, 9, 10], 1, 1),
+            ([1, 1, 1, 1], 5, 3), ([1, 2, 13, 3], 2, 29), ([2, 1, 7, 7], 3, 11), ([1, 1, 2, 31], 17, 6),
+            ([1, 3, 9, 10], 1, 1),
             ([1, 1, 16, 16], 37, 21),
         ] {
             let x = Tensor.uniform(shape, low: -1, high: 1, generator: &generator)
             for cubic in [false, true] {
-                let fast = cubic ? resizeBicubic(x, height: height, width: width) : resizeBilinear(x, height: height, width: width)
+                let fast =
+                    cubic
+                    ? resizeBicubic(x, height: height, width: width) : resizeBilinear(x, height: height, width: width)
                 let naive = ReferenceKernels.resize(x, height: height, width: width, cubic: cubic)
-                let comparison = compare(fast, naive, relativeTolerance: 1e-5, absoluteTolerance: 1e-5, label: "\(cubic ? "bicubic" : "bilinear") \(shape) -> \(height)x\(width)")
+                let comparison = compare(
+                    fast, naive, relativeTolerance: 1e-5, absoluteTolerance: 1e-5,
+                    label: "\(cubic ? "bicubic" : "bilinear") \(shape) -> \(height)x\(width)")
                 #expect(comparison.passed, "\(comparison)")
             }
         }
@@ -82,7 +87,8 @@ import _TestSupport
 
     @Test func bigShapesKeepForwardAndBackwardAdjoint() {
         for (height, width) in [(57, 45), (17, 11)] {
-            let bilinear = adjointMismatch({ resizeBilinear($0, height: height, width: width) }, [1, 8, 40, 30], seed: 5)
+            let bilinear = adjointMismatch(
+                { resizeBilinear($0, height: height, width: width) }, [1, 8, 40, 30], seed: 5)
             let bicubic = adjointMismatch({ resizeBicubic($0, height: height, width: width) }, [1, 8, 40, 30], seed: 6)
             #expect(bilinear < 1e-5, "bilinear to \(height)x\(width): adjoint mismatch \(bilinear)")
             #expect(bicubic < 1e-5, "bicubic to \(height)x\(width): adjoint mismatch \(bicubic)")
@@ -98,12 +104,17 @@ import _TestSupport
             let x = try file.tensor("x", of: fixtureCase)
             x.requiresGrad = true
             let (height, width) = (fixtureCase.int("height"), fixtureCase.int("width"))
-            let out = fixtureCase.string("mode") == "bicubic"
+            let out =
+                fixtureCase.string("mode") == "bicubic"
                 ? resizeBicubic(x, height: height, width: width) : resizeBilinear(x, height: height, width: width)
-            let forward = compare(out, try file.tensor("output", of: fixtureCase), relativeTolerance: 1e-5, absoluteTolerance: 1e-6, label: "\(fixtureCase) forward")
+            let forward = compare(
+                out, try file.tensor("output", of: fixtureCase), relativeTolerance: 1e-5, absoluteTolerance: 1e-6,
+                label: "\(fixtureCase) forward")
             #expect(forward.passed, "\(forward)")
             out.backward(seed: try file.tensor("grad_output", of: fixtureCase).data)
-            let gradient = compare(x.gradTensor!, try file.tensor("grad_x", of: fixtureCase), relativeTolerance: 1e-4, absoluteTolerance: 1e-5, label: "\(fixtureCase) grad x")
+            let gradient = compare(
+                x.gradTensor!, try file.tensor("grad_x", of: fixtureCase), relativeTolerance: 1e-4,
+                absoluteTolerance: 1e-5, label: "\(fixtureCase) grad x")
             #expect(gradient.passed, "\(gradient)")
         }
     }

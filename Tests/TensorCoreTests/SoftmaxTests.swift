@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TensorCore
+import Testing
 import _TestSupport
 
 /// softmax and logSoftmax over an axis: hand cases, stability, the tiled (inner axis) path against
@@ -54,7 +54,9 @@ import _TestSupport
         }
         let s = compare(x.softmax(axis: 1).data, expectedSoftmax, relativeTolerance: 1e-5, label: "softmax")
         #expect(s.passed, "\(s)")
-        let l = compare(x.logSoftmax(axis: 1).data, expectedLog, relativeTolerance: 1e-5, absoluteTolerance: 1e-5, label: "logSoftmax")
+        let l = compare(
+            x.logSoftmax(axis: 1).data, expectedLog, relativeTolerance: 1e-5, absoluteTolerance: 1e-5,
+            label: "logSoftmax")
         #expect(l.passed, "\(l)")
     }
 
@@ -83,11 +85,14 @@ import _TestSupport
 
     @Test(arguments: [false, true])
     func gradientsMatchFiniteDifferences(logarithm: Bool) {
-        let cases: [([Int], Int)] = [([7], 0), ([3, 5], 1), ([3, 5, 7], 0), ([3, 5, 7], 1), ([2, 70], 0), ([1, 4, 1], -2)]
+        let cases: [([Int], Int)] = [
+            ([7], 0), ([3, 5], 1), ([3, 5, 7], 0), ([3, 5, 7], 1), ([2, 70], 0), ([1, 4, 1], -2),
+        ]
         for (index, (shape, axis)) in cases.enumerated() {
             var generator = SplitMix64(seed: UInt64(400 + index))
             let x = Tensor.uniform(shape, low: -3, high: 3, generator: &generator)
-            let report = checkGradients(of: { logarithm ? $0[0].logSoftmax(axis: axis) : $0[0].softmax(axis: axis) }, at: [x])
+            let report = checkGradients(
+                of: { logarithm ? $0[0].logSoftmax(axis: axis) : $0[0].softmax(axis: axis) }, at: [x])
             #expect(report.passed, "\(logarithm ? "logSoftmax" : "softmax") \(shape) axis \(axis): \(report)")
         }
     }

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TensorCore
+import Testing
 import _TestSupport
 
 /// Checks of the elementwise unary ops: (A) hand-computed values, (B) finite differences over
@@ -22,19 +22,23 @@ import _TestSupport
     static let positiveOnly: Set = ["log", "sqrt", "pow_half", "pow_neg1_5"]
     /// Points where an op has a kink (finite differences must stay clear of them).
     static let kinks: [String: [Float]] = [
-        "relu": [0], "leaky_relu": [0], "leaky_relu_0_2": [0], "elu": [0], "elu_0_5": [0], "abs": [0], "clamp": [-0.5, 0.7],
+        "relu": [0], "leaky_relu": [0], "leaky_relu_0_2": [0], "elu": [0], "elu_0_5": [0], "abs": [0],
+        "clamp": [-0.5, 0.7],
     ]
 
     // MARK: (A) hand-computed cases
 
     /// Forward values and the gradient of sum(out) for small inputs.
-    func expectValues(_ op: (Tensor) -> Tensor, at input: [Float], output: [Float], gradient: [Float], _ label: String) {
+    func expectValues(_ op: (Tensor) -> Tensor, at input: [Float], output: [Float], gradient: [Float], _ label: String)
+    {
         let x = Tensor(shape: [input.count], data: input, requiresGrad: true)
         let y = op(x)
-        let forward = compare(y.data, output, relativeTolerance: 1e-6, absoluteTolerance: 1e-7, label: "\(label) forward")
+        let forward = compare(
+            y.data, output, relativeTolerance: 1e-6, absoluteTolerance: 1e-7, label: "\(label) forward")
         #expect(forward.passed, "\(forward)")
         y.sum().backward()
-        let backward = compare(x.grad ?? [], gradient, relativeTolerance: 1e-6, absoluteTolerance: 1e-7, label: "\(label) gradient")
+        let backward = compare(
+            x.grad ?? [], gradient, relativeTolerance: 1e-6, absoluteTolerance: 1e-7, label: "\(label) gradient")
         #expect(backward.passed, "\(backward)")
     }
 
@@ -47,17 +51,24 @@ import _TestSupport
         expectValues({ $0.pow(3) }, at: [2, -1], output: [8, -1], gradient: [12, 3], "pow 3")
         expectValues({ $0.pow(-1) }, at: [2, 4], output: [0.5, 0.25], gradient: [-0.25, -0.0625], "pow -1")
         expectValues({ $0.relu() }, at: [-1, 0, 2], output: [0, 0, 2], gradient: [0, 0, 1], "relu")
-        expectValues({ $0.leakyRelu(slope: 0.1) }, at: [-2, 0, 3], output: [-0.2, 0, 3], gradient: [0.1, 0.1, 1], "leakyRelu")
+        expectValues(
+            { $0.leakyRelu(slope: 0.1) }, at: [-2, 0, 3], output: [-0.2, 0, 3], gradient: [0.1, 0.1, 1], "leakyRelu")
         expectValues({ $0.elu() }, at: [-1, 0, 2], output: [1 / e - 1, 0, 2], gradient: [1 / e, 1, 1], "elu")
         expectValues({ $0.elu(alpha: 2) }, at: [-1], output: [2 * (1 / e - 1)], gradient: [2 / e], "elu alpha 2")
         // Phi(1) = 0.841344746, phi(1) = 0.241970725
-        expectValues({ $0.gelu() }, at: [0, 1, -1], output: [0, 0.841_344_7, -0.158_655_3], gradient: [0.5, 1.083_315_5, -0.083_315_5], "gelu")
+        expectValues(
+            { $0.gelu() }, at: [0, 1, -1], output: [0, 0.841_344_7, -0.158_655_3],
+            gradient: [0.5, 1.083_315_5, -0.083_315_5], "gelu")
         // 0.5 (1 + tanh(0.7978845608 * 1.044715)) = 0.8411919906
-        expectValues({ $0.gelu(approximation: .tanh) }, at: [0, 1], output: [0, 0.841_192], gradient: [0.5, 1.082_964_1], "gelu tanh")
+        expectValues(
+            { $0.gelu(approximation: .tanh) }, at: [0, 1], output: [0, 0.841_192], gradient: [0.5, 1.082_964_1],
+            "gelu tanh")
         expectValues({ $0.sigmoid() }, at: [0, 100, -100], output: [0.5, 1, 0], gradient: [0.25, 0, 0], "sigmoid")
         expectValues({ $0.tanh() }, at: [0, 0.5], output: [0, 0.462_117_16], gradient: [1, 0.786_447_7], "tanh")
         expectValues({ $0.abs() }, at: [-2, 0, 3], output: [2, 0, 3], gradient: [-1, 0, 1], "abs")
-        expectValues({ $0.clamped(min: 0, max: 1) }, at: [-1, 0, 0.5, 1, 2], output: [0, 0, 0.5, 1, 1], gradient: [0, 1, 1, 1, 0], "clamped")
+        expectValues(
+            { $0.clamped(min: 0, max: 1) }, at: [-1, 0, 0.5, 1, 2], output: [0, 0, 0.5, 1, 1],
+            gradient: [0, 1, 1, 1, 0], "clamped")
     }
 
     @Test func outputKeepsShapeAndLargeTensorsMatchSmallOnes() {
@@ -82,7 +93,8 @@ import _TestSupport
         let op = Self.ops[name]!
         for (index, shape) in Self.shapes.enumerated() {
             var generator = SplitMix64(seed: UInt64(100 + index))
-            let x = Self.positiveOnly.contains(name)
+            let x =
+                Self.positiveOnly.contains(name)
                 ? Tensor.uniform(shape, low: 0.3, high: 3, generator: &generator)
                 : Tensor.uniform(shape, low: -3, high: 3, generator: &generator)
             x.data = awayFromKinks(x.data, kinks: Self.kinks[name] ?? [], margin: 0.05)
@@ -119,7 +131,9 @@ func expectParity(
     let tensors = try inputs.map { try fixture.tensor("\(name).\($0)") }
     for tensor in tensors { tensor.requiresGrad = true }
     let output = op(tensors)
-    let forward = compare(output, try fixture.tensor("\(name).out"), relativeTolerance: 1e-5, absoluteTolerance: 1e-6, label: "\(name) forward")
+    let forward = compare(
+        output, try fixture.tensor("\(name).out"), relativeTolerance: 1e-5, absoluteTolerance: 1e-6,
+        label: "\(name) forward")
     #expect(forward.passed, "\(forward)", sourceLocation: sourceLocation)
     output.backward(seed: try fixture.tensor("\(name).seed").data)
     for (input, tensor) in zip(inputs, tensors) {

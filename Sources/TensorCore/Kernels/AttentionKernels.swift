@@ -21,7 +21,9 @@ public struct TokenAttentionGeometry: Equatable, Sendable {
 
     /// - Parameter tileSize: positions per tile; by default as many as keep a tile's logits within
     ///   128 KiB (well inside a core's L2), at least 16.
-    public init(batch: Int, heads: Int, queryWidth: Int, valueWidth: Int, positions: Int, tokens: Int, tileSize: Int? = nil) {
+    public init(
+        batch: Int, heads: Int, queryWidth: Int, valueWidth: Int, positions: Int, tokens: Int, tileSize: Int? = nil
+    ) {
         self.batch = batch
         self.heads = heads
         self.queryWidth = queryWidth
@@ -42,21 +44,26 @@ public struct TokenAttentionGeometry: Equatable, Sendable {
 
 /// The pointers of one (n, head) pair.
 private struct HeadOperands {
-    let queries: UnsafePointer<Float>    // Dq x HW
-    let keys: UnsafePointer<Float>       // L x Dq
-    let values: UnsafePointer<Float>     // L x Dv
-    let bias: UnsafePointer<Float>?      // L
+    let queries: UnsafePointer<Float>  // Dq x HW
+    let keys: UnsafePointer<Float>  // L x Dq
+    let values: UnsafePointer<Float>  // L x Dv
+    let bias: UnsafePointer<Float>?  // L
 }
 
 extension TokenAttentionGeometry {
-    fileprivate func operands(_ pair: Int, queries: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>, bias: UnsafePointer<Float>?) -> HeadOperands {
+    fileprivate func operands(
+        _ pair: Int, queries: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+        bias: UnsafePointer<Float>?
+    ) -> HeadOperands {
         HeadOperands(
             queries: queries + pair * queryWidth * positions, keys: keys + pair * tokens * queryWidth,
             values: values + pair * tokens * valueWidth, bias: bias.map { $0 + (pair / heads) * tokens })
     }
 
     /// logits[r, t] = scale * Σ_d Q[d, s0 + r] K[t, d] (+ bias[t]) for r < rows, in `logits` (rows x L).
-    fileprivate func tileLogits(_ logits: UnsafeMutablePointer<Float>, _ head: HeadOperands, start: Int, rows: Int, scale: Float) {
+    fileprivate func tileLogits(
+        _ logits: UnsafeMutablePointer<Float>, _ head: HeadOperands, start: Int, rows: Int, scale: Float
+    ) {
         BLAS.sgemm(
             transposeA: true, transposeB: true, m: rows, n: tokens, k: queryWidth, alpha: scale,
             a: head.queries + start, lda: positions, b: head.keys, ldb: queryWidth, c: logits, ldc: tokens)
@@ -124,7 +131,8 @@ public func tokenAttentionForward(
 /// P is rebuilt per tile as exp(Z - logSumExp).
 public func tokenAttentionBackward(
     dQueries: UnsafeMutablePointer<Float>?, dKeys: UnsafeMutablePointer<Float>?, dValues: UnsafeMutablePointer<Float>?,
-    dOutput: UnsafePointer<Float>, queries: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+    dOutput: UnsafePointer<Float>, queries: UnsafePointer<Float>, keys: UnsafePointer<Float>,
+    values: UnsafePointer<Float>,
     bias: UnsafePointer<Float>?, logSumExp: UnsafePointer<Float>, scale: Float, geometry g: TokenAttentionGeometry
 ) {
     let (tile, tiles, tokens) = (g.tileSize, g.tilesPerHead, g.tokens)
@@ -137,50 +145,56 @@ public func tokenAttentionBackward(
     let partials = UnsafeMutablePointer<Float>.allocate(capacity: pairs * splits * partialWidth)
     partials.initialize(repeating: 0, count: pairs * splits * partialWidth)
     defer { partials.deallocate() }
-    parallelChunks(pairs * splits, minimumPerThread: 1) { items in withBLASOnCallingThread {
-        let probabilities = UnsafeMutablePointer<Float>.allocate(capacity: 2 * tile * tokens)
-        defer { probabilities.deallocate() }
-        let dLogits = probabilities + tile * tokens
-        for item in items {
-            let (pair, split) = (item / splits, item % splits)
-            let head = g.operands(pair, queries: queries, keys: keys, values: values, bias: bias)
-            let dOut = dOutput + pair * g.valueWidth * g.positions
-            let (dKeyPartial, dValuePartial) = (partials + item * partialWidth, partials + item * partialWidth + keyBlock)
-            for tileIndex in (split * tiles / splits)..<((split + 1) * tiles / splits) {
-                let start = tileIndex * tile
-                let rows = min(tile, g.positions - start)
-                g.tileLogits(probabilities, head, start: start, rows: rows, scale: scale)
-                for r in 0..<rows {
-                    let row = probabilities + r * tokens
-                    exponentialsInPlace(row, count: tokens, shift: logSumExp[pair * g.positions + start + r])
-                }
-                // dP (rows x L) = dO_tile^T (rows x Dv) · V^T (Dv x L)
-                BLAS.sgemm(
-                    transposeA: true, transposeB: true, m: rows, n: tokens, k: g.valueWidth,
-                    a: dOut + start, lda: g.positions, b: head.values, ldb: g.valueWidth, c: dLogits, ldc: tokens)
-                // dV (L x Dv) += P^T (L x rows) · dO_tile^T (rows x Dv)
-                BLAS.sgemm(
-                    transposeA: true, transposeB: true, m: tokens, n: g.valueWidth, k: rows,
-                    a: probabilities, lda: tokens, b: dOut + start, ldb: g.positions, beta: 1, c: dValuePartial, ldc: g.valueWidth)
-                for r in 0..<rows {
-                    let (p, dp) = (probabilities + r * tokens, dLogits + r * tokens)
-                    let dot = dotProduct(p, dp, count: tokens)
-                    for t in 0..<tokens { dp[t] = scale * p[t] * (dp[t] - dot) }
-                }
-                if let dQueries {
-                    // dQ[:, tile] (Dq x rows) = K^T (Dq x L) · dZ^T (L x rows)
+    parallelChunks(pairs * splits, minimumPerThread: 1) { items in
+        withBLASOnCallingThread {
+            let probabilities = UnsafeMutablePointer<Float>.allocate(capacity: 2 * tile * tokens)
+            defer { probabilities.deallocate() }
+            let dLogits = probabilities + tile * tokens
+            for item in items {
+                let (pair, split) = (item / splits, item % splits)
+                let head = g.operands(pair, queries: queries, keys: keys, values: values, bias: bias)
+                let dOut = dOutput + pair * g.valueWidth * g.positions
+                let (dKeyPartial, dValuePartial) = (
+                    partials + item * partialWidth, partials + item * partialWidth + keyBlock
+                )
+                for tileIndex in (split * tiles / splits)..<((split + 1) * tiles / splits) {
+                    let start = tileIndex * tile
+                    let rows = min(tile, g.positions - start)
+                    g.tileLogits(probabilities, head, start: start, rows: rows, scale: scale)
+                    for r in 0..<rows {
+                        let row = probabilities + r * tokens
+                        exponentialsInPlace(row, count: tokens, shift: logSumExp[pair * g.positions + start + r])
+                    }
+                    // dP (rows x L) = dO_tile^T (rows x Dv) · V^T (Dv x L)
                     BLAS.sgemm(
-                        transposeA: true, transposeB: true, m: g.queryWidth, n: rows, k: tokens,
-                        a: head.keys, lda: g.queryWidth, b: dLogits, ldb: tokens,
-                        c: dQueries + pair * g.queryWidth * g.positions + start, ldc: g.positions)
+                        transposeA: true, transposeB: true, m: rows, n: tokens, k: g.valueWidth,
+                        a: dOut + start, lda: g.positions, b: head.values, ldb: g.valueWidth, c: dLogits, ldc: tokens)
+                    // dV (L x Dv) += P^T (L x rows) · dO_tile^T (rows x Dv)
+                    BLAS.sgemm(
+                        transposeA: true, transposeB: true, m: tokens, n: g.valueWidth, k: rows,
+                        a: probabilities, lda: tokens, b: dOut + start, ldb: g.positions, beta: 1, c: dValuePartial,
+                        ldc: g.valueWidth)
+                    for r in 0..<rows {
+                        let (p, dp) = (probabilities + r * tokens, dLogits + r * tokens)
+                        let dot = dotProduct(p, dp, count: tokens)
+                        for t in 0..<tokens { dp[t] = scale * p[t] * (dp[t] - dot) }
+                    }
+                    if let dQueries {
+                        // dQ[:, tile] (Dq x rows) = K^T (Dq x L) · dZ^T (L x rows)
+                        BLAS.sgemm(
+                            transposeA: true, transposeB: true, m: g.queryWidth, n: rows, k: tokens,
+                            a: head.keys, lda: g.queryWidth, b: dLogits, ldb: tokens,
+                            c: dQueries + pair * g.queryWidth * g.positions + start, ldc: g.positions)
+                    }
+                    // dK (L x Dq) += dZ^T (L x rows) · Q_tile^T (rows x Dq)
+                    BLAS.sgemm(
+                        transposeA: true, transposeB: true, m: tokens, n: g.queryWidth, k: rows,
+                        a: dLogits, lda: tokens, b: head.queries + start, ldb: g.positions, beta: 1, c: dKeyPartial,
+                        ldc: g.queryWidth)
                 }
-                // dK (L x Dq) += dZ^T (L x rows) · Q_tile^T (rows x Dq)
-                BLAS.sgemm(
-                    transposeA: true, transposeB: true, m: tokens, n: g.queryWidth, k: rows,
-                    a: dLogits, lda: tokens, b: head.queries + start, ldb: g.positions, beta: 1, c: dKeyPartial, ldc: g.queryWidth)
             }
         }
-    } }
+    }
     // Sum the splits of each pair into the gradients.
     for pair in 0..<pairs {
         for split in 0..<splits {

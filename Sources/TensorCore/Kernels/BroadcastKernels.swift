@@ -75,9 +75,15 @@ func broadcastForward(
             let (pa, pb, po) = (a + offsetA, b + offsetB, output + row * inner)
             switch (plan.innerStrideA, plan.innerStrideB) {
             case (1, 1): for i in 0..<inner { po[i] = op(pa[i], pb[i]) }
-            case (1, _): let s = pb[0]; for i in 0..<inner { po[i] = op(pa[i], s) }
-            case (_, 1): let s = pa[0]; for i in 0..<inner { po[i] = op(s, pb[i]) }
-            default: let v = op(pa[0], pb[0]); for i in 0..<inner { po[i] = v }
+            case (1, _):
+                let s = pb[0]
+                for i in 0..<inner { po[i] = op(pa[i], s) }
+            case (_, 1):
+                let s = pa[0]
+                for i in 0..<inner { po[i] = op(s, pb[i]) }
+            default:
+                let v = op(pa[0], pb[0])
+                for i in 0..<inner { po[i] = v }
             }
         }
     }

@@ -33,7 +33,8 @@ public struct ConvolutionGeometry: Hashable, Sendable, CustomStringConvertible {
 
     public init(
         batch: Int, inputChannels: Int, inputHeight: Int, inputWidth: Int, outputChannels: Int, kernelSize: Int,
-        stride: Int = 1, padding: Int = 0, dilation: Int = 1, groups: Int = 1, outputHeight: Int? = nil, outputWidth: Int? = nil
+        stride: Int = 1, padding: Int = 0, dilation: Int = 1, groups: Int = 1, outputHeight: Int? = nil,
+        outputWidth: Int? = nil
     ) {
         self.batch = batch
         self.inputChannels = inputChannels
@@ -63,7 +64,8 @@ public struct ConvolutionGeometry: Hashable, Sendable, CustomStringConvertible {
     public var weightCount: Int { outputChannels * inputChannelsPerGroup * kernelSize * kernelSize }
     /// Multiply-adds times two, for GFLOP/s figures.
     public var flops: Double {
-        2 * Double(batch * outputChannels * outputHeight * outputWidth) * Double(inputChannelsPerGroup * kernelSize * kernelSize)
+        2 * Double(batch * outputChannels * outputHeight * outputWidth)
+            * Double(inputChannelsPerGroup * kernelSize * kernelSize)
     }
     /// A 1x1, stride-1, unpadded conv: the input planes already are the im2col matrix.
     var isPointwise: Bool {
@@ -130,7 +132,8 @@ public func convolutionForward(
     backend: ConvolutionBackend = .automatic
 ) {
     if backend == .winograd && winogradSupports(geometry) {
-        winogradConvolutionForward(output: output, input: input, weight: weight, bias: bias, geometry: geometry, accumulate: accumulate)
+        winogradConvolutionForward(
+            output: output, input: input, weight: weight, bias: bias, geometry: geometry, accumulate: accumulate)
         return
     }
     if let blocked = backend.oneDNNBlockedLayout {
@@ -144,7 +147,8 @@ public func convolutionForward(
         }
         #endif
     }
-    im2colConvolutionForward(output: output, input: input, weight: weight, bias: bias, geometry: geometry, accumulate: accumulate)
+    im2colConvolutionForward(
+        output: output, input: input, weight: weight, bias: bias, geometry: geometry, accumulate: accumulate)
 }
 
 /// Backward convolution; accumulates (`+=`) into every non-nil gradient buffer, or overwrites
@@ -171,13 +175,16 @@ public func convolutionBackward(
         let weights = dWeight != nil && winogradSupports(geometry)
         if data || weights {
             if data, let dInput, let weight {
-                winogradConvolutionBackwardData(dInput: dInput, dOutput: dOutput, weight: weight, geometry: geometry, accumulate: accumulate)
+                winogradConvolutionBackwardData(
+                    dInput: dInput, dOutput: dOutput, weight: weight, geometry: geometry, accumulate: accumulate)
             }
             if weights, let dWeight, let input {
-                winogradConvolutionBackwardWeights(dWeight: dWeight, dOutput: dOutput, input: input, geometry: geometry, accumulate: accumulate)
+                winogradConvolutionBackwardWeights(
+                    dWeight: dWeight, dOutput: dOutput, input: input, geometry: geometry, accumulate: accumulate)
             }
             convolutionBackward(
-                dInput: data ? nil : dInput, dWeight: weights ? nil : dWeight, dBias: dBias, dOutput: dOutput, input: input,
+                dInput: data ? nil : dInput, dWeight: weights ? nil : dWeight, dBias: dBias, dOutput: dOutput,
+                input: input,
                 weight: weight, geometry: geometry, accumulate: accumulate, backend: .oneDNN(blockedLayout: true))
             return
         }
@@ -218,7 +225,9 @@ public func transposedConvolutionForward(
         dInput: output, dWeight: nil, dBias: nil, dOutput: input, input: nil, weight: weight,
         geometry: geometry, accumulate: false, backend: backend)
     if let bias {
-        addChannelBias(output, bias: bias, batch: geometry.batch, channels: geometry.inputChannels, planeSize: geometry.inputHeight * geometry.inputWidth)
+        addChannelBias(
+            output, bias: bias, batch: geometry.batch, channels: geometry.inputChannels,
+            planeSize: geometry.inputHeight * geometry.inputWidth)
     }
 }
 
@@ -244,12 +253,16 @@ public func transposedConvolutionBackward(
     }
     if let dBias {
         if !accumulate { dBias.update(repeating: 0, count: geometry.inputChannels) }
-        accumulateChannelSums(dBias, of: dOutput, batch: geometry.batch, channels: geometry.inputChannels, planeSize: geometry.inputHeight * geometry.inputWidth)
+        accumulateChannelSums(
+            dBias, of: dOutput, batch: geometry.batch, channels: geometry.inputChannels,
+            planeSize: geometry.inputHeight * geometry.inputWidth)
     }
 }
 
 /// `out[n, c, :] += bias[c]` over N x C planes of `planeSize` elements.
-func addChannelBias(_ output: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, batch: Int, channels: Int, planeSize: Int) {
+func addChannelBias(
+    _ output: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, batch: Int, channels: Int, planeSize: Int
+) {
     parallelChunks(batch * channels, minimumPerThread: max(1, 16384 / max(1, planeSize))) { planes in
         for plane in planes {
             let value = bias[plane % channels]
@@ -260,7 +273,9 @@ func addChannelBias(_ output: UnsafeMutablePointer<Float>, bias: UnsafePointer<F
 }
 
 /// `dBias[c] += sum_{n, k} dOut[n, c, k]` (the gradient of `addChannelBias`).
-func accumulateChannelSums(_ dBias: UnsafeMutablePointer<Float>, of dOutput: UnsafePointer<Float>, batch: Int, channels: Int, planeSize: Int) {
+func accumulateChannelSums(
+    _ dBias: UnsafeMutablePointer<Float>, of dOutput: UnsafePointer<Float>, batch: Int, channels: Int, planeSize: Int
+) {
     parallelChunks(channels, minimumPerThread: max(1, 16384 / max(1, planeSize * batch))) { range in
         for c in range {
             var total: Float = 0
@@ -276,12 +291,22 @@ func sumOfElements(_ values: UnsafePointer<Float>, count: Int) -> Float {
     var partial = (Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0))
     var k = 0
     while k + 8 <= count {
-        partial.0 += values[k]; partial.1 += values[k + 1]; partial.2 += values[k + 2]; partial.3 += values[k + 3]
-        partial.4 += values[k + 4]; partial.5 += values[k + 5]; partial.6 += values[k + 6]; partial.7 += values[k + 7]
+        partial.0 += values[k]
+        partial.1 += values[k + 1]
+        partial.2 += values[k + 2]
+        partial.3 += values[k + 3]
+        partial.4 += values[k + 4]
+        partial.5 += values[k + 5]
+        partial.6 += values[k + 6]
+        partial.7 += values[k + 7]
         k += 8
     }
-    var total = ((partial.0 + partial.1) + (partial.2 + partial.3)) + ((partial.4 + partial.5) + (partial.6 + partial.7))
-    while k < count { total += values[k]; k += 1 }
+    var total =
+        ((partial.0 + partial.1) + (partial.2 + partial.3)) + ((partial.4 + partial.5) + (partial.6 + partial.7))
+    while k < count {
+        total += values[k]
+        k += 1
+    }
     return total
 }
 

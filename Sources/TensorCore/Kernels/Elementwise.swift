@@ -17,7 +17,9 @@ func expForward(output: UnsafeMutableBufferPointer<Float>, input: UnsafeBufferPo
 }
 
 /// Uses the forward output.
-func expBackward(dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeBufferPointer<Float>, output: UnsafeBufferPointer<Float>) {
+func expBackward(
+    dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeBufferPointer<Float>, output: UnsafeBufferPointer<Float>
+) {
     parallelChunks(dInput.count, minimumPerThread: cheapElementwiseGrain) { range in
         // forward: out = exp(x), so d x = d out * exp(x) = d out * out
         for i in range { dInput[i] += dOutput[i] * output[i] }
@@ -31,7 +33,9 @@ func logForward(output: UnsafeMutableBufferPointer<Float>, input: UnsafeBufferPo
 }
 
 /// Uses the forward input.
-func logBackward(dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeBufferPointer<Float>, input: UnsafeBufferPointer<Float>) {
+func logBackward(
+    dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeBufferPointer<Float>, input: UnsafeBufferPointer<Float>
+) {
     parallelChunks(dInput.count, minimumPerThread: cheapElementwiseGrain) { range in
         // forward: out = log(x), so d x = d out / x
         for i in range { dInput[i] += dOutput[i] / input[i] }
@@ -45,7 +49,9 @@ func sqrtForward(output: UnsafeMutableBufferPointer<Float>, input: UnsafeBufferP
 }
 
 /// Uses the forward output.
-func sqrtBackward(dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeBufferPointer<Float>, output: UnsafeBufferPointer<Float>) {
+func sqrtBackward(
+    dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeBufferPointer<Float>, output: UnsafeBufferPointer<Float>
+) {
     parallelChunks(dInput.count, minimumPerThread: cheapElementwiseGrain) { range in
         // forward: out = sqrt(x), so d x = d out * 0.5 / sqrt(x) = d out * 0.5 / out
         for i in range { dInput[i] += dOutput[i] * 0.5 / output[i] }
@@ -66,7 +72,10 @@ func powForward(output: UnsafeMutableBufferPointer<Float>, input: UnsafeBufferPo
 }
 
 /// Uses the forward input.
-func powBackward(dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeBufferPointer<Float>, input: UnsafeBufferPointer<Float>, exponent p: Float) {
+func powBackward(
+    dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeBufferPointer<Float>, input: UnsafeBufferPointer<Float>,
+    exponent p: Float
+) {
     parallelChunks(dInput.count, minimumPerThread: transcendentalElementwiseGrain) { range in
         // forward: out = x^p, so d x = d out * p * x^(p-1)
         if p == 2 {
@@ -88,7 +97,9 @@ func reluForward(output: UnsafeMutableBufferPointer<Float>, input: UnsafeBufferP
 }
 
 /// Uses the forward output (out > 0 exactly where x > 0).
-func reluBackward(dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeBufferPointer<Float>, output: UnsafeBufferPointer<Float>) {
+func reluBackward(
+    dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeBufferPointer<Float>, output: UnsafeBufferPointer<Float>
+) {
     parallelChunks(dInput.count, minimumPerThread: cheapElementwiseGrain) { range in
         // forward: out = max(x, 0), so d x = d out where x > 0, else 0 (0 at the kink, like PyTorch)
         for i in range { dInput[i] += output[i] > 0 ? dOutput[i] : 0 }
@@ -102,7 +113,10 @@ func leakyReluForward(output: UnsafeMutableBufferPointer<Float>, input: UnsafeBu
 }
 
 /// Uses the forward input.
-func leakyReluBackward(dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeBufferPointer<Float>, input: UnsafeBufferPointer<Float>, slope: Float) {
+func leakyReluBackward(
+    dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeBufferPointer<Float>, input: UnsafeBufferPointer<Float>,
+    slope: Float
+) {
     parallelChunks(dInput.count, minimumPerThread: cheapElementwiseGrain) { range in
         // forward: out = x > 0 ? x : slope * x, so d x = d out * (x > 0 ? 1 : slope)
         for i in range { dInput[i] += input[i] > 0 ? dOutput[i] : slope * dOutput[i] }
@@ -121,7 +135,10 @@ func eluForward(output: UnsafeMutableBufferPointer<Float>, input: UnsafeBufferPo
 }
 
 /// Uses the forward input and output.
-func eluBackward(dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeBufferPointer<Float>, input: UnsafeBufferPointer<Float>, output: UnsafeBufferPointer<Float>, alpha: Float) {
+func eluBackward(
+    dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeBufferPointer<Float>, input: UnsafeBufferPointer<Float>,
+    output: UnsafeBufferPointer<Float>, alpha: Float
+) {
     parallelChunks(dInput.count, minimumPerThread: cheapElementwiseGrain) { range in
         // forward: out = x > 0 ? x : alpha * (exp(x) - 1),
         // so d x = d out * (x > 0 ? 1 : alpha * exp(x)) and alpha * exp(x) = out + alpha
@@ -136,7 +153,9 @@ func absForward(output: UnsafeMutableBufferPointer<Float>, input: UnsafeBufferPo
 }
 
 /// Uses the forward input.
-func absBackward(dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeBufferPointer<Float>, input: UnsafeBufferPointer<Float>) {
+func absBackward(
+    dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeBufferPointer<Float>, input: UnsafeBufferPointer<Float>
+) {
     parallelChunks(dInput.count, minimumPerThread: cheapElementwiseGrain) { range in
         // forward: out = |x|, so d x = d out * sign(x), with sign(0) = 0 (PyTorch)
         for i in range {
@@ -146,7 +165,9 @@ func absBackward(dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeBuffe
     }
 }
 
-func clampForward(output: UnsafeMutableBufferPointer<Float>, input: UnsafeBufferPointer<Float>, lower: Float, upper: Float) {
+func clampForward(
+    output: UnsafeMutableBufferPointer<Float>, input: UnsafeBufferPointer<Float>, lower: Float, upper: Float
+) {
     parallelChunks(input.count, minimumPerThread: cheapElementwiseGrain) { range in
         for i in range {
             let x = input[i]
@@ -156,7 +177,10 @@ func clampForward(output: UnsafeMutableBufferPointer<Float>, input: UnsafeBuffer
 }
 
 /// Uses the forward input.
-func clampBackward(dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeBufferPointer<Float>, input: UnsafeBufferPointer<Float>, lower: Float, upper: Float) {
+func clampBackward(
+    dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeBufferPointer<Float>, input: UnsafeBufferPointer<Float>,
+    lower: Float, upper: Float
+) {
     parallelChunks(dInput.count, minimumPerThread: cheapElementwiseGrain) { range in
         // forward: out = min(max(x, lower), upper), so d x = d out where lower <= x <= upper
         // (bounds included, like PyTorch clamp), else 0
@@ -174,7 +198,8 @@ private let geluTanhScale: Float = 0.797_884_560_802_865_4
 /// 1 / sqrt(2 pi), the standard normal density at 0.
 private let inverseSquareRootTwoPi: Float = 0.398_942_280_401_432_7
 
-func geluForward(output: UnsafeMutableBufferPointer<Float>, input: UnsafeBufferPointer<Float>, tanhApproximation: Bool) {
+func geluForward(output: UnsafeMutableBufferPointer<Float>, input: UnsafeBufferPointer<Float>, tanhApproximation: Bool)
+{
     parallelChunks(input.count, minimumPerThread: transcendentalElementwiseGrain) { range in
         if tanhApproximation {
             // out = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
@@ -193,7 +218,10 @@ func geluForward(output: UnsafeMutableBufferPointer<Float>, input: UnsafeBufferP
 }
 
 /// Uses the forward input.
-func geluBackward(dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeBufferPointer<Float>, input: UnsafeBufferPointer<Float>, tanhApproximation: Bool) {
+func geluBackward(
+    dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeBufferPointer<Float>, input: UnsafeBufferPointer<Float>,
+    tanhApproximation: Bool
+) {
     parallelChunks(dInput.count, minimumPerThread: transcendentalElementwiseGrain) { range in
         if tanhApproximation {
             // forward: out = 0.5 x (1 + t), t = tanh(u), u = s (x + 0.044715 x^3), so
@@ -224,7 +252,9 @@ func sigmoidForward(output: UnsafeMutableBufferPointer<Float>, input: UnsafeBuff
 }
 
 /// Uses the forward output.
-func sigmoidBackward(dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeBufferPointer<Float>, output: UnsafeBufferPointer<Float>) {
+func sigmoidBackward(
+    dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeBufferPointer<Float>, output: UnsafeBufferPointer<Float>
+) {
     parallelChunks(dInput.count, minimumPerThread: cheapElementwiseGrain) { range in
         // forward: out = 1 / (1 + exp(-x)), so d x = d out * out * (1 - out)
         for i in range { dInput[i] += dOutput[i] * output[i] * (1 - output[i]) }
@@ -238,7 +268,9 @@ func tanhForward(output: UnsafeMutableBufferPointer<Float>, input: UnsafeBufferP
 }
 
 /// Uses the forward output.
-func tanhBackward(dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeBufferPointer<Float>, output: UnsafeBufferPointer<Float>) {
+func tanhBackward(
+    dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeBufferPointer<Float>, output: UnsafeBufferPointer<Float>
+) {
     parallelChunks(dInput.count, minimumPerThread: cheapElementwiseGrain) { range in
         // forward: out = tanh(x), so d x = d out * (1 - out^2)
         for i in range { dInput[i] += dOutput[i] * (1 - output[i] * output[i]) }

@@ -62,7 +62,9 @@ private func exponentialParts(_ clamped: Float, shifted t: Float) -> (q: Float, 
 
 /// out[i] = e^(x[i] - largest) for `largest` >= every x[i] (vectorised; out and x must not overlap).
 @inline(__always)
-func exponentials(_ output: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, count: Int, shift largest: Float) {
+func exponentials(
+    _ output: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>, count: Int, shift largest: Float
+) {
     for i in 0..<count { output[i] = fastExpOfNonPositive(input[i] - largest) }
 }
 
@@ -105,11 +107,20 @@ func dotProduct(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count n: I
     var s = (Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0))
     var i = 0
     while i + 8 <= n {
-        s.0 += a[i] * b[i]; s.1 += a[i + 1] * b[i + 1]; s.2 += a[i + 2] * b[i + 2]; s.3 += a[i + 3] * b[i + 3]
-        s.4 += a[i + 4] * b[i + 4]; s.5 += a[i + 5] * b[i + 5]; s.6 += a[i + 6] * b[i + 6]; s.7 += a[i + 7] * b[i + 7]
+        s.0 += a[i] * b[i]
+        s.1 += a[i + 1] * b[i + 1]
+        s.2 += a[i + 2] * b[i + 2]
+        s.3 += a[i + 3] * b[i + 3]
+        s.4 += a[i + 4] * b[i + 4]
+        s.5 += a[i + 5] * b[i + 5]
+        s.6 += a[i + 6] * b[i + 6]
+        s.7 += a[i + 7] * b[i + 7]
         i += 8
     }
-    while i < n { s.0 += a[i] * b[i]; i += 1 }
+    while i < n {
+        s.0 += a[i] * b[i]
+        i += 1
+    }
     return ((s.0 + s.1) + (s.2 + s.3)) + ((s.4 + s.5) + (s.6 + s.7))
 }
 
@@ -125,6 +136,9 @@ func maximum(_ p: UnsafePointer<Float>, count n: Int) -> Float {
         m3 = p[i + 3] > m3 ? p[i + 3] : m3
         i += 4
     }
-    while i < n { m0 = p[i] > m0 ? p[i] : m0; i += 1 }
+    while i < n {
+        m0 = p[i] > m0 ? p[i] : m0
+        i += 1
+    }
     return Swift.max(Swift.max(m0, m1), Swift.max(m2, m3))
 }

@@ -29,7 +29,9 @@ func im2colConvolutionForward(
             let out = output + (n * g.outputChannels + group * og) * columns
             for chunk in chunks {
                 let width = chunk.count * g.outputWidth
-                if !g.isPointwise { unfold(x, into: col, channels: g.inputChannelsPerGroup, outputRows: chunk, geometry: g) }
+                if !g.isPointwise {
+                    unfold(x, into: col, channels: g.inputChannelsPerGroup, outputRows: chunk, geometry: g)
+                }
                 BLAS.sgemm(
                     m: og, n: width, k: rows, a: weight + group * og * rows, lda: rows,
                     b: g.isPointwise ? x : UnsafePointer(col), ldb: width, beta: accumulate ? 1 : 0,
@@ -69,7 +71,9 @@ func im2colConvolutionBackward(
                 if let dWeight, let input {
                     // in the forward pass: out[n,g] = w[g] . col, so dW[g] += dOut[n,g] . col^T
                     let x = input + channelOffset
-                    if !g.isPointwise { unfold(x, into: col, channels: g.inputChannelsPerGroup, outputRows: chunk, geometry: g) }
+                    if !g.isPointwise {
+                        unfold(x, into: col, channels: g.inputChannelsPerGroup, outputRows: chunk, geometry: g)
+                    }
                     BLAS.sgemm(
                         transposeB: true, m: og, n: rows, k: width, a: dOut, lda: columns,
                         b: g.isPointwise ? x : UnsafePointer(col), ldb: width, beta: 1,
@@ -108,7 +112,10 @@ private func validRange(offset: Int, stride: Int, inputSize: Int, outputSize: In
 /// im2col for the output rows `y0..<y1`:
 /// `col[(c*K + i)*K + j, (y - y0)*Wo + x] = in[c, y*s - p + i*d, x*s - p + j*d]` (0 outside).
 /// in: channels x H x W; col: (channels*K*K) x ((y1 - y0)*Wo).
-func unfold(_ input: UnsafePointer<Float>, into col: UnsafeMutablePointer<Float>, channels: Int, outputRows: Range<Int>, geometry g: ConvolutionGeometry) {
+func unfold(
+    _ input: UnsafePointer<Float>, into col: UnsafeMutablePointer<Float>, channels: Int, outputRows: Range<Int>,
+    geometry g: ConvolutionGeometry
+) {
     let k = g.kernelSize, kk = k * k
     let (height, width, outWidth) = (g.inputHeight, g.inputWidth, g.outputWidth)
     let (s, p, d) = (g.stride, g.padding, g.dilation)
@@ -142,7 +149,10 @@ func unfold(_ input: UnsafePointer<Float>, into col: UnsafeMutablePointer<Float>
 /// col2im, the adjoint of `unfold` for the output rows `y0..<y1`:
 /// `in[c, y*s - p + i*d, x*s - p + j*d] += col[(c*K + i)*K + j, (y - y0)*Wo + x]`.
 /// Parallel over channels, so each thread writes its own planes.
-func fold(_ col: UnsafePointer<Float>, into dInput: UnsafeMutablePointer<Float>, channels: Int, outputRows: Range<Int>, geometry g: ConvolutionGeometry) {
+func fold(
+    _ col: UnsafePointer<Float>, into dInput: UnsafeMutablePointer<Float>, channels: Int, outputRows: Range<Int>,
+    geometry g: ConvolutionGeometry
+) {
     let k = g.kernelSize, kk = k * k
     let (height, width, outWidth) = (g.inputHeight, g.inputWidth, g.outputWidth)
     let (s, p, d) = (g.stride, g.padding, g.dilation)

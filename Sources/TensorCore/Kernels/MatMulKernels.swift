@@ -121,7 +121,8 @@ public func linearBackward(
         BLAS.sgemm(m: rows, n: c, k: o, a: dOutput, lda: o, b: weight, ldb: c, beta: 1, c: dInput, ldc: c)
     }
     if let dWeight, c > 0 {
-        BLAS.sgemm(transposeA: true, m: o, n: c, k: rows, a: dOutput, lda: o, b: input, ldb: c, beta: 1, c: dWeight, ldc: c)
+        BLAS.sgemm(
+            transposeA: true, m: o, n: c, k: rows, a: dOutput, lda: o, b: input, ldb: c, beta: 1, c: dWeight, ldc: c)
     }
     if let dBias {
         for r in 0..<rows {

@@ -95,7 +95,9 @@ private let permuteTile = 16
 /// Elements per thread below which a copy stays on one thread.
 let movementGrain = 1 << 16
 
-func permuteForward(output: UnsafeMutableBufferPointer<Float>, input: UnsafeBufferPointer<Float>, geometry g: PermuteGeometry) {
+func permuteForward(
+    output: UnsafeMutableBufferPointer<Float>, input: UnsafeBufferPointer<Float>, geometry g: PermuteGeometry
+) {
     guard !output.isEmpty else { return }
     let stride = g.innerStride
     parallelChunks(g.rowCount, minimumPerThread: Swift.max(1, movementGrain / g.inner)) { rows in
@@ -109,7 +111,9 @@ func permuteForward(output: UnsafeMutableBufferPointer<Float>, input: UnsafeBuff
     }
 }
 
-func permuteBackward(dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeBufferPointer<Float>, geometry g: PermuteGeometry) {
+func permuteBackward(
+    dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeBufferPointer<Float>, geometry g: PermuteGeometry
+) {
     guard !dOutput.isEmpty else { return }
     let stride = g.innerStride
     parallelChunks(g.rowCount, minimumPerThread: Swift.max(1, movementGrain / g.inner)) { rows in
@@ -142,7 +146,9 @@ struct AxisBlock {
 
 /// narrow[o, i, j] = wide[o, start + i, j]: slicing forward, and concatenation backward
 /// (accumulating, so each input of a concatenation gets its block of the output gradient).
-func gatherAxisBlock(narrow: UnsafeMutableBufferPointer<Float>, wide: UnsafeBufferPointer<Float>, block b: AxisBlock, accumulate: Bool) {
+func gatherAxisBlock(
+    narrow: UnsafeMutableBufferPointer<Float>, wide: UnsafeBufferPointer<Float>, block b: AxisBlock, accumulate: Bool
+) {
     let run = b.length * b.inner
     guard run > 0 else { return }
     parallelChunks(b.outer, minimumPerThread: Swift.max(1, movementGrain / run)) { range in
@@ -160,7 +166,9 @@ func gatherAxisBlock(narrow: UnsafeMutableBufferPointer<Float>, wide: UnsafeBuff
 
 /// wide[o, start + i, j] += narrow[o, i, j]: slicing backward, and concatenation forward (into a
 /// zeroed output).
-func scatterAddAxisBlock(wide: UnsafeMutableBufferPointer<Float>, narrow: UnsafeBufferPointer<Float>, block b: AxisBlock) {
+func scatterAddAxisBlock(
+    wide: UnsafeMutableBufferPointer<Float>, narrow: UnsafeBufferPointer<Float>, block b: AxisBlock
+) {
     let run = b.length * b.inner
     guard run > 0 else { return }
     parallelChunks(b.outer, minimumPerThread: Swift.max(1, movementGrain / run)) { range in
@@ -196,12 +204,13 @@ struct PaddingGeometry {
         var maps: [[Int]] = []
         for axis in padded..<shape.count {
             let (before, after, size) = (padding[axis].before, padding[axis].after, shape[axis])
-            maps.append((0..<(before + size + after)).map { o in
-                let i = o - before
-                if i >= 0 && i < size { return i }
-                if !reflect { return -1 }
-                return i < 0 ? -i : 2 * (size - 1) - i
-            })
+            maps.append(
+                (0..<(before + size + after)).map { o in
+                    let i = o - before
+                    if i >= 0 && i < size { return i }
+                    if !reflect { return -1 }
+                    return i < 0 ? -i : 2 * (size - 1) - i
+                })
         }
         let strides = Array(shape[padded...]).rowMajorStrides
         lastMap = maps.popLast() ?? [0]
@@ -221,7 +230,10 @@ struct PaddingGeometry {
             var offset: Int? = 0
             for axis in 0..<rank {
                 let i = rowMaps[axis][index[axis]]
-                if i < 0 { offset = nil; break }
+                if i < 0 {
+                    offset = nil
+                    break
+                }
                 offset! += i * rowInputStrides[axis]
             }
             body(row * lastMap.count, offset)
@@ -236,7 +248,9 @@ struct PaddingGeometry {
     }
 }
 
-func padForward(output: UnsafeMutableBufferPointer<Float>, input: UnsafeBufferPointer<Float>, geometry g: PaddingGeometry) {
+func padForward(
+    output: UnsafeMutableBufferPointer<Float>, input: UnsafeBufferPointer<Float>, geometry g: PaddingGeometry
+) {
     guard g.outputPlane > 0 else { return }
     g.lastMap.withUnsafeBufferPointer { map in
         parallelChunks(g.planes, minimumPerThread: Swift.max(1, movementGrain / g.outputPlane)) { planes in
@@ -257,7 +271,9 @@ func padForward(output: UnsafeMutableBufferPointer<Float>, input: UnsafeBufferPo
 }
 
 /// Planes run in parallel; rows within a plane run in order, since reflected rows share sources.
-func padBackward(dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeBufferPointer<Float>, geometry g: PaddingGeometry) {
+func padBackward(
+    dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeBufferPointer<Float>, geometry g: PaddingGeometry
+) {
     guard g.outputPlane > 0 else { return }
     g.lastMap.withUnsafeBufferPointer { map in
         parallelChunks(g.planes, minimumPerThread: Swift.max(1, movementGrain / g.outputPlane)) { planes in

@@ -11,10 +11,14 @@ func sumOfSquaredDeviations(_ p: UnsafePointer<Float>, count n: Int, mean: Doubl
     var i = 0
     while i + 2 <= n {
         let d0 = Double(p[i]) - mean, d1 = Double(p[i + 1]) - mean
-        s0 += d0 * d0; s1 += d1 * d1
+        s0 += d0 * d0
+        s1 += d1 * d1
         i += 2
     }
-    if i < n { let d = Double(p[i]) - mean; s0 += d * d }
+    if i < n {
+        let d = Double(p[i]) - mean
+        s0 += d * d
+    }
     return s0 + s1
 }
 
@@ -22,7 +26,8 @@ func sumOfSquaredDeviations(_ p: UnsafePointer<Float>, count n: Int, mean: Doubl
 
 /// out[r, j] = (x[r, j] - mean_r) * rstd_r * w[j] + b[j], mean and biased variance over j.
 func layerNormForward(
-    output: UnsafeMutableBufferPointer<Float>, mean: UnsafeMutableBufferPointer<Float>, rstd: UnsafeMutableBufferPointer<Float>,
+    output: UnsafeMutableBufferPointer<Float>, mean: UnsafeMutableBufferPointer<Float>,
+    rstd: UnsafeMutableBufferPointer<Float>,
     input: UnsafeBufferPointer<Float>, weight: UnsafeBufferPointer<Float>, bias: UnsafeBufferPointer<Float>,
     width: Int, epsilon: Float
 ) {
@@ -42,8 +47,10 @@ func layerNormForward(
 
 /// Gradients of layer norm; `dInput`, `dWeight`, `dBias` are each optional (nil: not needed).
 func layerNormBackward(
-    dInput: UnsafeMutableBufferPointer<Float>?, dWeight: UnsafeMutableBufferPointer<Float>?, dBias: UnsafeMutableBufferPointer<Float>?,
-    dOutput: UnsafeBufferPointer<Float>, input: UnsafeBufferPointer<Float>, mean: UnsafeBufferPointer<Float>, rstd: UnsafeBufferPointer<Float>,
+    dInput: UnsafeMutableBufferPointer<Float>?, dWeight: UnsafeMutableBufferPointer<Float>?,
+    dBias: UnsafeMutableBufferPointer<Float>?,
+    dOutput: UnsafeBufferPointer<Float>, input: UnsafeBufferPointer<Float>, mean: UnsafeBufferPointer<Float>,
+    rstd: UnsafeBufferPointer<Float>,
     weight: UnsafeBufferPointer<Float>, width: Int
 ) {
     let rows = mean.count
@@ -99,14 +106,19 @@ struct BatchNormGeometry {
 }
 
 /// Per-channel mean and biased variance (two passes, Double).
-func batchNormStatistics(mean: UnsafeMutableBufferPointer<Float>, variance: UnsafeMutableBufferPointer<Float>, input: UnsafeBufferPointer<Float>, geometry g: BatchNormGeometry) {
+func batchNormStatistics(
+    mean: UnsafeMutableBufferPointer<Float>, variance: UnsafeMutableBufferPointer<Float>,
+    input: UnsafeBufferPointer<Float>, geometry g: BatchNormGeometry
+) {
     guard let x = input.baseAddress, g.perChannel > 0 else { return }
     parallelFor(g.channels) { c in
         var total = 0.0
         for n in 0..<g.batch { total += sumInDouble(x + (n * g.channels + c) * g.spatial, count: g.spatial) }
         let m = total / Double(g.perChannel)
         var squares = 0.0
-        for n in 0..<g.batch { squares += sumOfSquaredDeviations(x + (n * g.channels + c) * g.spatial, count: g.spatial, mean: m) }
+        for n in 0..<g.batch {
+            squares += sumOfSquaredDeviations(x + (n * g.channels + c) * g.spatial, count: g.spatial, mean: m)
+        }
         mean[c] = Float(m)
         variance[c] = Float(squares / Double(g.perChannel))
     }
@@ -114,7 +126,8 @@ func batchNormStatistics(mean: UnsafeMutableBufferPointer<Float>, variance: Unsa
 
 /// out[n, c, s] = (x[n, c, s] - mean[c]) * rstd[c] * w[c] + b[c].
 func batchNormForward(
-    output: UnsafeMutableBufferPointer<Float>, input: UnsafeBufferPointer<Float>, mean: UnsafeBufferPointer<Float>, rstd: UnsafeBufferPointer<Float>,
+    output: UnsafeMutableBufferPointer<Float>, input: UnsafeBufferPointer<Float>, mean: UnsafeBufferPointer<Float>,
+    rstd: UnsafeBufferPointer<Float>,
     weight: UnsafeBufferPointer<Float>, bias: UnsafeBufferPointer<Float>, geometry g: BatchNormGeometry
 ) {
     guard g.spatial > 0 else { return }
@@ -132,8 +145,10 @@ func batchNormForward(
 /// Gradients of batch norm. In training the batch statistics depend on x; in evaluation they are
 /// constants (the running statistics).
 func batchNormBackward(
-    dInput: UnsafeMutableBufferPointer<Float>?, dWeight: UnsafeMutableBufferPointer<Float>?, dBias: UnsafeMutableBufferPointer<Float>?,
-    dOutput: UnsafeBufferPointer<Float>, input: UnsafeBufferPointer<Float>, mean: UnsafeBufferPointer<Float>, rstd: UnsafeBufferPointer<Float>,
+    dInput: UnsafeMutableBufferPointer<Float>?, dWeight: UnsafeMutableBufferPointer<Float>?,
+    dBias: UnsafeMutableBufferPointer<Float>?,
+    dOutput: UnsafeBufferPointer<Float>, input: UnsafeBufferPointer<Float>, mean: UnsafeBufferPointer<Float>,
+    rstd: UnsafeBufferPointer<Float>,
     weight: UnsafeBufferPointer<Float>, geometry g: BatchNormGeometry, training: Bool
 ) {
     guard g.perChannel > 0, let x = input.baseAddress, let dy = dOutput.baseAddress else { return }
@@ -216,10 +231,13 @@ func batchNormELUBackward(
     dInput: UnsafeMutableBufferPointer<Float>?, dResidual: UnsafeMutableBufferPointer<Float>?,
     dWeight: UnsafeMutableBufferPointer<Float>?, dBias: UnsafeMutableBufferPointer<Float>?,
     dOutput: UnsafeBufferPointer<Float>, input: UnsafeBufferPointer<Float>, output: UnsafeBufferPointer<Float>,
-    mean: UnsafeBufferPointer<Float>, rstd: UnsafeBufferPointer<Float>, weight: UnsafeBufferPointer<Float>, alpha: Float,
+    mean: UnsafeBufferPointer<Float>, rstd: UnsafeBufferPointer<Float>, weight: UnsafeBufferPointer<Float>,
+    alpha: Float,
     geometry g: BatchNormGeometry, training: Bool, accumulate: Bool
 ) {
-    guard g.perChannel > 0, let x = input.baseAddress, let dy = dOutput.baseAddress, let y = output.baseAddress else { return }
+    guard g.perChannel > 0, let x = input.baseAddress, let dy = dOutput.baseAddress, let y = output.baseAddress else {
+        return
+    }
     parallelFor(g.channels) { c in
         let (m, r, w) = (mean[c], rstd[c], weight[c])
         var sumDz = 0.0, sumDzXhat = 0.0

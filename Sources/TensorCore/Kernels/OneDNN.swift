@@ -23,7 +23,9 @@ func dnnlCheck(_ status: dnnl_status_t, _ what: @autoclosure () -> String) {
 func dnnlMemoryDescriptor(_ dims: [Int], _ tag: dnnl_format_tag_t) -> dnnl_memory_desc_t {
     var descriptor = dnnl_memory_desc_t()
     let dims64 = dims.map { Int64($0) }
-    dnnlCheck(dnnl_memory_desc_init_by_tag(&descriptor, Int32(dims.count), dims64, dnnl_f32, tag), "memory_desc_init_by_tag \(dims)")
+    dnnlCheck(
+        dnnl_memory_desc_init_by_tag(&descriptor, Int32(dims.count), dims64, dnnl_f32, tag),
+        "memory_desc_init_by_tag \(dims)")
     return descriptor
 }
 
@@ -85,14 +87,18 @@ final class OneDNN: @unchecked Sendable {
     }
 
     /// Executes a primitive with its arguments (plus its scratchpad) and waits for it.
-    func execute(_ primitive: dnnl_primitive_t, _ arguments: [(Int32, dnnl_memory_t)], _ what: @autoclosure () -> String) {
+    func execute(
+        _ primitive: dnnl_primitive_t, _ arguments: [(Int32, dnnl_memory_t)], _ what: @autoclosure () -> String
+    ) {
         var execArguments = arguments.map { dnnl_exec_arg_t(arg: $0.0, memory: $0.1) }
         var scratchpad: dnnl_memory_t?
         defer { if let scratchpad { dnnl_memory_destroy(scratchpad) } }
         if let descriptor = scratchpadDescriptor(of: primitive) {
             var descriptor = descriptor
             let buffer = scratchBuffer(.scratchpad, bytes: dnnl_memory_desc_get_size(&descriptor))
-            dnnlCheck(dnnl_memory_create(&scratchpad, &descriptor, engine, buffer), "memory_create (scratchpad) for \(what())")
+            dnnlCheck(
+                dnnl_memory_create(&scratchpad, &descriptor, engine, buffer), "memory_create (scratchpad) for \(what())"
+            )
             execArguments.append(dnnl_exec_arg_t(arg: DNNL_ARG_SCRATCHPAD, memory: scratchpad))
         }
         dnnlCheck(dnnl_primitive_execute(primitive, stream, Int32(execArguments.count), &execArguments), what())
@@ -109,10 +115,13 @@ final class OneDNN: @unchecked Sendable {
     }
 
     /// Attributes asking for a caller-provided scratchpad (see the file header), plus `configure`.
-    private func makeAttributes(_ configure: (dnnl_primitive_attr_t) -> Bool = { _ in true }) -> dnnl_primitive_attr_t? {
+    private func makeAttributes(_ configure: (dnnl_primitive_attr_t) -> Bool = { _ in true }) -> dnnl_primitive_attr_t?
+    {
         var attributes: dnnl_primitive_attr_t?
         guard dnnl_primitive_attr_create(&attributes) == dnnl_success, let attributes else { return nil }
-        guard dnnl_primitive_attr_set_scratchpad_mode(attributes, dnnl_scratchpad_mode_user) == dnnl_success, configure(attributes) else {
+        guard dnnl_primitive_attr_set_scratchpad_mode(attributes, dnnl_scratchpad_mode_user) == dnnl_success,
+            configure(attributes)
+        else {
             dnnl_primitive_attr_destroy(attributes)
             return nil
         }
@@ -121,28 +130,37 @@ final class OneDNN: @unchecked Sendable {
 
     /// Creates a primitive descriptor from an op descriptor (user scratchpad); nil if oneDNN has no
     /// implementation for it.
-    func makePrimitiveDescriptor(_ opDescriptor: UnsafeRawPointer, hint: dnnl_primitive_desc_t? = nil) -> dnnl_primitive_desc_t? {
+    func makePrimitiveDescriptor(_ opDescriptor: UnsafeRawPointer, hint: dnnl_primitive_desc_t? = nil)
+        -> dnnl_primitive_desc_t?
+    {
         guard let attributes = makeAttributes() else { return nil }
         defer { dnnl_primitive_attr_destroy(attributes) }
         var descriptor: dnnl_primitive_desc_t?
-        guard dnnl_primitive_desc_create(&descriptor, opDescriptor, attributes, engine, hint) == dnnl_success else { return nil }
+        guard dnnl_primitive_desc_create(&descriptor, opDescriptor, attributes, engine, hint) == dnnl_success else {
+            return nil
+        }
         return descriptor
     }
 
     /// A reorder primitive from one layout to another, optionally accumulating (`to += from`).
-    func makeReorder(from source: dnnl_memory_desc_t, to destination: dnnl_memory_desc_t, accumulate: Bool) -> dnnl_primitive_t? {
+    func makeReorder(from source: dnnl_memory_desc_t, to destination: dnnl_memory_desc_t, accumulate: Bool)
+        -> dnnl_primitive_t?
+    {
         var source = source, destination = destination
         var postOps: dnnl_post_ops_t?
         defer { if let postOps { dnnl_post_ops_destroy(postOps) } }
         let attributes = makeAttributes { attributes in
             guard accumulate else { return true }
-            return dnnl_post_ops_create(&postOps) == dnnl_success && dnnl_post_ops_append_sum(postOps, 1) == dnnl_success
+            return dnnl_post_ops_create(&postOps) == dnnl_success
+                && dnnl_post_ops_append_sum(postOps, 1) == dnnl_success
                 && dnnl_primitive_attr_set_post_ops(attributes, postOps) == dnnl_success
         }
         guard let attributes else { return nil }
         defer { dnnl_primitive_attr_destroy(attributes) }
         var descriptor: dnnl_primitive_desc_t?
-        guard dnnl_reorder_primitive_desc_create(&descriptor, &source, engine, &destination, engine, attributes) == dnnl_success,
+        guard
+            dnnl_reorder_primitive_desc_create(&descriptor, &source, engine, &destination, engine, attributes)
+                == dnnl_success,
             let descriptor
         else { return nil }
         defer { dnnl_primitive_desc_destroy(descriptor) }
@@ -204,12 +222,17 @@ final class OneDNNOperand {
     /// inner -> user as `user += inner` (outputs only).
     private let accumulatingReorder: dnnl_primitive_t?
 
-    init?(context: OneDNN, user userDescriptor: dnnl_memory_desc_t, inner innerDescriptor: dnnl_memory_desc_t, isOutput: Bool) {
+    init?(
+        context: OneDNN, user userDescriptor: dnnl_memory_desc_t, inner innerDescriptor: dnnl_memory_desc_t,
+        isOutput: Bool
+    ) {
         var a = userDescriptor, b = innerDescriptor
         needsReorder = dnnl_memory_desc_equal(&a, &b) == 0
         self.innerDescriptor = innerDescriptor
         innerBytes = dnnl_memory_desc_get_size(&b)
-        guard let user = context.makeMemory(userDescriptor), let inner = context.makeMemory(innerDescriptor) else { return nil }
+        guard let user = context.makeMemory(userDescriptor), let inner = context.makeMemory(innerDescriptor) else {
+            return nil
+        }
         self.user = user
         self.inner = inner
         if !needsReorder {
@@ -239,7 +262,9 @@ final class OneDNNOperand {
     /// Binds a caller output buffer and returns the memory the primitive should write: the
     /// caller's buffer itself, or scratch (layouts differ, or `accumulate`) that `finishOutput`
     /// then moves into the caller's buffer.
-    func bindOutput(_ pointer: UnsafeMutablePointer<Float>, context: OneDNN, role: OneDNNScratch, accumulate: Bool) -> dnnl_memory_t {
+    func bindOutput(_ pointer: UnsafeMutablePointer<Float>, context: OneDNN, role: OneDNNScratch, accumulate: Bool)
+        -> dnnl_memory_t
+    {
         dnnlCheck(dnnl_memory_set_data_handle(user, pointer), "set_data_handle")
         if !needsReorder && !accumulate { return user }
         dnnlCheck(dnnl_memory_set_data_handle(inner, context.scratchBuffer(role, bytes: innerBytes)), "set_data_handle")

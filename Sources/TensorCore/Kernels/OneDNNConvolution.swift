@@ -38,7 +38,8 @@ final class ConvolutionPlan {
         let layout = key.blockedLayout ? dnnl_format_tag_any : dnnl_nchw
         let sourceDims = [g.batch, g.inputChannels, g.inputHeight, g.inputWidth]
         let destinationDims = [g.batch, g.outputChannels, g.outputHeight, g.outputWidth]
-        let weightDims = g.groups == 1
+        let weightDims =
+            g.groups == 1
             ? [g.outputChannels, g.inputChannels, g.kernelSize, g.kernelSize]
             : [g.groups, g.outputChannelsPerGroup, g.inputChannelsPerGroup, g.kernelSize, g.kernelSize]
         var source = dnnlMemoryDescriptor(sourceDims, layout)
@@ -46,8 +47,10 @@ final class ConvolutionPlan {
         var weights = dnnlMemoryDescriptor(weightDims, dnnl_format_tag_any)
         var bias = dnnlMemoryDescriptor([g.outputChannels], dnnl_x)
         let user = (
-            source: dnnlMemoryDescriptor(sourceDims, dnnl_nchw), destination: dnnlMemoryDescriptor(destinationDims, dnnl_nchw),
-            weights: dnnlMemoryDescriptor(weightDims, g.groups == 1 ? dnnl_oihw : dnnl_goihw), bias: bias)
+            source: dnnlMemoryDescriptor(sourceDims, dnnl_nchw),
+            destination: dnnlMemoryDescriptor(destinationDims, dnnl_nchw),
+            weights: dnnlMemoryDescriptor(weightDims, g.groups == 1 ? dnnl_oihw : dnnl_goihw), bias: bias
+        )
         let strides: [Int64] = [Int64(g.stride), Int64(g.stride)]
         let dilates: [Int64] = [Int64(g.dilation - 1), Int64(g.dilation - 1)]  // oneDNN counts gaps
         let paddingBefore: [Int64] = [Int64(g.padding), Int64(g.padding)]
@@ -62,7 +65,9 @@ final class ConvolutionPlan {
             }
             return status == dnnl_success ? descriptor : nil
         }
-        func primitiveDescriptor(_ descriptor: inout dnnl_convolution_desc_t, hint: dnnl_primitive_desc_t?) -> dnnl_primitive_desc_t? {
+        func primitiveDescriptor(_ descriptor: inout dnnl_convolution_desc_t, hint: dnnl_primitive_desc_t?)
+            -> dnnl_primitive_desc_t?
+        {
             withUnsafePointer(to: &descriptor) { context.makePrimitiveDescriptor(UnsafeRawPointer($0), hint: hint) }
         }
 
@@ -88,9 +93,12 @@ final class ConvolutionPlan {
             defer { dnnl_primitive_desc_destroy(hint) }
             var op = dnnl_convolution_desc_t()
             if key.kind == .backwardData {
-                guard dnnl_dilated_convolution_backward_data_desc_init(
-                    &op, dnnl_convolution_direct, &source, &weights, &destination, strides, dilates, paddingBefore, paddingAfter
-                ) == dnnl_success else { return nil }
+                guard
+                    dnnl_dilated_convolution_backward_data_desc_init(
+                        &op, dnnl_convolution_direct, &source, &weights, &destination, strides, dilates, paddingBefore,
+                        paddingAfter
+                    ) == dnnl_success
+                else { return nil }
                 arguments = [
                     (DNNL_ARG_DIFF_DST, user.destination, dnnl_query_diff_dst_md, 0, false),
                     (DNNL_ARG_WEIGHTS, user.weights, dnnl_query_weights_md, 0, false),
@@ -108,7 +116,9 @@ final class ConvolutionPlan {
                     (DNNL_ARG_DIFF_DST, user.destination, dnnl_query_diff_dst_md, 0, false),
                     (DNNL_ARG_DIFF_WEIGHTS, user.weights, dnnl_query_diff_weights_md, 0, true),
                 ]
-                if key.hasBias { arguments.append((DNNL_ARG_DIFF_BIAS, user.bias, dnnl_query_diff_weights_md, 1, true)) }
+                if key.hasBias {
+                    arguments.append((DNNL_ARG_DIFF_BIAS, user.bias, dnnl_query_diff_weights_md, 1, true))
+                }
             }
             descriptor = primitiveDescriptor(&op, hint: hint)
         }
@@ -118,14 +128,16 @@ final class ConvolutionPlan {
         var operands: [Int32: OneDNNOperand] = [:]
         for (argument, userDescriptor, query, index, isOutput) in arguments {
             guard let chosen = dnnl_primitive_desc_query_md(descriptor, query, index),
-                let operand = OneDNNOperand(context: context, user: userDescriptor, inner: chosen.pointee, isOutput: isOutput)
+                let operand = OneDNNOperand(
+                    context: context, user: userDescriptor, inner: chosen.pointee, isOutput: isOutput)
             else { return nil }
             operands[argument] = operand
         }
         var name: UnsafePointer<CChar>?
         _ = dnnl_primitive_desc_query(descriptor, dnnl_query_impl_info_str, 0, &name)
         guard let primitive = context.makePrimitive(descriptor) else { return nil }
-        return ConvolutionPlan(primitive: primitive, operands: operands, implementation: name.map { String(cString: $0) } ?? "?")
+        return ConvolutionPlan(
+            primitive: primitive, operands: operands, implementation: name.map { String(cString: $0) } ?? "?")
     }
 }
 
@@ -137,7 +149,8 @@ extension OneDNN {
     /// oneDNN forward convolution (see `convolutionForward`); false if no primitive exists.
     func convolutionForward(
         output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-        bias: UnsafePointer<Float>?, geometry: ConvolutionGeometry, accumulate: Bool, training: Bool, blockedLayout: Bool
+        bias: UnsafePointer<Float>?, geometry: ConvolutionGeometry, accumulate: Bool, training: Bool,
+        blockedLayout: Bool
     ) -> Bool {
         withLock {
             let key = ConvolutionPlanKey(
@@ -149,7 +162,10 @@ extension OneDNN {
                 (DNNL_ARG_WEIGHTS, plan.operands[DNNL_ARG_WEIGHTS]!.bindInput(weight, context: self, role: .weights)),
                 (DNNL_ARG_DST, dst.bindOutput(output, context: self, role: .destination, accumulate: accumulate)),
             ]
-            if let bias { arguments.append((DNNL_ARG_BIAS, plan.operands[DNNL_ARG_BIAS]!.bindInput(bias, context: self, role: .bias))) }
+            if let bias {
+                arguments.append(
+                    (DNNL_ARG_BIAS, plan.operands[DNNL_ARG_BIAS]!.bindInput(bias, context: self, role: .bias)))
+            }
             execute(plan.primitive, arguments, "convolution forward \(geometry)")
             dst.finishOutput(output, count: geometry.outputCount, context: self, accumulate: accumulate)
             return true
@@ -158,21 +174,32 @@ extension OneDNN {
 
     /// oneDNN backward convolution (see `convolutionBackward`); false if no primitive exists.
     func convolutionBackward(
-        dInput: UnsafeMutablePointer<Float>?, dWeight: UnsafeMutablePointer<Float>?, dBias: UnsafeMutablePointer<Float>?,
+        dInput: UnsafeMutablePointer<Float>?, dWeight: UnsafeMutablePointer<Float>?,
+        dBias: UnsafeMutablePointer<Float>?,
         dOutput: UnsafePointer<Float>, input: UnsafePointer<Float>?, weight: UnsafePointer<Float>?,
         geometry: ConvolutionGeometry, accumulate: Bool, blockedLayout: Bool
     ) -> Bool {
         withLock {
-            let dataPlan = dInput == nil ? nil
-                : convolutionPlan(ConvolutionPlanKey(geometry: geometry, kind: .backwardData, hasBias: false, blockedLayout: blockedLayout))
-            let weightsPlan = dWeight == nil ? nil
-                : convolutionPlan(ConvolutionPlanKey(geometry: geometry, kind: .backwardWeights, hasBias: dBias != nil, blockedLayout: blockedLayout))
+            let dataPlan =
+                dInput == nil
+                ? nil
+                : convolutionPlan(
+                    ConvolutionPlanKey(
+                        geometry: geometry, kind: .backwardData, hasBias: false, blockedLayout: blockedLayout))
+            let weightsPlan =
+                dWeight == nil
+                ? nil
+                : convolutionPlan(
+                    ConvolutionPlanKey(
+                        geometry: geometry, kind: .backwardWeights, hasBias: dBias != nil, blockedLayout: blockedLayout)
+                )
             if (dInput != nil && dataPlan == nil) || (dWeight != nil && weightsPlan == nil) { return false }
             // The bias gradient alone (no weight gradient to compute it with) is a plain channel sum.
             if dWeight == nil, let dBias {
                 if !accumulate { dBias.update(repeating: 0, count: geometry.outputChannels) }
-                accumulateChannelSums(dBias, of: dOutput, batch: geometry.batch, channels: geometry.outputChannels,
-                                      planeSize: geometry.outputHeight * geometry.outputWidth)
+                accumulateChannelSums(
+                    dBias, of: dOutput, batch: geometry.batch, channels: geometry.outputChannels,
+                    planeSize: geometry.outputHeight * geometry.outputWidth)
             }
 
             var reorderedDOutput: (descriptor: OneDNNOperand, memory: dnnl_memory_t)?
@@ -182,11 +209,16 @@ extension OneDNN {
                 let dDstMemory = dDst.bindInput(dOutput, context: self, role: .destination)
                 if dDst.needsReorder { reorderedDOutput = (dDst, dDstMemory) }
                 let dSrcMemory = dSrc.bindOutput(dInput, context: self, role: .source, accumulate: accumulate)
-                execute(dataPlan.primitive, [
-                    (DNNL_ARG_DIFF_DST, dDstMemory),
-                    (DNNL_ARG_WEIGHTS, dataPlan.operands[DNNL_ARG_WEIGHTS]!.bindInput(weight, context: self, role: .weights)),
-                    (DNNL_ARG_DIFF_SRC, dSrcMemory),
-                ], "convolution backward data \(geometry)")
+                execute(
+                    dataPlan.primitive,
+                    [
+                        (DNNL_ARG_DIFF_DST, dDstMemory),
+                        (
+                            DNNL_ARG_WEIGHTS,
+                            dataPlan.operands[DNNL_ARG_WEIGHTS]!.bindInput(weight, context: self, role: .weights)
+                        ),
+                        (DNNL_ARG_DIFF_SRC, dSrcMemory),
+                    ], "convolution backward data \(geometry)")
                 dSrc.finishOutput(dInput, count: geometry.inputCount, context: self, accumulate: accumulate)
             }
             if let weightsPlan, let dWeight, let input {
@@ -202,13 +234,21 @@ extension OneDNN {
                 var arguments = [
                     (DNNL_ARG_SRC, weightsPlan.operands[DNNL_ARG_SRC]!.bindInput(input, context: self, role: .source)),
                     (DNNL_ARG_DIFF_DST, dDstMemory),
-                    (DNNL_ARG_DIFF_WEIGHTS, dW.bindOutput(dWeight, context: self, role: .weights, accumulate: accumulate)),
+                    (
+                        DNNL_ARG_DIFF_WEIGHTS,
+                        dW.bindOutput(dWeight, context: self, role: .weights, accumulate: accumulate)
+                    ),
                 ]
                 let dB = dBias.flatMap { _ in weightsPlan.operands[DNNL_ARG_DIFF_BIAS] }
-                if let dB, let dBias { arguments.append((DNNL_ARG_DIFF_BIAS, dB.bindOutput(dBias, context: self, role: .bias, accumulate: accumulate))) }
+                if let dB, let dBias {
+                    arguments.append(
+                        (DNNL_ARG_DIFF_BIAS, dB.bindOutput(dBias, context: self, role: .bias, accumulate: accumulate)))
+                }
                 execute(weightsPlan.primitive, arguments, "convolution backward weights \(geometry)")
                 dW.finishOutput(dWeight, count: geometry.weightCount, context: self, accumulate: accumulate)
-                if let dB, let dBias { dB.finishOutput(dBias, count: geometry.outputChannels, context: self, accumulate: accumulate) }
+                if let dB, let dBias {
+                    dB.finishOutput(dBias, count: geometry.outputChannels, context: self, accumulate: accumulate)
+                }
             }
             return true
         }
@@ -221,7 +261,9 @@ extension OneDNN {
 }
 
 /// Names the oneDNN implementation behind a convolution pass, or nil without oneDNN.
-public func oneDNNConvolutionImplementation(geometry: ConvolutionGeometry, pass: String, blockedLayout: Bool = true) -> String? {
+public func oneDNNConvolutionImplementation(geometry: ConvolutionGeometry, pass: String, blockedLayout: Bool = true)
+    -> String?
+{
     let kind: ConvolutionPrimitiveKind
     switch pass {
     case "backwardData": kind = .backwardData
@@ -230,6 +272,7 @@ public func oneDNNConvolutionImplementation(geometry: ConvolutionGeometry, pass:
     default: kind = .forwardTraining
     }
     return OneDNN.context?.convolutionImplementation(
-        ConvolutionPlanKey(geometry: geometry, kind: kind, hasBias: kind == .backwardWeights, blockedLayout: blockedLayout))
+        ConvolutionPlanKey(
+            geometry: geometry, kind: kind, hasBias: kind == .backwardWeights, blockedLayout: blockedLayout))
 }
 #endif

@@ -69,7 +69,9 @@ public func pixelKernelsForward(
                 let kernelRow = kernels + g.kernelRow(n, c / g.channelsPerGroup, t, y)
                 let inputRow = input + (row - y + sourceY) * w
                 let span = g.columns(shiftedBy: dx)
-                multiplyAdd(into: out + span.lowerBound, kernelRow + span.lowerBound, inputRow + (span.lowerBound + dx), count: span.count)
+                multiplyAdd(
+                    into: out + span.lowerBound, kernelRow + span.lowerBound, inputRow + (span.lowerBound + dx),
+                    count: span.count)
             }
         }
     }
@@ -104,7 +106,8 @@ public func pixelKernelsBackward(
                         let gradientRow = dOutput + planeOffset + y * w
                         let inputRow = input + planeOffset + sourceY * w
                         multiplyAdd(
-                            into: target + span.lowerBound, gradientRow + span.lowerBound, inputRow + (span.lowerBound + dx),
+                            into: target + span.lowerBound, gradientRow + span.lowerBound,
+                            inputRow + (span.lowerBound + dx),
                             count: span.count)
                     }
                 }
@@ -137,6 +140,8 @@ public func pixelKernelsBackward(
 /// `target[i] += a[i] · b[i]` for i in 0..<count: the one inner loop of this file, written over
 /// in-bounds base pointers with a plain counter so that it vectorises.
 @inline(__always)
-private func multiplyAdd(into target: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) {
+private func multiplyAdd(
+    into target: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int
+) {
     for i in 0..<count { target[i] += a[i] * b[i] }
 }

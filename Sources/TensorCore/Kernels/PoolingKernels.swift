@@ -31,7 +31,9 @@ public struct Pool2dGeometry: Equatable, Sendable {
 /// `out[p,oy,ox] = (1/K²) Σ_{window} x[p,iy,ix]`, padding counted as zeros (count_include_pad=True).
 ///
 /// The divisor is the window area clipped to the padded input, as PyTorch computes it (always K² in floor mode).
-public func avgPool2dForward(output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, geometry g: Pool2dGeometry) {
+public func avgPool2dForward(
+    output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, geometry g: Pool2dGeometry
+) {
     let (oh, ow) = (g.outputHeight, g.outputWidth)
     parallelChunks(g.planes * oh, minimumPerThread: max(1, 4096 / max(1, ow * g.kernelSize * g.kernelSize))) { rows in
         for row in rows {
@@ -53,10 +55,13 @@ public func avgPool2dForward(output: UnsafeMutablePointer<Float>, input: UnsafeP
 
 /// In the forward pass: `out[p,oy,ox] = Σ_{window} x[p,iy,ix] / area`, so `dx[p,iy,ix] += dOut[p,oy,ox] / area`
 /// for every window that covers (iy, ix).
-public func avgPool2dBackward(dInput: UnsafeMutablePointer<Float>, dOutput: UnsafePointer<Float>, geometry g: Pool2dGeometry) {
+public func avgPool2dBackward(
+    dInput: UnsafeMutablePointer<Float>, dOutput: UnsafePointer<Float>, geometry g: Pool2dGeometry
+) {
     let (oh, ow) = (g.outputHeight, g.outputWidth)
     // Windows overlap when s < K, so each thread owns whole planes.
-    parallelChunks(g.planes, minimumPerThread: max(1, 4096 / max(1, g.outputPlane * g.kernelSize * g.kernelSize))) { planes in
+    parallelChunks(g.planes, minimumPerThread: max(1, 4096 / max(1, g.outputPlane * g.kernelSize * g.kernelSize))) {
+        planes in
         for plane in planes {
             let target = dInput + plane * g.inputPlane
             for oy in 0..<oh {

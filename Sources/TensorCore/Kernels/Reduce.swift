@@ -40,7 +40,11 @@ struct ReductionGeometry {
         var keptAxes: [(size: Int, stride: Int)] = []
         var reducedAxes: [(size: Int, stride: Int)] = []
         for axis in merged.reversed() {
-            if axis.reduced { reducedAxes.insert((axis.size, stride), at: 0) } else { keptAxes.insert((axis.size, stride), at: 0) }
+            if axis.reduced {
+                reducedAxes.insert((axis.size, stride), at: 0)
+            } else {
+                keptAxes.insert((axis.size, stride), at: 0)
+            }
             stride *= axis.size
         }
         keptOffsets = rowMajorOffsets(keptAxes)
@@ -68,10 +72,16 @@ func sumInDouble(_ p: UnsafePointer<Float>, count n: Int) -> Double {
     var s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
     var i = 0
     while i + 4 <= n {
-        s0 += Double(p[i]); s1 += Double(p[i + 1]); s2 += Double(p[i + 2]); s3 += Double(p[i + 3])
+        s0 += Double(p[i])
+        s1 += Double(p[i + 1])
+        s2 += Double(p[i + 2])
+        s3 += Double(p[i + 3])
         i += 4
     }
-    while i < n { s0 += Double(p[i]); i += 1 }
+    while i < n {
+        s0 += Double(p[i])
+        i += 1
+    }
     return (s0 + s1) + (s2 + s3)
 }
 
@@ -102,7 +112,10 @@ extension ReductionGeometry {
 // MARK: - sum / mean
 
 /// out = scale * Σ_reduced x (scale 1 for sum, 1/count for mean), accumulated in Double.
-func sumForward(output: UnsafeMutableBufferPointer<Float>, input: UnsafeBufferPointer<Float>, geometry g: ReductionGeometry, scale: Double) {
+func sumForward(
+    output: UnsafeMutableBufferPointer<Float>, input: UnsafeBufferPointer<Float>, geometry g: ReductionGeometry,
+    scale: Double
+) {
     guard let x = input.baseAddress else {
         for k in 0..<output.count { output[k] = 0 }
         return
@@ -131,7 +144,10 @@ func sumForward(output: UnsafeMutableBufferPointer<Float>, input: UnsafeBufferPo
     }
 }
 
-func sumBackward(dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeBufferPointer<Float>, geometry g: ReductionGeometry, scale: Float) {
+func sumBackward(
+    dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeBufferPointer<Float>, geometry g: ReductionGeometry,
+    scale: Float
+) {
     guard let dx = dInput.baseAddress else { return }
     parallelChunks(g.itemCount, minimumPerThread: g.itemGrain) { items in
         // forward: out[k] = scale * Σ_r x[k, r], so d x[k, r] = scale * d out[k] (a broadcast)
@@ -159,7 +175,10 @@ func sumBackward(dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeBuffe
 /// out = max_reduced x; `argmax` gets the flat input index of the first maximum in row-major
 /// order (NOTE: NaN is not propagated; the first maximum wins ties, so its gradient is unique).
 /// - Precondition: `g.reductionSize > 0`.
-func maxForward(output: UnsafeMutableBufferPointer<Float>, argmax: UnsafeMutableBufferPointer<Int>, input: UnsafeBufferPointer<Float>, geometry g: ReductionGeometry) {
+func maxForward(
+    output: UnsafeMutableBufferPointer<Float>, argmax: UnsafeMutableBufferPointer<Int>,
+    input: UnsafeBufferPointer<Float>, geometry g: ReductionGeometry
+) {
     parallelChunks(g.itemCount, minimumPerThread: g.itemGrain) { items in
         for item in items {
             if g.innerIsReduced {
@@ -194,7 +213,9 @@ func maxForward(output: UnsafeMutableBufferPointer<Float>, argmax: UnsafeMutable
     }
 }
 
-func maxBackward(dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeBufferPointer<Float>, argmax: UnsafeBufferPointer<Int>) {
+func maxBackward(
+    dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeBufferPointer<Float>, argmax: UnsafeBufferPointer<Int>
+) {
     // forward: out[k] = x[argmax[k]], so d x[argmax[k]] = d out[k] and 0 elsewhere.
     // Each input element is the maximum of at most one output, so chunks never collide.
     parallelChunks(dOutput.count, minimumPerThread: cheapElementwiseGrain) { range in

@@ -110,12 +110,15 @@ public func resizeForward(
                             }
                             if columnTaps == 2 {
                                 for ox in 0..<ow {
-                                    target[ox] = wx[2 * ox] * blended[ix[2 * ox]] + wx[2 * ox + 1] * blended[ix[2 * ox + 1]]
+                                    target[ox] =
+                                        wx[2 * ox] * blended[ix[2 * ox]] + wx[2 * ox + 1] * blended[ix[2 * ox + 1]]
                                 }
                             } else {
                                 for ox in 0..<ow {
                                     var total: Float = 0
-                                    for b in 0..<columnTaps { total += wx[ox * columnTaps + b] * blended[ix[ox * columnTaps + b]] }
+                                    for b in 0..<columnTaps {
+                                        total += wx[ox * columnTaps + b] * blended[ix[ox * columnTaps + b]]
+                                    }
                                     target[ox] = total
                                 }
                             }
@@ -152,7 +155,9 @@ public func resizeBackward(
                                 for x in 0..<w { scattered[x] = 0 }
                                 for ox in 0..<ow {
                                     let value = gradientRow[ox]
-                                    for b in 0..<columnTaps { scattered[ix[ox * columnTaps + b]] += wx[ox * columnTaps + b] * value }
+                                    for b in 0..<columnTaps {
+                                        scattered[ix[ox * columnTaps + b]] += wx[ox * columnTaps + b] * value
+                                    }
                                 }
                                 for a in 0..<rowTaps {
                                     let line = target + iy[oy * rowTaps + a] * w

@@ -20,7 +20,10 @@ struct SoftmaxGeometry {
 private let softmaxTileWidth = 64
 
 /// softmax: out = exp(x - max) / Σ exp(x - max); log-softmax: out = x - max - log Σ exp(x - max).
-func softmaxForward(output: UnsafeMutableBufferPointer<Float>, input: UnsafeBufferPointer<Float>, geometry g: SoftmaxGeometry, logarithm: Bool) {
+func softmaxForward(
+    output: UnsafeMutableBufferPointer<Float>, input: UnsafeBufferPointer<Float>, geometry g: SoftmaxGeometry,
+    logarithm: Bool
+) {
     let (n, inner) = (g.size, g.inner)
     guard n > 0, let x = input.baseAddress, let y = output.baseAddress else { return }
     if inner == 1 {
@@ -44,15 +47,23 @@ func softmaxForward(output: UnsafeMutableBufferPointer<Float>, input: UnsafeBuff
         return
     }
     let tiles = (inner + softmaxTileWidth - 1) / softmaxTileWidth
-    parallelChunks(g.outer * tiles, minimumPerThread: Swift.max(1, transcendentalElementwiseGrain / (n * softmaxTileWidth))) { items in
+    parallelChunks(
+        g.outer * tiles, minimumPerThread: Swift.max(1, transcendentalElementwiseGrain / (n * softmaxTileWidth))
+    ) { items in
         let maximum = UnsafeMutablePointer<Float>.allocate(capacity: softmaxTileWidth)
         let total = UnsafeMutablePointer<Double>.allocate(capacity: softmaxTileWidth)
-        defer { maximum.deallocate(); total.deallocate() }
+        defer {
+            maximum.deallocate()
+            total.deallocate()
+        }
         for item in items {
             let (o, column) = (item / tiles, (item % tiles) * softmaxTileWidth)
             let width = Swift.min(softmaxTileWidth, inner - column)
             let (xb, yb) = (x + o * n * inner + column, y + o * n * inner + column)
-            for c in 0..<width { maximum[c] = xb[c]; total[c] = 0 }
+            for c in 0..<width {
+                maximum[c] = xb[c]
+                total[c] = 0
+            }
             for j in 1..<n {
                 for c in 0..<width { maximum[c] = Swift.max(maximum[c], xb[j * inner + c]) }
             }
@@ -80,7 +91,10 @@ func softmaxForward(output: UnsafeMutableBufferPointer<Float>, input: UnsafeBuff
 
 /// Uses the forward output y.
 /// softmax: d x_j += y_j (d y_j - Σ_k d y_k y_k); log-softmax: d x_j += d y_j - exp(y_j) Σ_k d y_k.
-func softmaxBackward(dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeBufferPointer<Float>, output: UnsafeBufferPointer<Float>, geometry g: SoftmaxGeometry, logarithm: Bool) {
+func softmaxBackward(
+    dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeBufferPointer<Float>, output: UnsafeBufferPointer<Float>,
+    geometry g: SoftmaxGeometry, logarithm: Bool
+) {
     let (n, inner) = (g.size, g.inner)
     guard n > 0, let dx = dInput.baseAddress, let dy = dOutput.baseAddress, let y = output.baseAddress else { return }
     // forward (softmax): y_j = exp(x_j) / Σ_k exp(x_k), so d y_j / d x_i = y_j (δ_ij - y_i) and
@@ -106,7 +120,9 @@ func softmaxBackward(dInput: UnsafeMutableBufferPointer<Float>, dOutput: UnsafeB
         return
     }
     let tiles = (inner + softmaxTileWidth - 1) / softmaxTileWidth
-    parallelChunks(g.outer * tiles, minimumPerThread: Swift.max(1, transcendentalElementwiseGrain / (n * softmaxTileWidth))) { items in
+    parallelChunks(
+        g.outer * tiles, minimumPerThread: Swift.max(1, transcendentalElementwiseGrain / (n * softmaxTileWidth))
+    ) { items in
         let dots = UnsafeMutablePointer<Double>.allocate(capacity: softmaxTileWidth)
         defer { dots.deallocate() }
         for item in items {

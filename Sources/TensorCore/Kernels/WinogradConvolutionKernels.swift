@@ -29,7 +29,8 @@ public func winogradSupports(_ g: ConvolutionGeometry) -> Bool {
 ///   exposed so tests can force several blocks.
 public func winogradConvolutionForward(
     output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-    bias: UnsafePointer<Float>?, geometry g: ConvolutionGeometry, accumulate: Bool = false, tileRowsPerBlock: Int? = nil,
+    bias: UnsafePointer<Float>?, geometry g: ConvolutionGeometry, accumulate: Bool = false,
+    tileRowsPerBlock: Int? = nil,
     cachesTransformedWeights: Bool = true
 ) {
     precondition(winogradSupports(g), "winogradConvolutionForward: unsupported geometry \(g)")
@@ -40,7 +41,9 @@ public func winogradConvolutionForward(
     // and smaller blocks when there would be fewer than two per thread.
     let targetTiles = max(128, (1 << 18) / (36 * c))
     var rowsPerBlock = max(1, min(tilesY, tileRowsPerBlock ?? (targetTiles + tilesX - 1) / tilesX))
-    while tileRowsPerBlock == nil && rowsPerBlock > 1 && g.batch * ((tilesY + rowsPerBlock - 1) / rowsPerBlock) < 2 * Threading.count {
+    while tileRowsPerBlock == nil && rowsPerBlock > 1
+        && g.batch * ((tilesY + rowsPerBlock - 1) / rowsPerBlock) < 2 * Threading.count
+    {
         rowsPerBlock = (rowsPerBlock + 1) / 2
     }
     let blocks = (0..<g.batch).flatMap { n in
@@ -48,7 +51,9 @@ public func winogradConvolutionForward(
     }
     let blockTiles = rowsPerBlock * tilesX
     let pool = ScratchPool.shared
-    WinogradWeightCache.shared.withTransformedWeights(weight, outputChannels: o, inputChannels: c, caching: cachesTransformedWeights) { u in
+    WinogradWeightCache.shared.withTransformedWeights(
+        weight, outputChannels: o, inputChannels: c, caching: cachesTransformedWeights
+    ) { u in
         parallelChunks(blocks.count, minimumPerThread: 1) { range in
             withBLASOnCallingThread {
                 pool.withBuffer(36 * c * blockTiles) { v in
@@ -57,16 +62,19 @@ public func winogradConvolutionForward(
                             for block in blocks[range] {
                                 let tiles = block.rows.count * tilesX
                                 winogradTransformInput(
-                                    input + block.image * c * g.inputHeight * g.inputWidth, into: v, tileRows: block.rows,
+                                    input + block.image * c * g.inputHeight * g.inputWidth, into: v,
+                                    tileRows: block.rows,
                                     tilesX: tilesX, ldv: tiles, scratch: scratch, geometry: g)
                                 for xi in 0..<36 {
                                     BLAS.sgemm(
-                                        m: o, n: tiles, k: c, a: u + xi * o * c, lda: c, b: v + xi * c * tiles, ldb: tiles,
+                                        m: o, n: tiles, k: c, a: u + xi * o * c, lda: c, b: v + xi * c * tiles,
+                                        ldb: tiles,
                                         c: m + xi * o * tiles, ldc: tiles)
                                 }
                                 winogradTransformOutput(
                                     m, into: output + block.image * o * g.outputHeight * g.outputWidth, bias: bias,
-                                    tileRows: block.rows, tilesX: tilesX, ldm: tiles, scratch: scratch, geometry: g, accumulate: accumulate)
+                                    tileRows: block.rows, tilesX: tilesX, ldm: tiles, scratch: scratch, geometry: g,
+                                    accumulate: accumulate)
                             }
                         }
                     }
@@ -105,7 +113,8 @@ func winogradConvolutionBackwardData(
         }
     }
     winogradConvolutionForward(
-        output: dInput, input: dOutput, weight: flipped, bias: nil, geometry: backwardDataGeometry(g), accumulate: accumulate,
+        output: dInput, input: dOutput, weight: flipped, bias: nil, geometry: backwardDataGeometry(g),
+        accumulate: accumulate,
         cachesTransformedWeights: false)
 }
 
@@ -125,8 +134,8 @@ final class WinogradWeightCache: @unchecked Sendable {
     let isEnabled = RuntimeSettings.current.winogradWeightCache
 
     final class Entry {
-        let weights: UnsafeMutablePointer<Float>   // O·C·9, the values U was computed from
-        let transformed: UnsafeMutablePointer<Float>   // 36·O·C
+        let weights: UnsafeMutablePointer<Float>  // O·C·9, the values U was computed from
+        let transformed: UnsafeMutablePointer<Float>  // 36·O·C
         let weightCount: Int
         var bytes: Int { (weightCount + 4 * weightCount) * MemoryLayout<Float>.size }
         init(weight: UnsafePointer<Float>, outputChannels o: Int, inputChannels c: Int) {
@@ -139,7 +148,10 @@ final class WinogradWeightCache: @unchecked Sendable {
         func matches(_ weight: UnsafePointer<Float>) -> Bool {
             memcmp(weights, weight, weightCount * MemoryLayout<Float>.size) == 0
         }
-        deinit { weights.deallocate(); transformed.deallocate() }
+        deinit {
+            weights.deallocate()
+            transformed.deallocate()
+        }
     }
 
     private struct Key: Hashable { var address: Int, outputChannels: Int, inputChannels: Int }
@@ -192,7 +204,9 @@ final class WinogradWeightCache: @unchecked Sendable {
 }
 
 /// U[ξ = 6a + b][o][c] = (G w[o, c] G^T)[a, b]; G is 6 x 3.
-func winogradTransformWeights(_ weight: UnsafePointer<Float>, into u: UnsafeMutablePointer<Float>, outputChannels o: Int, inputChannels c: Int) {
+func winogradTransformWeights(
+    _ weight: UnsafePointer<Float>, into u: UnsafeMutablePointer<Float>, outputChannels o: Int, inputChannels c: Int
+) {
     // G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
     @inline(__always) func applyG(_ g0: Float, _ g1: Float, _ g2: Float) -> (Float, Float, Float, Float, Float, Float) {
         (g0 / 4, -(g0 + g1 + g2) / 6, -(g0 - g1 + g2) / 6, g0 / 24 + g1 / 12 + g2 / 6, g0 / 24 - g1 / 12 + g2 / 6, g2)
@@ -206,7 +220,12 @@ func winogradTransformWeights(_ weight: UnsafePointer<Float>, into u: UnsafeMuta
                 let step = o * c
                 func store(_ a: Int, _ t: (Float, Float, Float, Float, Float, Float)) {
                     let base = u + (a * 6 * o + oc) * c + ic
-                    base[0] = t.0; base[step] = t.1; base[2 * step] = t.2; base[3 * step] = t.3; base[4 * step] = t.4; base[5 * step] = t.5
+                    base[0] = t.0
+                    base[step] = t.1
+                    base[2 * step] = t.2
+                    base[3 * step] = t.3
+                    base[4 * step] = t.4
+                    base[5 * step] = t.5
                 }
                 store(0, applyG(c0.0, c1.0, c2.0))
                 store(1, applyG(c0.1, c1.1, c2.1))
@@ -220,12 +239,17 @@ func winogradTransformWeights(_ weight: UnsafePointer<Float>, into u: UnsafeMuta
 }
 
 /// Six vectors (rows of a transform), passed without allocating.
-typealias SixRows = (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>)
+typealias SixRows = (
+    UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
+    UnsafePointer<Float>
+)
 typealias SixOutputRows = (
     UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>,
     UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>
 )
-typealias FourOutputRows = (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>)
+typealias FourOutputRows = (
+    UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>
+)
 
 /// Six rows `base + k*stride`.
 @inline(__always)
@@ -282,16 +306,23 @@ func winogradTransformInput(
             let top = UnsafePointer(padded + 4 * (ty - tileRows.lowerBound) * span)
             inputTransform1D(
                 sixRows(top, stride: span),
-                (vertical, vertical + span, vertical + 2 * span, vertical + 3 * span, vertical + 4 * span, vertical + 5 * span),
+                (
+                    vertical, vertical + span, vertical + 2 * span, vertical + 3 * span, vertical + 4 * span,
+                    vertical + 5 * span
+                ),
                 count: span)
             let t0 = (ty - tileRows.lowerBound) * tilesX
             for l in 0..<6 {
                 // d_j of tile tx is x = 4tx + j: phases 0...3 at tx, then phases 0 and 1 at tx + 1.
                 let ph = UnsafePointer(vertical + l * span)
-                let d: SixRows = (ph, ph + phaseLength, ph + 2 * phaseLength, ph + 3 * phaseLength, ph + 1, ph + phaseLength + 1)
+                let d: SixRows = (
+                    ph, ph + phaseLength, ph + 2 * phaseLength, ph + 3 * phaseLength, ph + 1, ph + phaseLength + 1
+                )
                 let out = v + (l * 6 * channels + ch) * ldv + t0
                 let stride = channels * ldv
-                inputTransform1D(d, (out, out + stride, out + 2 * stride, out + 3 * stride, out + 4 * stride, out + 5 * stride), count: tilesX)
+                inputTransform1D(
+                    d, (out, out + stride, out + 2 * stride, out + 3 * stride, out + 4 * stride, out + 5 * stride),
+                    count: tilesX)
             }
         }
     }
@@ -325,18 +356,23 @@ private func winogradTransformOutput(
         for b in 0..<6 {
             let column = m + (b * channels + oc) * ldm  // M[6a + b] for a = 0..<6
             let out = vertical + b * tiles, step = 6 * tiles
-            outputTransform1D(sixRows(column, stride: 6 * channels * ldm), (out, out + step, out + 2 * step, out + 3 * step), count: tiles)
+            outputTransform1D(
+                sixRows(column, stride: 6 * channels * ldm), (out, out + step, out + 2 * step, out + 3 * step),
+                count: tiles)
         }
         for i in 0..<4 {
             let out = tile + 4 * i * tiles
-            outputTransform1D(sixRows(vertical + 6 * i * tiles, stride: tiles), (out, out + tiles, out + 2 * tiles, out + 3 * tiles), count: tiles)
+            outputTransform1D(
+                sixRows(vertical + 6 * i * tiles, stride: tiles), (out, out + tiles, out + 2 * tiles, out + 3 * tiles),
+                count: tiles)
         }
         let plane = output + oc * outHeight * outWidth
         let offset = bias?[oc] ?? 0
         for ty in tileRows {
             for i in 0..<4 where 4 * ty + i < outHeight {
                 let row = plane + (4 * ty + i) * outWidth
-                let values = UnsafePointer(tile + 4 * i * tiles + (ty - tileRows.lowerBound) * tilesX)  // j at + j * tiles
+                // column j of the tile row is at values + j * tiles
+                let values = UnsafePointer(tile + 4 * i * tiles + (ty - tileRows.lowerBound) * tilesX)
                 let whole = min(tilesX, outWidth / 4)  // tiles whose four columns all exist
                 mergePhases(values, stride: tiles, tiles: whole, offset: offset, into: row, accumulate: accumulate)
                 for j in 0..<4 {

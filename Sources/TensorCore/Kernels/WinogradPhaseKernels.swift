@@ -7,7 +7,10 @@
 private func transposed(_ a: SIMD4<Float>, _ b: SIMD4<Float>, _ c: SIMD4<Float>, _ d: SIMD4<Float>)
     -> (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>)
 {
-    (SIMD4(a[0], b[0], c[0], d[0]), SIMD4(a[1], b[1], c[1], d[1]), SIMD4(a[2], b[2], c[2], d[2]), SIMD4(a[3], b[3], c[3], d[3]))
+    (
+        SIMD4(a[0], b[0], c[0], d[0]), SIMD4(a[1], b[1], c[1], d[1]), SIMD4(a[2], b[2], c[2], d[2]),
+        SIMD4(a[3], b[3], c[3], d[3])
+    )
 }
 
 @inline(__always)
@@ -23,7 +26,9 @@ private func store4(_ value: SIMD4<Float>, _ pointer: UnsafeMutablePointer<Float
 /// Splits one zero-padded input row into phases: `row[q * phaseLength + k] = source[4k + q - p]`
 /// for 0 <= 4k + q - p < width, 0 elsewhere (q < 4, k < phaseLength).
 @inline(__always)
-func splitIntoPhases(_ source: UnsafePointer<Float>, width: Int, padding p: Int, into row: UnsafeMutablePointer<Float>, phaseLength: Int) {
+func splitIntoPhases(
+    _ source: UnsafePointer<Float>, width: Int, padding p: Int, into row: UnsafeMutablePointer<Float>, phaseLength: Int
+) {
     // k with 0 <= 4k + q - p < width, per phase (both bounds fall with q); all four phases are
     // inside for k in kLo..<kHi.
     @inline(__always) func first(_ q: Int) -> Int { min(phaseLength, max(0, (p - q + 3) / 4)) }
@@ -33,7 +38,8 @@ func splitIntoPhases(_ source: UnsafePointer<Float>, width: Int, padding p: Int,
     let base = source - p
     var k = kLo
     while k + 4 <= kHi {
-        let (t0, t1, t2, t3) = transposed(load4(base + 4 * k), load4(base + 4 * k + 4), load4(base + 4 * k + 8), load4(base + 4 * k + 12))
+        let (t0, t1, t2, t3) = transposed(
+            load4(base + 4 * k), load4(base + 4 * k + 4), load4(base + 4 * k + 8), load4(base + 4 * k + 12))
         store4(t0, row + k)
         store4(t1, row + phaseLength + k)
         store4(t2, row + 2 * phaseLength + k)
@@ -55,13 +61,15 @@ func splitIntoPhases(_ source: UnsafePointer<Float>, width: Int, padding p: Int,
 /// for tx < `tiles` (phase_j = `phases + j * stride`).
 @inline(__always)
 func mergePhases(
-    _ phases: UnsafePointer<Float>, stride: Int, tiles: Int, offset: Float, into row: UnsafeMutablePointer<Float>, accumulate: Bool
+    _ phases: UnsafePointer<Float>, stride: Int, tiles: Int, offset: Float, into row: UnsafeMutablePointer<Float>,
+    accumulate: Bool
 ) {
     let bias = SIMD4<Float>(repeating: offset)
     var tx = 0
     while tx + 4 <= tiles {
         let (t0, t1, t2, t3) = transposed(
-            load4(phases + tx), load4(phases + stride + tx), load4(phases + 2 * stride + tx), load4(phases + 3 * stride + tx))
+            load4(phases + tx), load4(phases + stride + tx), load4(phases + 2 * stride + tx),
+            load4(phases + 3 * stride + tx))
         let out = row + 4 * tx
         if accumulate {
             store4(load4(out) + t0 + bias, out)

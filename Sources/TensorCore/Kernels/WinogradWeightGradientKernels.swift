@@ -49,13 +49,17 @@ public func winogradConvolutionBackwardWeights(
                             for worker in range {
                                 let m = sums + worker * transformSize
                                 m.update(repeating: 0, count: transformSize)
-                                for block in blocks[min(blocks.count, worker * perWorker)..<min(blocks.count, (worker + 1) * perWorker)] {
+                                for block in blocks[
+                                    min(blocks.count, worker * perWorker)..<min(blocks.count, (worker + 1) * perWorker)]
+                                {
                                     let tiles = block.rows.count * tilesX
                                     winogradTransformInput(
-                                        input + block.image * c * g.inputHeight * g.inputWidth, into: v, tileRows: block.rows,
+                                        input + block.image * c * g.inputHeight * g.inputWidth, into: v,
+                                        tileRows: block.rows,
                                         tilesX: tilesX, ldv: tiles, scratch: scratch, geometry: g)
                                     winogradTransformOutputGradient(
-                                        dOutput + block.image * o * g.outputHeight * g.outputWidth, into: p, tileRows: block.rows,
+                                        dOutput + block.image * o * g.outputHeight * g.outputWidth, into: p,
+                                        tileRows: block.rows,
                                         tilesX: tilesX, ldp: tiles, scratch: scratch, geometry: g)
                                     for xi in 0..<36 {
                                         BLAS.sgemm(
@@ -73,7 +77,8 @@ public func winogradConvolutionBackwardWeights(
             let partial = sums + worker * transformSize
             for k in 0..<transformSize { sums[k] += partial[k] }
         }
-        winogradTransformWeightGradient(sums, into: dWeight, outputChannels: o, inputChannels: c, accumulate: accumulate)
+        winogradTransformWeightGradient(
+            sums, into: dWeight, outputChannels: o, inputChannels: c, accumulate: accumulate)
     }
 }
 
@@ -82,7 +87,8 @@ public func winogradConvolutionBackwardWeights(
 ///     A = [1 0 0 0; 1 1 1 1; 1 -1 1 -1; 1 2 4 8; 1 -2 4 -8; 0 0 0 1].
 @inline(__always)
 private func outputGradientTransform1D(
-    _ y: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>), _ out: SixOutputRows, count: Int
+    _ y: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>), _ out: SixOutputRows,
+    count: Int
 ) {
     let (y0, y1, y2, y3) = y
     let (o0, o1, o2, o3, o4, o5) = out
@@ -148,9 +154,11 @@ private func winogradTransformWeightGradient(
 ) {
     // (G^T u)_i for a 6-vector u: the three columns of G.
     @inline(__always) func applyGT(_ u: (Float, Float, Float, Float, Float, Float)) -> (Float, Float, Float) {
-        (u.0 / 4 - (u.1 + u.2) / 6 + (u.3 + u.4) / 24,
-         (u.2 - u.1) / 6 + (u.3 - u.4) / 12,
-         -(u.1 + u.2) / 6 + (u.3 + u.4) / 6 + u.5)
+        (
+            u.0 / 4 - (u.1 + u.2) / 6 + (u.3 + u.4) / 24,
+            (u.2 - u.1) / 6 + (u.3 - u.4) / 12,
+            -(u.1 + u.2) / 6 + (u.3 + u.4) / 6 + u.5
+        )
     }
     let step = o * c
     parallelChunks(o, minimumPerThread: max(1, 256 / max(1, c))) { range in
@@ -167,13 +175,25 @@ private func winogradTransformWeightGradient(
                 let col2 = applyGT((r0.2, r1.2, r2.2, r3.2, r4.2, r5.2))
                 let w = dWeight + (oc * c + ic) * 9
                 if accumulate {
-                    w[0] += col0.0; w[1] += col1.0; w[2] += col2.0
-                    w[3] += col0.1; w[4] += col1.1; w[5] += col2.1
-                    w[6] += col0.2; w[7] += col1.2; w[8] += col2.2
+                    w[0] += col0.0
+                    w[1] += col1.0
+                    w[2] += col2.0
+                    w[3] += col0.1
+                    w[4] += col1.1
+                    w[5] += col2.1
+                    w[6] += col0.2
+                    w[7] += col1.2
+                    w[8] += col2.2
                 } else {
-                    w[0] = col0.0; w[1] = col1.0; w[2] = col2.0
-                    w[3] = col0.1; w[4] = col1.1; w[5] = col2.1
-                    w[6] = col0.2; w[7] = col1.2; w[8] = col2.2
+                    w[0] = col0.0
+                    w[1] = col1.0
+                    w[2] = col2.0
+                    w[3] = col0.1
+                    w[4] = col1.1
+                    w[5] = col2.1
+                    w[6] = col0.2
+                    w[7] = col1.2
+                    w[8] = col2.2
                 }
             }
         }

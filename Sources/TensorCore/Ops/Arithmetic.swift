@@ -12,7 +12,10 @@ func broadcastBinary(_ a: Tensor, _ b: Tensor, _ opName: String, _ op: (Float, F
     let values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
         a.data.withUnsafeBufferPointer { pa in
             b.data.withUnsafeBufferPointer { pb in
-                if count > 0 { broadcastForward(output: buffer.baseAddress!, a: pa.baseAddress!, b: pb.baseAddress!, plan: plan, op) }
+                if count > 0 {
+                    broadcastForward(
+                        output: buffer.baseAddress!, a: pa.baseAddress!, b: pb.baseAddress!, plan: plan, op)
+                }
             }
         }
         initialized = count
@@ -41,8 +44,10 @@ extension Tensor {
         defer { OpProfiler.end(profiled, "add") }
         let (shape, values) = broadcastBinary(a, b, "add", +)
         return Tensor(shape: shape, data: values).recorded("add", inputs: [a, b]) { dOut in
-            [a.requiresGrad ? reduceToShape(dOut, from: shape, to: a.shape) : nil,
-             b.requiresGrad ? reduceToShape(dOut, from: shape, to: b.shape) : nil]
+            [
+                a.requiresGrad ? reduceToShape(dOut, from: shape, to: a.shape) : nil,
+                b.requiresGrad ? reduceToShape(dOut, from: shape, to: b.shape) : nil,
+            ]
         }
     }
 
@@ -52,8 +57,10 @@ extension Tensor {
         defer { OpProfiler.end(profiled, "subtract") }
         let (shape, values) = broadcastBinary(a, b, "sub", -)
         return Tensor(shape: shape, data: values).recorded("sub", inputs: [a, b]) { dOut in
-            [a.requiresGrad ? reduceToShape(dOut, from: shape, to: a.shape) : nil,
-             b.requiresGrad ? reduceToShape(mapElements(dOut) { -$0 }, from: shape, to: b.shape) : nil]
+            [
+                a.requiresGrad ? reduceToShape(dOut, from: shape, to: a.shape) : nil,
+                b.requiresGrad ? reduceToShape(mapElements(dOut) { -$0 }, from: shape, to: b.shape) : nil,
+            ]
         }
     }
 
@@ -66,8 +73,10 @@ extension Tensor {
             // in the forward pass: out = a * b, so d a = dOut * b and d b = dOut * a
             let dOutTensor = Tensor(shape: shape, data: dOut)
             return [
-                a.requiresGrad ? reduceToShape(broadcastBinary(dOutTensor, b, "mul", *).1, from: shape, to: a.shape) : nil,
-                b.requiresGrad ? reduceToShape(broadcastBinary(dOutTensor, a, "mul", *).1, from: shape, to: b.shape) : nil,
+                a.requiresGrad
+                    ? reduceToShape(broadcastBinary(dOutTensor, b, "mul", *).1, from: shape, to: a.shape) : nil,
+                b.requiresGrad
+                    ? reduceToShape(broadcastBinary(dOutTensor, a, "mul", *).1, from: shape, to: b.shape) : nil,
             ]
         }
     }
@@ -87,7 +96,8 @@ extension Tensor {
                 db = reduceToShape(mapElements(quotient) { -$0 }, from: shape, to: b.shape)
             }
             return [
-                a.requiresGrad ? reduceToShape(broadcastBinary(dOutTensor, b, "div", /).1, from: shape, to: a.shape) : nil,
+                a.requiresGrad
+                    ? reduceToShape(broadcastBinary(dOutTensor, b, "div", /).1, from: shape, to: a.shape) : nil,
                 db,
             ]
         }
@@ -108,7 +118,9 @@ extension Tensor {
     public func addingScalar(_ s: Float) -> Tensor {
         let profiled = OpProfiler.begin()
         defer { OpProfiler.end(profiled, "addScalar") }
-        return Tensor(shape: shape, data: mapElements(data) { $0 + s }).recorded("addScalar", inputs: [self]) { dOut in [dOut] }
+        return Tensor(shape: shape, data: mapElements(data) { $0 + s }).recorded("addScalar", inputs: [self]) { dOut in
+            [dOut]
+        }
     }
 
     /// `a * s` for a scalar `s`.

@@ -23,18 +23,24 @@ public func tokenAttention(queries: Tensor, keys: Tensor, values: Tensor, scale:
     let profiled = OpProfiler.begin()
     defer { OpProfiler.end(profiled, "tokenAttention S=\(queries.shape[3]) T=\(keys.shape[2])") }
     let context = "tokenAttention: queries \(queries.shape), keys \(keys.shape), values \(values.shape)"
-    precondition(queries.rank == 4 && keys.rank == 4 && values.rank == 4, "\(context) must all have rank 4 (N x h x Dq x S, N x h x T x Dq, N x h x T x Dv)")
+    precondition(
+        queries.rank == 4 && keys.rank == 4 && values.rank == 4,
+        "\(context) must all have rank 4 (N x h x Dq x S, N x h x T x Dq, N x h x T x Dv)")
     let (n, heads, queryWidth, positions) = (queries.shape[0], queries.shape[1], queries.shape[2], queries.shape[3])
     let tokens = keys.shape[2]
     precondition(
-        keys.shape == [n, heads, tokens, queryWidth] && values.shape[0] == n && values.shape[1] == heads && values.shape[2] == tokens,
+        keys.shape == [n, heads, tokens, queryWidth] && values.shape[0] == n && values.shape[1] == heads
+            && values.shape[2] == tokens,
         "\(context) do not match (need keys [N, h, T, Dq] and values [N, h, T, Dv])")
     if let bias {
-        precondition(bias.count == n * tokens && bias.rank >= 1 && bias.shape[0] == n, "\(context) and bias \(bias.shape): the bias needs N x T = \(n) x \(tokens) elements")
+        precondition(
+            bias.count == n * tokens && bias.rank >= 1 && bias.shape[0] == n,
+            "\(context) and bias \(bias.shape): the bias needs N x T = \(n) x \(tokens) elements")
         precondition(!bias.requiresGrad, "\(context): the bias \(bias.shape) must be a constant (no gradient)")
     }
     let geometry = TokenAttentionGeometry(
-        batch: n, heads: heads, queryWidth: queryWidth, valueWidth: values.shape[3], positions: positions, tokens: tokens)
+        batch: n, heads: heads, queryWidth: queryWidth, valueWidth: values.shape[3], positions: positions,
+        tokens: tokens)
     let recording = GradientMode.isEnabled && (queries.requiresGrad || keys.requiresGrad || values.requiresGrad)
     let (q, k, v, b) = (queries.data, keys.data, values.data, bias?.data)
     var logSumExp: [Float] = recording ? [Float](repeating: 0, count: geometry.rowCount) : []
@@ -45,8 +51,10 @@ public func tokenAttention(queries: Tensor, keys: Tensor, values: Tensor, scale:
                     withOptionalBuffer(b) { bp in
                         logSumExp.withUnsafeMutableBufferPointer { lp in
                             tokenAttentionForward(
-                                output: buffer.baseAddress!, logSumExp: recording ? lp.baseAddress : nil, queries: qp.baseAddress!,
-                                keys: kp.baseAddress!, values: vp.baseAddress!, bias: bp?.baseAddress, scale: scale, geometry: geometry)
+                                output: buffer.baseAddress!, logSumExp: recording ? lp.baseAddress : nil,
+                                queries: qp.baseAddress!,
+                                keys: kp.baseAddress!, values: vp.baseAddress!, bias: bp?.baseAddress, scale: scale,
+                                geometry: geometry)
                         }
                     }
                 }
@@ -70,9 +78,12 @@ public func tokenAttention(queries: Tensor, keys: Tensor, values: Tensor, scale:
                                         withOptionalMutableBuffer(&dk) { dkp in
                                             withOptionalMutableBuffer(&dv) { dvp in
                                                 tokenAttentionBackward(
-                                                    dQueries: dqp?.baseAddress, dKeys: dkp?.baseAddress, dValues: dvp?.baseAddress, dOutput: dop.baseAddress!,
-                                                    queries: qp.baseAddress!, keys: kp.baseAddress!, values: vp.baseAddress!,
-                                                    bias: bp?.baseAddress, logSumExp: lp.baseAddress!, scale: scale, geometry: geometry)
+                                                    dQueries: dqp?.baseAddress, dKeys: dkp?.baseAddress,
+                                                    dValues: dvp?.baseAddress, dOutput: dop.baseAddress!,
+                                                    queries: qp.baseAddress!, keys: kp.baseAddress!,
+                                                    values: vp.baseAddress!,
+                                                    bias: bp?.baseAddress, logSumExp: lp.baseAddress!, scale: scale,
+                                                    geometry: geometry)
                                             }
                                         }
                                     }

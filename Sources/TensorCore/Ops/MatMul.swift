@@ -50,7 +50,8 @@ public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
                     withOptionalMutableBuffer(&dA) { pdA in
                         withOptionalMutableBuffer(&dB) { pdB in
                             matmulBackward(
-                                dA: pdA?.baseAddress, dB: pdB?.baseAddress, dOutput: pd.baseAddress!, a: pa.baseAddress!,
+                                dA: pdA?.baseAddress, dB: pdB?.baseAddress, dOutput: pd.baseAddress!,
+                                a: pa.baseAddress!,
                                 b: pb.baseAddress!, geometry: geometry)
                         }
                     }
@@ -82,7 +83,10 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
         x.rank >= 1 && weight.rank == 2 && x.shape.last == weight.shape[1],
         "linear: input \(x.shape) and weight \(weight.shape) do not match (need [..., C] and O x C)")
     let (o, c) = (weight.shape[0], weight.shape[1])
-    if let bias { precondition(bias.shape == [o], "linear: bias \(bias.shape) and weight \(weight.shape) do not match (need [\(o)])") }
+    if let bias {
+        precondition(
+            bias.shape == [o], "linear: bias \(bias.shape) and weight \(weight.shape) do not match (need [\(o)])")
+    }
     let rows = c == 0 ? x.shape.dropLast().reduce(1, *) : x.count / c
     let outputShape = Array(x.shape.dropLast()) + [o]
     let (input, filter, biasValues) = (x.data, weight.data, bias?.data)
@@ -95,8 +99,10 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
             input.withUnsafeBufferPointer { xp in
                 filter.withUnsafeBufferPointer { wp in
                     withOptionalBuffer(biasValues) { bp in
-                        linearForward(output: buffer.baseAddress!, input: xp.baseAddress!, weight: wp.baseAddress!, bias: bp?.baseAddress,
-                                      rows: rows, inputFeatures: c, outputFeatures: o)
+                        linearForward(
+                            output: buffer.baseAddress!, input: xp.baseAddress!, weight: wp.baseAddress!,
+                            bias: bp?.baseAddress,
+                            rows: rows, inputFeatures: c, outputFeatures: o)
                     }
                 }
             }
@@ -113,7 +119,8 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
                     withOptionalMutableBuffers(&dx, &dw, &db) { dxp, dwp, dbp in
                         if let d = dp.baseAddress, let xb = xp.baseAddress, let wb = wp.baseAddress {
                             linearBackward(
-                                dInput: dxp?.baseAddress, dWeight: dwp?.baseAddress, dBias: dbp?.baseAddress, dOutput: d,
+                                dInput: dxp?.baseAddress, dWeight: dwp?.baseAddress, dBias: dbp?.baseAddress,
+                                dOutput: d,
                                 input: xb, weight: wb, rows: rows, inputFeatures: c, outputFeatures: o)
                         }
                     }

@@ -17,14 +17,20 @@ extension Tensor {
     public func reshaped(_ newShape: [Int]) -> Tensor {
         let inferred = newShape.indices.filter { newShape[$0] == -1 }
         precondition(inferred.count <= 1, "reshaped: more than one -1 in \(newShape) for tensor of shape \(shape)")
-        precondition(newShape.allSatisfy { $0 >= -1 }, "reshaped: invalid dimension in \(newShape) for tensor of shape \(shape)")
+        precondition(
+            newShape.allSatisfy { $0 >= -1 }, "reshaped: invalid dimension in \(newShape) for tensor of shape \(shape)")
         var resolved = newShape
         if let axis = inferred.first {
             let known = newShape.filter { $0 != -1 }.reduce(1, *)
-            precondition(known > 0 && count % known == 0, "reshaped: cannot reshape tensor of shape \(shape) (\(count) elements) to \(newShape)")
+            precondition(
+                known > 0 && count % known == 0,
+                "reshaped: cannot reshape tensor of shape \(shape) (\(count) elements) to \(newShape)")
             resolved[axis] = count / known
         }
-        precondition(resolved.elementCount == count, "reshaped: cannot reshape tensor of shape \(shape) (\(count) elements) to \(newShape) (\(resolved.elementCount) elements)")
+        precondition(
+            resolved.elementCount == count,
+            "reshaped: cannot reshape tensor of shape \(shape) (\(count) elements) to \(newShape) (\(resolved.elementCount) elements)"
+        )
         return Tensor(shape: resolved, data: data).recorded("reshape", inputs: [self]) { dOut in [dOut] }
     }
 
@@ -32,9 +38,14 @@ extension Tensor {
     public func permuted(_ axes: [Int]) -> Tensor {
         let profiled = OpProfiler.begin()
         defer { OpProfiler.end(profiled, "permuted") }
-        precondition(axes.count == rank, "permuted: \(axes) is not a permutation of the axes of tensor of shape \(shape)")
-        let resolved = axes.map { normalizedAxis($0, rank: rank, "permuted: axes \(axes) for tensor of shape \(shape)") }
-        precondition(Set(resolved).count == rank, "permuted: \(axes) is not a permutation of the axes of tensor of shape \(shape)")
+        precondition(
+            axes.count == rank, "permuted: \(axes) is not a permutation of the axes of tensor of shape \(shape)")
+        let resolved = axes.map {
+            normalizedAxis($0, rank: rank, "permuted: axes \(axes) for tensor of shape \(shape)")
+        }
+        precondition(
+            Set(resolved).count == rank,
+            "permuted: \(axes) is not a permutation of the axes of tensor of shape \(shape)")
         let geometry = PermuteGeometry(shape: shape, axes: resolved)
         let count = self.count
         let values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
@@ -63,7 +74,9 @@ extension Tensor {
         let profiled = OpProfiler.begin()
         defer { OpProfiler.end(profiled, "sliced") }
         let a = normalizedAxis(axis, rank: rank, "sliced: axis \(axis) for tensor of shape \(shape)")
-        precondition(range.lowerBound >= 0 && range.upperBound <= shape[a], "sliced: range \(range) out of bounds for axis \(axis) of tensor of shape \(shape)")
+        precondition(
+            range.lowerBound >= 0 && range.upperBound <= shape[a],
+            "sliced: range \(range) out of bounds for axis \(axis) of tensor of shape \(shape)")
         let block = AxisBlock(shape: shape, axis: a, start: range.lowerBound, length: range.count)
         var outputShape = shape
         outputShape[a] = range.count
@@ -90,11 +103,17 @@ extension Tensor {
         let profiled = OpProfiler.begin()
         defer { OpProfiler.end(profiled, "padded") }
         let description = padding.map { "(\($0.before), \($0.after))" }.joined(separator: ", ")
-        precondition(padding.count == rank, "padded: \(padding.count) padding pairs [\(description)] for tensor of shape \(shape) (one per axis needed)")
+        precondition(
+            padding.count == rank,
+            "padded: \(padding.count) padding pairs [\(description)] for tensor of shape \(shape) (one per axis needed)"
+        )
         for (axis, pair) in padding.enumerated() {
-            precondition(pair.before >= 0 && pair.after >= 0, "padded: negative padding [\(description)] for tensor of shape \(shape)")
             precondition(
-                mode == .zero || (pair.before == 0 && pair.after == 0) || (pair.before < shape[axis] && pair.after < shape[axis]),
+                pair.before >= 0 && pair.after >= 0,
+                "padded: negative padding [\(description)] for tensor of shape \(shape)")
+            precondition(
+                mode == .zero || (pair.before == 0 && pair.after == 0)
+                    || (pair.before < shape[axis] && pair.after < shape[axis]),
                 "padded: reflect padding [\(description)] must be smaller than each axis of tensor of shape \(shape)")
         }
         let geometry = PaddingGeometry(shape: shape, padding: padding, reflect: mode == .reflect)
@@ -123,7 +142,8 @@ extension Tensor {
         let a = normalizedAxis(axis, rank: first.count, "concatenated: axis \(axis) for shapes \(tensors.map(\.shape))")
         for tensor in tensors {
             precondition(
-                tensor.rank == first.count && tensor.shape.indices.allSatisfy { $0 == a || tensor.shape[$0] == first[$0] },
+                tensor.rank == first.count
+                    && tensor.shape.indices.allSatisfy { $0 == a || tensor.shape[$0] == first[$0] },
                 "concatenated: shapes \(tensors.map(\.shape)) differ outside axis \(axis)")
         }
         var outputShape = first
@@ -147,7 +167,9 @@ extension Tensor {
                 guard needed else { return nil }
                 var dInput = [Float](repeating: 0, count: block.outer * block.length * block.inner)
                 dInput.withUnsafeMutableBufferPointer { dx in
-                    dOut.withUnsafeBufferPointer { gatherAxisBlock(narrow: dx, wide: $0, block: block, accumulate: true) }
+                    dOut.withUnsafeBufferPointer {
+                        gatherAxisBlock(narrow: dx, wide: $0, block: block, accumulate: true)
+                    }
                 }
                 return dInput
             }

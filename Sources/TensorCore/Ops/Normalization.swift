@@ -9,14 +9,19 @@
 ///   - x: [..., normalizedShape].
 ///   - normalizedShape: the trailing dimensions of `x` to normalise over, e.g. [D].
 ///   - weight, bias: `normalizedShape`, or nil for 1 and 0.
-public func layerNorm(_ x: Tensor, normalizedShape: [Int], weight: Tensor?, bias: Tensor?, epsilon: Float = 1e-5) -> Tensor {
+public func layerNorm(_ x: Tensor, normalizedShape: [Int], weight: Tensor?, bias: Tensor?, epsilon: Float = 1e-5)
+    -> Tensor
+{
     let profiled = OpProfiler.begin()
     defer { OpProfiler.end(profiled, "layerNorm") }
     let context = "layerNorm: input \(x.shape), normalizedShape \(normalizedShape)"
     precondition(
-        !normalizedShape.isEmpty && x.rank >= normalizedShape.count && Array(x.shape.suffix(normalizedShape.count)) == normalizedShape,
+        !normalizedShape.isEmpty && x.rank >= normalizedShape.count
+            && Array(x.shape.suffix(normalizedShape.count)) == normalizedShape,
         "\(context): normalizedShape must be the trailing dimensions of the input")
-    if let weight { precondition(weight.shape == normalizedShape, "\(context) and weight \(weight.shape) do not match") }
+    if let weight {
+        precondition(weight.shape == normalizedShape, "\(context) and weight \(weight.shape) do not match")
+    }
     if let bias { precondition(bias.shape == normalizedShape, "\(context) and bias \(bias.shape) do not match") }
     let width = normalizedShape.elementCount
     let rows = width == 0 ? 0 : x.count / width
@@ -32,7 +37,9 @@ public func layerNorm(_ x: Tensor, normalizedShape: [Int], weight: Tensor?, bias
                 input.withUnsafeBufferPointer { xs in
                     weightValues.withUnsafeBufferPointer { w in
                         biasValues.withUnsafeBufferPointer { b in
-                            layerNormForward(output: out, mean: mean, rstd: rstd, input: xs, weight: w, bias: b, width: width, epsilon: epsilon)
+                            layerNormForward(
+                                output: out, mean: mean, rstd: rstd, input: xs, weight: w, bias: b, width: width,
+                                epsilon: epsilon)
                         }
                     }
                 }
@@ -50,7 +57,9 @@ public func layerNorm(_ x: Tensor, normalizedShape: [Int], weight: Tensor?, bias
                     mean.withUnsafeBufferPointer { mean in
                         rstd.withUnsafeBufferPointer { rstd in
                             weightValues.withUnsafeBufferPointer { w in
-                                layerNormBackward(dInput: dx, dWeight: dw, dBias: db, dOutput: dy, input: xs, mean: mean, rstd: rstd, weight: w, width: width)
+                                layerNormBackward(
+                                    dInput: dx, dWeight: dw, dBias: db, dOutput: dy, input: xs, mean: mean, rstd: rstd,
+                                    weight: w, width: width)
                             }
                         }
                     }
@@ -92,7 +101,9 @@ public func batchNorm(
                 rstd.withUnsafeBufferPointer { rstd in
                     weightValues.withUnsafeBufferPointer { w in
                         biasValues.withUnsafeBufferPointer { b in
-                            batchNormForward(output: buffer, input: xs, mean: mean, rstd: rstd, weight: w, bias: b, geometry: geometry)
+                            batchNormForward(
+                                output: buffer, input: xs, mean: mean, rstd: rstd, weight: w, bias: b,
+                                geometry: geometry)
                         }
                     }
                 }
@@ -133,8 +144,13 @@ private func batchNormStatistics(
     precondition(x.rank >= 2, "\(op): input \(x.shape) must be [N, C, ...]")
     let channels = x.shape[1]
     let context = "\(op): input \(x.shape)"
-    for (name, tensor) in [("weight", weight), ("bias", bias), ("runningMean", runningMean), ("runningVariance", runningVariance)] {
-        if let tensor { precondition(tensor.shape == [channels], "\(context) and \(name) \(tensor.shape) do not match (need [\(channels)])") }
+    for (name, tensor) in [
+        ("weight", weight), ("bias", bias), ("runningMean", runningMean), ("runningVariance", runningVariance),
+    ] {
+        if let tensor {
+            precondition(
+                tensor.shape == [channels], "\(context) and \(name) \(tensor.shape) do not match (need [\(channels)])")
+        }
     }
     let geometry = BatchNormGeometry(batch: x.shape[0], channels: channels, spatial: x.shape[2...].reduce(1, *))
     precondition(!training || geometry.perChannel > 1, "\(context): training needs more than one value per channel")
@@ -143,7 +159,9 @@ private func batchNormStatistics(
     var variance = [Float](repeating: 0, count: channels)
     x.data.withUnsafeBufferPointer { xs in
         mean.withUnsafeMutableBufferPointer { mean in
-            variance.withUnsafeMutableBufferPointer { batchNormStatistics(mean: mean, variance: $0, input: xs, geometry: geometry) }
+            variance.withUnsafeMutableBufferPointer {
+                batchNormStatistics(mean: mean, variance: $0, input: xs, geometry: geometry)
+            }
         }
     }
     let correction = Float(geometry.perChannel) / Float(geometry.perChannel - 1)
@@ -187,7 +205,9 @@ public func batchNormELU(
             scale.withUnsafeBufferPointer { a in
                 shift.withUnsafeBufferPointer { b in
                     withOptionalBuffer(residualValues) { rs in
-                        batchNormELUForward(output: buffer, input: xs, residual: rs, scale: a, shift: b, alpha: alpha, geometry: geometry)
+                        batchNormELUForward(
+                            output: buffer, input: xs, residual: rs, scale: a, shift: b, alpha: alpha,
+                            geometry: geometry)
                     }
                 }
             }
@@ -199,7 +219,8 @@ public func batchNormELU(
         // dInput and dResidual are overwritten by the kernel (accumulate: false), so they start uninitialised.
         let count = input.count
         var dInput: [Float]? = x.requiresGrad ? [Float](unsafeUninitializedCapacity: count) { $1 = count } : nil
-        var dResidual: [Float]? = residual?.requiresGrad == true ? [Float](unsafeUninitializedCapacity: count) { $1 = count } : nil
+        var dResidual: [Float]? =
+            residual?.requiresGrad == true ? [Float](unsafeUninitializedCapacity: count) { $1 = count } : nil
         var dWeight: [Float]? = weight?.requiresGrad == true ? [Float](repeating: 0, count: channels) : nil
         var dBias: [Float]? = bias?.requiresGrad == true ? [Float](repeating: 0, count: channels) : nil
         withOptionalMutableBuffers(&dInput, &dWeight, &dBias) { dx, dw, db in
@@ -211,8 +232,10 @@ public func batchNormELU(
                                 rstd.withUnsafeBufferPointer { rstd in
                                     weightValues.withUnsafeBufferPointer { w in
                                         batchNormELUBackward(
-                                            dInput: dx, dResidual: dr, dWeight: dw, dBias: db, dOutput: dy, input: xs, output: ys,
-                                            mean: mean, rstd: rstd, weight: w, alpha: alpha, geometry: geometry, training: training,
+                                            dInput: dx, dResidual: dr, dWeight: dw, dBias: db, dOutput: dy, input: xs,
+                                            output: ys,
+                                            mean: mean, rstd: rstd, weight: w, alpha: alpha, geometry: geometry,
+                                            training: training,
                                             accumulate: false)
                                     }
                                 }
@@ -222,6 +245,7 @@ public func batchNormELU(
                 }
             }
         }
-        return [dInput] + (weight == nil ? [] : [dWeight]) + (bias == nil ? [] : [dBias]) + (residual == nil ? [] : [dResidual])
+        return [dInput] + (weight == nil ? [] : [dWeight]) + (bias == nil ? [] : [dBias])
+            + (residual == nil ? [] : [dResidual])
     }
 }

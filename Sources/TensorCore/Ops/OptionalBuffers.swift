@@ -20,7 +20,10 @@ func withOptionalMutableBuffer<R>(_ values: inout [Float]?, _ body: (UnsafeMutab
 @inline(__always)
 func withOptionalMutableBuffers<R>(
     _ a: inout [Float]?, _ b: inout [Float]?, _ c: inout [Float]?,
-    _ body: (UnsafeMutableBufferPointer<Float>?, UnsafeMutableBufferPointer<Float>?, UnsafeMutableBufferPointer<Float>?) -> R
+    _ body: (UnsafeMutableBufferPointer<Float>?, UnsafeMutableBufferPointer<Float>?, UnsafeMutableBufferPointer<Float>?)
+        -> R
 ) -> R {
-    withOptionalMutableBuffer(&a) { pa in withOptionalMutableBuffer(&b) { pb in withOptionalMutableBuffer(&c) { pc in body(pa, pb, pc) } } }
+    withOptionalMutableBuffer(&a) { pa in
+        withOptionalMutableBuffer(&b) { pb in withOptionalMutableBuffer(&c) { pc in body(pa, pb, pc) } }
+    }
 }

@@ -17,10 +17,12 @@ public func applyPixelKernels(_ x: Tensor, kernels: Tensor, kernelSize: Int, dil
     defer { OpProfiler.end(profiled, "applyPixelKernels") }
     precondition(
         x.rank == 4 && kernels.rank == 4,
-        "applyPixelKernels: input \(x.shape) and kernels \(kernels.shape) must both be rank 4 (N x C x H x W, N x G·K·K x H x W)")
+        "applyPixelKernels: input \(x.shape) and kernels \(kernels.shape) must both be rank 4 (N x C x H x W, N x G·K·K x H x W)"
+    )
     precondition(
         kernelSize >= 1 && kernelSize % 2 == 1 && dilation >= 1,
-        "applyPixelKernels: input \(x.shape) and kernels \(kernels.shape): kernelSize \(kernelSize) must be odd and dilation \(dilation) >= 1")
+        "applyPixelKernels: input \(x.shape) and kernels \(kernels.shape): kernelSize \(kernelSize) must be odd and dilation \(dilation) >= 1"
+    )
     let taps = kernelSize * kernelSize
     let groups = kernels.shape[1] / taps
     precondition(
@@ -28,7 +30,8 @@ public func applyPixelKernels(_ x: Tensor, kernels: Tensor, kernelSize: Int, dil
         "applyPixelKernels: input \(x.shape) and kernels \(kernels.shape) differ in batch or spatial size")
     precondition(
         kernels.shape[1] % taps == 0 && groups >= 1 && x.shape[1] % groups == 0,
-        "applyPixelKernels: input \(x.shape) and kernels \(kernels.shape): kernel channels must be G·\(taps) with G dividing \(x.shape[1])")
+        "applyPixelKernels: input \(x.shape) and kernels \(kernels.shape): kernel channels must be G·\(taps) with G dividing \(x.shape[1])"
+    )
     let geometry = PixelKernelGeometry(
         batch: x.shape[0], channels: x.shape[1], height: x.shape[2], width: x.shape[3],
         groups: groups, kernelSize: kernelSize, dilation: dilation)
@@ -38,7 +41,8 @@ public func applyPixelKernels(_ x: Tensor, kernels: Tensor, kernelSize: Int, dil
         values.withUnsafeMutableBufferPointer { out in
             x.data.withUnsafeBufferPointer { px in
                 kernels.data.withUnsafeBufferPointer { pk in
-                    pixelKernelsForward(output: out.baseAddress!, input: px.baseAddress!, kernels: pk.baseAddress!, geometry: geometry)
+                    pixelKernelsForward(
+                        output: out.baseAddress!, input: px.baseAddress!, kernels: pk.baseAddress!, geometry: geometry)
                 }
             }
         }
@@ -53,7 +57,8 @@ public func applyPixelKernels(_ x: Tensor, kernels: Tensor, kernelSize: Int, dil
                     withOptionalMutableBuffer(&dx) { pdx in
                         withOptionalMutableBuffer(&dKernels) { pdk in
                             pixelKernelsBackward(
-                                dInput: pdx?.baseAddress, dKernels: pdk?.baseAddress, dOutput: pd.baseAddress!, input: px.baseAddress!,
+                                dInput: pdx?.baseAddress, dKernels: pdk?.baseAddress, dOutput: pd.baseAddress!,
+                                input: px.baseAddress!,
                                 kernels: pk.baseAddress!, geometry: geometry)
                         }
                     }

@@ -16,14 +16,18 @@ public func avgPool2d(_ x: Tensor, kernelSize: Int, stride: Int, padding: Int = 
     var values = [Float](repeating: 0, count: outputShape.elementCount)
     if !values.isEmpty {
         values.withUnsafeMutableBufferPointer { out in
-            x.data.withUnsafeBufferPointer { avgPool2dForward(output: out.baseAddress!, input: $0.baseAddress!, geometry: geometry) }
+            x.data.withUnsafeBufferPointer {
+                avgPool2dForward(output: out.baseAddress!, input: $0.baseAddress!, geometry: geometry)
+            }
         }
     }
     return Tensor(shape: outputShape, data: values).recorded("avgPool2d", inputs: [x]) { dOut in
         var dx = [Float](repeating: 0, count: x.count)
         if !dOut.isEmpty {
             dx.withUnsafeMutableBufferPointer { pdx in
-                dOut.withUnsafeBufferPointer { avgPool2dBackward(dInput: pdx.baseAddress!, dOutput: $0.baseAddress!, geometry: geometry) }
+                dOut.withUnsafeBufferPointer {
+                    avgPool2dBackward(dInput: pdx.baseAddress!, dOutput: $0.baseAddress!, geometry: geometry)
+                }
             }
         }
         return [dx]
@@ -49,7 +53,9 @@ public func maxPool2d(_ x: Tensor, kernelSize: Int, stride: Int, padding: Int = 
         values.withUnsafeMutableBufferPointer { out in
             argmax.withUnsafeMutableBufferPointer { indices in
                 x.data.withUnsafeBufferPointer {
-                    maxPool2dForward(output: out.baseAddress!, argmax: indices.baseAddress!, input: $0.baseAddress!, geometry: geometry)
+                    maxPool2dForward(
+                        output: out.baseAddress!, argmax: indices.baseAddress!, input: $0.baseAddress!,
+                        geometry: geometry)
                 }
             }
         }
@@ -60,7 +66,9 @@ public func maxPool2d(_ x: Tensor, kernelSize: Int, stride: Int, padding: Int = 
             dx.withUnsafeMutableBufferPointer { pdx in
                 dOut.withUnsafeBufferPointer { pd in
                     argmax.withUnsafeBufferPointer {
-                        maxPool2dBackward(dInput: pdx.baseAddress!, dOutput: pd.baseAddress!, argmax: $0.baseAddress!, geometry: geometry)
+                        maxPool2dBackward(
+                            dInput: pdx.baseAddress!, dOutput: pd.baseAddress!, argmax: $0.baseAddress!,
+                            geometry: geometry)
                     }
                 }
             }
@@ -90,7 +98,9 @@ public func adaptiveAvgPool2d(_ x: Tensor, outputHeight: Int, outputWidth: Int) 
     var values = [Float](repeating: 0, count: outputShape.elementCount)
     if !values.isEmpty {
         values.withUnsafeMutableBufferPointer { out in
-            x.data.withUnsafeBufferPointer { adaptiveAvgPool2dForward(output: out.baseAddress!, input: $0.baseAddress!, geometry: geometry) }
+            x.data.withUnsafeBufferPointer {
+                adaptiveAvgPool2dForward(output: out.baseAddress!, input: $0.baseAddress!, geometry: geometry)
+            }
         }
     }
     return Tensor(shape: outputShape, data: values).recorded("adaptiveAvgPool2d", inputs: [x]) { dOut in
@@ -128,7 +138,8 @@ private func poolGeometry(_ x: Tensor, kernelSize: Int, stride: Int, padding: In
     precondition(x.rank == 4, "\(op): input \(x.shape) must be N x C x H x W")
     precondition(
         kernelSize >= 1 && stride >= 1 && padding >= 0 && padding <= kernelSize / 2,
-        "\(op): kernelSize \(kernelSize), stride \(stride), padding \(padding) invalid (need K >= 1, S >= 1, 0 <= pad <= K/2)")
+        "\(op): kernelSize \(kernelSize), stride \(stride), padding \(padding) invalid (need K >= 1, S >= 1, 0 <= pad <= K/2)"
+    )
     let geometry = Pool2dGeometry(
         planes: x.shape[0] * x.shape[1], inputHeight: x.shape[2], inputWidth: x.shape[3],
         kernelSize: kernelSize, stride: stride, padding: padding)

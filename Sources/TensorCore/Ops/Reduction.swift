@@ -29,7 +29,9 @@ extension Tensor {
         return Tensor(shape: outputShape, data: values).recorded(name, inputs: [self]) { dOut in
             var dInput = [Float](repeating: 0, count: count)
             dInput.withUnsafeMutableBufferPointer { dx in
-                dOut.withUnsafeBufferPointer { sumBackward(dInput: dx, dOutput: $0, geometry: geometry, scale: Float(scale)) }
+                dOut.withUnsafeBufferPointer {
+                    sumBackward(dInput: dx, dOutput: $0, geometry: geometry, scale: Float(scale))
+                }
             }
             return [dInput]
         }
@@ -72,14 +74,18 @@ extension Tensor {
     public func max(axes: [Int], keepingDimensions: Bool = false) -> Tensor {
         let (resolved, outputShape) = reductionShape(axes, keepingDimensions: keepingDimensions, "max")
         let geometry = ReductionGeometry(shape: shape, axes: resolved)
-        precondition(geometry.reductionSize > 0 || geometry.outputCount == 0, "max: reducing tensor of shape \(shape) over empty axes \(axes)")
+        precondition(
+            geometry.reductionSize > 0 || geometry.outputCount == 0,
+            "max: reducing tensor of shape \(shape) over empty axes \(axes)")
         let outputCount = geometry.outputCount
         var values = [Float](repeating: 0, count: outputCount)
         var argmax = [Int](repeating: 0, count: outputCount)
         if outputCount > 0 {
             data.withUnsafeBufferPointer { x in
                 values.withUnsafeMutableBufferPointer { out in
-                    argmax.withUnsafeMutableBufferPointer { maxForward(output: out, argmax: $0, input: x, geometry: geometry) }
+                    argmax.withUnsafeMutableBufferPointer {
+                        maxForward(output: out, argmax: $0, input: x, geometry: geometry)
+                    }
                 }
             }
         }

@@ -61,7 +61,8 @@ private func resize(
     if !values.isEmpty {
         values.withUnsafeMutableBufferPointer { out in
             x.data.withUnsafeBufferPointer {
-                resizeForward(output: out.baseAddress!, input: $0.baseAddress!, rows: rows, columns: columns, geometry: geometry)
+                resizeForward(
+                    output: out.baseAddress!, input: $0.baseAddress!, rows: rows, columns: columns, geometry: geometry)
             }
         }
     }
@@ -70,7 +71,9 @@ private func resize(
         if !dOut.isEmpty {
             dx.withUnsafeMutableBufferPointer { pdx in
                 dOut.withUnsafeBufferPointer {
-                    resizeBackward(dInput: pdx.baseAddress!, dOutput: $0.baseAddress!, rows: rows, columns: columns, geometry: geometry)
+                    resizeBackward(
+                        dInput: pdx.baseAddress!, dOutput: $0.baseAddress!, rows: rows, columns: columns,
+                        geometry: geometry)
                 }
             }
         }

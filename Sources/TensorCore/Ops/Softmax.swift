@@ -8,14 +8,18 @@ extension Tensor {
         let geometry = rank == 0 ? SoftmaxGeometry(shape: [1], axis: 0) : SoftmaxGeometry(shape: shape, axis: a)
         let count = self.count
         let values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-            data.withUnsafeBufferPointer { softmaxForward(output: buffer, input: $0, geometry: geometry, logarithm: logarithm) }
+            data.withUnsafeBufferPointer {
+                softmaxForward(output: buffer, input: $0, geometry: geometry, logarithm: logarithm)
+            }
             initialized = count
         }
         return Tensor(shape: shape, data: values).recorded(name, inputs: [self]) { dOut in
             var dInput = [Float](repeating: 0, count: count)
             dInput.withUnsafeMutableBufferPointer { dx in
                 dOut.withUnsafeBufferPointer { dy in
-                    values.withUnsafeBufferPointer { softmaxBackward(dInput: dx, dOutput: dy, output: $0, geometry: geometry, logarithm: logarithm) }
+                    values.withUnsafeBufferPointer {
+                        softmaxBackward(dInput: dx, dOutput: dy, output: $0, geometry: geometry, logarithm: logarithm)
+                    }
                 }
             }
             return [dInput]

@@ -9,7 +9,8 @@ public enum GELUApproximation: Sendable {
     case tanh
 }
 
-typealias UnaryForwardKernel = (_ output: UnsafeMutableBufferPointer<Float>, _ input: UnsafeBufferPointer<Float>) -> Void
+typealias UnaryForwardKernel = (_ output: UnsafeMutableBufferPointer<Float>, _ input: UnsafeBufferPointer<Float>) ->
+    Void
 typealias UnaryBackwardKernel = (
     _ dInput: UnsafeMutableBufferPointer<Float>, _ dOutput: UnsafeBufferPointer<Float>,
     _ input: UnsafeBufferPointer<Float>, _ output: UnsafeBufferPointer<Float>
@@ -48,7 +49,8 @@ extension Tensor {
     public func exp() -> Tensor {
         let profiled = OpProfiler.begin()
         defer { OpProfiler.end(profiled, "exp") }
-        return unaryOp("exp", keepsInput: false, keepsOutput: true, forward: { expForward(output: $0, input: $1) }) { dx, dy, x, y in
+        return unaryOp("exp", keepsInput: false, keepsOutput: true, forward: { expForward(output: $0, input: $1) }) {
+            dx, dy, x, y in
             expBackward(dInput: dx, dOutput: dy, output: y)
         }
     }
@@ -57,21 +59,25 @@ extension Tensor {
     public func log() -> Tensor {
         let profiled = OpProfiler.begin()
         defer { OpProfiler.end(profiled, "log") }
-        return unaryOp("log", keepsInput: true, keepsOutput: false, forward: { logForward(output: $0, input: $1) }) { dx, dy, x, y in
+        return unaryOp("log", keepsInput: true, keepsOutput: false, forward: { logForward(output: $0, input: $1) }) {
+            dx, dy, x, y in
             logBackward(dInput: dx, dOutput: dy, input: x)
         }
     }
 
     /// Square root, elementwise.
     public func sqrt() -> Tensor {
-        unaryOp("sqrt", keepsInput: false, keepsOutput: true, forward: { sqrtForward(output: $0, input: $1) }) { dx, dy, x, y in
+        unaryOp("sqrt", keepsInput: false, keepsOutput: true, forward: { sqrtForward(output: $0, input: $1) }) {
+            dx, dy, x, y in
             sqrtBackward(dInput: dx, dOutput: dy, output: y)
         }
     }
 
     /// x^p for a scalar exponent p, elementwise; d/dx = p x^(p-1).
     public func pow(_ p: Float) -> Tensor {
-        unaryOp("pow", keepsInput: true, keepsOutput: false, forward: { powForward(output: $0, input: $1, exponent: p) }) { dx, dy, x, y in
+        unaryOp(
+            "pow", keepsInput: true, keepsOutput: false, forward: { powForward(output: $0, input: $1, exponent: p) }
+        ) { dx, dy, x, y in
             powBackward(dInput: dx, dOutput: dy, input: x, exponent: p)
         }
     }
@@ -80,14 +86,18 @@ extension Tensor {
     public func relu() -> Tensor {
         let profiled = OpProfiler.begin()
         defer { OpProfiler.end(profiled, "relu") }
-        return unaryOp("relu", keepsInput: false, keepsOutput: true, forward: { reluForward(output: $0, input: $1) }) { dx, dy, x, y in
+        return unaryOp("relu", keepsInput: false, keepsOutput: true, forward: { reluForward(output: $0, input: $1) }) {
+            dx, dy, x, y in
             reluBackward(dInput: dx, dOutput: dy, output: y)
         }
     }
 
     /// x for x > 0, else slope * x.
     public func leakyRelu(slope: Float = 0.01) -> Tensor {
-        unaryOp("leakyRelu", keepsInput: true, keepsOutput: false, forward: { leakyReluForward(output: $0, input: $1, slope: slope) }) { dx, dy, x, y in
+        unaryOp(
+            "leakyRelu", keepsInput: true, keepsOutput: false,
+            forward: { leakyReluForward(output: $0, input: $1, slope: slope) }
+        ) { dx, dy, x, y in
             leakyReluBackward(dInput: dx, dOutput: dy, input: x, slope: slope)
         }
     }
@@ -96,7 +106,9 @@ extension Tensor {
     public func elu(alpha: Float = 1) -> Tensor {
         let profiled = OpProfiler.begin()
         defer { OpProfiler.end(profiled, "elu") }
-        return unaryOp("elu", keepsInput: true, keepsOutput: true, forward: { eluForward(output: $0, input: $1, alpha: alpha) }) { dx, dy, x, y in
+        return unaryOp(
+            "elu", keepsInput: true, keepsOutput: true, forward: { eluForward(output: $0, input: $1, alpha: alpha) }
+        ) { dx, dy, x, y in
             eluBackward(dInput: dx, dOutput: dy, input: x, output: y, alpha: alpha)
         }
     }
@@ -106,7 +118,10 @@ extension Tensor {
         let profiled = OpProfiler.begin()
         defer { OpProfiler.end(profiled, "gelu") }
         let tanhForm = approximation == .tanh
-        return unaryOp("gelu", keepsInput: true, keepsOutput: false, forward: { geluForward(output: $0, input: $1, tanhApproximation: tanhForm) }) { dx, dy, x, y in
+        return unaryOp(
+            "gelu", keepsInput: true, keepsOutput: false,
+            forward: { geluForward(output: $0, input: $1, tanhApproximation: tanhForm) }
+        ) { dx, dy, x, y in
             geluBackward(dInput: dx, dOutput: dy, input: x, tanhApproximation: tanhForm)
         }
     }
@@ -115,21 +130,25 @@ extension Tensor {
     public func sigmoid() -> Tensor {
         let profiled = OpProfiler.begin()
         defer { OpProfiler.end(profiled, "sigmoid") }
-        return unaryOp("sigmoid", keepsInput: false, keepsOutput: true, forward: { sigmoidForward(output: $0, input: $1) }) { dx, dy, x, y in
+        return unaryOp(
+            "sigmoid", keepsInput: false, keepsOutput: true, forward: { sigmoidForward(output: $0, input: $1) }
+        ) { dx, dy, x, y in
             sigmoidBackward(dInput: dx, dOutput: dy, output: y)
         }
     }
 
     /// Hyperbolic tangent.
     public func tanh() -> Tensor {
-        unaryOp("tanh", keepsInput: false, keepsOutput: true, forward: { tanhForward(output: $0, input: $1) }) { dx, dy, x, y in
+        unaryOp("tanh", keepsInput: false, keepsOutput: true, forward: { tanhForward(output: $0, input: $1) }) {
+            dx, dy, x, y in
             tanhBackward(dInput: dx, dOutput: dy, output: y)
         }
     }
 
     /// |x|; the gradient at 0 is 0 (PyTorch).
     public func abs() -> Tensor {
-        unaryOp("abs", keepsInput: true, keepsOutput: false, forward: { absForward(output: $0, input: $1) }) { dx, dy, x, y in
+        unaryOp("abs", keepsInput: true, keepsOutput: false, forward: { absForward(output: $0, input: $1) }) {
+            dx, dy, x, y in
             absBackward(dInput: dx, dOutput: dy, input: x)
         }
     }
@@ -138,7 +157,10 @@ extension Tensor {
     /// - Precondition: `lower <= upper`.
     public func clamped(min lower: Float, max upper: Float) -> Tensor {
         precondition(lower <= upper, "clamped: min \(lower) > max \(upper) for tensor of shape \(shape)")
-        return unaryOp("clamp", keepsInput: true, keepsOutput: false, forward: { clampForward(output: $0, input: $1, lower: lower, upper: upper) }) { dx, dy, x, y in
+        return unaryOp(
+            "clamp", keepsInput: true, keepsOutput: false,
+            forward: { clampForward(output: $0, input: $1, lower: lower, upper: upper) }
+        ) { dx, dy, x, y in
             clampBackward(dInput: dx, dOutput: dy, input: x, lower: lower, upper: upper)
         }
     }

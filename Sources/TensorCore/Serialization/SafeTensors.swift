@@ -68,7 +68,8 @@ public struct SafeTensorsFile: Sendable {
     /// Parses a whole file held in memory.
     public init(bytes: Data) throws {
         guard bytes.count >= 8 else {
-            throw SafeTensorsError("truncated: \(bytes.count) bytes, a safetensors file starts with an 8-byte header length")
+            throw SafeTensorsError(
+                "truncated: \(bytes.count) bytes, a safetensors file starts with an 8-byte header length")
         }
         let headerLength64: UInt64 = bytes.withUnsafeBytes { raw in
             var value: UInt64 = 0
@@ -80,7 +81,8 @@ public struct SafeTensorsFile: Sendable {
         }
         let headerLength = Int(headerLength64)
         guard headerLength <= bytes.count - 8 else {
-            throw SafeTensorsError("header length \(headerLength) is larger than the file (\(bytes.count - 8) bytes after the length)")
+            throw SafeTensorsError(
+                "header length \(headerLength) is larger than the file (\(bytes.count - 8) bytes after the length)")
         }
         let start = bytes.startIndex
         let headerData = bytes[(start + 8)..<(start + 8 + headerLength)]
@@ -121,20 +123,29 @@ public struct SafeTensorsFile: Sendable {
                 throw SafeTensorsError("tensor \"\(name)\": missing dtype")
             }
             guard let dtype = SafeTensorsDType(rawValue: dtypeName) else {
-                throw SafeTensorsError("tensor \"\(name)\": unsupported dtype \(dtypeName) (F32, F16, BF16 and I64 are read)")
+                throw SafeTensorsError(
+                    "tensor \"\(name)\": unsupported dtype \(dtypeName) (F32, F16, BF16 and I64 are read)")
             }
-            guard let shapeValues = entry["shape"] as? [Any], let shape = Self.integers(shapeValues), shape.allSatisfy({ $0 >= 0 }) else {
+            guard let shapeValues = entry["shape"] as? [Any], let shape = Self.integers(shapeValues),
+                shape.allSatisfy({ $0 >= 0 })
+            else {
                 throw SafeTensorsError("tensor \"\(name)\": shape is not a list of non-negative integers")
             }
-            guard let offsetValues = entry["data_offsets"] as? [Any], let offsets = Self.integers(offsetValues), offsets.count == 2 else {
+            guard let offsetValues = entry["data_offsets"] as? [Any], let offsets = Self.integers(offsetValues),
+                offsets.count == 2
+            else {
                 throw SafeTensorsError("tensor \"\(name)\": data_offsets is not a pair of integers")
             }
             let (begin, end) = (offsets[0], offsets[1])
             guard begin >= 0, end >= begin else {
-                throw SafeTensorsError("tensor \"\(name)\": data_offsets [\(begin), \(end)] are not an increasing pair of non-negative offsets")
+                throw SafeTensorsError(
+                    "tensor \"\(name)\": data_offsets [\(begin), \(end)] are not an increasing pair of non-negative offsets"
+                )
             }
             guard end <= dataLength else {
-                throw SafeTensorsError("tensor \"\(name)\": data_offsets [\(begin), \(end)] out of bounds: the data section has \(dataLength) bytes (file truncated?)")
+                throw SafeTensorsError(
+                    "tensor \"\(name)\": data_offsets [\(begin), \(end)] out of bounds: the data section has \(dataLength) bytes (file truncated?)"
+                )
             }
             var elementCount = 1
             for dimension in shape {
@@ -145,7 +156,9 @@ public struct SafeTensorsFile: Sendable {
                 elementCount = product
             }
             guard elementCount * dtype.byteCount == end - begin else {
-                throw SafeTensorsError("tensor \"\(name)\": \(dtype.rawValue) shape \(shape) needs \(elementCount * dtype.byteCount) bytes but data_offsets span \(end - begin)")
+                throw SafeTensorsError(
+                    "tensor \"\(name)\": \(dtype.rawValue) shape \(shape) needs \(elementCount * dtype.byteCount) bytes but data_offsets span \(end - begin)"
+                )
             }
             entries.append((name, dtype, shape, begin, end))
         }
@@ -188,7 +201,8 @@ public struct SafeTensorsFile: Sendable {
         switch dtype {
         case .f32:
             for i in 0..<count {
-                values[i] = Float(bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+                values[i] = Float(
+                    bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
             }
         case .f16:
             for i in 0..<count {
@@ -217,13 +231,16 @@ public struct SafeTensorsFile: Sendable {
         for name in names {
             let tensor = tensors[name]!
             guard tensor.shape.elementCount == tensor.values.count else {
-                throw SafeTensorsError("tensor \"\(name)\": \(tensor.values.count) values do not fill shape \(tensor.shape)")
+                throw SafeTensorsError(
+                    "tensor \"\(name)\": \(tensor.values.count) values do not fill shape \(tensor.shape)")
             }
             if tensor.dtype == .i64, let bad = tensor.values.first(where: { $0 != $0.rounded() || abs($0) > 9.0e18 }) {
                 throw SafeTensorsError("tensor \"\(name)\": I64 tensor holds the non-integer value \(bad)")
             }
             let size = tensor.values.count * tensor.dtype.byteCount
-            header[name] = ["dtype": tensor.dtype.rawValue, "shape": tensor.shape, "data_offsets": [offset, offset + size]] as [String: Any]
+            header[name] =
+                ["dtype": tensor.dtype.rawValue, "shape": tensor.shape, "data_offsets": [offset, offset + size]]
+                as [String: Any]
             offset += size
         }
         var headerBytes = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])

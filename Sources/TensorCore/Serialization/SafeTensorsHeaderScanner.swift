@@ -35,10 +35,12 @@ enum SafeTensorsHeaderScanner {
                 while index < bytes.count, bytes[index] != UInt8(ascii: "\"") {
                     index += bytes[index] == UInt8(ascii: "\\") ? 2 : 1
                 }
-                guard index < bytes.count, let top = stack.indices.last, stack[top].isObject, stack[top].expectingKey else { break }
+                guard index < bytes.count, let top = stack.indices.last, stack[top].isObject, stack[top].expectingKey
+                else { break }
                 let literal = Data(bytes[start...index])
                 // Decode escapes so that "a" and "\u0061" count as the same key.
-                let key = (try? JSONSerialization.jsonObject(with: literal, options: .fragmentsAllowed)) as? String
+                let key =
+                    (try? JSONSerialization.jsonObject(with: literal, options: .fragmentsAllowed)) as? String
                     ?? String(decoding: literal, as: UTF8.self)
                 if !stack[top].keys.insert(key).inserted { return key }
                 stack[top].expectingKey = false
