@@ -2,7 +2,8 @@
 # `make test` and `make demo` work on a fresh Debian machine: they install what is missing first.
 
 SWIFT        ?= swift
-APT_PACKAGES := libopenblas-openmp-dev libdnnl-dev libturbojpeg0-dev libpng-dev zlib1g-dev pkg-config
+APT_PACKAGES := libopenblas-openmp-dev libdnnl-dev libturbojpeg0-dev libpng-dev zlib1g-dev pkg-config \
+	libopenmpi-dev openmpi-bin
 VENV         := .venv-ref
 PYTHON       := $(VENV)/bin/python
 THREADS      ?= $(shell nproc)

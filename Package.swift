@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "Inference", targets: ["Inference"]),
         .library(name: "Evaluation", targets: ["Evaluation"]),
         .library(name: "Training", targets: ["Training"]),
+        .library(name: "DataParallel", targets: ["DataParallel"]),
         .library(name: "GKNetServe", targets: ["GKNetServe"]),
         .executable(name: "gknet", targets: ["gknet"]),
         .executable(name: "gknet-bench", targets: ["gknet-bench"]),
@@ -46,11 +47,13 @@ let package = Package(
         .target(name: "Synthesis", dependencies: ["TensorCore", "ImageCodec", "Datasets"]),
         .target(name: "Inference", dependencies: ["TensorCore", "NeuralNet", "GKNetModel", "ImageCodec", "Datasets"]),
         .target(name: "Evaluation", dependencies: ["ImageCodec", "Datasets", "Inference"]),
+        // The processes of a data-parallel job (Open MPI; a job of one without mpirun).
+        .target(name: "DataParallel", dependencies: ["CMPI"]),
         .target(
             name: "Training",
             dependencies: [
                 "TensorCore", "NeuralNet", "GKNetModel", "ImageCodec", "Datasets", "Synthesis", "Inference",
-                "Evaluation",
+                "Evaluation", "DataParallel",
             ]
         ),
         // The web service: a thin HTTP layer over Inference.
@@ -75,6 +78,8 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(
+            name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"]), .brew(["open-mpi"])]),
         .target(name: "_TestSupport", dependencies: ["TensorCore"]),
 
         // MARK: - Executables
@@ -82,7 +87,7 @@ let package = Package(
             name: "gknet",
             dependencies: [
                 "TensorCore", "NeuralNet", "GKNetModel", "ImageCodec",
-                "Datasets", "Synthesis", "Inference", "Evaluation", "Training", "GKNetServe",
+                "Datasets", "Synthesis", "Inference", "Evaluation", "Training", "GKNetServe", "DataParallel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -15,7 +15,7 @@ function setup(thread)
 end
 
 local counter = 0
-local statuses = {}
+statuses = {}  -- global: done() reads it from each thread with thread:get
 function init(args)
   counter = math.random(0, #bodies - 1)
 end

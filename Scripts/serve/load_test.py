@@ -62,9 +62,14 @@ def run_wrk(url, bodies, connections, duration, threads=2):
     env = dict(os.environ, BODIES=" ".join(str(p) for p in bodies), BOUNDARY=BOUNDARY)
     command = ["wrk", "-t", str(min(threads, connections)), "-c", str(connections), "-d", f"{duration}s",
                "--timeout", "120s", "-s", str(ROOT / "Scripts" / "serve" / "load.lua"), url]
-    output = subprocess.run(command, env=env, capture_output=True, text=True, timeout=duration + 180).stdout
+    output = subprocess.run(command, env=env, capture_output=True, text=True, timeout=duration + 180)
+    output = output.stdout + output.stderr
     statuses = {int(code): int(count) for code, count in re.findall(r"^status (\d+) (\d+)$", output, re.M)}
-    value = lambda key: float(re.search(rf"^{key} ([\d.]+)$", output, re.M).group(1))
+    def value(key):
+        found = re.search(rf"^{key} ([\d.]+)$", output, re.M)
+        if found is None:
+            sys.exit(f"wrk printed no {key}; its output:\n{output}")
+        return float(found.group(1))
     errors = re.search(r"Socket errors: (.*)$", output, re.M)
     return {"statuses": statuses, "p50_ms": value("latency_p50_ms"), "p99_ms": value("latency_p99_ms"),
             "requests": int(value("requests")), "duration_s": value("duration_s"),
@@ -78,6 +83,7 @@ def main():
     parser.add_argument("--duration", type=int, default=60)
     parser.add_argument("--connections", default="1,4,16")
     parser.add_argument("--soak", type=int, default=600)
+    parser.add_argument("--report", default=None, help="where to write the JSON report (default: the work folder)")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--queue", type=int, default=4)
     args = parser.parse_args()
@@ -170,8 +176,9 @@ def main():
             server.kill()
             code = "killed"
         report["exit_status_after_sigterm"] = code
-    (work / "report.json").write_text(json.dumps(report, indent=2))
-    print(f"report: {work / 'report.json'}")
+    report_path = pathlib.Path(args.report) if args.report else work / "report.json"
+    report_path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"report: {report_path}")
     if server.returncode not in (0,):
         failures.append(f"server exit status {server.returncode} after SIGTERM")
     if failures:

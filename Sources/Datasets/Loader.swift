@@ -34,6 +34,11 @@ public struct LoaderOptions: Sendable {
     /// Decode samples of a batch on several threads.
     public var parallelDecode: Bool
     public var limits: DecodeLimits
+    /// The part of every batch this loader delivers, for the ranks of a data-parallel job: of each
+    /// batch of `batchSize` samples, the contiguous slice number `index` of `count` equal slices
+    /// (`batchSize` must divide by `count`). The batch order, and every sample's augmentation, stay
+    /// those of the whole batch, so the ranks' slices together are exactly a one-process batch.
+    public var batchPart = DatasetShard.whole
 
     public init(
         batchSize: Int, seed: UInt64 = 0, shuffle: Bool = true, dropLast: Bool = true, epochs: Int? = nil,
@@ -78,6 +83,9 @@ public final class BatchLoader {
         transformAtBatch: (@Sendable (Int) -> any SampleTransform)? = nil
     ) {
         precondition(options.batchSize > 0, "BatchLoader: batch size \(options.batchSize) must be positive")
+        precondition(
+            options.batchSize % options.batchPart.count == 0,
+            "BatchLoader: batch size \(options.batchSize) does not split into \(options.batchPart.count) parts")
         self.dataset = dataset
         self.transform = transform
         self.transformAtBatch = transformAtBatch
@@ -155,8 +163,13 @@ public final class BatchLoader {
     }
 
     private func schedule(_ state: LoaderState) -> PendingBatch {
-        let indices = Array(
+        var indices = Array(
             order(epoch: state.epoch)[state.position..<min(state.position + options.batchSize, dataset.count)])
+        if options.batchPart.count > 1 {
+            let width = options.batchSize / options.batchPart.count
+            let first = min(indices.count, options.batchPart.index * width)
+            indices = Array(indices[first..<min(indices.count, first + width)])
+        }
         let job = PendingBatch(state: state)
         let batchNumber = state.epoch * batchesPerEpoch + state.position / options.batchSize
         let work = BatchRecipe(

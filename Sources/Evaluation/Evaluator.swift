@@ -33,6 +33,9 @@ public struct EvaluationOptions: Sendable {
     /// Resize filter for the fixed resolution: bilinear reproduces the reference implementation.
     public var filter: ResizeFilter = .bilinear
     public var limits = DecodeLimits()
+    /// Evaluate only this share of the (limited) list (`DatasetShard`: image k goes to share k mod n);
+    /// the shards' `MetricsSummary.totals` add up to the whole list's.
+    public var shard = DatasetShard.whole
     public init() {}
 }
 
@@ -107,16 +110,18 @@ public func evaluate(
     dataset: HarmonizationDataset, source: PredictionSource, options: EvaluationOptions = EvaluationOptions(),
     progress: EvaluationProgress? = nil
 ) throws -> EvaluationReport {
-    let total = options.limit > 0 ? min(options.limit, dataset.count) : dataset.count
-    guard total > 0 else {
+    let listed = options.limit > 0 ? min(options.limit, dataset.count) : dataset.count
+    guard listed > 0 else {
         throw DatasetError("\(dataset.root.path): the \(dataset.split.rawValue) split lists no images")
     }
+    let positions = Array(options.shard.positions(of: listed))
+    let total = positions.count
     var accumulator = MetricsAccumulator()
     var results: [PerImageResult] = []
     let start = Date()
     var predictionTime = 0.0
-    for index in 0..<total {
-        let reference = dataset.samples[index]
+    for (index, position) in positions.enumerated() {
+        let reference = dataset.samples[position]
         var sample = try Sample.load(reference, limits: options.limits)
         if case .fixed(let size) = options.resolution {
             sample = sample.mapImages { $0.resized(width: size, height: size, filter: options.filter) }
@@ -153,7 +158,7 @@ public func evaluate(
         subsetBands: accumulator.bySubsetAndBand.mapValues {
             Dictionary(uniqueKeysWithValues: $0.map { ($0.key.rawValue, $0.value) })
         },
-        millisecondsPerImage: predictionTime / Double(total), perImage: results)
+        millisecondsPerImage: predictionTime / Double(max(total, 1)), perImage: results)
 }
 
 /// The prediction for one (already resized) sample, 3 x H x W in 0...1.

@@ -96,6 +96,16 @@ public struct MetricsSummary: Codable, Sendable, Equatable {
 
     public init() {}
 
+    /// [count, Σ MSE, Σ fMSE, Σ PSNR]: what adds up across the shards of an evaluation.
+    public var totals: [Double] { [Double(count), mseSum, fmseSum, psnrSum] }
+
+    /// The summary of the images whose `totals` (summed over shards) these are.
+    public init(totals: [Double]) {
+        precondition(totals.count == 4, "MetricsSummary(totals:): need [count, Σ MSE, Σ fMSE, Σ PSNR]")
+        count = Int(totals[0].rounded())
+        (mseSum, fmseSum, psnrSum) = (totals[1], totals[2], totals[3])
+    }
+
     public var mse: Double { count == 0 ? .nan : mseSum / Double(count) }
     public var fmse: Double { count == 0 ? .nan : fmseSum / Double(count) }
     public var psnr: Double { count == 0 ? .nan : psnrSum / Double(count) }

@@ -27,7 +27,9 @@ public struct BatchSummary: Sendable {
 public typealias BatchProgress = (_ done: Int, _ total: Int, _ elapsed: Double, _ sample: String) -> Void
 
 extension HarmonizeJob {
-    /// Harmonizes every sample of `dataset` (the first `limit` when limit > 0).
+    /// Harmonizes every sample of `dataset` (the first `limit` when limit > 0), or the share
+    /// `shard` of them: the union of every shard's output equals the unsharded run's, byte for byte
+    /// (a base name that two subsets share goes to the first in list order, whichever shard has it).
     /// - Parameters:
     ///   - outputDirectory: created if missing; receives `<composite base name>.png`.
     ///   - comparisonDirectory: if given (created if missing), a sheet `<base name>.png` per sample with its target.
@@ -35,7 +37,7 @@ extension HarmonizeJob {
     /// - Throws: only when a folder cannot be created; sample problems are returned as failures.
     public static func runBatch(
         dataset: HarmonizationDataset, outputDirectory: URL, comparisonDirectory: URL? = nil, harmonizer: Harmonizer,
-        options: HarmonizeOptions = HarmonizeOptions(), limit: Int = 0,
+        options: HarmonizeOptions = HarmonizeOptions(), limit: Int = 0, shard: DatasetShard = .whole,
         warn: (String) -> Void = { _ in }, progress: BatchProgress? = nil
     ) throws -> BatchSummary {
         for folder in [outputDirectory] + (comparisonDirectory.map { [$0] } ?? []) {
@@ -45,11 +47,16 @@ extension HarmonizeJob {
                 throw HarmonizeError("\(folder.path): cannot create the folder (\(error.localizedDescription))")
             }
         }
-        let samples = Array(dataset.samples.prefix(limit > 0 ? limit : dataset.count))
+        let listed = Array(dataset.samples.prefix(limit > 0 ? limit : dataset.count))
+        // output file name -> the sample that writes it: the first in list order, over every shard
+        var claimed: [String: String] = [:]
+        for reference in listed where claimed[outputName(reference)] == nil {
+            claimed[outputName(reference)] = label(reference)
+        }
+        let samples = shard.positions(of: listed.count).map { listed[$0] }
         let start = Date()
         var failures: [BatchFailure] = []
         var written = 0
-        var claimed: [String: String] = [:]  // output file name -> sample that writes it
 
         let wantsTarget = comparisonDirectory != nil
         func load(_ index: Int) -> Prefetch<(HarmonizeInput, PlanarImage?, [String])> {
@@ -78,16 +85,14 @@ extension HarmonizeJob {
         for (index, reference) in samples.enumerated() {
             let current = next!
             next = index + 1 < samples.count ? load(index + 1) : nil
-            let label = "\(reference.subset)/\(reference.name)"
-            let stem = URL(fileURLWithPath: reference.name).deletingPathExtension().lastPathComponent
+            let label = label(reference)
             do {
-                let fileName = stem + ".png"
-                if let owner = claimed[fileName] {
+                let fileName = outputName(reference)
+                if let owner = claimed[fileName], owner != label {
                     throw HarmonizeError(
                         "\(outputDirectory.appendingPathComponent(fileName).path): already written for \(owner) (same composite base name in two subsets)"
                     )
                 }
-                claimed[fileName] = label
                 let request = HarmonizeRequest(
                     composite: reference.composite, mask: reference.mask,
                     output: outputDirectory.appendingPathComponent(fileName),
@@ -110,6 +115,14 @@ extension HarmonizeJob {
         return BatchSummary(
             total: samples.count, written: written, failures: failures, seconds: Date().timeIntervalSince(start))
     }
+}
+
+/// "<subset>/<composite name>", how a batch names a sample in messages.
+private func label(_ reference: SampleReference) -> String { "\(reference.subset)/\(reference.name)" }
+
+/// The batch output's file name of a sample: its composite's base name, as PNG.
+private func outputName(_ reference: SampleReference) -> String {
+    URL(fileURLWithPath: reference.name).deletingPathExtension().lastPathComponent + ".png"
 }
 
 /// A value computed on a background thread; `wait()` blocks until it is ready.

@@ -17,6 +17,10 @@ public final class BatchNorm2d: Layer {
     public let numBatchesTracked = Tensor(scalar: 0)
     public let momentum: Float, epsilon: Float
     public var isTraining = true
+    /// Synchronized batch norm: in training, normalise with the statistics of every process's batch
+    /// of a data-parallel job, added up by this hook (TensorCore `batchNorm(synchronizedBy:)`).
+    /// nil (the default): this process's batch alone.
+    public var crossProcessSum: CrossProcessSum?
 
     /// Whether `num_batches_tracked` is part of the state (PyTorch always has it; models that fix
     /// the momentum, like GKNet and its twin, leave it out).
@@ -46,7 +50,7 @@ public final class BatchNorm2d: Layer {
         if isTraining { numBatchesTracked.data[0] += 1 }
         return batchNorm(
             x, weight: weight, bias: bias, runningMean: runningMean, runningVariance: runningVariance,
-            training: isTraining, momentum: momentum, epsilon: epsilon)
+            training: isTraining, momentum: momentum, epsilon: epsilon, synchronizedBy: crossProcessSum)
     }
 
     /// `(self(x) + residual).elu(alpha: alpha)` (no residual: `self(x).elu(alpha:)`) in one fused op
@@ -59,7 +63,8 @@ public final class BatchNorm2d: Layer {
         if isTraining { numBatchesTracked.data[0] += 1 }
         return batchNormELU(
             x, weight: weight, bias: bias, runningMean: runningMean, runningVariance: runningVariance,
-            training: isTraining, momentum: momentum, epsilon: epsilon, residual: residual, alpha: alpha)
+            training: isTraining, momentum: momentum, epsilon: epsilon, residual: residual, alpha: alpha,
+            synchronizedBy: crossProcessSum)
     }
 }
 

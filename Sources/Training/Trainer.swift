@@ -3,6 +3,12 @@
 // (last.safetensors: model, optimizer, schedule position, data position) and the best model by
 // validation fMSE (best.safetensors), and a plot of the curves (plot.png). A resumed run continues
 // exactly: its losses equal an uninterrupted run's bit for bit at the same thread count.
+//
+// Under mpirun (Communicator.world has several ranks) the run is data-parallel: every rank trains
+// on its slice of each global batch, the gradients are averaged with one allreduce per step, and
+// every rank keeps identical weights; rank 0 alone reads and writes the run directory and sends
+// the configuration and checkpoint to the others (docs/scaling.md).
+import DataParallel
 import Datasets
 import Evaluation
 import Foundation
@@ -34,6 +40,8 @@ public final class Trainer {
     public let model: GKNet
     public let totalSteps: Int
     public private(set) var step = 0
+    /// The processes of this run (a job of one outside mpirun).
+    public let communicator: Communicator
     let optimizer: Adam
     let scheduler: LearningRateScheduler
     let loader: BatchLoader
@@ -58,9 +66,22 @@ public final class Trainer {
     ///     configuration has a `synthesis` section) and its test split validates (unless
     ///     `validation_dataset` names another).
     ///   - resume: continue from `last.safetensors` in `runDirectory`.
-    public init(configuration requested: TrainingConfiguration?, dataset: URL?, runDirectory: URL, resume: Bool) throws
-    {
-        let configuration = try Self.resolvedConfiguration(requested, runDirectory: runDirectory, resume: resume)
+    ///   - communicator: the ranks of a data-parallel run (`.world`: those of mpirun, or this
+    ///     process alone). Every rank must construct its trainer with the same arguments.
+    public init(
+        configuration requested: TrainingConfiguration?, dataset: URL?, runDirectory: URL, resume: Bool,
+        communicator: Communicator = .world
+    ) throws {
+        self.communicator = communicator
+        let configuration =
+            communicator.isDistributed
+            ? try Self.sharedConfiguration(requested, runDirectory: runDirectory, resume: resume, communicator)
+            : try Self.resolvedConfiguration(requested, runDirectory: runDirectory, resume: resume)
+        guard configuration.batchSize % communicator.size == 0 else {
+            throw TrainingError(
+                "batch_size \(configuration.batchSize) does not split over \(communicator.size) processes: use a multiple of \(communicator.size)"
+            )
+        }
         self.configuration = configuration
         self.runDirectory = runDirectory
         if configuration.threads > 0 { Threading.configure(threads: configuration.threads) }
@@ -69,11 +90,50 @@ public final class Trainer {
         model = try GKNet(configuration: try configuration.modelConfiguration(), seed: configuration.seed)
         let totalSteps = configuration.totalSteps(batchesPerEpoch: training.source.count / configuration.batchSize)
         self.totalSteps = totalSteps
-        loader = Self.makeLoader(configuration, training: training, totalSteps: totalSteps)
+        loader = Self.makeLoader(
+            configuration, training: training, totalSteps: totalSteps,
+            part: try DatasetShard(index: communicator.rank, count: communicator.size))
         optimizer = Self.makeOptimizer(configuration, parameters: model.namedParameters())
         scheduler = LearningRateScheduler(
             schedule: configuration.learningRateSchedule(totalSteps: totalSteps), optimizer: optimizer)
+        if communicator.isDistributed && configuration.syncBatchNorm {
+            for case let (_, norm as BatchNorm2d) in model.namedModules() {
+                norm.crossProcessSum = { [communicator] in communicator.sumInPlace($0) }
+            }
+        }
         try prepareRunDirectory(resume: resume)
+        if communicator.isDistributed { broadcastModelState() }
+    }
+
+    /// The configuration of a data-parallel run: resolved by rank 0 (which alone reads the run
+    /// directory) and sent to every rank.
+    static func sharedConfiguration(
+        _ requested: TrainingConfiguration?, runDirectory: URL, resume: Bool, _ communicator: Communicator
+    ) throws -> TrainingConfiguration {
+        var encoded = Data()
+        if communicator.isRoot {
+            let configuration = try resolvedConfiguration(requested, runDirectory: runDirectory, resume: resume)
+            encoded = try JSONEncoder().encode(configuration)
+        }
+        // A rank 0 that threw above ends the job (the command aborts it), so the others never wait here alone.
+        encoded = communicator.broadcast(encoded)
+        let configuration = try JSONDecoder().decode(TrainingConfiguration.self, from: encoded)
+        try configuration.validate()
+        return configuration
+    }
+
+    /// Makes every rank's parameters and buffers rank 0's (at the start and after a resume; also
+    /// before validation and checkpoints, since per-rank batch norm leaves each rank its own
+    /// running statistics).
+    func broadcastModelState(buffersOnly: Bool = false) {
+        let tensors = (buffersOnly ? [] : model.namedParameters().map(\.1)) + model.namedBuffers().map(\.1)
+        var flat = tensors.flatMap(\.data)
+        flat.withUnsafeMutableBufferPointer { communicator.broadcast($0) }
+        var offset = 0
+        for tensor in tensors {
+            tensor.data = Array(flat[offset..<offset + tensor.count])
+            offset += tensor.count
+        }
     }
 
     /// The run's configuration: the requested one for a new run (checked against an existing run
@@ -161,9 +221,10 @@ public final class Trainer {
 
     /// An endless shuffled loader whose crop size follows the multi-resolution schedule, with the
     /// fresh-composite transform after the crop when there is one.
-    static func makeLoader(_ configuration: TrainingConfiguration, training: TrainingData, totalSteps: Int)
-        -> BatchLoader
-    {
+    /// - Parameter part: which slice of every batch this rank loads (docs/scaling.md).
+    static func makeLoader(
+        _ configuration: TrainingConfiguration, training: TrainingData, totalSteps: Int, part: DatasetShard = .whole
+    ) -> BatchLoader {
         let transformAtStep: @Sendable (Int) -> any SampleTransform = {
             [freshComposites = training.freshComposites] step in
             let crop = configuration.trainingAugmentation(
@@ -172,11 +233,11 @@ public final class Trainer {
             fresh.crop = crop
             return fresh
         }
+        var options = LoaderOptions(
+            batchSize: configuration.batchSize, seed: configuration.seed, shuffle: true, dropLast: true, epochs: nil)
+        options.batchPart = part
         return BatchLoader(
-            dataset: training.source, transform: transformAtStep(0),
-            options: LoaderOptions(
-                batchSize: configuration.batchSize, seed: configuration.seed, shuffle: true, dropLast: true, epochs: nil
-            ),
+            dataset: training.source, transform: transformAtStep(0), options: options,
             transformAtBatch: transformAtStep)
     }
 
@@ -192,13 +253,31 @@ public final class Trainer {
     }
 
     /// Creates the run directory, clears what a killed run left, then restores `last.safetensors`
-    /// (resume) or writes the configuration and an empty log (new run).
+    /// (resume) or writes the configuration and an empty log (new run). In a data-parallel run
+    /// only rank 0 touches the directory; it sends the checkpoint's bytes to the other ranks.
     private func prepareRunDirectory(resume: Bool) throws {
+        if communicator.isDistributed && !communicator.isRoot {
+            let bytes = communicator.broadcast(Data())
+            guard !bytes.isEmpty else { return }  // a new run: nothing to restore
+            let copy = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "gknet-rank\(communicator.rank)-\(ProcessInfo.processInfo.processIdentifier).safetensors")
+            try AtomicFile.write(bytes, to: copy)
+            defer { try? FileManager.default.removeItem(at: copy) }
+            try restoreLast(from: copy)
+            return
+        }
         let fileManager = FileManager.default
         try fileManager.createDirectory(at: runDirectory, withIntermediateDirectories: true)
         Self.removeStaleTemporaryFiles(in: runDirectory)
-        if resume && fileManager.fileExists(atPath: runDirectory.appendingPathComponent(Self.lastCheckpoint).path) {
-            try restoreLast()
+        let lastURL = runDirectory.appendingPathComponent(Self.lastCheckpoint)
+        let restoring = resume && fileManager.fileExists(atPath: lastURL.path)
+        if communicator.isDistributed {
+            _ = communicator.broadcast(restoring ? try Data(contentsOf: lastURL) : Data())
+        }
+        if restoring {
+            try restoreLast(from: lastURL)
+            history = try TrainingHistory.read(from: runDirectory.appendingPathComponent(Self.logFile), upToStep: step)
+            try history.write(to: runDirectory.appendingPathComponent(Self.logFile))
         } else {
             if !resume {
                 let encoder = JSONEncoder()
@@ -220,9 +299,8 @@ public final class Trainer {
         }
     }
 
-    /// Loads `last.safetensors` and cuts the log back to the checkpoint's step.
-    private func restoreLast() throws {
-        let url = runDirectory.appendingPathComponent(Self.lastCheckpoint)
+    /// Loads a training checkpoint (`last.safetensors`, or rank 0's copy of it).
+    private func restoreLast(from url: URL) throws {
         let file = try SafeTensorsFile(contentsOf: url)
         if let saved = try Checkpoint.configuration(GKNetConfiguration.self, in: file), saved != model.configuration {
             throw TrainingError(
@@ -243,8 +321,6 @@ public final class Trainer {
             bestValidationFMSE = state.bestValidationFMSE
             smoothedLoss = state.smoothedLoss
         }
-        history = try TrainingHistory.read(from: runDirectory.appendingPathComponent(Self.logFile), upToStep: step)
-        try history.write(to: runDirectory.appendingPathComponent(Self.logFile))
     }
 
     struct TrainerState: Codable {
@@ -275,13 +351,17 @@ public final class Trainer {
         let output = model(composite: batch.composites, mask: batch.masks)
         let loss = foregroundNormalizedMSE(
             output: output, target: batch.targets, mask: batch.masks, minimumArea: Float(configuration.lossMinimumArea))
-        let value = loss.item
+        var value = loss.item
+        if communicator.isDistributed {
+            loss.backward()
+            value = averageGradientsAcrossRanks(loss: value)  // every rank gets the same value
+        }
         guard value.isFinite else {
             throw TrainingError(
                 "the loss became \(value) at step \(step + 1); the last checkpoint is kept (lower learning_rate or set gradient_clip_norm)"
             )
         }
-        loss.backward()
+        if !communicator.isDistributed { loss.backward() }
         if configuration.gradientClipNorm > 0 {
             _ = clipGradientNorm(model.parameters(), maximumNorm: configuration.gradientClipNorm)
         }
@@ -291,26 +371,76 @@ public final class Trainer {
         return value
     }
 
-    /// Validation metrics of the current weights (at the training input size).
+    /// Replaces every parameter's gradient by its mean over the ranks (one allreduce of a flat
+    /// buffer that also carries the loss). The global batch's loss is the mean of the ranks'
+    /// per-image means (equal slices), so this is the gradient of the whole batch's loss.
+    /// - Returns: the mean of the ranks' losses.
+    func averageGradientsAcrossRanks(loss: Float) -> Float {
+        let parameters = model.parameters()
+        var flat = [Float](repeating: 0, count: parameters.reduce(1) { $0 + $1.count })
+        var offset = 0
+        for parameter in parameters {
+            if let grad = parameter.grad {
+                flat.withUnsafeMutableBufferPointer {
+                    _ = UnsafeMutableBufferPointer(rebasing: $0[offset...]).update(fromContentsOf: grad)
+                }
+            }
+            offset += parameter.count
+        }
+        flat[offset] = loss
+        communicator.sumInPlace(&flat)
+        let scale = 1 / Float(communicator.size)
+        offset = 0
+        for parameter in parameters {
+            // The ranks run the same graph, so a parameter without a gradient has none on every rank.
+            if parameter.grad != nil {
+                parameter.grad = flat[offset..<offset + parameter.count].map { $0 * scale }
+            }
+            offset += parameter.count
+        }
+        return flat[offset] * scale
+    }
+
+    /// Whether any rank asks to stop (Ctrl-C reaches each rank on its own; all must stop at the same step).
+    func anyRankStopping(_ stopping: Bool) -> Bool {
+        guard communicator.isDistributed else { return stopping }
+        var flag: [Float] = [stopping ? 1 : 0]
+        communicator.sumInPlace(&flag)
+        return flag[0] > 0
+    }
+
+    /// Validation metrics of the current weights (at the training input size). In a data-parallel
+    /// run every rank validates its share of the images with rank 0's weights and statistics, and
+    /// the sums are added up.
     func validate() throws -> MetricsSummary? {
         guard let validation else { return nil }
         var options = EvaluationOptions()
         options.resolution = .fixed(configuration.inputSize)
         options.limit = configuration.validationLimit
+        options.shard = try DatasetShard(index: communicator.rank, count: communicator.size)
+        if communicator.isDistributed { broadcastModelState(buffersOnly: true) }
         let report = try evaluate(dataset: validation, source: .model(Harmonizer(model: model)), options: options)
         model.train()
-        return report.all
+        guard communicator.isDistributed else { return report.all }
+        var totals = report.all.totals
+        communicator.sumInPlace(&totals)
+        return MetricsSummary(totals: totals)
     }
 
     /// Trains until `totalSteps` or until `shouldStop()` turns true (checked after every step;
     /// the run then saves `last.safetensors` and returns normally).
     /// - Parameter report: receives the human progress lines.
-    public func run(shouldStop: () -> Bool = { false }, report: (String) -> Void = { _ in }) throws -> TrainingResult {
+    /// In a data-parallel run every rank calls this; only rank 0 reports and writes files.
+    public func run(shouldStop: () -> Bool = { false }, report reportLine: (String) -> Void = { _ in }) throws
+        -> TrainingResult
+    {
         let firstStep = step
+        let writes = communicator.isRoot
+        func report(_ line: String) { if writes { reportLine(line) } }
         let logURL = runDirectory.appendingPathComponent(Self.logFile)
-        let log = try FileHandle(forWritingTo: logURL)
-        defer { try? log.close() }
-        try log.seekToEnd()
+        let log = writes ? try FileHandle(forWritingTo: logURL) : nil
+        defer { try? log?.close() }
+        try log?.seekToEnd()
         let start = Date()
         var interrupted = false
         let preset = configuration.model == nil ? configuration.preset : "custom"
@@ -323,8 +453,12 @@ public final class Trainer {
                 : "\(configuration.inputSize)x\(configuration.inputSize)"
             let data =
                 configuration.synthesis != nil ? ", fresh composites from \(loader.dataset.sourceDescription)" : ""
+            let processes =
+                communicator.isDistributed
+                ? " per process, \(communicator.size) processes (\(configuration.batchSize / communicator.size) images each)"
+                    + (configuration.syncBatchNorm ? ", synchronized batch norm" : "") : ""
             report(
-                "training \(preset) model, \(model.parameterCount) parameters, steps \(step + 1)...\(totalSteps), batch \(configuration.batchSize) at \(sizes)\(data), \(Threading.count) threads"
+                "training \(preset) model, \(model.parameterCount) parameters, steps \(step + 1)...\(totalSteps), batch \(configuration.batchSize) at \(sizes)\(data), \(Threading.count) threads\(processes)"
             )
         }
         while step < totalSteps {
@@ -336,7 +470,7 @@ public final class Trainer {
             let entry = TrainingLogRecord.training(
                 step: step, loss: loss, learningRate: optimizer.learningRate, imagesPerSecond: imagesPerSecond)
             history.records.append(entry)
-            try log.write(contentsOf: Data((entry.jsonLine + "\n").utf8))
+            try log?.write(contentsOf: Data((entry.jsonLine + "\n").utf8))
             if step % configuration.logInterval == 0 || step == totalSteps {
                 let elapsed = Date().timeIntervalSince(start)
                 let remaining = elapsed / Double(step - firstStep) * Double(totalSteps - step)
@@ -353,23 +487,28 @@ public final class Trainer {
                     step: step,
                     metrics: .init(mse: summary.mse, fmse: summary.fmse, psnr: summary.psnr, count: summary.count))
                 history.records.append(validationEntry)
-                try log.write(contentsOf: Data((validationEntry.jsonLine + "\n").utf8))
+                try log?.write(contentsOf: Data((validationEntry.jsonLine + "\n").utf8))
                 report(
                     String(
                         format: "validation at step %d: fMSE %.2f  MSE %.2f  PSNR %.2f dB (%d images)", step,
                         summary.fmse, summary.mse, summary.psnr, summary.count))
                 if bestValidationFMSE.map({ summary.fmse < $0 }) ?? true {
                     bestValidationFMSE = summary.fmse
-                    try Checkpoint.save(
-                        model, to: runDirectory.appendingPathComponent(Self.bestCheckpoint),
-                        configuration: model.configuration, step: step)
+                    if writes {
+                        try Checkpoint.save(
+                            model, to: runDirectory.appendingPathComponent(Self.bestCheckpoint),
+                            configuration: model.configuration, step: step)
+                    }
                 }
-                try? ImageFile.write(
-                    TrainingPlot.render(history), to: runDirectory.appendingPathComponent(Self.plotFile))
+                if writes {
+                    try? ImageFile.write(
+                        TrainingPlot.render(history), to: runDirectory.appendingPathComponent(Self.plotFile))
+                }
             }
-            let stopping = shouldStop()
+            let stopping = anyRankStopping(shouldStop())
             if step % configuration.checkpointInterval == 0 || step == totalSteps || stopping {
-                try saveCheckpoint()
+                if communicator.isDistributed { broadcastModelState(buffersOnly: true) }
+                if writes { try saveCheckpoint() }
             }
             if stopping && step < totalSteps {
                 interrupted = true

@@ -57,8 +57,13 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public var lossMinimumArea = 100.0
     /// Seed of weights, data order and augmentation.
     public var seed: UInt64 = 0
-    /// Kernel threads (0 = the runtime setting: RuntimeSettings.threads, or all cores).
+    /// Kernel threads (0 = the runtime setting: RuntimeSettings.threads, or all cores); per
+    /// process under mpirun.
     public var threads = 0
+    /// Under mpirun: batch norm with the statistics of the whole global batch (every rank's share,
+    /// added up across ranks in the forward and backward passes) instead of each rank's own share.
+    /// With it, N ranks train exactly like one process with the same `batch_size` (docs/scaling.md).
+    public var syncBatchNorm = false
     /// Dataset split used for validation ("test" of the same dataset, or a separate root).
     public var validationSplit = "test"
     public var validationDataset: String? = nil
@@ -137,7 +142,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         case milestones, gamma, steps, epochs
         case cropScaleMinimum = "crop_scale_minimum", cropScaleMaximum = "crop_scale_maximum", horizontalFlip =
             "horizontal_flip"
-        case lossMinimumArea = "loss_minimum_area", seed, threads
+        case lossMinimumArea = "loss_minimum_area", seed, threads, syncBatchNorm = "sync_batch_norm"
         case validationSplit = "validation_split", validationDataset = "validation_dataset"
         case validationInterval = "validation_interval", validationLimit = "validation_limit"
         case checkpointInterval = "checkpoint_interval", logInterval = "log_interval"
@@ -175,6 +180,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         try read(.lossMinimumArea, &d.lossMinimumArea)
         try read(.seed, &d.seed)
         try read(.threads, &d.threads)
+        try read(.syncBatchNorm, &d.syncBatchNorm)
         try read(.validationSplit, &d.validationSplit)
         d.validationDataset = try c.decodeIfPresent(String.self, forKey: .validationDataset)
         try read(.validationInterval, &d.validationInterval)

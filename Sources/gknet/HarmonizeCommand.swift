@@ -1,6 +1,7 @@
 // `gknet harmonize`: one composite and mask, or every composite of a dataset split, at full
 // resolution. A thin layer over Inference.HarmonizeJob (the library entry point).
 import ArgumentParser
+import DataParallel
 import Datasets
 import Foundation
 import ImageCodec
@@ -75,6 +76,12 @@ extension GKNetCommand {
         @Option(help: "Batch mode: only the first N composites of the list (0 = all).")
         var limit: Int = 0
 
+        @Option(
+            help: ArgumentHelp(
+                "Batch mode: process share i of n of the list (i/n, 0-based: item k goes to share k mod n).",
+                discussion: "Under mpirun the share is the process's rank/size unless --shard is given."))
+        var shard: String?
+
         @Flag(help: "Print the time of each stage.")
         var timings = false
 
@@ -94,12 +101,15 @@ extension GKNetCommand {
                     throw ValidationError("--split must be train or test")
                 }
                 guard limit >= 0 else { throw ValidationError("--limit must be >= 0") }
+                if let shard {
+                    do { _ = try DatasetShard(parsing: shard) } catch { throw ValidationError("--shard: \(error)") }
+                }
             } else {
                 guard composite != nil, mask != nil else {
                     throw ValidationError("give COMPOSITE and MASK (or --dataset DIR --output-dir DIR)")
                 }
-                guard outputDir == nil, comparisonDir == nil else {
-                    throw ValidationError("--output-dir and --comparison-dir need --dataset")
+                guard outputDir == nil, comparisonDir == nil, shard == nil else {
+                    throw ValidationError("--output-dir, --comparison-dir and --shard need --dataset")
                 }
             }
         }
@@ -138,18 +148,28 @@ extension GKNetCommand {
         func runBatch(options: HarmonizeOptions) throws {
             let data = try HarmonizationDataset(
                 root: URL(fileURLWithPath: dataset!), split: DatasetSplit(rawValue: split)!)
+            let share: DatasetShard
+            if let shard {
+                share = try DatasetShard(parsing: shard)
+            } else if Communicator.isLaunchedByMPI {
+                let world = Communicator.world
+                defer { world.finish() }  // the ranks share no work: leave the job at once
+                share = try DatasetShard(index: world.rank, count: world.size)
+            } else {
+                share = .whole
+            }
             let harmonizer = try loadHarmonizer()
-            let progress = ProgressLine(label: "harmonizing")
+            let progress = ProgressLine(label: share == .whole ? "harmonizing" : "harmonizing shard \(share)")
             let summary = try HarmonizeJob.runBatch(
                 dataset: data, outputDirectory: URL(fileURLWithPath: outputDir!),
                 comparisonDirectory: comparisonDir.map { URL(fileURLWithPath: $0) },
-                harmonizer: harmonizer, options: options, limit: limit,
+                harmonizer: harmonizer, options: options, limit: limit, shard: share,
                 warn: { printError("warning: \($0)") },
                 progress: { done, total, elapsed, _ in progress.update(done: done, total: total, elapsed: elapsed) })
             print(
                 String(
                     format: "wrote %d of %d images to %@ in %.1f s", summary.written, summary.total, outputDir!,
-                    summary.seconds))
+                    summary.seconds) + (share == .whole ? "" : " (shard \(share))"))
             guard summary.failures.isEmpty else {
                 printError("\(summary.failures.count) of \(summary.total) failed:")
                 for failure in summary.failures { printError("  \(failure.sample): \(failure.message)") }

@@ -1,5 +1,6 @@
 // `gknet train`: a thin layer over Training.Trainer, plus Ctrl-C handling.
 import ArgumentParser
+import DataParallel
 import Dispatch
 import Foundation
 import Training
@@ -14,6 +15,9 @@ extension GKNetCommand {
                 validation fMSE) and plot.png. Ctrl-C (SIGINT or SIGTERM) finishes the current step, saves \
                 last.safetensors and exits 0; --resume continues exactly where it stopped. Every config key \
                 is documented in docs/training.md.
+
+                Data-parallel: `mpirun -np N gknet train ...` (same arguments) splits every batch over N \
+                processes; rank 0 writes the run directory (docs/scaling.md).
                 """)
 
         @Option(
@@ -55,6 +59,19 @@ extension GKNetCommand {
         }
 
         func run() throws {
+            guard Communicator.isLaunchedByMPI else { return try train(communicator: .world) }
+            // Under mpirun an error on one rank ends the whole job at once (the others would wait
+            // for it in the next collective), and a finished job leaves MPI cleanly.
+            let world = Communicator.world
+            do {
+                try train(communicator: world)
+            } catch {
+                world.abort("\(error)")
+            }
+            world.finish()
+        }
+
+        func train(communicator: Communicator) throws {
             var requested = try config.map { try TrainingConfiguration.load(from: URL(fileURLWithPath: $0)) }
             if let photos, let masks {
                 var configuration = requested ?? TrainingConfiguration()
@@ -68,11 +85,12 @@ extension GKNetCommand {
             }
             let trainer = try Trainer(
                 configuration: requested, dataset: dataset.map { URL(fileURLWithPath: $0) },
-                runDirectory: URL(fileURLWithPath: runDir), resume: resume)
+                runDirectory: URL(fileURLWithPath: runDir), resume: resume, communicator: communicator)
             let stop = StopRequest()
             let result = try trainer.run(shouldStop: { stop.isRequested }) { line in
                 FileHandle.standardError.write(Data((line + "\n").utf8))
             }
+            guard communicator.isRoot else { return }
             let best = result.bestValidationFMSE.map { String(format: ", best validation fMSE %.2f", $0) } ?? ""
             print(
                 "\(result.interrupted ? "stopped" : "finished") at step \(result.lastStep)/\(result.totalSteps)\(best); files in \(runDir)"

@@ -112,16 +112,70 @@ func batchNormStatistics(
 ) {
     guard let x = input.baseAddress, g.perChannel > 0 else { return }
     parallelFor(g.channels) { c in
-        var total = 0.0
-        for n in 0..<g.batch { total += sumInDouble(x + (n * g.channels + c) * g.spatial, count: g.spatial) }
-        let m = total / Double(g.perChannel)
-        var squares = 0.0
-        for n in 0..<g.batch {
-            squares += sumOfSquaredDeviations(x + (n * g.channels + c) * g.spatial, count: g.spatial, mean: m)
-        }
+        let m = channelSum(x, channel: c, geometry: g) / Double(g.perChannel)
         mean[c] = Float(m)
-        variance[c] = Float(squares / Double(g.perChannel))
+        variance[c] = Float(channelSquaredDeviations(x, channel: c, mean: m, geometry: g) / Double(g.perChannel))
     }
+}
+
+/// Σ x[n, c, s] over n and s, in Double.
+@inline(__always)
+private func channelSum(_ x: UnsafePointer<Float>, channel c: Int, geometry g: BatchNormGeometry) -> Double {
+    var total = 0.0
+    for n in 0..<g.batch { total += sumInDouble(x + (n * g.channels + c) * g.spatial, count: g.spatial) }
+    return total
+}
+
+/// Σ (x[n, c, s] - mean)^2 over n and s, in Double.
+@inline(__always)
+private func channelSquaredDeviations(
+    _ x: UnsafePointer<Float>, channel c: Int, mean: Double, geometry g: BatchNormGeometry
+) -> Double {
+    var squares = 0.0
+    for n in 0..<g.batch {
+        squares += sumOfSquaredDeviations(x + (n * g.channels + c) * g.spatial, count: g.spatial, mean: mean)
+    }
+    return squares
+}
+
+/// `batchNormStatistics` over the union of every process's batch (synchronized batch norm): the
+/// same two passes, each pass's per-channel sums (and the value count) added up across processes
+/// by `sumAcrossProcesses` before dividing. - Returns: the values per channel over all processes.
+func synchronizedBatchNormStatistics(
+    mean: UnsafeMutableBufferPointer<Float>, variance: UnsafeMutableBufferPointer<Float>,
+    input: UnsafeBufferPointer<Float>, geometry g: BatchNormGeometry, sumAcrossProcesses: CrossProcessSum
+) -> Double {
+    let x = input.baseAddress
+    // [Σ x per channel..., values per channel], then [Σ (x - mean)^2 per channel...]
+    var sums = [Double](repeating: 0, count: g.channels + 1)
+    sums.withUnsafeMutableBufferPointer { sums in
+        if let x { parallelFor(g.channels) { c in sums[c] = channelSum(x, channel: c, geometry: g) } }
+        sums[g.channels] = Double(g.perChannel)
+        sumAcrossProcesses(sums)
+    }
+    let count = sums[g.channels]
+    let means = (0..<g.channels).map { sums[$0] / count }
+    var squares = [Double](repeating: 0, count: g.channels)
+    squares.withUnsafeMutableBufferPointer { squares in
+        if let x {
+            parallelFor(g.channels) { c in
+                squares[c] = channelSquaredDeviations(x, channel: c, mean: means[c], geometry: g)
+            }
+        }
+        sumAcrossProcesses(squares)
+    }
+    for c in 0..<g.channels {
+        mean[c] = Float(means[c])
+        variance[c] = Float(squares[c] / count)
+    }
+    return count
+}
+
+/// What the backward pass of a synchronized batch norm needs: the hook that adds per-channel sums
+/// up across processes, and the number of values per channel over all processes.
+struct BatchNormSynchronization {
+    var sumAcrossProcesses: CrossProcessSum
+    var count: Double
 }
 
 /// out[n, c, s] = (x[n, c, s] - mean[c]) * rstd[c] * w[c] + b[c].
@@ -143,19 +197,22 @@ func batchNormForward(
 }
 
 /// Gradients of batch norm. In training the batch statistics depend on x; in evaluation they are
-/// constants (the running statistics).
+/// constants (the running statistics). With `synchronization` (training only), the statistics were
+/// those of every process's batch, so the two per-channel sums of d x are added up across
+/// processes too; d weight and d bias stay this process's sums.
 func batchNormBackward(
     dInput: UnsafeMutableBufferPointer<Float>?, dWeight: UnsafeMutableBufferPointer<Float>?,
     dBias: UnsafeMutableBufferPointer<Float>?,
     dOutput: UnsafeBufferPointer<Float>, input: UnsafeBufferPointer<Float>, mean: UnsafeBufferPointer<Float>,
     rstd: UnsafeBufferPointer<Float>,
-    weight: UnsafeBufferPointer<Float>, geometry g: BatchNormGeometry, training: Bool
+    weight: UnsafeBufferPointer<Float>, geometry g: BatchNormGeometry, training: Bool,
+    synchronization: BatchNormSynchronization? = nil
 ) {
-    guard g.perChannel > 0, let x = input.baseAddress, let dy = dOutput.baseAddress else { return }
-    parallelFor(g.channels) { c in
-        let (m, r, w) = (mean[c], rstd[c], weight[c])
-        // forward: xhat = (x - mean) * rstd; out = xhat * w + b, so
-        //   d w = Σ d out * xhat, d b = Σ d out (over n and s)
+    guard let x = input.baseAddress, let dy = dOutput.baseAddress else { return }
+    // forward: xhat = (x - mean) * rstd; out = xhat * w + b, so
+    //   d w = Σ d out * xhat, d b = Σ d out (over n and s)
+    func sums(_ c: Int) -> (dy: Double, dyXhat: Double) {
+        let (m, r) = (mean[c], rstd[c])
         var sumDy = 0.0, sumDyXhat = 0.0
         for n in 0..<g.batch {
             let base = (n * g.channels + c) * g.spatial
@@ -166,13 +223,16 @@ func batchNormBackward(
         }
         dWeight?[c] += Float(sumDyXhat)
         dBias?[c] += Float(sumDy)
+        return (sumDy, sumDyXhat)
+    }
+    // training: mean and rstd depend on x, so with M values per channel (N * S, or over every
+    // process when synchronized)
+    //   d x = w * rstd * (d out - Σ d out / M - xhat * Σ (d out * xhat) / M);
+    // evaluation: d x = w * rstd * d out
+    func inputGradient(_ c: Int, meanDy: Float, meanDyXhat: Float) {
         guard let dInput else { return }
-        // training: mean and rstd depend on x, so with M = N * S
-        //   d x = w * rstd * (d out - Σ d out / M - xhat * Σ (d out * xhat) / M);
-        // evaluation: d x = w * rstd * d out
-        let scale = w * r
-        let meanDy = training ? Float(sumDy / Double(g.perChannel)) : 0
-        let meanDyXhat = training ? Float(sumDyXhat / Double(g.perChannel)) : 0
+        let (m, r) = (mean[c], rstd[c])
+        let scale = weight[c] * r
         for n in 0..<g.batch {
             let base = (n * g.channels + c) * g.spatial
             for s in 0..<g.spatial {
@@ -181,6 +241,35 @@ func batchNormBackward(
             }
         }
     }
+    if let synchronization, training {
+        let channelSums = synchronizedChannelSums(channels: g.channels, synchronization, sums)
+        parallelFor(g.channels) { c in
+            inputGradient(
+                c, meanDy: Float(channelSums[c] / synchronization.count),
+                meanDyXhat: Float(channelSums[g.channels + c] / synchronization.count))
+        }
+        return
+    }
+    guard g.perChannel > 0 else { return }
+    parallelFor(g.channels) { c in
+        let (sumDy, sumDyXhat) = sums(c)
+        inputGradient(
+            c, meanDy: training ? Float(sumDy / Double(g.perChannel)) : 0,
+            meanDyXhat: training ? Float(sumDyXhat / Double(g.perChannel)) : 0)
+    }
+}
+
+/// The per-channel gradient sums [Σ d z..., Σ d z xhat...] of this process's batch (computed by
+/// `local`, which also accumulates this process's d weight and d bias), added up across processes.
+private func synchronizedChannelSums(
+    channels: Int, _ synchronization: BatchNormSynchronization, _ local: (Int) -> (dy: Double, dyXhat: Double)
+) -> [Double] {
+    var channelSums = [Double](repeating: 0, count: 2 * channels)
+    channelSums.withUnsafeMutableBufferPointer { channelSums in
+        parallelFor(channels) { c in (channelSums[c], channelSums[channels + c]) = local(c) }
+        synchronization.sumAcrossProcesses(channelSums)
+    }
+    return channelSums
 }
 
 // MARK: - batch norm followed by ELU, fused
@@ -226,20 +315,20 @@ func batchNormELUForward(
 /// d z = d out * (out > 0 ? 1 : out + alpha) (z > 0 exactly where out > 0, and alpha e^z = out + alpha),
 /// d residual = d z, and batch norm's backward with d z: d w = Σ d z xhat, d b = Σ d z and, in
 /// training, d x = w rstd (d z - Σ d z / count - xhat Σ (d z xhat) / count), count = N·H·W values
-/// per channel; in evaluation d x = w rstd d z.
+/// per channel; in evaluation d x = w rstd d z. With `synchronization`, as in `batchNormBackward`.
 func batchNormELUBackward(
     dInput: UnsafeMutableBufferPointer<Float>?, dResidual: UnsafeMutableBufferPointer<Float>?,
     dWeight: UnsafeMutableBufferPointer<Float>?, dBias: UnsafeMutableBufferPointer<Float>?,
     dOutput: UnsafeBufferPointer<Float>, input: UnsafeBufferPointer<Float>, output: UnsafeBufferPointer<Float>,
     mean: UnsafeBufferPointer<Float>, rstd: UnsafeBufferPointer<Float>, weight: UnsafeBufferPointer<Float>,
     alpha: Float,
-    geometry g: BatchNormGeometry, training: Bool, accumulate: Bool
+    geometry g: BatchNormGeometry, training: Bool, accumulate: Bool, synchronization: BatchNormSynchronization? = nil
 ) {
-    guard g.perChannel > 0, let x = input.baseAddress, let dy = dOutput.baseAddress, let y = output.baseAddress else {
+    guard let x = input.baseAddress, let dy = dOutput.baseAddress, let y = output.baseAddress else {
         return
     }
-    parallelFor(g.channels) { c in
-        let (m, r, w) = (mean[c], rstd[c], weight[c])
+    func sums(_ c: Int) -> (dy: Double, dyXhat: Double) {
+        let (m, r) = (mean[c], rstd[c])
         var sumDz = 0.0, sumDzXhat = 0.0
         for n in 0..<g.batch {
             let base = (n * g.channels + c) * g.spatial
@@ -269,10 +358,12 @@ func batchNormELUBackward(
         }
         dWeight?[c] += Float(sumDzXhat)
         dBias?[c] += Float(sumDz)
+        return (sumDz, sumDzXhat)
+    }
+    func inputGradient(_ c: Int, meanDz: Float, meanDzXhat: Float) {
         guard let dInput else { return }
-        let scale = w * r
-        let meanDz = training ? Float(sumDz / Double(g.perChannel)) : 0
-        let meanDzXhat = training ? Float(sumDzXhat / Double(g.perChannel)) : 0
+        let (m, r) = (mean[c], rstd[c])
+        let scale = weight[c] * r
         for n in 0..<g.batch {
             let base = (n * g.channels + c) * g.spatial
             let (xp, yp, dyp, dxp) = (x + base, y + base, dy + base, dInput.baseAddress! + base)
@@ -288,5 +379,21 @@ func batchNormELUBackward(
                 }
             }
         }
+    }
+    if let synchronization, training {
+        let channelSums = synchronizedChannelSums(channels: g.channels, synchronization, sums)
+        parallelFor(g.channels) { c in
+            inputGradient(
+                c, meanDz: Float(channelSums[c] / synchronization.count),
+                meanDzXhat: Float(channelSums[g.channels + c] / synchronization.count))
+        }
+        return
+    }
+    guard g.perChannel > 0 else { return }
+    parallelFor(g.channels) { c in
+        let (sumDz, sumDzXhat) = sums(c)
+        inputGradient(
+            c, meanDz: training ? Float(sumDz / Double(g.perChannel)) : 0,
+            meanDzXhat: training ? Float(sumDzXhat / Double(g.perChannel)) : 0)
     }
 }

@@ -70,6 +70,11 @@ public func layerNorm(_ x: Tensor, normalizedShape: [Int], weight: Tensor?, bias
     }
 }
 
+/// Adds per-channel values up across the processes of a data-parallel job, in place (synchronized
+/// batch norm). Every process calls it with a buffer of the same length at the same point of its
+/// forward or backward pass; in a single process it is never set.
+public typealias CrossProcessSum = @Sendable (UnsafeMutableBufferPointer<Double>) -> Void
+
 /// Batch normalisation over N and the spatial axes, per channel (PyTorch `F.batch_norm`).
 ///
 /// out = (x - mean_c) / sqrt(var_c + epsilon) * weight_c + bias_c. In training, mean_c and var_c are
@@ -80,16 +85,20 @@ public func layerNorm(_ x: Tensor, normalizedShape: [Int], weight: Tensor?, bias
 ///   - x: [N, C] or [N, C, spatial...] (NCHW).
 ///   - weight, bias: [C], or nil for 1 and 0.
 ///   - runningMean, runningVariance: [C], never differentiated.
+///   - synchronizedBy: in training, the statistics are those of the union of every process's batch
+///     (PyTorch `SyncBatchNorm`): their per-channel sums, and those of the backward pass, are added
+///     up across processes with this hook (M counts every process's values). nil: this batch alone.
 /// - Precondition: in training, more than one value per channel.
 public func batchNorm(
     _ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: Tensor, runningVariance: Tensor,
-    training: Bool, momentum: Float = 0.1, epsilon: Float = 1e-5
+    training: Bool, momentum: Float = 0.1, epsilon: Float = 1e-5,
+    synchronizedBy sumAcrossProcesses: CrossProcessSum? = nil
 ) -> Tensor {
     let profiled = OpProfiler.begin()
     defer { OpProfiler.end(profiled, "batchNorm") }
-    let (geometry, mean, variance) = batchNormStatistics(
+    let (geometry, mean, variance, synchronization) = batchNormStatistics(
         "batchNorm", x, weight: weight, bias: bias, runningMean: runningMean, runningVariance: runningVariance,
-        training: training, momentum: momentum)
+        training: training, momentum: momentum, sumAcrossProcesses: sumAcrossProcesses)
     let channels = geometry.channels
     let input = x.data
     let rstd = variance.map { 1 / ($0 + epsilon).squareRoot() }
@@ -124,7 +133,7 @@ public func batchNorm(
                             weightValues.withUnsafeBufferPointer { w in
                                 batchNormBackward(
                                     dInput: dx, dWeight: dw, dBias: db, dOutput: dy, input: xs, mean: mean, rstd: rstd,
-                                    weight: w, geometry: geometry, training: training)
+                                    weight: w, geometry: geometry, training: training, synchronization: synchronization)
                             }
                         }
                     }
@@ -136,11 +145,13 @@ public func batchNorm(
 }
 
 /// Checks batch-norm arguments and returns the geometry and the statistics to normalise with: the
-/// batch's (updating the running statistics in place) in training, the running ones in evaluation.
+/// batch's (updating the running statistics in place) in training, the running ones in evaluation;
+/// with `sumAcrossProcesses`, those of every process's batch, and what the backward pass needs to
+/// stay synchronized.
 private func batchNormStatistics(
     _ op: String, _ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: Tensor, runningVariance: Tensor,
-    training: Bool, momentum: Float
-) -> (BatchNormGeometry, mean: [Float], variance: [Float]) {
+    training: Bool, momentum: Float, sumAcrossProcesses: CrossProcessSum?
+) -> (BatchNormGeometry, mean: [Float], variance: [Float], BatchNormSynchronization?) {
     precondition(x.rank >= 2, "\(op): input \(x.shape) must be [N, C, ...]")
     let channels = x.shape[1]
     let context = "\(op): input \(x.shape)"
@@ -153,28 +164,37 @@ private func batchNormStatistics(
         }
     }
     let geometry = BatchNormGeometry(batch: x.shape[0], channels: channels, spatial: x.shape[2...].reduce(1, *))
-    precondition(!training || geometry.perChannel > 1, "\(context): training needs more than one value per channel")
-    guard training else { return (geometry, runningMean.data, runningVariance.data) }
+    guard training else { return (geometry, runningMean.data, runningVariance.data, nil) }
     var mean = [Float](repeating: 0, count: channels)
     var variance = [Float](repeating: 0, count: channels)
-    x.data.withUnsafeBufferPointer { xs in
+    let count = x.data.withUnsafeBufferPointer { xs in
         mean.withUnsafeMutableBufferPointer { mean in
-            variance.withUnsafeMutableBufferPointer {
-                batchNormStatistics(mean: mean, variance: $0, input: xs, geometry: geometry)
+            variance.withUnsafeMutableBufferPointer { variance in
+                guard let sumAcrossProcesses else {
+                    batchNormStatistics(mean: mean, variance: variance, input: xs, geometry: geometry)
+                    return Double(geometry.perChannel)
+                }
+                return synchronizedBatchNormStatistics(
+                    mean: mean, variance: variance, input: xs, geometry: geometry,
+                    sumAcrossProcesses: sumAcrossProcesses)
             }
         }
     }
-    let correction = Float(geometry.perChannel) / Float(geometry.perChannel - 1)
+    precondition(count > 1, "\(context): training needs more than one value per channel")
+    let correction = Float(count / (count - 1))
     for c in 0..<channels {
         runningMean.data[c] = (1 - momentum) * runningMean.data[c] + momentum * mean[c]
         runningVariance.data[c] = (1 - momentum) * runningVariance.data[c] + momentum * variance[c] * correction
     }
-    return (geometry, mean, variance)
+    let synchronization = sumAcrossProcesses.map {
+        BatchNormSynchronization(sumAcrossProcesses: $0, count: count)
+    }
+    return (geometry, mean, variance, synchronization)
 }
 
 /// `batchNorm`, an optional residual sum and `elu(alpha:)`, fused: one pass forward, and only x and
 /// the output are kept for the backward pass (not the normalised values or the sum). Same
-/// arguments, semantics and running statistics updates as `batchNorm`;
+/// arguments (`synchronizedBy` included), semantics and running statistics updates as `batchNorm`;
 /// out = elu(batchNorm(x) + residual).
 /// - Parameters:
 ///   - x: [N, C] or [N, C, spatial...] (NCHW).
@@ -182,16 +202,17 @@ private func batchNormStatistics(
 ///   - alpha: the ELU's negative saturation, as in `elu(alpha:)`.
 public func batchNormELU(
     _ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: Tensor, runningVariance: Tensor,
-    training: Bool, momentum: Float = 0.1, epsilon: Float = 1e-5, residual: Tensor? = nil, alpha: Float = 1
+    training: Bool, momentum: Float = 0.1, epsilon: Float = 1e-5, residual: Tensor? = nil, alpha: Float = 1,
+    synchronizedBy sumAcrossProcesses: CrossProcessSum? = nil
 ) -> Tensor {
     let profiled = OpProfiler.begin()
     defer { OpProfiler.end(profiled, "batchNormELU @\(x.shape.dropFirst(2).map(String.init).joined(separator: "x"))") }
     if let residual {
         precondition(residual.shape == x.shape, "batchNormELU: input \(x.shape) and residual \(residual.shape) differ")
     }
-    let (geometry, mean, variance) = batchNormStatistics(
+    let (geometry, mean, variance, synchronization) = batchNormStatistics(
         "batchNormELU", x, weight: weight, bias: bias, runningMean: runningMean, runningVariance: runningVariance,
-        training: training, momentum: momentum)
+        training: training, momentum: momentum, sumAcrossProcesses: sumAcrossProcesses)
     let channels = geometry.channels
     let rstd = variance.map { 1 / ($0 + epsilon).squareRoot() }
     let weightValues = weight?.data ?? [Float](repeating: 1, count: channels)
@@ -236,7 +257,7 @@ public func batchNormELU(
                                             output: ys,
                                             mean: mean, rstd: rstd, weight: w, alpha: alpha, geometry: geometry,
                                             training: training,
-                                            accumulate: false)
+                                            accumulate: false, synchronization: synchronization)
                                     }
                                 }
                             }

@@ -1,0 +1,118 @@
+import Foundation
+import TensorCore
+import Testing
+import _TestSupport
+
+/// Synchronized batch norm (`batchNorm(synchronizedBy:)`, `batchNormELU(synchronizedBy:)`): a batch
+/// split over two "processes" (two threads whose per-channel sums an in-memory collective adds up)
+/// gives the outputs, input gradients, running statistics and summed parameter gradients of the
+/// whole batch in one call. The MPI version of the same is tested end to end by DataParallelTests.
+@Suite struct SynchronizedBatchNormTests {
+    enum Variant: String, CaseIterable { case batchNorm, batchNormELU, batchNormELUWithResidual }
+
+    @Test(arguments: Variant.allCases)
+    func splitBatchEqualsTheWholeBatch(variant: Variant) throws {
+        var generator = SplitMix64(seed: 59)
+        let shape = [4, 3, 5, 6]
+        let c = shape[1]
+        let x = Tensor.uniform(shape, low: -2, high: 2, generator: &generator)
+        let residual = Tensor.uniform(shape, low: -1, high: 1, generator: &generator)
+        let dOut = Tensor.uniform(shape, low: -1, high: 1, generator: &generator)
+        let weight = Tensor.uniform([c], low: 0.5, high: 1.5, generator: &generator)
+        let bias = Tensor.uniform([c], low: -0.5, high: 0.5, generator: &generator)
+
+        struct Run {
+            var output: [Float], dInput: [Float], dResidual: [Float]?, dWeight: [Float], dBias: [Float]
+            var runningMean: [Float], runningVariance: [Float]
+        }
+        /// Runs the variant on samples `rows` of the batch, with `sum` as the cross-process hook.
+        func run(rows: Range<Int>, sum: CrossProcessSum?) -> Run {
+            let perSample = x.count / shape[0]
+            func slice(_ t: Tensor) -> Tensor {
+                Tensor(
+                    shape: [rows.count] + shape.dropFirst(),
+                    data: Array(t.data[rows.lowerBound * perSample..<rows.upperBound * perSample]))
+            }
+            let (xi, ri, wi, bi) = (slice(x), slice(residual), weight.detached(), bias.detached())
+            for t in [xi, ri, wi, bi] { t.requiresGrad = true }
+            let (mean, variance) = (Tensor.zeros([c]), Tensor.ones([c]))
+            let y: Tensor
+            switch variant {
+            case .batchNorm:
+                y = batchNorm(
+                    xi, weight: wi, bias: bi, runningMean: mean, runningVariance: variance, training: true,
+                    synchronizedBy: sum)
+            case .batchNormELU, .batchNormELUWithResidual:
+                y = batchNormELU(
+                    xi, weight: wi, bias: bi, runningMean: mean, runningVariance: variance, training: true,
+                    residual: variant == .batchNormELUWithResidual ? ri : nil, synchronizedBy: sum)
+            }
+            (y * slice(dOut)).sum().backward()
+            return Run(
+                output: y.data, dInput: xi.grad!, dResidual: variant == .batchNormELUWithResidual ? ri.grad! : nil,
+                dWeight: wi.grad!, dBias: bi.grad!, runningMean: mean.data, runningVariance: variance.data)
+        }
+
+        let whole = run(rows: 0..<4, sum: nil)
+        let collective = InMemoryCollective(participants: 2)
+        var halves = [Run?](repeating: nil, count: 2)
+        let lock = NSLock()
+        DispatchQueue.concurrentPerform(iterations: 2) { part in
+            let result = run(rows: (2 * part)..<(2 * part + 2), sum: { collective.sum($0) })
+            lock.withLock { halves[part] = result }
+        }
+        let (first, second) = (try #require(halves[0]), try #require(halves[1]))
+        func check(_ actual: [Float], _ expected: [Float], _ label: String) {
+            let comparison = compare(actual, expected, relativeTolerance: 1e-5, absoluteTolerance: 1e-6, label: label)
+            #expect(comparison.passed, "\(variant) \(comparison)")
+        }
+        check(first.output + second.output, whole.output, "output")
+        check(first.dInput + second.dInput, whole.dInput, "d input")
+        if let dResidual = whole.dResidual { check(first.dResidual! + second.dResidual!, dResidual, "d residual") }
+        check(zip(first.dWeight, second.dWeight).map(+), whole.dWeight, "d weight (summed over the parts)")
+        check(zip(first.dBias, second.dBias).map(+), whole.dBias, "d bias (summed over the parts)")
+        for part in [first, second] {
+            check(part.runningMean, whole.runningMean, "running mean")
+            check(part.runningVariance, whole.runningVariance, "running variance (unbiased over both parts)")
+        }
+        // Without the hook each half normalises with its own statistics: the test can tell.
+        let unsynchronized = run(rows: 0..<2, sum: nil)
+        #expect(!compare(unsynchronized.output, Array(whole.output.prefix(unsynchronized.output.count))).passed)
+    }
+}
+
+/// Adds up buffers from `participants` threads (an in-memory allreduce): every participant calls
+/// `sum` with a buffer of the same length and gets the element-wise total back in it.
+final class InMemoryCollective: @unchecked Sendable {
+    let participants: Int
+    private let condition = NSCondition()
+    private var arrived = 0
+    private var generation = 0
+    private var accumulating: [Double] = []
+    private var completed: [Double] = []
+
+    init(participants: Int) { self.participants = participants }
+
+    func sum(_ values: UnsafeMutableBufferPointer<Double>) {
+        condition.lock()
+        defer { condition.unlock() }
+        let round = generation
+        if arrived == 0 {
+            accumulating = Array(values)
+        } else {
+            for i in values.indices { accumulating[i] += values[i] }
+        }
+        arrived += 1
+        if arrived == participants {
+            completed = accumulating
+            arrived = 0
+            generation += 1
+            condition.broadcast()
+        } else {
+            while generation == round { condition.wait() }
+        }
+        // `completed` holds this round's total until the next round completes, which needs every
+        // participant of this round to have arrived there (so to have read it).
+        for i in values.indices { values[i] = completed[i] }
+    }
+}
