@@ -187,4 +187,39 @@ struct HarmonizeCLITests {
         let written = try FileManager.default.contentsOfDirectory(atPath: output.path).sorted()
         #expect(written == ["solar-cooker_1_1.png", "solar-cooker_1_2.png"])
     }
+
+    /// `--shard i/n`: disjoint shares whose union is the unsharded output, byte for byte.
+    @Test func shardsTogetherWriteExactlyTheUnshardedOutput() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let model = try tinyCheckpoint(in: folder)
+        func harmonize(into output: URL, shard: String?) throws -> [String: Data] {
+            let run = try gknet(
+                [
+                    "harmonize", "--dataset", samples.path, "--split", "train", "--output-dir", output.path, "--model",
+                    model.path,
+                ] + (shard.map { ["--shard", $0] } ?? []))
+            #expect(run.status == 0, "shard \(shard ?? "none"): exit \(run.status): \(run.standardError)")
+            var files: [String: Data] = [:]
+            for name in try FileManager.default.contentsOfDirectory(atPath: output.path) {
+                files[name] = try Data(contentsOf: output.appendingPathComponent(name))
+            }
+            return files
+        }
+        let whole = try harmonize(into: folder.appendingPathComponent("whole"), shard: nil)
+        #expect(whole.count == 6)
+        var union: [String: Data] = [:]
+        for index in 0..<4 {  // 6 images over 4 shards: 2, 2, 1, 1
+            let part = try harmonize(into: folder.appendingPathComponent("shard\(index)"), shard: "\(index)/4")
+            #expect(part.count == (index < 2 ? 2 : 1), "shard \(index)/4 wrote \(part.keys.sorted())")
+            #expect(Set(part.keys).isDisjoint(with: union.keys), "shard \(index)/4 overlaps an earlier shard")
+            union.merge(part) { first, _ in first }
+        }
+        #expect(union == whole, "the shards' union differs from the unsharded output")
+        let bad = try gknet([
+            "harmonize", "--dataset", samples.path, "--output-dir", folder.path, "--model", model.path, "--shard",
+            "4/4",
+        ])
+        #expect(bad.status != 0 && bad.standardError.contains("--shard"), "stderr: \(bad.standardError)")
+    }
 }

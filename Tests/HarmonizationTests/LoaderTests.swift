@@ -38,6 +38,26 @@ import Testing
         #expect(!same(a, c))
     }
 
+    /// The ranks of a data-parallel run: part i of n of every batch, same order and augmentation,
+    /// so the parts side by side are the whole batch.
+    @Test func batchPartsTogetherAreTheWholeBatch() throws {
+        let options = LoaderOptions(batchSize: 2, seed: 3)
+        let whole = try batches(BatchLoader(dataset: try dataset, transform: augmentation, options: options), 3)
+        let parts = try (0..<2).map { index in
+            var partOptions = options
+            partOptions.batchPart = try DatasetShard(index: index, count: 2)
+            return try batches(BatchLoader(dataset: try dataset, transform: augmentation, options: partOptions), 3)
+        }
+        for (step, batch) in whole.enumerated() {
+            let (first, second) = (parts[0][step], parts[1][step])
+            #expect(first.composites.shape == [1, 3, 10, 12] && second.composites.shape == [1, 3, 10, 12])
+            #expect(first.references + second.references == batch.references, "batch \(step): samples differ")
+            #expect(first.composites.data + second.composites.data == batch.composites.data)
+            #expect(first.targets.data + second.targets.data == batch.targets.data)
+            #expect(first.masks.data + second.masks.data == batch.masks.data)
+        }
+    }
+
     @Test func savedStateResumesExactly() throws {
         let options = LoaderOptions(batchSize: 2, seed: 9)
         let loader = BatchLoader(dataset: try dataset, transform: augmentation, options: options)

@@ -55,13 +55,19 @@ import _TestSupport
 
         let whole = run(rows: 0..<4, sum: nil)
         let collective = InMemoryCollective(participants: 2)
-        var halves = [Run?](repeating: nil, count: 2)
-        let lock = NSLock()
-        DispatchQueue.concurrentPerform(iterations: 2) { part in
-            let result = run(rows: (2 * part)..<(2 * part + 2), sum: { collective.sum($0) })
-            lock.withLock { halves[part] = result }
+        /// The two "processes": each runs its half on its own thread and leaves its result here.
+        final class Parts: @unchecked Sendable {
+            let run: (Range<Int>, CrossProcessSum?) -> Run
+            var results = [Run?](repeating: nil, count: 2)
+            let lock = NSLock()
+            init(_ run: @escaping (Range<Int>, CrossProcessSum?) -> Run) { self.run = run }
         }
-        let (first, second) = (try #require(halves[0]), try #require(halves[1]))
+        let parts = Parts(run)
+        DispatchQueue.concurrentPerform(iterations: 2) { part in
+            let result = parts.run((2 * part)..<(2 * part + 2), { collective.sum($0) })
+            parts.lock.withLock { parts.results[part] = result }
+        }
+        let (first, second) = (try #require(parts.results[0]), try #require(parts.results[1]))
         func check(_ actual: [Float], _ expected: [Float], _ label: String) {
             let comparison = compare(actual, expected, relativeTolerance: 1e-5, absoluteTolerance: 1e-6, label: label)
             #expect(comparison.passed, "\(variant) \(comparison)")
