@@ -97,7 +97,7 @@ let package = Package(
             name: "gknet-bench",
             dependencies: [
                 "TensorCore", "NeuralNet", "GKNetModel", "ImageCodec", "Datasets", "Inference", "Evaluation",
-                "_TestSupport",
+                "DataParallel", "_TestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -5,6 +5,7 @@
 //   memory     peak tensor memory and peak RSS (MemoryBenchmark.swift)
 //   loader     decode + augment training batches (LoaderBenchmarkCommand.swift)
 //   harmonize  gknet harmonize end to end at 2048 and 4096 (HarmonizeBenchmark.swift)
+//   allreduce  gradient allreduce time per preset, under mpirun (AllreduceBenchmark.swift)
 import ArgumentParser
 import Foundation
 import TensorCore
@@ -18,7 +19,7 @@ struct GKNetBench: ParsableCommand {
         abstract: "Release-mode benchmarks of GKNet in Swift (docs/benchmarks.md).",
         subcommands: [
             KernelBenchmarksCommand.self, ModelBenchmarksCommand.self, MemoryBenchmark.self,
-            LoaderBenchmarkCommand.self, HarmonizeBenchmark.self,
+            LoaderBenchmarkCommand.self, HarmonizeBenchmark.self, AllreduceBenchmark.self,
         ])
 }
 
