@@ -78,6 +78,8 @@ struct DataParallelTests {
             var environment = ProcessInfo.processInfo.environment
             environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
             environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+            // Containers often forbid the cross-process memory copy (CMA) of the shared-memory transport.
+            environment["OMPI_MCA_btl_vader_single_copy_mechanism"] = "none"
             process.environment = environment
         }
         process.standardOutput = FileHandle.nullDevice
