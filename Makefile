@@ -142,13 +142,17 @@ test-asan: deps
 
 ## format: rewrite the Swift sources in place with the toolchain's swift-format (settings in
 ## .swift-format: 4 spaces, 120 columns)
-## lint: fail if `make format` would change a file or a lint rule of .swift-format is broken
+## lint: fail if `make format` would change a file, a lint rule of .swift-format is broken, or a line
+## (a long string or comment, which swift format leaves alone) is over 120 characters
 FORMAT_PATHS := Package.swift Sources Tests Fuzz
 format:
 	$(SWIFT) format format --in-place --recursive --parallel $(FORMAT_PATHS)
 
 lint:
 	$(SWIFT) format lint --strict --recursive --parallel $(FORMAT_PATHS)
+	@long=$$(grep -rn --include='*.swift' '.\{121,\}' $(FORMAT_PATHS) || true); \
+	if [ -n "$$long" ]; then echo "lines over 120 characters (swift format leaves strings and comments long):"; \
+		echo "$$long"; exit 1; fi
 
 clean:
 	rm -rf .build .build-fuzz .build-asan .build-tsan

@@ -84,7 +84,8 @@ public struct HarmonizationDataset: Sendable {
                 .filter(Self.isSubsetFolder).sorted { $0.lastPathComponent < $1.lastPathComponent }
             guard !subsetFolders.isEmpty else {
                 throw DatasetError(
-                    "\(root.path): not an iHarmony4 dataset: no IHD_\(split.rawValue).txt, no composite_images/ folder, "
+                    "\(root.path): not an iHarmony4 dataset: no IHD_\(split.rawValue).txt, no composite_images/ "
+                        + "folder, "
                         + "and no subset folders containing composite_images/")
             }
             var all: [SampleReference] = []
@@ -115,7 +116,8 @@ public struct HarmonizationDataset: Sendable {
             throw DatasetError(
                 candidates.isEmpty
                     ? "\(folder.path): no split list \(named.lastPathComponent) (or any *\(suffix))"
-                    : "\(folder.path): several split lists (\(candidates.joined(separator: ", "))) and none named \(named.lastPathComponent)"
+                    : "\(folder.path): several split lists (\(candidates.joined(separator: ", "))) and none named "
+                        + "\(named.lastPathComponent)"
             )
         }
         return folder.appendingPathComponent(candidates[0])
@@ -211,7 +213,8 @@ struct FileResolver {
         let realFolder = folder.appendingPathComponent("real_images")
         func missing(_ what: String, _ folder: URL, _ stem: String) -> DatasetError {
             DatasetError(
-                "\(list):\(line): \(what) for \"\(name)\" not found: \(folder.appendingPathComponent(stem).path).{png,jpg,jpeg}"
+                "\(list):\(line): \(what) for \"\(name)\" not found: "
+                    + "\(folder.appendingPathComponent(stem).path).{png,jpg,jpeg}"
             )
         }
         guard

@@ -135,7 +135,8 @@ public final class BatchLoader {
     public func next() throws -> Batch? {
         guard samplesPerEpoch > 0 else {
             throw DatasetError(
-                "\(dataset.sourceDescription) has \(dataset.count) samples, fewer than one batch of \(options.batchSize)"
+                "\(dataset.sourceDescription) has \(dataset.count) samples, fewer than one batch of "
+                    + "\(options.batchSize)"
             )
         }
         guard isValid(state) else { return nil }

@@ -95,7 +95,8 @@ public struct EvaluationReport: Codable, Sendable {
         var lines = ["subset,name,width,height,mse,fmse,psnr,foreground_ratio,milliseconds"]
         for r in perImage {
             lines.append(
-                "\(r.subset),\(r.name),\(r.width),\(r.height),\(r.metrics.mse),\(r.metrics.fmse),\(r.metrics.psnr),\(r.metrics.foregroundRatio),\(r.milliseconds)"
+                "\(r.subset),\(r.name),\(r.width),\(r.height),\(r.metrics.mse),\(r.metrics.fmse),\(r.metrics.psnr),"
+                    + "\(r.metrics.foregroundRatio),\(r.milliseconds)"
             )
         }
         return lines.joined(separator: "\n") + "\n"
@@ -179,7 +180,8 @@ func predict(source: PredictionSource, sample: Sample, options: EvaluationOption
         if image.width != sample.width || image.height != sample.height {
             if case .full = options.resolution {
                 throw DatasetError(
-                    "\(file.path): prediction is \(image.width)x\(image.height) but the composite is \(sample.width)x\(sample.height)"
+                    "\(file.path): prediction is \(image.width)x\(image.height) but the composite is "
+                        + "\(sample.width)x\(sample.height)"
                 )
             }
             image = image.resized(width: sample.width, height: sample.height, filter: options.filter)

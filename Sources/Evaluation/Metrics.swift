@@ -59,7 +59,8 @@ public func imageMetrics(
     let plane = height * width
     precondition(
         prediction.count == 3 * plane && target.count == 3 * plane && mask.count == plane,
-        "imageMetrics: prediction \(prediction.count), target \(target.count), mask \(mask.count) values for \(height)x\(width)"
+        "imageMetrics: prediction \(prediction.count), target \(target.count), mask \(mask.count) values for "
+            + "\(height)x\(width)"
     )
     var squaredSum = 0.0
     var maskedSquaredSum = 0.0

@@ -26,7 +26,8 @@ extension GKNet {
             let held = weights.values.reduce(0) { $0 + $1.values.count }
             guard expected <= held else {
                 throw CheckpointError(
-                    "its \(Checkpoint.configurationKey) describes a model of \(expected) parameters but the file holds only \(held) weight values (damaged metadata or weights?)"
+                    "its \(Checkpoint.configurationKey) describes a model of \(expected) parameters but the file "
+                        + "holds only \(held) weight values (damaged metadata or weights?)"
                 )
             }
         } catch {

@@ -61,7 +61,8 @@ public final class GKNet: Module {
     /// - Parameters:
     ///   - composite: N x 3 x H x W RGB in 0...1 (H, W multiples of 16).
     ///   - mask: N x 1 x H x W in 0...1 (soft allowed).
-    ///   - trace: receives the named intermediates of docs/model.md (E1..E4, G, G_map, P3, K3, ..., D4..D0, prediction).
+    ///   - trace: receives the named intermediates of docs/model.md (E1..E4, G, G_map, P3, K3, ...,
+    ///     D4..D0, prediction).
     /// - Returns: N x 3 x H x W in 0...1 (not clamped).
     public func callAsFunction(composite: Tensor, mask: Tensor, trace: ((String, Tensor) -> Void)? = nil) -> Tensor {
         forward(composite: composite, mask: mask, trace: trace).output
@@ -135,7 +136,8 @@ public final class GKNet: Module {
         precondition(
             transform.rank == 4 && transform.shape[1] == 12
                 && rgb.shape == [transform.shape[0], 3, transform.shape[2], transform.shape[3]],
-            "applyColorTransform: transform \(transform.shape) and image \(rgb.shape) do not fit (need N x 12 x H x W and N x 3 x H x W)"
+            "applyColorTransform: transform \(transform.shape) and image \(rgb.shape) do not fit (need N x 12 x H x W "
+                + "and N x 3 x H x W)"
         )
         var out = rgb + transform.sliced(axis: 1, range: 9..<12)
         for j in 0..<3 {

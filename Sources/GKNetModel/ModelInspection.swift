@@ -277,7 +277,8 @@ extension ModelInspection {
 
     /// "18.732 M parameters, 19.182 GMAC at 256x256".
     public var summary: String {
-        "\(Self.fixed(Double(totalParameters) / 1e6, 3)) M parameters, \(Self.fixed(Double(totalMACs) / 1e9, 3)) GMAC at \(height)x\(width)"
+        "\(Self.fixed(Double(totalParameters) / 1e6, 3)) M parameters, \(Self.fixed(Double(totalMACs) / 1e9, 3)) GMAC "
+            + "at \(height)x\(width)"
     }
 }
 

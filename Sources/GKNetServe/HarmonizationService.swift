@@ -54,7 +54,8 @@ public final class HarmonizationService: Sendable {
         }
         let configuration = harmonizers[0].model.configuration
         modelDescription =
-            "\(configuration.encoderWidths.map(String.init).joined(separator: "/")) widths, \(configuration.output.rawValue) head, \(harmonizers[0].model.parameterCount) parameters"
+            "\(configuration.encoderWidths.map(String.init).joined(separator: "/")) widths, "
+            + "\(configuration.output.rawValue) head, \(harmonizers[0].model.parameterCount) parameters"
         pool = WorkerPool(resources: harmonizers, queueCapacity: options.queue)
     }
 
@@ -97,7 +98,8 @@ public final class HarmonizationService: Sendable {
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maximumUploadBytes {
             throw APIError(
                 .contentTooLarge, "upload_too_large",
-                "the upload is \(length / 1024) KiB, more than the \(options.maximumUploadMegabytes) MiB this server accepts (--max-upload-mb)"
+                "the upload is \(length / 1024) KiB, more than the \(options.maximumUploadMegabytes) MiB this server "
+                    + "accepts (--max-upload-mb)"
             )
         }
         var request = request
@@ -107,7 +109,8 @@ public final class HarmonizationService: Sendable {
         } catch is NIOTooManyBytesError {
             throw APIError(
                 .contentTooLarge, "upload_too_large",
-                "the upload is larger than the \(options.maximumUploadMegabytes) MiB this server accepts (--max-upload-mb)"
+                "the upload is larger than the \(options.maximumUploadMegabytes) MiB this server accepts "
+                    + "(--max-upload-mb)"
             )
         }
         return try MultipartForm(body: body, contentType: request.headers[.contentType])

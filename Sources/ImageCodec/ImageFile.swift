@@ -27,7 +27,8 @@ public struct DecodeLimits: Sendable, Equatable {
             throw ImageCodecError(
                 path: path, kind: .tooLarge,
                 detail:
-                    "\(width)x\(height) exceeds the limit of \(maximumPixels) pixels (raise it with the maximum-pixels option)"
+                    "\(width)x\(height) exceeds the limit of \(maximumPixels) pixels (raise it with the "
+                    + "maximum-pixels option)"
             )
         }
     }

@@ -92,7 +92,8 @@ extension PlanarImage {
         for image in images {
             precondition(
                 image.width == first.width && image.height == first.height && image.channels == first.channels,
-                "batchTensor: image \(image.channels)x\(image.height)x\(image.width) differs from \(first.channels)x\(first.height)x\(first.width)"
+                "batchTensor: image \(image.channels)x\(image.height)x\(image.width) differs from "
+                    + "\(first.channels)x\(first.height)x\(first.width)"
             )
             data.append(contentsOf: image.values)
         }

@@ -57,7 +57,8 @@ public func fitLocalAffineTransforms(
     precondition(
         composite.height == prediction.height && composite.width == prediction.width && mask.height == composite.height
             && mask.width == composite.width,
-        "fitLocalAffineTransforms: composite \(composite.height)x\(composite.width), prediction \(prediction.height)x\(prediction.width), mask \(mask.height)x\(mask.width) differ"
+        "fitLocalAffineTransforms: composite \(composite.height)x\(composite.width), prediction "
+            + "\(prediction.height)x\(prediction.width), mask \(mask.height)x\(mask.width) differ"
     )
     let (h, w) = (composite.height, composite.width)
     let plane = h * w
@@ -167,7 +168,8 @@ func applyAffineField(
     precondition(field.count == 12 * gh * gw, "applyAffineField: \(field.count) values for a \(gh)x\(gw) grid")
     precondition(
         mask.height == composite.height && mask.width == composite.width,
-        "applyAffineField: composite \(composite.height)x\(composite.width) and mask \(mask.height)x\(mask.width) differ"
+        "applyAffineField: composite \(composite.height)x\(composite.width) and mask \(mask.height)x\(mask.width) "
+            + "differ"
     )
     let (h, w) = (composite.height, composite.width)
     let plane = h * w

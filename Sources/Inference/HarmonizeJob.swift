@@ -72,14 +72,16 @@ public enum HarmonizeJob {
             sheetTarget = try ImageFile.readRGB(targetURL, limits: options.limits)
             if sheetTarget!.width != input.composite.width || sheetTarget!.height != input.composite.height {
                 throw HarmonizeError(
-                    "\(targetURL.path): target is \(sheetTarget!.width)x\(sheetTarget!.height) but composite \(request.composite.path) is \(input.composite.width)x\(input.composite.height)"
+                    "\(targetURL.path): target is \(sheetTarget!.width)x\(sheetTarget!.height) but composite "
+                        + "\(request.composite.path) is \(input.composite.width)x\(input.composite.height)"
                 )
             }
         }
         let format = ImageFormat(pathExtension: request.output.pathExtension) ?? .png
         if format == .jpeg && input.alpha != nil {
             warnings.append(
-                "\(request.output.path): JPEG has no alpha channel: the composite's transparency is dropped (write .png to keep it)"
+                "\(request.output.path): JPEG has no alpha channel: the composite's transparency is dropped (write "
+                    + ".png to keep it)"
             )
         }
         let encoded = try encodeOutput(

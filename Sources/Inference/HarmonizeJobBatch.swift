@@ -70,7 +70,9 @@ extension HarmonizeJob {
                         return (
                             input, nil,
                             [
-                                "\(reference.real.path): real image is \(target.width)x\(target.height), not the composite's \(input.composite.width)x\(input.composite.height): left off the sheet"
+                                "\(reference.real.path): real image is \(target.width)x\(target.height), not the "
+                                    + "composite's \(input.composite.width)x\(input.composite.height): left off the "
+                                    + "sheet"
                             ]
                         )
                     }
@@ -90,7 +92,8 @@ extension HarmonizeJob {
                 let fileName = outputName(reference)
                 if let owner = claimed[fileName], owner != label {
                     throw HarmonizeError(
-                        "\(outputDirectory.appendingPathComponent(fileName).path): already written for \(owner) (same composite base name in two subsets)"
+                        "\(outputDirectory.appendingPathComponent(fileName).path): already written for \(owner) (same "
+                            + "composite base name in two subsets)"
                     )
                 }
                 let request = HarmonizeRequest(

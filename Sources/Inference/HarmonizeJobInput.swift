@@ -105,7 +105,8 @@ extension HarmonizeJob {
 
         if mask.width != composite.width || mask.height != composite.height {
             let sizes =
-                "mask is \(mask.width)x\(mask.height) but composite \(compositeName) is \(composite.width)x\(composite.height)"
+                "mask is \(mask.width)x\(mask.height) but composite \(compositeName) is "
+                + "\(composite.width)x\(composite.height)"
             guard options.resizeMask else {
                 let hint =
                     mask.width == composite.height && mask.height == composite.width
@@ -138,20 +139,23 @@ extension HarmonizeJob {
         }
         if coverage.background == 0 {
             warnings.append(
-                "\(maskName): mask covers the whole image: there is no background to match, so the result is the network's guess (white marks the region to harmonize)"
+                "\(maskName): mask covers the whole image: there is no background to match, so the result is the "
+                    + "network's guess (white marks the region to harmonize)"
             )
         } else if coverage.ratio > 0.9 {
             warnings.append(
                 String(
                     format:
-                        "%@: mask covers %.0f %% of the image (white marks the region to harmonize): check that it is not inverted",
+                        "%@: mask covers %.0f %% of the image (white marks the region to harmonize): check that it is "
+                        + "not inverted",
                     maskName, coverage.ratio * 100))
         }
         if coverage.maximum < 0.5 {
             warnings.append(
                 String(
                     format:
-                        "%@: mask is faint (brightest value %.2f): soft values are blending weights, so the change is at most %.0f %%",
+                        "%@: mask is faint (brightest value %.2f): soft values are blending weights, so the change is "
+                        + "at most %.0f %%",
                     maskName, coverage.maximum, coverage.maximum * 100))
         }
         return HarmonizeInput(

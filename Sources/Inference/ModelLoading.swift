@@ -45,7 +45,9 @@ public enum ModelLoading {
             guard let found = defaultModelCandidates().first(where: { FileManager.default.fileExists(atPath: $0.path) })
             else {
                 throw CheckpointError(
-                    "no bundled default model found (looked for \(defaultModelRelativePath) and $\(RuntimeSettings.Variable.model.rawValue)); pass --model PATH with a checkpoint from `gknet train`"
+                    "no bundled default model found (looked for \(defaultModelRelativePath) and "
+                        + "$\(RuntimeSettings.Variable.model.rawValue)); pass --model PATH with a checkpoint from "
+                        + "`gknet train`"
                 )
             }
             url = found

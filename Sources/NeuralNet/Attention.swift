@@ -75,7 +75,8 @@ public final class MultiHeadAttention: Module {
             query.rank == 3 && query.shape[2] == d && key.rank == 3 && key.shape[2] == keyDimension
                 && value.rank == 3 && value.shape[2] == valueDimension && key.shape[0] == query.shape[0]
                 && value.shape[0] == query.shape[0] && key.shape[1] == value.shape[1],
-            "MultiHeadAttention: query \(query.shape), key \(key.shape), value \(value.shape) do not fit [N, L, \(d)], [N, S, \(keyDimension)], [N, S, \(valueDimension)]"
+            "MultiHeadAttention: query \(query.shape), key \(key.shape), value \(value.shape) do not fit [N, L, "
+                + "\(d)], [N, S, \(keyDimension)], [N, S, \(valueDimension)]"
         )
         let (q, k, v) = project(query: query, key: key, value: value)
         let (n, l, s, e) = (query.shape[0], query.shape[1], key.shape[1], d / heads)

@@ -119,7 +119,8 @@ public enum TrainingCheckpoint {
         let dropouts = dropoutModules(of: model)
         guard Set(dropouts.map(\.0)) == Set(moduleGenerators.keys) else {
             throw CheckpointError(
-                "\(url.path): the checkpoint's dropout generators \(moduleGenerators.keys.sorted()) do not match the model's dropout modules \(dropouts.map(\.0))"
+                "\(url.path): the checkpoint's dropout generators \(moduleGenerators.keys.sorted()) do not match the "
+                    + "model's dropout modules \(dropouts.map(\.0))"
             )
         }
         if scheduler != nil, record.schedulePosition == nil {

@@ -181,7 +181,8 @@ public enum DatasetSynthesis {
         let mask = try ImageFile.readMask(source.mask, source: .first, limits: options.limits)
         guard photo.width == mask.width, photo.height == mask.height else {
             throw DatasetError(
-                "\(source.mask.path) is \(mask.width)x\(mask.height) but photo \(source.photo.path) is \(photo.width)x\(photo.height)"
+                "\(source.mask.path) is \(mask.width)x\(mask.height) but photo \(source.photo.path) is "
+                    + "\(photo.width)x\(photo.height)"
             )
         }
         if let side = options.maximumSide, max(photo.width, photo.height) > side {

@@ -77,7 +77,8 @@ extension Tensor {
                 guard input.requiresGrad, let inputGradient else { continue }
                 precondition(
                     inputGradient.count == input.count,
-                    "backward: \(node.name) returned a gradient of \(inputGradient.count) elements for an input of shape \(input.shape)"
+                    "backward: \(node.name) returned a gradient of \(inputGradient.count) elements for an input of "
+                        + "shape \(input.shape)"
                 )
                 let key = ObjectIdentifier(input)
                 // Taken out of the dictionary first, so the sum happens in place (no copy-on-write copy).

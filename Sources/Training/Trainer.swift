@@ -79,7 +79,8 @@ public final class Trainer {
             : try Self.resolvedConfiguration(requested, runDirectory: runDirectory, resume: resume)
         guard configuration.batchSize % communicator.size == 0 else {
             throw TrainingError(
-                "batch_size \(configuration.batchSize) does not split over \(communicator.size) processes: use a multiple of \(communicator.size)"
+                "batch_size \(configuration.batchSize) does not split over \(communicator.size) processes: use a "
+                    + "multiple of \(communicator.size)"
             )
         }
         self.configuration = configuration
@@ -153,7 +154,8 @@ public final class Trainer {
             }
             if let requested, requested != existing {
                 throw TrainingError(
-                    "\(configURL.path): the run was started with another configuration; resume without --config or use a new --run-dir"
+                    "\(configURL.path): the run was started with another configuration; resume without --config or "
+                        + "use a new --run-dir"
                 )
             }
             // Without last.safetensors (killed before the first checkpoint) the run restarts at step 0.
@@ -161,7 +163,8 @@ public final class Trainer {
         } else {
             if existing != nil {
                 throw TrainingError(
-                    "\(configURL.path): the run directory already holds a run; pass --resume to continue it, or choose a new --run-dir"
+                    "\(configURL.path): the run directory already holds a run; pass --resume to continue it, or "
+                        + "choose a new --run-dir"
                 )
             }
             configuration = requested ?? TrainingConfiguration()
@@ -190,14 +193,16 @@ public final class Trainer {
         } else {
             guard let dataset else {
                 throw TrainingError(
-                    "nothing to train on: pass --dataset, or --photos and --masks (or a synthesis section in the config)"
+                    "nothing to train on: pass --dataset, or --photos and --masks (or a synthesis section in the "
+                        + "config)"
                 )
             }
             data = TrainingData(source: try HarmonizationDataset(root: dataset, split: .train), freshComposites: nil)
         }
         guard data.source.count >= configuration.batchSize else {
             throw TrainingError(
-                "\(data.source.sourceDescription) has \(data.source.count) samples, fewer than one batch of \(configuration.batchSize)"
+                "\(data.source.sourceDescription) has \(data.source.count) samples, fewer than one batch of "
+                    + "\(configuration.batchSize)"
             )
         }
         return data
@@ -358,7 +363,8 @@ public final class Trainer {
         }
         guard value.isFinite else {
             throw TrainingError(
-                "the loss became \(value) at step \(step + 1); the last checkpoint is kept (lower learning_rate or set gradient_clip_norm)"
+                "the loss became \(value) at step \(step + 1); the last checkpoint is kept (lower learning_rate or "
+                    + "set gradient_clip_norm)"
             )
         }
         if !communicator.isDistributed { loss.backward() }
@@ -449,16 +455,19 @@ public final class Trainer {
         } else {
             let sizes =
                 configuration.lowResolutionSize > 0
-                ? "\(configuration.lowResolutionSize)x\(configuration.lowResolutionSize) then \(configuration.inputSize)x\(configuration.inputSize)"
+                ? "\(configuration.lowResolutionSize)x\(configuration.lowResolutionSize) then "
+                    + "\(configuration.inputSize)x\(configuration.inputSize)"
                 : "\(configuration.inputSize)x\(configuration.inputSize)"
             let data =
                 configuration.synthesis != nil ? ", fresh composites from \(loader.dataset.sourceDescription)" : ""
             let processes =
                 communicator.isDistributed
-                ? " per process, \(communicator.size) processes (\(configuration.batchSize / communicator.size) images each)"
+                ? " per process, \(communicator.size) processes (\(configuration.batchSize / communicator.size) "
+                    + "images each)"
                     + (configuration.syncBatchNorm ? ", synchronized batch norm" : "") : ""
             report(
-                "training \(preset) model, \(model.parameterCount) parameters, steps \(step + 1)...\(totalSteps), batch \(configuration.batchSize) at \(sizes)\(data), \(Threading.count) threads\(processes)"
+                "training \(preset) model, \(model.parameterCount) parameters, steps \(step + 1)...\(totalSteps), "
+                    + "batch \(configuration.batchSize) at \(sizes)\(data), \(Threading.count) threads\(processes)"
             )
         }
         while step < totalSteps {

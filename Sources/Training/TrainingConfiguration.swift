@@ -105,7 +105,8 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         let unknown = dictionary.keys.filter { !known.contains($0) }.sorted()
         if !unknown.isEmpty {
             throw ConfigurationError(
-                "\(source): unknown key\(unknown.count > 1 ? "s" : "") \(unknown.joined(separator: ", ")) (see docs/training.md)"
+                "\(source): unknown key\(unknown.count > 1 ? "s" : "") \(unknown.joined(separator: ", ")) (see "
+                    + "docs/training.md)"
             )
         }
         if let synthesis = dictionary["synthesis"] as? [String: Any] {
@@ -113,7 +114,8 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
             let unknownSynthesis = synthesis.keys.filter { !knownSynthesis.contains($0) }.sorted()
             if !unknownSynthesis.isEmpty {
                 throw ConfigurationError(
-                    "\(source): unknown key\(unknownSynthesis.count > 1 ? "s" : "") in synthesis: \(unknownSynthesis.joined(separator: ", ")) (see docs/training.md)"
+                    "\(source): unknown key\(unknownSynthesis.count > 1 ? "s" : "") in synthesis: "
+                        + "\(unknownSynthesis.joined(separator: ", ")) (see docs/training.md)"
                 )
             }
         }
@@ -128,7 +130,8 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
                 "\(source): wrong type at \(context.codingPath.map(\.stringValue).joined(separator: "."))")
         } catch let DecodingError.dataCorrupted(context) {
             throw ConfigurationError(
-                "\(source): invalid value at \(context.codingPath.map(\.stringValue).joined(separator: ".")): \(context.debugDescription)"
+                "\(source): invalid value at \(context.codingPath.map(\.stringValue).joined(separator: ".")): "
+                    + "\(context.debugDescription)"
             )
         } catch {
             throw ConfigurationError("\(source): \(error)")

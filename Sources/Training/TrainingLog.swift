@@ -55,12 +55,14 @@ public struct TrainingLogRecord: Codable, Sendable, Equatable {
         func key(_ key: CodingKeys) -> String { "\"\(key.rawValue)\":" }
         if let v = validation {
             return
-                "{\(key(.step))\(step),\(key(.validation)){\"mse\":\(v.mse),\"fmse\":\(v.fmse),\"psnr\":\(v.psnr),\"count\":\(v.count)}}"
+                "{\(key(.step))\(step),\(key(.validation)){\"mse\":\(v.mse),\"fmse\":\(v.fmse),\"psnr\":\(v.psnr),"
+                + "\"count\":\(v.count)}}"
         }
         let lossText = (loss ?? 0).description
         let rate = String(format: "%.2f", imagesPerSecond ?? 0)
         return
-            "{\(key(.step))\(step),\(key(.loss))\(lossText),\(key(.learningRate))\(learningRate ?? 0),\(key(.imagesPerSecond))\(rate)}"
+            "{\(key(.step))\(step),\(key(.loss))\(lossText),\(key(.learningRate))\(learningRate ?? 0),"
+            + "\(key(.imagesPerSecond))\(rate)}"
     }
 }
 

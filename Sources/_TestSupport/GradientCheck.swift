@@ -77,7 +77,8 @@ public func checkGradients(
             worst = max(worst, error)
             if !(error < tolerance) {
                 failures.append(
-                    "input \(inputIndex) \(input.shape) [\(index)]: analytic \(value), numeric \(numericValue) (scale \(scale))"
+                    "input \(inputIndex) \(input.shape) [\(index)]: analytic \(value), numeric \(numericValue) (scale "
+                        + "\(scale))"
                 )
             }
         }

@@ -82,7 +82,8 @@ public enum ReferenceConvolution {
     }
 
     /// PyTorch conv_transpose2d: x N x C x H x W, weight C x O/G x K x K, bias O, written
-    /// directly as a scatter: `out[n, g*Og + o, y*s - p + i*d, x*s - p + j*d] += x[n, g*Cg + c, y, x] * w[g*Cg + c, o, i, j]`.
+    /// directly as a scatter:
+    /// `out[n, g*Og + o, y*s - p + i*d, x*s - p + j*d] += x[n, g*Cg + c, y, x] * w[g*Cg + c, o, i, j]`.
     public static func convTranspose2d(_ x: Tensor, weight: Tensor, bias: Tensor?, _ p: Parameters) -> Tensor {
         let shape = transposedShape(x, weight, p)
         var out = [Double](repeating: 0, count: shape.elementCount)

@@ -53,7 +53,8 @@ struct AllreduceBenchmark: ParsableCommand {
             print(
                 String(
                     format:
-                        "allreduce %@: %d floats (%.2f MB) over %d ranks: %.3f ms (median of %d), bus bandwidth %.2f GB/s",
+                        "allreduce %@: %d floats (%.2f MB) over %d ranks: %.3f ms (median of %d), bus bandwidth %.2f "
+                        + "GB/s",
                     preset, count, bytes / 1e6, world.size, median * 1e3, repeats, busBandwidth / 1e9))
         }
     }

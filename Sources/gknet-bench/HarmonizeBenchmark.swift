@@ -26,7 +26,8 @@ struct HarmonizeBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "harmonize",
         abstract:
-            "gknet harmonize end to end on 2048x2048 and 4096x4096 JPEG composites (paper preset); --tune: the full-resolution sweep."
+            "gknet harmonize end to end on 2048x2048 and 4096x4096 JPEG composites (paper preset); --tune: the "
+            + "full-resolution sweep."
     )
 
     @Option(help: "Kernel threads.")
@@ -93,7 +94,8 @@ struct HarmonizeBenchmark: ParsableCommand {
             Self.fail("\(error)")
         }
         print(
-            "gknet-bench harmonize: preset \(preset), method \(method.rawValue), threads \(Threading.count), \(runs) timed runs after 1 cold run"
+            "gknet-bench harmonize: preset \(preset), method \(method.rawValue), threads \(Threading.count), \(runs) "
+                + "timed runs after 1 cold run"
         )
         var medians: [Int: Double] = [:]
         var rss2048: Double?
@@ -130,7 +132,8 @@ struct HarmonizeBenchmark: ParsableCommand {
             print(
                 String(
                     format:
-                        "  %dx%d (JPEG %.1f MB -> PNG %.1f MB): median %.3f s of %@ s\n    stages, wall (process CPU) s: %@",
+                        "  %dx%d (JPEG %.1f MB -> PNG %.1f MB): median %.3f s of %@ s\n    stages, wall (process CPU) "
+                        + "s: %@",
                     size, size,
                     Double(jpegBytes) / 1e6, Double(pngBytes) / 1e6, totals[median],
                     totals.map { String(format: "%.3f", $0) }.joined(separator: " "), stages))
@@ -138,7 +141,9 @@ struct HarmonizeBenchmark: ParsableCommand {
         }
         func seconds(_ size: Int) -> String { medians[size].map { String(format: "%.3f", $0) } ?? "n/a" }
         print(
-            "bench-harmonize: s2048=\(seconds(2048)) rss2048_mb=\(rss2048.map { String(format: "%.0f", $0) } ?? "n/a") s4096=\(seconds(4096)) threads=\(Threading.count)"
+            "bench-harmonize: s2048=\(seconds(2048)) rss2048_mb="
+                + "\(rss2048.map { String(format: "%.0f", $0) } ?? "n/a") s4096=\(seconds(4096)) threads="
+                + "\(Threading.count)"
         )
     }
 

@@ -49,7 +49,9 @@ struct KernelBenchmarksCommand: ParsableCommand {
     @Flag(
         name: .customLong("cpu-time"),
         help:
-            "Report process CPU time instead of wall time (a load-robust proxy for 1-thread runs; never for recorded numbers)."
+            ArgumentHelp(
+                "Report process CPU time instead of wall time (a load-robust proxy for 1-thread runs; never "
+                    + "for recorded numbers).")
     )
     var cpuTime = false
 
@@ -77,7 +79,8 @@ struct KernelBenchmarksCommand: ParsableCommand {
         { only?.contains($0.key) ?? true }
         if !tsv {
             print(
-                "gknet-bench kernels: threads \(Threading.count), oneDNN \(ConvolutionBackend.isOneDNNAvailable ? "yes" : "no")"
+                "gknet-bench kernels: threads \(Threading.count), oneDNN "
+                    + "\(ConvolutionBackend.isOneDNNAvailable ? "yes" : "no")"
             )
             let g = KernelBenchmarks.convGeometry(batch: 1)
             for pass in ["inference", "backwardData", "backwardWeights"] {
@@ -95,7 +98,8 @@ struct KernelBenchmarksCommand: ParsableCommand {
             if tsv {
                 let idleText = idle.map { KernelBenchmarks.format($0, 2) } ?? ""
                 print(
-                    "\(benchmark.key)\t\(KernelBenchmarks.format(ms, 4))\t\(gflops.map { KernelBenchmarks.format($0, 2) } ?? "")\t\(benchmark.label)\t\(idleText)"
+                    "\(benchmark.key)\t\(KernelBenchmarks.format(ms, 4))\t"
+                        + "\(gflops.map { KernelBenchmarks.format($0, 2) } ?? "")\t\(benchmark.label)\t\(idleText)"
                 )
             } else {
                 let rate = gflops.map { KernelBenchmarks.format($0, 1) + " GFLOP/s" } ?? ""

@@ -48,7 +48,8 @@ enum ModelBenchmarks {
         }
         if !options.tsv {
             print(
-                "gknet-bench model: \(resolution)x\(resolution), threads \(Threading.count), inference batch 1, training batch \(trainingBatch)"
+                "gknet-bench model: \(resolution)x\(resolution), threads \(Threading.count), inference batch 1, "
+                    + "training batch \(trainingBatch)"
             )
             print(
                 pad("case", 14) + pad("median ms", 12, left: true) + pad("img/s", 10, left: true)

@@ -48,7 +48,8 @@ extension GKNetCommand {
                 configuration: network.configuration, step: step, metadata: metadata)
             let bytes = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
             print(
-                "wrote \(output): \(network.parameterCount) parameters as \(dtype.uppercased()), \(bytes / 1024) KiB\(step.map { ", step \($0)" } ?? "")"
+                "wrote \(output): \(network.parameterCount) parameters as \(dtype.uppercased()), \(bytes / 1024) KiB"
+                    + "\(step.map { ", step \($0)" } ?? "")"
             )
         }
     }

@@ -6,7 +6,10 @@ import Inference
 struct FullResolutionOptions: ParsableArguments {
     @Option(
         help:
-            "How the 256x256 colour change reaches full resolution: local-affine, upsampled-residual, naive-upsampling or (affine-head models) upsampled-transform. Default: upsampled-transform for affine-head models, local-affine otherwise."
+            ArgumentHelp(
+                "How the 256x256 colour change reaches full resolution: local-affine, upsampled-residual, "
+                    + "naive-upsampling or (affine-head models) upsampled-transform. Default: upsampled-transform for "
+                    + "affine-head models, local-affine otherwise.")
     )
     var method: String?
 
@@ -37,7 +40,8 @@ struct FullResolutionOptions: ParsableArguments {
         let chosen = method.flatMap { FullResolutionMethod(rawValue: $0) }
         if chosen == .upsampledTransform && model.configuration.output != .affine {
             throw ValidationError(
-                "--method upsampled-transform needs a model with the affine head; this one has the \(model.configuration.output.rawValue) head"
+                "--method upsampled-transform needs a model with the affine head; this one has the "
+                    + "\(model.configuration.output.rawValue) head"
             )
         }
         let harmonizer = Harmonizer(model: model, method: chosen)

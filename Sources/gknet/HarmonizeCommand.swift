@@ -94,7 +94,8 @@ extension GKNetCommand {
                 guard outputDir != nil else { throw ValidationError("--dataset needs --output-dir") }
                 guard output == nil, comparison == nil, target == nil else {
                     throw ValidationError(
-                        "--output, --comparison and --target are for one image; batch mode uses --output-dir and --comparison-dir"
+                        "--output, --comparison and --target are for one image; batch mode uses --output-dir and "
+                            + "--comparison-dir"
                     )
                 }
                 guard DatasetSplit(rawValue: split) != nil else {

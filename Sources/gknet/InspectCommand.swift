@@ -72,7 +72,8 @@ extension GKNetCommand {
                 let parameters = Double(inspection.totalParameters) / 1e6, gmac = Double(inspection.totalMACs) / 1e9
                 summary +=
                     " (design targets \(target.parameters) M, \(target.gmac) GMAC: "
-                    + "\(Self.signedPercent(parameters / target.parameters - 1)), \(Self.signedPercent(gmac / target.gmac - 1)))"
+                    + "\(Self.signedPercent(parameters / target.parameters - 1)), "
+                    + "\(Self.signedPercent(gmac / target.gmac - 1)))"
             }
             print(summary)
             if let network {
@@ -81,7 +82,8 @@ extension GKNetCommand {
                 let loaded = network.parameterCount
                 guard loaded == inspection.totalParameters, counts[""] == nil else {
                     throw InspectError(
-                        "\(source): the checkpoint has \(loaded) parameters, its configuration implies \(inspection.totalParameters)"
+                        "\(source): the checkpoint has \(loaded) parameters, its configuration implies "
+                            + "\(inspection.totalParameters)"
                     )
                 }
                 print("weights: \(ModelInspection.grouped(loaded)) parameters loaded from \(source)")
@@ -93,7 +95,8 @@ extension GKNetCommand {
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             print(
                 "peak activation memory (inference forward, batch 1, \(size)x\(size)): "
-                    + "\(ModelInspection.mebibytes(peak)) (\(ModelInspection.grouped(peak)) bytes; forward took \(ModelInspection.fixed(seconds, 2)) s)"
+                    + "\(ModelInspection.mebibytes(peak)) (\(ModelInspection.grouped(peak)) bytes; forward took "
+                    + "\(ModelInspection.fixed(seconds, 2)) s)"
             )
         }
 

@@ -71,9 +71,10 @@ extension GKNetCommand {
             var logger = Logger(label: "gknet.serve")
             logger.logLevel = .info
             let service = try HarmonizationService(options: options)
-            logger.info(
-                "model: \(service.modelDescription); \(options.workers) worker(s) x \(Threading.count) thread(s), queue \(options.queue), timeout \(Int(options.timeoutSeconds)) s"
-            )
+            let setup =
+                "model: \(service.modelDescription); \(options.workers) worker(s) x \(Threading.count) thread(s), "
+                + "queue \(options.queue), timeout \(Int(options.timeoutSeconds)) s"
+            logger.info("\(setup)")
             let (announcer, address) = (logger, "http://\(options.host):\(options.port)/")
             let app = Application(
                 router: service.router(),

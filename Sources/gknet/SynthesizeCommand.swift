@@ -35,7 +35,9 @@ extension GKNetCommand {
 
         @Option(
             help:
-                "Subset name for the list files <NAME>_train.txt and <NAME>_test.txt (default: the output folder's name)."
+                ArgumentHelp(
+                    "Subset name for the list files <NAME>_train.txt and <NAME>_test.txt (default: the output folder's "
+                        + "name).")
         )
         var name: String?
 

@@ -22,13 +22,17 @@ extension GKNetCommand {
 
         @Option(
             help:
-                "An iHarmony4 root (all subsets) or one subset folder: its train list is trained on (unless --photos), its test list validates."
+                ArgumentHelp(
+                    "An iHarmony4 root (all subsets) or one subset folder: its train list is trained on (unless "
+                        + "--photos), its test list validates.")
         )
         var dataset: String?
 
         @Option(
             help:
-                "Fresh composites: a folder of real photos; every sample of every epoch is a new composite (with --masks)."
+                ArgumentHelp(
+                    "Fresh composites: a folder of real photos; every sample of every epoch is a new composite (with "
+                        + "--masks).")
         )
         var photos: String?
 
@@ -37,7 +41,9 @@ extension GKNetCommand {
 
         @Option(
             help:
-                "With --photos: a hold-out list (gknet synthesize --holdout syntax); matching photos are not trained on."
+                ArgumentHelp(
+                    "With --photos: a hold-out list (gknet synthesize --holdout syntax); matching photos are not "
+                        + "trained on.")
         )
         var exclude: String?
 
@@ -93,7 +99,8 @@ extension GKNetCommand {
             guard communicator.isRoot else { return }
             let best = result.bestValidationFMSE.map { String(format: ", best validation fMSE %.2f", $0) } ?? ""
             print(
-                "\(result.interrupted ? "stopped" : "finished") at step \(result.lastStep)/\(result.totalSteps)\(best); files in \(runDir)"
+                "\(result.interrupted ? "stopped" : "finished") at step \(result.lastStep)/\(result.totalSteps)"
+                    + "\(best); files in \(runDir)"
             )
         }
     }
@@ -122,8 +129,8 @@ final class StopRequest: @unchecked Sendable {
                 }
                 FileHandle.standardError.write(
                     Data(
-                        "interrupt: finishing the current step, then saving last.safetensors (interrupt again to quit now)\n"
-                            .utf8))
+                        ("interrupt: finishing the current step, then saving last.safetensors (interrupt again to "
+                            + "quit now)\n").utf8))
             }
             source.resume()
             sources.append(source)

@@ -97,7 +97,8 @@ private struct PresetFixture {
             }
             let tolerance = Double(TwinTolerance.gradients)
             let norm = squares.squareRoot()
-            // |Δ(g·s)| <= |Δg| |s|: a relative error t of the gradient vector moves the projection at most t ||g|| ||s||.
+            // |Δ(g·s)| <= |Δg| |s|: a relative error t of the gradient vector moves the projection at
+            // most t ||g|| ||s||.
             let bounds = [
                 (largest, Double(stats[0]), tolerance * Double(stats[0]), "max"),
                 (norm, Double(stats[1]), tolerance * Double(stats[1]), "norm"),

@@ -104,8 +104,9 @@ private struct InspectFixture: Decodable {
         #expect(inspection.totalMACs - inspection.totalDynConvMACs == reference.total.flopCounterMACs)
     }
 
-    /// The numbers count_macs.py prints, and the design targets (docs/model.md) within 5 % , measured on what the Swift code computes: the real model's parameter count and
-    /// the analytic MACs (not the literals above, which would only compare with each other).
+    /// The numbers count_macs.py prints, and the design targets (docs/model.md) within 5 %, measured
+    /// on what the Swift code computes: the real model's parameter count and the analytic MACs (not
+    /// the literals above, which would only compare with each other).
     @Test(arguments: [
         ("paper", 18_732_287, 19_182_454_784, 18.73, 19.2),
         ("small", 4_310_849, 5_011_030_528, 4.31, 5.0),
@@ -139,7 +140,7 @@ private struct InspectFixture: Decodable {
             for block in inspection.blocks {
                 #expect(
                     counted[block.id, default: 0] == block.parameters,
-                    "\(block.label): model has \(counted[block.id, default: 0]), analytic \(block.parameters) (\(configuration))"
+                    "\(block.label): \(counted[block.id, default: 0]) vs \(block.parameters) (\(configuration))"
                 )
             }
             #expect(model.parameterCount == inspection.totalParameters)

@@ -157,10 +157,11 @@ private func values(_ batch: Batch) -> [[Float]] { [batch.composites.data, batch
         let configuration = try TrainingConfiguration.decode(
             Data(
                 """
-                {"preset": "tiny", "output": "residual", "input_size": 32, "batch_size": 2, "steps": 6, "validation_interval": 0,
-                 "checkpoint_interval": 2, "log_interval": 100, "warmup_steps": 2, "seed": 3,
+                {"preset": "tiny", "output": "residual", "input_size": 32, "batch_size": 2, "steps": 6,
+                 "validation_interval": 0, "checkpoint_interval": 2, "log_interval": 100, "warmup_steps": 2, "seed": 3,
                  "low_resolution_size": 16, "low_resolution_fraction": 0.5,
-                 "synthesis": {"photos": "\(folders.photos.path)", "masks": "\(folders.masks.path)", "region_mask_probability": 0.5}}
+                 "synthesis": {"photos": "\(folders.photos.path)", "masks": "\(folders.masks.path)",
+                               "region_mask_probability": 0.5}}
                 """.utf8))
         let straight = folders.root.appendingPathComponent("straight"),
             interrupted = folders.root.appendingPathComponent("interrupted")

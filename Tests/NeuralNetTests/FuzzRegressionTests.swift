@@ -87,10 +87,9 @@ import _TestSupport
             let optimizer = Adam(parameters: trained.namedParameters(), learningRate: 1e-3)
             let scheduler = LearningRateScheduler(
                 schedule: MultiStepSchedule(baseLearningRate: 1e-3, milestones: [10, 20]), optimizer: optimizer)
-            guard
-                (try? TrainingCheckpoint.restore(from: copy, model: trained, optimizer: optimizer, scheduler: scheduler))
-                    != nil
-            else { continue }
+            let checkpoint = try? TrainingCheckpoint.restore(
+                from: copy, model: trained, optimizer: optimizer, scheduler: scheduler)
+            guard checkpoint != nil else { continue }
             for parameter in trained.parameters() { parameter.grad = [Float](repeating: 0.5, count: parameter.count) }
             optimizer.step()
             scheduler.step()

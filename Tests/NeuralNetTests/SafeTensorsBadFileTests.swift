@@ -17,7 +17,8 @@ import Testing
 
     /// A valid file: a [0, 16) F32 [2, 2], b [16, 24) F32 [2].
     let goodHeader =
-        #"{"a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},"b":{"dtype":"F32","shape":[2],"data_offsets":[16,24]}}"#
+        #"{"a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},"b":{"dtype":"F32","shape":[2],"data_offsets":[16,"#
+        + #"24]}}"#
 
     /// Parses `bytes` and returns the error message; records a failure if parsing succeeds.
     func failure(_ bytes: Data, sourceLocation: SourceLocation = #_sourceLocation) -> String {
@@ -73,7 +74,8 @@ import Testing
 
     @Test func overlappingOffsets() {
         let header =
-            #"{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"b":{"dtype":"F32","shape":[4],"data_offsets":[8,24]}}"#
+            #"{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"b":{"dtype":"F32","shape":[4],"data_offsets":[8,"#
+            + #"24]}}"#
         #expect(failure(file(header: header, data: Array(repeating: 0, count: 24))).contains("overlapping"))
     }
 
@@ -97,15 +99,18 @@ import Testing
 
     @Test func duplicateNames() {
         let header =
-            #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#
+            #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,"#
+            + #"8]}}"#
         #expect(failure(file(header: header, data: Array(repeating: 0, count: 8))).contains("repeats the name \"a\""))
         // The same name spelled with an escape is still the same name.
         let escaped =
-            #"{"ab":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a\u0062":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#
+            #"{"ab":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a\u0062":{"dtype":"F32","shape":[1],"#
+            + #""data_offsets":[4,8]}}"#
         #expect(failure(file(header: escaped, data: Array(repeating: 0, count: 8))).contains("repeats the name \"ab\""))
         // Keys in different objects may repeat; quotes inside strings do not confuse the scanner.
         let fine =
-            #"{"__metadata__":{"x\"y":"{\"a\":1}"},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#
+            #"{"__metadata__":{"x\"y":"{\"a\":1}"},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"#
+            + #""b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#
         #expect(
             (try? SafeTensorsFile(bytes: file(header: fine, data: Array(repeating: 0, count: 8))))?.tensors.count == 2)
     }

@@ -98,7 +98,8 @@ import _TestSupport
     // MARK: C. PyTorch parity
 
     @Test func matchesPyTorch() throws {
-        // Scripts/fixtures/ops_spatial.py: F.interpolate(x, size=(OH, OW), mode='bilinear' | 'bicubic', align_corners=False)
+        // Scripts/fixtures/ops_spatial.py:
+        // F.interpolate(x, size=(OH, OW), mode='bilinear' | 'bicubic', align_corners=False)
         let file = try Fixtures.load("ops_spatial/resize.safetensors")
         for fixtureCase in try file.cases() {
             let x = try file.tensor("x", of: fixtureCase)

@@ -11,7 +11,8 @@ import Foundation
 
 /// The shape of one 2-D convolution:
 ///
-///     out[n, o, y, x] = b[o] + sum_{c < Cg, i < K, j < K} w[o, c, i, j] * in[n, g*Cg + c, y*s - p + i*d, x*s - p + j*d]
+///     out[n, o, y, x] = b[o]
+///         + sum_{c < Cg, i < K, j < K} w[o, c, i, j] * in[n, g*Cg + c, y*s - p + i*d, x*s - p + j*d]
 ///
 /// with g = o / Og and zero padding. Input N x C x H x W, weight O x Cg x K x K, output N x O x Ho x Wo.
 /// The output size is PyTorch's `(H + 2p - d*(K-1) - 1) / s + 1` unless given explicitly (the
@@ -73,7 +74,8 @@ public struct ConvolutionGeometry: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String {
-        "conv \(batch)x\(inputChannels)x\(inputHeight)x\(inputWidth) -> \(outputChannels)x\(outputHeight)x\(outputWidth), "
+        "conv \(batch)x\(inputChannels)x\(inputHeight)x\(inputWidth) -> "
+            + "\(outputChannels)x\(outputHeight)x\(outputWidth), "
             + "K \(kernelSize) s \(stride) p \(padding) d \(dilation) G \(groups)"
     }
 }

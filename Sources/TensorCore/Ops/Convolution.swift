@@ -4,7 +4,8 @@ import Foundation
 
 /// 2-D convolution (PyTorch `torch.nn.functional.conv2d`), zero padding, square kernels:
 ///
-///     out[n, o, y, x] = bias[o] + sum_{c < C/G, i, j} weight[o, c, i, j] * x[n, g(o)*C/G + c, y*s - p + i*d, x*s - p + j*d]
+///     out[n, o, y, x] = bias[o]
+///         + sum_{c < C/G, i, j} weight[o, c, i, j] * x[n, g(o)*C/G + c, y*s - p + i*d, x*s - p + j*d]
 ///
 /// - Parameters:
 ///   - x: N x C x H x W.
@@ -21,7 +22,8 @@ public func conv2d(
     defer {
         OpProfiler.end(
             profiled,
-            "conv2d \(weight.shape[2])x\(weight.shape[3]) s\(stride) \(x.shape[1])->\(weight.shape[0]) @\(x.shape[2])x\(x.shape[3])"
+            "conv2d \(weight.shape[2])x\(weight.shape[3]) s\(stride) \(x.shape[1])->\(weight.shape[0]) "
+                + "@\(x.shape[2])x\(x.shape[3])"
         )
     }
     let geometry = convolutionGeometry(
@@ -29,7 +31,8 @@ public func conv2d(
     checkBias("conv2d", bias, channels: geometry.outputChannels, weight: weight)
     precondition(
         geometry.outputHeight >= 1 && geometry.outputWidth >= 1,
-        "conv2d: input \(x.shape) and weight \(weight.shape) give an empty output (padding \(padding), dilation \(dilation), stride \(stride))"
+        "conv2d: input \(x.shape) and weight \(weight.shape) give an empty output (padding \(padding), dilation "
+            + "\(dilation), stride \(stride))"
     )
     let training = GradientMode.isEnabled && (x.requiresGrad || weight.requiresGrad || (bias?.requiresGrad ?? false))
     var backend = ConvolutionBackend.preferred
@@ -100,16 +103,19 @@ public func convTranspose2d(
     defer {
         OpProfiler.end(
             profiled,
-            "convTranspose2d \(weight.shape[2])x\(weight.shape[3]) s\(stride) \(x.shape[1])->\(weight.shape[1] * groups) @\(x.shape[2])x\(x.shape[3])"
+            "convTranspose2d \(weight.shape[2])x\(weight.shape[3]) s\(stride) "
+                + "\(x.shape[1])->\(weight.shape[1] * groups) @\(x.shape[2])x\(x.shape[3])"
         )
     }
     precondition(
         x.rank == 4 && weight.rank == 4,
-        "convTranspose2d: input \(x.shape) and weight \(weight.shape) must both have rank 4 (N x C x H x W, C x O/G x K x K)"
+        "convTranspose2d: input \(x.shape) and weight \(weight.shape) must both have rank 4 (N x C x H x W, C x O/G x "
+            + "K x K)"
     )
     precondition(
         groups >= 1 && stride >= 1 && dilation >= 1 && padding >= 0,
-        "convTranspose2d: input \(x.shape) and weight \(weight.shape): invalid stride \(stride), padding \(padding), dilation \(dilation) or groups \(groups)"
+        "convTranspose2d: input \(x.shape) and weight \(weight.shape): invalid stride \(stride), padding \(padding), "
+            + "dilation \(dilation) or groups \(groups)"
     )
     precondition(
         x.count > 0 && weight.count > 0,
@@ -120,11 +126,13 @@ public func convTranspose2d(
         weight.shape[3] == k, "convTranspose2d: input \(x.shape) and weight \(weight.shape): the kernel must be square")
     precondition(
         weight.shape[0] == c && c % groups == 0,
-        "convTranspose2d: input \(x.shape) and weight \(weight.shape): weight needs C = \(c) rows (a multiple of groups \(groups))"
+        "convTranspose2d: input \(x.shape) and weight \(weight.shape): weight needs C = \(c) rows (a multiple of "
+            + "groups \(groups))"
     )
     precondition(
         outputPadding >= 0 && (outputPadding < stride || outputPadding < dilation),
-        "convTranspose2d: input \(x.shape) and weight \(weight.shape): outputPadding \(outputPadding) must be below the stride \(stride) or the dilation \(dilation)"
+        "convTranspose2d: input \(x.shape) and weight \(weight.shape): outputPadding \(outputPadding) must be below "
+            + "the stride \(stride) or the dilation \(dilation)"
     )
     let o = weight.shape[1] * groups
     let outH = (h - 1) * stride - 2 * padding + dilation * (k - 1) + outputPadding + 1
@@ -196,7 +204,8 @@ private func convolutionGeometry(
         "\(op): input \(x.shape) and weight \(weight.shape) must both have rank 4 (N x C x H x W, O x C/G x K x K)")
     precondition(
         groups >= 1 && stride >= 1 && dilation >= 1 && padding >= 0,
-        "\(op): input \(x.shape) and weight \(weight.shape): invalid stride \(stride), padding \(padding), dilation \(dilation) or groups \(groups)"
+        "\(op): input \(x.shape) and weight \(weight.shape): invalid stride \(stride), padding \(padding), dilation "
+            + "\(dilation) or groups \(groups)"
     )
     precondition(
         x.count > 0 && weight.count > 0, "\(op): input \(x.shape) and weight \(weight.shape) must not be empty")
@@ -204,7 +213,8 @@ private func convolutionGeometry(
     precondition(weight.shape[3] == k, "\(op): input \(x.shape) and weight \(weight.shape): the kernel must be square")
     precondition(
         c % groups == 0 && o % groups == 0 && weight.shape[1] * groups == c,
-        "\(op): input \(x.shape) and weight \(weight.shape) do not match: weight needs C/G = \(c)/\(groups) input channels and O a multiple of groups \(groups)"
+        "\(op): input \(x.shape) and weight \(weight.shape) do not match: weight needs C/G = \(c)/\(groups) input "
+            + "channels and O a multiple of groups \(groups)"
     )
     return ConvolutionGeometry(
         batch: x.shape[0], inputChannels: c, inputHeight: x.shape[2], inputWidth: x.shape[3], outputChannels: o,

@@ -29,7 +29,8 @@ extension Tensor {
         }
         precondition(
             resolved.elementCount == count,
-            "reshaped: cannot reshape tensor of shape \(shape) (\(count) elements) to \(newShape) (\(resolved.elementCount) elements)"
+            "reshaped: cannot reshape tensor of shape \(shape) (\(count) elements) to \(newShape) "
+                + "(\(resolved.elementCount) elements)"
         )
         return Tensor(shape: resolved, data: data).recorded("reshape", inputs: [self]) { dOut in [dOut] }
     }

@@ -4,8 +4,9 @@
 /// Applies a different K x K kernel at every pixel, shared by the C/G channels of a group.
 ///
 /// `out[n,c,y,x] = Σ_{i,j<K} kernels[n, g(c)·K² + i·K + j, y, x] · x[n, c, y + (i - K/2)·dil, x + (j - K/2)·dil]`
-/// with zero padding and `g(c) = c / (C/G)` (docs/model.md, "Harmony kernel modulation"). In PyTorch terms:
-/// `(F.unfold(x, K, dilation=dil, padding=dil·(K//2)).view(N, G, C/G, K², H, W) * kernels.view(N, G, 1, K², H, W)).sum(3)`.
+/// with zero padding and `g(c) = c / (C/G)` (docs/model.md, "Harmony kernel modulation"). In PyTorch
+/// terms, with `U = F.unfold(x, K, dilation=dil, padding=dil·(K//2))`:
+/// `(U.view(N, G, C/G, K², H, W) * kernels.view(N, G, 1, K², H, W)).sum(3)`.
 /// - Parameters:
 ///   - x: `N x C x H x W`.
 ///   - kernels: `N x (G·K·K) x H x W`, G divides C.
@@ -17,11 +18,13 @@ public func applyPixelKernels(_ x: Tensor, kernels: Tensor, kernelSize: Int, dil
     defer { OpProfiler.end(profiled, "applyPixelKernels") }
     precondition(
         x.rank == 4 && kernels.rank == 4,
-        "applyPixelKernels: input \(x.shape) and kernels \(kernels.shape) must both be rank 4 (N x C x H x W, N x G·K·K x H x W)"
+        "applyPixelKernels: input \(x.shape) and kernels \(kernels.shape) must both be rank 4 (N x C x H x W, N x "
+            + "G·K·K x H x W)"
     )
     precondition(
         kernelSize >= 1 && kernelSize % 2 == 1 && dilation >= 1,
-        "applyPixelKernels: input \(x.shape) and kernels \(kernels.shape): kernelSize \(kernelSize) must be odd and dilation \(dilation) >= 1"
+        "applyPixelKernels: input \(x.shape) and kernels \(kernels.shape): kernelSize \(kernelSize) must be odd and "
+            + "dilation \(dilation) >= 1"
     )
     let taps = kernelSize * kernelSize
     let groups = kernels.shape[1] / taps
@@ -30,7 +33,8 @@ public func applyPixelKernels(_ x: Tensor, kernels: Tensor, kernelSize: Int, dil
         "applyPixelKernels: input \(x.shape) and kernels \(kernels.shape) differ in batch or spatial size")
     precondition(
         kernels.shape[1] % taps == 0 && groups >= 1 && x.shape[1] % groups == 0,
-        "applyPixelKernels: input \(x.shape) and kernels \(kernels.shape): kernel channels must be G·\(taps) with G dividing \(x.shape[1])"
+        "applyPixelKernels: input \(x.shape) and kernels \(kernels.shape): kernel channels must be G·\(taps) with G "
+            + "dividing \(x.shape[1])"
     )
     let geometry = PixelKernelGeometry(
         batch: x.shape[0], channels: x.shape[1], height: x.shape[2], width: x.shape[3],

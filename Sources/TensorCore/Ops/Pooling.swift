@@ -138,7 +138,8 @@ private func poolGeometry(_ x: Tensor, kernelSize: Int, stride: Int, padding: In
     precondition(x.rank == 4, "\(op): input \(x.shape) must be N x C x H x W")
     precondition(
         kernelSize >= 1 && stride >= 1 && padding >= 0 && padding <= kernelSize / 2,
-        "\(op): kernelSize \(kernelSize), stride \(stride), padding \(padding) invalid (need K >= 1, S >= 1, 0 <= pad <= K/2)"
+        "\(op): kernelSize \(kernelSize), stride \(stride), padding \(padding) invalid (need K >= 1, S >= 1, 0 <= pad "
+            + "<= K/2)"
     )
     let geometry = Pool2dGeometry(
         planes: x.shape[0] * x.shape[1], inputHeight: x.shape[2], inputWidth: x.shape[3],

@@ -139,12 +139,14 @@ public struct SafeTensorsFile: Sendable {
             let (begin, end) = (offsets[0], offsets[1])
             guard begin >= 0, end >= begin else {
                 throw SafeTensorsError(
-                    "tensor \"\(name)\": data_offsets [\(begin), \(end)] are not an increasing pair of non-negative offsets"
+                    "tensor \"\(name)\": data_offsets [\(begin), \(end)] are not an increasing pair of non-negative "
+                        + "offsets"
                 )
             }
             guard end <= dataLength else {
                 throw SafeTensorsError(
-                    "tensor \"\(name)\": data_offsets [\(begin), \(end)] out of bounds: the data section has \(dataLength) bytes (file truncated?)"
+                    "tensor \"\(name)\": data_offsets [\(begin), \(end)] out of bounds: the data section has "
+                        + "\(dataLength) bytes (file truncated?)"
                 )
             }
             var elementCount = 1
@@ -157,7 +159,8 @@ public struct SafeTensorsFile: Sendable {
             }
             guard elementCount * dtype.byteCount == end - begin else {
                 throw SafeTensorsError(
-                    "tensor \"\(name)\": \(dtype.rawValue) shape \(shape) needs \(elementCount * dtype.byteCount) bytes but data_offsets span \(end - begin)"
+                    "tensor \"\(name)\": \(dtype.rawValue) shape \(shape) needs \(elementCount * dtype.byteCount) "
+                        + "bytes but data_offsets span \(end - begin)"
                 )
             }
             entries.append((name, dtype, shape, begin, end))
