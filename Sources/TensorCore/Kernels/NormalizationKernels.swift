@@ -241,12 +241,26 @@ func batchNormBackward(
             }
         }
     }
+    batchNormBackwardPasses(
+        geometry: g, training: training, synchronization: synchronization, sums: sums,
+        inputGradient: { inputGradient($0, meanDy: $1, meanDyXhat: $2) })
+}
+
+/// The passes of a batch-norm backward over the channels: `sums(c)` gives channel c's Σ d z and
+/// Σ d z xhat (and accumulates d weight, d bias); `inputGradient(c, mean d z, mean d z xhat)` writes
+/// d x. One fused pass per channel (the data stays in cache), or, when synchronized, the sums of
+/// every channel first, added up across processes, then d x with the global means. In evaluation
+/// the means are 0 (the statistics are constants).
+private func batchNormBackwardPasses(
+    geometry g: BatchNormGeometry, training: Bool, synchronization: BatchNormSynchronization?,
+    sums: (Int) -> (dy: Double, dyXhat: Double), inputGradient: (Int, Float, Float) -> Void
+) {
     if let synchronization, training {
         let channelSums = synchronizedChannelSums(channels: g.channels, synchronization, sums)
         parallelFor(g.channels) { c in
             inputGradient(
-                c, meanDy: Float(channelSums[c] / synchronization.count),
-                meanDyXhat: Float(channelSums[g.channels + c] / synchronization.count))
+                c, Float(channelSums[c] / synchronization.count),
+                Float(channelSums[g.channels + c] / synchronization.count))
         }
         return
     }
@@ -254,8 +268,8 @@ func batchNormBackward(
     parallelFor(g.channels) { c in
         let (sumDy, sumDyXhat) = sums(c)
         inputGradient(
-            c, meanDy: training ? Float(sumDy / Double(g.perChannel)) : 0,
-            meanDyXhat: training ? Float(sumDyXhat / Double(g.perChannel)) : 0)
+            c, training ? Float(sumDy / Double(g.perChannel)) : 0,
+            training ? Float(sumDyXhat / Double(g.perChannel)) : 0)
     }
 }
 
@@ -380,20 +394,7 @@ func batchNormELUBackward(
             }
         }
     }
-    if let synchronization, training {
-        let channelSums = synchronizedChannelSums(channels: g.channels, synchronization, sums)
-        parallelFor(g.channels) { c in
-            inputGradient(
-                c, meanDz: Float(channelSums[c] / synchronization.count),
-                meanDzXhat: Float(channelSums[g.channels + c] / synchronization.count))
-        }
-        return
-    }
-    guard g.perChannel > 0 else { return }
-    parallelFor(g.channels) { c in
-        let (sumDz, sumDzXhat) = sums(c)
-        inputGradient(
-            c, meanDz: training ? Float(sumDz / Double(g.perChannel)) : 0,
-            meanDzXhat: training ? Float(sumDzXhat / Double(g.perChannel)) : 0)
-    }
+    batchNormBackwardPasses(
+        geometry: g, training: training, synchronization: synchronization, sums: sums,
+        inputGradient: { inputGradient($0, meanDz: $1, meanDzXhat: $2) })
 }
