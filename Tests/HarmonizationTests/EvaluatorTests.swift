@@ -92,6 +92,29 @@ private func relativeClose(_ a: Double, _ b: Double, _ tolerance: Double = 1e-6)
         #expect(changed > 0)
     }
 
+    /// Sharded evaluation (each rank of a data-parallel run validates a share): the shards' totals
+    /// add up to the whole list's summary, and each image is scored in exactly one shard.
+    @Test func shardTotalsAddUpToTheWholeList() throws {
+        let dataset = try HarmonizationDataset(root: root.appendingPathComponent("dataset"), split: .test)
+        let whole = try evaluate(dataset: dataset, source: .baseline(.reinhard))
+        var totals = [Double](repeating: 0, count: 4)
+        var names: [String] = []
+        for index in 0..<3 {
+            var options = EvaluationOptions()
+            options.shard = try DatasetShard(index: index, count: 3)
+            let part = try evaluate(dataset: dataset, source: .baseline(.reinhard), options: options)
+            #expect(part.all.count == (index < 2 ? 2 : 1), "shard \(index)/3 of 5 images")
+            totals = zip(totals, part.all.totals).map(+)
+            names += part.perImage.map(\.name)
+        }
+        #expect(names.sorted() == whole.perImage.map(\.name).sorted())
+        let summed = MetricsSummary(totals: totals)
+        #expect(summed.count == whole.all.count)
+        for (a, b) in [(summed.mse, whole.all.mse), (summed.fmse, whole.all.fmse), (summed.psnr, whole.all.psnr)] {
+            #expect(relativeClose(a, b, 1e-12), "\(a) vs \(b)")
+        }
+    }
+
     @Test func missingPredictionNamesTheFile() throws {
         let dataset = try HarmonizationDataset(root: root.appendingPathComponent("dataset"), split: .test)
         let empty = FileManager.default.temporaryDirectory.appendingPathComponent("gknet-empty-\(UUID().uuidString)")
