@@ -56,19 +56,19 @@ public final class Communicator: @unchecked Sendable {
 
     /// Sums `values` element-wise over every rank, in place.
     public func sumInPlace(_ values: UnsafeMutableBufferPointer<Float>) {
-        guard isDistributed, let base = values.baseAddress, !values.isEmpty else { return }
-        check(
-            MPI_Allreduce(
-                gk_mpi_in_place(), base, Int32(values.count), gk_mpi_float(), gk_mpi_sum(), gk_mpi_comm_world()),
-            "MPI_Allreduce")
+        sumInPlace(values.baseAddress, count: values.count, gk_mpi_float())
     }
 
     /// Sums `values` element-wise over every rank, in place (double precision: statistics).
     public func sumInPlace(_ values: UnsafeMutableBufferPointer<Double>) {
-        guard isDistributed, let base = values.baseAddress, !values.isEmpty else { return }
+        sumInPlace(values.baseAddress, count: values.count, gk_mpi_double())
+    }
+
+    /// MPI_Allreduce (sum, in place) of `count` values of `datatype` at `base`.
+    private func sumInPlace(_ base: UnsafeMutableRawPointer?, count: Int, _ datatype: MPI_Datatype) {
+        guard isDistributed, let base, count > 0 else { return }
         check(
-            MPI_Allreduce(
-                gk_mpi_in_place(), base, Int32(values.count), gk_mpi_double(), gk_mpi_sum(), gk_mpi_comm_world()),
+            MPI_Allreduce(gk_mpi_in_place(), base, Int32(count), datatype, gk_mpi_sum(), gk_mpi_comm_world()),
             "MPI_Allreduce")
     }
 

@@ -88,15 +88,8 @@ struct DataParallelTests {
         return process
     }
 
-    func logLines(_ runDirectory: URL) throws -> [String] {
-        let text = try String(contentsOf: runDirectory.appendingPathComponent("log.jsonl"), encoding: .utf8)
-        return text.split(separator: "\n").map {
-            $0.replacingOccurrences(of: #","images_per_second":[0-9.]+"#, with: "", options: .regularExpression)
-        }
-    }
-
     func losses(_ runDirectory: URL) throws -> [Double] {
-        try logLines(runDirectory).compactMap { line in
+        try trainingLogWithoutTimings(runDirectory).compactMap { line in
             (try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["loss"] as? Double
         }
     }
@@ -164,7 +157,7 @@ struct DataParallelTests {
         let deadline = Date().addingTimeInterval(300)
         var killedAfter: Int?
         while victim.isRunning && Date() < deadline {
-            let steps = (try? logLines(killed))?.count ?? 0
+            let steps = (try? trainingLogWithoutTimings(killed))?.count ?? 0
             if steps >= 6 && steps % 4 != 0, let rank1 = ranks(of: victim)[1] {
                 kill(rank1, SIGKILL)
                 killedAfter = steps
@@ -187,7 +180,8 @@ struct DataParallelTests {
         resumed.waitUntilExit()
         #expect(resumed.terminationStatus == 0)
         #expect(
-            try logLines(killed) == (try logLines(pair)), "the resumed run's log differs from the uninterrupted one")
+            try trainingLogWithoutTimings(killed) == (try trainingLogWithoutTimings(pair)),
+            "the resumed run's log differs from the uninterrupted one")
         #expect(
             try weights(killed) == (try weights(pair)), "the resumed run's weights differ from the uninterrupted one")
     }
