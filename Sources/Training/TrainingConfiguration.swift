@@ -81,6 +81,10 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     /// `lowResolutionSize` x `lowResolutionSize` (0 = off), the rest at `inputSize`.
     public var lowResolutionSize = 0
     public var lowResolutionFraction = 0.0
+    /// Fine-tuning: a model file (a `gknet train` checkpoint or a `gknet export`ed model) whose weights
+    /// start the run instead of a random initialisation; its model configuration must be the run's
+    /// (input size aside). The optimizer starts fresh. Ignored on resume (the checkpoint has the weights).
+    public var initialWeights: String? = nil
 
     public init() {}
 
@@ -150,6 +154,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         case validationInterval = "validation_interval", validationLimit = "validation_limit"
         case checkpointInterval = "checkpoint_interval", logInterval = "log_interval"
         case synthesis, lowResolutionSize = "low_resolution_size", lowResolutionFraction = "low_resolution_fraction"
+        case initialWeights = "initial_weights"
     }
 
     /// Missing keys keep their defaults.
@@ -193,6 +198,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         d.synthesis = try c.decodeIfPresent(FreshCompositeSettings.self, forKey: .synthesis)
         try read(.lowResolutionSize, &d.lowResolutionSize)
         try read(.lowResolutionFraction, &d.lowResolutionFraction)
+        d.initialWeights = try c.decodeIfPresent(String.self, forKey: .initialWeights)
         self = d
     }
 
