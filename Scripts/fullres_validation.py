@@ -7,7 +7,8 @@ that Scripts/prepare_photos.py extracted under DATA/work/gcompris-rcc/) as PNG, 
 GrabCut mask upscaled to the original size (bilinear, then thresholded at 50 %, so the outline is
 smooth rather than blocky). Feed the result to `gknet synthesize` (docs/results.md, Full resolution).
 
-Usage: python Scripts/fullres_validation.py --data data --output data/fullres [--split holdout] [--min-side 1000]
+Usage: python Scripts/fullres_validation.py --data data --output data/fullres [--split holdout | --list FILE]
+           [--min-side 1000]
 Needs Pillow with WebP support (the reference venv has it). Reference tooling only.
 """
 import argparse
@@ -23,6 +24,8 @@ def main():
     parser.add_argument("--data", required=True, help="the folder `make data` filled (manifest.tsv, masks/, work/)")
     parser.add_argument("--output", required=True, help="receives photos/ and masks/")
     parser.add_argument("--split", default="holdout", help="manifest split to take: holdout (default) or train")
+    parser.add_argument("--list", help="take the photos whose file stem is a line of this file instead "
+                        "(Scripts/split_lists.py output)")
     parser.add_argument("--min-side", type=int, default=1000, help="only originals whose long side is at least this")
     args = parser.parse_args()
 
@@ -30,10 +33,18 @@ def main():
     masks = os.path.join(args.output, "masks")
     os.makedirs(photos, exist_ok=True)
     os.makedirs(masks, exist_ok=True)
+    chosen = None
+    if args.list:
+        with open(args.list) as handle:
+            chosen = {line.strip() for line in handle if line.strip()}
     written = 0
     with open(os.path.join(args.data, "manifest.tsv"), newline="") as handle:
         for row in csv.DictReader(handle, delimiter="\t"):
-            if row["status"] != "accepted" or row["split"] != args.split:
+            if row["status"] != "accepted":
+                continue
+            if chosen is not None and os.path.splitext(row["file"])[0] not in chosen:
+                continue
+            if chosen is None and row["split"] != args.split:
                 continue
             if not row["source_package"].startswith("gcompris-qt-data") or ".rcc:" not in row["source_path"]:
                 continue  # Tux Paint pairs are pastes, not photos with an original

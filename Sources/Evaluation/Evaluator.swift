@@ -1,7 +1,8 @@
 // `gknet evaluate`: the iHarmony4 protocol (docs/evaluation.md). Composite, mask and target are resized
 // to 256x256 (bilinear, not aspect-preserving; the mask resized as an image, so soft at edges),
 // or kept at full resolution; predictions come from a model, saved images or a classic baseline;
-// metrics are per image, then averaged per subset, per foreground band and over all images.
+// metrics are per image, then averaged per subset, per foreground band and over all images, and
+// compared with the composite's own (images made worse, per composite-difficulty band).
 import Datasets
 import Foundation
 import ImageCodec
@@ -46,8 +47,14 @@ public struct PerImageResult: Codable, Sendable {
     public var width: Int
     public var height: Int
     public var metrics: ImageMetrics
+    /// The composite's own metrics against the real image (its fMSE is the image's difficulty).
+    public var compositeMetrics: ImageMetrics
     /// Time to produce the prediction (network or baseline), milliseconds.
     public var milliseconds: Double
+
+    /// The result's fMSE is above the composite's.
+    public var isWorse: Bool { metrics.fmse > compositeMetrics.fmse }
+    public var difficulty: CompositeDifficultyBand { CompositeDifficultyBand(compositeFMSE: compositeMetrics.fmse) }
 }
 
 /// Everything `gknet evaluate` reports.
@@ -59,6 +66,11 @@ public struct EvaluationReport: Codable, Sendable {
     public var subsets: [String: MetricsSummary]
     public var bands: [String: MetricsSummary]
     public var subsetBands: [String: [String: MetricsSummary]]
+    /// Results against their composites over all images (images made worse, median fMSE change);
+    /// nil only for an empty shard.
+    public var impact: ImpactSummary?
+    /// The same per composite-difficulty band (`CompositeDifficultyBand` raw values; bands with images).
+    public var impactByDifficulty: [String: ImpactSummary]
     public var millisecondsPerImage: Double
     public var perImage: [PerImageResult]
 
@@ -90,13 +102,61 @@ public struct EvaluationReport: Codable, Sendable {
         return lines.joined(separator: "\n")
     }
 
-    /// Per-image CSV: subset,name,width,height,mse,fmse,psnr,foreground_ratio,ms.
+    /// What a user feels: the result against the composite over all images, then per composite-
+    /// difficulty band (the composite's own fMSE): images, mean fMSE of result and composite, their
+    /// ratio, images made worse, median per-image fMSE change.
+    public func impactTable() -> String {
+        func right(_ text: String, _ width: Int) -> String {
+            String(repeating: " ", count: max(0, width - text.count)) + text
+        }
+        func row(_ label: String, _ s: ImpactSummary) -> String {
+            label.padding(toLength: 14, withPad: " ", startingAt: 0)
+                + [
+                    right("\(s.count)", 7), right(String(format: "%.2f", s.fmse), 10),
+                    right(String(format: "%.2f", s.compositeFMSE), 10),
+                    right(s.fmseRatio.map { String(format: "%.3fx", $0) } ?? "-", 8),
+                    right(String(format: "%+.2f", s.psnrGain), 7),
+                    right(String(format: "%d (%.1f %%)", s.worse, 100 * s.worseShare), 14),
+                    right(String(format: "%+.1f", s.medianFMSEChange), 10),
+                ].joined(separator: " ")
+        }
+        var lines = [
+            "composite fMSE".padding(toLength: 14, withPad: " ", startingAt: 0)
+                + [
+                    right("N", 7), right("fMSE", 10), right("composite", 10), right("ratio", 8), right("dPSNR", 7),
+                    right("worse", 14), right("median d", 10),
+                ].joined(separator: " ")
+        ]
+        if let impact { lines.append(row("overall", impact)) }
+        for band in CompositeDifficultyBand.allCases {
+            if let summary = impactByDifficulty[band.rawValue] { lines.append(row(band.rawValue, summary)) }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// One line for logs: "fMSE 0.813x the composite's, PSNR +0.80 dB, 80 of 220 images worse (36.4 %),
+    /// median fMSE change -135.3".
+    public var impactLine: String {
+        guard let impact else { return "no images" }
+        let ratio = impact.fmseRatio.map { String(format: "%.3fx", $0) } ?? "-"
+        return "fMSE \(ratio) the composite's, PSNR \(String(format: "%+.2f", impact.psnrGain)) dB, "
+            + "\(impact.worse) of \(impact.count) images worse (\(String(format: "%.1f", 100 * impact.worseShare)) %), "
+            + "median fMSE change \(String(format: "%+.1f", impact.medianFMSEChange))"
+    }
+
+    /// Per-image CSV: subset,name,width,height,mse,fmse,psnr,foreground_ratio,milliseconds,
+    /// composite_fmse,composite_psnr,difficulty.
     public func csv() -> String {
-        var lines = ["subset,name,width,height,mse,fmse,psnr,foreground_ratio,milliseconds"]
+        var lines = [
+            "subset,name,width,height,mse,fmse,psnr,foreground_ratio,milliseconds,composite_fmse,composite_psnr,"
+                + "difficulty"
+        ]
         for r in perImage {
             lines.append(
                 "\(r.subset),\(r.name),\(r.width),\(r.height),\(r.metrics.mse),\(r.metrics.fmse),\(r.metrics.psnr),"
-                    + "\(r.metrics.foregroundRatio),\(r.milliseconds)"
+                    + "\(r.metrics.foregroundRatio),\(r.milliseconds),"
+                    + "\(r.compositeMetrics.fmse),\(r.compositeMetrics.psnr),"
+                    + "\(r.difficulty.rawValue)"
             )
         }
         return lines.joined(separator: "\n") + "\n"
@@ -131,14 +191,18 @@ public func evaluate(
         let prediction = try predict(source: source, sample: sample, options: options)
         let elapsed = Date().timeIntervalSince(clock) * 1000
         predictionTime += elapsed
+        let target = sample.target.values.map { $0 * 255 }
         let metrics = imageMetrics(
-            prediction: prediction.values.map { $0 * 255 }, target: sample.target.values.map { $0 * 255 },
+            prediction: prediction.values.map { $0 * 255 }, target: target,
+            mask: sample.mask.values, height: sample.height, width: sample.width, peak: options.peak)
+        let compositeMetrics = imageMetrics(
+            prediction: sample.composite.values.map { $0 * 255 }, target: target,
             mask: sample.mask.values, height: sample.height, width: sample.width, peak: options.peak)
         accumulator.add(metrics, subset: reference.subset)
         results.append(
             PerImageResult(
                 subset: reference.subset, name: reference.name, width: sample.width, height: sample.height,
-                metrics: metrics, milliseconds: elapsed))
+                metrics: metrics, compositeMetrics: compositeMetrics, milliseconds: elapsed))
         progress?(index + 1, total, Date().timeIntervalSince(start))
     }
     let sourceName: String
@@ -152,6 +216,13 @@ public func evaluate(
     case .fixed(let size): resolutionName = "\(size)x\(size)"
     case .full: resolutionName = "full"
     }
+    func impact(_ images: [PerImageResult]) -> ImpactSummary? {
+        ImpactSummary(results: images.map(\.metrics), composites: images.map(\.compositeMetrics))
+    }
+    var impactByDifficulty: [String: ImpactSummary] = [:]
+    for band in CompositeDifficultyBand.allCases {
+        impactByDifficulty[band.rawValue] = impact(results.filter { $0.difficulty == band })
+    }
     return EvaluationReport(
         source: sourceName, resolution: resolutionName, peak: options.peak, all: accumulator.all,
         subsets: accumulator.bySubset,
@@ -159,6 +230,7 @@ public func evaluate(
         subsetBands: accumulator.bySubsetAndBand.mapValues {
             Dictionary(uniqueKeysWithValues: $0.map { ($0.key.rawValue, $0.value) })
         },
+        impact: impact(results), impactByDifficulty: impactByDifficulty,
         millisecondsPerImage: predictionTime / Double(max(total, 1)), perImage: results)
 }
 

@@ -1,6 +1,7 @@
 // Harmonization metrics exactly as the iHarmony4 literature computes them (the iDIH reference,
 // `iharm/inference/metrics.py`): pixels are floats in 0...255, the prediction is clamped and not
 // quantised, and every per-image value is averaged over images (never pooled over pixels).
+import Datasets
 import Foundation
 
 /// The PSNR peak value: `max(target)` (iDIH, the default) or a fixed 255 (PCT-Net and others).
@@ -88,7 +89,8 @@ public func imageMetrics(
     return ImageMetrics(mse: mse, fmse: fmse, psnr: psnr, foregroundRatio: Double(foregroundPixels) / Double(plane))
 }
 
-/// Means of the per-image metrics over a group of images.
+/// Means of the per-image metrics over a group of images. Encoded with both the means (`mse`,
+/// `fmse`, `psnr`) and the sums that add up across the shards of an evaluation.
 public struct MetricsSummary: Codable, Sendable, Equatable {
     public private(set) var count: Int = 0
     private var mseSum = 0.0
@@ -116,6 +118,70 @@ public struct MetricsSummary: Codable, Sendable, Equatable {
         mseSum += metrics.mse
         fmseSum += metrics.fmse
         psnrSum += metrics.psnr
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case count, mse, fmse, psnr, mseSum, fmseSum, psnrSum
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        count = try c.decode(Int.self, forKey: .count)
+        mseSum = try c.decode(Double.self, forKey: .mseSum)
+        fmseSum = try c.decode(Double.self, forKey: .fmseSum)
+        psnrSum = try c.decode(Double.self, forKey: .psnrSum)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(count, forKey: .count)
+        // the means only for a non-empty group (a plain JSONEncoder refuses nan)
+        if count > 0 {
+            try c.encode(mse, forKey: .mse)
+            try c.encode(fmse, forKey: .fmse)
+            try c.encode(psnr, forKey: .psnr)
+        }
+        try c.encode(mseSum, forKey: .mseSum)
+        try c.encode(fmseSum, forKey: .fmseSum)
+        try c.encode(psnrSum, forKey: .psnrSum)
+    }
+}
+
+/// How results compare with their composites, image by image: what a user of the model feels.
+/// "Worse" means a result's fMSE above its composite's (strictly; the composite itself is never
+/// worse than itself).
+public struct ImpactSummary: Codable, Sendable, Equatable {
+    public var count: Int
+    /// Mean fMSE of the results and of the composites.
+    public var fmse: Double
+    public var compositeFMSE: Double
+    /// fmse / compositeFMSE; nil when every composite equals its real image (composite mean 0).
+    public var fmseRatio: Double?
+    /// Mean PSNR of the results minus that of the composites (dB).
+    public var psnrGain: Double
+    /// Images whose fMSE is above their composite's, and their share of `count`.
+    public var worse: Int
+    public var worseShare: Double
+    /// Median over images of (result fMSE - composite fMSE): negative when most images improve.
+    public var medianFMSEChange: Double
+
+    /// The summary of paired per-image metrics (result, composite); nil for no images.
+    public init?(results: [ImageMetrics], composites: [ImageMetrics]) {
+        precondition(
+            results.count == composites.count, "ImpactSummary: \(results.count) results, \(composites.count) composites"
+        )
+        guard !results.isEmpty else { return nil }
+        count = results.count
+        let n = Double(count)
+        fmse = results.reduce(0) { $0 + $1.fmse } / n
+        compositeFMSE = composites.reduce(0) { $0 + $1.fmse } / n
+        fmseRatio = compositeFMSE > 0 ? fmse / compositeFMSE : nil
+        psnrGain = (results.reduce(0) { $0 + $1.psnr } - composites.reduce(0) { $0 + $1.psnr }) / n
+        worse = zip(results, composites).filter { $0.fmse > $1.fmse }.count
+        worseShare = Double(worse) / n
+        let changes = zip(results, composites).map { $0.fmse - $1.fmse }.sorted()
+        let middle = changes.count / 2
+        medianFMSEChange = changes.count % 2 == 1 ? changes[middle] : (changes[middle - 1] + changes[middle]) / 2
     }
 }
 

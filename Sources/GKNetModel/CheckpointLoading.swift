@@ -14,7 +14,11 @@ extension GKNet {
     /// or hostile `gknet.config` cannot make us build a model far larger than the file).
     /// Errors are `CheckpointError`s that start with the path and name the problem.
     public static func load(checkpoint url: URL) throws -> GKNet {
-        let file = try SafeTensorsFile(contentsOf: url)  // its errors start with the path
+        try load(file: try SafeTensorsFile(contentsOf: url), url: url)  // its errors start with the path
+    }
+
+    /// `load(checkpoint:)` for a file already read from `url` (named in the errors).
+    public static func load(file: SafeTensorsFile, url: URL) throws -> GKNet {
         let weights = file.tensors.filter { !$0.key.hasPrefix(TrainingCheckpoint.optimizerPrefix) }
         let configuration: GKNetConfiguration
         do {

@@ -50,12 +50,13 @@ public final class HarmonizationService: Sendable {
         self.options = options
         self.metrics = metrics
         let harmonizers = try (0..<max(1, options.workers)).map { _ in
-            Harmonizer(model: try ModelLoading.load(path: options.modelPath))
+            try ModelLoading.harmonizer(path: options.modelPath)
         }
         let configuration = harmonizers[0].model.configuration
         modelDescription =
             "\(configuration.encoderWidths.map(String.init).joined(separator: "/")) widths, "
             + "\(configuration.output.rawValue) head, \(harmonizers[0].model.parameterCount) parameters"
+            + (harmonizers[0].changeScale == 1 ? "" : ", change scale \(harmonizers[0].changeScale)")
         pool = WorkerPool(resources: harmonizers, queueCapacity: options.queue)
     }
 

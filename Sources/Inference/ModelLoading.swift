@@ -1,4 +1,5 @@
-// Finding and loading a GKNet checkpoint: an explicit path, or the bundled default model.
+// Finding and loading a GKNet checkpoint: an explicit path, or the bundled default model, with the
+// shrink of the predicted change stored in its metadata (`gknet calibrate`).
 import Foundation
 import GKNetModel
 import NeuralNet
@@ -35,6 +36,37 @@ public enum ModelLoading {
     /// Loads `path`, or the default model when `path` is nil.
     /// - Throws: a one-line error naming the file (or, for the default, saying to pass --model).
     public static func load(path: String?) throws -> GKNet {
+        try load(url: try resolve(path: path))
+    }
+
+    /// A harmonizer for `path` (nil: the default model) with the model file's change scale.
+    /// - Parameter method: nil = the default method of the model's head.
+    public static func harmonizer(path: String?, method: FullResolutionMethod? = nil) throws -> Harmonizer {
+        let url = try resolve(path: path)
+        let file = try SafeTensorsFile(contentsOf: url)
+        let model = try GKNet.load(file: file, url: url)
+        let scale: Float
+        do {
+            scale = try changeScale(in: file)
+        } catch {
+            throw CheckpointError("\(url.path): \(error)")
+        }
+        return Harmonizer(model: model, method: method, changeScale: scale)
+    }
+
+    /// The change scale stored under `Harmonizer.changeScaleKey`: 1 when absent (models made before
+    /// `gknet calibrate`).
+    /// - Throws: when the value is not a number in 0...1.
+    public static func changeScale(in file: SafeTensorsFile) throws -> Float {
+        guard let text = file.metadata[Harmonizer.changeScaleKey] else { return 1 }
+        guard let value = Float(text.trimmingCharacters(in: .whitespaces)), value >= 0, value <= 1 else {
+            throw CheckpointError("\(Harmonizer.changeScaleKey) is \"\(text)\", not a number in 0...1")
+        }
+        return value
+    }
+
+    /// The file `path` names (checked to exist), or the default model's when `path` is nil.
+    public static func resolve(path: String?) throws -> URL {
         let url: URL
         if let path {
             url = URL(fileURLWithPath: path)
@@ -52,7 +84,7 @@ public enum ModelLoading {
             }
             url = found
         }
-        return try load(url: url)
+        return url
     }
 
     /// Loads a checkpoint whose configuration travels in its metadata (`gknet.config`), in

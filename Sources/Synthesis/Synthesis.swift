@@ -5,8 +5,11 @@
 //   photoAdjustment  exposure, gamma, white balance, saturation, contrast (HAdobe5k-like);
 //   timeOfDay        this project's own: a smooth monotone tone curve per channel from a
 //                    time-of-day preset (night, dusk, morning, overcast), jittered (Hday2night-like).
-// The changed foreground is blended in with the mask softened by a Gaussian (sigma 1 px). A pair
-// whose foreground barely changed (or changed beyond recognition) is drawn again.
+// The changed foreground is blended in with the mask softened by a Gaussian (sigma 1 px). How strong
+// the change is: `DifficultyMode.realistic` draws a target fMSE per composite from a distribution
+// like iHarmony4's test set (near-identity foregrounds included) and scales the change
+// toward the identity to hit it; `legacy` redraws changes that are too small (the sets made before).
+// A change beyond recognition is drawn again in both.
 import Datasets
 import Foundation
 import ImageCodec
@@ -81,6 +84,9 @@ public struct Adjustment: Sendable, Codable, Equatable {
     /// timeOfDay: the preset and the jittered knots.
     public var timeOfDay: TimeOfDay?
     public var curveKnots: [[Float]]?
+    /// Realistic difficulty: the share of the change kept, composite = real + scale * (changed - real)
+    /// (0 = untouched foreground; nil = 1, the whole change).
+    public var changeScale: Float?
 
     public init(family: CompositeFamily) { self.family = family }
 }
@@ -91,8 +97,52 @@ public struct SynthesizedComposite: Sendable {
     public var adjustment: Adjustment
     /// Mean |composite - real| over the foreground, averaged over channels (0...1 scale).
     public var change: Float
+    /// The composite's fMSE against the real image (`compositeFMSE`, 0...255 scale, measured at the
+    /// synthesizer's `targetDifficulty.measurementSize`).
+    public var foregroundMSE: Double
+    /// Realistic difficulty: the fMSE drawn for this composite; nil for legacy.
+    public var targetFMSE: Double?
     /// Draws made before this one was accepted (1 = the first).
     public var attempts: Int
+}
+
+/// How the strength of each composite's change is chosen.
+public enum DifficultyMode: String, Sendable, Codable, CaseIterable {
+    /// A target fMSE per composite from `TargetDifficulty`; the change is scaled toward the
+    /// identity to meet it (the default).
+    case realistic
+    /// Changes below `minimumChange` are drawn again (every set made before the realistic mix;
+    /// the same seed reproduces them exactly).
+    case legacy
+}
+
+/// The distribution of the composites' difficulty (their fMSE against the real image) under
+/// `DifficultyMode.realistic`: a small share of near-identity composites, the rest log-normal.
+/// Calibrated once against iHarmony4's test set (about 13 % below 300, 40 % 300-1,000, 35 %
+/// 1,000-3,000, 12 % above, median about 900; docs/data.md "Difficulty"): with these defaults the
+/// drawn targets fall 13.0 %, 40.1 %, 35.8 % and 11.1 % in those bands, median 930.
+public struct TargetDifficulty: Sendable, Codable, Equatable {
+    /// Share of composites whose foreground barely changes: target fMSE uniform in `nearIdentityFMSE`.
+    public var nearIdentityShare: Float = 0.02
+    /// Their target fMSE. 1-30 is a change of 1-5.5 levels RMS, below what one sees. Not 0: a
+    /// composite equal to its real image has PSNR 108 dB under the protocol's 1e-6 and would
+    /// dominate every mean PSNR; 0...0 still makes them exactly untouched.
+    public var nearIdentityFMSE: ClosedRange<Float> = 1...30
+    /// Median of the target fMSE of the others.
+    public var medianFMSE: Float = 950
+    /// Standard deviation of ln(target fMSE).
+    public var logDeviation: Float = 0.95
+    /// Side of the square the fMSE is measured at (the evaluation protocol's 256, bilinear, soft
+    /// mask); nil measures at the image's own size (fresh composites: the training crop).
+    public var measurementSize: Int? = 256
+
+    public init() {}
+
+    /// One target fMSE (0 only when `nearIdentityFMSE` includes it).
+    public func draw(_ generator: inout SplitMix64) -> Double {
+        if generator.chance(nearIdentityShare) { return Double(generator.uniform(nearIdentityFMSE)) }
+        return Double(medianFMSE) * exp(Double(logDeviation) * Double(generator.nextNormal()))
+    }
 }
 
 /// Draws and applies foreground changes.
@@ -110,12 +160,20 @@ public struct CompositeSynthesizer: Sendable, Codable {
     public var knotJitter: Float = 0.04
     /// Standard deviation of the Gaussian that softens the mask edge, in pixels.
     public var edgeSigma: Float = 1
-    /// A composite whose foreground changed less than this (mean absolute, 0...1) is drawn again.
+    /// How strong each change is (realistic: a drawn target fMSE; legacy: `minimumChange`).
+    public var difficulty: DifficultyMode = .realistic
+    /// The distribution of the target fMSE (realistic difficulty).
+    public var targetDifficulty = TargetDifficulty()
+    /// Legacy difficulty: a composite whose foreground changed less than this (mean absolute,
+    /// 0...1) is drawn again.
     public var minimumChange: Float = 0.03
-    /// ... or more than this.
+    /// A composite whose foreground changed more than this is drawn again (both difficulties).
     public var maximumChange: Float = 0.5
-    /// Draws before giving up on a photo (`synthesize` then returns nil).
+    /// Legacy difficulty: draws before giving up on a photo (`synthesize` then returns nil).
     public var attempts: Int = 8
+    /// Realistic difficulty: draws searched for a change at least as strong as the target (the
+    /// strongest is kept whole when none is).
+    public var searchDraws: Int = 24
 
     public init() {}
 
@@ -242,22 +300,84 @@ public struct CompositeSynthesizer: Sendable, Codable {
         return count == 0 ? 0 : Float(total / Double(3 * count))
     }
 
-    /// One composite of `real` under `mask`, or nil when `attempts` draws were all rejected (or the
-    /// mask is empty). Deterministic for the generator's state.
+    /// One composite of `real` under `mask`, or nil when every draw was rejected (or the mask is
+    /// empty). Deterministic for the generator's state.
     public func synthesize(
         real: PlanarImage, mask: PlanarImage, references: [ForegroundStatistics], generator: inout SplitMix64
     ) -> SynthesizedComposite? {
         guard mask.values.contains(where: { $0 > 0.5 }) else { return nil }
+        switch difficulty {
+        case .legacy: return synthesizeLegacy(real: real, mask: mask, references: references, generator: &generator)
+        case .realistic:
+            return synthesizeRealistic(real: real, mask: mask, references: references, generator: &generator)
+        }
+    }
+
+    /// Draws until the change lies in `minimumChange...maximumChange`.
+    func synthesizeLegacy(
+        real: PlanarImage, mask: PlanarImage, references: [ForegroundStatistics], generator: inout SplitMix64
+    ) -> SynthesizedComposite? {
         for attempt in 1...max(1, attempts) {
             let adjustment = drawAdjustment(references: references, generator: &generator)
             let composite = blend(changed: apply(adjustment, to: real, mask: mask), real: real, mask: mask)
             let change = foregroundChange(composite, real, mask: mask)
             if change >= minimumChange && change <= maximumChange {
+                let fmse = compositeFMSE(
+                    composite: composite, real: real, mask: mask, size: targetDifficulty.measurementSize)
                 return SynthesizedComposite(
-                    composite: composite, adjustment: adjustment, change: change, attempts: attempt)
+                    composite: composite, adjustment: adjustment, change: change, foregroundMSE: fmse, targetFMSE: nil,
+                    attempts: attempt)
             }
         }
         return nil
+    }
+
+    /// Draws a target fMSE, then changes until one is at least that strong (and not beyond
+    /// `maximumChange`), and keeps the share of it that meets the target: the composite's fMSE
+    /// scales with the square of that share, because the blend is linear in the change. When no
+    /// draw is strong enough, the strongest is kept whole.
+    func synthesizeRealistic(
+        real: PlanarImage, mask: PlanarImage, references: [ForegroundStatistics], generator: inout SplitMix64
+    ) -> SynthesizedComposite? {
+        let target = targetDifficulty.draw(&generator)
+        struct Draw {
+            var adjustment: Adjustment
+            var composite: PlanarImage
+            var change: Float
+            var fmse: Double
+            var attempt: Int
+        }
+        var strongest: Draw?
+        var accepted: Draw?
+        for attempt in 1...max(1, searchDraws) {
+            let adjustment = drawAdjustment(references: references, generator: &generator)
+            let composite = blend(changed: apply(adjustment, to: real, mask: mask), real: real, mask: mask)
+            let change = foregroundChange(composite, real, mask: mask)
+            guard change > 0 && change <= maximumChange else { continue }
+            let fmse = compositeFMSE(
+                composite: composite, real: real, mask: mask, size: targetDifficulty.measurementSize)
+            guard fmse > 0 else { continue }
+            let draw = Draw(adjustment: adjustment, composite: composite, change: change, fmse: fmse, attempt: attempt)
+            if fmse >= target {
+                accepted = draw
+                break
+            }
+            if fmse > strongest?.fmse ?? 0 { strongest = draw }
+        }
+        guard let chosen = accepted ?? strongest else { return nil }
+        let scale = chosen.fmse > target ? Float((target / chosen.fmse).squareRoot()) : 1
+        var adjustment = chosen.adjustment
+        adjustment.changeScale = scale
+        var composite = chosen.composite
+        if scale < 1 {
+            for i in composite.values.indices {
+                composite.values[i] = real.values[i] + scale * (composite.values[i] - real.values[i])
+            }
+        }
+        return SynthesizedComposite(
+            composite: composite, adjustment: adjustment, change: chosen.change * scale,
+            foregroundMSE: chosen.fmse * Double(scale * scale), targetFMSE: target,
+            attempts: accepted == nil ? max(1, searchDraws) : chosen.attempt)
     }
 
     /// The mask thresholded at 0.5 (what is written to masks/).

@@ -17,6 +17,10 @@ public struct SynthesisOptions: Sendable {
     public var testFraction: Double = 0.1
     /// Photos for the test split by name or source folder (replaces the random draw).
     public var holdout: HoldoutList?
+    /// Only photos matched by this list are used (nil: all).
+    public var include: HoldoutList?
+    /// Photos matched by this list are not used at all.
+    public var exclude: HoldoutList?
     /// Format of composites and real images (masks are always PNG).
     public var format: ImageFormat = .jpeg
     public var encoding = EncodeOptions(quality: 95, subsampling: .none)
@@ -38,6 +42,10 @@ public struct CompositeRecord: Sendable, Codable {
     public var split: DatasetSplit
     public var adjustment: Adjustment
     public var change: Float
+    /// The composite's fMSE against the real image (`SynthesizedComposite.foregroundMSE`).
+    public var fmse: Double
+    /// Realistic difficulty: the drawn target fMSE.
+    public var targetFMSE: Double?
     public var attempts: Int
 }
 
@@ -55,6 +63,8 @@ public struct SynthesisSummary: Sendable, Codable {
     /// Photos not used, with the reason.
     public var skipped: [String: String] = [:]
     public var compositesPerFamily: [String: Int] = [:]
+    /// The composites' fMSE against their real images, per split ("train", "test") and band.
+    public var difficulty: [String: DifficultyHistogram] = [:]
     public var seconds: Double = 0
 
     public var description: String {
@@ -89,10 +99,20 @@ public enum DatasetSynthesis {
         guard !options.name.isEmpty, !options.name.contains("/") else {
             throw DatasetError("invalid subset name \"\(options.name)\"")
         }
-        let (sources, unmatched) = try discover(photos: photos, masks: masks)
+        let (found, unmatched) = try discover(photos: photos, masks: masks)
         var summary = SynthesisSummary()
-        summary.photosFound = sources.count + unmatched.count
+        summary.photosFound = found.count + unmatched.count
         for name in unmatched { summary.skipped[name] = "no mask with the same name under \(masks.path)" }
+        var sources: [PhotoSource] = []
+        for source in found {
+            if let include = options.include, !include.matches(source.relativePath) {
+                summary.skipped[source.relativePath] = "not in the --include list"
+            } else if let exclude = options.exclude, exclude.matches(source.relativePath) {
+                summary.skipped[source.relativePath] = "in the --exclude list"
+            } else {
+                sources.append(source)
+            }
+        }
         guard !sources.isEmpty else {
             throw DatasetError("\(photos.path): no photo (.png/.jpg/.jpeg) with a mask under \(masks.path)")
         }
@@ -151,13 +171,22 @@ public enum DatasetSynthesis {
         summary.trainComposites = lists[.train]?.count ?? 0
         summary.testComposites = lists[.test]?.count ?? 0
         for split in DatasetSplit.allCases {
+            summary.difficulty[split.rawValue] = DifficultyHistogram(
+                fmse: records.filter { $0.split == split }.map(\.fmse))
+        }
+        for split in DatasetSplit.allCases {
             let text = (lists[split] ?? []).sorted().map { $0 + "\n" }.joined()
             try AtomicFile.write(
                 Data(text.utf8), to: output.appendingPathComponent("\(options.name)_\(split.rawValue).txt"))
         }
         summary.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         try writeManifest(summary: summary, records: records, options: options, output: output)
+        try AtomicFile.write(Data(difficultyTable(summary).utf8), to: output.appendingPathComponent("difficulty.tsv"))
         log("synthesize: \(summary.description)")
+        for split in DatasetSplit.allCases {
+            guard let histogram = summary.difficulty[split.rawValue], histogram.total > 0 else { continue }
+            log("synthesize: \(split.rawValue) composite fMSE: \(histogram.description)")
+        }
         return summary
     }
 
@@ -222,7 +251,7 @@ public enum DatasetSynthesis {
             records.append(
                 CompositeRecord(
                     name: name, photo: source.relativePath, split: split, adjustment: made.adjustment,
-                    change: made.change,
+                    change: made.change, fmse: made.foregroundMSE, targetFMSE: made.targetFMSE,
                     attempts: made.attempts))
         }
         guard !records.isEmpty else { throw DatasetError("\(source.photo.path): every composite was rejected") }
@@ -234,6 +263,24 @@ public enum DatasetSynthesis {
         return records
     }
 
+    /// difficulty.tsv: per split and band the count and share of composites, and iHarmony4's share.
+    static func difficultyTable(_ summary: SynthesisSummary) -> String {
+        var lines = ["split\tband\tcount\tshare\tiharmony4_share"]
+        for split in DatasetSplit.allCases {
+            guard let histogram = summary.difficulty[split.rawValue], let median = histogram.medianFMSE else {
+                continue
+            }
+            for band in CompositeDifficultyBand.allCases {
+                let share = histogram.total == 0 ? 0 : Double(histogram.count(band)) / Double(histogram.total)
+                lines.append(
+                    "\(split.rawValue)\t\(band.rawValue)\t\(histogram.count(band))\t\(String(format: "%.4f", share))\t"
+                        + "\(band.iHarmony4Share)")
+            }
+            lines.append("\(split.rawValue)\tmedian_fmse\t\(String(format: "%.2f", median))\t\t905")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
     struct Manifest: Codable {
         var generator = "gknet synthesize"
         var name: String
@@ -241,6 +288,8 @@ public enum DatasetSynthesis {
         var perPhoto: Int
         var testFraction: Double?
         var holdout: [String]?
+        var include: [String]?
+        var exclude: [String]?
         var maximumSide: Int?
         var format: String
         var quality: Int
@@ -255,7 +304,7 @@ public enum DatasetSynthesis {
         let manifest = Manifest(
             name: options.name, seed: options.seed, perPhoto: options.perPhoto,
             testFraction: options.holdout == nil ? options.testFraction : nil, holdout: options.holdout?.patterns,
-            maximumSide: options.maximumSide,
+            include: options.include?.patterns, exclude: options.exclude?.patterns, maximumSide: options.maximumSide,
             format: options.format.rawValue, quality: options.encoding.quality, synthesizer: options.synthesizer,
             summary: summary, composites: records.sorted { $0.name < $1.name })
         let encoder = JSONEncoder()

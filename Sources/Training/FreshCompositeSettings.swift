@@ -23,6 +23,14 @@ public struct FreshCompositeSettings: Codable, Sendable, Equatable {
     /// Photos whose mask covers less or more of the photo than this are skipped.
     public var minimumMaskFraction = 0.01
     public var maximumMaskFraction = 0.9
+    /// How strong each composite's change is: realistic (a target fMSE per composite, measured on
+    /// the training crop; near-identity foregrounds included) or legacy (small changes redrawn).
+    public var difficulty = DifficultyMode.realistic
+    /// Realistic difficulty: the distribution of the target fMSE (`TargetDifficulty`: share of
+    /// near-identity composites, median and log-spread of the rest); nil keeps its defaults (iHarmony4-like).
+    public var nearIdentityShare: Double?
+    public var medianFMSE: Double?
+    public var fmseLogDeviation: Double?
 
     public init(photos: String, masks: String) {
         self.photos = photos
@@ -33,6 +41,8 @@ public struct FreshCompositeSettings: Codable, Sendable, Equatable {
         case photos, masks, exclude
         case globalChangeProbability = "global_change_probability", regionMaskProbability = "region_mask_probability"
         case minimumMaskFraction = "minimum_mask_fraction", maximumMaskFraction = "maximum_mask_fraction"
+        case difficulty, nearIdentityShare = "near_identity_share", medianFMSE = "median_fmse"
+        case fmseLogDeviation = "fmse_log_deviation"
     }
 
     public init(from decoder: Decoder) throws {
@@ -47,6 +57,29 @@ public struct FreshCompositeSettings: Codable, Sendable, Equatable {
         try read(.regionMaskProbability, &regionMaskProbability)
         try read(.minimumMaskFraction, &minimumMaskFraction)
         try read(.maximumMaskFraction, &maximumMaskFraction)
+        if let text = try c.decodeIfPresent(String.self, forKey: .difficulty) {
+            guard let mode = DifficultyMode(rawValue: text) else {
+                throw ConfigurationError(
+                    "synthesis.difficulty must be one of "
+                        + DifficultyMode.allCases.map(\.rawValue).joined(separator: ", ")
+                        + " (got \"\(text)\")")
+            }
+            difficulty = mode
+        }
+        nearIdentityShare = try c.decodeIfPresent(Double.self, forKey: .nearIdentityShare)
+        medianFMSE = try c.decodeIfPresent(Double.self, forKey: .medianFMSE)
+        fmseLogDeviation = try c.decodeIfPresent(Double.self, forKey: .fmseLogDeviation)
+    }
+
+    /// The synthesizer of these settings: its difficulty, the fMSE measured on the training crop.
+    public var synthesizer: CompositeSynthesizer {
+        var synthesizer = CompositeSynthesizer()
+        synthesizer.difficulty = difficulty
+        synthesizer.targetDifficulty.measurementSize = nil
+        if let nearIdentityShare { synthesizer.targetDifficulty.nearIdentityShare = Float(nearIdentityShare) }
+        if let medianFMSE { synthesizer.targetDifficulty.medianFMSE = Float(medianFMSE) }
+        if let fmseLogDeviation { synthesizer.targetDifficulty.logDeviation = Float(fmseLogDeviation) }
+        return synthesizer
     }
 
     public func validate() throws {
@@ -59,6 +92,11 @@ public struct FreshCompositeSettings: Codable, Sendable, Equatable {
         try require(
             minimumMaskFraction >= 0 && minimumMaskFraction < maximumMaskFraction && maximumMaskFraction <= 1,
             "synthesis mask fractions must satisfy 0 <= minimum < maximum <= 1")
+        try require(
+            nearIdentityShare.map { (0...1).contains($0) } ?? true, "synthesis.near_identity_share must be in 0...1")
+        try require(medianFMSE.map { $0 > 0 && $0.isFinite } ?? true, "synthesis.median_fmse must be positive")
+        try require(
+            fmseLogDeviation.map { $0 >= 0 && $0.isFinite } ?? true, "synthesis.fmse_log_deviation must be >= 0")
     }
 }
 

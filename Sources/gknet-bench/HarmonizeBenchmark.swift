@@ -151,7 +151,7 @@ struct HarmonizeBenchmark: ParsableCommand {
     static func tune(dataset path: String, model: String, grids: [Int], regularizations: [Float], limit: Int) {
         do {
             let dataset = try HarmonizationDataset(root: URL(fileURLWithPath: path), split: .test)
-            let harmonizer = Harmonizer(model: try ModelLoading.load(path: model))
+            let harmonizer = try ModelLoading.harmonizer(path: model)
             let size = harmonizer.networkSize
             var rows: [(label: String, method: FullResolutionMethod, settings: LocalAffineSettings)] = []
             for grid in grids {

@@ -9,12 +9,16 @@ import TensorCore
 extension GKNetCommand {
     struct Evaluate: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Compute MSE, fMSE and PSNR per subset, All and foreground-ratio band.",
+            abstract: "Compute MSE, fMSE and PSNR per subset, All and foreground-ratio band, and images made worse.",
             discussion: """
                 Metrics follow the iHarmony4 reference (docs/evaluation.md): images resized to 256x256 \
                 (bilinear) unless --resolution full, prediction clamped to 0..255 and not quantised, \
-                every value averaged over images. Exactly one prediction source: --model, --predictions \
-                or --baseline (with none of them the bundled default model is used).
+                every value averaged over images. Then the result against the composite: images made \
+                worse (fMSE above the composite's), the median per-image fMSE change (result minus \
+                composite) and, per composite-difficulty band (the composite's fMSE < 300, 300-1000, \
+                1000-3000, >= 3000), the ratio of mean fMSE to the composite's and the share made worse. \
+                Exactly one prediction source: --model, --predictions or --baseline (with none of them \
+                the bundled default model is used).
                 """)
 
         @Option(help: "An iHarmony4 root (all subsets) or one subset folder.")
@@ -87,6 +91,9 @@ extension GKNetCommand {
             }
             print("\(report.source), \(report.resolution), PSNR peak \(report.peak.rawValue)")
             print(report.table())
+            print("")
+            print(report.impactTable())
+            print(report.impactLine)
             if let json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

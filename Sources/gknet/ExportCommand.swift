@@ -42,6 +42,10 @@ extension GKNetCommand {
             let file = try SafeTensorsFile(contentsOf: source)
             var metadata: [String: String] = ["gknet.exported_from": source.lastPathComponent]
             if let description { metadata["gknet.description"] = description }
+            // a fitted shrink of the change (gknet calibrate) travels with the weights
+            for key in [Harmonizer.changeScaleKey, Harmonizer.changeScaleFitKey] {
+                if let value = file.metadata[key] { metadata[key] = value }
+            }
             let step = file.metadata[Checkpoint.stepKey].flatMap { Int($0) }
             try Checkpoint.save(
                 network, to: URL(fileURLWithPath: output), dtype: SafeTensorsDType(rawValue: dtype.uppercased())!,

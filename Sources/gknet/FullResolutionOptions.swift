@@ -34,17 +34,17 @@ struct FullResolutionOptions: ParsableArguments {
         }
     }
 
-    /// A harmonizer for the checkpoint at `modelPath` (nil: the default model) with these settings.
+    /// A harmonizer for the checkpoint at `modelPath` (nil: the default model) with these settings
+    /// and the model file's change scale (`gknet calibrate`).
     func harmonizer(modelPath: String?) throws -> Harmonizer {
-        let model = try ModelLoading.load(path: modelPath)
         let chosen = method.flatMap { FullResolutionMethod(rawValue: $0) }
-        if chosen == .upsampledTransform && model.configuration.output != .affine {
+        let harmonizer = try ModelLoading.harmonizer(path: modelPath, method: chosen)
+        if chosen == .upsampledTransform && harmonizer.model.configuration.output != .affine {
             throw ValidationError(
                 "--method upsampled-transform needs a model with the affine head; this one has the "
-                    + "\(model.configuration.output.rawValue) head"
+                    + "\(harmonizer.model.configuration.output.rawValue) head"
             )
         }
-        let harmonizer = Harmonizer(model: model, method: chosen)
         if let affineGrid { harmonizer.affineSettings.gridSize = affineGrid }
         if let affineRegularization { harmonizer.affineSettings.regularization = affineRegularization }
         return harmonizer

@@ -9,7 +9,8 @@ struct GKNetCommand: AsyncParsableCommand {
         abstract: "Image harmonization with GKNet (Global-aware Kernel Network), on CPU.",
         version: "0.1.0",
         subcommands: [
-            Harmonize.self, Evaluate.self, Train.self, Synthesize.self, Inspect.self, Export.self, Serve.self,
+            Harmonize.self, Evaluate.self, Calibrate.self, Train.self, Synthesize.self, Inspect.self, Export.self,
+            Serve.self,
         ]
     )
 

@@ -143,9 +143,10 @@ private func relativeClose(_ a: Double, _ b: Double, _ tolerance: Double = 1e-6)
         let rows = report.csv().split(separator: "\n").map {
             $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         }
-        #expect(rows.count == 6 && rows[0].count == 9 && rows[0][4] == "mse")
+        #expect(rows.count == 6 && rows[0].count == 12 && rows[0][4] == "mse" && rows[0][9] == "composite_fmse")
         for (row, image) in zip(rows.dropFirst(), report.perImage) {
-            #expect(row.count == 9 && row[0] == image.subset && row[1] == image.name, "\(row)")
+            #expect(row.count == 12 && row[0] == image.subset && row[1] == image.name, "\(row)")
+            #expect(Double(row[9]) == image.compositeMetrics.fmse && row[11] == image.difficulty.rawValue, "\(row)")
             #expect(
                 Double(row[4]) == image.metrics.mse && Double(row[5]) == image.metrics.fmse
                     && Double(row[6]) == image.metrics.psnr, "\(row)")
@@ -163,9 +164,98 @@ private func relativeClose(_ a: Double, _ b: Double, _ tolerance: Double = 1e-6)
         let object = try #require(try JSONSerialization.jsonObject(with: json) as? [String: Any])
         #expect(
             Set(object.keys) == [
-                "source", "resolution", "peak", "all", "subsets", "bands", "subsetBands", "millisecondsPerImage",
-                "perImage",
+                "source", "resolution", "peak", "all", "subsets", "bands", "subsetBands", "impact",
+                "impactByDifficulty", "millisecondsPerImage", "perImage",
             ])
         #expect((object["perImage"] as? [Any])?.count == 5 && object["peak"] as? String == "target-max")
+        // the means are in the JSON, not only the sums
+        let all = try #require(object["all"] as? [String: Any])
+        #expect(all["fmse"] as? Double == report.all.fmse && all["psnr"] as? Double == report.all.psnr)
+        #expect(decoded.impact == report.impact && decoded.impactByDifficulty == report.impactByDifficulty)
+    }
+
+    /// Hand-checkable: four images with known fMSE for the result and the composite.
+    @Test func impactSummaryCountsWorseImagesAndTheMedianChange() throws {
+        func metrics(_ fmse: Double, _ psnr: Double = 30) -> ImageMetrics {
+            ImageMetrics(mse: fmse / 10, fmse: fmse, psnr: psnr, foregroundRatio: 0.1)
+        }
+        let results = [metrics(100, 31), metrics(50, 32), metrics(300, 30), metrics(0, 40)]
+        let composites = [metrics(80, 30), metrics(100, 30), metrics(300, 30), metrics(10, 30)]
+        let summary = try #require(ImpactSummary(results: results, composites: composites))
+        #expect(summary.count == 4)
+        #expect(summary.fmse == 112.5 && summary.compositeFMSE == 122.5)
+        #expect(summary.fmseRatio == 112.5 / 122.5)
+        #expect(summary.psnrGain == 3.25)
+        // only 100 > 80 is worse; 300 == 300 is not
+        #expect(summary.worse == 1 && summary.worseShare == 0.25)
+        // changes +20, -50, 0, -10: median of the middle two (-10, 0)
+        #expect(summary.medianFMSEChange == -5)
+        #expect(ImpactSummary(results: [], composites: []) == nil)
+        // untouched composites (fMSE 0): no ratio
+        let untouched = try #require(ImpactSummary(results: [metrics(4)], composites: [metrics(0)]))
+        #expect(untouched.fmseRatio == nil && untouched.worse == 1 && untouched.medianFMSEChange == 4)
+    }
+
+    @Test(arguments: [
+        (0.0, "<300"), (299.99, "<300"), (300, "300-1000"), (999.9, "300-1000"), (1000, "1000-3000"),
+        (3000, ">=3000"),
+    ])
+    func difficultyBandBoundaries(fmse: Double, band: String) {
+        #expect(CompositeDifficultyBand(compositeFMSE: fmse).rawValue == band)
+    }
+
+    /// Three composites of one flat grey photo (mask = the whole image, full resolution, PNG) with
+    /// results whose fMSE is known exactly: +10 levels everywhere gives fMSE 100, and so on.
+    @Test func evaluationReportsImagesMadeWorsePerDifficultyBand() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("gknet-impact-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let predictions = root.appendingPathComponent("predictions")
+        for folder in ["composite_images", "masks", "real_images"] {
+            try FileManager.default.createDirectory(
+                at: root.appendingPathComponent("Flat/\(folder)"), withIntermediateDirectories: true)
+        }
+        try FileManager.default.createDirectory(at: predictions, withIntermediateDirectories: true)
+        func flat(_ level: Float, channels: Int = 3) -> PlanarImage {
+            PlanarImage(
+                width: 8, height: 8, channels: channels, values: [Float](repeating: level / 255, count: channels * 64))
+        }
+        try ImageFile.write(flat(100), to: root.appendingPathComponent("Flat/real_images/p.png"), format: .png)
+        try ImageFile.write(flat(255, channels: 1), to: root.appendingPathComponent("Flat/masks/p_1.png"), format: .png)
+        // (composite offset, result offset) in levels: fMSE = offset^2
+        let cases: [(composite: Float, result: Float)] = [(10, 20), (20, 10), (60, 30)]
+        for (k, offsets) in cases.enumerated() {
+            try ImageFile.write(
+                flat(100 + offsets.composite),
+                to: root.appendingPathComponent("Flat/composite_images/p_1_\(k + 1).png"),
+                format: .png)
+            try ImageFile.write(
+                flat(100 + offsets.result), to: predictions.appendingPathComponent("p_1_\(k + 1).png"), format: .png)
+        }
+        try Data("p_1_1.png\np_1_2.png\np_1_3.png\n".utf8).write(to: root.appendingPathComponent("Flat/Flat_test.txt"))
+        let dataset = try HarmonizationDataset(root: root.appendingPathComponent("Flat"), split: .test)
+        var options = EvaluationOptions()
+        options.resolution = .full
+        let report = try evaluate(dataset: dataset, source: .directory(predictions), options: options)
+        let impact = try #require(report.impact)
+        #expect(impact.count == 3 && impact.worse == 1)
+        #expect(
+            relativeClose(impact.fmse, (400 + 100 + 900) / 3)
+                && relativeClose(impact.compositeFMSE, (100 + 400 + 3600) / 3))
+        #expect(relativeClose(impact.medianFMSEChange, -300))
+        let easy = try #require(report.impactByDifficulty["<300"])
+        let easyRatio = try #require(easy.fmseRatio)
+        #expect(easy.count == 1 && easy.worse == 1 && relativeClose(easyRatio, 4))
+        let middle = try #require(report.impactByDifficulty["300-1000"])
+        let middleRatio = try #require(middle.fmseRatio)
+        #expect(middle.count == 1 && middle.worse == 0 && relativeClose(middleRatio, 0.25))
+        let hard = try #require(report.impactByDifficulty[">=3000"])
+        let hardRatio = try #require(hard.fmseRatio)
+        #expect(hard.count == 1 && hard.worse == 0 && relativeClose(hardRatio, 0.25))
+        #expect(report.impactByDifficulty["1000-3000"] == nil)
+        // the identity baseline makes nothing worse and changes nothing
+        let identity = try #require(
+            try evaluate(dataset: dataset, source: .baseline(.identity), options: options).impact)
+        #expect(identity.worse == 0 && identity.medianFMSEChange == 0 && identity.fmseRatio == 1)
+        #expect(report.impactTable().contains(">=3000") && report.impactLine.contains("1 of 3 images worse (33.3 %)"))
     }
 }

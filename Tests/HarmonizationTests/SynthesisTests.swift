@@ -56,11 +56,13 @@ func proceduralPhoto(width: Int = 48, height: Int = 36, seed: UInt64) -> (photo:
         let (photo, mask) = proceduralPhoto(seed: 2)
         var synthesizer = CompositeSynthesizer()
         synthesizer.familyWeights = [family: 1]
+        synthesizer.difficulty = .legacy
         var generator = SplitMix64(seed: 3)
         let made = try #require(
             synthesizer.synthesize(real: photo, mask: mask, references: references, generator: &generator))
         #expect(made.adjustment.family == family)
-        #expect(made.change >= synthesizer.minimumChange)
+        #expect(
+            made.change >= synthesizer.minimumChange && made.targetFMSE == nil && made.adjustment.changeScale == nil)
         // pixels more than 4 px (4 sigma) from the foreground are untouched
         let n = photo.planeSize
         for y in 0..<photo.height {
@@ -86,6 +88,7 @@ func proceduralPhoto(width: Int = 48, height: Int = 36, seed: UInt64) -> (photo:
     @Test func barelyChangedForegroundsAreRejected() {
         let (photo, mask) = proceduralPhoto(seed: 4)
         var synthesizer = CompositeSynthesizer()
+        synthesizer.difficulty = .legacy
         synthesizer.familyWeights = [.photoAdjustment: 1]
         synthesizer.exposure = 0...0
         synthesizer.gamma = 1...1
@@ -102,11 +105,95 @@ func proceduralPhoto(width: Int = 48, height: Int = 36, seed: UInt64) -> (photo:
                 == nil)
     }
 
+    /// Realistic difficulty: the composite is the whole change scaled toward the real image so that
+    /// its fMSE (at the image's own size here) is the drawn target, or the whole change when that
+    /// falls short of the target.
+    @Test func realisticDifficultyScalesTheChangeToTheTargetFMSE() throws {
+        let (photo, mask) = proceduralPhoto(seed: 7)
+        var synthesizer = CompositeSynthesizer()
+        synthesizer.targetDifficulty.measurementSize = nil
+        var scaled = 0
+        for seed in 0..<24 {
+            var generator = SplitMix64(seed: UInt64(seed))
+            let made = try #require(
+                synthesizer.synthesize(real: photo, mask: mask, references: references, generator: &generator))
+            let target = try #require(made.targetFMSE)
+            let scale = try #require(made.adjustment.changeScale)
+            let measured = compositeFMSE(composite: made.composite, real: photo, mask: mask, size: nil)
+            #expect(abs(measured - made.foregroundMSE) <= 1e-3 * max(1, measured), "seed \(seed)")
+            if scale < 1 {
+                scaled += 1
+                #expect(abs(measured - target) <= 1e-3 * max(1, target), "seed \(seed): \(measured) vs \(target)")
+            } else {
+                #expect(measured <= target * (1 + 1e-3), "seed \(seed): the whole change falls short")
+                #expect(made.attempts == synthesizer.searchDraws)
+            }
+            // the composite is real + scale * (the whole change): redo the accepted draw by hand
+            var whole = synthesizer
+            whole.difficulty = .legacy
+            whole.minimumChange = 0
+            var adjustment = made.adjustment
+            adjustment.changeScale = nil
+            let changed = whole.blend(changed: whole.apply(adjustment, to: photo, mask: mask), real: photo, mask: mask)
+            for i in stride(from: 0, to: photo.values.count, by: 7) {
+                let expected = photo.values[i] + scale * (changed.values[i] - photo.values[i])
+                #expect(abs(made.composite.values[i] - expected) < 1e-5)
+            }
+        }
+        #expect(scaled >= 12)
+    }
+
+    @Test func untouchedCompositesEqualTheRealImage() throws {
+        let (photo, mask) = proceduralPhoto(seed: 8)
+        var synthesizer = CompositeSynthesizer()
+        synthesizer.targetDifficulty.nearIdentityShare = 1
+        synthesizer.targetDifficulty.nearIdentityFMSE = 0...0
+        var generator = SplitMix64(seed: 2)
+        let made = try #require(
+            synthesizer.synthesize(real: photo, mask: mask, references: references, generator: &generator))
+        #expect(made.composite == photo && made.foregroundMSE == 0 && made.change == 0)
+        #expect(made.targetFMSE == 0 && made.adjustment.changeScale == 0)
+    }
+
+    /// The target distribution itself: iHarmony4's test-set bands within 2 points, median about 900.
+    @Test func targetDifficultyFollowsIHarmony4Bands() throws {
+        var generator = SplitMix64(seed: 42)
+        let draws = (0..<40_000).map { _ in TargetDifficulty().draw(&generator) }
+        let histogram = DifficultyHistogram(fmse: draws)
+        for band in CompositeDifficultyBand.allCases {
+            let share = Double(histogram.count(band)) / Double(draws.count)
+            #expect(abs(share - band.iHarmony4Share) < 0.02, "\(band.rawValue): \(share)")
+        }
+        let median = try #require(histogram.medianFMSE)
+        #expect(median > 850 && median < 1000, "median \(median)")
+        #expect(abs(Double(draws.filter { $0 <= 30 }.count) / Double(draws.count) - 0.02) < 0.005)
+        #expect(draws.allSatisfy { $0 >= 1 })
+    }
+
+    @Test func compositeFMSEMatchesTheEvaluatorDefinition() {
+        // a flat 4x4 image, foreground = the left half, composite 10 levels brighter there
+        let real = PlanarImage(width: 4, height: 4, channels: 3, values: [Float](repeating: 0.5, count: 48))
+        var mask = PlanarImage(width: 4, height: 4, channels: 1)
+        var composite = real
+        for y in 0..<4 {
+            for x in 0..<2 {
+                mask[0, y, x] = 1
+                for c in 0..<3 { composite[c, y, x] = 0.5 + 10 / 255 }
+            }
+        }
+        #expect(abs(compositeFMSE(composite: composite, real: real, mask: mask, size: nil) - 100) < 1e-3)
+        #expect(compositeFMSE(composite: real, real: real, mask: mask) == 0)
+        // resized to 8x8 the flat halves stay flat: still 100 away from the edge's soft weights
+        let resized = compositeFMSE(composite: composite, real: real, mask: mask, size: 8)
+        #expect(resized > 50 && resized <= 100.001)
+    }
+
     @Test func colorTransferMovesForegroundStatisticsToTheReference() throws {
         let (photo, mask) = proceduralPhoto(seed: 6)
         var synthesizer = CompositeSynthesizer()
         synthesizer.familyWeights = [.colorTransfer: 1]
         synthesizer.transferStrength = 1...1
+        synthesizer.difficulty = .legacy
         synthesizer.edgeSigma = 0
         var generator = SplitMix64(seed: 1)
         let made = try #require(
@@ -213,5 +300,33 @@ func proceduralPhoto(width: Int = 48, height: Int = 36, seed: UInt64) -> (photo:
         #expect(summary.testPhotos == 2)
         let test = try HarmonizationDataset(root: output, split: .test)
         #expect(test.samples.allSatisfy { $0.name.hasPrefix("space-") && $0.composite.pathExtension == "png" })
+    }
+
+    @Test func includeAndExcludeListsChooseThePhotosAndTheHistogramIsRecorded() throws {
+        let folder = try DatasetFixtures.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let (photos, masks) = try makeSources(in: folder)
+        var options = SynthesisOptions()
+        options.perPhoto = 3
+        options.name = "HPick"
+        options.testFraction = 0
+        options.include = HoldoutList(patterns: ["animals", "tools"])
+        options.exclude = HoldoutList(patterns: ["tools/saw"])
+        let output = folder.appendingPathComponent("out")
+        let summary = try DatasetSynthesis.run(photos: photos, masks: masks, output: output, options: options)
+        #expect(summary.trainPhotos == 3 && summary.testPhotos == 0)
+        #expect(summary.skipped["space/rocket"] != nil && summary.skipped["tools/saw"] != nil)
+        let histogram = try #require(summary.difficulty["train"])
+        #expect(histogram.total == summary.trainComposites)
+        #expect(CompositeDifficultyBand.allCases.map { histogram.count($0) }.reduce(0, +) == histogram.total)
+        let table = try String(contentsOf: output.appendingPathComponent("difficulty.tsv"), encoding: .utf8)
+        #expect(table.hasPrefix("split\tband\tcount\tshare\tiharmony4_share\n"))
+        #expect(table.contains("train\t<300\t\(histogram.count(.below300))\t"))
+        // the recorded fMSE of each composite is the evaluator's at 256x256 (up to JPEG rounding)
+        let manifest = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: output.appendingPathComponent("synthesis.json")))
+                as? [String: Any])
+        let records = try #require(manifest["composites"] as? [[String: Any]])
+        #expect(records.count == summary.trainComposites && records.allSatisfy { $0["fmse"] is Double })
     }
 }

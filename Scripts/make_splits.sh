@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The datasets of issue 25 from the photos of `make data` (docs/data.md, "Splits"):
+#   data/splits/           per-photo lists (Scripts/split_lists.py): tune, test, train, not-train
+#   data/HGComprisTrain    training composites, realistic difficulty (train list; its test list is empty)
+#   data/HGComprisTune     tuning composites of the legacy hold-out folders (Scripts/holdout_folders.txt),
+#                          realistic difficulty, all in the test list: chooses steps, configurations,
+#                          full-resolution settings and the change scale (gknet calibrate)
+#   data/HGComprisTest     test composites of other folders (Scripts/test_folders.txt), realistic
+#                          difficulty, all in the test list: scored once per shipped model
+#   data/HGCompris         legacy: today's 220 validation composites (and 1,220 training ones), as made
+#                          before (legacy difficulty); the same files as docs/results.md's command
+#   data/HGComprisTune1024, data/HGComprisTest1024
+#                          the photos of those splits that have 1024 px originals, at full resolution,
+#                          realistic difficulty; data/HGCompris1024 the legacy 56 pairs
+# Usage: Scripts/make_splits.sh   (after `make data` and a release build; GKNET and PYTHON override the
+# gknet binary and a Python with Pillow (WebP) for the full-resolution photos, default .venv-ref)
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+GKNET="${GKNET:-$ROOT/.build/release/gknet}"
+PYTHON="${PYTHON:-$ROOT/.venv-ref/bin/python}"
+cd "$ROOT"
+[ -f data/manifest.tsv ] || { echo "data/manifest.tsv missing: run make data first" >&2; exit 1; }
+[ -x "$GKNET" ] || { echo "$GKNET missing: swift build -c release --product gknet" >&2; exit 1; }
+
+echo "== per-photo lists"
+python3 Scripts/split_lists.py --manifest data/manifest.tsv --tune Scripts/holdout_folders.txt \
+    --test Scripts/test_folders.txt --output data/splits
+
+synthesize() { "$GKNET" synthesize --photos data/photos --masks data/masks "$@" | grep -v '^skipped '; }
+echo "== training composites (realistic difficulty)"
+synthesize --output data/HGComprisTrain --exclude data/splits/not-train.txt --test-fraction 0 --per-photo 6 --seed 0
+echo "== tuning composites"
+synthesize --output data/HGComprisTune --include data/splits/tune.txt --holdout data/splits/all.txt \
+    --per-photo 5 --seed 1
+echo "== test composites"
+synthesize --output data/HGComprisTest --include data/splits/test.txt --holdout data/splits/all.txt \
+    --per-photo 5 --seed 2
+echo "== legacy set (today's validation composites)"
+synthesize --output data/HGCompris --holdout Scripts/holdout_folders.txt --per-photo 5 --seed 0 --difficulty legacy
+
+echo "== full resolution (photos with 1024 px originals)"
+for split in tune test; do
+    rm -rf "data/fullres-$split"
+    "$PYTHON" Scripts/fullres_validation.py --data data --output "data/fullres-$split" --list "data/splits/$split.txt" \
+        | tail -1
+done
+rm -rf data/fullres
+"$PYTHON" Scripts/fullres_validation.py --data data --output data/fullres | tail -1
+fullres() { "$GKNET" synthesize --holdout data/splits/all.txt "$@" | grep -v '^skipped '; }
+fullres --photos data/fullres-tune/photos --masks data/fullres-tune/masks --output data/HGComprisTune1024 \
+    --per-photo 8 --seed 3
+fullres --photos data/fullres-test/photos --masks data/fullres-test/masks --output data/HGComprisTest1024 \
+    --per-photo 4 --seed 4
+fullres --photos data/fullres/photos --masks data/fullres/masks --output data/HGCompris1024 --per-photo 8 --seed 7 \
+    --name HGCompris1024 --difficulty legacy
+echo "== done"

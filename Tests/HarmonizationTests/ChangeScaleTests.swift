@@ -1,0 +1,136 @@
+import Foundation
+import GKNetModel
+import ImageCodec
+import NeuralNet
+import TensorCore
+import Testing
+import _TestSupport
+
+// The fitted shrink of the predicted change (`gknet calibrate`): stored in a model file's metadata,
+// applied by every harmonize path, fitted on a tuning split.
+@testable import Datasets
+@testable import Evaluation
+@testable import Inference
+
+@Suite struct ChangeScaleTests {
+    /// A tiny model whose head is random (the identity heads start at zero), saved with `metadata`.
+    private func modelFile(_ output: OutputHead, metadata: [String: String], in folder: URL) throws -> URL {
+        var configuration = try GKNetConfiguration.preset("tiny")
+        configuration.inputSize = 32
+        configuration.output = output
+        let network = try GKNet(configuration: configuration, seed: 4)
+        var generator = SplitMix64(seed: 4)
+        for (name, parameter) in network.namedParameters() where name.hasPrefix("head.") {
+            parameter.data = (0..<parameter.count).map { _ in 0.05 * (2 * generator.nextUniform() - 1) }
+        }
+        let url = folder.appendingPathComponent("\(output.rawValue)-\(metadata.count).safetensors")
+        try Checkpoint.save(network, to: url, configuration: network.configuration, metadata: metadata)
+        return url
+    }
+
+    /// A smooth composite (ramps, so the network's 32x32 view carries to full size without aliasing)
+    /// with a binary box mask.
+    private func inputs(width: Int, height: Int) -> (composite: PlanarImage, mask: PlanarImage) {
+        var composite = PlanarImage(width: width, height: height, channels: 3)
+        var mask = PlanarImage(width: width, height: height, channels: 1)
+        for y in 0..<height {
+            for x in 0..<width {
+                for c in 0..<3 {
+                    composite[c, y, x] = 0.3 + 0.4 * (Float(x) + Float(c * y)) / Float(width + c * height)
+                }
+                if x >= width / 4 && x < 3 * width / 4 && y >= height / 4 && y < 3 * height / 4 { mask[0, y, x] = 1 }
+            }
+        }
+        return (composite, mask)
+    }
+
+    private func temporaryFolder() throws -> URL {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gknet-scale-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        return folder
+    }
+
+    @Test(arguments: [
+        (OutputHead.residual, FullResolutionMethod.upsampledResidual), (.residual, .localAffine),
+        (.affine, .upsampledTransform),
+    ])
+    func aStoredScaleGivesTheBlendedOutput(output: OutputHead, method: FullResolutionMethod) throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let plain = try ModelLoading.harmonizer(path: try modelFile(output, metadata: [:], in: folder).path)
+        let stored = try ModelLoading.harmonizer(
+            path: try modelFile(output, metadata: [Harmonizer.changeScaleKey: "0.25"], in: folder).path)
+        #expect(plain.changeScale == 1 && stored.changeScale == 0.25)
+        // at the network size: exactly composite + 0.25 * (prediction - composite)
+        let (small, smallMask) = inputs(width: 32, height: 32)
+        let whole = plain.harmonize(composite: small, mask: smallMask)
+        let shrunk = stored.harmonize(composite: small, mask: smallMask)
+        #expect(whole != small)
+        var worst: Float = 0
+        for i in whole.values.indices {
+            worst = max(worst, abs(shrunk.values[i] - (small.values[i] + 0.25 * (whole.values[i] - small.values[i]))))
+        }
+        #expect(worst <= 1e-6, "network size: max difference \(worst)")
+        // at full resolution, through the method: the same blend inside the mask wherever the whole
+        // change stays inside 0...1 (results are clamped; local-affine refits the transforms to the
+        // shrunk prediction, so it agrees to the fit's accuracy), the background untouched
+        plain.method = method
+        stored.method = method
+        let (big, bigMask) = inputs(width: 80, height: 56)
+        let wholeBig = plain.harmonize(composite: big, mask: bigMask)
+        let shrunkBig = stored.harmonize(composite: big, mask: bigMask)
+        worst = 0
+        var moved: Float = 0
+        for c in 0..<3 {
+            for p in 0..<bigMask.planeSize {
+                let i = c * bigMask.planeSize + p
+                if bigMask.values[p] == 0 {
+                    #expect(shrunkBig.values[i] == big.values[i])
+                } else if wholeBig.values[i] > 0.001 && wholeBig.values[i] < 0.999 {
+                    let expected = big.values[i] + 0.25 * (wholeBig.values[i] - big.values[i])
+                    worst = max(worst, abs(shrunkBig.values[i] - expected))
+                    moved = max(moved, abs(wholeBig.values[i] - big.values[i]))
+                }
+            }
+        }
+        #expect(moved > 0.01)
+        #expect(worst <= (method == .localAffine ? 0.02 * moved : 1e-5), "\(method.rawValue): max difference \(worst)")
+    }
+
+    @Test func aBadStoredScaleIsAClearError() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        for text in ["1.5", "-0.1", "half"] {
+            let url = try modelFile(.residual, metadata: [Harmonizer.changeScaleKey: text], in: folder)
+            do {
+                _ = try ModelLoading.harmonizer(path: url.path)
+                Issue.record("change scale \"\(text)\" was accepted")
+            } catch let error as CheckpointError {
+                #expect(error.description.contains(url.path) && error.description.contains(Harmonizer.changeScaleKey))
+            }
+        }
+    }
+
+    /// Calibration on a tiny dataset: every scale is scored, s = 0 reproduces the composite (nothing
+    /// made worse) and the chosen one has the lowest mean fMSE.
+    @Test func calibrationScoresEveryScaleAndPicksTheLowestFMSE() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let harmonizer = try ModelLoading.harmonizer(path: try modelFile(.residual, metadata: [:], in: folder).path)
+        let dataset = try HarmonizationDataset(root: Fixtures.url("evaluation/dataset"), split: .test)
+        var options = EvaluationOptions()
+        options.resolution = .fixed(32)
+        let calibration = try calibrateChangeScale(
+            dataset: dataset, harmonizer: harmonizer, scales: changeScaleGrid(steps: 4), options: options)
+        #expect(calibration.scores.map(\.scale) == [0, 0.25, 0.5, 0.75, 1])
+        let identity = calibration.scores[0].impact
+        #expect(identity.worse == 0 && identity.medianFMSEChange == 0 && identity.fmse == identity.compositeFMSE)
+        let lowest = calibration.scores.map(\.impact.fmse).min()!
+        #expect(calibration.best.impact.fmse == lowest)
+        #expect(calibration.table().contains("<- lowest fMSE") && calibration.fitDescription.contains("dataset"))
+        #expect(harmonizer.changeScale == 1)
+        #expect(throws: DatasetError.self) {
+            try calibrateChangeScale(dataset: dataset, harmonizer: harmonizer, scales: [1.5], options: options)
+        }
+    }
+}
