@@ -187,7 +187,7 @@ public final class Trainer {
             data = TrainingData(
                 source: photos,
                 freshComposites: FreshCompositeTransform(
-                    crop: TrainingAugmentation(), references: photos.statistics,
+                    crop: TrainingAugmentation(), synthesizer: synthesis.synthesizer, references: photos.statistics,
                     globalChangeProbability: Float(synthesis.globalChangeProbability),
                     regionMaskProbability: Float(synthesis.regionMaskProbability)))
         } else {
