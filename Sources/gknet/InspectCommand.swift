@@ -5,6 +5,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import GKNetModel
+import Inference
 import NeuralNet
 import TensorCore
 
@@ -87,6 +88,11 @@ extension GKNetCommand {
                     )
                 }
                 print("weights: \(ModelInspection.grouped(loaded)) parameters loaded from \(source)")
+                let metadata = try SafeTensorsFile(contentsOf: URL(fileURLWithPath: source)).metadata
+                if let scale = metadata[Harmonizer.changeScaleKey] {
+                    let fit = metadata[Harmonizer.changeScaleFitKey].map { " (\($0))" } ?? ""
+                    print("change scale: \(scale)\(fit)")
+                }
             }
             guard !noForward else { return }
             let measured = try network ?? GKNet(configuration: configuration)
