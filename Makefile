@@ -8,7 +8,7 @@ VENV         := .venv-ref
 PYTHON       := $(VENV)/bin/python
 THREADS      ?= $(shell nproc)
 
-.PHONY: deps build release test format lint demo serve serve-tools test-browser fuzz-api bench-serve venv fixtures bench-kernels bench-harmonize bench-model clean data fuzz fuzz-smoke test-asan
+.PHONY: deps build release test format lint demo serve serve-tools test-browser fuzz-api bench-serve venv fixtures bench-kernels bench-harmonize bench-model clean data fuzz fuzz-smoke test-asan test-isa
 
 ## deps: install the Debian packages the build needs (idempotent, quiet when present)
 deps:
@@ -125,6 +125,13 @@ fuzz: deps
 ## fuzz-smoke: every fuzz target for 10^4 iterations, fixed random seed
 fuzz-smoke: deps
 	FUZZ_RUNS=10000 FUZZ_SECONDS= FUZZ_SEED=1 Fuzz/run.sh $(FUZZ_TARGETS)
+
+## test-isa: the parity suites (ops, layers, model presets, optimizer trajectories) under every
+## instruction-set setting this CPU can run (oneDNN ONEDNN_MAX_CPU_ISA x OpenBLAS OPENBLAS_CORETYPE),
+## at 1 and 2 threads, then the table of measured spread per check kind (Scripts/parity_spread.sh;
+## docs/robustness.md "Tolerances from measured spread"). Not in .ci/run: about 25 minutes on 2 cores.
+test-isa: deps
+	Scripts/parity_spread.sh
 
 ## test-asan: the whole test suite under AddressSanitizer (+ LeakSanitizer), then under
 ## ThreadSanitizer (parallel kernels, optimizers, the background loader; TSAN=0 skips it).

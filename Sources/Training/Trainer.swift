@@ -89,6 +89,9 @@ public final class Trainer {
         let training = try Self.trainingData(configuration, dataset: dataset)
         validation = try Self.validationSet(configuration, dataset: dataset)
         model = try GKNet(configuration: try configuration.modelConfiguration(), seed: configuration.seed)
+        if !resume, let initialWeights = configuration.initialWeights {
+            try Self.loadInitialWeights(into: model, from: URL(fileURLWithPath: initialWeights))
+        }
         let totalSteps = configuration.totalSteps(batchesPerEpoch: training.source.count / configuration.batchSize)
         self.totalSteps = totalSteps
         loader = Self.makeLoader(
@@ -104,6 +107,23 @@ public final class Trainer {
         }
         try prepareRunDirectory(resume: resume)
         if communicator.isDistributed { broadcastModelState() }
+    }
+
+    /// Fine-tuning start: the weights of `url` (its configuration must be the run's, input size aside).
+    static func loadInitialWeights(into model: GKNet, from url: URL) throws {
+        let source: GKNet
+        do { source = try GKNet.load(checkpoint: url) } catch {
+            throw TrainingError("initial_weights: \(error)")
+        }
+        var expected = model.configuration, found = source.configuration
+        expected.inputSize = 0
+        found.inputSize = 0
+        guard expected == found else {
+            throw TrainingError(
+                "initial_weights \(url.path): its model configuration differs from this run's (preset, output "
+                    + "head or widths); use the same model settings as the file's `gknet inspect --model`")
+        }
+        _ = try model.load(stateDictionary: source.stateDictionary(), strict: true)
     }
 
     /// The configuration of a data-parallel run: resolved by rank 0 (which alone reads the run
@@ -354,8 +374,16 @@ public final class Trainer {
         model.train()
         model.zeroGrad()
         let output = model(composite: batch.composites, mask: batch.masks)
-        let loss = foregroundNormalizedMSE(
-            output: output, target: batch.targets, mask: batch.masks, minimumArea: Float(configuration.lossMinimumArea))
+        let minimumArea = Float(configuration.lossMinimumArea)
+        let loss =
+            switch configuration.loss {
+            case .fmse:
+                foregroundNormalizedMSE(output: output, target: batch.targets, mask: batch.masks, minimumArea: minimumArea)
+            case .compositeRelative:
+                compositeRelativeMSE(
+                    output: output, composite: batch.composites, target: batch.targets, mask: batch.masks,
+                    minimumArea: minimumArea, floor: Float(configuration.relativeLossFloor / (255 * 255)))
+            }
         var value = loss.item
         if communicator.isDistributed {
             loss.backward()

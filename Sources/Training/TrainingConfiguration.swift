@@ -14,6 +14,14 @@ public enum ScheduleKind: String, Codable, Sendable {
     case constant
 }
 
+/// The training loss (`loss` key).
+public enum LossKind: String, Codable, Sendable {
+    /// Foreground MSE (`foregroundNormalizedMSE`).
+    case fmse
+    /// Each image's foreground MSE relative to its composite's (`compositeRelativeMSE`).
+    case compositeRelative = "composite_relative"
+}
+
 public struct TrainingConfiguration: Codable, Sendable, Equatable {
     /// Model preset (paper, small, tiny); `model` overrides individual fields.
     public var preset = "tiny"
@@ -85,6 +93,11 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     /// start the run instead of a random initialisation; its model configuration must be the run's
     /// (input size aside). The optimizer starts fresh. Ignored on resume (the checkpoint has the weights).
     public var initialWeights: String? = nil
+    /// The training loss: `fmse` (foreground MSE, iDIH's) or `composite_relative` (each image's foreground
+    /// MSE over its composite's own plus `relative_loss_floor`; `compositeRelativeMSE`).
+    public var loss: LossKind = .fmse
+    /// The floor of `composite_relative`, in fMSE units (0-255 scale).
+    public var relativeLossFloor = 100.0
 
     public init() {}
 
@@ -154,7 +167,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         case validationInterval = "validation_interval", validationLimit = "validation_limit"
         case checkpointInterval = "checkpoint_interval", logInterval = "log_interval"
         case synthesis, lowResolutionSize = "low_resolution_size", lowResolutionFraction = "low_resolution_fraction"
-        case initialWeights = "initial_weights"
+        case initialWeights = "initial_weights", loss, relativeLossFloor = "relative_loss_floor"
     }
 
     /// Missing keys keep their defaults.
@@ -199,6 +212,8 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         try read(.lowResolutionSize, &d.lowResolutionSize)
         try read(.lowResolutionFraction, &d.lowResolutionFraction)
         d.initialWeights = try c.decodeIfPresent(String.self, forKey: .initialWeights)
+        try read(.loss, &d.loss)
+        try read(.relativeLossFloor, &d.relativeLossFloor)
         self = d
     }
 
@@ -297,6 +312,8 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
                 || (lowResolutionSize >= 16 && lowResolutionSize % 16 == 0 && lowResolutionSize <= inputSize),
             "low_resolution_size must be 0 (off) or a multiple of 16 in 16...input_size, is \(lowResolutionSize)")
         try require((0...1).contains(lowResolutionFraction), "low_resolution_fraction must be in 0...1")
+        try require(
+            relativeLossFloor > 0 && relativeLossFloor <= 65025, "relative_loss_floor must be in (0, 65025]")
         try synthesis?.validate()
         _ = try modelConfiguration()
     }
