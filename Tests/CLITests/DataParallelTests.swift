@@ -4,6 +4,9 @@
 // - faults: killing one rank with SIGKILL ends the job with a non-zero status within a bounded
 //   time, leaves the last checkpoint intact, and `--resume` with 2 ranks finishes exactly like an
 //   uninterrupted 2-rank run (bit for bit).
+// - agreement: two ranks given different data (an MPMD launch, one command line per rank) stop
+//   before training, every rank with a non-zero status, within 60 s, with one message naming the
+//   difference (a composite missing from rank 1's training list; rank 1 without a validation list).
 // Skipped with a message when mpirun is missing, except under CI, where it is a failure.
 import Foundation
 import NeuralNet
@@ -20,7 +23,7 @@ private let mpirun: URL? = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr
 @Suite(
     .serialized,
     .enabled(
-        if: (gknet != nil && mpirun != nil) || Fixtures.isCI, "mpirun (Open MPI) or the gknet executable is missing")
+        if: (gknet.exists && mpirun != nil) || Fixtures.isCI, "mpirun (Open MPI) or the gknet executable is missing")
 )
 struct DataParallelTests {
     static let configuration = """
@@ -63,6 +66,16 @@ struct DataParallelTests {
         return root
     }
 
+    /// mpirun's environment: allowed as root (CI containers), shared memory without CMA.
+    static var mpirunEnvironment: [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+        environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        // Containers often forbid the cross-process memory copy (CMA) of the shared-memory transport.
+        environment["OMPI_MCA_btl_vader_single_copy_mechanism"] = "none"
+        return environment
+    }
+
     /// `gknet train` in one process, or under `mpirun -np ranks` (as root and oversubscribed if need be).
     func train(ranks: Int, dataset: URL, runDirectory: URL, config: URL, resume: Bool = false) throws -> Process {
         let process = Process()
@@ -70,17 +83,12 @@ struct DataParallelTests {
             ["train", "--dataset", dataset.path, "--run-dir", runDirectory.path]
             + (resume ? ["--resume"] : ["--config", config.path])
         if ranks == 1 {
-            process.executableURL = try #require(gknet)
+            process.executableURL = try gknet.require()
             process.arguments = arguments
         } else {
             process.executableURL = try #require(mpirun, "mpirun is missing: make deps installs openmpi-bin")
-            process.arguments = ["-np", "\(ranks)", "--oversubscribe", try #require(gknet).path] + arguments
-            var environment = ProcessInfo.processInfo.environment
-            environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
-            environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
-            // Containers often forbid the cross-process memory copy (CMA) of the shared-memory transport.
-            environment["OMPI_MCA_btl_vader_single_copy_mechanism"] = "none"
-            process.environment = environment
+            process.arguments = ["-np", "\(ranks)", "--oversubscribe", try gknet.require().path] + arguments
+            process.environment = Self.mpirunEnvironment
         }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
@@ -94,10 +102,17 @@ struct DataParallelTests {
         }
     }
 
+    struct StoredTensor: Equatable {
+        var shape: [Int]
+        var values: [Float]
+    }
+
     /// The model's tensors of a training checkpoint (optimizer state left out).
-    func weights(_ runDirectory: URL) throws -> [String: [Float]] {
+    func weights(_ runDirectory: URL) throws -> [String: StoredTensor] {
         let file = try SafeTensorsFile(contentsOf: runDirectory.appendingPathComponent("last.safetensors"))
-        return file.tensors.filter { !$0.key.hasPrefix("__") }.mapValues(\.values)
+        return file.tensors.filter { !$0.key.hasPrefix("__") }.mapValues {
+            StoredTensor(shape: $0.shape, values: $0.values)
+        }
     }
 
     /// The processes mpirun started (its children whose environment names an MPI rank), by rank.
@@ -142,9 +157,14 @@ struct DataParallelTests {
         let (weightsOne, weightsTwo) = (try weights(single), try weights(pair))
         #expect(weightsOne.keys.sorted() == weightsTwo.keys.sorted() && !weightsOne.isEmpty)
         var difference = 0.0, norm = 0.0
-        for (name, a) in weightsOne {
-            guard let b = weightsTwo[name], b.count == a.count else { continue }
-            for (x, y) in zip(a, b) {
+        for (name, a) in weightsOne.sorted(by: { $0.key < $1.key }) {
+            // A tensor missing on one side is reported by the name check above; one of another shape fails here.
+            guard let b = weightsTwo[name] else { continue }
+            guard a.shape == b.shape, a.values.count == b.values.count else {
+                Issue.record("\(name): shape \(a.shape) (1 process) vs \(b.shape) (2 ranks)")
+                continue
+            }
+            for (x, y) in zip(a.values, b.values) {
                 difference += Double(x - y) * Double(x - y)
                 norm += Double(x) * Double(x)
             }
@@ -184,5 +204,126 @@ struct DataParallelTests {
             "the resumed run's log differs from the uninterrupted one")
         #expect(
             try weights(killed) == (try weights(pair)), "the resumed run's weights differ from the uninterrupted one")
+    }
+
+    /// The bundled HGCompris subset copied to `folder/name` (6 training composites, 2 validation images).
+    static func copyOfSamples(in folder: URL, _ name: String) throws -> URL {
+        let copy = folder.appendingPathComponent(name)
+        try FileManager.default.copyItem(
+            at: Fixtures.repositoryRoot.appendingPathComponent("Samples/HGCompris"), to: copy)
+        return copy
+    }
+
+    struct PerRankRun {
+        var status: Int32
+        var seconds: Double
+        var finished: Bool
+        var output: String
+        /// Each rank's exit status, by rank (when recorded).
+        var rankStatuses: [Int: Int32]
+    }
+
+    /// An MPMD launch, `mpirun -np 1 gknet train <arguments[0]> : -np 1 gknet train <arguments[1]>`,
+    /// stopped after 60 s. With `recordingEachRank` every rank runs under a shell that writes its
+    /// exit status to `folder/status.<rank>`, and mpirun lets every rank finish instead of stopping
+    /// the others at the first non-zero status (so each status can be read).
+    func launchPerRank(_ arguments: [[String]], in folder: URL, recordingEachRank: Bool) throws -> PerRankRun {
+        let gknetPath = try gknet.require().path
+        let process = Process()
+        process.executableURL = try #require(mpirun, "mpirun is missing: make deps installs openmpi-bin")
+        var environment = Self.mpirunEnvironment
+        let statusFolder = folder.appendingPathComponent("status-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: statusFolder, withIntermediateDirectories: true)
+        var commandLine = ["--oversubscribe"]
+        for (rank, rankArguments) in arguments.enumerated() {
+            if rank > 0 { commandLine.append(":") }
+            commandLine += ["-np", "1"]
+            if recordingEachRank {
+                commandLine += [
+                    "/bin/sh", "-c",
+                    #""$0" "$@"; s=$?; echo $s > "$STATUS_FOLDER/status.$OMPI_COMM_WORLD_RANK"; exit $s"#,
+                ]
+            }
+            commandLine += [gknetPath, "train"] + rankArguments
+        }
+        if recordingEachRank {
+            environment["STATUS_FOLDER"] = statusFolder.path
+            environment["OMPI_MCA_orte_abort_on_non_zero_status"] = "0"
+        }
+        process.arguments = commandLine
+        process.environment = environment
+        let log = folder.appendingPathComponent("mpirun-\(UUID().uuidString).log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        defer { try? handle.close() }
+        process.standardOutput = handle
+        process.standardError = handle
+        let start = Date()
+        try process.run()
+        while process.isRunning && Date().timeIntervalSince(start) < 60 { usleep(20_000) }
+        let finished = !process.isRunning
+        if !finished { process.terminate() }
+        process.waitUntilExit()
+        var statuses: [Int: Int32] = [:]
+        for rank in arguments.indices {
+            let text = try? String(
+                contentsOf: statusFolder.appendingPathComponent("status.\(rank)"), encoding: .utf8)
+            if let status = text.flatMap({ Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) {
+                statuses[rank] = status
+            }
+        }
+        return PerRankRun(
+            status: process.terminationStatus, seconds: Date().timeIntervalSince(start), finished: finished,
+            output: (try? String(contentsOf: log, encoding: .utf8)) ?? "", rankStatuses: statuses)
+    }
+
+    static let agreementConfiguration = """
+        {"preset": "tiny", "input_size": 32, "batch_size": 2, "steps": 4, "validation_interval": 2,
+         "checkpoint_interval": 2, "log_interval": 100, "warmup_steps": 2, "seed": 5, "threads": 1}
+        """
+
+    @Test func ranksWithDifferentDataStopWithOneMessage() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gknet-mpmd-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let config = folder.appendingPathComponent("config.json")
+        try Data(Self.agreementConfiguration.utf8).write(to: config)
+        let full = try Self.copyOfSamples(in: folder, "A")
+        // B: the training list without its last composite (the files stay).
+        let shorter = try Self.copyOfSamples(in: folder, "B")
+        let list = shorter.appendingPathComponent("HGCompris_train.txt")
+        let lines = try String(contentsOf: list, encoding: .utf8).split(separator: "\n")
+        try Data((lines.dropLast().joined(separator: "\n") + "\n").utf8).write(to: list)
+        // C: no validation list.
+        let unvalidated = try Self.copyOfSamples(in: folder, "C")
+        try FileManager.default.removeItem(at: unvalidated.appendingPathComponent("HGCompris_test.txt"))
+        func arguments(_ dataset: URL, _ run: String) -> [String] {
+            ["--dataset", dataset.path, "--run-dir", folder.appendingPathComponent(run).path, "--config", config.path]
+        }
+
+        // Every rank's own status, recorded by its shell (mpirun lets all ranks finish).
+        let listed = try launchPerRank(
+            [arguments(full, "run-a"), arguments(shorter, "run-b")], in: folder, recordingEachRank: true)
+        #expect(listed.finished, "the job with different training lists ran past 60 s:\n\(listed.output)")
+        #expect(
+            listed.rankStatuses == [0: 1, 1: 1], "each rank's exit status: \(listed.rankStatuses)\n\(listed.output)")
+        #expect(
+            listed.output.contains("rank 1's training list has 5 composites, rank 0's 6"),
+            "the message must name the difference:\n\(listed.output)")
+        #expect(
+            listed.output.contains("composite_images/panda_1_2.jpg"),
+            "the missing composite is named:\n\(listed.output)")
+        #expect(listed.output.components(separatedBy: "the ranks would train on different data").count == 2)
+        #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("run-a/log.jsonl").path))
+
+        // mpirun's default handling (stop at the first non-zero status): the job fails.
+        let unlisted = try launchPerRank(
+            [arguments(full, "run-c"), arguments(unvalidated, "run-d")], in: folder, recordingEachRank: false)
+        #expect(unlisted.finished, "the job with a missing validation list ran past 60 s:\n\(unlisted.output)")
+        #expect(unlisted.status != 0, "mpirun must fail when the ranks disagree")
+        #expect(
+            unlisted.output.contains("rank 1 has no validation list, rank 0's has 2 images"),
+            "the message must name the difference:\n\(unlisted.output)")
+        print("ranks with different data: stopped after \(listed.seconds) s and \(unlisted.seconds) s")
     }
 }

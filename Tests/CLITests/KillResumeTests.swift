@@ -19,7 +19,7 @@ func trainingLogWithoutTimings(_ runDirectory: URL) throws -> [String] {
     }
 }
 
-@Suite(.serialized, .enabled(if: trainExecutable != nil || Fixtures.isCI, "the gknet executable is not built"))
+@Suite(.serialized, .enabled(if: runsExecutables(trainExecutable), "the gknet executable is not built"))
 struct KillResumeTests {
     static let configuration = """
         {"preset": "tiny", "input_size": 32, "batch_size": 2, "steps": 12, "validation_interval": 0,
@@ -28,7 +28,7 @@ struct KillResumeTests {
 
     func train(_ runDirectory: URL, config: URL, resume: Bool) throws -> Process {
         let process = Process()
-        process.executableURL = try #require(trainExecutable)
+        process.executableURL = try trainExecutable.require()
         process.arguments =
             [
                 "train", "--dataset", Fixtures.repositoryRoot.appendingPathComponent("Samples").path, "--run-dir",
