@@ -20,6 +20,57 @@ private let mpirun: URL? = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr
     .map { URL(fileURLWithPath: String($0)).appendingPathComponent("mpirun") }
     .first { FileManager.default.isExecutableFile(atPath: $0.path) }
 
+struct StoredTensor: Equatable {
+    var shape: [Int]
+    var values: [Float]
+}
+
+/// ‖a − b‖ / ‖a‖ over every tensor of two checkpoints, and every tensor that cannot be compared
+/// (missing on one side, or of another shape): a problem, never skipped.
+struct WeightComparison {
+    var relative: Double
+    var problems: [String]
+
+    init(_ one: [String: StoredTensor], _ two: [String: StoredTensor]) {
+        problems = []
+        if one.isEmpty { problems.append("no tensors") }
+        for name in Set(one.keys).symmetricDifference(two.keys).sorted() {
+            problems.append("\(name) is only in the \(one[name] == nil ? "2-rank" : "1-process") checkpoint")
+        }
+        var difference = 0.0, norm = 0.0
+        for (name, a) in one.sorted(by: { $0.key < $1.key }) {
+            guard let b = two[name] else { continue }
+            guard a.shape == b.shape, a.values.count == b.values.count else {
+                problems.append("\(name): shape \(a.shape) (1 process) vs \(b.shape) (2 ranks)")
+                continue
+            }
+            for (x, y) in zip(a.values, b.values) {
+                difference += Double(x - y) * Double(x - y)
+                norm += Double(x) * Double(x)
+            }
+        }
+        relative = (difference / norm).squareRoot()
+    }
+}
+
+@Suite struct WeightComparisonTests {
+    /// A tensor of another shape (or missing) fails the comparison; it used to be skipped, so a
+    /// 2-rank checkpoint with one truncated tensor passed.
+    @Test func anotherShapeIsAProblemNotASkip() {
+        let one = [
+            "a": StoredTensor(shape: [2], values: [1, 2]), "b": StoredTensor(shape: [3], values: [1, 2, 3]),
+        ]
+        #expect(WeightComparison(one, one).problems.isEmpty && WeightComparison(one, one).relative == 0)
+        var truncated = one
+        truncated["b"] = StoredTensor(shape: [2], values: [1, 2])
+        let comparison = WeightComparison(one, truncated)
+        #expect(comparison.problems == ["b: shape [3] (1 process) vs [2] (2 ranks)"])
+        #expect(comparison.relative == 0, "the tensors that agree still agree")
+        truncated["b"] = nil
+        #expect(WeightComparison(one, truncated).problems == ["b is only in the 1-process checkpoint"])
+    }
+}
+
 @Suite(
     .serialized,
     .enabled(
@@ -102,11 +153,6 @@ struct DataParallelTests {
         }
     }
 
-    struct StoredTensor: Equatable {
-        var shape: [Int]
-        var values: [Float]
-    }
-
     /// The model's tensors of a training checkpoint (optimizer state left out).
     func weights(_ runDirectory: URL) throws -> [String: StoredTensor] {
         let file = try SafeTensorsFile(contentsOf: runDirectory.appendingPathComponent("last.safetensors"))
@@ -154,23 +200,9 @@ struct DataParallelTests {
         for (step, (a, b)) in zip(lossesOne, lossesTwo).enumerated() {
             #expect(abs(a - b) <= 1e-5 * abs(a), "step \(step + 1): loss \(a) (1 process) vs \(b) (2 ranks)")
         }
-        let (weightsOne, weightsTwo) = (try weights(single), try weights(pair))
-        #expect(weightsOne.keys.sorted() == weightsTwo.keys.sorted() && !weightsOne.isEmpty)
-        var difference = 0.0, norm = 0.0
-        for (name, a) in weightsOne.sorted(by: { $0.key < $1.key }) {
-            // A tensor missing on one side is reported by the name check above; one of another shape fails here.
-            guard let b = weightsTwo[name] else { continue }
-            guard a.shape == b.shape, a.values.count == b.values.count else {
-                Issue.record("\(name): shape \(a.shape) (1 process) vs \(b.shape) (2 ranks)")
-                continue
-            }
-            for (x, y) in zip(a.values, b.values) {
-                difference += Double(x - y) * Double(x - y)
-                norm += Double(x) * Double(x)
-            }
-        }
-        let relative = (difference / norm).squareRoot()
-        #expect(relative <= 1e-5, "relative weight difference after 20 steps: \(relative)")
+        let comparison = WeightComparison(try weights(single), try weights(pair))
+        #expect(comparison.problems.isEmpty, "\(comparison.problems.joined(separator: "; "))")
+        #expect(comparison.relative <= 1e-5, "relative weight difference after 20 steps: \(comparison.relative)")
 
         // kill rank 1 between checkpoints, then resume with 2 ranks
         let victim = try train(ranks: 2, dataset: dataset, runDirectory: killed, config: config)
