@@ -178,6 +178,40 @@ struct DataParallelTests {
         return found
     }
 
+    /// Every process below `pid` (its children, theirs, ...).
+    func descendants(of pid: pid_t) -> [pid_t] {
+        var parents: [pid_t: pid_t] = [:]
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let child = pid_t(entry),
+                let status = try? String(contentsOfFile: "/proc/\(child)/status", encoding: .utf8),
+                let line = status.split(separator: "\n").first(where: { $0.hasPrefix("PPid:") }),
+                let parent = pid_t(line.dropFirst(5).trimmingCharacters(in: .whitespaces))
+            else { continue }
+            parents[child] = parent
+        }
+        var found: [pid_t] = [], frontier = [pid]
+        while let next = frontier.popLast() {
+            let children = parents.filter { $0.value == next }.map(\.key)
+            found += children
+            frontier += children
+        }
+        return found
+    }
+
+    /// Ends a job that ran past its time: SIGTERM to mpirun, and after 10 s SIGKILL to every
+    /// process of the job (a rank blocked in a collective never reaches the check of the stop flag
+    /// that gknet's SIGTERM handler sets, so mpirun alone cannot end it), then waits for mpirun.
+    func stop(_ launcher: Process) {
+        launcher.terminate()
+        let grace = Date().addingTimeInterval(10)
+        while launcher.isRunning && Date() < grace { usleep(20_000) }
+        if launcher.isRunning {
+            for pid in descendants(of: launcher.processIdentifier) { kill(pid, SIGKILL) }
+            kill(launcher.processIdentifier, SIGKILL)
+        }
+        launcher.waitUntilExit()
+    }
+
     @Test func twoRanksTrainLikeOneProcessAndAKilledRankResumesExactly() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gknet-mpi-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -221,8 +255,7 @@ struct DataParallelTests {
         let killTime = Date()
         while victim.isRunning && Date().timeIntervalSince(killTime) < 60 { usleep(10_000) }
         let ended = !victim.isRunning
-        if !ended { victim.terminate() }
-        victim.waitUntilExit()
+        if !ended { stop(victim) }
         #expect(ended, "the job did not end within 60 s of losing a rank")
         #expect(victim.terminationStatus != 0, "losing a rank must end the job with a non-zero status")
         let checkpoint = try SafeTensorsFile(contentsOf: killed.appendingPathComponent("last.safetensors"))
@@ -294,8 +327,7 @@ struct DataParallelTests {
         try process.run()
         while process.isRunning && Date().timeIntervalSince(start) < 60 { usleep(20_000) }
         let finished = !process.isRunning
-        if !finished { process.terminate() }
-        process.waitUntilExit()
+        if !finished { stop(process) }
         var statuses: [Int: Int32] = [:]
         for rank in arguments.indices {
             let text = try? String(
