@@ -201,18 +201,24 @@ struct DataParallelTests {
     /// Ends a job that ran past its time: SIGTERM to mpirun, and after 10 s SIGKILL to every
     /// process of the job (a rank blocked in a collective never reaches the check of the stop flag
     /// that gknet's SIGTERM handler sets, so mpirun alone cannot end it), then waits for mpirun.
-    func stop(_ launcher: Process) {
+    func stop(_ launcher: Process) async throws {
         launcher.terminate()
-        let grace = Date().addingTimeInterval(10)
-        while launcher.isRunning && Date() < grace { usleep(20_000) }
-        if launcher.isRunning {
+        if try await !launcher.exits(within: 10) {
             for pid in descendants(of: launcher.processIdentifier) { kill(pid, SIGKILL) }
             kill(launcher.processIdentifier, SIGKILL)
         }
-        launcher.waitUntilExit()
+        try await launcher.exits()
     }
 
-    @Test func twoRanksTrainLikeOneProcessAndAKilledRankResumesExactly() throws {
+    /// Waits for a training job; one still running after 300 s is stopped and fails the test.
+    func finish(_ job: Process, _ label: String) async throws {
+        if try await !job.exits(within: 300) {
+            try await stop(job)
+            Issue.record("\(label) ran past 300 s and was stopped")
+        }
+    }
+
+    @Test func twoRanksTrainLikeOneProcessAndAKilledRankResumesExactly() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gknet-mpi-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -224,10 +230,10 @@ struct DataParallelTests {
 
         // 1 process x 8 images vs 2 ranks x 4 images
         let one = try train(ranks: 1, dataset: dataset, runDirectory: single, config: config)
-        one.waitUntilExit()
+        try await finish(one, "the one-process run")
         try #require(one.terminationStatus == 0, "the one-process run failed")
         let two = try train(ranks: 2, dataset: dataset, runDirectory: pair, config: config)
-        two.waitUntilExit()
+        try await finish(two, "the 2-rank run")
         try #require(two.terminationStatus == 0, "the 2-rank run failed")
         let (lossesOne, lossesTwo) = (try losses(single), try losses(pair))
         #expect(lossesOne.count == 20 && lossesTwo.count == 20)
@@ -249,20 +255,18 @@ struct DataParallelTests {
                 killedAfter = steps
                 break
             }
-            usleep(2_000)
+            try await pause(milliseconds: 2)
         }
         try #require(killedAfter != nil, "the run finished before a rank could be killed")
-        let killTime = Date()
-        while victim.isRunning && Date().timeIntervalSince(killTime) < 60 { usleep(10_000) }
-        let ended = !victim.isRunning
-        if !ended { stop(victim) }
+        let ended = try await victim.exits(within: 60)
+        if !ended { try await stop(victim) }
         #expect(ended, "the job did not end within 60 s of losing a rank")
         #expect(victim.terminationStatus != 0, "losing a rank must end the job with a non-zero status")
         let checkpoint = try SafeTensorsFile(contentsOf: killed.appendingPathComponent("last.safetensors"))
         #expect(Int(checkpoint.metadata[Checkpoint.stepKey] ?? "").map { $0 >= 4 } == true)
 
         let resumed = try train(ranks: 2, dataset: dataset, runDirectory: killed, config: config, resume: true)
-        resumed.waitUntilExit()
+        try await finish(resumed, "the resumed 2-rank run")
         #expect(resumed.terminationStatus == 0)
         #expect(
             try trainingLogWithoutTimings(killed) == (try trainingLogWithoutTimings(pair)),
@@ -292,7 +296,7 @@ struct DataParallelTests {
     /// stopped after 60 s. With `recordingEachRank` every rank runs under a shell that writes its
     /// exit status to `folder/status.<rank>`, and mpirun lets every rank finish instead of stopping
     /// the others at the first non-zero status (so each status can be read).
-    func launchPerRank(_ arguments: [[String]], in folder: URL, recordingEachRank: Bool) throws -> PerRankRun {
+    func launchPerRank(_ arguments: [[String]], in folder: URL, recordingEachRank: Bool) async throws -> PerRankRun {
         let gknetPath = try gknet.require().path
         let process = Process()
         process.executableURL = try #require(mpirun, "mpirun is missing: make deps installs openmpi-bin")
@@ -325,9 +329,8 @@ struct DataParallelTests {
         process.standardError = handle
         let start = Date()
         try process.run()
-        while process.isRunning && Date().timeIntervalSince(start) < 60 { usleep(20_000) }
-        let finished = !process.isRunning
-        if !finished { stop(process) }
+        let finished = try await process.exits(within: 60)
+        if !finished { try await stop(process) }
         var statuses: [Int: Int32] = [:]
         for rank in arguments.indices {
             let text = try? String(
@@ -346,7 +349,7 @@ struct DataParallelTests {
          "checkpoint_interval": 2, "log_interval": 100, "warmup_steps": 2, "seed": 5, "threads": 1}
         """
 
-    @Test func ranksWithDifferentDataStopWithOneMessage() throws {
+    @Test func ranksWithDifferentDataStopWithOneMessage() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gknet-mpmd-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -366,7 +369,7 @@ struct DataParallelTests {
         }
 
         // Every rank's own status, recorded by its shell (mpirun lets all ranks finish).
-        let listed = try launchPerRank(
+        let listed = try await launchPerRank(
             [arguments(full, "run-a"), arguments(shorter, "run-b")], in: folder, recordingEachRank: true)
         #expect(listed.finished, "the job with different training lists ran past 60 s:\n\(listed.output)")
         #expect(
@@ -381,7 +384,7 @@ struct DataParallelTests {
         #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("run-a/log.jsonl").path))
 
         // mpirun's default handling (stop at the first non-zero status): the job fails.
-        let unlisted = try launchPerRank(
+        let unlisted = try await launchPerRank(
             [arguments(full, "run-c"), arguments(unvalidated, "run-d")], in: folder, recordingEachRank: false)
         #expect(unlisted.finished, "the job with a missing validation list ran past 60 s:\n\(unlisted.output)")
         #expect(unlisted.status != 0, "mpirun must fail when the ranks disagree")

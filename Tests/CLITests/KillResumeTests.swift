@@ -94,7 +94,7 @@ struct KillResumeTests {
     }
 
     @Test(arguments: scenarios)
-    func killedRunResumesToTheUninterruptedResultBitForBit(_ scenario: ResumeScenario) throws {
+    func killedRunResumesToTheUninterruptedResultBitForBit(_ scenario: ResumeScenario) async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gknet-kill-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -110,7 +110,7 @@ struct KillResumeTests {
         let straight = folder.appendingPathComponent("straight"), killed = folder.appendingPathComponent("killed")
 
         let reference = try train(straight, config: config, data: data, resume: false)
-        reference.waitUntilExit()
+        try await reference.exits()
         #expect(reference.terminationStatus == 0)
 
         // Kill as soon as the log shows a step after the first checkpoint that is not itself a
@@ -127,9 +127,9 @@ struct KillResumeTests {
                 killedAt = last
                 break
             }
-            usleep(2_000)
+            try await pause(milliseconds: 2)
         }
-        victim.waitUntilExit()
+        try await victim.exits()
         try #require(killedAt != nil, "the run finished before it could be killed")
         #expect(victim.terminationReason == .uncaughtSignal)
         let checkpoint = try SafeTensorsFile(contentsOf: killed.appendingPathComponent("last.safetensors"))
@@ -146,7 +146,7 @@ struct KillResumeTests {
 
         // A resume takes everything from the run directory (config.json holds the photo folders).
         let resumed = try train(killed, config: config, data: scenario.freshComposites ? [] : data, resume: true)
-        resumed.waitUntilExit()
+        try await resumed.exits()
         #expect(resumed.terminationStatus == 0)
 
         let expected = try trainingLogWithoutTimings(straight)
