@@ -3,6 +3,7 @@
 // for a minute in `waitUntilExit` or `usleep` (a training run, an mpirun job) starved the async
 // tests beside it on a 2-core machine, whose own 10 s time limits then fired (the serve tests).
 import Foundation
+import Testing
 
 extension Process {
     /// Waits until the process exits or `seconds` pass, sleeping between checks.
@@ -23,3 +24,8 @@ extension Process {
 func pause(milliseconds: Int) async throws {
     try await Task.sleep(for: .milliseconds(milliseconds))
 }
+
+/// The suites that start training jobs (`KillResumeTests`, `DataParallelTests`: about a minute of
+/// both cores each) run one after the other rather than side by side, so that the rest of the
+/// suite, which runs in parallel with them, keeps some CPU (the serve tests have time limits).
+@Suite(.serialized) enum TrainingJobs {}
