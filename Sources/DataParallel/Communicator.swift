@@ -105,6 +105,37 @@ public final class Communicator: @unchecked Sendable {
         return Data(bytes)
     }
 
+    /// Every rank's bytes (any length each), in rank order, on rank `root`; an empty array on the
+    /// other ranks. A job of one gets `[data]`.
+    public func gather(_ data: Data, root: Int = 0) -> [Data] {
+        guard isDistributed else { return [data] }
+        var length = Int64(data.count)
+        var lengths = [Int64](repeating: 0, count: rank == root ? size : 0)
+        lengths.withUnsafeMutableBufferPointer { buffer in
+            check(
+                MPI_Gather(
+                    &length, 1, gk_mpi_int64(), buffer.baseAddress, 1, gk_mpi_int64(), Int32(root),
+                    gk_mpi_comm_world()),
+                "MPI_Gather")
+        }
+        var counts = lengths.map { Int32(clamping: $0) }
+        var offsets = [Int32](repeating: 0, count: counts.count)
+        for index in counts.indices.dropFirst() { offsets[index] = offsets[index - 1] + counts[index - 1] }
+        var received = [UInt8](repeating: 0, count: Int(counts.reduce(0, +)))
+        var sent = [UInt8](data)
+        sent.withUnsafeMutableBufferPointer { sending in
+            received.withUnsafeMutableBufferPointer { receiving in
+                check(
+                    MPI_Gatherv(
+                        sending.baseAddress, Int32(sending.count), gk_mpi_byte(), receiving.baseAddress, &counts,
+                        &offsets, gk_mpi_byte(), Int32(root), gk_mpi_comm_world()),
+                    "MPI_Gatherv")
+            }
+        }
+        guard rank == root else { return [] }
+        return counts.indices.map { Data(received[Int(offsets[$0])..<Int(offsets[$0] + counts[$0])]) }
+    }
+
     /// Waits until every rank has arrived.
     public func barrier() {
         guard isDistributed else { return }

@@ -49,6 +49,12 @@ public final class Trainer {
     var bestValidationFMSE: Double?
     var smoothedLoss: Double?
     var history = TrainingHistory()
+    /// What this run trains and validates on (checked between ranks and against a resumed checkpoint).
+    public let dataFingerprint: DataFingerprint
+    /// Whether a resume may continue on data other than the checkpoint's (`--allow-other-data`).
+    let allowsOtherData: Bool
+    /// Set when a resume continued on other data on purpose: what differs (reported when the run starts).
+    var otherDataNote: String?
 
     public static let configurationFile = "config.json"
     public static let logFile = "log.jsonl"
@@ -57,6 +63,8 @@ public final class Trainer {
     public static let plotFile = "plot.png"
     static let loaderKey = "gknet.loader"
     static let trainerKey = "gknet.trainer"
+    /// The checkpoint's `DataFingerprint` (counts and digests).
+    public static let dataKey = "gknet.data"
 
     /// Prepares a run; every configuration, dataset and run-directory problem is reported here,
     /// before any training work.
@@ -67,12 +75,16 @@ public final class Trainer {
     ///     `validation_dataset` names another).
     ///   - resume: continue from `last.safetensors` in `runDirectory`.
     ///   - communicator: the ranks of a data-parallel run (`.world`: those of mpirun, or this
-    ///     process alone). Every rank must construct its trainer with the same arguments.
+    ///     process alone). Every rank must construct its trainer with the same arguments; the ranks
+    ///     compare their configurations and data (`DataFingerprint`) and all throw
+    ///     `RankDisagreement` when any differs.
+    ///   - allowOtherData: let a resume continue on data other than the checkpoint's (else an error).
     public init(
         configuration requested: TrainingConfiguration?, dataset: URL?, runDirectory: URL, resume: Bool,
-        communicator: Communicator = .world
+        communicator: Communicator = .world, allowOtherData: Bool = false
     ) throws {
         self.communicator = communicator
+        allowsOtherData = allowOtherData
         let configuration =
             communicator.isDistributed
             ? try Self.sharedConfiguration(requested, runDirectory: runDirectory, resume: resume, communicator)
@@ -88,6 +100,10 @@ public final class Trainer {
         if configuration.threads > 0 { Threading.configure(threads: configuration.threads) }
         let training = try Self.trainingData(configuration, dataset: dataset)
         validation = try Self.validationSet(configuration, dataset: dataset)
+        // A rank given another --config than rank 0's would silently train with rank 0's: compare what it was given.
+        dataFingerprint = try DataFingerprint(
+            configuration: requested ?? configuration, training: training.source, validation: validation)
+        try dataFingerprint.checkAgreement(communicator)
         model = try GKNet(configuration: try configuration.modelConfiguration(), seed: configuration.seed)
         if !resume, let initialWeights = configuration.initialWeights {
             try Self.loadInitialWeights(into: model, from: URL(fileURLWithPath: initialWeights))
@@ -288,7 +304,7 @@ public final class Trainer {
                 "gknet-rank\(communicator.rank)-\(ProcessInfo.processInfo.processIdentifier).safetensors")
             try AtomicFile.write(bytes, to: copy)
             defer { try? FileManager.default.removeItem(at: copy) }
-            try restoreLast(from: copy)
+            try restoreLast(from: copy, checkingData: false)
             return
         }
         let fileManager = FileManager.default
@@ -300,7 +316,7 @@ public final class Trainer {
             _ = communicator.broadcast(restoring ? try Data(contentsOf: lastURL) : Data())
         }
         if restoring {
-            try restoreLast(from: lastURL)
+            try restoreLast(from: lastURL, checkingData: true)
             history = try TrainingHistory.read(from: runDirectory.appendingPathComponent(Self.logFile), upToStep: step)
             try history.write(to: runDirectory.appendingPathComponent(Self.logFile))
         } else {
@@ -325,11 +341,29 @@ public final class Trainer {
     }
 
     /// Loads a training checkpoint (`last.safetensors`, or rank 0's copy of it).
-    private func restoreLast(from url: URL) throws {
+    /// - Parameter checkingData: compare the run's data with the checkpoint's fingerprint (rank 0;
+    ///   the other ranks' data already equals rank 0's).
+    private func restoreLast(from url: URL, checkingData: Bool) throws {
         let file = try SafeTensorsFile(contentsOf: url)
         if let saved = try Checkpoint.configuration(GKNetConfiguration.self, in: file), saved != model.configuration {
             throw TrainingError(
                 "\(url.path): the checkpoint holds another model configuration than \(Self.configurationFile)")
+        }
+        // Checkpoints written before the fingerprint existed have none: nothing to compare.
+        if checkingData, let text = file.metadata[Self.dataKey] {
+            guard let saved = try? JSONDecoder().decode(DataFingerprint.self, from: Data(text.utf8)) else {
+                throw TrainingError("\(url.path): unreadable data fingerprint (\(Self.dataKey)) in the checkpoint")
+            }
+            let differences = dataFingerprint.differences(fromCheckpoint: saved)
+            if !differences.isEmpty {
+                let what = differences.joined(separator: "; ")
+                guard allowsOtherData else {
+                    throw TrainingError(
+                        "\(url.path) was trained on other data: \(what); resume with --allow-other-data to continue "
+                            + "on this data on purpose, or use the data the run started with")
+                }
+                otherDataNote = "resuming on other data (--allow-other-data): \(what)"
+            }
         }
         let (progress, _) = try TrainingCheckpoint.restore(
             from: url, model: model, optimizer: optimizer, scheduler: scheduler)
@@ -339,7 +373,12 @@ public final class Trainer {
         else {
             throw TrainingError("\(url.path): no data-loader position (\(Self.loaderKey)) in the checkpoint")
         }
-        loader.restore(loaderState)
+        // Other data on purpose (--allow-other-data) may have fewer samples: a position past the
+        // end of the epoch continues at the next epoch.
+        let samplesPerEpoch = loader.batchesPerEpoch * configuration.batchSize
+        loader.restore(
+            loaderState.position < samplesPerEpoch
+                ? loaderState : LoaderState(epoch: loaderState.epoch + 1, position: 0))
         if let text = file.metadata[Self.trainerKey],
             let state = try? JSONDecoder().decode(TrainerState.self, from: Data(text.utf8))
         {
@@ -365,7 +404,10 @@ public final class Trainer {
             to: runDirectory.appendingPathComponent(Self.lastCheckpoint), model: model, optimizer: optimizer,
             scheduler: scheduler,
             step: step, configuration: model.configuration,
-            metadata: [Self.loaderKey: loaderText, Self.trainerKey: trainerText])
+            metadata: [
+                Self.loaderKey: loaderText, Self.trainerKey: trainerText,
+                Self.dataKey: String(decoding: try encoder.encode(dataFingerprint.summary), as: UTF8.self),
+            ])
     }
 
     /// One optimizer step on the next batch. - Returns: the loss before the update.
@@ -478,6 +520,7 @@ public final class Trainer {
         let start = Date()
         var interrupted = false
         let preset = configuration.model == nil ? configuration.preset : "custom"
+        if let otherDataNote { report(otherDataNote) }
         if step >= totalSteps {
             report("the run already finished all \(totalSteps) steps (\(preset) model); nothing to train")
         } else {

@@ -56,9 +56,18 @@ extension GKNetCommand {
         @Flag(help: "Continue the run in --run-dir from last.safetensors.")
         var resume = false
 
+        @Flag(
+            help:
+                ArgumentHelp(
+                    "With --resume: continue even though the training or validation files differ from those the "
+                        + "checkpoint was trained on (otherwise an error).")
+        )
+        var allowOtherData = false
+
         func validate() throws {
             if (photos == nil) != (masks == nil) { throw ValidationError("--photos and --masks go together") }
             if exclude != nil && photos == nil { throw ValidationError("--exclude needs --photos and --masks") }
+            if allowOtherData && !resume { throw ValidationError("--allow-other-data goes with --resume") }
             if dataset == nil && photos == nil && !resume && config == nil {
                 throw ValidationError("pass --dataset DIR, or --photos DIR --masks DIR")
             }
@@ -71,6 +80,11 @@ extension GKNetCommand {
             let world = Communicator.world
             do {
                 try train(communicator: world)
+            } catch let disagreement as RankDisagreement {
+                // Every rank knows it: one message (rank 0's), then every rank leaves with status 1.
+                if world.isRoot { FileHandle.standardError.write(Data("error: \(disagreement)\n".utf8)) }
+                world.finish()
+                throw ExitCode.failure
             } catch {
                 world.abort("\(error)")
             }
@@ -91,7 +105,8 @@ extension GKNetCommand {
             }
             let trainer = try Trainer(
                 configuration: requested, dataset: dataset.map { URL(fileURLWithPath: $0) },
-                runDirectory: URL(fileURLWithPath: runDir), resume: resume, communicator: communicator)
+                runDirectory: URL(fileURLWithPath: runDir), resume: resume, communicator: communicator,
+                allowOtherData: allowOtherData)
             let stop = StopRequest()
             let result = try trainer.run(shouldStop: { stop.isRequested }) { line in
                 FileHandle.standardError.write(Data((line + "\n").utf8))

@@ -7,28 +7,7 @@ import NeuralNet
 import Testing
 import _TestSupport
 
-/// The executable `name` next to this test bundle (.build/<config>/), or in the repository's
-/// .build/debug or .build/release; nil when it has not been built.
-func builtExecutable(_ name: String) -> URL? {
-    var candidates: [URL] = []
-    if let first = CommandLine.arguments.first {
-        candidates.append(
-            URL(fileURLWithPath: first).resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent(
-                name))
-    }
-    candidates.append(Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent(name))
-    for configuration in ["debug", "release"] {
-        candidates.append(Fixtures.repositoryRoot.appendingPathComponent(".build/\(configuration)/\(name)"))
-    }
-    return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }
-}
-
 private let gknetExecutable = builtExecutable("gknet")
-
-/// The suite runs without `gknet` only under CI, where that is a failure.
-private struct MissingExecutable: Error, CustomStringConvertible {
-    var description: String { "the gknet executable is not built (CI is set, so this fails instead of skipping)" }
-}
 
 struct Run {
     var status: Int32
@@ -37,8 +16,7 @@ struct Run {
 }
 
 private func gknet(_ arguments: [String]) throws -> Run {
-    guard let executable = gknetExecutable else { throw MissingExecutable() }
-    return try run(executable, arguments)
+    try run(try gknetExecutable.require(), arguments)
 }
 
 /// Runs `executable` with `arguments`, no default model and 2 threads unless the caller's
@@ -68,7 +46,7 @@ func run(_ executable: URL, _ arguments: [String]) throws -> Run {
 @Suite(
     .serialized,
     .enabled(
-        if: gknetExecutable != nil || Fixtures.isCI,
+        if: runsExecutables(gknetExecutable),
         "the gknet executable is not built: run `swift build` (or `make test`) first"))
 struct HarmonizeCLITests {
     let samples = Fixtures.repositoryRoot.appendingPathComponent("Samples/HGCompris")

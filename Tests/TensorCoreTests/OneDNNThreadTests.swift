@@ -51,8 +51,9 @@ import _TestSupport
         return result.value.pointee
     }
 
-    @Test(.enabled(if: ConvolutionBackend.isOneDNNAvailable))
-    func cachedPrimitiveRunsOnAnotherThread() {
+    @Test(.enabled(if: oneDNN.runsTests, Comment(rawValue: oneDNN.skipMessage)))
+    func cachedPrimitiveRunsOnAnotherThread() throws {
+        try oneDNN.require()
         #expect(
             oneDNNConvolutionImplementation(geometry: Self.geometry, pass: "training", blockedLayout: false)?.contains(
                 "gemm") == true,
