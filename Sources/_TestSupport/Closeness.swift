@@ -3,7 +3,7 @@ import Foundation
 import TensorCore
 
 #if canImport(Testing)
-    import Testing
+import Testing
 #endif
 
 /// The result of comparing two buffers elementwise.
@@ -131,7 +131,7 @@ public enum ParityReport {
 
     private static var currentTestName: String {
         #if canImport(Testing)
-            if let test = Test.current { return test.id.description }
+        if let test = Test.current { return test.id.description }
         #endif
         return "-"
     }

@@ -37,25 +37,49 @@ struct ModelFixture {
     func tensor(_ name: String) throws -> Tensor { try file.tensor(name) }
 
     /// The bound for one kind of result ("eval", "train", "trace", "grad", "after", "adam.losses",
-    /// ...): `floor`, or twice the fixture's own float32-vs-float64 difference for that kind when
+    /// ...): `floor`, or 4x the fixture's own float32-vs-float64 difference for that kind when
     /// that is larger (metadata `float64_agreement`; e.g. 1.4e-5 for narrow_learned_blend's eval
-    /// output): a correct float32 port cannot be held closer to PyTorch's float32 than that.
+    /// output): a correct float32 port cannot be held closer to PyTorch's float32 than that, and 4x
+    /// is the margin every parity tolerance keeps over its measured spread (docs/robustness.md).
     func tolerance(_ kind: String, floor: Float) -> Float {
         guard let json = file.metadata["fixture"],
             let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
             let agreement = object["float64_agreement"] as? [String: Double], let measured = agreement[kind]
         else { return floor }
-        return max(floor, Float(2 * measured))
+        return max(floor, Float(4 * measured))
     }
 }
 
 /// Bounds of the element-wise parity checks (`compareToScale`: |a - e| <= t * (max |e| + |e|)),
 /// raised per fixture where PyTorch's own float32 result is further from float64 (`tolerance`).
 enum TwinTolerance {
-    /// Outputs, intermediates, the loss, running statistics and Adam losses.
-    static let values: Float = 1e-5
-    /// Parameter gradients.
+    /// Outputs, intermediates, the loss, running statistics and Adam losses (step 0; later steps widen
+    /// by `trajectoryGrowth`). 4x the worst measured: 0.44 of 1e-5 (paper train output, 0.28) and of a
+    /// fixture's own float64-derived bound (narrow_learned_blend eval, 0.44 of 2.8e-5); docs/robustness.md.
+    static let values: Float = 2e-5
+    /// Parameter gradients (worst measured: 0.22 of this, paper kpb.2.scf.gate.fc1.bias).
     static let gradients: Float = 5e-5
+    /// How much the bound on an Adam trajectory's loss widens per step (`compareAdamTrajectory`): the
+    /// loss after 5 steps of `small` moved 0.94 of a flat 1e-5 bound under SSE4.1 oneDNN + generic
+    /// OpenBLAS and 1.48 on an AMD EPYC in a full `make test` (issue 21); (1 + k) x 2e-5 gives 12x at step 5.
+    static let trajectoryGrowth: Float = 1
+}
+
+/// The losses of an Adam trajectory (steps 0..<n, then the loss after the last step) against the twin's,
+/// step k within `base` x (1 + `TwinTolerance.trajectoryGrowth` x k) of the loss (compareToScale of the
+/// one value): rounding differences change each step's update, and Adam's normalised step turns a
+/// gradient that is rounding noise into an update of up to the learning rate, so the distance between
+/// two correct implementations grows with every step (measured: docs/robustness.md "Tolerances from
+/// measured spread").
+func compareAdamTrajectory(_ losses: [Float], reference: [Float], base: Float, label: String) -> [Comparison] {
+    guard losses.count == reference.count else {
+        return [compare(losses, reference, label: "\(label) Adam trajectory length")]
+    }
+    return losses.indices.map { step in
+        compareToScale(
+            [losses[step]], [reference[step]], tolerance: base * (1 + TwinTolerance.trajectoryGrowth * Float(step)),
+            label: "\(label) Adam loss \(step)")
+    }
 }
 
 let modelFixtures = [
@@ -172,15 +196,10 @@ let modelFixtures = [
         let after = withoutGradient {
             foregroundNormalizedMSE(output: model(composite: composite, mask: mask), target: target, mask: mask)
         }
-        let expected = try fixture.tensor("adam.losses").data
-        let comparison = compareToScale(
-            losses, expected, tolerance: fixture.tolerance("adam.losses", floor: TwinTolerance.values),
-            label: "\(name) Adam losses")
-        #expect(comparison.passed, "\(comparison)")
-        let expectedAfter = try fixture.tensor("adam.loss_after").data
-        let afterComparison = compareToScale(
-            after.data, expectedAfter, tolerance: fixture.tolerance("adam.loss_after", floor: TwinTolerance.values),
-            label: "\(name) loss after 5 steps")
-        #expect(afterComparison.passed, "\(afterComparison)")
+        let trajectory = compareAdamTrajectory(
+            losses + after.data,
+            reference: try fixture.tensor("adam.losses").data + fixture.tensor("adam.loss_after").data,
+            base: fixture.tolerance("adam.losses", floor: TwinTolerance.values), label: name)
+        for comparison in trajectory { #expect(comparison.passed, "\(comparison)") }
     }
 }

@@ -105,7 +105,8 @@ private struct PresetFixture {
                 (projection, Double(stats[2]), tolerance * Double(stats[1]) * sSquares.squareRoot(), "projection"),
             ]
             for (actual, wanted, bound, what) in bounds {
-                comparisons.append(compare(actual, wanted, bound: bound, label: "\(name) grad \(parameterName) \(what)"))
+                comparisons.append(
+                    compare(actual, wanted, bound: bound, label: "\(name) grad \(parameterName) \(what)"))
             }
         }
 
@@ -125,14 +126,10 @@ private struct PresetFixture {
         let after = withoutGradient {
             foregroundNormalizedMSE(output: trainer(composite: composite, mask: mask), target: target, mask: mask)
         }
-        comparisons.append(
-            compareToScale(
-                losses, try fixture.tensor("adam.losses").data, tolerance: TwinTolerance.values,
-                label: "\(name) Adam losses"))
-        comparisons.append(
-            compareToScale(
-                after.data, try fixture.tensor("adam.loss_after").data, tolerance: TwinTolerance.values,
-                label: "\(name) loss after 5 steps"))
+        comparisons += compareAdamTrajectory(
+            losses + after.data,
+            reference: try fixture.tensor("adam.losses").data + fixture.tensor("adam.loss_after").data,
+            base: TwinTolerance.values, label: name)
 
         for comparison in comparisons { #expect(comparison.passed, "\(comparison)") }
     }

@@ -220,7 +220,8 @@ func convolutionInputs(_ t: ConvolutionCase, transposed: Bool, seed: UInt64) -> 
     }
 
     /// Winograd F(4x4, 3x3) rounds more than direct convolution; on a realistic layer its error stays
-    /// below 2e-5 of the output's largest magnitude (forward, input and weight gradients).
+    /// below 1e-5 of the output's largest magnitude (forward, input and weight gradients; measured worst
+    /// 0.92e-5 over the instruction-set settings of `make test-isa`), checked with a 4x margin.
     @Test func winogradAccuracyOnA64ChannelLayer() {
         let g = ConvolutionGeometry(
             batch: 1, inputChannels: 64, inputHeight: 30, inputWidth: 33, outputChannels: 64, kernelSize: 3, padding: 1)
@@ -245,7 +246,7 @@ func convolutionInputs(_ t: ConvolutionCase, transposed: Bool, seed: UInt64) -> 
         ] {
             let scale = e.map(abs).max() ?? 1
             let comparison = compare(
-                a, e, relativeTolerance: 0, absoluteTolerance: 2e-5 * scale, label: "Winograd \(label) (scale \(scale))"
+                a, e, relativeTolerance: 0, absoluteTolerance: 4e-5 * scale, label: "Winograd \(label) (scale \(scale))"
             )
             #expect(comparison.passed, "\(comparison)")
         }
@@ -266,7 +267,9 @@ func convolutionInputs(_ t: ConvolutionCase, transposed: Bool, seed: UInt64) -> 
 func expectClose(
     _ actual: [Float], _ expected: [Float], _ label: String, sourceLocation: SourceLocation = #_sourceLocation
 ) {
-    let comparison = compare(actual, expected, relativeTolerance: 1e-4, absoluteTolerance: 1e-4, label: label)
+    // 2.5e-4: 4x the worst measured (Winograd accumulate, 0.51 of 1e-4 under ONEDNN_MAX_CPU_ISA=SSE41 +
+    // OPENBLAS_CORETYPE=Prescott; docs/robustness.md "Tolerances from measured spread").
+    let comparison = compare(actual, expected, relativeTolerance: 2.5e-4, absoluteTolerance: 2.5e-4, label: label)
     #expect(comparison.passed, "\(comparison)", sourceLocation: sourceLocation)
 }
 

@@ -90,7 +90,11 @@ import _TestSupport
         }
         // Without the hook each half normalises with its own statistics: the test can tell.
         let unsynchronized = run(rows: 0..<2, sum: nil)
-        #expect(!compare(unsynchronized.output, Array(whole.output.prefix(unsynchronized.output.count))).passed)
+        #expect(
+            !compare(
+                unsynchronized.output, Array(whole.output.prefix(unsynchronized.output.count)),
+                label: "unsynchronized output (must differ)"
+            ).passed)
     }
 }
 
