@@ -81,6 +81,10 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as APIError {
             return error.response()
+        } catch is CancellationError {
+            // the server is stopping (its shutdown timeout passed) while this request waited
+            return APIError(.serviceUnavailable, "shutting_down", "the server is shutting down", retryAfter: 5)
+                .response()
         } catch let error as any HTTPResponseError {
             let code = error.status == .contentTooLarge ? "upload_too_large" : "http_\(error.status.code)"
             let detail =

@@ -17,14 +17,33 @@ struct UploadForm {
     static func read(
         _ iterator: inout RequestBody.AsyncIterator, contentType: String?, fields: Set<String>, limits: FormLimits
     ) async throws -> UploadForm {
+        let reader: FormReader
         do {
-            let reader = try FormReader(contentType: contentType, wanted: fields, limits: limits)
-            while let chunk = try await iterator.next() { try reader.consume(chunk) }
-            try reader.finish()
-            return UploadForm(fields: reader.fields.mapValues { Data($0.readableBytesView) })
+            reader = try FormReader(contentType: contentType, wanted: fields, limits: limits)
         } catch let error as FormError {
             throw APIError(error)
         }
+        while true {
+            let chunk: ByteBuffer?
+            do {
+                chunk = try await iterator.next()
+            } catch {
+                // the connection closed (the client left, or the read timeout dropped it) or the server is stopping
+                throw APIError(.badRequest, "upload_cut_short", "the connection ended before the whole body arrived")
+            }
+            guard let chunk else { break }
+            do {
+                try reader.consume(chunk)
+            } catch let error as FormError {
+                throw APIError(error)
+            }
+        }
+        do {
+            try reader.finish()
+        } catch let error as FormError {
+            throw APIError(error)
+        }
+        return UploadForm(fields: reader.fields.mapValues { Data($0.readableBytesView) })
     }
 
     /// The bytes of a required file field. - Throws: `APIError` 400 naming the field.
