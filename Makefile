@@ -83,7 +83,8 @@ test-serve-abuse: deps
 	$(SWIFT) build -c release --product gknet
 	ABUSE_HEAVY=$(ABUSE_HEAVY) python3 Scripts/serve/abuse_test.py
 
-## bench-serve: wrk against /v1/harmonize at 1, 4, 16 connections, then a 10-minute mixed soak
+## bench-serve: wrk against /v1/harmonize at 1, 4, 16 connections with 1 worker x all cores and 2 workers
+## (each its own server), then a 10-minute mixed soak on the first
 bench-serve: serve-tools
 	$(SERVE_VENV)/bin/python Scripts/serve/load_test.py
 

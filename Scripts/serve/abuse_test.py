@@ -283,7 +283,7 @@ def _quiet(function):
 def bench_parse():
     """Time to answer a form of one part of N bytes (no image: 400 missing_field after the whole body)."""
     rows = []
-    for size in [1 << 10, 16 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20, 32 << 20 - 4096]:
+    for size in [1 << 10, 16 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20, (32 << 20) - 4096]:
         for kind, filler in [("random", os.urandom(size)),
                              ("near-boundaries", (b"\r\n--gknetabusX" * (size // 15 + 1))[:size])]:
             body, content_type = form([("x", filler)])
