@@ -90,6 +90,12 @@ extension GKNetCommand {
             guard (1...100_000).contains(maxConnections) else {
                 throw ValidationError("--max-connections must be in 1...100000")
             }
+            if let allowOrigin,
+                !(allowOrigin.hasPrefix("http://") || allowOrigin.hasPrefix("https://"))
+                    || allowOrigin.utf8.contains(where: { $0 < 0x21 || $0 > 0x7E })
+            {
+                throw ValidationError("--allow-origin must be one origin such as https://site.example")
+            }
             if let apiKey, apiKey.isEmpty || apiKey.utf8.contains(where: { $0 < 0x21 || $0 > 0x7E }) {
                 throw ValidationError("--api-key must be printable ASCII without spaces")
             }
@@ -110,7 +116,7 @@ extension GKNetCommand {
             options.maximumConnections = maxConnections
             options.shutdownTimeoutSeconds = shutdownTimeout
             options.apiKey =
-                apiKey ?? ProcessInfo.processInfo.environment["GKNET_API_KEY"].flatMap { $0.isEmpty ? nil : $0 }
+                apiKey ?? RuntimeSettings.current.apiKey
             options.allowedOrigin = allowOrigin
             // the cores are shared out between the workers unless --threads or GKNET_THREADS says
             // otherwise; each worker thread takes this count when it starts (Threading.applyToCurrentThread)

@@ -376,23 +376,29 @@ private func app(_ service: HarmonizationService) -> some ApplicationProtocol {
     }
 
     @Test func workerPoolRunsInOrderAndRefusesBeyondItsQueue() async throws {
+        // deadlines far away: a loaded machine must not expire a waiter while the test sets up
         let pool = WorkerPool(resources: [0, 1], queueCapacity: 3)
         let gate = DispatchSemaphore(value: 0)
         let started = Recorder()
+        let giveUp = ContinuousClock.now + .seconds(120)
         // occupy both workers
-        let blockers = (0..<2).map { _ in Task { try await pool.run(timeout: .seconds(10)) { _ in gate.wait() } } }
-        while pool.busyWorkers < 2 { try await Task.sleep(for: .milliseconds(5)) }
+        let blockers = (0..<2).map { _ in
+            Task { try await pool.run(timeout: .seconds(300)) { _ in _ = gate.wait(timeout: .now() + 150) } }
+        }
+        while pool.busyWorkers < 2 && ContinuousClock.now < giveUp { try await Task.sleep(for: .milliseconds(5)) }
         // three requests queue up one after the other: they must start in that order
         var waiting: [Task<Int, any Error>] = []
         for request in 1...3 {
             waiting.append(
                 Task {
-                    try await pool.run(timeout: .seconds(10)) { worker in
+                    try await pool.run(timeout: .seconds(300)) { worker in
                         started.append(request)
                         return worker
                     }
                 })
-            while pool.queueLength < request { try await Task.sleep(for: .milliseconds(5)) }
+            while pool.queueLength < request && ContinuousClock.now < giveUp {
+                try await Task.sleep(for: .milliseconds(5))
+            }
         }
         #expect(pool.isFull)
         await #expect(throws: PoolRefusal.queueFull) { try await pool.run(timeout: .seconds(10)) { $0 } }
@@ -411,26 +417,31 @@ private func app(_ service: HarmonizationService) -> some ApplicationProtocol {
         let service = try makeService { $0.timeoutSeconds = 0.3 }
         let stages = Recorder()
         let control = JobControl()
-        let started = ContinuousClock.now
-        do {
-            _ = try await service.runJob(control: control) { _ in
-                // stage 1 outlives the deadline; the check before stage 2 stops the job
-                Thread.sleep(forTimeInterval: 0.6)
+        let release = DispatchSemaphore(value: 0)
+        let request = Task {
+            try await service.runJob(control: control) { _ in
+                // stage 1 runs until the test has seen the answer (at most 20 s); then the check
+                // before stage 2 must stop the job
                 stages.append(1)
+                _ = release.wait(timeout: .now() + 20)
                 try control.check()
                 stages.append(2)
             }
-            Issue.record("expected a 504")
-        } catch let error as APIError {
-            #expect(error.status == .gatewayTimeout && error.code == "timeout")
         }
-        // the answer came at the deadline, while the job was still running
-        #expect(ContinuousClock.now - started < .milliseconds(550))
+        let result = await request.result
+        // the 504 came while the job was still in its first stage
+        let answered = stages.values
+        release.signal()
+        guard case .failure(let error as APIError) = result else {
+            Issue.record("expected a 504, got \(result)")
+            return
+        }
+        #expect(error.status == .gatewayTimeout && error.code == "timeout")
+        #expect(answered == [1])
         #expect(control.cancelled)
         while service.pool.busyWorkers > 0 { try await Task.sleep(for: .milliseconds(5)) }
         #expect(stages.values == [1])
-        let text = service.metrics.registry.emitToString()
-        #expect(text.contains("gknet_timeouts_total 1"))
+        #expect(service.metrics.registry.emitToString().contains("gknet_timeouts_total 1"))
     }
 
     @Test func aCancelledJobDoesNotStartAndEachWorkerThreadHasTheEngineThreadCount() async throws {
