@@ -8,7 +8,7 @@ VENV         := .venv-ref
 PYTHON       := $(VENV)/bin/python
 THREADS      ?= $(shell nproc)
 
-.PHONY: deps build release test format lint demo serve serve-tools test-browser fuzz-api bench-serve venv fixtures bench-kernels bench-harmonize bench-model clean data fuzz fuzz-smoke test-asan test-isa
+.PHONY: deps build release test format lint demo serve serve-tools test-browser fuzz-api bench-serve test-serve-abuse venv fixtures bench-kernels bench-harmonize bench-model clean data fuzz fuzz-smoke test-asan test-isa
 
 ## deps: install the Debian packages the build needs (idempotent, quiet when present)
 deps:
@@ -73,7 +73,18 @@ FUZZ_API_EXAMPLES ?= 1000
 fuzz-api: serve-tools
 	Scripts/serve/fuzz_api.sh $(FUZZ_API_EXAMPLES)
 
-## bench-serve: wrk against /v1/harmonize at 1, 4, 16 connections, then a 10-minute mixed soak
+## test-serve-abuse: gknet serve (release) under abusive clients, each case with a stated bound
+## (Scripts/serve/abuse_test.py, Python's standard library only; docs/robustness.md "Abusive clients"):
+## boundary-only bodies, 10,000 tiny parts, an oversized urllib upload, trickling connections, a client
+## that leaves mid-job, SIGTERM amid it all. The quick sizes run in .ci/run (about a minute after the
+## build); ABUSE_HEAVY=1 uses issue 22's sizes (32 MiB bodies, 300 MB upload, 64 trickling connections).
+ABUSE_HEAVY ?= 0
+test-serve-abuse: deps
+	$(SWIFT) build -c release --product gknet
+	ABUSE_HEAVY=$(ABUSE_HEAVY) python3 Scripts/serve/abuse_test.py
+
+## bench-serve: wrk against /v1/harmonize at 1, 4, 16 connections with 1 worker x all cores and 2 workers
+## (each its own server), then a 10-minute mixed soak on the first
 bench-serve: serve-tools
 	$(SERVE_VENV)/bin/python Scripts/serve/load_test.py
 
@@ -114,7 +125,7 @@ bench-model: deps venv
 data:
 	bash Scripts/prepare_photos.sh data
 
-## fuzz: every fuzz target (Fuzz/<Target>, libFuzzer + AddressSanitizer) for FUZZ_RUNS iterations
+## fuzz: every fuzz target (Fuzz/<Target>, libFuzzer + AddressSanitizer; Request = gknet serve's upload path) for FUZZ_RUNS iterations
 ## (default 10^5) or FUZZ_SECONDS seconds each; prints iterations, coverage and crashes per target
 ## (docs/robustness.md). FUZZ_TARGETS="SafeTensors PNG" picks targets.
 FUZZ_RUNS    ?= 100000

@@ -32,6 +32,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // MARK: - Public API
@@ -56,11 +58,20 @@ let package = Package(
                 "Evaluation", "DataParallel",
             ]
         ),
+        // Multipart form bodies read as they arrive (multipart-kit), with limits; no HTTP server.
+        .target(
+            name: "RequestForms",
+            dependencies: [
+                .product(name: "MultipartKit", package: "multipart-kit"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         // The web service: a thin HTTP layer over Inference.
         .target(
             name: "GKNetServe",
             dependencies: [
-                "GKNetModel", "ImageCodec", "Inference",
+                "GKNetModel", "ImageCodec", "Inference", "RequestForms",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "MultipartKit", package: "multipart-kit"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -68,6 +79,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             ],
             resources: [.copy("Resources/index.html"), .copy("Resources/openapi.yaml")]
         ),
@@ -90,7 +102,10 @@ let package = Package(
                 "Datasets", "Synthesis", "Inference", "Evaluation", "Training", "GKNetServe", "DataParallel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(
@@ -119,7 +134,7 @@ let package = Package(
         .testTarget(
             name: "ServeTests",
             dependencies: [
-                "GKNetServe", "GKNetModel", "NeuralNet", "ImageCodec", "_TestSupport",
+                "GKNetServe", "RequestForms", "TensorCore", "GKNetModel", "NeuralNet", "ImageCodec", "_TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -33,6 +33,13 @@ declare -A TARGET_MODULES=(
     [TrainingConfig]="TensorCore NeuralNet GKNetModel ImageCodec Datasets Synthesis Inference Evaluation DataParallel Training"
 )
 
+# Targets whose modules need the package's dependencies (multipart-kit, swift-nio): SwiftPM builds
+# that module and its dependencies into $OUT/spm with the same instrumentation (release: -O, so
+# preconditions stay), and the target links every object file built there.
+declare -A PACKAGE_TARGETS=(
+    [Request]="RequestForms"
+)
+
 # Rebuilds a module when one of its sources, or a module built before it, is newer than its library.
 build_module() {
     local name=$1 library=$MODULES/lib$1.a
@@ -57,6 +64,7 @@ fi
 
 needed=()
 for target in "${targets[@]}"; do
+    [[ -n ${PACKAGE_TARGETS[$target]+set} ]] && continue
     [[ -n ${TARGET_MODULES[$target]+set} ]] || { echo "fuzz build: unknown target $target" >&2; exit 2; }
     needed+=(${TARGET_MODULES[$target]})
 done
@@ -64,7 +72,37 @@ for module in "${ALL_MODULES[@]}"; do
     if [[ " ${needed[*]} " == *" $module "* ]]; then build_module "$module"; fi
 done
 
+build_package_target() {
+    local target=$1 module=${PACKAGE_TARGETS[$1]} spm=$OUT/spm/release
+    echo "fuzz build: $module and its package dependencies (SwiftPM, $OUT/spm)"
+    "${SWIFT:-swift}" build -c release --scratch-path "$OUT/spm" --target "$module" \
+        -Xswiftc -sanitize=fuzzer,address -Xswiftc -g -Xcc -fsanitize=fuzzer-no-link,address
+    # the modules SwiftPM compiled for this target (it lays out folders for every target); the C
+    # ones bring a module map
+    local objects=() maps=() folder
+    for folder in "$spm"/*.build; do
+        [[ -n $(find "$folder" -name '*.o' -print -quit) ]] || continue
+        while IFS= read -r file; do objects+=("$file"); done < <(find "$folder" -name '*.o' | sort)
+        local name=${folder##*/}
+        name=${name%.build}
+        if [[ -f $folder/module.modulemap ]]; then
+            maps+=(-Xcc "-fmodule-map-file=$folder/module.modulemap")
+        else  # a C target with its own module map
+            for file in "$OUT"/spm/checkouts/*/Sources/"$name"/include/module.modulemap; do
+                [[ -f $file ]] && maps+=(-Xcc "-fmodule-map-file=$file")
+            done
+        fi
+    done
+    echo "fuzz build: target $target (${#objects[@]} objects)"
+    "$SWIFTC" -swift-version 6 -O -g -parse-as-library -sanitize=fuzzer,address -module-name "Fuzz$target" \
+        -I "$spm/Modules" "${maps[@]}" -use-ld=lld "Fuzz/$target/main.swift" "${objects[@]}" -o "$OUT/$target"
+}
+
 for target in "${targets[@]}"; do
+    if [[ -n ${PACKAGE_TARGETS[$target]+set} ]]; then
+        build_package_target "$target"
+        continue
+    fi
     executable=$OUT/$target
     libraries=()
     for module in ${TARGET_MODULES[$target]}; do libraries+=("$MODULES/lib$module.a"); done

@@ -2,7 +2,10 @@
 """Load test of `gknet serve` with wrk on loopback (docs/benchmarks.md, "Serve").
 
     .venv-serve/bin/python Scripts/serve/load_test.py [--gknet .build/release/gknet] [--duration 60]
-        [--connections 1,4,16] [--soak 600] [--workers 1] [--queue 4]
+        [--connections 1,4,16] [--soak 600] [--workers 1,2] [--queue 4]
+
+Each worker count in --workers is measured in turn on a fresh server, each worker with cores / workers
+threads (gknet serve's default); the soak runs on the first.
 
 Part 1, throughput: a 1024x768 JPEG composite (made from a bundled sample) and its mask, POSTed to
 /v1/harmonize for --duration seconds at each connection count: requests/s, p50/p99 latency,
@@ -84,7 +87,7 @@ def main():
     parser.add_argument("--connections", default="1,4,16")
     parser.add_argument("--soak", type=int, default=600)
     parser.add_argument("--report", default=None, help="where to write the JSON report (default: the work folder)")
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", default="1,2", help="worker counts to measure, each on a fresh server")
     parser.add_argument("--queue", type=int, default=4)
     args = parser.parse_args()
     url = f"http://127.0.0.1:{args.port}"
@@ -106,11 +109,27 @@ def main():
         paths[name] = work / f"{name}.body"
         paths[name].write_bytes(body)
 
-    server = subprocess.Popen([args.gknet, "serve", "--port", str(args.port), "--workers", str(args.workers),
+    failures, reports = [], []
+    for index, workers in enumerate(int(w) for w in args.workers.split(",")):
+        reports.append(measure(args, url, bodies, paths, workers, args.soak if index == 0 else 0, failures))
+    report_path = pathlib.Path(args.report) if args.report else work / "report.json"
+    report_path.write_text(json.dumps(reports if len(reports) > 1 else reports[0], indent=2) + "\n")
+    print(f"report: {report_path}")
+    if failures:
+        print("load test: FAILED: " + "; ".join(failures), file=sys.stderr)
+        raise SystemExit(1)
+    print("load test: passed")
+
+
+def measure(args, url, bodies, paths, workers, soak, failures):
+    """One server with `workers` workers: a request alone, wrk at each connection count, then the soak."""
+    server = subprocess.Popen([args.gknet, "serve", "--port", str(args.port), "--workers", str(workers),
                                "--queue", str(args.queue), "--timeout", "120"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    failures = []
-    report = {"machine": os.uname().release, "cores": os.cpu_count(), "workers": args.workers, "queue": args.queue}
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    print(f"workers {workers} x {threads} thread(s)")
+    report = {"machine": os.uname().release, "cores": os.cpu_count(), "workers": workers, "threads": threads,
+              "queue": args.queue}
     try:
         for _ in range(600):
             try:
@@ -139,17 +158,17 @@ def main():
             print(json.dumps(result))
             if any(code >= 500 and code != 503 for code in result["statuses"]):
                 failures.append(f"{connections} connections: 5xx statuses {result['statuses']}")
-        if args.soak > 0:
-            connections = args.workers + args.queue + 2
+        if soak > 0:
+            connections = workers + args.queue + 2
             mixed = [paths[name] for name in ["good", "truncated", "good", "empty_mask", "good", "wrong_size", "gif", "missing"]]
             samples = []
             wrk = subprocess.Popen(
-                ["wrk", "-t", "2", "-c", str(connections), "-d", f"{args.soak}s", "--timeout", "120s",
+                ["wrk", "-t", "2", "-c", str(connections), "-d", f"{soak}s", "--timeout", "120s",
                  "-s", str(ROOT / "Scripts" / "serve" / "load.lua"), url],
                 env=dict(os.environ, BODIES=" ".join(str(p) for p in mixed), BOUNDARY=BOUNDARY),
                 stdout=subprocess.PIPE, text=True)
             start = time.time()
-            while wrk.poll() is None and time.time() - start < args.soak + 200:
+            while wrk.poll() is None and time.time() - start < soak + 200:
                 time.sleep(10)
                 samples.append((round(time.time() - start), round(rss_mb(server.pid), 1)))
             output = wrk.communicate(timeout=200)[0]
@@ -158,7 +177,7 @@ def main():
             growth = (settled[-1] - settled[0]) / settled[0] if settled else float("nan")
             with urllib.request.urlopen(url + "/healthz", timeout=5) as response:
                 healthy = response.status == 200
-            report["soak"] = {"seconds": args.soak, "connections": connections, "statuses": statuses,
+            report["soak"] = {"seconds": soak, "connections": connections, "statuses": statuses,
                               "rss_samples_mb": samples, "rss_growth_after_first_minute": round(growth, 4), "healthz": healthy}
             print(json.dumps({k: v for k, v in report["soak"].items() if k != "rss_samples_mb"}))
             unexpected = {code: n for code, n in statuses.items() if code not in (200, 400, 415, 422, 503)}
@@ -176,15 +195,9 @@ def main():
             server.kill()
             code = "killed"
         report["exit_status_after_sigterm"] = code
-    report_path = pathlib.Path(args.report) if args.report else work / "report.json"
-    report_path.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"report: {report_path}")
     if server.returncode not in (0,):
-        failures.append(f"server exit status {server.returncode} after SIGTERM")
-    if failures:
-        print("load test: FAILED: " + "; ".join(failures), file=sys.stderr)
-        raise SystemExit(1)
-    print("load test: passed")
+        failures.append(f"workers {workers}: server exit status {server.returncode} after SIGTERM")
+    return report
 
 
 if __name__ == "__main__":

@@ -35,6 +35,28 @@ public struct APIError: Error, Sendable, Equatable {
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
 
+    /// The JSON response of this error for a request whose body has not been read: the body is
+    /// read and dropped after the answer is sent (up to `limit` bytes, then the connection is
+    /// closed), so that a client that sends its whole body before it reads (Python's urllib, which
+    /// also asks to close the connection) gets the answer instead of a stalled upload.
+    func response(discarding body: RequestBody, upTo limit: Int) -> Response {
+        var response = response()
+        let answer = (try? JSONEncoder().encode(Body(error: code, detail: detail))) ?? Data("{}".utf8)
+        response.body = ResponseBody(contentLength: answer.count) { writer in
+            try await writer.write(ByteBuffer(bytes: answer))
+            var dropped = 0
+            for try await chunk in body {
+                dropped += chunk.readableBytes
+                if dropped > limit { throw DiscardLimitReached() }
+            }
+            try await writer.finish(nil)
+        }
+        return response
+    }
+
+    /// A refused body was longer than the server reads and drops: the connection is closed.
+    struct DiscardLimitReached: Error {}
+
     /// The API error for a decoding failure of an uploaded image named `part`.
     static func image(_ error: ImageCodecError, part: String) -> APIError {
         let detail = "\(part): \(error.kind.rawValue)" + (error.detail.isEmpty ? "" : " (\(error.detail))")
@@ -59,6 +81,10 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as APIError {
             return error.response()
+        } catch is CancellationError {
+            // the server is stopping (its shutdown timeout passed) while this request waited
+            return APIError(.serviceUnavailable, "shutting_down", "the server is shutting down", retryAfter: 5)
+                .response()
         } catch let error as any HTTPResponseError {
             let code = error.status == .contentTooLarge ? "upload_too_large" : "http_\(error.status.code)"
             let detail =

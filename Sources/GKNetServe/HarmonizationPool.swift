@@ -19,6 +19,27 @@ public enum PoolRefusal: Error, Sendable, Equatable {
     case timedOut
     /// The pool is shutting down.
     case closed
+    /// The request's `JobControl` was cancelled (its client went away, or it got its 504) before
+    /// the job started or between two of its stages.
+    case cancelled
+}
+
+/// Lets a request stop its job: the job calls `check()` between its stages.
+public final class JobControl: @unchecked Sendable {
+    private let lock = NSLock()
+    private var isCancelled = false
+
+    public init() {}
+
+    /// Asks the job to stop at its next `check()`.
+    public func cancel() { lock.withLock { isCancelled = true } }
+
+    public var cancelled: Bool { lock.withLock { isCancelled } }
+
+    /// - Throws: `PoolRefusal.cancelled` once `cancel()` was called.
+    public func check() throws {
+        if cancelled { throw PoolRefusal.cancelled }
+    }
 }
 
 /// A fixed set of workers, each owning one `Resource` (a harmonizer with its own model), with a
@@ -37,14 +58,16 @@ public final class WorkerPool<Resource: Sendable>: @unchecked Sendable {
         var continuation: CheckedContinuation<Int, any Error>?
     }
 
-    /// - Parameter resources: one per worker (at least one).
-    public init(resources: [Resource], queueCapacity: Int) {
+    /// - Parameters:
+    ///   - resources: one per worker (at least one).
+    ///   - threadSetup: runs first on each worker's thread (the engine's per-thread settings).
+    public init(resources: [Resource], queueCapacity: Int, threadSetup: @escaping @Sendable () -> Void = {}) {
         precondition(!resources.isEmpty, "WorkerPool: at least one worker")
         self.resources = resources
         workerCount = resources.count
         self.queueCapacity = max(0, queueCapacity)
         idle = Array(resources.indices.reversed())
-        threads = resources.indices.map { WorkerThread(name: "gknet.serve.worker.\($0)") }
+        threads = resources.indices.map { WorkerThread(name: "gknet.serve.worker.\($0)", setup: threadSetup) }
     }
 
     deinit {
@@ -56,24 +79,46 @@ public final class WorkerPool<Resource: Sendable>: @unchecked Sendable {
     /// Workers running a job.
     public var busyWorkers: Int { lock.withLock { workerCount - idle.count } }
 
+    /// Whether a request arriving now would be refused for a full queue (checked before its body
+    /// is read; `run` decides for good).
+    public var isFull: Bool { lock.withLock { idle.isEmpty && waiting.count >= queueCapacity } }
+
     /// Runs `job` on a free worker's thread with that worker's resource.
-    /// - Throws: `PoolRefusal` (queue full, deadline passed, closed) or the job's own error.
+    ///
+    /// When the deadline passes, `control` is cancelled: a running job that calls `control.check()`
+    /// between its stages stops at the next one and frees its worker; a job whose control was
+    /// cancelled before it started does not start.
+    /// - Throws: `PoolRefusal` (queue full, deadline passed, closed, cancelled) or the job's own error.
     public func run<Output: Sendable>(
-        timeout: Duration, _ job: @escaping @Sendable (Resource) throws -> Output
+        timeout: Duration, control: JobControl = JobControl(), _ job: @escaping @Sendable (Resource) throws -> Output
     ) async throws -> Output {
         let deadline =
             DispatchTime.now()
             + .nanoseconds(
                 Int(timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000))
-        let worker = try await acquire(deadline: deadline)
+        let worker: Int
+        do {
+            worker = try await acquire(deadline: deadline)
+        } catch {
+            control.cancel()
+            throw error
+        }
         let outcome = Outcome<Output>()
         let resource = resources[worker]
         threads[worker].submit {
-            let result = Result { try job(resource) }
+            let result = Result {
+                try control.check()
+                return try job(resource)
+            }
             self.release(worker)
             outcome.fulfil(result)
         }
-        return try await outcome.value(deadline: deadline)
+        do {
+            return try await outcome.value(deadline: deadline)
+        } catch {
+            control.cancel()
+            throw error
+        }
     }
 
     /// Stops accepting work; waiting requests are refused with `.closed` (running jobs finish).
@@ -130,8 +175,11 @@ private final class WorkerThread: @unchecked Sendable {
     private var jobs: [@Sendable () -> Void] = []
     private var stopping = false
 
-    init(name: String) {
-        let thread = Thread { [self] in loop() }
+    init(name: String, setup: @escaping @Sendable () -> Void) {
+        let thread = Thread { [self] in
+            setup()
+            loop()
+        }
         thread.name = name
         thread.stackSize = 8 << 20
         thread.start()

@@ -16,8 +16,10 @@ import ImageCodec
 import Inference
 import Logging
 import NIOCore
+import RequestForms
+import TensorCore
 
-/// Settings of `gknet serve`.
+/// Settings of `gknet serve` (README "Serve" lists every limit with its default).
 public struct ServeOptions: Sendable {
     public var host = "127.0.0.1"
     public var port = 8080
@@ -27,14 +29,43 @@ public struct ServeOptions: Sendable {
     public var maximumUploadMegabytes = 32
     /// Largest image accepted, in pixels (413 above).
     public var maximumPixels = 40_000_000
-    /// Harmonizations that run at once (each with its own model copy and cores / workers threads).
-    public var workers = max(1, ProcessInfo.processInfo.activeProcessorCount / 2)
+    /// Harmonizations that run at once (each with its own model copy and thread count).
+    public var workers = 1
     /// Requests that may wait for a worker before the server answers 503.
     public var queue = 8
     /// Seconds a request may wait and run before the server answers 504.
     public var timeoutSeconds = 60.0
+    /// Seconds a client has to send a whole request (headers and body); then the connection is closed.
+    public var readTimeoutSeconds = 60.0
+    /// Seconds a connection may stay silent (nothing read, no response in progress) before it is closed.
+    public var idleTimeoutSeconds = 15.0
+    /// Open connections at most; further clients wait in the listen backlog.
+    public var maximumConnections = 128
+    /// Seconds SIGTERM/SIGINT waits for running requests before the server stops anyway.
+    public var shutdownTimeoutSeconds = 10.0
+    /// Bytes of a refused upload read and dropped so that a client that sends its whole body before
+    /// reading (Python's urllib) sees the error; past this the connection is closed.
+    public var discardLimitBytes = 1 << 30
+    /// The key clients must send (X-API-Key or Authorization: Bearer) to POST /v1/...; nil = none.
+    public var apiKey: String?
+    /// The one origin allowed to call the API from another site's page (CORS); nil = none.
+    public var allowedOrigin: String?
+    /// Form limits besides the body size (parts, headers).
+    public var formLimits = FormLimits()
 
     public init() {}
+}
+
+/// The request context of `gknet serve`: Hummingbird's, plus the connection (to notice a client
+/// that goes away while its job runs).
+public struct ServeRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    let channel: any Channel
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        channel = source.channel
+    }
 }
 
 /// The loaded service: worker pool with one harmonizer per worker, metrics, options.
@@ -44,8 +75,11 @@ public final class HarmonizationService: Sendable {
     public let metrics: ServiceMetrics
     /// What the page and /readyz say about the model.
     public let modelDescription: String
+    /// Jobs in flight by connection (`RequestDeadlineHandler` cancels them when the client leaves).
+    public let clients = ClientWatch()
 
-    /// Loads one model copy per worker. - Throws: the model loader's error (a missing or bad file).
+    /// Loads one model copy per worker; each worker thread runs the engine at `Threading.count`
+    /// threads. - Throws: the model loader's error (a missing or bad file).
     public init(options: ServeOptions, metrics: ServiceMetrics = ServiceMetrics()) throws {
         self.options = options
         self.metrics = metrics
@@ -57,7 +91,7 @@ public final class HarmonizationService: Sendable {
             "\(configuration.encoderWidths.map(String.init).joined(separator: "/")) widths, "
             + "\(configuration.output.rawValue) head, \(harmonizers[0].model.parameterCount) parameters"
             + (harmonizers[0].changeScale == 1 ? "" : ", change scale \(harmonizers[0].changeScale)")
-        pool = WorkerPool(resources: harmonizers, queueCapacity: options.queue)
+        pool = WorkerPool(resources: harmonizers, queueCapacity: options.queue) { Threading.applyToCurrentThread() }
     }
 
     var maximumUploadBytes: Int { options.maximumUploadMegabytes * 1024 * 1024 }
@@ -72,11 +106,21 @@ public final class HarmonizationService: Sendable {
 
     // MARK: - Routes
 
+    static let harmonizeFields: Set<String> = ["composite", "mask", "method", "format"]
+    static let composeFields: Set<String> = ["background", "object", "object_mask", "x", "y", "scale", "method"]
+
     /// The router of the API and page.
-    public func router() -> Router<BasicRequestContext> {
-        let router = Router()
+    public func router() -> Router<ServeRequestContext> {
+        let router = Router(context: ServeRequestContext.self)
         router.add(middleware: MetricsRecorder(metrics: metrics, pool: pool))
         router.add(middleware: APIErrorMiddleware())
+        if let origin = options.allowedOrigin {
+            router.add(
+                middleware: CORSMiddleware(
+                    allowOrigin: .custom(origin), allowHeaders: [.contentType, .authorization, Self.apiKeyHeader],
+                    allowMethods: [.get, .post, .options],
+                    exposedHeaders: [Self.timeHeader.rawName, Self.warningsHeader.rawName, "Retry-After"]))
+        }
         router.get("/") { _, _ in Self.staticResponse(PageAssets.indexHTML, contentType: "text/html; charset=utf-8") }
         router.get("/openapi.yaml") { _, _ in
             Self.staticResponse(PageAssets.openAPI, contentType: "application/yaml; charset=utf-8")
@@ -89,45 +133,119 @@ public final class HarmonizationService: Sendable {
             return Self.staticResponse(
                 self.metrics.registry.emitToString(), contentType: "text/plain; version=0.0.4; charset=utf-8")
         }
-        router.post("/v1/harmonize") { request, _ in try await self.harmonize(request) }
-        router.post("/v1/compose") { request, _ in try await self.compose(request) }
+        router.post("/v1/harmonize") { request, context in
+            try await self.upload(request, context: context, fields: Self.harmonizeFields) { form, control in
+                try await self.harmonize(form, control: control)
+            }
+        }
+        router.post("/v1/compose") { request, context in
+            try await self.upload(request, context: context, fields: Self.composeFields) { form, control in
+                try await self.compose(form, control: control)
+            }
+        }
         return router
     }
 
-    /// The upload, read up to the size limit. - Throws: `APIError` 413 past it.
-    func form(_ request: Request) async throws -> MultipartForm {
+    /// An upload route: the refusals that need no body first (key, size, full queue), answered
+    /// before the body is read; then the form, read as it arrives; then `work`, whose job is
+    /// cancelled when the client goes away. A refused body is read and dropped after the answer
+    /// (up to `discardLimitBytes`) so that every client sees it.
+    func upload(
+        _ request: Request, context: ServeRequestContext, fields: Set<String>,
+        work: (UploadForm, JobControl) async throws -> Response
+    ) async throws -> Response {
+        if let refusal = earlyRefusal(request) {
+            if refusal.code == "queue_full" { metrics.rejected.increment() }
+            return refusal.response(discarding: request.body, upTo: options.discardLimitBytes)
+        }
+        var limits = options.formLimits
+        limits.maximumBodyBytes = maximumUploadBytes
+        var iterator = request.body.makeAsyncIterator()
+        let form: UploadForm
+        do {
+            form = try await UploadForm.read(
+                &iterator, contentType: request.headers[.contentType], fields: fields, limits: limits)
+        } catch let error as APIError {
+            // the rest of the body is dropped before the answer (a client may still be sending it)
+            do {
+                try await Self.discard(&iterator, upTo: options.discardLimitBytes)
+            } catch {
+                context.channel.close(promise: nil)
+            }
+            throw error
+        }
+        let control = JobControl()
+        let connection = ObjectIdentifier(context.channel)
+        clients.register(control, for: connection)
+        defer { clients.unregister(connection) }
+        return try await work(form, control)
+    }
+
+    /// Why a request is refused before its body is read, if it is.
+    func earlyRefusal(_ request: Request) -> APIError? {
+        if let key = options.apiKey, !Self.carriesKey(request, key) {
+            return APIError(
+                .unauthorized, "unauthorized",
+                "this server needs its API key: send it in the X-API-Key header (or Authorization: Bearer KEY)")
+        }
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maximumUploadBytes {
-            throw APIError(
+            return APIError(
                 .contentTooLarge, "upload_too_large",
                 "the upload is \(length / 1024) KiB, more than the \(options.maximumUploadMegabytes) MiB this server "
                     + "accepts (--max-upload-mb)"
             )
         }
-        var request = request
-        let body: ByteBuffer
-        do {
-            body = try await request.collectBody(upTo: maximumUploadBytes)
-        } catch is NIOTooManyBytesError {
-            throw APIError(
-                .contentTooLarge, "upload_too_large",
-                "the upload is larger than the \(options.maximumUploadMegabytes) MiB this server accepts "
-                    + "(--max-upload-mb)"
-            )
+        if pool.isFull { return queueFull() }
+        return nil
+    }
+
+    static let apiKeyHeader = HTTPField.Name("X-API-Key")!
+
+    /// Whether the request carries `key` (X-API-Key, or Authorization: Bearer), compared in time
+    /// independent of where they differ.
+    static func carriesKey(_ request: Request, _ key: String) -> Bool {
+        var sent = request.headers[apiKeyHeader]
+        if sent == nil, let authorization = request.headers[.authorization], authorization.hasPrefix("Bearer ") {
+            sent = String(authorization.dropFirst("Bearer ".count))
         }
-        return try MultipartForm(body: body, contentType: request.headers[.contentType])
+        guard let sent else { return false }
+        let (a, b) = (Array(sent.utf8), Array(key.utf8))
+        var difference = a.count ^ b.count
+        for i in 0..<max(a.count, b.count) {
+            difference |= Int(i < a.count ? a[i] : 0) ^ Int(i < b.count ? b[i] : 0)
+        }
+        return difference == 0
+    }
+
+    /// Reads and drops the rest of a body, up to `limit` bytes. - Throws: past the limit (the
+    /// connection is then closed).
+    static func discard(_ iterator: inout RequestBody.AsyncIterator, upTo limit: Int) async throws {
+        var dropped = 0
+        while let chunk = try await iterator.next() {
+            dropped += chunk.readableBytes
+            if dropped > limit { throw APIError.DiscardLimitReached() }
+        }
+    }
+
+    func queueFull() -> APIError {
+        let retry = max(1, Int((options.timeoutSeconds / Double(max(1, options.queue))).rounded(.up)))
+        return APIError(
+            .serviceUnavailable, "queue_full",
+            "every worker is busy and \(options.queue) requests wait; retry later", retryAfter: min(retry, 30))
     }
 
     /// POST /v1/harmonize.
-    func harmonize(_ request: Request) async throws -> Response {
-        let form = try await form(request)
+    func harmonize(_ form: UploadForm, control: JobControl) async throws -> Response {
         let composite = try form.file("composite"), mask = try form.file("mask")
         let method = try Self.method(form.text("method"))
         let format = try Self.format(form.text("format"))
         let limits = decodeLimits
         let started = ContinuousClock.now
-        let output = try await runJob { harmonizer in
+        let output = try await runJob(control: control) { harmonizer in
             let input = try Self.readInput(composite: composite, mask: mask, limits: limits)
-            let result = Self.harmonize(input, harmonizer: harmonizer, method: method)
+            try control.check()
+            let result = try Self.harmonize(input, harmonizer: harmonizer, method: method, control: control)
+            try control.check()
             return (
                 try HarmonizeJob.encodeOutput(
                     result, input: input, format: format, options: HarmonizeOptions(), path: "result"), input.warnings
@@ -152,8 +270,7 @@ public final class HarmonizationService: Sendable {
     }
 
     /// POST /v1/compose.
-    func compose(_ request: Request) async throws -> Response {
-        let form = try await form(request)
+    func compose(_ form: UploadForm, control: JobControl) async throws -> Response {
         let background = try form.file("background"), object = try form.file("object")
         let objectMask = form.fields["object_mask"]
         let placement = Placement(
@@ -162,11 +279,13 @@ public final class HarmonizationService: Sendable {
         let method = try Self.method(form.text("method"))
         let limits = decodeLimits
         let started = ContinuousClock.now
-        let result = try await runJob { harmonizer -> ComposeResult in
+        let result = try await runJob(control: control) { harmonizer -> ComposeResult in
             let (composite, mask) = try Self.composeInput(
                 background: background, object: object, objectMask: objectMask, placement: placement, limits: limits)
+            try control.check()
             let input = try Self.checkedInput(composite: composite, mask: mask, bitDepth: 8)
-            let harmonized = Self.harmonize(input, harmonizer: harmonizer, method: method)
+            let harmonized = try Self.harmonize(input, harmonizer: harmonizer, method: method, control: control)
+            try control.check()
             func png(_ image: PlanarImage) throws -> String {
                 try ImageFile.encode(
                     .eightBit(image.raster8()), format: .png, options: EncodeOptions(pngCompressionLevel: 1),
@@ -187,17 +306,19 @@ public final class HarmonizationService: Sendable {
     }
 
     /// Runs `job` on the pool, turning refusals into API errors.
-    func runJob<Output: Sendable>(_ job: @escaping @Sendable (Harmonizer) throws -> Output) async throws -> Output {
+    /// Runs `job` on the pool, turning refusals into API errors. `control` is cancelled at the
+    /// deadline (and by the connection when the client leaves); the job checks it between stages.
+    func runJob<Output: Sendable>(
+        control: JobControl = JobControl(), _ job: @escaping @Sendable (Harmonizer) throws -> Output
+    ) async throws -> Output {
         do {
-            return try await pool.run(timeout: .milliseconds(Int64(options.timeoutSeconds * 1000)), job)
+            return try await pool.run(
+                timeout: .milliseconds(Int64(options.timeoutSeconds * 1000)), control: control, job)
         } catch let refusal as PoolRefusal {
             switch refusal {
             case .queueFull:
                 metrics.rejected.increment()
-                let retry = max(1, Int((options.timeoutSeconds / Double(max(1, options.queue))).rounded(.up)))
-                throw APIError(
-                    .serviceUnavailable, "queue_full",
-                    "every worker is busy and \(options.queue) requests wait; retry later", retryAfter: min(retry, 30))
+                throw queueFull()
             case .timedOut:
                 metrics.timedOut.increment()
                 throw APIError(
@@ -205,6 +326,9 @@ public final class HarmonizationService: Sendable {
                     "the harmonization did not finish within \(Int(options.timeoutSeconds)) s (--timeout)")
             case .closed:
                 throw APIError(.serviceUnavailable, "shutting_down", "the server is shutting down", retryAfter: 5)
+            case .cancelled:
+                metrics.cancelled.increment()
+                throw APIError(.serviceUnavailable, "cancelled", "the job was stopped (client gone or shutting down)")
             }
         } catch let error as ImageCodecError {
             throw APIError.image(error, part: error.path)
@@ -218,17 +342,19 @@ public final class HarmonizationService: Sendable {
     static func readInput(composite: Data, mask: Data, limits: DecodeLimits) throws -> HarmonizeInput {
         var options = HarmonizeOptions()
         options.limits = limits
+        options.maskSizeAdvice = "send a mask of the composite's size"
         return try HarmonizeJob.readInput(
             compositeData: composite, compositeName: "composite", maskData: mask, maskName: "mask", options: options)
     }
 
     /// Each worker owns its harmonizer, so the method can be set per request.
-    static func harmonize(_ input: HarmonizeInput, harmonizer: Harmonizer, method: FullResolutionMethod?) -> PlanarImage
-    {
+    static func harmonize(
+        _ input: HarmonizeInput, harmonizer: Harmonizer, method: FullResolutionMethod?, control: JobControl
+    ) throws -> PlanarImage {
         var clock = StageClock()
         // upsampled-transform on a model without the affine head falls back to local-affine (carryToFullResolution)
         harmonizer.method = method ?? Harmonizer.defaultMethod(for: harmonizer.model.configuration.output)
-        return HarmonizeJob.harmonize(input, harmonizer: harmonizer, clock: &clock)
+        return try HarmonizeJob.harmonize(input, harmonizer: harmonizer, clock: &clock, betweenStages: control.check)
     }
 
     static func composeInput(

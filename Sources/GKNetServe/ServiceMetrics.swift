@@ -14,6 +14,7 @@ public final class ServiceMetrics: Sendable {
     let imagesHarmonized: Counter
     let rejected: Counter
     let timedOut: Counter
+    let cancelled: Counter
     let latency: DurationHistogram
 
     public init() {
@@ -24,6 +25,9 @@ public final class ServiceMetrics: Sendable {
             name: "gknet_queue_full_total", help: "Requests refused with 503 because the queue was full")
         timedOut = registry.makeCounter(
             name: "gknet_timeouts_total", help: "Requests answered 504 because their deadline passed")
+        cancelled = registry.makeCounter(
+            name: "gknet_jobs_cancelled_total",
+            help: "Jobs stopped between stages because their client went away or got its 504")
         latency = registry.makeDurationHistogram(
             name: "gknet_request_duration_seconds",
             buckets: [

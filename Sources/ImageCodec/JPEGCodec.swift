@@ -57,7 +57,10 @@ public enum JPEGCodec {
             let isGray = colorspace == Int32(TJCS_GRAY.rawValue)
             let (format, channels): (TJPF, Int) = isGray ? (TJPF_GRAY, 1) : isCMYK ? (TJPF_CMYK, 4) : (TJPF_RGB, 3)
             var samples = [UInt8](repeating: 0, count: Int(width) * Int(height) * channels)
-            let flags = TJFLAG_ACCURATEDCT | (limits.allowsJPEGWarnings ? 0 : TJFLAG_STOPONWARNING)
+            // LIMITSCANS: a progressive file of more than 500 scans is refused (a few KB of them
+            // could otherwise hold the decoder for minutes)
+            let flags =
+                TJFLAG_ACCURATEDCT | TJFLAG_LIMITSCANS | (limits.allowsJPEGWarnings ? 0 : TJFLAG_STOPONWARNING)
             let status = samples.withUnsafeMutableBufferPointer { out in
                 tjDecompress2(
                     handle, base, UInt(bytes.count), out.baseAddress, width, 0, height, Int32(format.rawValue), flags)

@@ -118,9 +118,18 @@ public enum HarmonizeJob {
     public static func harmonize(_ input: HarmonizeInput, harmonizer: Harmonizer, clock: inout StageClock)
         -> PlanarImage
     {
+        harmonize(input, harmonizer: harmonizer, clock: &clock, betweenStages: {})
+    }
+
+    /// `harmonize(_:harmonizer:clock:)` calling `betweenStages` after the network (a web request
+    /// whose client went away stops there: it throws).
+    public static func harmonize(
+        _ input: HarmonizeInput, harmonizer: Harmonizer, clock: inout StageClock, betweenStages: () throws -> Void
+    ) rethrows -> PlanarImage {
         let (smallComposite, smallMask) = harmonizer.networkInputs(composite: input.composite, mask: input.mask)
         let prediction = harmonizer.predictWithTransforms(composites: [smallComposite], masks: [smallMask])[0]
         clock.lap("network")
+        try betweenStages()
         var result: PlanarImage
         if input.composite.width == harmonizer.networkSize && input.composite.height == harmonizer.networkSize {
             result = prediction.image

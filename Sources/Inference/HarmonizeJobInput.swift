@@ -25,6 +25,8 @@ public struct HarmonizeError: Error, Sendable, CustomStringConvertible {
 public struct HarmonizeOptions: Sendable {
     /// Resize a mask whose size differs from the composite's (otherwise that is an error).
     public var resizeMask = false
+    /// What the mask-size error advises (the CLI names its flag; the web service says what to send).
+    public var maskSizeAdvice = "pass --resize-mask to resize it"
     /// Decode limits (largest image in pixels).
     public var limits = DecodeLimits()
     /// zlib level of PNG outputs (1 = fast: zlib's run-length strategy, which on filtered photos
@@ -111,7 +113,7 @@ extension HarmonizeJob {
                 let hint =
                     mask.width == composite.height && mask.height == composite.width
                     ? " (rotated? check the EXIF orientation)" : ""
-                throw HarmonizeError("\(maskName): \(sizes)\(hint); pass --resize-mask to resize it")
+                throw HarmonizeError("\(maskName): \(sizes)\(hint); \(options.maskSizeAdvice)")
             }
             let maskAspect = Double(mask.width) / Double(mask.height),
                 compositeAspect = Double(composite.width) / Double(composite.height)

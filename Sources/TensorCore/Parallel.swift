@@ -41,6 +41,25 @@ public enum Threading {
         BLAS.setThreads(threads)
     }
 
+    /// Gives the calling thread the current thread count for oneDNN and OpenBLAS. Their OpenMP
+    /// thread count is a per-thread setting (`omp_set_num_threads` changes only the thread that
+    /// calls it; a thread started later begins at libgomp's default, all cores), so a long-lived
+    /// thread that runs kernels (a `gknet serve` worker) calls this once when it starts.
+    public static func applyToCurrentThread() {
+        #if canImport(CDNNL)
+        omp_set_num_threads(Int32(count))
+        #endif
+    }
+
+    /// The OpenMP thread count oneDNN and OpenBLAS use on the calling thread (nil without OpenMP).
+    public static var currentThreadLibraryThreads: Int? {
+        #if canImport(CDNNL)
+        return Int(omp_get_max_threads())
+        #else
+        return nil
+        #endif
+    }
+
     /// Sets the thread count and applies it to OpenBLAS and oneDNN even when it is unchanged (the
     /// libraries start at their own defaults): `RuntimeSettings.apply()` at start-up.
     static func start(threads: Int) {

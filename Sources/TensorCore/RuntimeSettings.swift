@@ -17,6 +17,7 @@ public struct RuntimeSettings: Sendable, Equatable {
         case winogradWeightCache = "GKNET_WINOGRAD_WEIGHT_CACHE"
         case profile = "GKNET_PROFILE"
         case model = "GKNET_MODEL"
+        case apiKey = "GKNET_API_KEY"
     }
 
     /// Which threads run our own parallel loops.
@@ -42,6 +43,8 @@ public struct RuntimeSettings: Sendable, Equatable {
     public var profile = false
     /// `GKNET_MODEL`: the checkpoint used when a command gets no `--model` (before the bundled one).
     public var model: String?
+    /// `GKNET_API_KEY`: the key `gknet serve` asks of API clients when it gets no `--api-key`.
+    public var apiKey: String?
 
     /// The defaults, as with an empty environment.
     public init() {}
@@ -56,6 +59,7 @@ public struct RuntimeSettings: Sendable, Equatable {
         winogradWeightCache = value(.winogradWeightCache) != "0"
         profile = value(.profile).map { $0 != "0" } ?? false
         model = value(.model).flatMap { $0.isEmpty ? nil : $0 }
+        apiKey = value(.apiKey).flatMap { $0.isEmpty ? nil : $0 }
     }
 
     /// This process's settings: its environment, parsed once on first use.

@@ -10,6 +10,7 @@ import HummingbirdTesting
 import ImageCodec
 import NIOCore
 import NeuralNet
+import TensorCore
 import Testing
 import _TestSupport
 
@@ -241,6 +242,13 @@ private func app(_ service: HarmonizationService) -> some ApplicationProtocol {
                     #expect(errorCode(response) == code, "\(label): \(String(buffer: response.body))")
                 }
             }
+            // the mask-size error tells an API client what to send, not a command-line flag
+            let (mismatch, mismatchHeaders) = multipart([("composite", nil, good), ("mask", nil, mask(64, 96))])
+            try await client.execute(uri: "/v1/harmonize", method: .post, headers: mismatchHeaders, body: mismatch) {
+                response in
+                let text = String(buffer: response.body)
+                #expect(text.contains("send a mask of the composite's size") && !text.contains("--resize-mask"))
+            }
             // a non-ASCII byte in a part's header name (trapped inside multipart-kit 4.7.1; found by schemathesis)
             var hostile = Data("--b\r\nContent-Disposition: form-data; name=\"composite\"\r\n".utf8)
             hostile.append(contentsOf: [0xC3, 0xA9, 0x3A, 0x20, 0x78, 0x0D, 0x0A, 0x0D, 0x0A])
@@ -368,28 +376,168 @@ private func app(_ service: HarmonizationService) -> some ApplicationProtocol {
     }
 
     @Test func workerPoolRunsInOrderAndRefusesBeyondItsQueue() async throws {
-        let pool = WorkerPool(resources: [0, 1], queueCapacity: 1)
+        // deadlines far away: a loaded machine must not expire a waiter while the test sets up
+        let pool = WorkerPool(resources: [0, 1], queueCapacity: 3)
         let gate = DispatchSemaphore(value: 0)
-        let first = Task {
-            try await pool.run(timeout: .seconds(10)) { worker in
-                gate.wait()
-                return worker
+        let started = Recorder()
+        let giveUp = ContinuousClock.now + .seconds(120)
+        // occupy both workers
+        let blockers = (0..<2).map { _ in
+            Task { try await pool.run(timeout: .seconds(300)) { _ in _ = gate.wait(timeout: .now() + 150) } }
+        }
+        while pool.busyWorkers < 2 && ContinuousClock.now < giveUp { try await Task.sleep(for: .milliseconds(5)) }
+        // three requests queue up one after the other: they must start in that order
+        var waiting: [Task<Int, any Error>] = []
+        for request in 1...3 {
+            waiting.append(
+                Task {
+                    try await pool.run(timeout: .seconds(300)) { worker in
+                        started.append(request)
+                        return worker
+                    }
+                })
+            while pool.queueLength < request && ContinuousClock.now < giveUp {
+                try await Task.sleep(for: .milliseconds(5))
             }
         }
-        let second = Task {
-            try await pool.run(timeout: .seconds(10)) { worker in
-                gate.wait()
-                return worker
-            }
-        }
-        while pool.busyWorkers < 2 { try await Task.sleep(for: .milliseconds(5)) }
-        let third = Task { try await pool.run(timeout: .seconds(10)) { worker in worker } }
-        while pool.queueLength < 1 { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(pool.isFull)
         await #expect(throws: PoolRefusal.queueFull) { try await pool.run(timeout: .seconds(10)) { $0 } }
+        // free one worker only: the queue drains through it, one request at a time, first come first served
         gate.signal()
+        var workers: [Int] = []
+        for task in waiting { workers.append(try await task.value) }
+        #expect(started.values == [1, 2, 3])
+        #expect(Set(workers).count == 1)
         gate.signal()
-        let workers = try await [first.value, second.value, third.value]
-        #expect(Set(workers.prefix(2)) == [0, 1])
+        for blocker in blockers { try await blocker.value }
         #expect(pool.busyWorkers == 0 && pool.queueLength == 0)
     }
+
+    @Test func aJobThatRunsPastItsDeadlineAnswers504AndStopsAtItsNextStage() async throws {
+        let service = try makeService { $0.timeoutSeconds = 0.3 }
+        let stages = Recorder()
+        let control = JobControl()
+        let release = DispatchSemaphore(value: 0)
+        let request = Task {
+            try await service.runJob(control: control) { _ in
+                // stage 1 runs until the test has seen the answer (at most 20 s); then the check
+                // before stage 2 must stop the job
+                stages.append(1)
+                _ = release.wait(timeout: .now() + 20)
+                try control.check()
+                stages.append(2)
+            }
+        }
+        let result = await request.result
+        // the 504 came while the job was still in its first stage
+        let answered = stages.values
+        release.signal()
+        guard case .failure(let error as APIError) = result else {
+            Issue.record("expected a 504, got \(result)")
+            return
+        }
+        #expect(error.status == .gatewayTimeout && error.code == "timeout")
+        #expect(answered == [1])
+        #expect(control.cancelled)
+        while service.pool.busyWorkers > 0 { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(stages.values == [1])
+        #expect(service.metrics.registry.emitToString().contains("gknet_timeouts_total 1"))
+    }
+
+    @Test func aCancelledJobDoesNotStartAndEachWorkerThreadHasTheEngineThreadCount() async throws {
+        let service = try makeService()
+        let control = JobControl()
+        control.cancel()
+        await #expect(throws: APIError.self) { try await service.runJob(control: control) { _ in 1 } }
+        let threads = try await service.runJob { _ in Threading.currentThreadLibraryThreads }
+        #expect(threads == Threading.count)
+    }
+
+    @Test func anAPIKeyIsNeededWhenSetAndCrossOriginOnlyWhenAllowed() async throws {
+        let service = try makeService {
+            $0.apiKey = "s3cret-key"
+            $0.allowedOrigin = "https://site.example"
+        }
+        let (body, headers) = multipart([("composite", nil, composite()), ("mask", nil, mask())])
+        try await app(service).test(.router) { client in
+            for sent in [nil, "wrong", "s3cret-kez", "s3cret-key-longer"] as [String?] {
+                var withKey = headers
+                if let sent { withKey[HTTPField.Name("X-API-Key")!] = sent }
+                try await client.execute(uri: "/v1/harmonize", method: .post, headers: withKey, body: body) {
+                    #expect($0.status == .unauthorized, "key \(sent ?? "none")")
+                    #expect(errorCode($0) == "unauthorized")
+                }
+            }
+            var keyed = headers
+            keyed[HTTPField.Name("X-API-Key")!] = "s3cret-key"
+            try await client.execute(uri: "/v1/harmonize", method: .post, headers: keyed, body: body) {
+                #expect($0.status == .ok)
+            }
+            var bearer = headers
+            bearer[.authorization] = "Bearer s3cret-key"
+            try await client.execute(uri: "/v1/harmonize", method: .post, headers: bearer, body: body) {
+                #expect($0.status == .ok)
+            }
+            // the page, health and API description need no key
+            try await client.execute(uri: "/", method: .get) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok) }
+            try await client.execute(
+                uri: "/v1/harmonize", method: .options,
+                headers: [.origin: "https://site.example", .accessControlRequestMethod: "POST"]
+            ) { response in
+                #expect(response.headers[.accessControlAllowOrigin] == "https://site.example")
+            }
+        }
+        // by default: no key, no cross-origin answer
+        let open = try makeService()
+        var elsewhereHeaders = headers
+        elsewhereHeaders[.origin] = "https://elsewhere.example"
+        let elsewhere = elsewhereHeaders
+        try await app(open).test(.router) { client in
+            try await client.execute(uri: "/v1/harmonize", method: .post, headers: elsewhere, body: body) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.accessControlAllowOrigin] == nil)
+            }
+        }
+    }
+
+    @Test func earlyRefusalsComeBeforeTheBody() async throws {
+        // a Content-Length over the limit, and a full queue, are answered without reading the form
+        let service = try makeService {
+            $0.maximumUploadMegabytes = 1
+            $0.queue = 0
+        }
+        let junk = ByteBuffer(bytes: [UInt8](repeating: 0x2D, count: 2 << 20))
+        try await app(service).test(.router) { client in
+            try await client.execute(
+                uri: "/v1/harmonize", method: .post, headers: [.contentType: "multipart/form-data; boundary=b"],
+                body: junk
+            ) { response in
+                #expect(response.status == .contentTooLarge)
+                #expect(errorCode(response) == "upload_too_large")
+            }
+        }
+        let hold = DispatchSemaphore(value: 0)
+        let occupied = Task { try await service.pool.run(timeout: .seconds(30)) { _ in hold.wait() } }
+        while service.pool.busyWorkers == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        try await app(service).test(.router) { client in
+            try await client.execute(
+                uri: "/v1/harmonize", method: .post, headers: [.contentType: "text/plain"],
+                body: ByteBuffer(string: "not even a form")
+            ) { response in
+                #expect(response.status == .serviceUnavailable)
+                #expect(errorCode(response) == "queue_full")
+            }
+        }
+        hold.signal()
+        try await occupied.value
+    }
+}
+
+/// Values appended from several threads.
+private final class Recorder: @unchecked Sendable {
+    private let lock = NSLock()
+    private var list: [Int] = []
+    func append(_ value: Int) { lock.withLock { list.append(value) } }
+    var values: [Int] { lock.withLock { list } }
 }

@@ -17,20 +17,20 @@ import Testing
         let settings = RuntimeSettings(environment: [
             "GKNET_THREADS": "3", "GKNET_THREAD_POOL": "openmp", "GKNET_MALLOC_TUNING": "0",
             "GKNET_WINOGRAD_MIN_TILES": "0", "GKNET_WINOGRAD_WEIGHT_CACHE": "0", "GKNET_PROFILE": "1",
-            "GKNET_MODEL": "run/best.safetensors",
+            "GKNET_MODEL": "run/best.safetensors", "GKNET_API_KEY": "k",
         ])
         #expect(settings.threads == 3 && settings.threadCount == 3)
         #expect(settings.threadPool == .openMP)
         #expect(!settings.mallocTuning && !settings.winogradWeightCache && settings.profile)
         #expect(settings.winogradMinimumTiles == 0)
-        #expect(settings.model == "run/best.safetensors")
-        #expect(Set(RuntimeSettings.Variable.allCases.map(\.rawValue)).count == 7)
+        #expect(settings.model == "run/best.safetensors" && settings.apiKey == "k")
+        #expect(Set(RuntimeSettings.Variable.allCases.map(\.rawValue)).count == 8)
     }
 
     @Test func valuesThatDoNotParseKeepTheDefaults() {
         let settings = RuntimeSettings(environment: [
             "GKNET_THREADS": "many", "GKNET_THREAD_POOL": "gomp", "GKNET_WINOGRAD_MIN_TILES": "",
-            "GKNET_PROFILE": "0", "GKNET_MODEL": "",
+            "GKNET_PROFILE": "0", "GKNET_MODEL": "", "GKNET_API_KEY": "",
         ])
         #expect(settings == RuntimeSettings())
         #expect(RuntimeSettings(environment: ["GKNET_THREADS": "0"]).threadCount == 1)
