@@ -140,7 +140,7 @@ fuzz-smoke: deps
 ## test-isa: the parity suites (ops, layers, model presets, optimizer trajectories) under every
 ## instruction-set setting this CPU can run (oneDNN ONEDNN_MAX_CPU_ISA x OpenBLAS OPENBLAS_CORETYPE),
 ## at 1 and 2 threads, then the table of measured spread per check kind (Scripts/parity_spread.sh;
-## docs/robustness.md "Tolerances from measured spread"). Not in .ci/run: about 25 minutes on 2 cores.
+## docs/robustness.md "Tolerances from measured spread"). Not in .ci/run: 3-12 minutes a setting on 2 shared cores.
 test-isa: deps
 	Scripts/parity_spread.sh
 
