@@ -127,7 +127,7 @@ public final class HarmonizationService: Sendable {
         let started = ContinuousClock.now
         let output = try await runJob { harmonizer in
             let input = try Self.readInput(composite: composite, mask: mask, limits: limits)
-            let result = Self.harmonize(input, harmonizer: harmonizer, method: method)
+            let result = try Self.harmonize(input, harmonizer: harmonizer, method: method)
             return (
                 try HarmonizeJob.encodeOutput(
                     result, input: input, format: format, options: HarmonizeOptions(), path: "result"), input.warnings
@@ -166,7 +166,7 @@ public final class HarmonizationService: Sendable {
             let (composite, mask) = try Self.composeInput(
                 background: background, object: object, objectMask: objectMask, placement: placement, limits: limits)
             let input = try Self.checkedInput(composite: composite, mask: mask, bitDepth: 8)
-            let harmonized = Self.harmonize(input, harmonizer: harmonizer, method: method)
+            let harmonized = try Self.harmonize(input, harmonizer: harmonizer, method: method)
             func png(_ image: PlanarImage) throws -> String {
                 try ImageFile.encode(
                     .eightBit(image.raster8()), format: .png, options: EncodeOptions(pngCompressionLevel: 1),
@@ -222,13 +222,13 @@ public final class HarmonizationService: Sendable {
             compositeData: composite, compositeName: "composite", maskData: mask, maskName: "mask", options: options)
     }
 
-    /// Each worker owns its harmonizer, so the method can be set per request.
-    static func harmonize(_ input: HarmonizeInput, harmonizer: Harmonizer, method: FullResolutionMethod?) -> PlanarImage
+    /// The request's method as an options value (the worker's harmonizer is not changed).
+    static func harmonize(_ input: HarmonizeInput, harmonizer: Harmonizer, method: FullResolutionMethod?) throws
+        -> PlanarImage
     {
-        var clock = StageClock()
         // upsampled-transform on a model without the affine head falls back to local-affine (carryToFullResolution)
-        harmonizer.method = method ?? Harmonizer.defaultMethod(for: harmonizer.model.configuration.output)
-        return HarmonizeJob.harmonize(input, harmonizer: harmonizer, clock: &clock)
+        try harmonizer.harmonize(
+            composite: input.composite, mask: input.mask, options: Harmonizer.Options(method: method))
     }
 
     static func composeInput(
