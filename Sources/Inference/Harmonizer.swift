@@ -68,6 +68,7 @@ public final class Harmonizer: @unchecked Sendable {
     public static let changeScaleFitKey = "gknet.change_scale_fit"
 
     /// - Parameters:
+    ///   - model: the network (put in evaluation mode).
     ///   - method: nil = `defaultMethod(for:)` the model's head.
     ///   - changeScale: the shrink of the predicted change stored with the model (1 = none; a model
     ///     file's is `ModelLoading.changeScale(in:)`).

@@ -28,6 +28,8 @@ extension Harmonizer {
     /// Harmonizes a composite file with its mask file and writes the result (PNG keeps the
     /// composite's bit depth and alpha; .jpg is accepted). Nothing is left behind on failure.
     /// - Parameters:
+    ///   - compositeFile: PNG or JPEG, 8 or 16 bits, with or without alpha.
+    ///   - maskFile: white = the region to harmonize (rules: `PlanarImage.userMask`).
     ///   - output: nil = `<composite stem>_harmonized.png` next to the composite.
     ///   - options: decoding limits, mask resizing, PNG level and the harmonization options.
     /// - Returns: what was written, with notes about how the inputs were read.

@@ -73,6 +73,7 @@ public enum ModelLoading {
 
     /// A harmonizer for `path` (nil: the default model) with the model file's change scale.
     /// - Parameters:
+    ///   - path: a model file; nil = the bundled default model.
     ///   - method: nil = the default method of the model's head.
     ///   - options: the harmonizer's defaults for every call (its method wins over `method`).
     public static func harmonizer(
