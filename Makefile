@@ -8,7 +8,7 @@ VENV         := .venv-ref
 PYTHON       := $(VENV)/bin/python
 THREADS      ?= $(shell nproc)
 
-.PHONY: deps build release test format lint demo serve serve-tools test-browser fuzz-api bench-serve test-serve-abuse venv fixtures bench-kernels bench-harmonize bench-model clean data fuzz fuzz-smoke test-asan test-isa
+.PHONY: deps build release test format lint demo install uninstall docs example serve serve-tools test-browser fuzz-api bench-serve test-serve-abuse venv fixtures bench-kernels bench-harmonize bench-model clean data fuzz fuzz-smoke test-asan test-isa
 
 ## deps: install the Debian packages the build needs (idempotent, quiet when present)
 deps:
@@ -42,6 +42,58 @@ demo: deps
 	@mkdir -p $(DEMO_DIR)
 	.build/release/gknet harmonize $(DEMO_COMPOSITE) $(DEMO_MASK) -o $(DEMO_DIR)/solar-cooker_harmonized.png \
 		--comparison $(DEMO_DIR)/solar-cooker_comparison.png --target Samples/HGCompris/real_images/solar-cooker.jpg --timings
+
+## install: gknet into PREFIX (default /usr/local; DESTDIR for staging): PREFIX/bin/gknet, the
+## default model and the web page in PREFIX/share/gknet/ (where the binary looks, wherever it is
+## run from), bash/zsh/fish completions and the man page gknet.1 (argument-parser's
+## generate-manual plugin). CONFIGURATION=debug installs the debug build (faster to build).
+## uninstall: removes exactly those files.
+PREFIX        ?= /usr/local
+CONFIGURATION ?= release
+INSTALL_ROOT   = $(DESTDIR)$(PREFIX)
+INSTALLED      = bin/gknet share/gknet/gknet-default.safetensors share/gknet/model-card.md \
+	share/gknet/index.html share/gknet/openapi.yaml share/bash-completion/completions/gknet \
+	share/zsh/site-functions/_gknet share/fish/vendor_completions.d/gknet.fish share/man/man1/gknet.1
+install: deps
+	$(SWIFT) build -c $(CONFIGURATION) --product gknet
+	@bin=$$($(SWIFT) build -c $(CONFIGURATION) --show-bin-path) && set -e && \
+	install -d $(INSTALL_ROOT)/bin $(INSTALL_ROOT)/share/gknet $(INSTALL_ROOT)/share/man/man1 \
+		$(INSTALL_ROOT)/share/bash-completion/completions $(INSTALL_ROOT)/share/zsh/site-functions \
+		$(INSTALL_ROOT)/share/fish/vendor_completions.d && \
+	install -m 755 $$bin/gknet $(INSTALL_ROOT)/bin/gknet && \
+	install -m 644 Models/gknet-default.safetensors $(INSTALL_ROOT)/share/gknet/gknet-default.safetensors && \
+	install -m 644 Models/README.md $(INSTALL_ROOT)/share/gknet/model-card.md && \
+	install -m 644 Sources/GKNetServe/Resources/index.html Sources/GKNetServe/Resources/openapi.yaml \
+		$(INSTALL_ROOT)/share/gknet/ && \
+	for shell in bash zsh fish; do \
+		case $$shell in bash) to=share/bash-completion/completions/gknet;; zsh) to=share/zsh/site-functions/_gknet;; \
+			fish) to=share/fish/vendor_completions.d/gknet.fish;; esac; \
+		$$bin/gknet --generate-completion-script $$shell > $(INSTALL_ROOT)/$$to; \
+	done && \
+	Scripts/make_manual.sh $(CONFIGURATION) $(INSTALL_ROOT)/share/man/man1/gknet.1 && \
+	echo "installed gknet into $(INSTALL_ROOT) ($$(GKNET_MODEL= $(INSTALL_ROOT)/bin/gknet --version | sed -n 2p))"
+
+uninstall:
+	@for f in $(INSTALLED); do rm -f $(INSTALL_ROOT)/$$f; done; \
+	rmdir $(INSTALL_ROOT)/share/gknet 2>/dev/null || true; echo "removed gknet from $(INSTALL_ROOT)"
+
+## docs: the DocC documentation of the library (swift-docc-plugin) into out/docs/Inference.doccarchive;
+## fails on any DocC warning
+DOCS_DIR    := out/docs
+DOCS_TARGET := Inference
+docs:
+	@mkdir -p $(DOCS_DIR)
+	@status=0; $(SWIFT) package --allow-writing-to-directory $(DOCS_DIR) generate-documentation \
+		--target $(DOCS_TARGET) --output-path $(DOCS_DIR)/$(DOCS_TARGET).doccarchive --warnings-as-errors \
+		> $(DOCS_DIR)/build.log 2>&1 || status=$$?; cat $(DOCS_DIR)/build.log; \
+	if [ $$status != 0 ] || grep -q "warning:" $(DOCS_DIR)/build.log; then echo "docs: failed or warned (above)"; exit 1; fi
+
+## example: build Examples/HarmonizeFile (a separate package using the library by path) and harmonize
+## the bundled sample with it into out/example/ (its build reuses nothing from the main build)
+example: deps
+	cd Examples/HarmonizeFile && $(SWIFT) build
+	@mkdir -p out/example
+	Examples/HarmonizeFile/.build/debug/harmonize-file $(DEMO_COMPOSITE) $(DEMO_MASK) out/example/solar-cooker_harmonized.png
 
 ## serve: the harmonization web service and page on http://127.0.0.1:8080/ (gknet serve; README "Serve")
 serve: deps
@@ -162,7 +214,7 @@ test-asan: deps
 ## .swift-format: 4 spaces, 120 columns)
 ## lint: fail if `make format` would change a file, a lint rule of .swift-format is broken, or a line
 ## (a long string or comment, which swift format leaves alone) is over 120 characters
-FORMAT_PATHS := Package.swift Sources Tests Fuzz
+FORMAT_PATHS := Package.swift Sources Tests Fuzz Examples
 format:
 	$(SWIFT) format format --in-place --recursive --parallel $(FORMAT_PATHS)
 

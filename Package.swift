@@ -10,6 +10,9 @@ let package = Package(
     name: "GKNet",
     platforms: [.macOS(.v14)],
     products: [
+        // For other Swift packages: load the bundled model or a file, harmonize files, encoded
+        // images or planar images (README "Use it from Swift", Examples/HarmonizeFile).
+        .library(name: "GKNetHarmonization", targets: ["Inference", "ImageCodec", "GKNetModel"]),
         .library(name: "TensorCore", targets: ["TensorCore"]),
         .library(name: "NeuralNet", targets: ["NeuralNet"]),
         .library(name: "GKNetModel", targets: ["GKNetModel"]),
@@ -34,6 +37,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // MARK: - Public API
@@ -47,7 +51,11 @@ let package = Package(
         // Harmonization, one module per job (README "Layout"); each imports only what is listed.
         .target(name: "Datasets", dependencies: ["TensorCore", "ImageCodec"]),
         .target(name: "Synthesis", dependencies: ["TensorCore", "ImageCodec", "Datasets"]),
-        .target(name: "Inference", dependencies: ["TensorCore", "NeuralNet", "GKNetModel", "ImageCodec", "Datasets"]),
+        // The library's harmonize path; the default model is its resource (Models/ links to it).
+        .target(
+            name: "Inference", dependencies: ["TensorCore", "NeuralNet", "GKNetModel", "ImageCodec"],
+            resources: [.copy("Resources/gknet-default.safetensors")]
+        ),
         .target(name: "Evaluation", dependencies: ["ImageCodec", "Datasets", "Inference"]),
         // The processes of a data-parallel job (Open MPI; a job of one without mpirun).
         .target(name: "DataParallel", dependencies: ["CMPI"]),

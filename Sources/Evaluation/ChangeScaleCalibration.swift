@@ -93,9 +93,8 @@ public func calibrateChangeScale(
     guard listed > 0 else {
         throw DatasetError("\(dataset.root.path): the \(dataset.split.rawValue) split lists no images")
     }
-    let storedScale = harmonizer.changeScale
-    harmonizer.changeScale = 1
-    defer { harmonizer.changeScale = storedScale }
+    var unscaled = harmonizer.options
+    unscaled.changeScale = 1
     var results = [[ImageMetrics]](repeating: [], count: scales.count)
     var composites: [ImageMetrics] = []
     let start = Date()
@@ -104,7 +103,8 @@ public func calibrateChangeScale(
         if case .fixed(let size) = options.resolution {
             sample = sample.mapImages { $0.resized(width: size, height: size, filter: options.filter) }
         }
-        let prediction = harmonizer.harmonize(composite: sample.composite, mask: sample.mask)
+        let prediction = try harmonizer.harmonize(
+            composite: sample.composite, mask: sample.mask, options: unscaled)
         let target = sample.target.values.map { $0 * 255 }
         func metrics(_ image: PlanarImage) -> ImageMetrics {
             imageMetrics(

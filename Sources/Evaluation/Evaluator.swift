@@ -10,7 +10,9 @@ import Inference
 
 /// Where the predictions come from.
 public enum PredictionSource {
-    /// A trained network (harmonized at its input size; carried to full resolution if asked).
+    /// A trained network, through `Harmonizer.harmonize` with the harmonizer's options (the path
+    /// `gknet harmonize` runs: at the network's size for the fixed resolution, carried to full
+    /// resolution otherwise).
     case model(Harmonizer)
     /// Saved images `<folder>/<composite base name>.png` (or .jpg / .jpeg), any size.
     case directory(URL)
@@ -240,7 +242,8 @@ func predict(source: PredictionSource, sample: Sample, options: EvaluationOption
     case .baseline(let baseline):
         return baseline.apply(composite: sample.composite, mask: sample.mask)
     case .model(let harmonizer):
-        return harmonizer.harmonize(composite: sample.composite, mask: sample.mask)
+        // the one path users run (`gknet harmonize`, the library, the web service): background kept exactly
+        return try harmonizer.harmonize(composite: sample.composite, mask: sample.mask)
     case .directory(let folder):
         let stem = (sample.reference.name as NSString).deletingPathExtension
         let candidates = ["png", "jpg", "jpeg"].map { folder.appendingPathComponent("\(stem).\($0)") }

@@ -347,14 +347,15 @@ public final class HarmonizationService: Sendable {
             compositeData: composite, compositeName: "composite", maskData: mask, maskName: "mask", options: options)
     }
 
-    /// Each worker owns its harmonizer, so the method can be set per request.
+    /// The request's method as an options value (the worker's harmonizer is not changed); `control` stops
+    /// the job after the network when its client went away or its deadline passed.
     static func harmonize(
         _ input: HarmonizeInput, harmonizer: Harmonizer, method: FullResolutionMethod?, control: JobControl
     ) throws -> PlanarImage {
-        var clock = StageClock()
         // upsampled-transform on a model without the affine head falls back to local-affine (carryToFullResolution)
-        harmonizer.method = method ?? Harmonizer.defaultMethod(for: harmonizer.model.configuration.output)
-        return try HarmonizeJob.harmonize(input, harmonizer: harmonizer, clock: &clock, betweenStages: control.check)
+        try harmonizer.harmonize(
+            composite: input.composite, mask: input.mask, options: Harmonizer.Options(method: method),
+            afterStage: { stage in if stage == .network { try control.check() } })
     }
 
     static func composeInput(

@@ -111,6 +111,10 @@ public enum MaskSource: String, Sendable, Codable {
     case luminance
     /// The alpha channel (a cut-out's transparency); images without alpha give an all-ones mask.
     case alpha
+    /// The rule for a user's mask file (what every harmonize path reads, `PlanarImage.userMask`):
+    /// the alpha channel when any pixel is below opaque, otherwise the brightest channel of each
+    /// pixel (gray as it is).
+    case automatic
 }
 
 extension PlanarImage {
@@ -121,32 +125,27 @@ extension PlanarImage {
         let pixels = raster.width * raster.height
         let step = raster.layout.channels
         let maximum = RasterImage<Sample>.maximum
-        var values = [Float](repeating: 0, count: 3 * pixels)
+        let colour = raster.layout.isColor
         // 8-bit samples go through a 256-entry table of v / 255 (same values, no divisions)
         let table: [Float] = Sample.bitWidth == 8 ? (0..<256).map { Float($0) / 255 } : []
-        raster.samples.withUnsafeBufferPointer { source in
-            values.withUnsafeMutableBufferPointer { out in
-                if raster.layout.isColor && !table.isEmpty {
-                    table.withUnsafeBufferPointer { lookup in
-                        for p in 0..<pixels {
-                            out[p] = lookup[Int(source[p * step])]
-                            out[pixels + p] = lookup[Int(source[p * step + 1])]
-                            out[2 * pixels + p] = lookup[Int(source[p * step + 2])]
+        let values = [Float](unsafeUninitializedCapacity: 3 * pixels) { buffer, initialized in
+            let out = buffer.baseAddress!
+            raster.samples.withUnsafeBufferPointer { source in
+                table.withUnsafeBufferPointer { lookup in
+                    parallelChunks(pixels, minimumPerThread: 1 << 16) { range in
+                        for p in range {
+                            for c in 0..<3 {
+                                let sample = source[p * step + (colour ? c : 0)]
+                                out[c * pixels + p] =
+                                    lookup.isEmpty
+                                    ? Float(UInt32(truncatingIfNeeded: sample)) / maximum
+                                    : lookup[Int(truncatingIfNeeded: sample)]
+                            }
                         }
-                    }
-                } else if raster.layout.isColor {
-                    for c in 0..<3 {
-                        for p in 0..<pixels { out[c * pixels + p] = Float(source[p * step + c]) / maximum }
-                    }
-                } else {
-                    for p in 0..<pixels {
-                        let v = Float(source[p * step]) / maximum
-                        out[p] = v
-                        out[pixels + p] = v
-                        out[2 * pixels + p] = v
                     }
                 }
             }
+            initialized = 3 * pixels
         }
         self.init(width: raster.width, height: raster.height, channels: 3, values: values)
     }
@@ -156,6 +155,10 @@ extension PlanarImage {
         let pixels = raster.width * raster.height
         let step = raster.layout.channels
         let maximum = RasterImage<Sample>.maximum
+        if source == .automatic {
+            self = Self.userMask(raster).mask
+            return
+        }
         var values = [Float](repeating: 0, count: pixels)
         raster.samples.withUnsafeBufferPointer { input in
             values.withUnsafeMutableBufferPointer { out in

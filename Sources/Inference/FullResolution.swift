@@ -132,7 +132,8 @@ public func applyLocalAffineTransforms(
 /// - Parameters:
 ///   - transform: 12 x h x w in the network's layout (`GKNet.applyColorTransform`: channel 3j + c
 ///     = A'[c][j], channel 9 + c = b[c]; the transform is (I + A') c + b).
-///   - composite: 3 x H x W, mask: 1 x H x W.
+///   - composite: 3 x H x W.
+///   - mask: 1 x H x W.
 public func applyUpsampledColorTransform(_ transform: PlanarImage, composite: PlanarImage, mask: PlanarImage)
     -> PlanarImage
 {
@@ -325,9 +326,13 @@ struct AffineStatistics {
 /// Carries a low-resolution prediction to the full-resolution composite.
 ///
 /// - Parameters:
-///   - composite, prediction: 3 x h x w low-resolution network input and output (0...1).
+///   - method: how the change reaches full resolution.
+///   - composite: 3 x h x w low-resolution network input (0...1).
+///   - prediction: 3 x h x w low-resolution network output (0...1).
 ///   - mask: 1 x h x w low-resolution mask.
-///   - fullComposite: 3 x H x W, fullMask: 1 x H x W (0...1, soft allowed).
+///   - fullComposite: 3 x H x W.
+///   - fullMask: 1 x H x W (0...1, soft allowed).
+///   - settings: the settings of `.localAffine`.
 ///   - transform: 12 x h x w, the colour transforms of an `affine`-head network (needed by
 ///     `.upsampledTransform`, which otherwise falls back to `.localAffine`).
 /// - Returns: 3 x H x W; background pixels (mask 0) equal `fullComposite` exactly.

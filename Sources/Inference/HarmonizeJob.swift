@@ -1,7 +1,8 @@
 // `gknet harmonize` as a library call: one composite and mask from files to an output file (and an
 // optional comparison sheet), with the paths checked first, the inputs read by the rules of
-// HarmonizeJobInput.swift, and nothing left behind on failure (outputs are encoded in memory and
-// written atomically, a temporary file renamed into place). Batch mode is HarmonizeJobBatch.swift.
+// ImageCodec's UserMask.swift, the image harmonized by `Harmonizer.harmonize` (the one path), and
+// nothing left behind on failure (outputs are encoded in memory and written atomically, a temporary
+// file renamed into place). Batch mode over a dataset split is Evaluation's HarmonizeBatch.swift.
 import Foundation
 import ImageCodec
 import TensorCore
@@ -66,7 +67,7 @@ public enum HarmonizeJob {
         options: HarmonizeOptions = HarmonizeOptions(), clock: inout StageClock
     ) throws -> HarmonizeReport {
         var warnings = input.warnings
-        let result = harmonize(input, harmonizer: harmonizer, clock: &clock)
+        let result = try harmonize(input, harmonizer: harmonizer, options: options, clock: &clock)
         var sheetTarget = target
         if sheetTarget == nil, let targetURL = request.target {
             sheetTarget = try ImageFile.readRGB(targetURL, limits: options.limits)
@@ -113,51 +114,20 @@ public enum HarmonizeJob {
             cpuSeconds: clock.cpuSeconds)
     }
 
-    /// The network at its input size, then its colour change carried to full resolution.
+    /// `Harmonizer.harmonize` (the one path) on inputs read by `readInput`, with the options of
+    /// `options.harmonization` (nil = the harmonizer's), timing its stages on `clock`.
     /// Pixels whose mask is exactly 0 are returned exactly as in the composite.
-    public static func harmonize(_ input: HarmonizeInput, harmonizer: Harmonizer, clock: inout StageClock)
-        -> PlanarImage
-    {
-        harmonize(input, harmonizer: harmonizer, clock: &clock, betweenStages: {})
-    }
-
-    /// `harmonize(_:harmonizer:clock:)` calling `betweenStages` after the network (a web request
-    /// whose client went away stops there: it throws).
+    /// `betweenStages` runs after the network (a web request whose client went away stops there: it throws).
     public static func harmonize(
-        _ input: HarmonizeInput, harmonizer: Harmonizer, clock: inout StageClock, betweenStages: () throws -> Void
-    ) rethrows -> PlanarImage {
-        let (smallComposite, smallMask) = harmonizer.networkInputs(composite: input.composite, mask: input.mask)
-        let prediction = harmonizer.predictWithTransforms(composites: [smallComposite], masks: [smallMask])[0]
-        clock.lap("network")
-        try betweenStages()
-        var result: PlanarImage
-        if input.composite.width == harmonizer.networkSize && input.composite.height == harmonizer.networkSize {
-            result = prediction.image
-            keepBackground(&result, composite: input.composite, mask: input.mask)
-        } else {
-            // every method blends m * changed + (1 - m) * composite: exact where m == 0
-            result = harmonizer.carry(
-                prediction, composite: smallComposite, mask: smallMask, fullComposite: input.composite,
-                fullMask: input.mask)
-        }
-        clock.lap("full resolution")
-        return result
-    }
-
-    /// result = composite wherever mask == 0 (whatever blend the model was trained with).
-    static func keepBackground(_ result: inout PlanarImage, composite: PlanarImage, mask: PlanarImage) {
-        let plane = mask.planeSize
-        composite.values.withUnsafeBufferPointer { source in
-            mask.values.withUnsafeBufferPointer { alpha in
-                result.values.withUnsafeMutableBufferPointer { out in
-                    parallelChunks(plane, minimumPerThread: 1 << 16) { range in
-                        for c in 0..<3 {
-                            for i in range where alpha[i] == 0 { out[c * plane + i] = source[c * plane + i] }
-                        }
-                    }
-                }
-            }
-        }
+        _ input: HarmonizeInput, harmonizer: Harmonizer, options: HarmonizeOptions = HarmonizeOptions(),
+        clock: inout StageClock, betweenStages: () throws -> Void = {}
+    ) throws -> PlanarImage {
+        try harmonizer.harmonize(
+            composite: input.composite, mask: input.mask, options: options.harmonization,
+            afterStage: { stage in
+                clock.lap(stage.rawValue)
+                if stage == .network { try betweenStages() }
+            })
     }
 
     /// Encodes the result like the composite: its bit depth, and its alpha channel if it had one.

@@ -1,15 +1,8 @@
-// Reading a user's composite and mask for `gknet harmonize`: every input problem becomes a one-line
+// Reading a user's composite and mask for a harmonize job: every input problem becomes a one-line
 // error naming the file, or a documented behaviour (docs in README "Usage" and the command help).
-//
-// Composite: PNG or JPEG, 8 or 16 bits, gray / gray+alpha / RGB / RGBA. Gray is used as RGB; an
-// alpha channel is not used for harmonizing (the colour values are) and is copied to the output
-// unchanged; a 16-bit composite gives a 16-bit output.
-// Mask: white (1) = the region to harmonize, black (0) = background, values between = soft edge
-// (used as the blending weight, never thresholded). Gray masks are read as they are; colour masks
-// whose three channels agree likewise, otherwise the brightest channel of each pixel is used; a
-// mask with transparency (any alpha below opaque) is read from its alpha channel. JPEG masks have
-// values within 3/255 of black or white snapped to 0 or 1 (JPEG ringing would otherwise tint the
-// background).
+// The reading rules themselves (alpha, colour masks, 16 bits, JPEG masks) are ImageCodec's
+// (`PlanarImage(rgb:)`, `PlanarImage.userMask`); this file adds the checks of a job (mask size,
+// empty or suspicious masks).
 import Foundation
 import ImageCodec
 import TensorCore
@@ -34,6 +27,8 @@ public struct HarmonizeOptions: Sendable {
     public var pngCompressionLevel = 1
     /// Longest side of each panel of a comparison sheet.
     public var comparisonPanelSide = 512
+    /// Method, affine settings and change scale of the harmonization; nil = the harmonizer's own.
+    public var harmonization: Harmonizer.Options?
     public init() {}
 }
 
@@ -167,45 +162,12 @@ extension HarmonizeJob {
 
     /// Reads the file once, finds its format from its bytes, decodes it; errors name the file.
     static func decode(_ url: URL, limits: DecodeLimits) throws -> (DecodedImage, ImageFormat) {
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
-            throw ImageCodecError(path: url.path, kind: .unreadable, detail: "is a folder, not an image file")
-        }
-        let data: Data
-        do {
-            data = try Data(contentsOf: url, options: .mappedIfSafe)
-        } catch {
-            let exists = FileManager.default.fileExists(atPath: url.path)
-            throw ImageCodecError(
-                path: url.path, kind: .unreadable, detail: exists ? "permission denied or read error" : "no such file")
-        }
-        let format = try data.withUnsafeBytes { try ImageFormat.detect($0, path: url.path) }
-        return (try ImageFile.decode(data, path: url.path, limits: limits), format)
+        try ImageFile.readWithFormat(url, limits: limits)
     }
 
-    /// The composite as 3 planes in 0...1 (gray replicated); 8-bit files through a 256-entry table, in parallel.
+    /// The composite as 3 planes in 0...1 (`PlanarImage(rgb:)`: gray replicated, alpha ignored).
     public static func rgbPlanes(of image: DecodedImage) -> PlanarImage {
-        guard case .eightBit(let raster) = image else { return PlanarImage(rgb: image) }
-        let pixels = raster.width * raster.height, step = raster.layout.channels
-        let table: [Float] = (0..<256).map { Float($0) / 255 }
-        let colour = raster.layout.isColor
-        let values = [Float](unsafeUninitializedCapacity: 3 * pixels) { buffer, initialized in
-            let out = buffer.baseAddress!
-            raster.samples.withUnsafeBufferPointer { s in
-                table.withUnsafeBufferPointer { lookup in
-                    parallelChunks(pixels, minimumPerThread: 1 << 16) { range in
-                        for p in range {
-                            let r = lookup[Int(s[p * step])]
-                            out[p] = r
-                            out[pixels + p] = colour ? lookup[Int(s[p * step + 1])] : r
-                            out[2 * pixels + p] = colour ? lookup[Int(s[p * step + 2])] : r
-                        }
-                    }
-                }
-            }
-            initialized = 3 * pixels
-        }
-        return PlanarImage(width: raster.width, height: raster.height, channels: 3, values: values)
+        PlanarImage(rgb: image)
     }
 
     /// The alpha channel of a gray+alpha or RGBA image as a 1-channel plane in 0...1.
@@ -213,72 +175,11 @@ extension HarmonizeJob {
         PlanarImage(mask: image, source: .alpha)
     }
 
-    /// The mask plane of a decoded mask file (rules in the file header) and a note when the
+    /// The mask plane of a decoded mask file (`PlanarImage.userMask`) and a note when the
     /// reading is not the obvious one.
     public static func maskPlane(of image: DecodedImage, snapsJPEGRinging: Bool) -> (PlanarImage, String?) {
-        var (plane, note): (PlanarImage, String?)
-        switch image {
-        case .eightBit(let raster): (plane, note) = maskPlane(of: raster)
-        case .sixteenBit(let raster): (plane, note) = maskPlane(of: raster)
-        }
-        if snapsJPEGRinging {
-            let low: Float = 3.5 / 255, high: Float = 1 - 3.5 / 255
-            for i in plane.values.indices {
-                let v = plane.values[i]
-                if v < low { plane.values[i] = 0 } else if v > high { plane.values[i] = 1 }
-            }
-        }
-        return (plane, note)
-    }
-
-    static func maskPlane<Sample>(of raster: RasterImage<Sample>) -> (PlanarImage, String?) {
-        let step = raster.layout.channels
-        let pixels = raster.width * raster.height
-        let scale = 1 / RasterImage<Sample>.maximum
-        let usesAlpha =
-            raster.layout.hasAlpha
-            && raster.samples.withUnsafeBufferPointer { s in
-                (0..<pixels).contains { s[$0 * step + step - 1] != Sample.max }
-            }
-        let isColor = raster.layout.isColor && !usesAlpha
-        let chunks = max(1, Threading.count)
-        var colouredChunks = [Bool](repeating: false, count: chunks)
-        let values = [Float](unsafeUninitializedCapacity: pixels) { buffer, initialized in
-            let out = buffer.baseAddress!
-            raster.samples.withUnsafeBufferPointer { s in
-                colouredChunks.withUnsafeMutableBufferPointer { coloured in
-                    parallelChunks(chunks, minimumPerThread: 1) { chunkRange in
-                        for chunk in chunkRange {
-                            let range = chunk * pixels / chunks..<(chunk + 1) * pixels / chunks
-                            if usesAlpha {
-                                for p in range {
-                                    out[p] = Float(UInt32(truncatingIfNeeded: s[p * step + step - 1])) * scale
-                                }
-                            } else if isColor {
-                                var differs = false
-                                for p in range {
-                                    let r = s[p * step], g = s[p * step + 1], b = s[p * step + 2]
-                                    differs = differs || r != g || g != b
-                                    out[p] = Float(UInt32(truncatingIfNeeded: max(r, max(g, b)))) * scale
-                                }
-                                coloured[chunk] = differs
-                            } else {
-                                for p in range { out[p] = Float(UInt32(truncatingIfNeeded: s[p * step])) * scale }
-                            }
-                        }
-                    }
-                }
-            }
-            initialized = pixels
-        }
-        let plane = PlanarImage(width: raster.width, height: raster.height, channels: 1, values: values)
-        if usesAlpha { return (plane, "mask has transparency: its alpha channel is used as the mask") }
-        return (
-            plane,
-            colouredChunks.contains(true)
-                ? "mask is in colour: the brightest channel of each pixel is used (white marks the region to harmonize)"
-                : nil
-        )
+        let read = PlanarImage.userMask(image, format: snapsJPEGRinging ? .jpeg : .png)
+        return (read.mask, read.note)
     }
 
     /// Mean, largest value, and the count of background pixels (mask < 0.5).

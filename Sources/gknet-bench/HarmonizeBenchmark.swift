@@ -193,7 +193,7 @@ struct HarmonizeBenchmark: ParsableCommand {
                 identity.add(score(sample.composite, sample), subset: sample.reference.subset)
                 let small = sample.mapImages { $0.resized(width: size, height: size, filter: .bilinear) }
                 at256.add(
-                    score(harmonizer.harmonize(composite: small.composite, mask: small.mask), small),
+                    score(try harmonizer.harmonize(composite: small.composite, mask: small.mask), small),
                     subset: sample.reference.subset)
                 if (index + 1) % 10 == 0 || index + 1 == count {
                     FileHandle.standardError.write(

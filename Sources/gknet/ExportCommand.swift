@@ -26,7 +26,13 @@ extension GKNetCommand {
         @Option(help: "A line of text stored under gknet.description in the metadata.")
         var description: String?
 
+        @Option(
+            name: .customLong("images-seen"),
+            help: "Training images the model has seen, stored under gknet.images_seen (gknet --version prints it).")
+        var imagesSeen: Int?
+
         func validate() throws {
+            if let imagesSeen, imagesSeen < 0 { throw ValidationError("--images-seen must be >= 0") }
             guard ["f16", "bf16", "f32"].contains(dtype.lowercased()) else {
                 throw ValidationError("--dtype must be f16, bf16 or f32")
             }
@@ -42,6 +48,8 @@ extension GKNetCommand {
             let file = try SafeTensorsFile(contentsOf: source)
             var metadata: [String: String] = ["gknet.exported_from": source.lastPathComponent]
             if let description { metadata["gknet.description"] = description }
+            for key in [ModelIdentity.imagesSeenKey] { if let value = file.metadata[key] { metadata[key] = value } }
+            if let imagesSeen { metadata[ModelIdentity.imagesSeenKey] = String(imagesSeen) }
             // a fitted shrink of the change (gknet calibrate) travels with the weights
             for key in [Harmonizer.changeScaleKey, Harmonizer.changeScaleFitKey] {
                 if let value = file.metadata[key] { metadata[key] = value }

@@ -34,19 +34,25 @@ struct FullResolutionOptions: ParsableArguments {
         }
     }
 
+    /// These settings as harmonizer options (nil fields: the model's defaults).
+    var harmonizerOptions: Harmonizer.Options {
+        var options = Harmonizer.Options(method: method.flatMap { FullResolutionMethod(rawValue: $0) })
+        if let affineGrid { options.affineSettings.gridSize = affineGrid }
+        if let affineRegularization { options.affineSettings.regularization = affineRegularization }
+        return options
+    }
+
     /// A harmonizer for the checkpoint at `modelPath` (nil: the default model) with these settings
-    /// and the model file's change scale (`gknet calibrate`).
+    /// as its options and the model file's change scale (`gknet calibrate`).
     func harmonizer(modelPath: String?) throws -> Harmonizer {
-        let chosen = method.flatMap { FullResolutionMethod(rawValue: $0) }
-        let harmonizer = try ModelLoading.harmonizer(path: modelPath, method: chosen)
-        if chosen == .upsampledTransform && harmonizer.model.configuration.output != .affine {
+        let options = harmonizerOptions
+        let harmonizer = try ModelLoading.harmonizer(path: modelPath, options: options)
+        if options.method == .upsampledTransform && harmonizer.model.configuration.output != .affine {
             throw ValidationError(
                 "--method upsampled-transform needs a model with the affine head; this one has the "
                     + "\(harmonizer.model.configuration.output.rawValue) head"
             )
         }
-        if let affineGrid { harmonizer.affineSettings.gridSize = affineGrid }
-        if let affineRegularization { harmonizer.affineSettings.regularization = affineRegularization }
         return harmonizer
     }
 }

@@ -1,8 +1,10 @@
 // `gknet harmonize`: one composite and mask, or every composite of a dataset split, at full
-// resolution. A thin layer over Inference.HarmonizeJob (the library entry point).
+// resolution. A thin layer over Inference.HarmonizeJob (the library entry point, which runs
+// `Harmonizer.harmonize`) and, for a dataset split, Evaluation's `HarmonizeJob.runBatch`.
 import ArgumentParser
 import DataParallel
 import Datasets
+import Evaluation
 import Foundation
 import ImageCodec
 import Inference

@@ -63,8 +63,8 @@ import _TestSupport
         #expect(plain.changeScale == 1 && stored.changeScale == 0.25)
         // at the network size: exactly composite + 0.25 * (prediction - composite)
         let (small, smallMask) = inputs(width: 32, height: 32)
-        let whole = plain.harmonize(composite: small, mask: smallMask)
-        let shrunk = stored.harmonize(composite: small, mask: smallMask)
+        let whole = try plain.harmonize(composite: small, mask: smallMask)
+        let shrunk = try stored.harmonize(composite: small, mask: smallMask)
         #expect(whole != small)
         var worst: Float = 0
         for i in whole.values.indices {
@@ -74,11 +74,10 @@ import _TestSupport
         // at full resolution, through the method: the same blend inside the mask wherever the whole
         // change stays inside 0...1 (results are clamped; local-affine refits the transforms to the
         // shrunk prediction, so it agrees to the fit's accuracy), the background untouched
-        plain.method = method
-        stored.method = method
+        let options = Harmonizer.Options(method: method)
         let (big, bigMask) = inputs(width: 80, height: 56)
-        let wholeBig = plain.harmonize(composite: big, mask: bigMask)
-        let shrunkBig = stored.harmonize(composite: big, mask: bigMask)
+        let wholeBig = try plain.harmonize(composite: big, mask: bigMask, options: options)
+        let shrunkBig = try stored.harmonize(composite: big, mask: bigMask, options: options)
         worst = 0
         var moved: Float = 0
         for c in 0..<3 {

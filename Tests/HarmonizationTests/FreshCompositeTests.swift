@@ -271,7 +271,7 @@ private func values(_ batch: Batch) -> [[Float]] { [batch.composites.data, batch
         // and at 2x the background stays exact while the foreground changes
         let big = image.resized(width: 64, height: 64, filter: .bilinear),
             bigMask = alpha.resized(width: 64, height: 64, filter: .bilinear)
-        let result = harmonizer.harmonize(composite: big, mask: bigMask)
+        let result = try harmonizer.harmonize(composite: big, mask: bigMask)
         for p in 0..<(64 * 64) where bigMask.values[p] == 0 {
             for c in 0..<3 { #expect(result.values[c * 4096 + p] == big.values[c * 4096 + p]) }
         }

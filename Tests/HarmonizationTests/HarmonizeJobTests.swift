@@ -9,6 +9,7 @@ import Testing
 // (README "Usage") gives a one-line error naming the file or its documented behaviour, and a
 // failure never leaves an output file behind. The model is a tiny random GKNet (no trained model needed).
 @testable import Datasets
+@testable import Evaluation
 @testable import Inference
 
 /// A tiny random GKNet at 64x64, saved like a `gknet train` checkpoint and loaded once.
@@ -138,21 +139,22 @@ private func expectFailure(
         try ImageFile.write(Workspace.compositeImage(width: 200, height: 150), to: workspace.url("big.png"))
         try ImageFile.write(Workspace.boxMask(width: 200, height: 150), to: workspace.url("big_mask.png"))
         let harmonizer = TinyModel.harmonizer
-        defer { harmonizer.method = .localAffine }
         let composite = try ImageFile.readRGB(workspace.url("big.png")),
             mask = try ImageFile.readMask(workspace.url("big_mask.png"))
         var foregrounds: [FullResolutionMethod: [Float]] = [:]
         for method in FullResolutionMethod.allCases {
-            harmonizer.method = method
+            var jobOptions = HarmonizeOptions()
+            jobOptions.harmonization = Harmonizer.Options(method: method)
             let output = workspace.url("big_\(method.rawValue).png")
             _ = try HarmonizeJob.run(
                 HarmonizeRequest(
                     composite: workspace.url("big.png"), mask: workspace.url("big_mask.png"), output: output),
-                harmonizer: harmonizer)
+                harmonizer: harmonizer, options: jobOptions)
             let result = try ImageFile.readRGB(output)
             #expect(result.width == 200 && result.height == 150, "\(method)")
             // The file holds the library's result for this method (8-bit rounding apart), ...
-            let expected = harmonizer.harmonize(composite: composite, mask: mask)
+            let expected = try harmonizer.harmonize(
+                composite: composite, mask: mask, options: Harmonizer.Options(method: method))
             let worst = zip(result.values, expected.values).map { abs($0 - $1) }.max() ?? .infinity
             #expect(
                 result.values.count == expected.values.count && worst <= 0.5 / 255 + 1e-6,

@@ -1,11 +1,13 @@
 // Batch mode of `gknet harmonize`: every composite of a dataset split, written as
 // `<output dir>/<composite base name>.png` at the composite's size. The model is loaded once by
-// the caller; the next sample is decoded on a background thread while the network works on the
+// the caller; every image goes through `HarmonizeJob.finish` (`Harmonizer.harmonize`, the one
+// path, as for a single image); the next sample is decoded on a background thread while the network works on the
 // current one; a bad sample is reported and skipped, and the failures are listed at the end.
 import Datasets
 import Dispatch
 import Foundation
 import ImageCodec
+import Inference
 
 /// A sample that could not be harmonized.
 public struct BatchFailure: Sendable {
