@@ -420,7 +420,8 @@ public final class Trainer {
         let loss =
             switch configuration.loss {
             case .fmse:
-                foregroundNormalizedMSE(output: output, target: batch.targets, mask: batch.masks, minimumArea: minimumArea)
+                foregroundNormalizedMSE(
+                    output: output, target: batch.targets, mask: batch.masks, minimumArea: minimumArea)
             case .compositeRelative:
                 compositeRelativeMSE(
                     output: output, composite: batch.composites, target: batch.targets, mask: batch.masks,
