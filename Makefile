@@ -77,10 +77,10 @@ uninstall:
 	@for f in $(INSTALLED); do rm -f $(INSTALL_ROOT)/$$f; done; \
 	rmdir $(INSTALL_ROOT)/share/gknet 2>/dev/null || true; echo "removed gknet from $(INSTALL_ROOT)"
 
-## docs: the DocC documentation of the library (swift-docc-plugin) into out/docs/Inference.doccarchive;
+## docs: the DocC documentation of the library (swift-docc-plugin) into out/docs/GKNetInference.doccarchive;
 ## fails on any DocC warning
 DOCS_DIR    := out/docs
-DOCS_TARGET := Inference
+DOCS_TARGET := GKNetInference
 docs:
 	@mkdir -p $(DOCS_DIR)
 	@status=0; $(SWIFT) package --allow-writing-to-directory $(DOCS_DIR) generate-documentation \

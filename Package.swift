@@ -3,7 +3,7 @@
 import PackageDescription
 
 let blasDependency: [Target.Dependency] = [
-    .target(name: "CBLAS", condition: .when(platforms: [.linux]))
+    .target(name: "CGKNetBLAS", condition: .when(platforms: [.linux]))
 ]
 
 let package = Package(
@@ -12,17 +12,17 @@ let package = Package(
     products: [
         // For other Swift packages: load the bundled model or a file, harmonize files, encoded
         // images or planar images (README "Use it from Swift", Examples/HarmonizeFile).
-        .library(name: "GKNetHarmonization", targets: ["Inference", "ImageCodec", "GKNetModel"]),
-        .library(name: "TensorCore", targets: ["TensorCore"]),
-        .library(name: "NeuralNet", targets: ["NeuralNet"]),
+        .library(name: "GKNetHarmonization", targets: ["GKNetInference", "GKNetImageCodec", "GKNetModel"]),
+        .library(name: "GKNetTensorCore", targets: ["GKNetTensorCore"]),
+        .library(name: "GKNetNeuralNet", targets: ["GKNetNeuralNet"]),
         .library(name: "GKNetModel", targets: ["GKNetModel"]),
-        .library(name: "ImageCodec", targets: ["ImageCodec"]),
-        .library(name: "Datasets", targets: ["Datasets"]),
-        .library(name: "Synthesis", targets: ["Synthesis"]),
-        .library(name: "Inference", targets: ["Inference"]),
-        .library(name: "Evaluation", targets: ["Evaluation"]),
-        .library(name: "Training", targets: ["Training"]),
-        .library(name: "DataParallel", targets: ["DataParallel"]),
+        .library(name: "GKNetImageCodec", targets: ["GKNetImageCodec"]),
+        .library(name: "GKNetDatasets", targets: ["GKNetDatasets"]),
+        .library(name: "GKNetSynthesis", targets: ["GKNetSynthesis"]),
+        .library(name: "GKNetInference", targets: ["GKNetInference"]),
+        .library(name: "GKNetEvaluation", targets: ["GKNetEvaluation"]),
+        .library(name: "GKNetTraining", targets: ["GKNetTraining"]),
+        .library(name: "GKNetDataParallel", targets: ["GKNetDataParallel"]),
         .library(name: "GKNetServe", targets: ["GKNetServe"]),
         .executable(name: "gknet", targets: ["gknet"]),
         .executable(name: "gknet-bench", targets: ["gknet-bench"]),
@@ -42,33 +42,35 @@ let package = Package(
     targets: [
         // MARK: - Public API
         .target(
-            name: "TensorCore",
-            dependencies: blasDependency + ["CDNNL"]
+            name: "GKNetTensorCore",
+            dependencies: blasDependency + ["CGKNetDNNL"]
         ),
-        .target(name: "NeuralNet", dependencies: ["TensorCore"]),
-        .target(name: "GKNetModel", dependencies: ["TensorCore", "NeuralNet"]),
-        .target(name: "ImageCodec", dependencies: ["TensorCore", "CPNG", "CJPEG", "CZlib"]),
+        .target(name: "GKNetNeuralNet", dependencies: ["GKNetTensorCore"]),
+        .target(name: "GKNetModel", dependencies: ["GKNetTensorCore", "GKNetNeuralNet"]),
+        .target(name: "GKNetImageCodec", dependencies: ["GKNetTensorCore", "CGKNetPNG", "CGKNetJPEG", "CGKNetZlib"]),
         // Harmonization, one module per job (README "Layout"); each imports only what is listed.
-        .target(name: "Datasets", dependencies: ["TensorCore", "ImageCodec"]),
-        .target(name: "Synthesis", dependencies: ["TensorCore", "ImageCodec", "Datasets"]),
+        .target(name: "GKNetDatasets", dependencies: ["GKNetTensorCore", "GKNetImageCodec"]),
+        .target(name: "GKNetSynthesis", dependencies: ["GKNetTensorCore", "GKNetImageCodec", "GKNetDatasets"]),
         // The library's harmonize path; the default model is its resource (Models/ links to it).
         .target(
-            name: "Inference", dependencies: ["TensorCore", "NeuralNet", "GKNetModel", "ImageCodec"],
+            name: "GKNetInference",
+            dependencies: ["GKNetTensorCore", "GKNetNeuralNet", "GKNetModel", "GKNetImageCodec"],
             resources: [.copy("Resources/gknet-default.safetensors")]
         ),
-        .target(name: "Evaluation", dependencies: ["ImageCodec", "Datasets", "Inference"]),
+        .target(name: "GKNetEvaluation", dependencies: ["GKNetImageCodec", "GKNetDatasets", "GKNetInference"]),
         // The processes of a data-parallel job (Open MPI; a job of one without mpirun).
-        .target(name: "DataParallel", dependencies: ["CMPI"]),
+        .target(name: "GKNetDataParallel", dependencies: ["CGKNetMPI"]),
         .target(
-            name: "Training",
+            name: "GKNetTraining",
             dependencies: [
-                "TensorCore", "NeuralNet", "GKNetModel", "ImageCodec", "Datasets", "Synthesis", "Inference",
-                "Evaluation", "DataParallel",
+                "GKNetTensorCore", "GKNetNeuralNet", "GKNetModel", "GKNetImageCodec", "GKNetDatasets", "GKNetSynthesis",
+                "GKNetInference",
+                "GKNetEvaluation", "GKNetDataParallel",
             ]
         ),
         // Multipart form bodies read as they arrive (multipart-kit), with limits; no HTTP server.
         .target(
-            name: "RequestForms",
+            name: "GKNetRequestForms",
             dependencies: [
                 .product(name: "MultipartKit", package: "multipart-kit"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -79,7 +81,7 @@ let package = Package(
         .target(
             name: "GKNetServe",
             dependencies: [
-                "GKNetModel", "ImageCodec", "Inference", "RequestForms",
+                "GKNetModel", "GKNetImageCodec", "GKNetInference", "GKNetRequestForms",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "MultipartKit", package: "multipart-kit"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -93,21 +95,22 @@ let package = Package(
         ),
 
         // MARK: - Implementation details
-        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-openmp-dev"])]),
-        .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
-        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
-        .systemLibrary(name: "CJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
-        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CGKNetBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-openmp-dev"])]),
+        .systemLibrary(name: "CGKNetDNNL", providers: [.apt(["libdnnl-dev"])]),
+        .systemLibrary(name: "CGKNetPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CGKNetJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(name: "CGKNetZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(
-            name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"]), .brew(["open-mpi"])]),
-        .target(name: "_TestSupport", dependencies: ["TensorCore"]),
+            name: "CGKNetMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"]), .brew(["open-mpi"])]),
+        .target(name: "GKNetTestSupport", dependencies: ["GKNetTensorCore"]),
 
         // MARK: - Executables
         .executableTarget(
             name: "gknet",
             dependencies: [
-                "TensorCore", "NeuralNet", "GKNetModel", "ImageCodec",
-                "Datasets", "Synthesis", "Inference", "Evaluation", "Training", "GKNetServe", "DataParallel",
+                "GKNetTensorCore", "GKNetNeuralNet", "GKNetModel", "GKNetImageCodec",
+                "GKNetDatasets", "GKNetSynthesis", "GKNetInference", "GKNetEvaluation", "GKNetTraining", "GKNetServe",
+                "GKNetDataParallel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -119,30 +122,34 @@ let package = Package(
         .executableTarget(
             name: "gknet-bench",
             dependencies: [
-                "TensorCore", "NeuralNet", "GKNetModel", "ImageCodec", "Datasets", "Inference", "Evaluation",
-                "DataParallel", "_TestSupport",
+                "GKNetTensorCore", "GKNetNeuralNet", "GKNetModel", "GKNetImageCodec", "GKNetDatasets", "GKNetInference",
+                "GKNetEvaluation",
+                "GKNetDataParallel", "GKNetTestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
 
         // MARK: - Unit test bundles
-        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "_TestSupport"]),
-        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "_TestSupport"]),
-        .testTarget(name: "GKNetModelTests", dependencies: ["GKNetModel", "NeuralNet", "_TestSupport"]),
-        .testTarget(name: "ImageCodecTests", dependencies: ["ImageCodec", "_TestSupport"]),
+        .testTarget(name: "TensorCoreTests", dependencies: ["GKNetTensorCore", "GKNetTestSupport"]),
+        .testTarget(name: "NeuralNetTests", dependencies: ["GKNetNeuralNet", "GKNetTestSupport"]),
+        .testTarget(name: "GKNetModelTests", dependencies: ["GKNetModel", "GKNetNeuralNet", "GKNetTestSupport"]),
+        .testTarget(name: "ImageCodecTests", dependencies: ["GKNetImageCodec", "GKNetTestSupport"]),
         .testTarget(
             name: "HarmonizationTests",
             dependencies: [
-                "TensorCore", "NeuralNet", "GKNetModel", "ImageCodec",
-                "Datasets", "Synthesis", "Inference", "Evaluation", "Training", "_TestSupport",
+                "GKNetTensorCore", "GKNetNeuralNet", "GKNetModel", "GKNetImageCodec",
+                "GKNetDatasets", "GKNetSynthesis", "GKNetInference", "GKNetEvaluation", "GKNetTraining",
+                "GKNetTestSupport",
             ]
         ),
         .testTarget(
-            name: "CLITests", dependencies: ["TensorCore", "GKNetModel", "NeuralNet", "ImageCodec", "_TestSupport"]),
+            name: "CLITests",
+            dependencies: ["GKNetTensorCore", "GKNetModel", "GKNetNeuralNet", "GKNetImageCodec", "GKNetTestSupport"]),
         .testTarget(
             name: "ServeTests",
             dependencies: [
-                "GKNetServe", "RequestForms", "TensorCore", "GKNetModel", "NeuralNet", "ImageCodec", "_TestSupport",
+                "GKNetServe", "GKNetRequestForms", "GKNetTensorCore", "GKNetModel", "GKNetNeuralNet", "GKNetImageCodec",
+                "GKNetTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -18,26 +18,26 @@ mkdir -p "$MODULES"
 
 # Same language mode as Package.swift; -O keeps preconditions and bounds checks, drops asserts.
 FLAGS=(-swift-version 6 -package-name gknet -O -g -wmo -parse-as-library -sanitize=fuzzer,address -I "$MODULES")
-for system in CBLAS CDNNL CPNG CJPEG CZlib CMPI; do FLAGS+=(-I "Sources/$system"); done
+for system in CGKNetBLAS CGKNetDNNL CGKNetPNG CGKNetJPEG CGKNetZlib CGKNetMPI; do FLAGS+=(-I "Sources/$system"); done
 for flag in $(pkg-config --cflags-only-I openblas libpng libturbojpeg zlib ompi-c); do FLAGS+=(-Xcc "$flag"); done
 LIBS=($(pkg-config --libs openblas libpng libturbojpeg zlib ompi-c) -ldnnl -lgomp)
 
 # Library modules in dependency order, and what each fuzz target links.
 # Keep in step with Package.swift (README "Layout"): a module comes after everything it imports.
-ALL_MODULES=(TensorCore NeuralNet GKNetModel ImageCodec Datasets Synthesis Inference Evaluation DataParallel Training)
+ALL_MODULES=(GKNetTensorCore GKNetNeuralNet GKNetModel GKNetImageCodec GKNetDatasets GKNetSynthesis GKNetInference GKNetEvaluation GKNetDataParallel GKNetTraining)
 declare -A TARGET_MODULES=(
-    [SafeTensors]="TensorCore NeuralNet GKNetModel"
-    [PNG]="TensorCore ImageCodec"
-    [JPEG]="TensorCore ImageCodec"
-    [DatasetList]="TensorCore ImageCodec Datasets"
-    [TrainingConfig]="TensorCore NeuralNet GKNetModel ImageCodec Datasets Synthesis Inference Evaluation DataParallel Training"
+    [SafeTensors]="GKNetTensorCore GKNetNeuralNet GKNetModel"
+    [PNG]="GKNetTensorCore GKNetImageCodec"
+    [JPEG]="GKNetTensorCore GKNetImageCodec"
+    [DatasetList]="GKNetTensorCore GKNetImageCodec GKNetDatasets"
+    [TrainingConfig]="GKNetTensorCore GKNetNeuralNet GKNetModel GKNetImageCodec GKNetDatasets GKNetSynthesis GKNetInference GKNetEvaluation GKNetDataParallel GKNetTraining"
 )
 
 # Targets whose modules need the package's dependencies (multipart-kit, swift-nio): SwiftPM builds
 # that module and its dependencies into $OUT/spm with the same instrumentation (release: -O, so
 # preconditions stay), and the target links every object file built there.
 declare -A PACKAGE_TARGETS=(
-    [Request]="RequestForms"
+    [Request]="GKNetRequestForms"
 )
 
 # Rebuilds a module when one of its sources, or a module built before it, is newer than its library.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make test-isa: the parity suites (ops, layers, model presets, optimizer trajectories) under every
 # instruction-set setting this CPU can run, at 1 and 2 threads, each comparison's measured error
-# recorded (GKNET_PARITY_REPORT, Sources/_TestSupport/Closeness.swift), then the table of the worst
+# recorded (GKNET_PARITY_REPORT, Sources/GKNetTestSupport/Closeness.swift), then the table of the worst
 # bound usage per check kind and setting (Scripts/parity_spread.py; docs/robustness.md
 # "Tolerances from measured spread"). Exit status: non-zero if any setting failed a test.
 #

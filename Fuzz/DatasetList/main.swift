@@ -1,3 +1,4 @@
+import Foundation
 // Fuzz target: iHarmony4 split lists and the composite -> mask -> real naming rule.
 //
 // Entry points reached by user input: `HarmonizationDataset(root:split:)` (list reading, line
@@ -13,9 +14,8 @@
 // 1 = the subset folder as root with HSub_<split>.txt, 2 = the root without a combined list, so
 // every subset's list is read) and the split ((b / 3) % 2: train, test); the rest is the list.
 // Build and run: Fuzz/run.sh DatasetList (see docs/robustness.md).
-import Datasets
-import Foundation
-import ImageCodec
+import GKNetDatasets
+import GKNetImageCodec
 
 let root = FileManager.default.temporaryDirectory
     .appendingPathComponent("gknet-fuzz-dataset-\(ProcessInfo.processInfo.processIdentifier)")

@@ -9,8 +9,8 @@
 // wrapper (header and EXIF parsing, CMYK conversion, orientation) and the conversions.
 // Build and run: Fuzz/run.sh JPEG (see docs/robustness.md).
 import Foundation
-import ImageCodec
-import TensorCore
+import GKNetImageCodec
+import GKNetTensorCore
 
 /// Small enough that a fuzzed header cannot ask for gigabytes; the check itself is still fuzzed.
 let strict = DecodeLimits(maximumPixels: 1 << 20)

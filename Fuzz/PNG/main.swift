@@ -1,7 +1,7 @@
 // Fuzz target: PNG files as `gknet` reads composites, masks and real images.
 //
 // Entry points reached by user input: `ImageFile.decode` (signature detection, IHDR size check
-// against the pixel limit, libpng through the setjmp-guarded helpers of Sources/CPNG/gk_png.h), then
+// against the pixel limit, libpng through the setjmp-guarded helpers of Sources/CGKNetPNG/gk_png.h), then
 // the conversions every caller makes: `PlanarImage(rgb:)` and `PlanarImage(mask:source:)` for each
 // mask source, and `tensor()`.
 //
@@ -10,8 +10,8 @@
 // and AddressSanitizer see our wrapper, the helpers in gk_png.h and the conversions.
 // Build and run: Fuzz/run.sh PNG (see docs/robustness.md).
 import Foundation
-import ImageCodec
-import TensorCore
+import GKNetImageCodec
+import GKNetTensorCore
 
 /// Small enough that a fuzzed header cannot ask for gigabytes; the check itself is still fuzzed.
 let limits = DecodeLimits(maximumPixels: 1 << 20)

@@ -1,10 +1,10 @@
+import GKNetRequestForms
 // Fuzz target: the upload path of `gknet serve` before any image is decoded: a Content-Type (the
 // input's first line) and a body (the rest), read by RequestForms' FormReader in pieces whose size
 // the input's first body byte picks, as the server reads them from the network. Any FormError is
 // a correct answer; a trap, a leak or a hang is a bug (multipart-kit 4.7.1 traps on a non-ASCII
 // header-name byte unless the guard parser refuses it first).
 import NIOCore
-import RequestForms
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzRequest(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {

@@ -11,8 +11,8 @@
 // Build and run: Fuzz/build.sh SafeTensors; Fuzz/run.sh SafeTensors (see docs/robustness.md).
 import Foundation
 import GKNetModel
-import NeuralNet
-import TensorCore
+import GKNetNeuralNet
+import GKNetTensorCore
 
 /// The model the seeds were written for (Fuzz/make_seeds.py mirrors its names and shapes):
 /// 0: Conv2d 3 -> 4, k3 (weight, bias); 1: BatchNorm2d 4 (+ num_batches_tracked, I64);

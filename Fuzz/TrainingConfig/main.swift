@@ -11,8 +11,8 @@
 // Build and run: Fuzz/run.sh TrainingConfig (see docs/robustness.md).
 import Foundation
 import GKNetModel
-import NeuralNet
-import Training
+import GKNetNeuralNet
+import GKNetTraining
 
 /// Trainer.init: total steps from steps or epochs x batches per epoch, then the schedule.
 func derivedValues(_ configuration: TrainingConfiguration, batchesPerEpoch: Int) {

@@ -1,8 +1,8 @@
 // Loading a GKNet from a checkpoint whose configuration travels in its metadata (`gknet.config`),
 // checked before anything is allocated for the model.
 import Foundation
-import NeuralNet
-import TensorCore
+import GKNetNeuralNet
+import GKNetTensorCore
 
 extension GKNet {
     /// A GKNet built from a checkpoint's `gknet.config` metadata with its weights loaded (strict:

@@ -2,8 +2,8 @@
 // and rows D4..D0 of "Layer by layer"): a bottleneck that also sees the global token map, three
 // levels whose features are filtered by the predicted per-pixel kernels (X^l += DynConv(X^l, K^l)),
 // and a full-resolution level.
-import NeuralNet
-import TensorCore
+import GKNetNeuralNet
+import GKNetTensorCore
 
 /// D_l, l = 3, 2, 1: X = `up` ELU(BN(ConvT 4x4 s2(X))); X = X + F_E^l; X = `refine` ELU(BN(Conv3x3(X))).
 final class DecoderLevel: Module {

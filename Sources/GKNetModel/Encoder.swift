@@ -1,8 +1,8 @@
 // phi_E, the encoder (docs/model.md, "Encoder"; rows E1..E4 of "Layer by layer"): four stages,
 // each Down (Conv 4x4, stride 2) + BN + ELU followed by a residual block. F_E^l has C_l channels
 // at H / 2^l.
-import NeuralNet
-import TensorCore
+import GKNetNeuralNet
+import GKNetTensorCore
 
 /// Res(C) = ELU(x + BN2(Conv3x3(ELU(BN1(Conv3x3(x)))))). Names conv1, norm1, conv2, norm2.
 final class ResidualBlock: Module {

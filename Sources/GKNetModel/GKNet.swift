@@ -2,8 +2,8 @@
 // composite, mask -> encoder features -> LRE tokens -> KPB per level (SCF inside) -> kernels ->
 // decoder with kernel modulation -> prediction -> mask blend. Port of Scripts/reference/gknet.py.
 import Foundation
-import NeuralNet
-import TensorCore
+import GKNetNeuralNet
+import GKNetTensorCore
 
 public final class GKNet: Module {
     public let configuration: GKNetConfiguration

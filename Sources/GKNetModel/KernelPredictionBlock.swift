@@ -1,8 +1,8 @@
 // KPB, the Kernel Prediction Blocks (docs/model.md, "Kernel Prediction Blocks"): level by level,
 // deep to shallow, upsample the previous block's fused feature, merge it with the encoder skip,
 // fuse in the long-distance references (SCF) and predict per-pixel harmony kernels from the result.
-import NeuralNet
-import TensorCore
+import GKNetNeuralNet
+import GKNetTensorCore
 
 /// K = conv2(ELU(conv1(P))): C -> g*k*k per-pixel kernels, no activation. `conv2` starts at zero,
 /// so the untrained network is the plain U-Net path.

@@ -2,8 +2,8 @@
 // rows L0..L3 of "Layer by layer"): every position of the deepest encoder map becomes a token; a
 // pre-LayerNorm transformer lets all tokens see each other, giving the long-distance references
 // the kernel prediction blocks select from.
-import NeuralNet
-import TensorCore
+import GKNetNeuralNet
+import GKNetTensorCore
 
 /// Multi-head self-attention with nn.MultiheadAttention's parameter layout: `in_proj_weight`
 /// (3D x D, rows q | k | v), `in_proj_bias` (3D), `out_proj.{weight,bias}`.

@@ -1,5 +1,5 @@
 // The training loss, composed from primitives (no backward code of its own).
-import TensorCore
+import GKNetTensorCore
 
 /// Foreground-normalised MSE (iDIH's MaskWeightedMSE) in the model's 0...1 RGB space:
 ///

@@ -2,8 +2,8 @@
 // accumulates computed analytically from the configuration, exactly as
 // Scripts/reference/count_macs.py counts them, and the measured peak tensor memory of a forward.
 import Foundation
-import NeuralNet
-import TensorCore
+import GKNetNeuralNet
+import GKNetTensorCore
 
 /// Parameters and MACs per named block of a GKNet at one input size.
 ///

@@ -1,8 +1,8 @@
 // SCF, Selective Correlation Fusion (docs/model.md, "Selective Correlation Fusion"): every local
 // position is correlated with every long-distance token (cross-attention, softmax over tokens),
 // and a per-channel gate then selects between the local feature and the gathered reference.
-import NeuralNet
-import TensorCore
+import GKNetNeuralNet
+import GKNetTensorCore
 
 final class SelectiveCorrelationFusion: Module {
     let query: Conv2d, key: Linear, value: Linear, project: Conv2d

@@ -1,7 +1,7 @@
 // Small composite units shared by the GKNet blocks: Conv -> BatchNorm -> ELU and Conv -> ELU.
 // Names follow the twin: `conv.weight`, `norm.{weight,bias,running_mean,running_var}`.
-import NeuralNet
-import TensorCore
+import GKNetNeuralNet
+import GKNetTensorCore
 
 /// ELU(BN(conv(x))) with a bias-free convolution (a Conv2d or a ConvTranspose2d).
 final class ConvNormELU: Module {

@@ -1,9 +1,9 @@
 // Errors of the HTTP API: every failure is a JSON body {"error": ..., "detail": ...} with the
 // status that names its cause; user input never produces a 500.
 import Foundation
+import GKNetImageCodec
 import HTTPTypes
 import Hummingbird
-import ImageCodec
 
 /// A failed request, as the API reports it.
 public struct APIError: Error, Sendable, Equatable {

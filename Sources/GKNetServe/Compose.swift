@@ -1,7 +1,7 @@
 // Pasting an object into a background photo: the composite and mask that `POST /v1/compose`
 // harmonizes, so a user can place an object and get it harmonized in one call.
 import Foundation
-import ImageCodec
+import GKNetImageCodec
 
 /// Where the object goes: its top-left corner at (x, y) in background pixels, scaled by `scale`.
 public struct Placement: Sendable, Equatable {

@@ -9,15 +9,15 @@
 // The network runs on the worker pool (never on the event loops); a full queue answers 503 with
 // Retry-After, a request past its deadline 504.
 import Foundation
+import GKNetImageCodec
+import GKNetInference
 import GKNetModel
+import GKNetRequestForms
+import GKNetTensorCore
 import HTTPTypes
 import Hummingbird
-import ImageCodec
-import Inference
 import Logging
 import NIOCore
-import RequestForms
-import TensorCore
 
 /// Settings of `gknet serve` (README "Serve" lists every limit with its default).
 public struct ServeOptions: Sendable {
@@ -75,6 +75,8 @@ public final class HarmonizationService: Sendable {
     public let metrics: ServiceMetrics
     /// What the page and /readyz say about the model.
     public let modelDescription: String
+    /// The engine thread count each worker thread runs with (the process setting when the service was made).
+    public let engineThreads: Int
     /// Jobs in flight by connection (`RequestDeadlineHandler` cancels them when the client leaves).
     public let clients = ClientWatch()
 
@@ -91,7 +93,11 @@ public final class HarmonizationService: Sendable {
             "\(configuration.encoderWidths.map(String.init).joined(separator: "/")) widths, "
             + "\(configuration.output.rawValue) head, \(harmonizers[0].model.parameterCount) parameters"
             + (harmonizers[0].changeScale == 1 ? "" : ", change scale \(harmonizers[0].changeScale)")
-        pool = WorkerPool(resources: harmonizers, queueCapacity: options.queue) { Threading.applyToCurrentThread() }
+        let engineThreads = Threading.count
+        self.engineThreads = engineThreads
+        pool = WorkerPool(resources: harmonizers, queueCapacity: options.queue) {
+            Threading.applyToCurrentThread(threads: engineThreads)
+        }
     }
 
     var maximumUploadBytes: Int { options.maximumUploadMegabytes * 1024 * 1024 }

@@ -2,9 +2,9 @@
 // requests by route and status, request latency, queue length, busy workers, images harmonized,
 // requests refused for a full queue and requests past their deadline.
 import Foundation
+import GKNetInference
 import HTTPTypes
 import Hummingbird
-import Inference
 import Prometheus
 
 public final class ServiceMetrics: Sendable {

@@ -1,9 +1,9 @@
 // The fields of an upload, read from the request body as it arrives (RequestForms' `FormReader`:
 // multipart-kit's parser with limits), and the API errors for a body that is not a good form.
 import Foundation
+import GKNetRequestForms
 import Hummingbird
 import NIOCore
-import RequestForms
 
 /// The wanted fields of a multipart/form-data upload, by name.
 struct UploadForm {

@@ -3,8 +3,8 @@
 // mpirun (docs/scaling.md):
 //   mpirun -np 2 .build/release/gknet-bench allreduce [--presets tiny,small,paper] [--repeats 50]
 import ArgumentParser
-import DataParallel
 import Foundation
+import GKNetDataParallel
 import GKNetModel
 
 struct AllreduceBenchmark: ParsableCommand {

@@ -14,13 +14,13 @@
 // reported with its stage breakdown. Peak RSS (getrusage) is read right after the 2048 runs, before
 // any larger image is touched. The last line is the summary `make bench-harmonize` records.
 import ArgumentParser
-import Datasets
-import Evaluation
 import Foundation
+import GKNetDatasets
+import GKNetEvaluation
+import GKNetImageCodec
+import GKNetInference
 import GKNetModel
-import ImageCodec
-import Inference
-import TensorCore
+import GKNetTensorCore
 
 struct HarmonizeBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -14,7 +14,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
-import TensorCore
+import GKNetTensorCore
 
 enum KernelBenchmarks {
     /// One benchmark: a key shared with bench_reference.py, a label, the floating-point operations

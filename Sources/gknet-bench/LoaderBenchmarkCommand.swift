@@ -2,10 +2,10 @@
 // prefetch, in ms per batch -- to compare with the train-step time the loader must hide.
 //   gknet-bench loader --dataset DIR [--threads T] [--batch 16] [--size 256] [--batches 8]
 import ArgumentParser
-import Datasets
 import Dispatch
 import Foundation
-import TensorCore
+import GKNetDatasets
+import GKNetTensorCore
 
 struct LoaderBenchmarkCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

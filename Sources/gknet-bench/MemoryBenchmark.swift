@@ -10,8 +10,8 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import GKNetModel
-import NeuralNet
-import TensorCore
+import GKNetNeuralNet
+import GKNetTensorCore
 
 struct MemoryBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -16,8 +16,8 @@
 import ArgumentParser
 import Foundation
 import GKNetModel
-import NeuralNet
-import TensorCore
+import GKNetNeuralNet
+import GKNetTensorCore
 
 enum ModelBenchmarks {
     /// Multiply-accumulates of one forward pass per image at 256 x 256, from `ModelInspection` (what

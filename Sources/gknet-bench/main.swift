@@ -8,7 +8,7 @@
 //   allreduce  gradient allreduce time per preset, under mpirun (AllreduceBenchmark.swift)
 import ArgumentParser
 import Foundation
-import TensorCore
+import GKNetTensorCore
 
 OpenMPWaiting.preferPassiveWaiting()
 RuntimeSettings.current.apply()

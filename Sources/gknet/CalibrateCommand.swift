@@ -1,11 +1,11 @@
 // `gknet calibrate --model M --dataset TUNE [-o OUT]`: fits the shrink of the model's predicted change
 // toward the identity on a tuning split and stores it in a copy of the model file.
 import ArgumentParser
-import Datasets
-import Evaluation
 import Foundation
-import Inference
-import TensorCore
+import GKNetDatasets
+import GKNetEvaluation
+import GKNetInference
+import GKNetTensorCore
 
 extension GKNetCommand {
     struct Calibrate: ParsableCommand {

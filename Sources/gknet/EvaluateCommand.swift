@@ -1,10 +1,10 @@
 // `gknet evaluate`: the iHarmony4 evaluation protocol over a model, saved predictions or a baseline.
 import ArgumentParser
-import Datasets
-import Evaluation
 import Foundation
+import GKNetDatasets
+import GKNetEvaluation
 import GKNetModel
-import TensorCore
+import GKNetTensorCore
 
 extension GKNetCommand {
     struct Evaluate: ParsableCommand {
@@ -85,7 +85,7 @@ extension GKNetCommand {
             options.peak = PSNRPeak(rawValue: psnrPeak)!
             options.limit = limit
             let progress = ProgressLine(label: "evaluating")
-            let report = try Evaluation.evaluate(dataset: data, source: source, options: options) {
+            let report = try GKNetEvaluation.evaluate(dataset: data, source: source, options: options) {
                 done, total, elapsed in
                 progress.update(done: done, total: total, elapsed: elapsed)
             }

@@ -4,10 +4,10 @@
 // Models/gknet-default.safetensors is made this way.
 import ArgumentParser
 import Foundation
+import GKNetInference
 import GKNetModel
-import Inference
-import NeuralNet
-import TensorCore
+import GKNetNeuralNet
+import GKNetTensorCore
 
 extension GKNetCommand {
     struct Export: ParsableCommand {

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Inference
+import GKNetInference
 
 /// The options that choose how the network's 256x256 colour change reaches full resolution,
 /// shared by `gknet harmonize` and `gknet evaluate --resolution full`.

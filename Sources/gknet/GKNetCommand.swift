@@ -1,8 +1,8 @@
 // The `gknet` command line: a thin layer over the library modules (README "Layout").
 import ArgumentParser
 import Foundation
-import Inference
-import TensorCore
+import GKNetInference
+import GKNetTensorCore
 
 @main
 struct GKNetCommand: AsyncParsableCommand {

@@ -1,13 +1,13 @@
 // `gknet harmonize`: one composite and mask, or every composite of a dataset split, at full
-// resolution. A thin layer over Inference.HarmonizeJob (the library entry point, which runs
+// resolution. A thin layer over GKNetInference.HarmonizeJob (the library entry point, which runs
 // `Harmonizer.harmonize`) and, for a dataset split, Evaluation's `HarmonizeJob.runBatch`.
 import ArgumentParser
-import DataParallel
-import Datasets
-import Evaluation
 import Foundation
-import ImageCodec
-import Inference
+import GKNetDataParallel
+import GKNetDatasets
+import GKNetEvaluation
+import GKNetImageCodec
+import GKNetInference
 
 extension GKNetCommand {
     struct Harmonize: ParsableCommand {

@@ -4,10 +4,10 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import GKNetInference
 import GKNetModel
-import Inference
-import NeuralNet
-import TensorCore
+import GKNetNeuralNet
+import GKNetTensorCore
 
 extension GKNetCommand {
     struct Inspect: ParsableCommand {

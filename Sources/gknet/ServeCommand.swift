@@ -2,12 +2,12 @@
 import ArgumentParser
 import Foundation
 import GKNetServe
+import GKNetTensorCore
 import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
 import ServiceLifecycle
-import TensorCore
 
 extension GKNetCommand {
     struct Serve: AsyncParsableCommand {

@@ -1,8 +1,8 @@
 // `gknet synthesize`: photos + masks -> an iHarmony4-layout training subset.
 import ArgumentParser
 import Foundation
-import ImageCodec
-import Synthesis
+import GKNetImageCodec
+import GKNetSynthesis
 
 extension GKNetCommand {
     struct Synthesize: ParsableCommand {

@@ -1,9 +1,9 @@
-// `gknet train`: a thin layer over Training.Trainer, plus Ctrl-C handling.
+// `gknet train`: a thin layer over GKNetTraining.Trainer, plus Ctrl-C handling.
 import ArgumentParser
-import DataParallel
 import Dispatch
 import Foundation
-import Training
+import GKNetDataParallel
+import GKNetTraining
 
 extension GKNetCommand {
     struct Train: ParsableCommand {

@@ -1,7 +1,7 @@
 // The built `gknet-bench` executable: the loader benchmark runs on the test dataset.
 import Foundation
+import GKNetTestSupport
 import Testing
-import _TestSupport
 
 private let benchExecutable = builtExecutable("gknet-bench")
 

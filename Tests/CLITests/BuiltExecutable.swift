@@ -3,8 +3,8 @@
 // the object files linked into them is newer than the executable (a tree rebuilt without
 // relinking the executable, e.g. `swift build --target CLITests`, would test old code).
 import Foundation
+import GKNetTestSupport
 import Testing
-import _TestSupport
 
 /// A product of the build under test, or why it cannot be used.
 struct BuiltExecutable: Sendable {

@@ -9,10 +9,10 @@
 //   difference (a composite missing from rank 1's training list; rank 1 without a validation list).
 // Skipped with a message when mpirun is missing, except under CI, where it is a failure.
 import Foundation
-import NeuralNet
-import TensorCore
+import GKNetNeuralNet
+import GKNetTensorCore
+import GKNetTestSupport
 import Testing
-import _TestSupport
 
 private let gknet = builtExecutable("gknet")
 private let mpirun: URL? = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")

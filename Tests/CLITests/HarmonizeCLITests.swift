@@ -1,11 +1,11 @@
 // End to end: the built `gknet` executable harmonizes the bundled sample (Samples/HGCompris) with
 // a temporary tiny checkpoint, and fails with a one-line error and a non-zero exit on a bad path.
 import Foundation
+import GKNetImageCodec
 import GKNetModel
-import ImageCodec
-import NeuralNet
+import GKNetNeuralNet
+import GKNetTestSupport
 import Testing
-import _TestSupport
 
 private let gknetExecutable = builtExecutable("gknet")
 

@@ -6,10 +6,10 @@
 // the dataset's fixed composites and on fresh composites with a validation between the last
 // checkpoint and the kill (docs/robustness.md, "Tests that fail instead of hanging, skipping or testing old code").
 import Foundation
-import NeuralNet
-import TensorCore
+import GKNetNeuralNet
+import GKNetTensorCore
+import GKNetTestSupport
 import Testing
-import _TestSupport
 
 private let trainExecutable = builtExecutable("gknet")
 

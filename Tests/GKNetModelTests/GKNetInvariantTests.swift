@@ -1,8 +1,8 @@
 // Invariants of the GKNet model that hold for any weights or at initialisation.
 import Foundation
 import GKNetModel
-import NeuralNet
-import TensorCore
+import GKNetNeuralNet
+import GKNetTensorCore
 import Testing
 
 private func randomInputs(n: Int = 1, height: Int = 64, width: Int = 64, seed: UInt64 = 3) -> (Tensor, Tensor) {

@@ -5,10 +5,10 @@
 // float64 when generated: ~1e-6 outputs, ~7e-6 gradients, so a correct float32 port lands close).
 import Foundation
 import GKNetModel
-import NeuralNet
-import TensorCore
+import GKNetNeuralNet
+import GKNetTensorCore
+import GKNetTestSupport
 import Testing
-import _TestSupport
 
 /// A fixture file: the model config, the initial state and the reference results.
 struct ModelFixture {

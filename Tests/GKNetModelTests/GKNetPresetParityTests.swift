@@ -4,10 +4,10 @@
 // and every parameter gradient through 64 sampled elements, its max, norm and a random projection.
 import Foundation
 import GKNetModel
-import NeuralNet
-import TensorCore
+import GKNetNeuralNet
+import GKNetTensorCore
+import GKNetTestSupport
 import Testing
-import _TestSupport
 
 /// A preset fixture: configuration, inputs and reference results (no weights).
 private struct PresetFixture {

@@ -1,9 +1,9 @@
 // The composite-relative training loss (Loss.swift): a hand-computed value and a finite-difference
 // gradient check (it is composed of primitive ops, so its backward is theirs).
 import GKNetModel
-import TensorCore
+import GKNetTensorCore
+import GKNetTestSupport
 import Testing
-import _TestSupport
 
 @Suite struct CompositeRelativeLossTests {
     /// Two 1-pixel-wide images of 2 pixels, 1 channel: image 0 has a composite error, image 1 none.

@@ -3,10 +3,10 @@
 // forward peak; loading a checkpoint for `gknet inspect --model`.
 import Foundation
 import GKNetModel
-import NeuralNet
-import TensorCore
+import GKNetNeuralNet
+import GKNetTensorCore
+import GKNetTestSupport
 import Testing
-import _TestSupport
 
 /// Tests/Fixtures/model_inspect/blocks.json (Scripts/fixtures/model_inspect.py).
 private struct InspectFixture: Decodable {

@@ -1,16 +1,16 @@
 import Foundation
+import GKNetImageCodec
 import GKNetModel
-import ImageCodec
-import NeuralNet
-import TensorCore
+import GKNetNeuralNet
+import GKNetTensorCore
+import GKNetTestSupport
 import Testing
-import _TestSupport
 
 // The fitted shrink of the predicted change (`gknet calibrate`): stored in a model file's metadata,
 // applied by every harmonize path, fitted on a tuning split.
-@testable import Datasets
-@testable import Evaluation
-@testable import Inference
+@testable import GKNetDatasets
+@testable import GKNetEvaluation
+@testable import GKNetInference
 
 @Suite struct ChangeScaleTests {
     /// A tiny model whose head is random (the identity heads start at zero), saved with `metadata`.

@@ -1,13 +1,13 @@
-import Datasets
 // The fingerprint of a run's data (DataFingerprint): what the ranks of a data-parallel run compare
 // and what a checkpoint keeps. Each kind of difference gets a message that names it; a resume on
 // other data is an error unless allowed (DataParallelTests checks the ranks under a real mpirun).
 import Foundation
-import TensorCore
+import GKNetDatasets
+import GKNetTensorCore
+import GKNetTestSupport
 import Testing
-import _TestSupport
 
-@testable import Training
+@testable import GKNetTraining
 
 private let samples = Fixtures.repositoryRoot.appendingPathComponent("Samples/HGCompris")
 

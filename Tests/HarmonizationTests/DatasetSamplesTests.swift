@@ -1,7 +1,7 @@
-import Datasets
 import Foundation
+import GKNetDatasets
+import GKNetTestSupport
 import Testing
-import _TestSupport
 
 /// The committed Samples/ dataset stays loadable in both list styles.
 @Suite struct DatasetSamplesTests {

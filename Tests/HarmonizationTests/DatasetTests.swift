@@ -1,8 +1,8 @@
-import Datasets
 import Foundation
-import ImageCodec
+import GKNetDatasets
+import GKNetImageCodec
+import GKNetTestSupport
 import Testing
-import _TestSupport
 
 enum DatasetFixtures {
     static var ihd: URL { Fixtures.url("datasets/ihd") }

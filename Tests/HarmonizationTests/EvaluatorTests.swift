@@ -1,12 +1,12 @@
 import Foundation
-import ImageCodec
+import GKNetImageCodec
+import GKNetTestSupport
 import Testing
-import _TestSupport
 
 // Evaluation against an independent numpy implementation (Scripts/fixtures/evaluation.py), the
 // baselines, and the report formats.
-@testable import Datasets
-@testable import Evaluation
+@testable import GKNetDatasets
+@testable import GKNetEvaluation
 
 private struct Expected: Decodable {
     struct Summary: Decodable {

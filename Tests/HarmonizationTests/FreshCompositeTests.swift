@@ -1,18 +1,18 @@
 import Foundation
+import GKNetImageCodec
 import GKNetModel
-import ImageCodec
-import NeuralNet
-import TensorCore
+import GKNetNeuralNet
+import GKNetTensorCore
+import GKNetTestSupport
 import Testing
-import _TestSupport
 
 // Fresh composites while training: the loader's composites are a pure function of
 // (seed, epoch, index), region masks, the multi-resolution schedule, and a resumed fresh-composite
 // run that equals an uninterrupted one bit for bit.
-@testable import Datasets
-@testable import Inference
-@testable import Synthesis
-@testable import Training
+@testable import GKNetDatasets
+@testable import GKNetInference
+@testable import GKNetSynthesis
+@testable import GKNetTraining
 
 private let samples = Fixtures.repositoryRoot.appendingPathComponent("Samples")
 

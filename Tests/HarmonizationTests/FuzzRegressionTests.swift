@@ -1,11 +1,11 @@
-import Datasets
 import Foundation
+import GKNetDatasets
+import GKNetImageCodec
 import GKNetModel
-import ImageCodec
-import NeuralNet
+import GKNetNeuralNet
+import GKNetTestSupport
+import GKNetTraining
 import Testing
-import Training
-import _TestSupport
 
 /// Inputs from the training-configuration fuzz target (Fuzz/TrainingConfig, docs/robustness.md).
 @Suite struct TrainingConfigFuzzRegressionTests {

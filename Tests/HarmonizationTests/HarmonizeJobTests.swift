@@ -1,16 +1,16 @@
 import Foundation
+import GKNetImageCodec
 import GKNetModel
-import ImageCodec
-import NeuralNet
-import TensorCore
+import GKNetNeuralNet
+import GKNetTensorCore
 import Testing
 
 // `gknet harmonize` through its library entry point (HarmonizeJob): every bad or unusual input
 // (README "Usage") gives a one-line error naming the file or its documented behaviour, and a
 // failure never leaves an output file behind. The model is a tiny random GKNet (no trained model needed).
-@testable import Datasets
-@testable import Evaluation
-@testable import Inference
+@testable import GKNetDatasets
+@testable import GKNetEvaluation
+@testable import GKNetInference
 
 /// A tiny random GKNet at 64x64, saved like a `gknet train` checkpoint and loaded once.
 private enum TinyModel {

@@ -1,7 +1,7 @@
-import Datasets
 import Foundation
-import ImageCodec
-import TensorCore
+import GKNetDatasets
+import GKNetImageCodec
+import GKNetTensorCore
 import Testing
 
 @Suite struct LoaderTests {

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import Evaluation
+@testable import GKNetEvaluation
 
 @Suite struct MetricsTests {
     /// 2x2 image, one foreground pixel with full weight.

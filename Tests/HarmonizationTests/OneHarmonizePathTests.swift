@@ -1,17 +1,17 @@
 import Foundation
+import GKNetImageCodec
 import GKNetModel
-import ImageCodec
-import NeuralNet
-import TensorCore
+import GKNetNeuralNet
+import GKNetTensorCore
+import GKNetTestSupport
 import Testing
-import _TestSupport
 
 // One harmonize path (issue 23): `gknet evaluate` measures what `gknet harmonize` writes, the
 // library's entry points (files, encoded data, planar images) agree with each other, and bad
 // inputs are typed errors.
-@testable import Datasets
-@testable import Evaluation
-@testable import Inference
+@testable import GKNetDatasets
+@testable import GKNetEvaluation
+@testable import GKNetInference
 
 @Suite struct OneHarmonizePathTests {
     /// A folder holding a tiny learned-blend model (random head and blend: its output changes the

@@ -1,8 +1,8 @@
-import Datasets
 import Foundation
-import ImageCodec
-import Synthesis
-import TensorCore
+import GKNetDatasets
+import GKNetImageCodec
+import GKNetSynthesis
+import GKNetTensorCore
 import Testing
 
 /// A procedural "photo": smooth colour gradients with a textured disc (the foreground) and its mask.

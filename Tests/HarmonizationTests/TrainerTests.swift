@@ -1,12 +1,12 @@
 // Training: overfitting a fixed batch, exact resume, and the errors reported before any work.
 import Foundation
 import GKNetModel
-import NeuralNet
-import TensorCore
+import GKNetNeuralNet
+import GKNetTensorCore
+import GKNetTestSupport
 import Testing
-import _TestSupport
 
-@testable import Training
+@testable import GKNetTraining
 
 private let samples = Fixtures.repositoryRoot.appendingPathComponent("Samples")
 

@@ -1,7 +1,7 @@
-import Datasets
 import Foundation
-import ImageCodec
-import TensorCore
+import GKNetDatasets
+import GKNetImageCodec
+import GKNetTensorCore
 import Testing
 
 func syntheticSample(width: Int = 40, height: Int = 30, maskRegion: CropRegion? = nil, seed: UInt64 = 1) -> Sample {

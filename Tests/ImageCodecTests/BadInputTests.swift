@@ -1,7 +1,7 @@
 // One test per bad input: each must throw an ImageCodecError of the right kind that names the
 // file, and none may crash the process.
 import Foundation
-import ImageCodec
+import GKNetImageCodec
 import Testing
 
 @Suite struct BadInputTests {

@@ -1,5 +1,5 @@
-import ImageCodec
-import TensorCore
+import GKNetImageCodec
+import GKNetTensorCore
 import Testing
 
 @Suite struct ConversionTests {

@@ -1,7 +1,7 @@
 import Foundation
-import ImageCodec
+import GKNetImageCodec
+import GKNetTestSupport
 import Testing
-import _TestSupport
 
 /// The PNG and JPEG fuzz targets' seeds (Fuzz/PNG, Fuzz/JPEG; docs/robustness.md), replayed
 /// through the same entry points: valid files decode and convert, damaged ones are thrown

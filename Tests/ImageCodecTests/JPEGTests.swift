@@ -1,7 +1,7 @@
 import Foundation
-import ImageCodec
+import GKNetImageCodec
+import GKNetTestSupport
 import Testing
-import _TestSupport
 
 @Suite struct JPEGTests {
     /// Baseline (4:2:0 and 4:4:4), progressive, grayscale and CMYK files written by Pillow decode

@@ -1,7 +1,7 @@
 import Foundation
-import ImageCodec
+import GKNetImageCodec
+import GKNetTestSupport
 import Testing
-import _TestSupport
 
 @Suite struct PNGTests {
     @Test(arguments: PixelLayout.allCases)

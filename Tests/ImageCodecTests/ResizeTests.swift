@@ -1,7 +1,7 @@
-import ImageCodec
-import TensorCore
+import GKNetImageCodec
+import GKNetTensorCore
+import GKNetTestSupport
 import Testing
-import _TestSupport
 
 @Suite struct ResizeTests {
     static let sizes = [(11, 13), (40, 57), (23, 16), (7, 31), (5, 4)]

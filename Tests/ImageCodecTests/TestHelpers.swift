@@ -1,8 +1,8 @@
 // Shared helpers of the ImageCodec tests.
 import Foundation
-import ImageCodec
-import TensorCore
-import _TestSupport
+import GKNetImageCodec
+import GKNetTensorCore
+import GKNetTestSupport
 
 enum ImageFixtures {
     static func url(_ name: String) -> URL { Fixtures.url("images/\(name)") }

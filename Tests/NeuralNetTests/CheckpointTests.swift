@@ -1,8 +1,8 @@
 import Foundation
-import NeuralNet
-import TensorCore
+import GKNetNeuralNet
+import GKNetTensorCore
+import GKNetTestSupport
 import Testing
-import _TestSupport
 
 /// A fresh empty folder under the temporary directory.
 func temporaryFolder() throws -> URL {

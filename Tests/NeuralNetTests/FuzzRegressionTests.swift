@@ -1,8 +1,8 @@
 import Foundation
-import NeuralNet
-import TensorCore
+import GKNetNeuralNet
+import GKNetTensorCore
+import GKNetTestSupport
 import Testing
-import _TestSupport
 
 /// Inputs from the safetensors fuzz target (Fuzz/SafeTensors, docs/robustness.md), fed to the same
 /// entry points: each input that once trapped is now a thrown error that changes nothing, and the

@@ -1,5 +1,5 @@
-import NeuralNet
-import TensorCore
+import GKNetNeuralNet
+import GKNetTensorCore
 import Testing
 
 @Suite struct InitializerTests {

@@ -1,8 +1,8 @@
 import Foundation
-import NeuralNet
-import TensorCore
+import GKNetNeuralNet
+import GKNetTensorCore
+import GKNetTestSupport
 import Testing
-import _TestSupport
 
 /// PyTorch parity for every layer: forward, input gradients, parameter gradients and buffers after
 /// the forward pass, from Tests/Fixtures/nn_layers (Scripts/fixtures/nn_layers.py). The fixture's

@@ -1,8 +1,8 @@
 import Foundation
-import NeuralNet
-import TensorCore
+import GKNetNeuralNet
+import GKNetTensorCore
+import GKNetTestSupport
 import Testing
-import _TestSupport
 
 /// Layer behaviour that parity fixtures cannot show: names, defaults, modes, dropout.
 @Suite struct LayerTests {

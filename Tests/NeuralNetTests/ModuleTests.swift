@@ -1,5 +1,5 @@
-import NeuralNet
-import TensorCore
+import GKNetNeuralNet
+import GKNetTensorCore
 import Testing
 
 /// Test modules built only from elementwise ops, so these tests need no layer.

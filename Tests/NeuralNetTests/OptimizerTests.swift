@@ -1,8 +1,8 @@
 import Foundation
-import NeuralNet
-import TensorCore
+import GKNetNeuralNet
+import GKNetTensorCore
+import GKNetTestSupport
 import Testing
-import _TestSupport
 
 /// A one-parameter tensor with a given gradient.
 func parameter(_ values: [Float], grad: [Float]) -> Tensor {

@@ -1,5 +1,5 @@
 import Foundation
-import TensorCore
+import GKNetTensorCore
 import Testing
 
 /// Issue 3, point 6: malformed files are thrown errors, never traps. One test per case.

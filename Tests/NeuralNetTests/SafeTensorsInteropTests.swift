@@ -1,7 +1,7 @@
 import Foundation
-import TensorCore
+import GKNetTensorCore
+import GKNetTestSupport
 import Testing
-import _TestSupport
 
 /// Files exchanged with Python's `safetensors` package, both ways.
 @Suite struct SafeTensorsInteropTests {

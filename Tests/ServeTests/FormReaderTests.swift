@@ -5,7 +5,7 @@ import Foundation
 import NIOCore
 import Testing
 
-@testable import RequestForms
+@testable import GKNetRequestForms
 
 private func body(_ fields: [(String, Data)], boundary: String = "XyZ") -> [UInt8] {
     var bytes = Data()

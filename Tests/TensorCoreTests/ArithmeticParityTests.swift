@@ -1,9 +1,9 @@
 // PyTorch parity (Tests/Fixtures/ops_arithmetic, made by Scripts/fixtures/ops_arithmetic.py) for the
 // broadcasting arithmetic operators, their scalar forms, and the fused `linear` and `batchNormELU`.
 import Foundation
-import TensorCore
+import GKNetTensorCore
+import GKNetTestSupport
 import Testing
-import _TestSupport
 
 @Suite struct ArithmeticParityTests {
     /// The case tags of Scripts/fixtures/ops_arithmetic.py BROADCASTS.

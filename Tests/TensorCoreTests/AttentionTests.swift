@@ -1,7 +1,7 @@
 import Foundation
-import TensorCore
+import GKNetTensorCore
+import GKNetTestSupport
 import Testing
-import _TestSupport
 
 /// The fused token attention: (A) hand-computed values, (B) finite differences, the tiled kernels
 /// against the unfused composition (matmul, softmax) with many small tiles, (C) PyTorch parity.

@@ -1,8 +1,8 @@
-import TensorCore
+import GKNetTensorCore
+import GKNetTestSupport
 // The test helpers must be able to fail: `checkGradients` on deliberately wrong gradients and
 // `compare` on wrong values (their returned reports, not real test failures).
 import Testing
-import _TestSupport
 
 /// `x * x * factor` whose pullback is `gradient(x, dOut)`, to plant a wrong backward.
 private func square(_ x: Tensor, factor: Float = 1, gradient: @escaping (Float, Float) -> Float) -> Tensor {

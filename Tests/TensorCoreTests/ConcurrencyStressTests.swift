@@ -1,7 +1,7 @@
 import Foundation
-import TensorCore
+import GKNetTensorCore
+import GKNetTestSupport
 import Testing
-import _TestSupport
 
 /// Several threads running ops at once (as parallel tests or a data loader beside training do):
 /// every thread must get the results a lone thread gets. Exercises the thread pool together with

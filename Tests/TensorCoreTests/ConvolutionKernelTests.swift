@@ -1,9 +1,9 @@
 // Fast convolution kernels (oneDNN blocked and plain layouts, im2col + sgemm) against the naive
 // loops of _TestSupport/ReferenceConvolution.swift, forward and backward, on unfriendly shapes.
 import Foundation
-import TensorCore
+import GKNetTensorCore
+import GKNetTestSupport
 import Testing
-import _TestSupport
 
 /// One convolution case: input N x C x H x W, O output channels, K x K kernel.
 struct ConvolutionCase: CustomTestStringConvertible, Sendable {

@@ -1,9 +1,9 @@
 // conv2d and convTranspose2d ops: (A) hand-computed cases, (B) finite differences, (C) PyTorch
 // parity from Tests/Fixtures/ops_conv (Scripts/fixtures/ops_conv.py), and precondition messages.
 import Foundation
-import TensorCore
+import GKNetTensorCore
+import GKNetTestSupport
 import Testing
-import _TestSupport
 
 @Suite struct ConvolutionTests {
     // MARK: A. hand cases

@@ -1,5 +1,5 @@
 import Foundation
-import TensorCore
+import GKNetTensorCore
 import Testing
 
 /// The vectorisable exp used by softmax, ELU, sigmoid and GELU, against libm in Double.

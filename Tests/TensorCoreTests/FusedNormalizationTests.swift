@@ -1,7 +1,7 @@
 import Foundation
-import TensorCore
+import GKNetTensorCore
+import GKNetTestSupport
 import Testing
-import _TestSupport
 
 /// batchNormELU (batch norm and ELU fused): (A) hand values, (B) finite differences, and equality
 /// with the composition batchNorm(...).elu(), whose parts have PyTorch parity tests.

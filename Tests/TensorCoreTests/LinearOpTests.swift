@@ -1,6 +1,6 @@
-import TensorCore
+import GKNetTensorCore
+import GKNetTestSupport
 import Testing
-import _TestSupport
 
 /// linear(x, weight:, bias:) = x W^T + b: (A) by hand, (B) finite differences, and equality with the
 /// composition matmul(x, W^T) + b, whose parts have PyTorch parity tests.

@@ -1,6 +1,6 @@
-import TensorCore
+import GKNetTensorCore
+import GKNetTestSupport
 import Testing
-import _TestSupport
 
 /// reshape, permute/transpose, slice, pad, concatenate, split: hand cases, naive twins for permute
 /// and pad, finite differences, PyTorch parity.

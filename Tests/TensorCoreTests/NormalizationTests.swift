@@ -1,6 +1,6 @@
-import TensorCore
+import GKNetTensorCore
+import GKNetTestSupport
 import Testing
-import _TestSupport
 
 /// layerNorm and batchNorm (training and evaluation, running statistics): hand cases, finite
 /// differences over odd shapes, PyTorch parity including the updated running statistics.

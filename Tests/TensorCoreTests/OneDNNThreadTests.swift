@@ -4,9 +4,9 @@
 // thread created, so a cached primitive run on another thread wrote past that thread's buffer
 // (heap corruption) or through a null one (SIGSEGV). A crash of this test process is the failure.
 import Foundation
-import TensorCore
+import GKNetTensorCore
+import GKNetTestSupport
 import Testing
-import _TestSupport
 
 @Suite struct OneDNNThreadTests {
     /// A plain-layout (im2col + GEMM inside oneDNN) convolution: it needs a scratchpad of a few MB.

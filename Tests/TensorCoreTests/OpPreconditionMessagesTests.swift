@@ -1,4 +1,4 @@
-import TensorCore
+import GKNetTensorCore
 import Testing
 
 /// Malformed calls stop with a precondition message that names the shapes involved. Each case runs

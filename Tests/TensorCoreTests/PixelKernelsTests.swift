@@ -1,6 +1,6 @@
-import TensorCore
+import GKNetTensorCore
+import GKNetTestSupport
 import Testing
-import _TestSupport
 
 @Suite struct PixelKernelsTests {
     /// Kernels that put weight 1 on tap `t` at every pixel, for `groups` groups.

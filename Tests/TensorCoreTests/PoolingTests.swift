@@ -1,6 +1,6 @@
-import TensorCore
+import GKNetTensorCore
+import GKNetTestSupport
 import Testing
-import _TestSupport
 
 @Suite struct PoolingTests {
     /// 0, 1, ..., count-1 as an N x C x H x W tensor.

@@ -1,6 +1,6 @@
-import TensorCore
+import GKNetTensorCore
+import GKNetTestSupport
 import Testing
-import _TestSupport
 
 /// sum / mean / max over axes and the composed variance: hand cases, naive-loop twins on every
 /// axis subset of an unfriendly shape, finite differences, PyTorch parity.

@@ -1,5 +1,5 @@
 // RuntimeSettings: parsing the GKNET_* variables (defaults, values, values that do not parse).
-import TensorCore
+import GKNetTensorCore
 import Testing
 
 @Suite struct RuntimeSettingsTests {

@@ -1,7 +1,7 @@
 import Foundation
-import TensorCore
+import GKNetTensorCore
+import GKNetTestSupport
 import Testing
-import _TestSupport
 
 /// softmax and logSoftmax over an axis: hand cases, stability, the tiled (inner axis) path against
 /// a naive loop, finite differences, PyTorch parity.

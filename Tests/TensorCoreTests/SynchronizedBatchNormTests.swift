@@ -1,7 +1,7 @@
 import Foundation
-import TensorCore
+import GKNetTensorCore
+import GKNetTestSupport
 import Testing
-import _TestSupport
 
 /// Synchronized batch norm (`batchNorm(synchronizedBy:)`, `batchNormELU(synchronizedBy:)`): a batch
 /// split over two "processes" (two threads whose per-channel sums an in-memory collective adds up)

@@ -1,7 +1,7 @@
 import Foundation
-import TensorCore
+import GKNetTensorCore
+import GKNetTestSupport
 import Testing
-import _TestSupport
 
 /// Checks of the elementwise unary ops: (A) hand-computed values, (B) finite differences over
 /// several shapes, (C) PyTorch parity from Tests/Fixtures/ops_core/unary.safetensors.

@@ -1,7 +1,7 @@
 // harmonize-file COMPOSITE MASK OUTPUT: the composite's pasted-in region (white in the mask) made to
 // match its background, with the model bundled in the library; background pixels stay exactly.
 import Foundation
-import Inference
+import GKNetInference
 
 let arguments = CommandLine.arguments
 guard arguments.count == 4 else {

@@ -1,0 +1,146 @@
+import Foundation
+// `gknet calibrate`: fits the shrink of a model's predicted change toward the identity,
+// result = composite + s * (prediction - composite) inside the mask, on a tuning split. The network
+// runs once per image; every s of the grid is then scored from that one prediction (the shrink is
+// linear in the prediction), with the same metrics as `gknet evaluate`.
+import GKNetDatasets
+import GKNetImageCodec
+import GKNetInference
+
+/// The scores of one change scale on the tuning images.
+public struct ChangeScaleScore: Codable, Sendable, Equatable {
+    public var scale: Float
+    /// Results against their composites (mean fMSE, ratio, images made worse, median change).
+    public var impact: ImpactSummary
+    /// The same per composite-difficulty band (`CompositeDifficultyBand` raw values).
+    public var impactByDifficulty: [String: ImpactSummary]
+}
+
+/// The scores of every scale of the grid and the chosen one.
+public struct ChangeScaleCalibration: Codable, Sendable {
+    /// The tuning dataset's folder name, split and resolution.
+    public var dataset: String
+    public var split: String
+    public var resolution: String
+    public var scores: [ChangeScaleScore]
+    /// The scale with the lowest mean fMSE (the largest of equal ones).
+    public var best: ChangeScaleScore
+
+    /// One row per scale: s, mean fMSE, ratio to the composite's, PSNR gain, images made worse,
+    /// median fMSE change, and the ratio in the easiest band (composites below 300).
+    public func table() -> String {
+        func right(_ text: String, _ width: Int) -> String {
+            String(repeating: " ", count: max(0, width - text.count)) + text
+        }
+        var lines = [
+            [
+                right("s", 5), right("fMSE", 10), right("ratio", 8), right("dPSNR", 7), right("worse", 14),
+                right("median d", 10), right("<300 ratio", 11),
+            ].joined(separator: " ")
+        ]
+        for score in scores {
+            let s = score.impact
+            let easy = score.impactByDifficulty[CompositeDifficultyBand.below300.rawValue]?.fmseRatio
+            lines.append(
+                [
+                    right(String(format: "%.2f", score.scale), 5), right(String(format: "%.2f", s.fmse), 10),
+                    right(s.fmseRatio.map { String(format: "%.3fx", $0) } ?? "-", 8),
+                    right(String(format: "%+.2f", s.psnrGain), 7),
+                    right(String(format: "%d (%.1f %%)", s.worse, 100 * s.worseShare), 14),
+                    right(String(format: "%+.1f", s.medianFMSEChange), 10),
+                    right(easy.map { String(format: "%.3fx", $0) } ?? "-", 11),
+                ].joined(separator: " ") + (score.scale == best.scale ? "  <- lowest fMSE" : ""))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// One line for the model file's metadata: where and how the scale was fitted.
+    public var fitDescription: String {
+        let whole = scores.first { $0.scale == 1 }?.impact
+        var line =
+            "gknet calibrate on \(dataset) (\(split) split, \(best.impact.count) images, \(resolution)): "
+            + "mean fMSE \(String(format: "%.2f", best.impact.fmse)) at s = \(best.scale)"
+        if let whole {
+            line +=
+                " vs \(String(format: "%.2f", whole.fmse)) at s = 1; images made worse "
+                + "\(String(format: "%.1f", 100 * best.impact.worseShare)) % vs "
+                + "\(String(format: "%.1f", 100 * whole.worseShare)) %"
+        }
+        return line
+    }
+}
+
+/// The grid 0, 1/steps, ..., 1.
+public func changeScaleGrid(steps: Int) -> [Float] {
+    precondition(steps > 0, "changeScaleGrid: steps must be positive (got \(steps))")
+    return (0...steps).map { Float($0) / Float(steps) }
+}
+
+/// Scores every scale of `scales` (each in 0...1) on the images of `dataset` and picks the one
+/// with the lowest mean fMSE. The harmonizer's own change scale is ignored (the network's output
+/// is the prediction). `options` as for `evaluate` (resolution, limit, filter, peak); at a fixed
+/// resolution equal to the network's input size the scores are exactly those `gknet evaluate`
+/// gives a model with that scale stored.
+/// - Throws: for an empty split, a scale outside 0...1, or an image that cannot be read.
+public func calibrateChangeScale(
+    dataset: HarmonizationDataset, harmonizer: Harmonizer, scales: [Float],
+    options: EvaluationOptions = EvaluationOptions(), progress: EvaluationProgress? = nil
+) throws -> ChangeScaleCalibration {
+    guard !scales.isEmpty, scales.allSatisfy({ $0 >= 0 && $0 <= 1 }) else {
+        throw DatasetError("change scales must lie in 0...1 (got \(scales))")
+    }
+    let listed = options.limit > 0 ? min(options.limit, dataset.count) : dataset.count
+    guard listed > 0 else {
+        throw DatasetError("\(dataset.root.path): the \(dataset.split.rawValue) split lists no images")
+    }
+    var unscaled = harmonizer.options
+    unscaled.changeScale = 1
+    var results = [[ImageMetrics]](repeating: [], count: scales.count)
+    var composites: [ImageMetrics] = []
+    let start = Date()
+    for position in 0..<listed {
+        var sample = try Sample.load(dataset.samples[position], limits: options.limits)
+        if case .fixed(let size) = options.resolution {
+            sample = sample.mapImages { $0.resized(width: size, height: size, filter: options.filter) }
+        }
+        let prediction = try harmonizer.harmonize(
+            composite: sample.composite, mask: sample.mask, options: unscaled)
+        let target = sample.target.values.map { $0 * 255 }
+        func metrics(_ image: PlanarImage) -> ImageMetrics {
+            imageMetrics(
+                prediction: image.values.map { $0 * 255 }, target: target, mask: sample.mask.values,
+                height: sample.height, width: sample.width, peak: options.peak)
+        }
+        composites.append(metrics(sample.composite))
+        for (index, scale) in scales.enumerated() {
+            results[index].append(metrics(Harmonizer.shrunk(prediction, toward: sample.composite, scale: scale)))
+        }
+        progress?(position + 1, listed, Date().timeIntervalSince(start))
+    }
+    let difficulty = composites.map { CompositeDifficultyBand(compositeFMSE: $0.fmse) }
+    var scores: [ChangeScaleScore] = []
+    for (index, scale) in scales.enumerated() {
+        var byDifficulty: [String: ImpactSummary] = [:]
+        for band in CompositeDifficultyBand.allCases {
+            let members = difficulty.indices.filter { difficulty[$0] == band }
+            byDifficulty[band.rawValue] = ImpactSummary(
+                results: members.map { results[index][$0] }, composites: members.map { composites[$0] })
+        }
+        // listed > 0, so the summary over all images exists
+        guard let impact = ImpactSummary(results: results[index], composites: composites) else { continue }
+        scores.append(ChangeScaleScore(scale: scale, impact: impact, impactByDifficulty: byDifficulty))
+    }
+    var best = scores[0]
+    for score in scores.dropFirst()
+    where score.impact.fmse < best.impact.fmse || (score.impact.fmse == best.impact.fmse && score.scale > best.scale) {
+        best = score
+    }
+    let resolution: String
+    switch options.resolution {
+    case .fixed(let size): resolution = "\(size)x\(size)"
+    case .full: resolution = "full"
+    }
+    return ChangeScaleCalibration(
+        dataset: dataset.root.standardizedFileURL.lastPathComponent, split: dataset.split.rawValue,
+        resolution: resolution, scores: scores, best: best)
+}

@@ -1,0 +1,81 @@
+// Differentiable grouped per-pixel dynamic kernels (GKNet's harmony kernel modulation operator).
+// Legend (Shape.swift): N batch, C channels, H x W size, G kernel groups, K kernel size.
+
+/// Applies a different K x K kernel at every pixel, shared by the C/G channels of a group.
+///
+/// `out[n,c,y,x] = Σ_{i,j<K} kernels[n, g(c)·K² + i·K + j, y, x] · x[n, c, y + (i - K/2)·dil, x + (j - K/2)·dil]`
+/// with zero padding and `g(c) = c / (C/G)` (docs/model.md, "Harmony kernel modulation"). In PyTorch
+/// terms, with `U = F.unfold(x, K, dilation=dil, padding=dil·(K//2))`:
+/// `(U.view(N, G, C/G, K², H, W) * kernels.view(N, G, 1, K², H, W)).sum(3)`.
+/// - Parameters:
+///   - x: `N x C x H x W`.
+///   - kernels: `N x (G·K·K) x H x W`, G divides C.
+///   - kernelSize: K, odd.
+///   - dilation: the tap spacing, >= 1.
+/// - Returns: `N x C x H x W`.
+public func applyPixelKernels(_ x: Tensor, kernels: Tensor, kernelSize: Int, dilation: Int = 1) -> Tensor {
+    let profiled = OpProfiler.begin()
+    defer { OpProfiler.end(profiled, "applyPixelKernels") }
+    precondition(
+        x.rank == 4 && kernels.rank == 4,
+        "applyPixelKernels: input \(x.shape) and kernels \(kernels.shape) must both be rank 4 (N x C x H x W, N x "
+            + "G·K·K x H x W)"
+    )
+    precondition(
+        kernelSize >= 1 && kernelSize % 2 == 1 && dilation >= 1,
+        "applyPixelKernels: input \(x.shape) and kernels \(kernels.shape): kernelSize \(kernelSize) must be odd and "
+            + "dilation \(dilation) >= 1"
+    )
+    let taps = kernelSize * kernelSize
+    let groups = kernels.shape[1] / taps
+    precondition(
+        kernels.shape[0] == x.shape[0] && kernels.shape[2] == x.shape[2] && kernels.shape[3] == x.shape[3],
+        "applyPixelKernels: input \(x.shape) and kernels \(kernels.shape) differ in batch or spatial size")
+    precondition(
+        kernels.shape[1] % taps == 0 && groups >= 1 && x.shape[1] % groups == 0,
+        "applyPixelKernels: input \(x.shape) and kernels \(kernels.shape): kernel channels must be G·\(taps) with G "
+            + "dividing \(x.shape[1])"
+    )
+    let geometry = PixelKernelGeometry(
+        batch: x.shape[0], channels: x.shape[1], height: x.shape[2], width: x.shape[3],
+        groups: groups, kernelSize: kernelSize, dilation: dilation)
+
+    var values = [Float](repeating: 0, count: x.count)
+    if !values.isEmpty {
+        values.withUnsafeMutableBufferPointer { out in
+            x.data.withUnsafeBufferPointer { px in
+                kernels.data.withUnsafeBufferPointer { pk in
+                    pixelKernelsForward(
+                        output: out.baseAddress!, input: px.baseAddress!, kernels: pk.baseAddress!, geometry: geometry)
+                }
+            }
+        }
+    }
+    return Tensor(shape: x.shape, data: values).recorded("applyPixelKernels", inputs: [x, kernels]) { dOut in
+        var dx: [Float]? = x.requiresGrad ? [Float](repeating: 0, count: x.count) : nil
+        var dKernels: [Float]? = kernels.requiresGrad ? [Float](repeating: 0, count: kernels.count) : nil
+        guard !dOut.isEmpty else { return [dx, dKernels] }
+        dOut.withUnsafeBufferPointer { pd in
+            x.data.withUnsafeBufferPointer { px in
+                kernels.data.withUnsafeBufferPointer { pk in
+                    withOptionalMutableBuffer(&dx) { pdx in
+                        withOptionalMutableBuffer(&dKernels) { pdk in
+                            pixelKernelsBackward(
+                                dInput: pdx?.baseAddress, dKernels: pdk?.baseAddress, dOutput: pd.baseAddress!,
+                                input: px.baseAddress!,
+                                kernels: pk.baseAddress!, geometry: geometry)
+                        }
+                    }
+                }
+            }
+        }
+        return [dx, dKernels]
+    }
+}
+
+extension Tensor {
+    /// `applyPixelKernels(self, kernels:kernelSize:dilation:)`: see the free function.
+    public func applyingPixelKernels(_ kernels: Tensor, kernelSize: Int, dilation: Int = 1) -> Tensor {
+        GKNetTensorCore.applyPixelKernels(self, kernels: kernels, kernelSize: kernelSize, dilation: dilation)
+    }
+}

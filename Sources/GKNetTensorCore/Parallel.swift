@@ -1,0 +1,228 @@
+// Threading: a fixed thread count (RuntimeSettings.threads, default all cores) for our own loops
+// (Dispatch by default), OpenBLAS (OpenMP build) and oneDNN (both on libgomp's pool).
+// RuntimeSettings.threadPool = .openMP also puts our loops on libgomp's pool (see OpenMPRuntime).
+import Dispatch
+import Foundation
+
+#if canImport(CGKNetDNNL)
+import CGKNetDNNL
+#endif
+
+/// Thread settings for every kernel in the process.
+public enum Threading {
+    /// The number of threads kernels use: `RuntimeSettings.current.threadCount` until
+    /// `configure(threads:)` (or `RuntimeSettings.apply()`) sets it.
+    public static var count: Int {
+        get { state.withLock { $0 } }
+        set { configure(threads: newValue) }
+    }
+
+    private static let state: Mutex = Mutex(initial: RuntimeSettings.current.threadCount)
+
+    /// Sets the thread count for our loops, OpenBLAS and oneDNN.
+    ///
+    /// - Warning: a process-wide setting: call it at start-up, before other threads run kernels.
+    ///   Changing the count makes OpenBLAS (`openblas_set_num_threads`, OpenMP build) free and
+    ///   allocate its per-thread buffers without a lock, under any BLAS call running on another
+    ///   thread. Setting the count it already has changes nothing.
+    public static func configure(threads: Int) {
+        let threads = max(1, threads)
+        let changed = state.withLock { current -> Bool in
+            defer { current = threads }
+            return current != threads
+        }
+        if changed { applyToLibraries(threads) }
+    }
+
+    private static func applyToLibraries(_ threads: Int) {
+        #if canImport(CGKNetDNNL)
+        omp_set_num_threads(Int32(threads))
+        #endif
+        BLAS.setThreads(threads)
+    }
+
+    /// Gives the calling thread the current thread count for oneDNN and OpenBLAS. Their OpenMP
+    /// thread count is a per-thread setting (`omp_set_num_threads` changes only the thread that
+    /// calls it; a thread started later begins at libgomp's default, all cores), so a long-lived
+    /// thread that runs kernels (a `gknet serve` worker) calls this once when it starts.
+    public static func applyToCurrentThread(threads: Int? = nil) {
+        #if canImport(CGKNetDNNL)
+        omp_set_num_threads(Int32(max(1, threads ?? count)))
+        #endif
+    }
+
+    /// The OpenMP thread count oneDNN and OpenBLAS use on the calling thread (nil without OpenMP).
+    public static var currentThreadLibraryThreads: Int? {
+        #if canImport(CGKNetDNNL)
+        return Int(omp_get_max_threads())
+        #else
+        return nil
+        #endif
+    }
+
+    /// Sets the thread count and applies it to OpenBLAS and oneDNN even when it is unchanged (the
+    /// libraries start at their own defaults): `RuntimeSettings.apply()` at start-up.
+    static func start(threads: Int) {
+        let threads = max(1, threads)
+        state.withLock { $0 = threads }
+        applyToLibraries(threads)
+    }
+}
+
+/// A minimal lock-protected integer (Foundation's NSLock keeps this portable).
+final class Mutex: @unchecked Sendable {
+    private var value: Int
+    private let lock = NSLock()
+    init(initial: Int) { value = initial }
+    func withLock<R>(_ body: (inout Int) -> R) -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&value)
+    }
+}
+
+/// Runs `body(range)` over `0..<count` split into contiguous chunks, one per thread.
+/// Work below `minimumPerThread` items per thread runs inline on the caller.
+@inlinable
+public func parallelChunks(_ count: Int, minimumPerThread: Int = 4096, _ body: (Range<Int>) -> Void) {
+    let threads = min(Threading.count, max(1, count / max(1, minimumPerThread)))
+    if threads <= 1 {
+        if count > 0 { body(0..<count) }
+        return
+    }
+    let chunk = (count + threads - 1) / threads
+    withoutActuallyEscaping(body) { body in
+        // Kernels hand us closures over raw buffers, each chunk writing a disjoint range.
+        runOnThreads(threads) { t in
+            let start = t * chunk
+            let end = min(count, start + chunk)
+            if start < end { body(start..<end) }
+        }
+    }
+}
+
+/// Runs `body` with BLAS (OpenMP OpenBLAS) and oneDNN kept on the calling thread: for work items
+/// of `parallelChunks` that call BLAS themselves. On libgomp's pool a nested call stays on its
+/// thread anyway; on a Dispatch thread BLAS would otherwise start an OpenMP team of its own per
+/// call (more threads than cores). The OpenMP thread count is a per-thread setting
+/// (`omp_get_max_threads()`), restored afterwards.
+public func withBLASOnCallingThread<Result>(_ body: () throws -> Result) rethrows -> Result {
+    #if canImport(CGKNetDNNL)
+    let previous = omp_get_max_threads()
+    omp_set_num_threads(1)
+    defer { omp_set_num_threads(previous) }
+    #endif
+    return try body()
+}
+
+/// Calls `body(t)` for t in 0..<threads, concurrently, and returns when all are done.
+///
+/// The threads are libgomp's (OpenMP) when it is loaded, the pool oneDNN and OpenBLAS use too:
+/// one pool for the whole process, no two sets of threads competing for the cores, and BLAS or
+/// oneDNN calls made inside `body` see that they run in a parallel region and stay on their
+/// thread. Without libgomp (macOS) this is Dispatch's concurrentPerform.
+@usableFromInline
+func runOnThreads(_ threads: Int, _ body: (Int) -> Void) {
+    withoutActuallyEscaping(body) { body in
+        guard let openMP = OpenMPRuntime.shared else {
+            let box = UncheckedSendable(body)
+            DispatchQueue.concurrentPerform(iterations: threads) { t in box.value(t) }
+            return
+        }
+        var job = OpenMPJob(body: body, count: threads, threadNumber: openMP.threadNumber, teamSize: openMP.teamSize)
+        withUnsafeMutablePointer(to: &job) { pointer in
+            openMP.parallel(openMPTrampoline, UnsafeMutableRawPointer(pointer), UInt32(threads), 0)
+        }
+    }
+}
+
+/// What one OpenMP parallel region runs: `body(t)` for t in 0..<count, spread over the team.
+struct OpenMPJob {
+    let body: (Int) -> Void
+    let count: Int
+    let threadNumber: @convention(c) () -> Int32
+    let teamSize: @convention(c) () -> Int32
+}
+
+/// The region's function: each team member takes t = its number, + team size, ... (a nested region
+/// gets a team of one, which then runs every t itself).
+private let openMPTrampoline: @convention(c) (UnsafeMutableRawPointer?) -> Void = { raw in
+    let job = raw!.assumingMemoryBound(to: OpenMPJob.self)
+    let (first, step) = (Int(job.pointee.threadNumber()), max(1, Int(job.pointee.teamSize())))
+    var t = first
+    while t < job.pointee.count {
+        job.pointee.body(t)
+        t += step
+    }
+}
+
+/// libgomp's entry points, looked up once (nil when the process has no libgomp).
+struct OpenMPRuntime: @unchecked Sendable {
+    /// `void GOMP_parallel(void (*fn)(void *), void *data, unsigned num_threads, unsigned flags)`.
+    let parallel:
+        @convention(c) (@convention(c) (UnsafeMutableRawPointer?) -> Void, UnsafeMutableRawPointer?, UInt32, UInt32) ->
+            Void
+    let threadNumber: @convention(c) () -> Int32
+    let teamSize: @convention(c) () -> Int32
+
+    static let shared: OpenMPRuntime? = {
+        #if os(Linux)
+        // NOTE: opt-in (RuntimeSettings.threadPool); the default is Dispatch for our loops. It was
+        // made opt-in after a crash in a parallel test run; that crash was oneDNN's thread-local
+        // scratchpad (OneDNN.swift), not this pool (docs/robustness.md, "Concurrent kernels").
+        if RuntimeSettings.current.threadPool != .openMP { return nil }
+        let handle = UnsafeMutableRawPointer(bitPattern: 0)  // RTLD_DEFAULT: every loaded library
+        guard let parallel = dlsym(handle, "GOMP_parallel"), let number = dlsym(handle, "omp_get_thread_num"),
+            let size = dlsym(handle, "omp_get_num_threads")
+        else { return nil }
+        return OpenMPRuntime(
+            parallel: unsafeBitCast(
+                parallel,
+                to: (@convention(c) (
+                    @convention(c) (UnsafeMutableRawPointer?) -> Void, UnsafeMutableRawPointer?, UInt32, UInt32
+                ) -> Void).self),
+            threadNumber: unsafeBitCast(number, to: (@convention(c) () -> Int32).self),
+            teamSize: unsafeBitCast(size, to: (@convention(c) () -> Int32).self))
+        #else
+        return nil
+        #endif
+    }()
+}
+
+/// Runs `body(i)` for every `i` in `0..<count`, spread over the threads (for coarse work items).
+@inlinable
+public func parallelFor(_ count: Int, _ body: (Int) -> Void) {
+    parallelChunks(count, minimumPerThread: 1) { range in
+        for i in range { body(i) }
+    }
+}
+
+/// Wraps a value whose cross-thread use the caller has made safe (disjoint writes per chunk).
+public struct UncheckedSendable<Value>: @unchecked Sendable {
+    public let value: Value
+    @inlinable public init(_ value: Value) { self.value = value }
+}
+
+/// libgomp's waiting between parallel regions, for executables to settle before anything runs.
+public enum OpenMPWaiting {
+    /// Re-executes this process with `OMP_WAIT_POLICY=passive` set, unless it (or
+    /// `GOMP_SPINCOUNT`) is already set, or libgomp is not loaded. Call first thing in `main`.
+    ///
+    /// Why: our loops run on Dispatch threads, OpenBLAS and oneDNN on libgomp's. By default an idle
+    /// libgomp thread spins (busy-waits) for about 300,000 iterations after every parallel region,
+    /// on a core that our next loop wants: `perf` put 18 % of a 2-thread `paper` forward in that spin,
+    /// and passive waiting halved its CPU time (docs/benchmarks.md, Model). libgomp reads the
+    /// variable once, when it is loaded, so setting it now needs a fresh start of the program.
+    /// To measure libgomp's own waiting, set `GOMP_SPINCOUNT=300000` (its default spin count).
+    public static func preferPassiveWaiting() {
+        #if os(Linux)
+        let environment = ProcessInfo.processInfo.environment
+        guard environment["OMP_WAIT_POLICY"] == nil, environment["GOMP_SPINCOUNT"] == nil,
+            dlsym(UnsafeMutableRawPointer(bitPattern: 0), "GOMP_parallel") != nil
+        else { return }
+        setenv("OMP_WAIT_POLICY", "passive", 1)
+        execv("/proc/self/exe", CommandLine.unsafeArgv)
+        // Still here: exec failed; run on with the spinning default.
+        #endif
+    }
+}
