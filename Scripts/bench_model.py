@@ -19,8 +19,9 @@ Cases: <preset>-infer (batch 1, 256x256), <preset>-train (batch 8, 256x256) and 
 128x128: the low-resolution phase of the multi-resolution schedule); sgemm (ours,
 1024^3) is the GFLOP/s yardstick. GFLOP/s = 2 x MACs (x 3 for a training step) / time. The last
 line is machine-readable:
-  bench-model: paper_infer_vs_torch=R paper_infer_vs_ort=R small_train_vs_torch=R
-               small_train_rss_vs_torch=R paper_infer_gflops_frac=F threads=T
+  bench-model: paper_infer_vs_torch=R paper_infer_vs_ort=R small_train_vs_torch=R small_train128_vs_torch=R
+               tiny_train_vs_torch=R tiny_train128_vs_torch=R small_train_rss_vs_torch=R
+               paper_infer_gflops_frac=F threads=T
 (R = ours / theirs, F = our paper-inference GFLOP/s / our SGEMM 1024^3 GFLOP/s).
 """
 from __future__ import annotations
@@ -209,11 +210,13 @@ def side_by_side(args):
     python = [sys.executable, __file__, "--data", str(data), "--threads", str(args.threads)]
     gate = ["--wait-idle", str(args.max_wait)] + (["--cpu-time"] if args.cpu_time else [])
     best, idles = {}, []
+    per_round = {}  # (contender, case) -> [ms of each round]
 
     def record(contender, case, result):
         if result is None:
             return
         ms, gflops, rss, ips, idle = result
+        per_round.setdefault((contender, case), []).append(ms)
         if idle is not None:
             idles.append(idle)
         previous = best.get((contender, case))
@@ -235,6 +238,7 @@ def side_by_side(args):
             if "ort" in args.contenders and case.endswith("-infer"):
                 record("ort", case, run_child(python + ["--child", "ort", "--case", case] + gate + extra("ort"), args.threads))
         print(f"# round {round_index + 1}/{args.rounds} done, loadavg {os.getloadavg()[0]:.2f}", flush=True)
+    best["per_round"] = per_round
     return best, idles
 
 
@@ -254,7 +258,20 @@ def output_differences(data):
     return differences
 
 
+def print_round_ratios(args, per_round):
+    """ours / torch per round (the two measured one after the other) and their median: steadier on
+    a shared machine than the ratio of two bests, which can pair a lucky round with an unlucky one."""
+    for case in args.cases:
+        ours, theirs = per_round.get(("ours", case), []), per_round.get(("torch", case), [])
+        ratios = [o / t for o, t in zip(ours, theirs)]
+        if ratios:
+            print(f"# {case}: ours/torch per round " + " ".join(f"{r:.3f}" for r in ratios)
+                  + f" (median {statistics.median(ratios):.3f}); ours ms median {statistics.median(ours):.1f}, "
+                  f"torch ms median {statistics.median(theirs):.1f}")
+
+
 def print_report(args, best, idles):
+    per_round = best.pop("per_round", {})
     threads = args.threads
     needed = min(0.9, (threads + 0.6) / (os.cpu_count() or 1))
     clock = "process CPU time" if args.cpu_time else "wall time"
@@ -288,6 +305,8 @@ def print_report(args, best, idles):
             f"{case} ours {best[('ours', case)][3] * 3600:,.0f} / torch {best[('torch', case)][3] * 3600:,.0f}"
             for case in training if ("ours", case) in best and ("torch", case) in best))
 
+    print_round_ratios(args, per_round)
+
     def ratio(a, b, index=0):
         x, y = best.get(a), best.get(b)
         return f"{x[index] / y[index]:.3f}" if x and y else "nan"
@@ -297,6 +316,9 @@ def print_report(args, best, idles):
     print(f"bench-model: paper_infer_vs_torch={ratio(('ours', 'paper-infer'), ('torch', 'paper-infer'))} "
           f"paper_infer_vs_ort={ratio(('ours', 'paper-infer'), ('ort', 'paper-infer'))} "
           f"small_train_vs_torch={ratio(('ours', 'small-train'), ('torch', 'small-train'))} "
+          f"small_train128_vs_torch={ratio(('ours', 'small-train128'), ('torch', 'small-train128'))} "
+          f"tiny_train_vs_torch={ratio(('ours', 'tiny-train'), ('torch', 'tiny-train'))} "
+          f"tiny_train128_vs_torch={ratio(('ours', 'tiny-train128'), ('torch', 'tiny-train128'))} "
           f"small_train_rss_vs_torch={ratio(('ours', 'small-train'), ('torch', 'small-train'), 2)} "
           f"paper_infer_gflops_frac={fraction} threads={threads}")
 

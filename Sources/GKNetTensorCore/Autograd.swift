@@ -69,7 +69,9 @@ extension Tensor {
                 continue
             }
             if tensor.retainsGrad { tensor.accumulateGrad(gradient) }
+            let profiled = OpProfiler.begin()
             let inputGradients = node.pullback(gradient)
+            OpProfiler.end(profiled, "backward \(node.name) \(tensor.shape)")
             precondition(
                 inputGradients.count == node.inputs.count,
                 "backward: \(node.name) returned \(inputGradients.count) gradients for \(node.inputs.count) inputs")

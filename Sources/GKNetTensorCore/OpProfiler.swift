@@ -7,6 +7,16 @@ import Foundation
 public enum OpProfiler {
     /// Whether ops time themselves (`RuntimeSettings.profile`).
     public static let isEnabled: Bool = RuntimeSettings.current.profile
+    /// Whether times are the process's CPU time, all threads (`GKNET_PROFILE=cpu`), rather than wall time.
+    public static let usesCPUTime: Bool = RuntimeSettings.current.profileCPUTime
+
+    /// The profiler's clock in nanoseconds: wall (monotonic) or the process's CPU time.
+    public static func now() -> UInt64 {
+        guard usesCPUTime else { return DispatchTime.now().uptimeNanoseconds }
+        var time = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+    }
 
     private static let lock = NSLock()
     nonisolated(unsafe) private static var totals: [String: (calls: Int, nanoseconds: UInt64)] = [:]
@@ -30,14 +40,14 @@ public enum OpProfiler {
     private static func startTiming() -> UInt64 {
         guard Thread.isMainThread else { return 0 }
         depth += 1
-        return depth == 1 ? DispatchTime.now().uptimeNanoseconds : 0
+        return depth == 1 ? max(1, now()) : 0
     }
 
     private static func stopTiming(_ token: UInt64, _ name: String) {
         guard Thread.isMainThread else { return }
         depth -= 1
         guard token != 0 else { return }
-        let elapsed = DispatchTime.now().uptimeNanoseconds - token
+        let elapsed = now() - token
         lock.lock()
         defer { lock.unlock() }
         let previous = totals[name] ?? (0, 0)

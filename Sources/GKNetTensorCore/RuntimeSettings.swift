@@ -41,6 +41,10 @@ public struct RuntimeSettings: Sendable, Equatable {
     public var winogradWeightCache = true
     /// `GKNET_PROFILE`: set and not `0` times every op (`OpProfiler`).
     public var profile = false
+    /// `GKNET_PROFILE=cpu`: the op profiler reads the process's CPU time (all its threads) instead
+    /// of the wall clock: steady on a busy machine, and at several threads it shows what each op
+    /// costs in work plus waiting and synchronising.
+    public var profileCPUTime = false
     /// `GKNET_MODEL`: the checkpoint used when a command gets no `--model` (before the bundled one).
     public var model: String?
     /// `GKNET_API_KEY`: the key `gknet serve` asks of API clients when it gets no `--api-key`.
@@ -58,6 +62,7 @@ public struct RuntimeSettings: Sendable, Equatable {
         winogradMinimumTiles = value(.winogradMinimumTiles).flatMap { Int($0) } ?? winogradMinimumTiles
         winogradWeightCache = value(.winogradWeightCache) != "0"
         profile = value(.profile).map { $0 != "0" } ?? false
+        profileCPUTime = value(.profile) == "cpu"
         model = value(.model).flatMap { $0.isEmpty ? nil : $0 }
         apiKey = value(.apiKey).flatMap { $0.isEmpty ? nil : $0 }
     }

@@ -162,6 +162,9 @@ enum ModelBenchmarks {
                 loss.backward()
                 optimizer.step()
             }
+            if OpProfiler.isEnabled {
+                profileTrainingSteps(model: model, optimizer: optimizer, inputs: inputs, steps: 3)
+            }
         } else {
             model.eval()
             ms = median(runs: options.runs ?? 10, warmup: options.warmup ?? 2) {
@@ -189,6 +192,66 @@ enum ModelBenchmarks {
         return CaseResult(
             key: key, milliseconds: ms, gflops: flops / (ms * 1e6), peakMegabytes: peakResidentMegabytes(),
             imagesPerSecond: Double(batch) / (ms / 1000), idle: idle)
+    }
+
+    /// With op profiling on (`GKNET_PROFILE=1`): `steps` more training steps, each phase (zeroGrad,
+    /// forward, loss, backward, optimizer) timed on its own, and the op table of each phase, on stderr.
+    /// "untimed" is the phase's wall time not spent inside a profiled op (autograd bookkeeping,
+    /// allocation outside ops, composed code between ops).
+    static func profileTrainingSteps(model: GKNet, optimizer: Adam, inputs: Inputs, steps: Int) {
+        var phases: [(name: String, milliseconds: Double, ops: [(name: String, calls: Int, milliseconds: Double)])] =
+            []
+        func phase(_ index: Int, _ name: String, _ body: () -> Void) {
+            OpProfiler.reset()
+            let start = OpProfiler.now()
+            body()
+            let ms = Double(OpProfiler.now() - start) / 1e6
+            let ops = OpProfiler.snapshot()
+            if phases.count <= index {
+                phases.append((name, ms, ops))
+                return
+            }
+            phases[index].milliseconds += ms
+            var merged = Dictionary(phases[index].ops.map { ($0.name, ($0.calls, $0.milliseconds)) }) { a, _ in a }
+            for op in ops {
+                let previous = merged[op.name] ?? (0, 0)
+                merged[op.name] = (previous.0 + op.calls, previous.1 + op.milliseconds)
+            }
+            phases[index].ops = merged.map { (name: $0.key, calls: $0.value.0, milliseconds: $0.value.1) }
+        }
+        for _ in 0..<steps {
+            var output: Tensor?
+            var loss: Tensor?
+            phase(0, "zeroGrad") { model.zeroGrad() }
+            phase(1, "forward") { output = model(composite: inputs.composite, mask: inputs.mask) }
+            phase(2, "loss") {
+                loss = foregroundNormalizedMSE(output: output!, target: inputs.target, mask: inputs.mask)
+            }
+            output = nil
+            phase(3, "backward") { loss!.backward() }
+            phase(4, "optimizer") { optimizer.step() }
+            loss = nil
+        }
+        let total = phases.reduce(0) { $0 + $1.milliseconds } / Double(steps)
+        let clock = OpProfiler.usesCPUTime ? "process CPU time" : "wall"
+        var report = "training step profile, \(steps) steps, " + format(total, 2) + " ms per step (\(clock))\n"
+        for (name, milliseconds, ops) in phases {
+            let perStep = milliseconds / Double(steps)
+            let timed = ops.reduce(0) { $0 + $1.milliseconds } / Double(steps)
+            let share = format(100 * perStep / max(1e-9, total), 1)
+            let (stepText, timedText, untimedText) = (format(perStep, 2), format(timed, 2), format(perStep - timed, 2))
+            report += "phase \(name): \(stepText) ms (\(share) %), in profiled ops \(timedText) ms, "
+            report += "untimed \(untimedText) ms\n"
+        }
+        for (name, _, ops) in phases where !ops.isEmpty {
+            report += "\nops of phase \(name) (ms per step, calls per step):\n"
+            for op in ops.sorted(by: { $0.milliseconds > $1.milliseconds }) {
+                let calls = pad(String(op.calls / steps), 6, left: true)
+                let time = pad(format(op.milliseconds / Double(steps), 3), 10, left: true)
+                report += "  \(pad(op.name, 60))\(calls)\(time)\n"
+            }
+        }
+        FileHandle.standardError.write(Data(report.utf8))
     }
 
     /// Runs `key` in a child process (this executable with --case) and returns its TSV line.

@@ -26,6 +26,8 @@ let unfriendlyConvolutions: [ConvolutionCase] = [
     ConvolutionCase(1, 6, 7, 5, o: 9, k: 3, p: 1, g: 3),  // groups
     ConvolutionCase(1, 8, 6, 6, o: 8, k: 3, p: 1, g: 8),  // depthwise
     ConvolutionCase(2, 5, 6, 7, o: 3, k: 1),  // 1x1 (pointwise path)
+    ConvolutionCase(1, 7, 5, 9, o: 20, k: 1),  // 1x1, one image: its columns split over the threads
+    ConvolutionCase(3, 16, 8, 8, o: 9, k: 1),  // 1x1, more images than threads, odd output channels
     ConvolutionCase(1, 5, 7, 6, o: 3, k: 1, s: 2),  // strided 1x1
     ConvolutionCase(1, 3, 9, 8, o: 4, k: 4, s: 2, p: 1),  // 4x4, stride 2
     ConvolutionCase(1, 2, 8, 7, o: 3, k: 4),  // even kernel, no padding

@@ -89,7 +89,8 @@ public enum ConvolutionBackend: Hashable, Sendable {
     case im2col
     /// Winograd F(4x4, 3x3) (Kernels/WinogradConvolutionKernels.swift, WinogradWeightGradientKernels.swift)
     /// for the forward, backward-data and backward-weights passes of 3x3 stride-1 convolutions it
-    /// supports; oneDNN (blocked) otherwise, and for the bias gradient.
+    /// supports; GEMMs on NCHW for pointwise (1x1) convolutions (Kernels/PointwiseConvolutionKernels.swift);
+    /// oneDNN (blocked) otherwise, and for the bias gradient.
     case winograd
 
     /// The oneDNN layout setting a backend implies (nil: no oneDNN).
@@ -138,6 +139,11 @@ public func convolutionForward(
             output: output, input: input, weight: weight, bias: bias, geometry: geometry, accumulate: accumulate)
         return
     }
+    if backend == .winograd && pointwiseSupports(geometry) {
+        pointwiseConvolutionForward(
+            output: output, input: input, weight: weight, bias: bias, geometry: geometry, accumulate: accumulate)
+        return
+    }
     if let blocked = backend.oneDNNBlockedLayout {
         #if canImport(CGKNetDNNL)
         if let context = OneDNN.context,
@@ -171,6 +177,12 @@ public func convolutionBackward(
     precondition(dInput == nil || weight != nil, "convolutionBackward: dInput needs the weight")
     precondition(dWeight == nil || input != nil, "convolutionBackward: dWeight needs the input")
     if dInput == nil && dWeight == nil && dBias == nil { return }
+    if backend == .winograd && pointwiseSupports(geometry) {
+        pointwiseConvolutionBackward(
+            dInput: dInput, dWeight: dWeight, dBias: dBias, dOutput: dOutput, input: input, weight: weight,
+            geometry: geometry, accumulate: accumulate)
+        return
+    }
     if backend == .winograd {
         // Winograd takes the passes it supports; oneDNN (blocked) the rest, and the bias gradient.
         let data = dInput != nil && winogradSupportsBackwardData(geometry)

@@ -36,7 +36,7 @@ public func conv2d(
     )
     let training = GradientMode.isEnabled && (x.requiresGrad || weight.requiresGrad || (bias?.requiresGrad ?? false))
     var backend = ConvolutionBackend.preferred
-    if backend == .winograd
+    if backend == .winograd && winogradSupports(geometry)
         && geometry.batch * ((geometry.outputHeight + 3) / 4) * ((geometry.outputWidth + 3) / 4)
             < WinogradPolicy.minimumTiles
     {
