@@ -57,7 +57,9 @@ let package = Package(
             dependencies: ["GKNetTensorCore", "GKNetNeuralNet", "GKNetModel", "GKNetImageCodec"],
             resources: [.copy("Resources/gknet-default.safetensors")]
         ),
-        .target(name: "GKNetEvaluation", dependencies: ["GKNetImageCodec", "GKNetDatasets", "GKNetInference"]),
+        .target(
+            name: "GKNetEvaluation",
+            dependencies: ["GKNetTensorCore", "GKNetImageCodec", "GKNetDatasets", "GKNetInference"]),
         // The processes of a data-parallel job (Open MPI; a job of one without mpirun).
         .target(name: "GKNetDataParallel", dependencies: ["CGKNetMPI"]),
         .target(
@@ -81,7 +83,7 @@ let package = Package(
         .target(
             name: "GKNetServe",
             dependencies: [
-                "GKNetModel", "GKNetImageCodec", "GKNetInference", "GKNetRequestForms",
+                "GKNetTensorCore", "GKNetModel", "GKNetImageCodec", "GKNetInference", "GKNetRequestForms",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "MultipartKit", package: "multipart-kit"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -73,7 +73,8 @@ public final class BatchLoader {
     /// The position of the batch the next `next()` returns.
     public private(set) var state: LoaderState
 
-    private var pending: PendingBatch?
+    /// The next batch, being made on `queue`, and the position it was made for.
+    private var pending: (state: LoaderState, batch: PendingResult<Batch>)?
     private let queue = DispatchQueue(label: "gknet.loader", qos: .userInitiated)
     private var orderCache: (epoch: Int, order: [Int])?
 
@@ -140,12 +141,7 @@ public final class BatchLoader {
             )
         }
         guard isValid(state) else { return nil }
-        let job: PendingBatch
-        if let pending, pending.state == state {
-            job = pending
-        } else {
-            job = schedule(state)
-        }
+        let job = pending.flatMap { $0.state == state ? $0.batch : nil } ?? schedule(state)
         pending = nil
         let batch = try job.wait()
         guard let following = advanced(state) else {
@@ -153,7 +149,7 @@ public final class BatchLoader {
             return batch
         }
         state = following
-        if options.prefetch { pending = schedule(following) }
+        if options.prefetch { pending = (following, schedule(following)) }
         return batch
     }
 
@@ -163,7 +159,7 @@ public final class BatchLoader {
         self.state = state
     }
 
-    private func schedule(_ state: LoaderState) -> PendingBatch {
+    private func schedule(_ state: LoaderState) -> PendingResult<Batch> {
         var indices = Array(
             order(epoch: state.epoch)[state.position..<min(state.position + options.batchSize, dataset.count)])
         if options.batchPart.count > 1 {
@@ -171,13 +167,11 @@ public final class BatchLoader {
             let first = min(indices.count, options.batchPart.index * width)
             indices = Array(indices[first..<min(indices.count, first + width)])
         }
-        let job = PendingBatch(state: state)
         let batchNumber = state.epoch * batchesPerEpoch + state.position / options.batchSize
         let work = BatchRecipe(
             dataset: dataset, transform: transformAtBatch?(batchNumber) ?? transform, options: options,
             epoch: state.epoch, indices: indices)
-        queue.async { job.finish(Result { try work.make() }) }
-        return job
+        return PendingResult(on: queue) { try work.make() }
     }
 }
 
@@ -194,7 +188,7 @@ struct BatchRecipe: Sendable {
         let threads = options.parallelDecode ? min(Threading.count, indices.count) : 1
         results.withUnsafeMutableBufferPointer { slots in
             let box = UncheckedSendable(slots)
-            DispatchQueue.concurrentPerform(iterations: threads) { thread in
+            concurrentForEach(threads) { thread in
                 for slot in stride(from: thread, to: indices.count, by: threads) {
                     box.value[slot] = Result { try sample(indices[slot]) }
                 }
@@ -206,24 +200,5 @@ struct BatchRecipe: Sendable {
     func sample(_ index: Int) throws -> Sample {
         var generator = DerivedSeed.generator(options.seed, UInt64(epoch), UInt64(index))
         return transform.apply(to: try dataset.load(index, limits: options.limits), generator: &generator)
-    }
-}
-
-/// A batch being prepared: filled once by the background queue, awaited by the caller.
-final class PendingBatch: @unchecked Sendable {
-    let state: LoaderState
-    private let done = DispatchSemaphore(value: 0)
-    private var result: Result<Batch, Error>?
-
-    init(state: LoaderState) { self.state = state }
-
-    func finish(_ result: Result<Batch, Error>) {
-        self.result = result
-        done.signal()
-    }
-
-    func wait() throws -> Batch {
-        done.wait()
-        return try result!.get()
     }
 }

@@ -8,6 +8,7 @@ import Foundation
 import GKNetDatasets
 import GKNetImageCodec
 import GKNetInference
+import GKNetTensorCore
 
 /// A sample that could not be harmonized.
 public struct BatchFailure: Sendable {
@@ -61,9 +62,9 @@ extension HarmonizeJob {
         var written = 0
 
         let wantsTarget = comparisonDirectory != nil
-        func load(_ index: Int) -> Prefetch<(HarmonizeInput, PlanarImage?, [String])> {
+        func load(_ index: Int) -> PendingResult<(HarmonizeInput, PlanarImage?, [String])> {
             let reference = samples[index]
-            return Prefetch {
+            return PendingResult {
                 let input = try readInput(composite: reference.composite, mask: reference.mask, options: options)
                 guard wantsTarget else { return (input, nil, []) }
                 do {
@@ -128,36 +129,4 @@ private func label(_ reference: SampleReference) -> String { "\(reference.subset
 /// The batch output's file name of a sample: its composite's base name, as PNG.
 private func outputName(_ reference: SampleReference) -> String {
     URL(fileURLWithPath: reference.name).deletingPathExtension().lastPathComponent + ".png"
-}
-
-/// A value computed on a background thread; `wait()` blocks until it is ready.
-final class Prefetch<Value: Sendable>: @unchecked Sendable {
-    private let ready = DispatchSemaphore(value: 0)
-    private var result: Result<Value, any Error>?
-    private let lock = NSLock()
-
-    init(_ work: @escaping @Sendable () throws -> Value) {
-        DispatchQueue.global(qos: .userInitiated).async {
-            let outcome = Result { try work() }
-            self.lock.lock()
-            self.result = outcome
-            self.lock.unlock()
-            self.ready.signal()
-        }
-    }
-
-    /// The value (or the error the work threw). May be called more than once.
-    func wait() throws -> Value {
-        lock.lock()
-        if let result {
-            lock.unlock()
-            return try result.get()
-        }
-        lock.unlock()
-        ready.wait()
-        ready.signal()  // later waits return at once
-        lock.lock()
-        defer { lock.unlock() }
-        return try result!.get()
-    }
 }

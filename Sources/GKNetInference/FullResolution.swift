@@ -172,79 +172,105 @@ func applyAffineField(
         "applyAffineField: composite \(composite.height)x\(composite.width) and mask \(mask.height)x\(mask.width) "
             + "differ"
     )
-    let (h, w) = (composite.height, composite.width)
-    let plane = h * w
-    /// Bilinear position of pixel `index` among `size` pixels on the grid of cell centres.
-    func position(_ index: Int, size: Int, cells g: Int) -> (lower: Int, upper: Int, fraction: Float) {
-        let t = (Float(index) + 0.5) / Float(size) * Float(g) - 0.5
-        let clamped = min(max(t, 0), Float(g - 1))
-        let lower = min(Int(clamped), g - 1)
-        return (lower, min(lower + 1, g - 1), clamped - Float(lower))
-    }
-    let columns = (0..<w).map { position($0, size: w, cells: gw) }
-    let columnLower = columns.map { Int32($0.lower) }, columnUpper = columns.map { Int32($0.upper) },
-        columnFraction = columns.map(\.fraction)
     var result = composite
     composite.values.withUnsafeBufferPointer { source in
         mask.values.withUnsafeBufferPointer { alpha in
             result.values.withUnsafeMutableBufferPointer { destination in
                 field.withUnsafeBufferPointer { field in
-                    columnLower.withUnsafeBufferPointer { lowerOf in
-                        columnUpper.withUnsafeBufferPointer { upperOf in
-                            columnFraction.withUnsafeBufferPointer { fractionOf in
-                                let out = destination.baseAddress!
-                                parallelChunks(h, minimumPerThread: 16) { rows in
-                                    // per-thread scratch: row coefficients (12 x g) and per-pixel ones (12 x w)
-                                    let rowField = UnsafeMutablePointer<Float>.allocate(capacity: 12 * gw)
-                                    let coefficients = UnsafeMutablePointer<Float>.allocate(capacity: 12 * w)
-                                    defer {
-                                        rowField.deallocate()
-                                        coefficients.deallocate()
-                                    }
-                                    for y in rows {
-                                        let row = y * w
-                                        var first = 0, last = w
-                                        while first < w && alpha[row + first] <= 0 { first += 1 }
-                                        if first == w { continue }
-                                        while last > first && alpha[row + last - 1] <= 0 { last -= 1 }
-                                        let (rowLower, rowUpper, fy) = position(y, size: h, cells: gh)
-                                        for k in 0..<12 {
-                                            for cellX in 0..<gw {
-                                                let top = field[(k * gh + rowLower) * gw + cellX],
-                                                    bottom = field[(k * gh + rowUpper) * gw + cellX]
-                                                rowField[k * gw + cellX] = top + (bottom - top) * fy
-                                            }
-                                        }
-                                        for k in 0..<12 {
-                                            let line = rowField + k * gw, target = coefficients + k * w
-                                            for x in first..<last {
-                                                let a = line[Int(lowerOf[x])], b = line[Int(upperOf[x])]
-                                                target[x] = a + (b - a) * fractionOf[x]
-                                            }
-                                        }
-                                        for channel in 0..<3 {
-                                            let a0 = coefficients + (channel * 4) * w, a1 = a0 + w, a2 = a1 + w,
-                                                a3 = a2 + w
-                                            let input = source.baseAddress! + channel * plane + row
-                                            let output = out + channel * plane + row
-                                            let r = source.baseAddress! + row, gr = r + plane, bl = gr + plane
-                                            for x in first..<last {
-                                                let value = min(
-                                                    max(a0[x] * r[x] + a1[x] * gr[x] + a2[x] * bl[x] + a3[x], 0), 1)
-                                                let m = alpha[row + x]
-                                                output[x] = m * value + (1 - m) * input[x]
-                                            }
-                                        }
-                                    }
-                                }
-                            }
+                    let pass = AffineFieldPass(
+                        field: field.baseAddress!, gridHeight: gh, gridWidth: gw, height: composite.height,
+                        width: composite.width, source: source.baseAddress!, alpha: alpha.baseAddress!,
+                        output: destination.baseAddress!)
+                    defer { pass.deallocate() }
+                    parallelChunks(composite.height, minimumPerThread: 16) { rows in
+                        // per-thread scratch: row coefficients (12 x gw) and per-pixel ones (12 x w)
+                        let rowField = UnsafeMutablePointer<Float>.allocate(capacity: 12 * gw)
+                        let coefficients = UnsafeMutablePointer<Float>.allocate(capacity: 12 * composite.width)
+                        defer {
+                            rowField.deallocate()
+                            coefficients.deallocate()
                         }
+                        for y in rows { pass.apply(row: y, rowField: rowField, coefficients: coefficients) }
                     }
                 }
             }
         }
     }
     return result
+}
+
+/// The buffers of one `applyAffineField` call and the bilinear position of every column on the grid.
+private struct AffineFieldPass {
+    let field: UnsafePointer<Float>
+    let gridHeight: Int, gridWidth: Int, height: Int, width: Int
+    let source: UnsafePointer<Float>, alpha: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>
+    /// Per column: the grid cells left and right of it and its fraction between them.
+    let columnLower: UnsafeMutableBufferPointer<Int>, columnUpper: UnsafeMutableBufferPointer<Int>
+    let columnFraction: UnsafeMutableBufferPointer<Float>
+
+    init(
+        field: UnsafePointer<Float>, gridHeight: Int, gridWidth: Int, height: Int, width: Int,
+        source: UnsafePointer<Float>, alpha: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>
+    ) {
+        (self.field, self.gridHeight, self.gridWidth, self.height, self.width) =
+            (field, gridHeight, gridWidth, height, width)
+        (self.source, self.alpha, self.output) = (source, alpha, output)
+        columnLower = .allocate(capacity: width)
+        columnUpper = .allocate(capacity: width)
+        columnFraction = .allocate(capacity: width)
+        for x in 0..<width {
+            (columnLower[x], columnUpper[x], columnFraction[x]) = Self.position(x, size: width, cells: gridWidth)
+        }
+    }
+
+    func deallocate() {
+        columnLower.deallocate()
+        columnUpper.deallocate()
+        columnFraction.deallocate()
+    }
+
+    /// Bilinear position of pixel `index` among `size` pixels on the grid of cell centres.
+    static func position(_ index: Int, size: Int, cells g: Int) -> (lower: Int, upper: Int, fraction: Float) {
+        let t = (Float(index) + 0.5) / Float(size) * Float(g) - 0.5
+        let clamped = min(max(t, 0), Float(g - 1))
+        let lower = min(Int(clamped), g - 1)
+        return (lower, min(lower + 1, g - 1), clamped - Float(lower))
+    }
+
+    /// Row `y`: the 12 coefficients interpolated vertically once per grid column, then horizontally
+    /// over the row's foreground span only (pixels left and right of it keep the composite's values).
+    func apply(row y: Int, rowField: UnsafeMutablePointer<Float>, coefficients: UnsafeMutablePointer<Float>) {
+        let (w, gh, gw, plane) = (width, gridHeight, gridWidth, height * width)
+        let row = y * w
+        var first = 0, last = w
+        while first < w && alpha[row + first] <= 0 { first += 1 }
+        if first == w { return }
+        while last > first && alpha[row + last - 1] <= 0 { last -= 1 }
+        let (rowLower, rowUpper, fy) = Self.position(y, size: height, cells: gh)
+        for k in 0..<12 {
+            for cellX in 0..<gw {
+                let top = field[(k * gh + rowLower) * gw + cellX], bottom = field[(k * gh + rowUpper) * gw + cellX]
+                rowField[k * gw + cellX] = top + (bottom - top) * fy
+            }
+        }
+        for k in 0..<12 {
+            let line = rowField + k * gw, target = coefficients + k * w
+            for x in first..<last {
+                let a = line[columnLower[x]], b = line[columnUpper[x]]
+                target[x] = a + (b - a) * columnFraction[x]
+            }
+        }
+        let r = source + row, g = r + plane, b = g + plane
+        for channel in 0..<3 {
+            let a0 = coefficients + (channel * 4) * w, a1 = a0 + w, a2 = a1 + w, a3 = a2 + w
+            let input = source + channel * plane + row, out = output + channel * plane + row
+            for x in first..<last {
+                let value = min(max(a0[x] * r[x] + a1[x] * g[x] + a2[x] * b[x] + a3[x], 0), 1)
+                let m = alpha[row + x]
+                out[x] = m * value + (1 - m) * input[x]
+            }
+        }
+    }
 }
 
 /// Weighted least-squares sufficient statistics for a 3x4 affine colour fit.

@@ -313,15 +313,5 @@ public enum DatasetSynthesis {
     }
 
     /// `body(i)` for i in 0..<count on all cores, results in index order.
-    static func parallelMap<T>(_ count: Int, _ body: (Int) -> T) -> [T] {
-        var results = [T?](repeating: nil, count: count)
-        results.withUnsafeMutableBufferPointer { slots in
-            let box = UncheckedSendable(slots)
-            withoutActuallyEscaping(body) { body in
-                let work = UncheckedSendable(body)
-                DispatchQueue.concurrentPerform(iterations: count) { i in box.value[i] = work.value(i) }
-            }
-        }
-        return results.map { $0! }
-    }
+    static func parallelMap<T>(_ count: Int, _ body: (Int) -> T) -> [T] { concurrentMap(count, body) }
 }

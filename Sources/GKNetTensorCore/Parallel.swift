@@ -17,7 +17,7 @@ public enum Threading {
         set { configure(threads: newValue) }
     }
 
-    private static let state: Mutex = Mutex(initial: RuntimeSettings.current.threadCount)
+    private static let state = LockedInteger(RuntimeSettings.current.threadCount)
 
     /// Sets the thread count for our loops, OpenBLAS and oneDNN.
     ///
@@ -69,11 +69,11 @@ public enum Threading {
     }
 }
 
-/// A minimal lock-protected integer (Foundation's NSLock keeps this portable).
-final class Mutex: @unchecked Sendable {
+/// A lock-protected integer (Foundation's NSLock keeps this portable).
+final class LockedInteger: @unchecked Sendable {
     private var value: Int
     private let lock = NSLock()
-    init(initial: Int) { value = initial }
+    init(_ initial: Int) { value = initial }
     func withLock<R>(_ body: (inout Int) -> R) -> R {
         lock.lock()
         defer { lock.unlock() }
@@ -225,4 +225,25 @@ public enum OpenMPWaiting {
         // Still here: exec failed; run on with the spinning default.
         #endif
     }
+}
+
+/// Calls `body(i)` for i in 0..<count concurrently on Dispatch's worker threads, not on the kernels'
+/// OpenMP pool: for work that runs beside the kernels (the data loader's decoding on its background
+/// queue, the synthesis of composites), where joining libgomp's team from another thread would nest
+/// parallel regions. Returns when all are done.
+public func concurrentForEach(_ count: Int, _ body: (Int) -> Void) {
+    withoutActuallyEscaping(body) { body in
+        let work = UncheckedSendable(body)
+        DispatchQueue.concurrentPerform(iterations: count) { i in work.value(i) }
+    }
+}
+
+/// `body(i)` for i in 0..<count on Dispatch's worker threads (`concurrentForEach`), results in index order.
+public func concurrentMap<T>(_ count: Int, _ body: (Int) -> T) -> [T] {
+    var results = [T?](repeating: nil, count: count)
+    results.withUnsafeMutableBufferPointer { slots in
+        let box = UncheckedSendable(slots)
+        concurrentForEach(count) { i in box.value[i] = body(i) }
+    }
+    return results.map { $0! }
 }

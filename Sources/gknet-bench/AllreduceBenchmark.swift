@@ -36,14 +36,12 @@ struct AllreduceBenchmark: ParsableCommand {
             var times: [Double] = []
             for iteration in 0..<(repeats + 5) {
                 world.barrier()
-                let start = DispatchTime.now().uptimeNanoseconds
-                buffer.withUnsafeMutableBufferPointer { world.sumInPlace($0) }
-                let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                let seconds = Measure.seconds { buffer.withUnsafeMutableBufferPointer { world.sumInPlace($0) } }
                 if iteration >= 5 { times.append(seconds) }
             }
             // every rank's time is the same collective; report the slowest rank's median
             var all = [Double](repeating: 0, count: world.size)
-            all[world.rank] = times.sorted()[times.count / 2]
+            all[world.rank] = Measure.median(times)
             world.sumInPlace(&all)
             let median = all.max() ?? 0
             guard world.isRoot else { continue }

@@ -78,7 +78,7 @@ struct HarmonizeBenchmark: ParsableCommand {
         let method = FullResolutionMethod(rawValue: method)!
         Threading.configure(threads: threads)
         if let tuneDataset {
-            return Self.tune(
+            return try Self.tune(
                 dataset: tuneDataset, model: modelPath!, grids: grids, regularizations: regularizations, limit: limit)
         }
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
@@ -86,13 +86,8 @@ struct HarmonizeBenchmark: ParsableCommand {
         try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
 
-        let harmonizer: Harmonizer
-        do {
-            harmonizer = Harmonizer(
-                model: try GKNet(configuration: try GKNetConfiguration.preset(preset), seed: 0), method: method)
-        } catch {
-            Self.fail("\(error)")
-        }
+        let harmonizer = Harmonizer(
+            model: try GKNet(configuration: try GKNetConfiguration.preset(preset), seed: 0), method: method)
         print(
             "gknet-bench harmonize: preset \(preset), method \(method.rawValue), threads \(Threading.count), \(runs) "
                 + "timed runs after 1 cold run"
@@ -100,29 +95,24 @@ struct HarmonizeBenchmark: ParsableCommand {
         var medians: [Int: Double] = [:]
         var rss2048: Double?
         for size in sizes {
-            let (composite, mask) = Self.makeInputs(size: size, in: folder)
+            let (composite, mask) = try Self.makeInputs(size: size, in: folder)
             let jpegBytes = (try? FileManager.default.attributesOfItem(atPath: composite.path)[.size] as? Int) ?? 0
             let request = HarmonizeRequest(
                 composite: composite, mask: mask, output: folder.appendingPathComponent("out\(size).png"))
             var reports: [HarmonizeReport] = []
             var totals: [Double] = []
             for run in 0...runs {
-                let start = Date()
-                do {
-                    let report = try HarmonizeJob.run(request, harmonizer: harmonizer)
-                    let seconds = Date().timeIntervalSince(start)
-                    if run == 0 {
-                        print(String(format: "  %dx%d cold run: %.3f s", size, size, seconds))
-                    } else {
-                        reports.append(report)
-                        totals.append(seconds)
-                    }
-                } catch {
-                    Self.fail("\(error)")
+                let start = Measure.wallNow()
+                let report = try HarmonizeJob.run(request, harmonizer: harmonizer)
+                let seconds = Measure.wallNow() - start
+                if run == 0 {
+                    print(String(format: "  %dx%d cold run: %.3f s", size, size, seconds))
+                } else {
+                    reports.append(report)
+                    totals.append(seconds)
                 }
             }
-            let order = totals.indices.sorted { totals[$0] < totals[$1] }
-            let median = order[order.count / 2]
+            let median = Measure.medianIndex(totals)
             medians[size] = totals[median]
             let pngBytes = (try? FileManager.default.attributesOfItem(atPath: request.output.path)[.size] as? Int) ?? 0
             let report = reports[median]
@@ -137,7 +127,7 @@ struct HarmonizeBenchmark: ParsableCommand {
                     size, size,
                     Double(jpegBytes) / 1e6, Double(pngBytes) / 1e6, totals[median],
                     totals.map { String(format: "%.3f", $0) }.joined(separator: " "), stages))
-            if size == 2048 { rss2048 = Self.peakResidentMegabytes() }
+            if size == 2048 { rss2048 = Measure.peakResidentMegabytes() }
         }
         func seconds(_ size: Int) -> String { medians[size].map { String(format: "%.3f", $0) } ?? "n/a" }
         print(
@@ -148,80 +138,78 @@ struct HarmonizeBenchmark: ParsableCommand {
     }
 
     /// The full-resolution sweep (see the file header).
-    static func tune(dataset path: String, model: String, grids: [Int], regularizations: [Float], limit: Int) {
-        do {
-            let dataset = try HarmonizationDataset(root: URL(fileURLWithPath: path), split: .test)
-            let harmonizer = try ModelLoading.harmonizer(path: model)
-            let size = harmonizer.networkSize
-            var rows: [(label: String, method: FullResolutionMethod, settings: LocalAffineSettings)] = []
-            for grid in grids {
-                for regularization in regularizations {
-                    var settings = LocalAffineSettings()
-                    settings.gridSize = grid
-                    settings.regularization = regularization
-                    rows.append(("local-affine grid \(grid) reg \(regularization)", .localAffine, settings))
-                }
+    static func tune(dataset path: String, model: String, grids: [Int], regularizations: [Float], limit: Int)
+        throws
+    {
+        let dataset = try HarmonizationDataset(root: URL(fileURLWithPath: path), split: .test)
+        let harmonizer = try ModelLoading.harmonizer(path: model)
+        let size = harmonizer.networkSize
+        var rows: [(label: String, method: FullResolutionMethod, settings: LocalAffineSettings)] = []
+        for grid in grids {
+            for regularization in regularizations {
+                var settings = LocalAffineSettings()
+                settings.gridSize = grid
+                settings.regularization = regularization
+                rows.append(("local-affine grid \(grid) reg \(regularization)", .localAffine, settings))
             }
-            rows.append(("upsampled-residual", .upsampledResidual, LocalAffineSettings()))
-            rows.append(("naive-upsampling", .naiveUpsampling, LocalAffineSettings()))
-            if harmonizer.model.configuration.output == .affine {
-                rows.append(("upsampled-transform", .upsampledTransform, LocalAffineSettings()))
-            }
-            var accumulators = [MetricsAccumulator](repeating: MetricsAccumulator(), count: rows.count)
-            var at256 = MetricsAccumulator()
-            var identity = MetricsAccumulator()
-            let count = limit > 0 ? min(limit, dataset.count) : dataset.count
-            let start = Date()
-            for index in 0..<count {
-                let sample = try dataset.load(index)
-                func score(_ prediction: PlanarImage, _ sample: Sample) -> ImageMetrics {
-                    imageMetrics(
-                        prediction: prediction.values.map { $0 * 255 }, target: sample.target.values.map { $0 * 255 },
-                        mask: sample.mask.values, height: sample.height, width: sample.width)
-                }
-                let (smallComposite, smallMask) = harmonizer.networkInputs(
-                    composite: sample.composite, mask: sample.mask)
-                let prediction = harmonizer.predictWithTransforms(composites: [smallComposite], masks: [smallMask])[0]
-                for (row, setting) in rows.enumerated() {
-                    let result = carryToFullResolution(
-                        method: setting.method, composite: smallComposite, prediction: prediction.image,
-                        mask: smallMask,
-                        fullComposite: sample.composite, fullMask: sample.mask, settings: setting.settings,
-                        transform: prediction.transform)
-                    accumulators[row].add(score(result, sample), subset: sample.reference.subset)
-                }
-                identity.add(score(sample.composite, sample), subset: sample.reference.subset)
-                let small = sample.mapImages { $0.resized(width: size, height: size, filter: .bilinear) }
-                at256.add(
-                    score(try harmonizer.harmonize(composite: small.composite, mask: small.mask), small),
-                    subset: sample.reference.subset)
-                if (index + 1) % 10 == 0 || index + 1 == count {
-                    FileHandle.standardError.write(
-                        Data(
-                            String(
-                                format: "tune: %d/%d images, %.0f s\n", index + 1, count,
-                                Date().timeIntervalSince(start)
-                            ).utf8))
-                }
-            }
-            print("full-resolution sweep: \(count) images of \(path), model \(model)")
-            print("method".padding(toLength: 36, withPad: " ", startingAt: 0) + "      fMSE       MSE    PSNR")
-            func line(_ label: String, _ summary: MetricsSummary) {
-                print(
-                    label.padding(toLength: 36, withPad: " ", startingAt: 0)
-                        + String(format: "%10.2f %9.2f %7.2f", summary.fmse, summary.mse, summary.psnr))
-            }
-            for (row, setting) in rows.enumerated() { line(setting.label, accumulators[row].all) }
-            line("same model at \(size)x\(size)", at256.all)
-            line("identity (composite) at full", identity.all)
-        } catch {
-            fail("\(error)")
         }
+        rows.append(("upsampled-residual", .upsampledResidual, LocalAffineSettings()))
+        rows.append(("naive-upsampling", .naiveUpsampling, LocalAffineSettings()))
+        if harmonizer.model.configuration.output == .affine {
+            rows.append(("upsampled-transform", .upsampledTransform, LocalAffineSettings()))
+        }
+        var accumulators = [MetricsAccumulator](repeating: MetricsAccumulator(), count: rows.count)
+        var at256 = MetricsAccumulator()
+        var identity = MetricsAccumulator()
+        let count = limit > 0 ? min(limit, dataset.count) : dataset.count
+        let start = Measure.wallNow()
+        for index in 0..<count {
+            let sample = try dataset.load(index)
+            func score(_ prediction: PlanarImage, _ sample: Sample) -> ImageMetrics {
+                imageMetrics(
+                    prediction: prediction.values.map { $0 * 255 }, target: sample.target.values.map { $0 * 255 },
+                    mask: sample.mask.values, height: sample.height, width: sample.width)
+            }
+            let (smallComposite, smallMask) = harmonizer.networkInputs(
+                composite: sample.composite, mask: sample.mask)
+            let prediction = harmonizer.predictWithTransforms(composites: [smallComposite], masks: [smallMask])[0]
+            for (row, setting) in rows.enumerated() {
+                let result = carryToFullResolution(
+                    method: setting.method, composite: smallComposite, prediction: prediction.image,
+                    mask: smallMask,
+                    fullComposite: sample.composite, fullMask: sample.mask, settings: setting.settings,
+                    transform: prediction.transform)
+                accumulators[row].add(score(result, sample), subset: sample.reference.subset)
+            }
+            identity.add(score(sample.composite, sample), subset: sample.reference.subset)
+            let small = sample.mapImages { $0.resized(width: size, height: size, filter: .bilinear) }
+            at256.add(
+                score(try harmonizer.harmonize(composite: small.composite, mask: small.mask), small),
+                subset: sample.reference.subset)
+            if (index + 1) % 10 == 0 || index + 1 == count {
+                FileHandle.standardError.write(
+                    Data(
+                        String(
+                            format: "tune: %d/%d images, %.0f s\n", index + 1, count,
+                            Measure.wallNow() - start
+                        ).utf8))
+            }
+        }
+        print("full-resolution sweep: \(count) images of \(path), model \(model)")
+        print("method".padding(toLength: 36, withPad: " ", startingAt: 0) + "      fMSE       MSE    PSNR")
+        func line(_ label: String, _ summary: MetricsSummary) {
+            print(
+                label.padding(toLength: 36, withPad: " ", startingAt: 0)
+                    + String(format: "%10.2f %9.2f %7.2f", summary.fmse, summary.mse, summary.psnr))
+        }
+        for (row, setting) in rows.enumerated() { line(setting.label, accumulators[row].all) }
+        line("same model at \(size)x\(size)", at256.all)
+        line("identity (composite) at full", identity.all)
     }
 
     /// A photo-like composite (smooth colour fields, edges and fine texture, so that the JPEG has a
     /// realistic size) saved as JPEG quality 90 4:2:0, and an elliptical mask (PNG) covering ~20 %.
-    static func makeInputs(size: Int, in folder: URL) -> (URL, URL) {
+    static func makeInputs(size: Int, in folder: URL) throws -> (URL, URL) {
         var image = RasterImage8(width: size, height: size, layout: .rgb)
         var mask = RasterImage8(width: size, height: size, layout: .gray)
         let s = Float(size)
@@ -255,25 +243,8 @@ struct HarmonizeBenchmark: ParsableCommand {
             try ImageFile.write(image, to: composite, options: EncodeOptions(quality: 90, subsampling: .both))
             try ImageFile.write(mask, to: maskURL)
         } catch {
-            fail("cannot write the benchmark inputs: \(error)")
+            throw BenchmarkError("cannot write the benchmark inputs: \(error)")
         }
         return (composite, maskURL)
-    }
-
-    /// Peak resident set size of this process so far, in MB (Linux reports kilobytes).
-    static func peakResidentMegabytes() -> Double {
-        var usage = rusage()
-        #if os(Linux)
-        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
-        return Double(usage.ru_maxrss) / 1024
-        #else
-        getrusage(RUSAGE_SELF, &usage)
-        return Double(usage.ru_maxrss) / 1_048_576
-        #endif
-    }
-
-    static func fail(_ message: String) -> Never {
-        FileHandle.standardError.write(Data("gknet-bench harmonize: \(message)\n".utf8))
-        Foundation.exit(2)
     }
 }

@@ -26,7 +26,6 @@ enum KernelBenchmarks {
         var setUp: () -> () -> Void
     }
 
-    nonisolated(unsafe) static var useCPUTime = false
 }
 
 /// The `kernels` subcommand: options, then the run over `KernelBenchmarks`.
@@ -71,7 +70,7 @@ struct KernelBenchmarksCommand: ParsableCommand {
     }
 
     func run() {
-        KernelBenchmarks.useCPUTime = cpuTime
+        Measure.usesCPUTime = cpuTime
         let only = self.only.map { Set($0.split(separator: ",").map(String.init)) }
         Threading.configure(threads: threads)
         let selected =
@@ -92,20 +91,20 @@ struct KernelBenchmarksCommand: ParsableCommand {
             let body = benchmark.setUp()
             let idle =
                 maximumIdleWait > 0
-                ? KernelBenchmarks.waitForIdle(threads: Threading.count, maximumSeconds: maximumIdleWait) : nil
-            let ms = KernelBenchmarks.medianMilliseconds(seconds: seconds, body)
+                ? Measure.waitForIdle(threads: Threading.count, maximumSeconds: maximumIdleWait) : nil
+            let ms = Measure.medianMilliseconds(budget: seconds, body)
             let gflops = benchmark.flops.map { $0 / (ms * 1e6) }
             if tsv {
-                let idleText = idle.map { KernelBenchmarks.format($0, 2) } ?? ""
+                let idleText = idle.map { format($0, 2) } ?? ""
                 print(
-                    "\(benchmark.key)\t\(KernelBenchmarks.format(ms, 4))\t"
-                        + "\(gflops.map { KernelBenchmarks.format($0, 2) } ?? "")\t\(benchmark.label)\t\(idleText)"
+                    "\(benchmark.key)\t\(format(ms, 4))\t"
+                        + "\(gflops.map { format($0, 2) } ?? "")\t\(benchmark.label)\t\(idleText)"
                 )
             } else {
-                let rate = gflops.map { KernelBenchmarks.format($0, 1) + " GFLOP/s" } ?? ""
+                let rate = gflops.map { format($0, 1) + " GFLOP/s" } ?? ""
                 print(
-                    KernelBenchmarks.pad(benchmark.key, 22) + KernelBenchmarks.pad(benchmark.label, 48)
-                        + KernelBenchmarks.pad(KernelBenchmarks.format(ms, 3) + " ms", 14, left: true) + "  " + rate)
+                    pad(benchmark.key, 22) + pad(benchmark.label, 48)
+                        + pad(format(ms, 3) + " ms", 14, left: true) + "  " + rate)
             }
             fflush(nil)
         }
@@ -267,73 +266,11 @@ extension KernelBenchmarks {
 
     // MARK: - Timing and helpers
 
-    /// Median of the timed runs after two warm-up runs; runs until `seconds` have passed (5 to 100 runs).
-    static func medianMilliseconds(seconds: Double, _ body: () -> Void) -> Double {
-        body()
-        body()
-        var samples: [Double] = []
-        let start = DispatchTime.now().uptimeNanoseconds
-        while samples.count < 5
-            || (samples.count < 100 && Double(DispatchTime.now().uptimeNanoseconds - start) < seconds * 1e9)
-        {
-            let t0 = clock()
-            body()
-            samples.append((clock() - t0) * 1e3)
-        }
-        samples.sort()
-        return samples.count % 2 == 1
-            ? samples[samples.count / 2] : (samples[samples.count / 2 - 1] + samples[samples.count / 2]) / 2
-    }
-
-    /// Waits until the idle CPU fraction over half a second covers `threads` cores plus a margin
-    /// (same rule as Scripts/bench_reference.py), at most `maximumSeconds`; returns the last fraction.
-    static func waitForIdle(threads: Int, maximumSeconds: Double) -> Double {
-        let cores = Double(ProcessInfo.processInfo.activeProcessorCount)
-        let needed = min(0.9, (Double(threads) + 0.6) / cores)
-        let start = Date()
-        while true {
-            let idle = idleFraction(over: 0.5)
-            if idle >= needed || Date().timeIntervalSince(start) > maximumSeconds { return idle }
-        }
-    }
-
-    /// The idle share of all CPU time over an interval, from /proc/stat (1 where unreadable).
-    static func idleFraction(over seconds: Double) -> Double {
-        func snapshot() -> (idle: Double, total: Double)? {
-            guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
-                let line = text.split(separator: "\n").first
-            else { return nil }
-            let fields = line.split(separator: " ").dropFirst().compactMap { Double($0) }
-            guard fields.count >= 5 else { return nil }
-            return (fields[3] + fields[4], fields.reduce(0, +))
-        }
-        guard let before = snapshot() else { return 1 }
-        Thread.sleep(forTimeInterval: seconds)
-        guard let after = snapshot() else { return 1 }
-        return (after.idle - before.idle) / max(1e-9, after.total - before.total)
-    }
-
-    /// Seconds on the wall clock, or of process CPU time with --cpu-time.
-    static func clock() -> Double {
-        var time = timespec()
-        clock_gettime(useCPUTime ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &time)
-        return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
-    }
-
     /// A buffer of uniform values in [-1, 1), alive for the process (benchmarks are short-lived).
     static func randomBuffer(_ count: Int, seed: UInt64) -> UnsafeMutablePointer<Float> {
         var generator = SplitMix64(seed: seed)
         let buffer = UnsafeMutablePointer<Float>.allocate(capacity: count)
         for i in 0..<count { buffer[i] = generator.nextUniform() * 2 - 1 }
         return buffer
-    }
-
-    @inline(never) static func consume<T>(_ value: T) { withExtendedLifetime(value) {} }
-
-    static func format(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
-
-    static func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
-        let fill = String(repeating: " ", count: max(0, width - text.count))
-        return left ? fill + text : text + fill
     }
 }

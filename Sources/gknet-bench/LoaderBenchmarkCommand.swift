@@ -79,9 +79,7 @@ enum LoaderBenchmark {
         let loader = BatchLoader(
             dataset: dataset, transform: TrainingAugmentation(width: size, height: size), options: options)
         _ = try loader.next()
-        let start = DispatchTime.now().uptimeNanoseconds
-        for _ in 0..<batches { _ = try loader.next() }
-        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+        let elapsed = try Measure.seconds { for _ in 0..<batches { _ = try loader.next() } } * 1e3
         return LoaderTiming(
             batches: batches, batchSize: options.batchSize, width: size, height: size,
             threads: min(Threading.count, options.batchSize), millisecondsPerBatch: elapsed / Double(max(batches, 1)))

@@ -39,7 +39,7 @@ struct MemoryBenchmark: ParsableCommand {
         Threading.configure(threads: threads)
         print(
             "gknet-bench memory: threads \(Threading.count), \(size)x\(size); "
-                + "VmHWM reset per phase: \(Self.resetPeakResidentSet() ? "yes" : "no (peak since process start)")")
+                + "VmHWM reset per phase: \(Measure.resetPeakResident() ? "yes" : "no (peak since process start)")")
         if phase != "training" { try Self.inference(size: size) }
         if phase != "inference" { try Self.training(size: size) }
     }
@@ -73,25 +73,24 @@ struct MemoryBenchmark: ParsableCommand {
         report("small training step, batch 8 (tensor peak = forward + loss, graph alive)", result, limit: nil)
     }
 
-    struct Measurement {
+    struct MemoryMeasurement {
         var threadPeak: Int, processPeak: Int, residentBefore: Int, residentPeak: Int, seconds: Double
     }
 
     /// Runs `body` (which returns its thread tensor peak) with the process counters and VmHWM reset.
-    static func measure(_ body: () -> Int) -> Measurement {
+    static func measure(_ body: () -> Int) -> MemoryMeasurement {
         let liveBefore = MemoryStatistics.liveBytes
-        let residentBefore = procStatus("VmRSS") ?? 0
-        _ = resetPeakResidentSet()
+        let residentBefore = Measure.residentBytes("VmRSS") ?? 0
+        Measure.resetPeakResident()
         MemoryStatistics.resetPeak()
-        let start = DispatchTime.now().uptimeNanoseconds
-        let threadPeak = body()
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        return Measurement(
+        var threadPeak = 0
+        let seconds = Measure.seconds { threadPeak = body() }
+        return MemoryMeasurement(
             threadPeak: threadPeak, processPeak: MemoryStatistics.peakBytes - liveBefore,
-            residentBefore: residentBefore, residentPeak: procStatus("VmHWM") ?? 0, seconds: seconds)
+            residentBefore: residentBefore, residentPeak: Measure.residentBytes("VmHWM") ?? 0, seconds: seconds)
     }
 
-    static func report(_ title: String, _ m: Measurement, limit: Int?) {
+    static func report(_ title: String, _ m: MemoryMeasurement, limit: Int?) {
         print("\(title) (\(format(m.seconds, 2)) s)")
         var verdict = ""
         if let limit {
@@ -118,25 +117,5 @@ struct MemoryBenchmark: ParsableCommand {
         return (composite, Tensor(shape: [batch, 1, size, size], data: mask), target)
     }
 
-    /// A `kB` field of /proc/self/status in bytes (Linux), nil elsewhere.
-    static func procStatus(_ field: String) -> Int? {
-        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
-        for line in text.split(separator: "\n") where line.hasPrefix(field + ":") {
-            let number = line.dropFirst(field.count + 1).split(whereSeparator: { $0 == " " || $0 == "\t" }).first
-                .flatMap { Int($0) }
-            return number.map { $0 * 1024 }
-        }
-        return nil
-    }
-
-    /// Writing 5 to /proc/self/clear_refs resets VmHWM to the current RSS (Linux >= 4.0).
-    @discardableResult
-    static func resetPeakResidentSet() -> Bool {
-        guard let handle = FileHandle(forWritingAtPath: "/proc/self/clear_refs") else { return false }
-        defer { try? handle.close() }
-        return (try? handle.write(contentsOf: Data("5".utf8))) != nil
-    }
-
     static func mib(_ bytes: Int) -> String { format(Double(bytes) / 1_048_576, 1) + " MiB" }
-    static func format(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
 }

@@ -38,11 +38,11 @@ enum ModelBenchmarks {
     typealias Options = ModelBenchmarksCommand
 
     /// Runs the cases of `options` (each in a child process unless `options.single` is set).
-    static func run(_ options: Options) {
+    static func run(_ options: Options) throws {
         Threading.configure(threads: options.threads)
-        useCPUTime = options.cpuTime
+        Measure.usesCPUTime = options.cpuTime
         if let single = options.single {
-            let result = runCase(single, options: options)
+            let result = try runCase(single, options: options)
             print(result.tsvLine)
             return
         }
@@ -56,7 +56,7 @@ enum ModelBenchmarks {
                     + pad("GFLOP/s", 10, left: true) + pad("peak RSS MB", 13, left: true) + pad("idle", 7, left: true))
         }
         for key in options.cases.split(separator: ",").map(String.init) {
-            let line = runChild(key, options: options)
+            let line = try runChild(key, options: options)
             if options.tsv {
                 print(line)
             } else if let result = CaseResult(tsvLine: line) {
@@ -110,18 +110,45 @@ enum ModelBenchmarks {
     }
 
     /// Runs `key` in this process and measures it.
-    static func runCase(_ key: String, options: Options) -> CaseResult {
-        let idle = options.waitIdle > 0 ? waitForIdle(threads: Threading.count, maximumSeconds: options.waitIdle) : nil
+    static func runCase(_ key: String, options: Options) throws -> CaseResult {
+        let idle =
+            options.waitIdle > 0 ? Measure.waitForIdle(threads: Threading.count, maximumSeconds: options.waitIdle) : nil
+        if let kernel = kernelCase(key, options: options, idle: idle) { return kernel }
+        let parts = key.split(separator: "-").map(String.init)
+        guard parts.count == 2, let macsAt256 = gigaMACsPerImage(parts[0]),
+            ["infer", "train", "train128"].contains(parts[1])
+        else {
+            throw BenchmarkError("unknown case \(key) (sgemm, attention, <paper|small|tiny>-<infer|train|train128>)")
+        }
+        let (preset, training) = (parts[0], parts[1].hasPrefix("train"))
+        // train128: the training step of the multi-resolution schedule's low-resolution phase
+        let size = parts[1] == "train128" ? 128 : resolution
+        let macs = macsAt256 * Double(size * size) / Double(resolution * resolution)
+        let model = try loadModel(preset: preset, data: options.data)
+        let batch = training ? trainingBatch : 1
+        let inputs = try loadInputs(batch: batch, size: size, data: options.data)
+        let ms =
+            training
+            ? trainingStepMilliseconds(model: model, inputs: inputs, options: options)
+            : try inferenceMilliseconds(model: model, inputs: inputs, options: options)
+        let flops = 2 * macs * 1e9 * Double(batch) * (training ? 3 : 1)
+        return CaseResult(
+            key: key, milliseconds: ms, gflops: flops / (ms * 1e6), peakMegabytes: Measure.peakResidentMegabytes(),
+            imagesPerSecond: Double(batch) / (ms / 1000), idle: idle)
+    }
+
+    /// The cases that time one kernel (sgemm, attention); nil for a model case.
+    static func kernelCase(_ key: String, options: Options, idle: Double?) -> CaseResult? {
         if key == "sgemm" {
             let n = 1024
             let a = randomValues(n * n, seed: 1), b = randomValues(n * n, seed: 2)
             var c = [Float](repeating: 0, count: n * n)
-            let ms = median(runs: options.runs ?? 20, warmup: options.warmup ?? 3) {
+            let ms = Measure.medianMilliseconds(runs: options.runs ?? 20, warmup: options.warmup ?? 3) {
                 BLAS.sgemm(m: n, n: n, k: n, a: a, lda: n, b: b, ldb: n, c: &c, ldc: n)
             }
             return CaseResult(
                 key: key, milliseconds: ms, gflops: 2 * Double(n * n * n) / (ms * 1e6),
-                peakMegabytes: peakResidentMegabytes(), imagesPerSecond: 0, idle: idle)
+                peakMegabytes: Measure.peakResidentMegabytes(), imagesPerSecond: 0, idle: idle)
         }
         if key == "attention" {
             // The finest SCF level of `paper`: 4 heads of 32, 128 x 128 positions, 256 tokens, values 64 wide.
@@ -130,68 +157,62 @@ enum ModelBenchmarks {
             let q = Tensor.uniform([1, heads, 32, positions], low: -1, high: 1, generator: &generator)
             let k = Tensor.uniform([1, heads, tokens, 32], low: -1, high: 1, generator: &generator)
             let v = Tensor.uniform([1, heads, tokens, 64], low: -1, high: 1, generator: &generator)
-            let ms = median(runs: options.runs ?? 20, warmup: options.warmup ?? 3) {
+            let ms = Measure.medianMilliseconds(runs: options.runs ?? 20, warmup: options.warmup ?? 3) {
                 withoutGradient { consume(tokenAttention(queries: q, keys: k, values: v, scale: 0.177)) }
             }
             let macs = Double(heads * positions * tokens * (32 + 64))
             return CaseResult(
-                key: key, milliseconds: ms, gflops: 2 * macs / (ms * 1e6), peakMegabytes: peakResidentMegabytes(),
+                key: key, milliseconds: ms, gflops: 2 * macs / (ms * 1e6),
+                peakMegabytes: Measure.peakResidentMegabytes(),
                 imagesPerSecond: 0, idle: idle)
         }
-        let parts = key.split(separator: "-").map(String.init)
-        guard parts.count == 2, let macsAt256 = gigaMACsPerImage(parts[0]),
-            ["infer", "train", "train128"].contains(parts[1])
-        else {
-            fail("unknown case \(key) (sgemm, attention, <paper|small|tiny>-<infer|train|train128>)")
+        return nil
+    }
+
+    /// Median milliseconds of a training step (forward, foreground MSE, backward, Adam).
+    static func trainingStepMilliseconds(model: GKNet, inputs: Inputs, options: Options) -> Double {
+        model.train()
+        let optimizer = Adam(parameters: model.namedParameters(), learningRate: 1e-4)
+        let ms = Measure.medianMilliseconds(runs: options.runs ?? 3, warmup: options.warmup ?? 1) {
+            model.zeroGrad()
+            let output = model(composite: inputs.composite, mask: inputs.mask)
+            let loss = foregroundNormalizedMSE(output: output, target: inputs.target, mask: inputs.mask)
+            loss.backward()
+            optimizer.step()
         }
-        let (preset, training) = (parts[0], parts[1].hasPrefix("train"))
-        // train128: the training step of the multi-resolution schedule's low-resolution phase
-        let size = parts[1] == "train128" ? 128 : resolution
-        let macs = macsAt256 * Double(size * size) / Double(resolution * resolution)
-        let model = loadModel(preset: preset, data: options.data)
-        let batch = training ? trainingBatch : 1
-        let inputs = loadInputs(batch: batch, size: size, data: options.data)
-        let ms: Double
-        if training {
-            model.train()
-            let optimizer = Adam(parameters: model.namedParameters(), learningRate: 1e-4)
-            ms = median(runs: options.runs ?? 3, warmup: options.warmup ?? 1) {
-                model.zeroGrad()
-                let output = model(composite: inputs.composite, mask: inputs.mask)
-                let loss = foregroundNormalizedMSE(output: output, target: inputs.target, mask: inputs.mask)
-                loss.backward()
-                optimizer.step()
-            }
-            if OpProfiler.isEnabled {
-                profileTrainingSteps(model: model, optimizer: optimizer, inputs: inputs, steps: 3)
-            }
-        } else {
-            model.eval()
-            ms = median(runs: options.runs ?? 10, warmup: options.warmup ?? 2) {
+        if OpProfiler.isEnabled {
+            profileTrainingSteps(model: model, optimizer: optimizer, inputs: inputs, steps: 3)
+        }
+        return ms
+    }
+
+    /// Median milliseconds of a batch-1 inference (eval mode, without gradient); with op profiling on,
+    /// the op table of a few more passes on stderr; with --write-output, the output tensor.
+    static func inferenceMilliseconds(model: GKNet, inputs: Inputs, options: Options) throws -> Double {
+        model.eval()
+        let ms = Measure.medianMilliseconds(runs: options.runs ?? 10, warmup: options.warmup ?? 2) {
+            withoutGradient { consume(model(composite: inputs.composite, mask: inputs.mask)) }
+        }
+        if OpProfiler.isEnabled {
+            // With op profiling on (RuntimeSettings.profile): time per op over a few more passes, on stderr.
+            let passes = 3
+            OpProfiler.reset()
+            let start = Measure.wallNow()
+            for _ in 0..<passes {
                 withoutGradient { consume(model(composite: inputs.composite, mask: inputs.mask)) }
             }
-            if OpProfiler.isEnabled {
-                // With op profiling on (RuntimeSettings.profile): time per op over a few more passes, on stderr.
-                let passes = 3
-                OpProfiler.reset()
-                let start = DispatchTime.now().uptimeNanoseconds
-                for _ in 0..<passes {
-                    withoutGradient { consume(model(composite: inputs.composite, mask: inputs.mask)) }
-                }
-                let wall = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6 / Double(passes)
-                let report = OpProfiler.report(runs: passes) + "\n" + format(wall, 2) + " ms per forward pass (wall)\n"
-                FileHandle.standardError.write(Data(report.utf8))
-            }
-            if let path = options.writeOutput {
-                let output = withoutGradient { model(composite: inputs.composite, mask: inputs.mask) }
-                let file = SafeTensorsFile(tensors: ["output": NamedTensor(shape: output.shape, values: output.data)])
-                do { try file.write(to: URL(fileURLWithPath: path)) } catch { fail("cannot write \(path): \(error)") }
+            let wall = (Measure.wallNow() - start) * 1e3 / Double(passes)
+            let report = OpProfiler.report(runs: passes) + "\n" + format(wall, 2) + " ms per forward pass (wall)\n"
+            FileHandle.standardError.write(Data(report.utf8))
+        }
+        if let path = options.writeOutput {
+            let output = withoutGradient { model(composite: inputs.composite, mask: inputs.mask) }
+            let file = SafeTensorsFile(tensors: ["output": NamedTensor(shape: output.shape, values: output.data)])
+            do { try file.write(to: URL(fileURLWithPath: path)) } catch {
+                throw BenchmarkError("cannot write \(path): \(error)")
             }
         }
-        let flops = 2 * macs * 1e9 * Double(batch) * (training ? 3 : 1)
-        return CaseResult(
-            key: key, milliseconds: ms, gflops: flops / (ms * 1e6), peakMegabytes: peakResidentMegabytes(),
-            imagesPerSecond: Double(batch) / (ms / 1000), idle: idle)
+        return ms
     }
 
     /// With op profiling on (`GKNET_PROFILE=1`): `steps` more training steps, each phase (zeroGrad,
@@ -255,7 +276,7 @@ enum ModelBenchmarks {
     }
 
     /// Runs `key` in a child process (this executable with --case) and returns its TSV line.
-    static func runChild(_ key: String, options: Options) -> String {
+    static func runChild(_ key: String, options: Options) throws -> String {
         var arguments = [
             "model", "--case", key, "--threads", String(options.threads), "--wait-idle", String(options.waitIdle),
         ]
@@ -268,7 +289,7 @@ enum ModelBenchmarks {
         process.arguments = arguments
         let pipe = Pipe()
         process.standardOutput = pipe
-        do { try process.run() } catch { fail("cannot start \(CommandLine.arguments[0]): \(error)") }
+        do { try process.run() } catch { throw BenchmarkError("cannot start \(CommandLine.arguments[0]): \(error)") }
         let output = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         let text = String(decoding: output, as: UTF8.self)
@@ -277,7 +298,7 @@ enum ModelBenchmarks {
 
     // MARK: - Model and inputs
 
-    static func loadModel(preset: String, data: String?) -> GKNet {
+    static func loadModel(preset: String, data: String?) throws -> GKNet {
         do {
             let model = try GKNet(configuration: GKNetConfiguration.preset(preset), seed: 7)
             if let data {
@@ -286,7 +307,7 @@ enum ModelBenchmarks {
             }
             return model
         } catch {
-            fail("cannot build the \(preset) model: \(error)")
+            throw BenchmarkError("cannot build the \(preset) model: \(error)")
         }
     }
 
@@ -300,18 +321,19 @@ enum ModelBenchmarks {
     }
 
     /// The inputs of `--write-data` (or the same values generated in memory).
-    static func loadInputs(batch: Int, size: Int = resolution, data: String?) -> Inputs {
+    static func loadInputs(batch: Int, size: Int = resolution, data: String?) throws -> Inputs {
         if let data {
             let url = URL(fileURLWithPath: data).appendingPathComponent(inputFileName(batch: batch, size: size))
             do {
                 let file = try SafeTensorsFile(contentsOf: url)
-                func tensor(_ name: String) -> Tensor {
-                    guard let t = file.tensors[name] else { fail("\(url.path) has no tensor \(name)") }
+                func tensor(_ name: String) throws -> Tensor {
+                    guard let t = file.tensors[name] else { throw BenchmarkError("\(url.path) has no tensor \(name)") }
                     return Tensor(shape: t.shape, data: t.values)
                 }
-                return Inputs(composite: tensor("composite"), mask: tensor("mask"), target: tensor("target"))
+                return Inputs(
+                    composite: try tensor("composite"), mask: try tensor("mask"), target: try tensor("target"))
             } catch {
-                fail("cannot read \(url.path): \(error)")
+                throw BenchmarkError("cannot read \(url.path): \(error)")
             }
         }
         return makeInputs(batch: batch, size: size)
@@ -335,12 +357,12 @@ enum ModelBenchmarks {
     }
 
     /// Writes the weights of every preset and the inputs, for Scripts/bench_model.py.
-    static func writeData(directory: String) {
+    static func writeData(directory: String) throws {
         let url = URL(fileURLWithPath: directory)
         do {
             try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
             for preset in GKNetConfiguration.presetNames {
-                let model = loadModel(preset: preset, data: nil)
+                let model = try loadModel(preset: preset, data: nil)
                 // Non-zero kernel heads, so the harmony kernels modulate the decoder as in a trained model.
                 var generator = SplitMix64(seed: 13)
                 for (name, tensor) in model.namedParameters() where name.contains("kernel_head.conv2") {
@@ -359,88 +381,15 @@ enum ModelBenchmarks {
                 try file.write(to: url.appendingPathComponent(inputFileName(batch: batch, size: size)))
             }
         } catch {
-            fail("cannot write the benchmark data to \(directory): \(error)")
+            throw BenchmarkError("cannot write the benchmark data to \(directory): \(error)")
         }
     }
 
-    // MARK: - Measurement helpers
-
-    /// Measure the process's CPU time instead of wall time (--cpu-time: a steadier figure for
-    /// 1-thread runs on a busy machine; with more threads it also counts spinning workers).
-    nonisolated(unsafe) static var useCPUTime = false
-
-    static func nowNanoseconds() -> UInt64 {
-        guard useCPUTime else { return DispatchTime.now().uptimeNanoseconds }
-        var time = timespec()
-        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
-        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
-    }
-
-    /// Median time in ms of `runs` calls after `warmup` untimed ones.
-    static func median(runs: Int, warmup: Int, _ body: () -> Void) -> Double {
-        for _ in 0..<warmup { body() }
-        var times: [Double] = []
-        for _ in 0..<max(1, runs) {
-            let start = nowNanoseconds()
-            body()
-            times.append(Double(nowNanoseconds() - start) / 1e6)
-        }
-        times.sort()
-        return times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
-    }
-
-    /// The process's peak resident set size (VmHWM of /proc/self/status) in MB; 0 where unknown.
-    static func peakResidentMegabytes() -> Double {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-            let kilobytes = line.split(separator: " ").compactMap { Double($0) }.first ?? 0
-            return kilobytes / 1024
-        }
-        return 0
-    }
-
-    /// Fraction of all CPU time idle over `interval` seconds (/proc/stat).
-    static func idleFraction(interval: Double) -> Double {
-        func snapshot() -> (idle: Double, total: Double) {
-            guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
-                let line = text.split(separator: "\n").first
-            else { return (0, 0) }
-            let fields = line.split(separator: " ").dropFirst().compactMap { Double($0) }
-            guard fields.count >= 5 else { return (0, 0) }
-            return (fields[3] + fields[4], fields.reduce(0, +))
-        }
-        let a = snapshot()
-        Thread.sleep(forTimeInterval: interval)
-        let b = snapshot()
-        return (b.idle - a.idle) / max(1e-9, b.total - a.total)
-    }
-
-    /// Waits (at most `maximumSeconds`) until the idle capacity covers `threads` cores plus a margin;
-    /// returns the last idle fraction seen.
-    static func waitForIdle(threads: Int, maximumSeconds: Double) -> Double {
-        let cores = Double(ProcessInfo.processInfo.activeProcessorCount)
-        let needed = min(0.9, (Double(threads) + 0.6) / cores)
-        let start = Date()
-        while true {
-            let idle = idleFraction(interval: 0.5)
-            if idle >= needed || Date().timeIntervalSince(start) > maximumSeconds { return idle }
-        }
-    }
+    // MARK: - Helpers
 
     static func randomValues(_ count: Int, seed: UInt64) -> [Float] {
         var generator = SplitMix64(seed: seed)
         return Tensor.uniform([count], low: -1, high: 1, generator: &generator).data
-    }
-
-    @inline(never) static func consume<T>(_ value: T) { withExtendedLifetime(value) {} }
-    static func format(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
-    static func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
-        let padding = String(repeating: " ", count: max(0, width - text.count))
-        return left ? padding + text : text + padding
-    }
-    static func fail(_ message: String) -> Never {
-        FileHandle.standardError.write(Data("gknet-bench model: \(message)\n".utf8))
-        exit(2)
     }
 }
 
@@ -494,8 +443,8 @@ struct ModelBenchmarksCommand: ParsableCommand {
         guard waitIdle >= 0 else { throw ValidationError("--wait-idle must be >= 0") }
     }
 
-    func run() {
-        if let writeData { return ModelBenchmarks.writeData(directory: writeData) }
-        ModelBenchmarks.run(self)
+    func run() throws {
+        if let writeData { return try ModelBenchmarks.writeData(directory: writeData) }
+        try ModelBenchmarks.run(self)
     }
 }

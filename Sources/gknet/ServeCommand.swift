@@ -125,7 +125,7 @@ extension GKNetCommand {
                     ?? max(1, ProcessInfo.processInfo.activeProcessorCount / options.workers))
             var logger = Logger(label: "gknet.serve")
             logger.logLevel = .info
-            let service = try HarmonizationService(options: options)
+            let service = try HarmonizeService(options: options)
             let setup =
                 "model: \(service.modelDescription); \(options.workers) worker(s) x \(Threading.count) thread(s), "
                 + "queue \(options.queue), timeout \(Int(options.timeoutSeconds)) s"

@@ -3,6 +3,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import GKNetDataParallel
+import GKNetTensorCore
 import GKNetTraining
 
 extension GKNetCommand {
@@ -107,6 +108,9 @@ extension GKNetCommand {
                 configuration: requested, dataset: dataset.map { URL(fileURLWithPath: $0) },
                 runDirectory: URL(fileURLWithPath: runDir), resume: resume, communicator: communicator,
                 allowOtherData: allowOtherData)
+            // The run's thread count (a resumed run's comes from its config.json): a process setting,
+            // so the command makes it, before the first step.
+            if trainer.configuration.threads > 0 { Threading.configure(threads: trainer.configuration.threads) }
             let stop = StopRequest()
             let result = try trainer.run(shouldStop: { stop.isRequested }) { line in
                 FileHandle.standardError.write(Data((line + "\n").utf8))

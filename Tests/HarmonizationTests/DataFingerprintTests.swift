@@ -124,7 +124,7 @@ private func dropLastLine(of list: URL) throws {
             steps += 1
             return steps >= 2
         })
-        let checkpoint = try SafeTensorsFile(contentsOf: run.appendingPathComponent(Trainer.lastCheckpoint))
+        let checkpoint = try SafeTensorsFile(contentsOf: run.appendingPathComponent(RunDirectory.lastCheckpoint))
         #expect(checkpoint.metadata[Trainer.dataKey]?.contains(#""count":6"#) == true)
 
         try dropLastLine(of: data.appendingPathComponent("HGCompris_train.txt"))
@@ -144,7 +144,7 @@ private func dropLastLine(of list: URL) throws {
         #expect(result.lastStep == 4)
         #expect(
             lines.first?.hasPrefix("resuming on other data (--allow-other-data): the training list now has 5") == true)
-        let saved = try SafeTensorsFile(contentsOf: run.appendingPathComponent(Trainer.lastCheckpoint))
+        let saved = try SafeTensorsFile(contentsOf: run.appendingPathComponent(RunDirectory.lastCheckpoint))
         #expect(saved.metadata[Trainer.dataKey]?.contains(#""count":5"#) == true)
     }
 }

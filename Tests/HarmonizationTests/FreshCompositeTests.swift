@@ -175,13 +175,15 @@ private func values(_ batch: Batch) -> [[Float]] { [batch.composites.data, batch
         #expect(partial.interrupted && partial.lastStep == 3)
         let finished = try Trainer(configuration: nil, dataset: nil, runDirectory: interrupted, resume: true).run()
         #expect(finished.lastStep == 6)
-        let expected = try TrainingHistory.read(from: straight.appendingPathComponent(Trainer.logFile)).entries.map(
-            \.loss?.bitPattern)
-        let actual = try TrainingHistory.read(from: interrupted.appendingPathComponent(Trainer.logFile)).entries.map(
-            \.loss?.bitPattern)
+        let expected = try TrainingHistory.read(from: straight.appendingPathComponent(RunDirectory.logFile)).entries
+            .map(
+                \.loss?.bitPattern)
+        let actual = try TrainingHistory.read(from: interrupted.appendingPathComponent(RunDirectory.logFile)).entries
+            .map(
+                \.loss?.bitPattern)
         #expect(expected.count == 6 && expected == actual, "losses differ: \(expected) vs \(actual)")
-        let a = try SafeTensorsFile(contentsOf: straight.appendingPathComponent(Trainer.lastCheckpoint))
-        let b = try SafeTensorsFile(contentsOf: interrupted.appendingPathComponent(Trainer.lastCheckpoint))
+        let a = try SafeTensorsFile(contentsOf: straight.appendingPathComponent(RunDirectory.lastCheckpoint))
+        let b = try SafeTensorsFile(contentsOf: interrupted.appendingPathComponent(RunDirectory.lastCheckpoint))
         #expect(a.tensors.count == b.tensors.count)
         for (name, tensor) in a.tensors { #expect(b.tensors[name]?.values == tensor.values, "\(name) differs") }
         #expect(a.metadata[Trainer.loaderKey] == b.metadata[Trainer.loaderKey])

@@ -104,7 +104,7 @@ import Testing
             configuration: try Self.configuration(), dataset: Self.samples, runDirectory: straight, resume: false
         ).run()
         let log = { (run: URL) in
-            try String(contentsOf: run.appendingPathComponent(Trainer.logFile), encoding: .utf8)
+            try String(contentsOf: run.appendingPathComponent(RunDirectory.logFile), encoding: .utf8)
                 .split(separator: "\n").map {
                     $0.replacingOccurrences(of: #""images_per_second":[^,}]*"#, with: "", options: .regularExpression)
                 }

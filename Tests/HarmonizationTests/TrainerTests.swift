@@ -71,19 +71,21 @@ private func smallRun(steps: Int = 6) throws -> TrainingConfiguration {
         let finished = try second.run()
         #expect(!finished.interrupted && finished.lastStep == 6)
 
-        let expected = try TrainingHistory.read(from: straight.appendingPathComponent(Trainer.logFile)).entries.map {
+        let expected = try TrainingHistory.read(from: straight.appendingPathComponent(RunDirectory.logFile)).entries.map
+        {
             ($0.step, $0.loss?.bitPattern)
         }
-        let actual = try TrainingHistory.read(from: interrupted.appendingPathComponent(Trainer.logFile)).entries.map {
-            ($0.step, $0.loss?.bitPattern)
-        }
+        let actual = try TrainingHistory.read(from: interrupted.appendingPathComponent(RunDirectory.logFile)).entries
+            .map {
+                ($0.step, $0.loss?.bitPattern)
+            }
         #expect(expected.count == 6)
         #expect(
             expected.map(\.0) == actual.map(\.0) && expected.map(\.1) == actual.map(\.1),
             "losses differ: \(expected) vs \(actual)")
         // And the final weights agree bit for bit.
-        let a = try SafeTensorsFile(contentsOf: straight.appendingPathComponent(Trainer.lastCheckpoint))
-        let b = try SafeTensorsFile(contentsOf: interrupted.appendingPathComponent(Trainer.lastCheckpoint))
+        let a = try SafeTensorsFile(contentsOf: straight.appendingPathComponent(RunDirectory.lastCheckpoint))
+        let b = try SafeTensorsFile(contentsOf: interrupted.appendingPathComponent(RunDirectory.lastCheckpoint))
         for (name, tensor) in a.tensors { #expect(b.tensors[name]?.values == tensor.values, "\(name) differs") }
     }
 
@@ -130,7 +132,8 @@ private func smallRun(steps: Int = 6) throws -> TrainingConfiguration {
         #expect(throws: (any Error).self) {
             try Trainer(configuration: try smallRun(), dataset: empty, runDirectory: directory, resume: false)
         }
-        #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent(Trainer.lastCheckpoint).path))
+        #expect(
+            !FileManager.default.fileExists(atPath: directory.appendingPathComponent(RunDirectory.lastCheckpoint).path))
     }
 
     @Test func checkpointOfAnotherPresetIsRejected() throws {
@@ -146,8 +149,8 @@ private func smallRun(steps: Int = 6) throws -> TrainingConfiguration {
         small.preset = "small"
         _ = try Trainer(configuration: small, dataset: samples, runDirectory: smallRunDirectory, resume: false)
         try FileManager.default.copyItem(
-            at: tinyRun.appendingPathComponent(Trainer.lastCheckpoint),
-            to: smallRunDirectory.appendingPathComponent(Trainer.lastCheckpoint))
+            at: tinyRun.appendingPathComponent(RunDirectory.lastCheckpoint),
+            to: smallRunDirectory.appendingPathComponent(RunDirectory.lastCheckpoint))
         #expect(throws: TrainingError.self) {
             try Trainer(configuration: nil, dataset: samples, runDirectory: smallRunDirectory, resume: true)
         }

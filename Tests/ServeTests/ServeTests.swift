@@ -30,12 +30,12 @@ private let modelPath: String = {
     return url.path
 }()
 
-private func makeService(_ change: (inout ServeOptions) -> Void = { _ in }) throws -> HarmonizationService {
+private func makeService(_ change: (inout ServeOptions) -> Void = { _ in }) throws -> HarmonizeService {
     var options = ServeOptions()
     options.modelPath = modelPath
     options.workers = 1
     change(&options)
-    return try HarmonizationService(options: options)
+    return try HarmonizeService(options: options)
 }
 
 /// A multipart/form-data body of `fields` (name, file name or nil, bytes).
@@ -94,7 +94,7 @@ private func errorCode(_ response: TestResponse) -> String? {
     return (try? JSONDecoder().decode(Body.self, from: Data(response.body.readableBytesView)))?.error
 }
 
-private func app(_ service: HarmonizationService) -> some ApplicationProtocol {
+private func app(_ service: HarmonizeService) -> some ApplicationProtocol {
     Application(router: service.router())
 }
 

@@ -67,6 +67,45 @@ public struct SafeTensorsFile: Sendable {
 
     /// Parses a whole file held in memory.
     public init(bytes: Data) throws {
+        let (table, headerLength) = try Self.header(of: bytes)
+        let dataStart = 8 + headerLength
+        let dataLength = bytes.count - dataStart
+        var metadata: [String: String] = [:]
+        var entries: [Entry] = []
+        for (name, value) in table {
+            if name == "__metadata__" {
+                metadata = try Self.metadata(value)
+            } else {
+                entries.append(try Self.entry(name, value, dataLength: dataLength))
+            }
+        }
+        // Byte ranges must not overlap (the format also asks that they tile the data section).
+        let sorted = entries.sorted { ($0.begin, $0.end) < ($1.begin, $1.end) }
+        for (previous, next) in zip(sorted, sorted.dropFirst()) where next.begin < previous.end {
+            throw SafeTensorsError("tensors \"\(previous.name)\" and \"\(next.name)\" have overlapping data_offsets")
+        }
+        var tensors: [String: NamedTensor] = [:]
+        bytes.withUnsafeBytes { raw in
+            for entry in entries {
+                let base = raw.baseAddress! + dataStart + entry.begin
+                let count = (entry.end - entry.begin) / entry.dtype.byteCount
+                tensors[entry.name] = NamedTensor(
+                    shape: entry.shape,
+                    values: Self.decode(UnsafeRawPointer(base), count: count, dtype: entry.dtype),
+                    dtype: entry.dtype)
+            }
+        }
+        self.tensors = tensors
+        self.metadata = metadata
+    }
+
+    /// One tensor's header entry, checked against the data section.
+    private struct Entry {
+        var name: String, dtype: SafeTensorsDType, shape: [Int], begin: Int, end: Int
+    }
+
+    /// The header's JSON object and its length in bytes (after the 8-byte length field).
+    private static func header(of bytes: Data) throws -> (table: [String: Any], length: Int) {
         guard bytes.count >= 8 else {
             throw SafeTensorsError(
                 "truncated: \(bytes.count) bytes, a safetensors file starts with an 8-byte header length")
@@ -76,8 +115,8 @@ public struct SafeTensorsFile: Sendable {
             for i in 0..<8 { value |= UInt64(raw[i]) << (8 * UInt64(i)) }
             return value
         }
-        guard headerLength64 <= UInt64(Self.maximumHeaderBytes) else {
-            throw SafeTensorsError("header length \(headerLength64) exceeds the \(Self.maximumHeaderBytes)-byte limit")
+        guard headerLength64 <= UInt64(maximumHeaderBytes) else {
+            throw SafeTensorsError("header length \(headerLength64) exceeds the \(maximumHeaderBytes)-byte limit")
         }
         let headerLength = Int(headerLength64)
         guard headerLength <= bytes.count - 8 else {
@@ -99,90 +138,75 @@ public struct SafeTensorsFile: Sendable {
         if let duplicate = SafeTensorsHeaderScanner.firstDuplicateKey(in: Data(headerData)) {
             throw SafeTensorsError("header repeats the name \"\(duplicate)\"")
         }
-        let dataStart = 8 + headerLength
-        let dataLength = bytes.count - dataStart
+        return (table, headerLength)
+    }
+
+    /// The `__metadata__` object: strings only.
+    private static func metadata(_ value: Any) throws -> [String: String] {
+        guard let dictionary = value as? [String: Any] else {
+            throw SafeTensorsError("__metadata__ is not an object of strings")
+        }
         var metadata: [String: String] = [:]
-        var entries: [(name: String, dtype: SafeTensorsDType, shape: [Int], begin: Int, end: Int)] = []
-        for (name, value) in table {
-            if name == "__metadata__" {
-                guard let dictionary = value as? [String: Any] else {
-                    throw SafeTensorsError("__metadata__ is not an object of strings")
-                }
-                for (key, item) in dictionary {
-                    guard let text = item as? String else {
-                        throw SafeTensorsError("__metadata__ value for \"\(key)\" is not a string")
-                    }
-                    metadata[key] = text
-                }
-                continue
+        for (key, item) in dictionary {
+            guard let text = item as? String else {
+                throw SafeTensorsError("__metadata__ value for \"\(key)\" is not a string")
             }
-            guard let entry = value as? [String: Any] else {
-                throw SafeTensorsError("tensor \"\(name)\": entry is not an object")
-            }
-            guard let dtypeName = entry["dtype"] as? String else {
-                throw SafeTensorsError("tensor \"\(name)\": missing dtype")
-            }
-            guard let dtype = SafeTensorsDType(rawValue: dtypeName) else {
-                throw SafeTensorsError(
-                    "tensor \"\(name)\": unsupported dtype \(dtypeName) (F32, F16, BF16 and I64 are read)")
-            }
-            guard let shapeValues = entry["shape"] as? [Any], let shape = Self.integers(shapeValues),
-                shape.allSatisfy({ $0 >= 0 })
-            else {
-                throw SafeTensorsError("tensor \"\(name)\": shape is not a list of non-negative integers")
-            }
-            guard let offsetValues = entry["data_offsets"] as? [Any], let offsets = Self.integers(offsetValues),
-                offsets.count == 2
-            else {
-                throw SafeTensorsError("tensor \"\(name)\": data_offsets is not a pair of integers")
-            }
-            let (begin, end) = (offsets[0], offsets[1])
-            guard begin >= 0, end >= begin else {
-                throw SafeTensorsError(
-                    "tensor \"\(name)\": data_offsets [\(begin), \(end)] are not an increasing pair of non-negative "
-                        + "offsets"
-                )
-            }
-            guard end <= dataLength else {
-                throw SafeTensorsError(
-                    "tensor \"\(name)\": data_offsets [\(begin), \(end)] out of bounds: the data section has "
-                        + "\(dataLength) bytes (file truncated?)"
-                )
-            }
-            var elementCount = 1
-            for dimension in shape {
-                let (product, overflow) = elementCount.multipliedReportingOverflow(by: dimension)
-                guard !overflow, product <= Int(Int32.max) * 64 else {
-                    throw SafeTensorsError("tensor \"\(name)\": shape \(shape) is absurdly large")
-                }
-                elementCount = product
-            }
-            guard elementCount * dtype.byteCount == end - begin else {
-                throw SafeTensorsError(
-                    "tensor \"\(name)\": \(dtype.rawValue) shape \(shape) needs \(elementCount * dtype.byteCount) "
-                        + "bytes but data_offsets span \(end - begin)"
-                )
-            }
-            entries.append((name, dtype, shape, begin, end))
+            metadata[key] = text
         }
-        // Byte ranges must not overlap (the format also asks that they tile the data section).
-        let sorted = entries.sorted { ($0.begin, $0.end) < ($1.begin, $1.end) }
-        for (previous, next) in zip(sorted, sorted.dropFirst()) where next.begin < previous.end {
-            throw SafeTensorsError("tensors \"\(previous.name)\" and \"\(next.name)\" have overlapping data_offsets")
+        return metadata
+    }
+
+    /// A tensor's entry: a known dtype, a sane shape, and data offsets inside the data section that
+    /// span exactly the shape's bytes.
+    private static func entry(_ name: String, _ value: Any, dataLength: Int) throws -> Entry {
+        guard let entry = value as? [String: Any] else {
+            throw SafeTensorsError("tensor \"\(name)\": entry is not an object")
         }
-        var tensors: [String: NamedTensor] = [:]
-        bytes.withUnsafeBytes { raw in
-            for entry in entries {
-                let base = raw.baseAddress! + dataStart + entry.begin
-                let count = (entry.end - entry.begin) / entry.dtype.byteCount
-                tensors[entry.name] = NamedTensor(
-                    shape: entry.shape,
-                    values: Self.decode(UnsafeRawPointer(base), count: count, dtype: entry.dtype),
-                    dtype: entry.dtype)
+        guard let dtypeName = entry["dtype"] as? String else {
+            throw SafeTensorsError("tensor \"\(name)\": missing dtype")
+        }
+        guard let dtype = SafeTensorsDType(rawValue: dtypeName) else {
+            throw SafeTensorsError(
+                "tensor \"\(name)\": unsupported dtype \(dtypeName) (F32, F16, BF16 and I64 are read)")
+        }
+        guard let shapeValues = entry["shape"] as? [Any], let shape = Self.integers(shapeValues),
+            shape.allSatisfy({ $0 >= 0 })
+        else {
+            throw SafeTensorsError("tensor \"\(name)\": shape is not a list of non-negative integers")
+        }
+        guard let offsetValues = entry["data_offsets"] as? [Any], let offsets = Self.integers(offsetValues),
+            offsets.count == 2
+        else {
+            throw SafeTensorsError("tensor \"\(name)\": data_offsets is not a pair of integers")
+        }
+        let (begin, end) = (offsets[0], offsets[1])
+        guard begin >= 0, end >= begin else {
+            throw SafeTensorsError(
+                "tensor \"\(name)\": data_offsets [\(begin), \(end)] are not an increasing pair of non-negative "
+                    + "offsets"
+            )
+        }
+        guard end <= dataLength else {
+            throw SafeTensorsError(
+                "tensor \"\(name)\": data_offsets [\(begin), \(end)] out of bounds: the data section has "
+                    + "\(dataLength) bytes (file truncated?)"
+            )
+        }
+        var elementCount = 1
+        for dimension in shape {
+            let (product, overflow) = elementCount.multipliedReportingOverflow(by: dimension)
+            guard !overflow, product <= Int(Int32.max) * 64 else {
+                throw SafeTensorsError("tensor \"\(name)\": shape \(shape) is absurdly large")
             }
+            elementCount = product
         }
-        self.tensors = tensors
-        self.metadata = metadata
+        guard elementCount * dtype.byteCount == end - begin else {
+            throw SafeTensorsError(
+                "tensor \"\(name)\": \(dtype.rawValue) shape \(shape) needs \(elementCount * dtype.byteCount) "
+                    + "bytes but data_offsets span \(end - begin)"
+            )
+        }
+        return Entry(name: name, dtype: dtype, shape: shape, begin: begin, end: end)
     }
 
     /// Converts a JSON array to integers, or nil if any element is not an integral number.

@@ -9,6 +9,7 @@
 // working set.
 import Dispatch
 import Foundation
+import GKNetTensorCore
 
 /// Why the pool did not run a job.
 public enum PoolRefusal: Error, Sendable, Equatable {
@@ -103,7 +104,7 @@ public final class WorkerPool<Resource: Sendable>: @unchecked Sendable {
             control.cancel()
             throw error
         }
-        let outcome = Outcome<Output>()
+        let outcome = PendingResult<Output>()
         let resource = resources[worker]
         threads[worker].submit {
             let result = Result {
@@ -114,7 +115,7 @@ public final class WorkerPool<Resource: Sendable>: @unchecked Sendable {
             outcome.fulfil(result)
         }
         do {
-            return try await outcome.value(deadline: deadline)
+            return try await outcome.value(deadline: deadline, timeout: PoolRefusal.timedOut)
         } catch {
             control.cancel()
             throw error
@@ -208,54 +209,6 @@ private final class WorkerThread: @unchecked Sendable {
             }
             guard let job else { return }
             job()
-        }
-    }
-}
-
-/// A result delivered once from a worker thread, awaited with a deadline.
-private final class Outcome<Value: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var result: Result<Value, any Error>?
-    private var continuation: CheckedContinuation<Value, any Error>?
-    private var finished = false
-
-    func fulfil(_ value: Result<Value, any Error>) {
-        let waiting: CheckedContinuation<Value, any Error>? = lock.withLock {
-            guard !finished else { return nil }
-            if let continuation {
-                finished = true
-                self.continuation = nil
-                return continuation
-            }
-            result = value
-            return nil
-        }
-        waiting?.resume(with: value)
-    }
-
-    func value(deadline: DispatchTime) async throws -> Value {
-        try await withCheckedThrowingContinuation { continuation in
-            let ready: Result<Value, any Error>? = lock.withLock {
-                if let result {
-                    finished = true
-                    return result
-                }
-                self.continuation = continuation
-                return nil
-            }
-            if let ready {
-                continuation.resume(with: ready)
-                return
-            }
-            DispatchQueue.global().asyncAfter(deadline: deadline) { [self] in
-                let expired: CheckedContinuation<Value, any Error>? = lock.withLock {
-                    guard !finished, let waiting = self.continuation else { return nil }
-                    finished = true
-                    self.continuation = nil
-                    return waiting
-                }
-                expired?.resume(throwing: PoolRefusal.timedOut)
-            }
         }
     }
 }

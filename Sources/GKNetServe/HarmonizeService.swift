@@ -69,7 +69,7 @@ public struct ServeRequestContext: RequestContext {
 }
 
 /// The loaded service: worker pool with one harmonizer per worker, metrics, options.
-public final class HarmonizationService: Sendable {
+public final class HarmonizeService: Sendable {
     public let options: ServeOptions
     let pool: WorkerPool<Harmonizer>
     public let metrics: ServiceMetrics
