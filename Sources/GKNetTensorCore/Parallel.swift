@@ -13,9 +13,18 @@ public enum Threading {
     /// The number of threads kernels use: `RuntimeSettings.current.threadCount` until
     /// `configure(threads:)` (or `RuntimeSettings.apply()`) sets it.
     public static var count: Int {
-        get { state.withLock { $0 } }
+        get {
+            let configured = state.withLock { $0 }
+            return perThreadLimit.map { min($0, configured) } ?? configured
+        }
         set { configure(threads: newValue) }
     }
+
+    /// A cap on `count` for the code that runs inside `$perThreadLimit.withValue(n) { ... }` on this
+    /// thread (nil: none): for several single-threaded computations side by side, such as the model
+    /// replicas of a training step (`ReplicatedTrainingStep`), each of whose kernels must stay on its
+    /// own thread. OpenBLAS and oneDNN follow it through `withBLASOnCallingThread`.
+    @TaskLocal public static var perThreadLimit: Int?
 
     private static let state = LockedInteger(RuntimeSettings.current.threadCount)
 

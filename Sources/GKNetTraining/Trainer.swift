@@ -39,6 +39,8 @@ public final class Trainer {
     /// How this process keeps in step with the others of the run (a no-op for a run of one).
     let synchronization: any GradientSynchronization
     let optimizer: Adam
+    /// The model and its replicas (`replicas` in the configuration; just the model when 1).
+    private(set) var replicated: ReplicatedTrainingStep!
     let scheduler: LearningRateScheduler
     let loader: BatchLoader
     let validation: HarmonizationDataset?
@@ -79,10 +81,11 @@ public final class Trainer {
         let configuration = try synchronization.shareConfiguration {
             try files.resolveConfiguration(requested, resume: resume)
         }
-        guard configuration.batchSize % communicator.size == 0 else {
+        let parts = communicator.size * configuration.replicas
+        guard configuration.batchSize % parts == 0 else {
             throw TrainingError(
-                "batch_size \(configuration.batchSize) does not split over \(communicator.size) processes: use a "
-                    + "multiple of \(communicator.size)"
+                "batch_size \(configuration.batchSize) does not split over \(communicator.size) processes x "
+                    + "\(configuration.replicas) replicas: use a multiple of \(parts)"
             )
         }
         (self.configuration, self.files, self.synchronization) = (configuration, files, synchronization)
@@ -106,6 +109,7 @@ public final class Trainer {
         if configuration.syncBatchNorm { synchronization.synchronizeBatchNorm(in: model) }
         try restoreOrStart(resume: resume)
         synchronization.shareModelState(model, buffersOnly: false)
+        replicated = try ReplicatedTrainingStep(model: model, count: configuration.replicas)
     }
 
     /// Restores `last.safetensors` (resume; rank 0 sends its bytes to the other ranks), or starts the
@@ -163,12 +167,13 @@ public final class Trainer {
     /// the processes of a data-parallel run).
     func trainStep() throws -> Float {
         guard let batch = try loader.next() else { throw TrainingError("the data loader ran out of batches") }
-        model.train()
-        model.zeroGrad()
-        let output = model(composite: batch.composites, mask: batch.masks)
-        let loss = trainingLoss(output: output, batch: batch)
-        loss.backward()
-        let value = synchronization.averageGradients(of: model.parameters(), loss: loss.item)
+        let loss = replicated.lossAndGradients { replica, part in
+            let slice = { ReplicatedTrainingStep.slice($0, part: part, of: self.replicated.count) }
+            let composites = slice(batch.composites), masks = slice(batch.masks)
+            let output = replica(composite: composites, mask: masks)
+            return trainingLoss(output: output, composites: composites, targets: slice(batch.targets), masks: masks)
+        }
+        let value = synchronization.averageGradients(of: model.parameters(), loss: loss)
         guard value.isFinite else {
             throw TrainingError(
                 "the loss became \(value) at step \(step + 1); the last checkpoint is kept (lower learning_rate or "
@@ -179,22 +184,23 @@ public final class Trainer {
             _ = clipGradientNorm(model.parameters(), maximumNorm: configuration.gradientClipNorm)
         }
         optimizer.step()
+        replicated.shareWeights()
         scheduler.step()
         step += 1
         return value
     }
 
-    /// The configured loss of one batch's output (a scalar tensor).
-    func trainingLoss(output: Tensor, batch: Batch) -> Tensor {
+    /// The configured loss (a scalar tensor: the mean over the images) of the output for a batch (or
+    /// a replica's part of one).
+    func trainingLoss(output: Tensor, composites: Tensor, targets: Tensor, masks: Tensor) -> Tensor {
         let minimumArea = Float(configuration.lossMinimumArea)
         switch configuration.loss {
         case .fmse:
-            return foregroundNormalizedMSE(
-                output: output, target: batch.targets, mask: batch.masks, minimumArea: minimumArea)
+            return foregroundNormalizedMSE(output: output, target: targets, mask: masks, minimumArea: minimumArea)
         case .compositeRelative:
             return compositeRelativeMSE(
-                output: output, composite: batch.composites, target: batch.targets, mask: batch.masks,
-                minimumArea: minimumArea, floor: Float(configuration.relativeLossFloor / (255 * 255)))
+                output: output, composite: composites, target: targets, mask: masks, minimumArea: minimumArea,
+                floor: Float(configuration.relativeLossFloor / (255 * 255)))
         }
     }
 
@@ -266,6 +272,7 @@ public final class Trainer {
                 + (configuration.syncBatchNorm ? ", synchronized batch norm" : "") : ""
         return "training \(preset) model, \(model.parameterCount) parameters, steps \(step + 1)...\(totalSteps), "
             + "batch \(configuration.batchSize) at \(sizes)\(data), \(Threading.count) threads\(perProcess)"
+            + (configuration.replicas > 1 ? ", \(configuration.replicas) model replicas of one thread each" : "")
     }
 
     /// A progress line: step, loss, learning rate, speed of the last step, time left at the run's mean pace.

@@ -72,6 +72,12 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     /// added up across ranks in the forward and backward passes) instead of each rank's own share.
     /// With it, N ranks train exactly like one process with the same `batch_size` (docs/scaling.md).
     public var syncBatchNorm = false
+    /// Model replicas per process: each step's batch (this process's share under mpirun) is split
+    /// over this many copies of the model that run side by side, one per thread, each with its
+    /// kernels on that thread alone (`ReplicatedTrainingStep`; faster on small maps, docs/training.md).
+    /// Batch norm then normalizes each replica's part with its own statistics. 1: one model, every
+    /// kernel on all threads.
+    public var replicas = 1
     /// Dataset split used for validation ("test" of the same dataset, or a separate root).
     public var validationSplit = "test"
     public var validationDataset: String? = nil
@@ -162,7 +168,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         case milestones, gamma, steps, epochs
         case cropScaleMinimum = "crop_scale_minimum", cropScaleMaximum = "crop_scale_maximum", horizontalFlip =
             "horizontal_flip"
-        case lossMinimumArea = "loss_minimum_area", seed, threads, syncBatchNorm = "sync_batch_norm"
+        case lossMinimumArea = "loss_minimum_area", seed, threads, syncBatchNorm = "sync_batch_norm", replicas
         case validationSplit = "validation_split", validationDataset = "validation_dataset"
         case validationInterval = "validation_interval", validationLimit = "validation_limit"
         case checkpointInterval = "checkpoint_interval", logInterval = "log_interval"
@@ -202,6 +208,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         try read(.seed, &d.seed)
         try read(.threads, &d.threads)
         try read(.syncBatchNorm, &d.syncBatchNorm)
+        try read(.replicas, &d.replicas)
         try read(.validationSplit, &d.validationSplit)
         d.validationDataset = try c.decodeIfPresent(String.self, forKey: .validationDataset)
         try read(.validationInterval, &d.validationInterval)
@@ -302,6 +309,11 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
             "crop scales must satisfy 0 < minimum <= maximum <= 1")
         try require(lossMinimumArea >= 0, "loss_minimum_area must be >= 0")
         try require(threads >= 0 && threads <= 1024, "threads must be in 0...1024")
+        try require(
+            replicas >= 1 && replicas <= 64 && batchSize % replicas == 0,
+            "replicas must be in 1...64 and divide batch_size (\(batchSize))")
+        try require(
+            replicas == 1 || !syncBatchNorm, "sync_batch_norm needs replicas 1 (replicas normalize their parts alone)")
         try require(["train", "test"].contains(validationSplit), "validation_split must be train or test")
         try require(
             validationInterval >= 0 && validationLimit >= 0, "validation_interval and validation_limit must be >= 0")

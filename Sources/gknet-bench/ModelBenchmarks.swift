@@ -18,6 +18,7 @@ import Foundation
 import GKNetModel
 import GKNetNeuralNet
 import GKNetTensorCore
+import GKNetTraining
 
 enum ModelBenchmarks {
     /// Multiply-accumulates of one forward pass per image at 256 x 256, from `ModelInspection` (what
@@ -129,7 +130,7 @@ enum ModelBenchmarks {
         let inputs = try loadInputs(batch: batch, size: size, data: options.data)
         let ms =
             training
-            ? trainingStepMilliseconds(model: model, inputs: inputs, options: options)
+            ? try trainingStepMilliseconds(model: model, inputs: inputs, options: options)
             : try inferenceMilliseconds(model: model, inputs: inputs, options: options)
         let flops = 2 * macs * 1e9 * Double(batch) * (training ? 3 : 1)
         return CaseResult(
@@ -170,15 +171,19 @@ enum ModelBenchmarks {
     }
 
     /// Median milliseconds of a training step (forward, foreground MSE, backward, Adam).
-    static func trainingStepMilliseconds(model: GKNet, inputs: Inputs, options: Options) -> Double {
+    /// With --replicas N the batch is split over N model replicas, one per thread (`ReplicatedTrainingStep`).
+    static func trainingStepMilliseconds(model: GKNet, inputs: Inputs, options: Options) throws -> Double {
         model.train()
         let optimizer = Adam(parameters: model.namedParameters(), learningRate: 1e-4)
+        let step = try ReplicatedTrainingStep(model: model, count: options.replicas)
         let ms = Measure.medianMilliseconds(runs: options.runs ?? 3, warmup: options.warmup ?? 1) {
-            model.zeroGrad()
-            let output = model(composite: inputs.composite, mask: inputs.mask)
-            let loss = foregroundNormalizedMSE(output: output, target: inputs.target, mask: inputs.mask)
-            loss.backward()
+            _ = step.lossAndGradients { replica, part in
+                let slice = { ReplicatedTrainingStep.slice($0, part: part, of: step.count) }
+                let output = replica(composite: slice(inputs.composite), mask: slice(inputs.mask))
+                return foregroundNormalizedMSE(output: output, target: slice(inputs.target), mask: slice(inputs.mask))
+            }
             optimizer.step()
+            step.shareWeights()
         }
         if OpProfiler.isEnabled {
             profileTrainingSteps(model: model, optimizer: optimizer, inputs: inputs, steps: 3)
@@ -284,6 +289,7 @@ enum ModelBenchmarks {
         if let warmup = options.warmup { arguments += ["--warmup", String(warmup)] }
         if let data = options.data { arguments += ["--data", data] }
         if options.cpuTime { arguments.append("--cpu-time") }
+        if options.replicas != 1 { arguments += ["--replicas", String(options.replicas)] }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).absoluteURL
         process.arguments = arguments
@@ -432,6 +438,10 @@ struct ModelBenchmarksCommand: ParsableCommand {
     var cpuTime = false
 
     @Option(
+        help: "Training cases: split the batch over N model replicas, one per thread (1: every kernel on all threads).")
+    var replicas: Int = 1
+
+    @Option(
         name: .customLong("write-data"),
         help: "Write weights (paper/small/tiny.safetensors) and inputs for the twin to this folder, then stop.")
     var writeData: String?
@@ -439,6 +449,7 @@ struct ModelBenchmarksCommand: ParsableCommand {
     func validate() throws {
         guard threads >= 1 else { throw ValidationError("--threads must be positive") }
         if let runs, runs < 1 { throw ValidationError("--runs must be positive") }
+        guard replicas >= 1, 8 % replicas == 0 else { throw ValidationError("--replicas must divide the batch of 8") }
         if let warmup, warmup < 0 { throw ValidationError("--warmup must be >= 0") }
         guard waitIdle >= 0 else { throw ValidationError("--wait-idle must be >= 0") }
     }

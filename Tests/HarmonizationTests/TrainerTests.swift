@@ -16,12 +16,12 @@ private func temporaryDirectory(_ name: String) -> URL {
     return url
 }
 
-private func smallRun(steps: Int = 6) throws -> TrainingConfiguration {
+private func smallRun(steps: Int = 6, replicas: Int = 1) throws -> TrainingConfiguration {
     try TrainingConfiguration.decode(
         Data(
             """
             {"preset": "tiny", "input_size": 64, "batch_size": 2, "steps": \(steps), "validation_interval": 0,
-             "checkpoint_interval": 2, "log_interval": 100, "warmup_steps": 2, "seed": 3}
+             "checkpoint_interval": 2, "log_interval": 100, "warmup_steps": 2, "seed": 3, "replicas": \(replicas)}
             """.utf8))
 }
 
@@ -47,8 +47,9 @@ private func smallRun(steps: Int = 6) throws -> TrainingConfiguration {
         #expect(losses.last! < 0.5 * losses.first!, "losses \(losses)")
     }
 
-    @Test func resumedRunEqualsUninterruptedRunBitForBit() throws {
-        let configuration = try smallRun()
+    /// With 2 replicas too (each step's batch split over two model copies on two threads).
+    @Test(arguments: [1, 2]) func resumedRunEqualsUninterruptedRunBitForBit(replicas: Int) throws {
+        let configuration = try smallRun(replicas: replicas)
         let straight = temporaryDirectory("straight"), interrupted = temporaryDirectory("interrupted")
         defer {
             try? FileManager.default.removeItem(at: straight)
@@ -89,11 +90,63 @@ private func smallRun(steps: Int = 6) throws -> TrainingConfiguration {
         for (name, tensor) in a.tensors { #expect(b.tensors[name]?.values == tensor.values, "\(name) differs") }
     }
 
+    /// The replicated step leaves in the model the mean of the gradients of its parts, each computed
+    /// as a single-threaded pass of the model on that part alone, and its replicas take the updated weights.
+    @Test func replicasAverageTheGradientsOfTheirParts() throws {
+        let model = try GKNet(configuration: try GKNetConfiguration.preset("tiny"), seed: 4)
+        var generator = SplitMix64(seed: 5)
+        let composite = Tensor.uniform([4, 3, 32, 32], generator: &generator)
+        let target = Tensor.uniform([4, 3, 32, 32], generator: &generator)
+        let mask = Tensor(shape: [4, 1, 32, 32], data: (0..<(4 * 32 * 32)).map { $0 % 32 < 16 ? 1 : 0 })
+        func partLoss(_ network: GKNet, _ part: Int, of parts: Int) -> Tensor {
+            let slice = { ReplicatedTrainingStep.slice($0, part: part, of: parts) }
+            return foregroundNormalizedMSE(
+                output: network(composite: slice(composite), mask: slice(mask)), target: slice(target),
+                mask: slice(mask))
+        }
+        // The reference: each half on its own, one after the other, single-threaded like a replica.
+        var expected: [[Float]] = []
+        var expectedLoss: Float = 0
+        for part in 0..<2 {
+            model.train()
+            model.zeroGrad()
+            let loss = Threading.$perThreadLimit.withValue(1) {
+                withBLASOnCallingThread { partLoss(model, part, of: 2) }
+            }
+            Threading.$perThreadLimit.withValue(1) { withBLASOnCallingThread { loss.backward() } }
+            expectedLoss += loss.item / 2
+            let gradients = model.parameters().map { $0.grad ?? [] }
+            expected = expected.isEmpty ? gradients : zip(expected, gradients).map { zip($0, $1).map { $0 + $1 } }
+        }
+        expected = expected.map { $0.map { $0 * 0.5 } }
+        let step = try ReplicatedTrainingStep(model: model, count: 2)
+        let loss = step.lossAndGradients { replica, part in partLoss(replica, part, of: 2) }
+        #expect(loss == expectedLoss)
+        let actual = model.parameters().map { $0.grad ?? [] }
+        #expect(actual.count == expected.count && actual.allSatisfy { !$0.isEmpty })
+        for (index, (a, e)) in zip(actual, expected).enumerated() {
+            #expect(a == e, "parameter \(index): the replicated gradient differs from the mean of the parts'")
+        }
+        let before = model.parameters().map(\.data)
+        let optimizer = Adam(parameters: model.namedParameters(), learningRate: 1e-3)
+        optimizer.step()
+        step.shareWeights()
+        let copy = step.replicas[1].parameters()
+        #expect(zip(model.parameters(), copy).allSatisfy { $0.data == $1.data })
+        #expect(zip(model.parameters(), before).contains { $0.data != $1 })  // the step moved the weights
+    }
+
     @Test func unknownConfigKeyIsAnError() {
         #expect(throws: ConfigurationError.self) {
             try TrainingConfiguration.decode(Data(#"{"learning_rat": 0.1}"#.utf8))
         }
         #expect(throws: ConfigurationError.self) { try TrainingConfiguration.decode(Data(#"{"batch_size": 0}"#.utf8)) }
+        #expect(throws: ConfigurationError.self) {
+            try TrainingConfiguration.decode(Data(#"{"batch_size": 6, "replicas": 4}"#.utf8))
+        }
+        #expect(throws: ConfigurationError.self) {
+            try TrainingConfiguration.decode(Data(#"{"replicas": 2, "sync_batch_norm": true}"#.utf8))
+        }
         #expect(throws: ConfigurationError.self) { try TrainingConfiguration.decode(Data(#"{"preset": "huge"}"#.utf8)) }
         #expect(throws: ConfigurationError.self) {
             try TrainingConfiguration.decode(Data(#"{"batch_size": "8"}"#.utf8))
