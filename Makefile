@@ -7,6 +7,7 @@ APT_PACKAGES := libopenblas-openmp-dev libdnnl-dev libturbojpeg0-dev libpng-dev 
 VENV         := .venv-ref
 PYTHON       := $(VENV)/bin/python
 THREADS      ?= $(shell nproc)
+REPLICAS     ?= $(THREADS)
 
 .PHONY: deps build release test format lint demo install uninstall docs example serve serve-tools test-browser fuzz-api bench-serve test-serve-abuse venv fixtures bench-kernels bench-harmonize bench-model clean data fuzz fuzz-smoke test-asan test-isa
 
@@ -167,11 +168,13 @@ bench-harmonize: deps
 
 ## bench-model: the whole network (paper/small inference, small/tiny training step) against the PyTorch
 ## twin and ONNX Runtime on the same weights and inputs, THREADS=1 or 2, ROUNDS idle-gated rounds
-## (docs/benchmarks.md "Model"); ends with the machine-readable `bench-model:` line
+## (docs/benchmarks.md "Model"); ends with the machine-readable `bench-model:` line. Our training steps
+## split the batch over REPLICAS model replicas of one thread each (default THREADS: what `"replicas": 0`
+## does in training; REPLICAS=1 times the one-model step)
 bench-model: deps venv
 	$(SWIFT) build -c release --product gknet-bench
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PYTHON) Scripts/bench_model.py \
-		--threads $(THREADS) --rounds $(ROUNDS) --ours .build/release/gknet-bench
+		--threads $(THREADS) --rounds $(ROUNDS) --replicas $(REPLICAS) --ours .build/release/gknet-bench
 
 ## data: the training photos + GrabCut pseudo-masks under data/ (Debian packages, see docs/data.md)
 data:
@@ -212,8 +215,9 @@ test-asan: deps
 
 ## format: rewrite the Swift sources in place with the toolchain's swift-format (settings in
 ## .swift-format: 4 spaces, 120 columns)
-## lint: fail if `make format` would change a file, a lint rule of .swift-format is broken, or a line
-## (a long string or comment, which swift format leaves alone) is over 120 characters
+## lint: fail if `make format` would change a file, a lint rule of .swift-format is broken, a line
+## (a long string or comment, which swift format leaves alone) is over 120 characters, or a function in
+## Sources/ is over 80 lines without a `Long:` comment saying why (Scripts/check_function_length.py)
 FORMAT_PATHS := Package.swift Sources Tests Fuzz Examples
 format:
 	$(SWIFT) format format --in-place --recursive --parallel $(FORMAT_PATHS)
@@ -223,6 +227,7 @@ lint:
 	@long=$$(grep -rn --include='*.swift' '.\{121,\}' $(FORMAT_PATHS) || true); \
 	if [ -n "$$long" ]; then echo "lines over 120 characters (swift format leaves strings and comments long):"; \
 		echo "$$long"; exit 1; fi
+	python3 Scripts/check_function_length.py Sources
 
 clean:
 	rm -rf .build .build-fuzz .build-asan .build-tsan

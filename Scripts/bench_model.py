@@ -230,7 +230,10 @@ def side_by_side(args):
         for case in cases:
             check = round_index == 0 and case == "paper-infer"
             extra = lambda name, suffix="npy": ["--write-output", str(data / f"output-{name}.{suffix}")] if check else []
-            record("ours", case, run_child(ours + ["--case", case, "--threads", str(args.threads), "--data", str(data)] + gate + extra("ours", "safetensors"), args.threads))
+            # the largest count up to --replicas that divides the training batch of 8 (as "replicas": 0 does)
+            count = max(r for r in range(1, min(args.replicas, 8) + 1) if 8 % r == 0)
+            replicas = ["--replicas", str(count)] if "-train" in case and count > 1 else []
+            record("ours", case, run_child(ours + ["--case", case, "--threads", str(args.threads), "--data", str(data)] + replicas + gate + extra("ours", "safetensors"), args.threads))
             if case == "sgemm":
                 continue
             if "torch" in args.contenders:
@@ -327,6 +330,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--replicas", type=int, default=1,
+                        help="ours, training cases: split the batch over N model replicas, one per thread (gknet-bench model --replicas)")
     parser.add_argument("--ours", default=str(ROOT / ".build" / "release" / "gknet-bench"))
     parser.add_argument("--data", default=str(ROOT / ".build" / "bench-model"), help="weights, inputs, ONNX files")
     parser.add_argument("--cases", default=",".join(DEFAULT_CASES))

@@ -39,8 +39,9 @@ public final class Trainer {
     /// How this process keeps in step with the others of the run (a no-op for a run of one).
     let synchronization: any GradientSynchronization
     let optimizer: Adam
-    /// The model and its replicas (`replicas` in the configuration; just the model when 1).
-    private(set) var replicated: ReplicatedTrainingStep!
+    /// The model and its replicas (`replicas` in the configuration; just the model when 1), made at
+    /// the first step, once the command has set the thread count.
+    private var replicatedStep: ReplicatedTrainingStep?
     let scheduler: LearningRateScheduler
     let loader: BatchLoader
     let validation: HarmonizationDataset?
@@ -81,7 +82,7 @@ public final class Trainer {
         let configuration = try synchronization.shareConfiguration {
             try files.resolveConfiguration(requested, resume: resume)
         }
-        let parts = communicator.size * configuration.replicas
+        let parts = communicator.size * max(1, configuration.replicas)
         guard configuration.batchSize % parts == 0 else {
             throw TrainingError(
                 "batch_size \(configuration.batchSize) does not split over \(communicator.size) processes x "
@@ -109,7 +110,19 @@ public final class Trainer {
         if configuration.syncBatchNorm { synchronization.synchronizeBatchNorm(in: model) }
         try restoreOrStart(resume: resume)
         synchronization.shareModelState(model, buffersOnly: false)
-        replicated = try ReplicatedTrainingStep(model: model, count: configuration.replicas)
+    }
+
+    /// The replicated step: `replicas` copies, or with 0 the largest count up to the kernel threads
+    /// that divides this process's share of the batch.
+    func replicated() throws -> ReplicatedTrainingStep {
+        if let replicatedStep { return replicatedStep }
+        let share = configuration.batchSize / synchronization.processCount
+        let count =
+            configuration.replicas > 0
+            ? configuration.replicas : (1...max(1, min(Threading.count, share))).last { share % $0 == 0 } ?? 1
+        let step = try ReplicatedTrainingStep(model: model, count: count)
+        replicatedStep = step
+        return step
     }
 
     /// Restores `last.safetensors` (resume; rank 0 sends its bytes to the other ranks), or starts the
@@ -167,8 +180,9 @@ public final class Trainer {
     /// the processes of a data-parallel run).
     func trainStep() throws -> Float {
         guard let batch = try loader.next() else { throw TrainingError("the data loader ran out of batches") }
+        let replicated = try replicated()
         let loss = replicated.lossAndGradients { replica, part in
-            let slice = { ReplicatedTrainingStep.slice($0, part: part, of: self.replicated.count) }
+            let slice = { ReplicatedTrainingStep.slice($0, part: part, of: replicated.count) }
             let composites = slice(batch.composites), masks = slice(batch.masks)
             let output = replica(composite: composites, mask: masks)
             return trainingLoss(output: output, composites: composites, targets: slice(batch.targets), masks: masks)
@@ -272,7 +286,13 @@ public final class Trainer {
                 + (configuration.syncBatchNorm ? ", synchronized batch norm" : "") : ""
         return "training \(preset) model, \(model.parameterCount) parameters, steps \(step + 1)...\(totalSteps), "
             + "batch \(configuration.batchSize) at \(sizes)\(data), \(Threading.count) threads\(perProcess)"
-            + (configuration.replicas > 1 ? ", \(configuration.replicas) model replicas of one thread each" : "")
+            + replicasNote
+    }
+
+    /// ", N model replicas ..." when the batch is split over replicas.
+    private var replicasNote: String {
+        let count = (try? replicated().count) ?? 1
+        return count > 1 ? ", \(count) model replicas of one thread each" : ""
     }
 
     /// A progress line: step, loss, learning rate, speed of the last step, time left at the run's mean pace.

@@ -76,7 +76,8 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     /// over this many copies of the model that run side by side, one per thread, each with its
     /// kernels on that thread alone (`ReplicatedTrainingStep`; faster on small maps, docs/training.md).
     /// Batch norm then normalizes each replica's part with its own statistics. 1: one model, every
-    /// kernel on all threads.
+    /// kernel on all threads; 0: one per kernel thread (the largest count up to `threads` that divides
+    /// the batch). A configuration without the key trains with 1, as before the key existed.
     public var replicas = 1
     /// Dataset split used for validation ("test" of the same dataset, or a separate root).
     public var validationSplit = "test"
@@ -310,8 +311,8 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         try require(lossMinimumArea >= 0, "loss_minimum_area must be >= 0")
         try require(threads >= 0 && threads <= 1024, "threads must be in 0...1024")
         try require(
-            replicas >= 1 && replicas <= 64 && batchSize % replicas == 0,
-            "replicas must be in 1...64 and divide batch_size (\(batchSize))")
+            replicas >= 0 && replicas <= 64 && (replicas == 0 || batchSize % replicas == 0),
+            "replicas must be 0 (one per thread) or in 1...64 and divide batch_size (\(batchSize))")
         try require(
             replicas == 1 || !syncBatchNorm, "sync_batch_norm needs replicas 1 (replicas normalize their parts alone)")
         try require(["train", "test"].contains(validationSplit), "validation_split must be train or test")

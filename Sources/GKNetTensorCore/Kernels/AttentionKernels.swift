@@ -129,6 +129,8 @@ public func tokenAttentionForward(
 /// - dZ[s, t] = P[s, t] (dP[s, t] - Σ_u dP[s, u] P[s, u]) (the softmax Jacobian);
 /// - dQ[d, s] = scale Σ_t dZ[s, t] K[t, d] and dK[t, d] += scale Σ_s dZ[s, t] Q[d, s].
 /// P is rebuilt per tile as exp(Z - logSumExp).
+/// Long: one fused pass per tile (rebuild P, dP, dZ, then dQ, dK, dV) keeps the tile's intermediates
+/// in cache; split into functions they would be written out and re-read per step.
 public func tokenAttentionBackward(
     dQueries: UnsafeMutablePointer<Float>?, dKeys: UnsafeMutablePointer<Float>?, dValues: UnsafeMutablePointer<Float>?,
     dOutput: UnsafePointer<Float>, queries: UnsafePointer<Float>, keys: UnsafePointer<Float>,

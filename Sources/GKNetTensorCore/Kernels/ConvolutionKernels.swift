@@ -146,7 +146,7 @@ public func convolutionForward(
     }
     if let blocked = backend.oneDNNBlockedLayout {
         #if canImport(CGKNetDNNL)
-        if let context = OneDNN.context,
+        if let context = OneDNN.current,
             context.convolutionForward(
                 output: output, input: input, weight: weight, bias: bias, geometry: geometry,
                 accumulate: accumulate, training: training, blockedLayout: blocked)
@@ -205,7 +205,7 @@ public func convolutionBackward(
     }
     if let blocked = backend.oneDNNBlockedLayout {
         #if canImport(CGKNetDNNL)
-        if let context = OneDNN.context,
+        if let context = OneDNN.current,
             context.convolutionBackward(
                 dInput: dInput, dWeight: dWeight, dBias: dBias, dOutput: dOutput, input: input, weight: weight,
                 geometry: geometry, accumulate: accumulate, blockedLayout: blocked)

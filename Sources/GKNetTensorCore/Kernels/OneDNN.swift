@@ -7,8 +7,10 @@
 // scratchpad is a thread-local buffer sized by the primitives the *calling thread* created; a
 // cached primitive run on another thread wrote past that thread's buffer or through a null one
 // (the parallel-test crashes, docs/robustness.md "Concurrent kernels"; OneDNNThreadTests).
-// Every oneDNN call (creation and execution) runs under one lock, which guards the cache and the
-// scratch buffers; oneDNN parallelises inside each call.
+// Every oneDNN call (creation and execution) runs under its context's lock, which guards the
+// context's cache and scratch buffers; oneDNN parallelises inside each call. One context serves the
+// process; single-threaded work side by side (model replicas) gets a context per thread
+// (`OneDNN.current`).
 #if canImport(CGKNetDNNL)
 import CGKNetDNNL
 import Foundation
@@ -32,6 +34,19 @@ func dnnlMemoryDescriptor(_ dims: [Int], _ tag: dnnl_format_tag_t) -> dnnl_memor
 /// The process-wide oneDNN state. `OneDNN.context` is nil where no CPU engine can be created.
 final class OneDNN: @unchecked Sendable {
     static let context: OneDNN? = OneDNN()
+
+    /// The context the calling thread uses: the shared one, except inside
+    /// `Threading.$perThreadLimit.withValue(...)` (single-threaded work side by side, such as the
+    /// model replicas of a training step), where each thread gets a context of its own (its own
+    /// lock, plans and scratch buffers), so that the replicas' convolutions do not queue for one lock.
+    static var current: OneDNN? {
+        guard Threading.perThreadLimit != nil, context != nil else { return context }
+        let key = "gknet.onednn.context"
+        if let own = Thread.current.threadDictionary[key] as? OneDNN { return own }
+        let own = OneDNN()
+        Thread.current.threadDictionary[key] = own
+        return own
+    }
 
     let engine: dnnl_engine_t
     let stream: dnnl_stream_t

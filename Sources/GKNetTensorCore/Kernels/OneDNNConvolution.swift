@@ -33,6 +33,9 @@ final class ConvolutionPlan {
     deinit { dnnl_primitive_destroy(primitive) }
 
     /// Creates the plan for `key`, or nil when oneDNN has no implementation for it.
+    /// Long: the C API needs the op descriptor, the primitive descriptor, the layouts it chose and a
+    /// memory object per operand made in one sequence, each step checked; split up, the half-built
+    /// handles would have to travel between functions and be released on every failure path.
     static func make(_ key: ConvolutionPlanKey, context: OneDNN) -> ConvolutionPlan? {
         let g = key.geometry
         let layout = key.blockedLayout ? dnnl_format_tag_any : dnnl_nchw
