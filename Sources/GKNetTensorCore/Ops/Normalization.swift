@@ -12,8 +12,6 @@
 public func layerNorm(_ x: Tensor, normalizedShape: [Int], weight: Tensor?, bias: Tensor?, epsilon: Float = 1e-5)
     -> Tensor
 {
-    let profiled = OpProfiler.begin()
-    defer { OpProfiler.end(profiled, "layerNorm") }
     let context = "layerNorm: input \(x.shape), normalizedShape \(normalizedShape)"
     precondition(
         !normalizedShape.isEmpty && x.rank >= normalizedShape.count
@@ -27,43 +25,28 @@ public func layerNorm(_ x: Tensor, normalizedShape: [Int], weight: Tensor?, bias
     let rows = width == 0 ? 0 : x.count / width
     let weightValues = weight?.data ?? [Float](repeating: 1, count: width)
     let biasValues = bias?.data ?? [Float](repeating: 0, count: width)
-    var output = [Float](repeating: 0, count: x.count)
-    var mean = [Float](repeating: 0, count: rows)
-    var rstd = [Float](repeating: 0, count: rows)
     let input = x.data
-    output.withUnsafeMutableBufferPointer { out in
-        mean.withUnsafeMutableBufferPointer { mean in
-            rstd.withUnsafeMutableBufferPointer { rstd in
-                input.withUnsafeBufferPointer { xs in
-                    weightValues.withUnsafeBufferPointer { w in
-                        biasValues.withUnsafeBufferPointer { b in
-                            layerNormForward(
-                                output: out, mean: mean, rstd: rstd, input: xs, weight: w, bias: b, width: width,
-                                epsilon: epsilon)
-                        }
-                    }
+    return Tensor.op("layerNorm", inputs: [x] + [weight, bias].compactMap { $0 }, shape: x.shape) {
+        // Forward: per row, mean and 1 / std (kept for backward), then (x - mean) * rstd * weight + bias.
+        var (mean, rstd) = ([Float](repeating: 0, count: rows), [Float](repeating: 0, count: rows))
+        let output = newBuffer(x.count, zeroed: true) { out in
+            borrowMutable(&mean, &rstd) { mean, rstd in
+                borrow(input, weightValues, biasValues) { xs, w, b in
+                    layerNormForward(
+                        output: out, mean: mean, rstd: rstd, input: xs, weight: w, bias: b, width: width,
+                        epsilon: epsilon)
                 }
             }
         }
-    }
-    let inputs = [x] + [weight, bias].compactMap { $0 }
-    return Tensor(shape: x.shape, data: output).recorded("layerNorm", inputs: inputs) { dOut in
-        var dInput: [Float]? = x.requiresGrad ? [Float](repeating: 0, count: input.count) : nil
-        var dWeight: [Float]? = weight?.requiresGrad == true ? [Float](repeating: 0, count: width) : nil
-        var dBias: [Float]? = bias?.requiresGrad == true ? [Float](repeating: 0, count: width) : nil
-        withOptionalMutableBuffers(&dInput, &dWeight, &dBias) { dx, dw, db in
-            dOut.withUnsafeBufferPointer { dy in
-                input.withUnsafeBufferPointer { xs in
-                    mean.withUnsafeBufferPointer { mean in
-                        rstd.withUnsafeBufferPointer { rstd in
-                            weightValues.withUnsafeBufferPointer { w in
-                                layerNormBackward(
-                                    dInput: dx, dWeight: dw, dBias: db, dOutput: dy, input: xs, mean: mean, rstd: rstd,
-                                    weight: w, width: width)
-                            }
-                        }
-                    }
-                }
+        return (output, (mean, rstd))
+    } backward: { dOut, statistics in
+        let (dInput, dWeight, dBias) = gradients(
+            (input.count, x.requiresGrad), (width, weight?.requiresGrad == true), (width, bias?.requiresGrad == true)
+        ) { dx, dw, db in
+            borrow(dOut, input, statistics.0, statistics.1, weightValues) { dy, xs, mean, rstd, w in
+                layerNormBackward(
+                    dInput: dx, dWeight: dw, dBias: db, dOutput: dy, input: xs, mean: mean, rstd: rstd, weight: w,
+                    width: width)
             }
         }
         return [dInput] + (weight == nil ? [] : [dWeight]) + (bias == nil ? [] : [dBias])
@@ -94,8 +77,6 @@ public func batchNorm(
     training: Bool, momentum: Float = 0.1, epsilon: Float = 1e-5,
     synchronizedBy sumAcrossProcesses: CrossProcessSum? = nil
 ) -> Tensor {
-    let profiled = OpProfiler.begin()
-    defer { OpProfiler.end(profiled, "batchNorm") }
     let (geometry, mean, variance, synchronization) = batchNormStatistics(
         "batchNorm", x, weight: weight, bias: bias, runningMean: runningMean, runningVariance: runningVariance,
         training: training, momentum: momentum, sumAcrossProcesses: sumAcrossProcesses)
@@ -104,40 +85,22 @@ public func batchNorm(
     let rstd = variance.map { 1 / ($0 + epsilon).squareRoot() }
     let weightValues = weight?.data ?? [Float](repeating: 1, count: channels)
     let biasValues = bias?.data ?? [Float](repeating: 0, count: channels)
-    let values = [Float](unsafeUninitializedCapacity: x.count) { buffer, initialized in
-        input.withUnsafeBufferPointer { xs in
-            mean.withUnsafeBufferPointer { mean in
-                rstd.withUnsafeBufferPointer { rstd in
-                    weightValues.withUnsafeBufferPointer { w in
-                        biasValues.withUnsafeBufferPointer { b in
-                            batchNormForward(
-                                output: buffer, input: xs, mean: mean, rstd: rstd, weight: w, bias: b,
-                                geometry: geometry)
-                        }
-                    }
-                }
+    return Tensor.op("batchNorm", inputs: [x] + [weight, bias].compactMap { $0 }, shape: x.shape) {
+        newBuffer(x.count) { out in
+            borrow(input, mean, rstd, weightValues, biasValues) { xs, mean, rstd, w, b in
+                batchNormForward(
+                    output: out, input: xs, mean: mean, rstd: rstd, weight: w, bias: b, geometry: geometry)
             }
         }
-        initialized = x.count
-    }
-    let inputs = [x] + [weight, bias].compactMap { $0 }
-    return Tensor(shape: x.shape, data: values).recorded("batchNorm", inputs: inputs) { dOut in
-        var dInput: [Float]? = x.requiresGrad ? [Float](repeating: 0, count: input.count) : nil
-        var dWeight: [Float]? = weight?.requiresGrad == true ? [Float](repeating: 0, count: channels) : nil
-        var dBias: [Float]? = bias?.requiresGrad == true ? [Float](repeating: 0, count: channels) : nil
-        withOptionalMutableBuffers(&dInput, &dWeight, &dBias) { dx, dw, db in
-            dOut.withUnsafeBufferPointer { dy in
-                input.withUnsafeBufferPointer { xs in
-                    mean.withUnsafeBufferPointer { mean in
-                        rstd.withUnsafeBufferPointer { rstd in
-                            weightValues.withUnsafeBufferPointer { w in
-                                batchNormBackward(
-                                    dInput: dx, dWeight: dw, dBias: db, dOutput: dy, input: xs, mean: mean, rstd: rstd,
-                                    weight: w, geometry: geometry, training: training, synchronization: synchronization)
-                            }
-                        }
-                    }
-                }
+    } backward: { dOut in
+        let (dInput, dWeight, dBias) = gradients(
+            (input.count, x.requiresGrad), (channels, weight?.requiresGrad == true),
+            (channels, bias?.requiresGrad == true)
+        ) { dx, dw, db in
+            borrow(dOut, input, mean, rstd, weightValues) { dy, xs, mean, rstd, w in
+                batchNormBackward(
+                    dInput: dx, dWeight: dw, dBias: db, dOutput: dy, input: xs, mean: mean, rstd: rstd, weight: w,
+                    geometry: geometry, training: training, synchronization: synchronization)
             }
         }
         return [dInput] + (weight == nil ? [] : [dWeight]) + (bias == nil ? [] : [dBias])
@@ -167,17 +130,14 @@ private func batchNormStatistics(
     guard training else { return (geometry, runningMean.data, runningVariance.data, nil) }
     var mean = [Float](repeating: 0, count: channels)
     var variance = [Float](repeating: 0, count: channels)
-    let count = x.data.withUnsafeBufferPointer { xs in
-        mean.withUnsafeMutableBufferPointer { mean in
-            variance.withUnsafeMutableBufferPointer { variance in
-                guard let sumAcrossProcesses else {
-                    batchNormStatistics(mean: mean, variance: variance, input: xs, geometry: geometry)
-                    return Double(geometry.perChannel)
-                }
-                return synchronizedBatchNormStatistics(
-                    mean: mean, variance: variance, input: xs, geometry: geometry,
-                    sumAcrossProcesses: sumAcrossProcesses)
+    let count = borrow(x.data) { xs in
+        borrowMutable(&mean, &variance) { mean, variance in
+            guard let sumAcrossProcesses else {
+                batchNormStatistics(mean: mean, variance: variance, input: xs, geometry: geometry)
+                return Double(geometry.perChannel)
             }
+            return synchronizedBatchNormStatistics(
+                mean: mean, variance: variance, input: xs, geometry: geometry, sumAcrossProcesses: sumAcrossProcesses)
         }
     }
     precondition(count > 1, "\(context): training needs more than one value per channel")
@@ -205,8 +165,6 @@ public func batchNormELU(
     training: Bool, momentum: Float = 0.1, epsilon: Float = 1e-5, residual: Tensor? = nil, alpha: Float = 1,
     synchronizedBy sumAcrossProcesses: CrossProcessSum? = nil
 ) -> Tensor {
-    let profiled = OpProfiler.begin()
-    defer { OpProfiler.end(profiled, "batchNormELU @\(x.shape.dropFirst(2).map(String.init).joined(separator: "x"))") }
     if let residual {
         precondition(residual.shape == x.shape, "batchNormELU: input \(x.shape) and residual \(residual.shape) differ")
     }
@@ -217,52 +175,34 @@ public func batchNormELU(
     let rstd = variance.map { 1 / ($0 + epsilon).squareRoot() }
     let weightValues = weight?.data ?? [Float](repeating: 1, count: channels)
     let biasValues = bias?.data ?? [Float](repeating: 0, count: channels)
-    let scale = (0..<channels).map { rstd[$0] * weightValues[$0] }
-    let shift = (0..<channels).map { biasValues[$0] - mean[$0] * scale[$0] }
     let input = x.data
-    let residualValues = residual?.data
-    let values = [Float](unsafeUninitializedCapacity: x.count) { buffer, initialized in
-        input.withUnsafeBufferPointer { xs in
-            scale.withUnsafeBufferPointer { a in
-                shift.withUnsafeBufferPointer { b in
-                    withOptionalBuffer(residualValues) { rs in
-                        batchNormELUForward(
-                            output: buffer, input: xs, residual: rs, scale: a, shift: b, alpha: alpha,
-                            geometry: geometry)
-                    }
-                }
+    return Tensor.op(
+        "batchNormELU", profiledAs: "batchNormELU @\(x.shape.dropFirst(2).map(String.init).joined(separator: "x"))",
+        inputs: [x] + [weight, bias, residual].compactMap { $0 }, shape: x.shape
+    ) {
+        // Forward: y = elu(x * scale + shift (+ residual)) with scale = rstd * weight, shift = bias - mean * scale.
+        let scale = (0..<channels).map { rstd[$0] * weightValues[$0] }
+        let shift = (0..<channels).map { biasValues[$0] - mean[$0] * scale[$0] }
+        let values = newBuffer(x.count) { out in
+            borrow(input, scale, shift, residual?.data) { xs, a, b, rs in
+                batchNormELUForward(
+                    output: out, input: xs, residual: rs, scale: a, shift: b, alpha: alpha, geometry: geometry)
             }
         }
-        initialized = x.count
-    }
-    let inputs = [x] + [weight, bias, residual].compactMap { $0 }
-    return Tensor(shape: x.shape, data: values).recorded("batchNormELU", inputs: inputs) { dOut in
+        return (values, values)
+    } backward: { dOut, values in
         // dInput and dResidual are overwritten by the kernel (accumulate: false), so they start uninitialised.
-        let count = input.count
-        var dInput: [Float]? = x.requiresGrad ? [Float](unsafeUninitializedCapacity: count) { $1 = count } : nil
-        var dResidual: [Float]? =
-            residual?.requiresGrad == true ? [Float](unsafeUninitializedCapacity: count) { $1 = count } : nil
-        var dWeight: [Float]? = weight?.requiresGrad == true ? [Float](repeating: 0, count: channels) : nil
-        var dBias: [Float]? = bias?.requiresGrad == true ? [Float](repeating: 0, count: channels) : nil
-        withOptionalMutableBuffers(&dInput, &dWeight, &dBias) { dx, dw, db in
-            withOptionalMutableBuffer(&dResidual) { dr in
-                dOut.withUnsafeBufferPointer { dy in
-                    input.withUnsafeBufferPointer { xs in
-                        values.withUnsafeBufferPointer { ys in
-                            mean.withUnsafeBufferPointer { mean in
-                                rstd.withUnsafeBufferPointer { rstd in
-                                    weightValues.withUnsafeBufferPointer { w in
-                                        batchNormELUBackward(
-                                            dInput: dx, dResidual: dr, dWeight: dw, dBias: db, dOutput: dy, input: xs,
-                                            output: ys,
-                                            mean: mean, rstd: rstd, weight: w, alpha: alpha, geometry: geometry,
-                                            training: training,
-                                            accumulate: false, synchronization: synchronization)
-                                    }
-                                }
-                            }
-                        }
-                    }
+        var dWeight = gradientStorage((channels, weight?.requiresGrad == true), true)
+        var dBias = gradientStorage((channels, bias?.requiresGrad == true), true)
+        let (dInput, dResidual) = gradients(
+            (input.count, x.requiresGrad), (input.count, residual?.requiresGrad == true), zeroed: false
+        ) { dx, dr in
+            borrowMutable(&dWeight, &dBias) { dw, db in
+                borrow(dOut, input, values, mean, rstd, weightValues) { dy, xs, ys, mean, rstd, w in
+                    batchNormELUBackward(
+                        dInput: dx, dResidual: dr, dWeight: dw, dBias: db, dOutput: dy, input: xs, output: ys,
+                        mean: mean, rstd: rstd, weight: w, alpha: alpha, geometry: geometry, training: training,
+                        accumulate: false, synchronization: synchronization)
                 }
             }
         }
