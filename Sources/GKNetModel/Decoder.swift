@@ -92,8 +92,10 @@ final class ModulatedDecoder: Module {
                 switch source {
                 case .kernels(let kernels):
                     // A cost trace charges the DynConv to the level it modulates.
-                    let modulation = { applyPixelKernels(x, kernels: kernels, kernelSize: kernelSize) }
-                    x = x + CostTracer.scope(levels[index], modulation)
+                    let filtered = CostTracer.scope(levels[index]) {
+                        applyPixelKernels(x, kernels: kernels, kernelSize: kernelSize)
+                    }
+                    x = x + filtered
                 case .feature(let feature):
                     x = x + feature
                 }

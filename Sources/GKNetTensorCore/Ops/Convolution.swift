@@ -34,7 +34,7 @@ public func conv2d(
         "conv2d",
         profiledAs: "conv2d \(geometry.kernelSize)x\(geometry.kernelSize) s\(stride) \(x.shape[1])->\(weight.shape[0]) "
             + "@\(x.shape[2])x\(x.shape[3])",
-        inputs: [x, weight] + (bias.map { [$0] } ?? []),
+        inputs: bias.map { [x, weight, $0] } ?? [x, weight],
         shape: [geometry.batch, geometry.outputChannels, geometry.outputHeight, geometry.outputWidth],
         macs: geometry.macs, parameter: weight
     ) {
@@ -89,7 +89,7 @@ public func convTranspose2d(
         "convTranspose2d",
         profiledAs: "convTranspose2d \(geometry.kernelSize)x\(geometry.kernelSize) s\(stride) "
             + "\(x.shape[1])->\(geometry.inputChannels) @\(x.shape[2])x\(x.shape[3])",
-        inputs: [x, weight] + (bias.map { [$0] } ?? []),
+        inputs: bias.map { [x, weight, $0] } ?? [x, weight],
         shape: [geometry.batch, geometry.inputChannels, geometry.inputHeight, geometry.inputWidth],
         macs: geometry.macs, parameter: weight
     ) {

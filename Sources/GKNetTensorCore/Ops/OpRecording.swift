@@ -46,7 +46,10 @@ extension Tensor {
         defer { OpProfiler.end(profiled, profileName() ?? name) }
         if let tracer = CostTracer.active { tracer.record(name, macs: macs(), parameter: parameter) }
         let (values, saved) = forward()
-        return Tensor(shape: shape, data: values).recorded(name, inputs: inputs) { backward($0, saved) }
+        let output = Tensor(shape: shape, data: values)
+        // Checked first so that inference builds no closure around `saved`.
+        guard Tensor.isRecording(inputs) else { return output }
+        return output.recorded(name, inputs: inputs) { backward($0, saved) }
     }
 }
 
