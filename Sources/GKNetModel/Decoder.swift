@@ -91,7 +91,11 @@ final class ModulatedDecoder: Module {
                 trace?("D\(level).unmodulated", x)
                 switch source {
                 case .kernels(let kernels):
-                    x = x + applyPixelKernels(x, kernels: kernels, kernelSize: kernelSize)
+                    // A cost trace charges the DynConv to the level it modulates.
+                    let filtered = CostTracer.scope(levels[index]) {
+                        applyPixelKernels(x, kernels: kernels, kernelSize: kernelSize)
+                    }
+                    x = x + filtered
                 case .feature(let feature):
                     x = x + feature
                 }

@@ -38,8 +38,11 @@ final class MultiHeadSelfAttention: Module {
         let q = split.sliced(axis: 0, range: 0..<1).reshaped([n, heads, l, headWidth])
         let k = split.sliced(axis: 0, range: 1..<2).reshaped([n, heads, l, headWidth])
         let v = split.sliced(axis: 0, range: 2..<3).reshaped([n, heads, l, headWidth])
-        let logits = matmul(q, k.transposed(2, 3)) * (1 / Float(headWidth).squareRoot())  // N x h x L x L
-        let attended = matmul(logits.softmax(axis: -1), v)  // N x h x L x dh
+        // The two products apply no weight of their own: a cost trace charges them to this module.
+        let attended = CostTracer.scope(self) {
+            let logits = matmul(q, k.transposed(2, 3)) * (1 / Float(headWidth).squareRoot())  // N x h x L x L
+            return matmul(logits.softmax(axis: -1), v)  // N x h x L x dh
+        }
         return outProjection(attended.permuted([0, 2, 1, 3]).reshaped([n, l, d]))
     }
 }
@@ -123,7 +126,8 @@ final class LongDistanceReferenceExtractor: Module {
         if height == grid && width == grid { return embedding }
         let d = embedding.shape[2]
         let map = embedding.reshaped([1, grid, grid, d]).permuted([0, 3, 1, 2])  // 1 x D x G x G
-        let resized = resizeBicubic(map, height: height, width: width)  // 1 x D x h x w
+        // A cost trace charges the resize (counted as two matmuls) to the LRE.
+        let resized = CostTracer.scope(self) { resizeBicubic(map, height: height, width: width) }  // 1 x D x h x w
         return resized.reshaped([1, d, height * width]).permuted([0, 2, 1])
     }
 

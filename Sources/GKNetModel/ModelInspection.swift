@@ -1,18 +1,20 @@
-// Size and cost of a GKNet, block by block (docs/model.md, "Layer by layer"): parameters and multiply-
-// accumulates computed analytically from the configuration, exactly as
-// Scripts/reference/count_macs.py counts them, and the measured peak tensor memory of a forward.
+// Size and cost of a GKNet, block by block (docs/model.md, "Layer by layer"), counted from the
+// model itself: parameters from its modules, multiply-accumulates from one traced forward pass
+// (CostTracer: every op reports its MACs from its geometry). Scripts/reference/count_macs.py counts
+// the same numbers analytically and with PyTorch's FlopCounterMode (the tests compare). Also the
+// measured peak tensor memory of a forward.
 import Foundation
 import GKNetNeuralNet
 import GKNetTensorCore
 
 /// Parameters and MACs per named block of a GKNet at one input size.
 ///
-/// MACs count convolutions (C_in * C_out * k^2 per output pixel, groups = 1), transposed
-/// convolutions (C_in * C_out * k^2 per *input* pixel), linears, the attention matmuls (QK^T and
-/// AV), the bicubic resize of the positional embedding (as two matmuls) and, separately, the
-/// harmony-kernel DynConv (C * k^2 per pixel). Element-wise ops, norms, bilinear resizes and
-/// softmax are not counted. Parameters are the trainable tensors (BatchNorm running statistics
-/// are buffers, not parameters).
+/// MACs count convolutions (C_in/G * C_out * k^2 per output pixel), transposed convolutions
+/// (C_in * C_out/G * k^2 per *input* pixel), linears, matmuls (the attention's QK^T and AV among
+/// them), the fused token attention, the bicubic resize of the positional embedding (as the two
+/// matmuls it is) and, separately, the harmony-kernel DynConv (C * k^2 per pixel). Element-wise
+/// ops, norms, bilinear resizes and softmax are not counted. Parameters are the trainable tensors
+/// (BatchNorm running statistics are buffers, not parameters).
 public struct ModelInspection: Sendable {
     /// One row of the table.
     public struct Block: Sendable, Equatable {
@@ -20,7 +22,7 @@ public struct ModelInspection: Sendable {
         public var id: String
         /// What it is, e.g. "encoder stage 1".
         public var name: String
-        /// `namedParameters()` prefixes that form the block.
+        /// `namedParameters()` prefixes (module paths) that form the block.
         public var parameterPrefixes: [String]
         /// Trainable parameters.
         public var parameters: Int
@@ -35,6 +37,11 @@ public struct ModelInspection: Sendable {
         public var totalMACs: Int { macs + dynConvMACs }
         /// The label of count_macs.py's table: the id padded to two characters, then the name.
         public var label: String { (id.count < 2 ? id + " " : id) + " " + name }
+
+        /// Whether the module or parameter at `path` belongs to this block.
+        func contains(_ path: String) -> Bool {
+            parameterPrefixes.contains { path == $0 || path.hasPrefix($0 + ".") }
+        }
     }
 
     public let configuration: GKNetConfiguration
@@ -54,31 +61,42 @@ public struct ModelInspection: Sendable {
     /// The block with this id, if the configuration has it.
     public subscript(id: String) -> Block? { blocks.first { $0.id == id } }
 
-    /// Counts a configuration at `height` x `width` (multiples of 16).
+    /// Counts a freshly built model of `configuration` at `height` x `width` (multiples of 16).
     public init(configuration: GKNetConfiguration, height: Int = 256, width: Int = 256) throws {
-        try configuration.validate()
+        try Self.checkSize(height: height, width: width)
+        try self.init(model: GKNet(configuration: configuration), height: height, width: width)
+    }
+
+    /// Counts `model` at `height` x `width`: its parameters, and the MACs of one batch-1 forward
+    /// in evaluation mode without gradient recording (the model's mode is restored afterwards; the
+    /// running statistics are not touched in evaluation mode).
+    public init(model: GKNet, height: Int = 256, width: Int = 256) throws {
+        try model.configuration.validate()
+        try Self.checkSize(height: height, width: width)
+        configuration = model.configuration
+        self.height = height
+        self.width = width
+        blocks = Self.count(model, height: height, width: width)
+    }
+
+    private static func checkSize(height: Int, width: Int) throws {
         let stride = GKNetConfiguration.encoderStride
         guard height >= stride, width >= stride, height % stride == 0, width % stride == 0 else {
             throw ConfigurationError("input size \(height)x\(width) must be positive multiples of \(stride)")
         }
-        self.configuration = configuration
-        self.height = height
-        self.width = width
-        blocks = Self.count(configuration, height: height, width: width)
-    }
-
-    /// Counts a model's configuration at `height` x `width`.
-    public init(model: GKNet, height: Int = 256, width: Int = 256) throws {
-        try self.init(configuration: model.configuration, height: height, width: width)
     }
 
     /// The model's actual parameter counts, grouped like `blocks` (by `parameterPrefixes`); names
     /// that fall in no top-level block are listed under "" (there should be none).
     public func parameterCounts(of model: any Module) -> [String: Int] {
+        Self.parameterCounts(of: model, blocks: blocks)
+    }
+
+    private static func parameterCounts(of model: any Module, blocks: [Block]) -> [String: Int] {
         var result: [String: Int] = [:]
         for (name, tensor) in model.namedParameters() {
             var assigned = false
-            for block in blocks where block.parameterPrefixes.contains(where: { name.hasPrefix($0 + ".") }) {
+            for block in blocks where block.contains(name) {
                 result[block.id, default: 0] += tensor.count
                 if block.partOf == nil { assigned = true }
             }
@@ -88,157 +106,73 @@ public struct ModelInspection: Sendable {
     }
 }
 
-// MARK: - The analytic count (mirror of count_macs.analytic_macs and of the module tree)
+// MARK: - Counting from the model
 
 extension ModelInspection {
-    private static func conv(_ input: Int, _ output: Int, _ k: Int, bias: Bool) -> Int {
-        input * output * k * k + (bias ? output : 0)
-    }
-
-    private static func linear(_ input: Int, _ output: Int, bias: Bool = true) -> Int {
-        input * output + (bias ? output : 0)
-    }
-
-    /// MACs of a convolution producing an `outputPixels` map.
-    private static func convMACs(_ input: Int, _ output: Int, _ k: Int, outputPixels: Int) -> Int {
-        input * output * k * k * outputPixels
-    }
-
-    /// MACs of a transposed convolution over an `inputPixels` map (each input pixel is scattered to k*k outputs).
-    private static func convTransposeMACs(_ input: Int, _ output: Int, _ k: Int, inputPixels: Int) -> Int {
-        input * output * k * k * inputPixels
-    }
-
-    private static func count(_ cfg: GKNetConfiguration, height: Int, width: Int) -> [Block] {
-        let c = [4] + cfg.encoderWidths  // c[l] = C_l, c[0] = input channels
-        func pixels(_ level: Int) -> Int { (height >> level) * (width >> level) }
-        let d = cfg.lreWidth
-        let (tokenHeight, tokenWidth) = (height >> 4, width >> 4)
-        let tokens = tokenHeight * tokenWidth
-        let k2 = cfg.kernelSize * cfg.kernelSize
-        let batchNorm = { (channels: Int) in 2 * channels }
-        var blocks: [Block] = []
-
-        // E1..E4: Down (Conv4x4 s2, BN) + residual block (2 x Conv3x3, BN).
-        for level in 1...4 {
-            let (input, output) = (c[level - 1], c[level])
-            blocks.append(
-                Block(
-                    id: "E\(level)", name: "encoder stage \(level)", parameterPrefixes: ["encoder.stages.\(level)"],
-                    parameters: conv(input, output, 4, bias: false) + batchNorm(output) + 2
-                        * (conv(output, output, 3, bias: false) + batchNorm(output)),
-                    macs: convMACs(input, output, 4, outputPixels: pixels(level)) + 2
-                        * convMACs(output, output, 3, outputPixels: pixels(level)),
-                    dynConvMACs: 0))
+    /// The blocks of docs/model.md "Layer by layer" that `model` has (by its module paths), in order.
+    private static func blockLayout(of model: GKNet) -> [Block] {
+        let paths = Set(model.namedModules().map(\.0))
+        func block(_ id: String, _ name: String, _ prefixes: [String], partOf: String? = nil) -> Block {
+            Block(
+                id: id, name: name, parameterPrefixes: prefixes, parameters: 0, macs: 0, dynConvMACs: 0, partOf: partOf)
         }
-
-        // L: Conv1x1 C_4 -> D; positional embedding and transformer blocks when useLRE.
-        var lreParameters = conv(c[4], d, 1, bias: true)
-        var lreMACs = convMACs(c[4], d, 1, outputPixels: tokens)
-        if cfg.useLRE {
-            let grid = cfg.positionGrid
-            let hidden = cfg.lreMLPRatio * d
-            let perBlock = 2 * d + (3 * d * d + 3 * d) + linear(d, d) + 2 * d + linear(d, hidden) + linear(hidden, d)
-            lreParameters += grid * grid * d + cfg.lreDepth * perBlock + 2 * d
-            if tokenHeight != grid || tokenWidth != grid {
-                // resize rows, then columns
-                lreMACs += tokenHeight * grid * grid * d + tokenHeight * d * grid * tokenWidth
+        var blocks = (1...4).map { block("E\($0)", "encoder stage \($0)", ["encoder.stages.\($0)"]) }
+        blocks.append(block("L", "LRE", ["lre"]))
+        for level in [3, 2, 1] where paths.contains("kpb.\(level)") {
+            blocks.append(block("K\(level)", "KPB level \(level)", ["kpb.\(level)"]))
+            if paths.contains("kpb.\(level).scf") {
+                blocks.append(block("S\(level)", "SCF level \(level)", ["kpb.\(level).scf"], partOf: "K\(level)"))
             }
-            lreMACs +=
-                cfg.lreDepth
-                * (tokens * d * 3 * d  // in_proj
-                    + 2 * tokens * tokens * d  // QK^T and AV, all heads
-                    + tokens * d * d  // out_proj
-                    + 2 * tokens * d * hidden)  // MLP
         }
-        blocks.append(
-            Block(
-                id: "L", name: "LRE", parameterPrefixes: ["lre"], parameters: lreParameters, macs: lreMACs,
-                dynConvMACs: 0))
-
-        // K3..K1: up (Conv3x3, BN), merge (Conv1x1, BN), SCF or fuse, kernel head.
-        var previous = d
-        let a = cfg.scfAttentionWidth
-        for level in cfg.kernelLevelList {
-            let (cl, p) = (c[level], pixels(level))
-            var parameters =
-                conv(previous, cl, 3, bias: false) + batchNorm(cl) + conv(2 * cl, cl, 1, bias: false) + batchNorm(cl)
-            var macs = convMACs(previous, cl, 3, outputPixels: p) + convMACs(2 * cl, cl, 1, outputPixels: p)
-            var scf: Block?
-            if cfg.useSCF {
-                let z = cfg.squeezeWidth(channels: cl)
-                let scfParameters =
-                    conv(cl, a, 1, bias: true) + linear(d, a, bias: false) + linear(d, cl)
-                    + conv(cl, cl, 1, bias: true) + linear(cl, z) + linear(z, 2 * cl)
-                let scfMACs =
-                    p * cl * a  // query
-                    + tokens * d * a  // key
-                    + tokens * d * cl  // value
-                    + p * tokens * a  // logits
-                    + p * tokens * cl  // A V
-                    + p * cl * cl  // project
-                    + cl * z + z * 2 * cl  // gate
-                scf = Block(
-                    id: "S\(level)", name: "SCF level \(level)", parameterPrefixes: ["kpb.\(level).scf"],
-                    parameters: scfParameters, macs: scfMACs, dynConvMACs: 0, partOf: "K\(level)")
-                parameters += scfParameters
-                macs += scfMACs
-            } else {
-                parameters += conv(cl + d, cl, 1, bias: false) + batchNorm(cl)
-                macs += convMACs(cl + d, cl, 1, outputPixels: p)
-            }
-            if cfg.useKernelModulation {
-                let taps = cfg.kernelGroups(channels: cl) * k2
-                parameters += conv(cl, cl, 3, bias: true) + conv(cl, taps, 1, bias: true)
-                macs += convMACs(cl, cl, 3, outputPixels: p) + convMACs(cl, taps, 1, outputPixels: p)
-            }
-            blocks.append(
-                Block(
-                    id: "K\(level)", name: "KPB level \(level)", parameterPrefixes: ["kpb.\(level)"],
-                    parameters: parameters, macs: macs, dynConvMACs: 0))
-            if let scf { blocks.append(scf) }
-            previous = cl
-        }
-
-        // D4: Conv1x1 (C_4 + D -> C_4), BN.
-        blocks.append(
-            Block(
-                id: "D4", name: "decoder bottleneck", parameterPrefixes: ["decoder.bottleneck"],
-                parameters: conv(c[4] + d, c[4], 1, bias: false) + batchNorm(c[4]),
-                macs: convMACs(c[4] + d, c[4], 1, outputPixels: tokens), dynConvMACs: 0))
-        // D3..D1: ConvT4x4 s2 + BN, Conv3x3 + BN, DynConv where kernels are predicted.
-        for level in [3, 2, 1] {
-            let (input, output) = (c[level + 1], c[level])
-            let modulated = cfg.useKernelModulation && cfg.kernelLevelList.contains(level)
-            blocks.append(
-                Block(
-                    id: "D\(level)", name: "decoder level \(level)", parameterPrefixes: ["decoder.levels.\(level)"],
-                    parameters: conv(input, output, 4, bias: false) + batchNorm(output)
-                        + conv(output, output, 3, bias: false) + batchNorm(output),
-                    macs: convTransposeMACs(input, output, 4, inputPixels: pixels(level + 1))
-                        + convMACs(output, output, 3, outputPixels: pixels(level)),
-                    dynConvMACs: modulated ? output * k2 * pixels(level) : 0))
-        }
-        // D0: ConvT4x4 s2 + BN, Conv3x3 (bias).
-        let d0 = cfg.decoderOutputWidth
-        blocks.append(
-            Block(
-                id: "D0", name: "decoder level 0", parameterPrefixes: ["decoder.levels.0"],
-                parameters: conv(c[1], d0, 4, bias: false) + batchNorm(d0) + conv(d0, d0, 3, bias: true),
-                macs: convTransposeMACs(c[1], d0, 4, inputPixels: pixels(1))
-                    + convMACs(d0, d0, 3, outputPixels: pixels(0)),
-                dynConvMACs: 0))
-        // H: Conv1x1 -> RGB, residual or affine transform (+ the learned blend's Conv1x1 -> 1).
-        let learned = cfg.outputBlend == .learned
-        let headChannels = cfg.output.channels
-        blocks.append(
-            Block(
-                id: "H", name: "head (+ blend)", parameterPrefixes: ["head", "blend"],
-                parameters: conv(d0, headChannels, 1, bias: true) + (learned ? conv(d0, 1, 1, bias: true) : 0),
-                macs: convMACs(d0, headChannels, 1, outputPixels: pixels(0))
-                    + (learned ? convMACs(d0, 1, 1, outputPixels: pixels(0)) : 0),
-                dynConvMACs: 0))
+        blocks.append(block("D4", "decoder bottleneck", ["decoder.bottleneck"]))
+        blocks += [3, 2, 1, 0].map { block("D\($0)", "decoder level \($0)", ["decoder.levels.\($0)"]) }
+        blocks.append(block("H", "head (+ blend)", ["head", "blend"]))
         return blocks
+    }
+
+    /// Parameters from the modules, MACs from a traced forward, both grouped into the blocks.
+    private static func count(_ model: GKNet, height: Int, width: Int) -> [Block] {
+        var blocks = blockLayout(of: model)
+        let parameters = parameterCounts(of: model, blocks: blocks)
+        for index in blocks.indices { blocks[index].parameters = parameters[blocks[index].id, default: 0] }
+
+        // Each op is charged to the module whose weight it applies, else to the innermost module
+        // that declared a cost scope around it (attention products, DynConv, the resize).
+        var owners: [ObjectIdentifier: String] = [:]
+        for (path, module) in model.namedModules() { owners[ObjectIdentifier(module)] = path }
+        for (name, tensor) in model.namedParameters() {
+            owners[ObjectIdentifier(tensor)] = name.split(separator: ".").dropLast().joined(separator: ".")
+        }
+        var unassigned: [String] = []
+        for entry in traceForward(model, height: height, width: width) {
+            let path =
+                entry.parameter.flatMap { owners[$0] } ?? entry.scopes.reversed().lazy.compactMap { owners[$0] }.first
+            let matching = path.map { path in blocks.indices.filter { blocks[$0].contains(path) } } ?? []
+            if matching.isEmpty { unassigned.append("\(entry.op) (\(path ?? "no module"))") }
+            for index in matching {
+                if entry.op == "applyPixelKernels" {
+                    blocks[index].dynConvMACs += entry.macs
+                } else {
+                    blocks[index].macs += entry.macs
+                }
+            }
+        }
+        precondition(unassigned.isEmpty, "ModelInspection: MACs of ops outside every block: \(unassigned)")
+        return blocks
+    }
+
+    /// The cost entries of one batch-1 inference forward at `height` x `width`.
+    private static func traceForward(_ model: GKNet, height: Int, width: Int) -> [CostTracer.Entry] {
+        let composite = Tensor(repeating: 0.5, shape: [1, 3, height, width])
+        var maskValues = [Float](repeating: 0, count: height * width)
+        for y in (height / 4)..<(height / 2) {
+            for x in (width / 4)..<(width / 2) { maskValues[y * width + x] = 1 }
+        }
+        let mask = Tensor(shape: [1, 1, height, width], data: maskValues)
+        let wasTraining = model.isTraining
+        defer { model.train(wasTraining) }
+        model.eval()
+        return CostTracer.trace { withoutGradient { model(composite: composite, mask: mask) } }.entries
     }
 }
 

@@ -47,18 +47,20 @@ final class SelectiveCorrelationFusion: Module {
         let scale = 1 / Float(headWidth).squareRoot()
         // N x h x T x C/h
         let values = value(tokens).reshaped([n, tokenCount, heads, c / heads]).permuted([0, 2, 1, 3])
-        let gathered: Tensor  // N x h x C/h x HW
-        if topK > 0 && topK < tokenCount {
-            let queries = q.reshaped([n, heads, headWidth, h * w]).permuted([0, 1, 3, 2])  // N x h x HW x dh
-            let keys = key(tokens).reshaped([n, tokenCount, heads, headWidth]).permuted([0, 2, 3, 1])  // N x h x dh x T
-            var logits = matmul(queries, keys) * scale  // N x h x HW x T
-            if let tokenBias { logits = logits + tokenBias }
-            logits = logits + topKMask(logits, k: topK)
-            gathered = matmul(logits.softmax(axis: -1), values).permuted([0, 1, 3, 2])
-        } else {
+        // The attention applies no weight of its own: a cost trace charges it to this module.
+        let gathered = CostTracer.scope(self) { () -> Tensor in  // N x h x C/h x HW
+            if topK > 0 && topK < tokenCount {
+                let queries = q.reshaped([n, heads, headWidth, h * w]).permuted([0, 1, 3, 2])  // N x h x HW x dh
+                // N x h x dh x T
+                let keys = key(tokens).reshaped([n, tokenCount, heads, headWidth]).permuted([0, 2, 3, 1])
+                var logits = matmul(queries, keys) * scale  // N x h x HW x T
+                if let tokenBias { logits = logits + tokenBias }
+                logits = logits + topKMask(logits, k: topK)
+                return matmul(logits.softmax(axis: -1), values).permuted([0, 1, 3, 2])
+            }
             // The same attention, fused and tiled: no N x h x HW x T matrix, no permute of the queries.
             let keys = key(tokens).reshaped([n, tokenCount, heads, headWidth]).permuted([0, 2, 1, 3])  // N x h x T x dh
-            gathered = tokenAttention(
+            return tokenAttention(
                 queries: q.reshaped([n, heads, headWidth, h * w]), keys: keys, values: values, scale: scale,
                 bias: tokenBias?.reshaped([n, tokenCount]))
         }

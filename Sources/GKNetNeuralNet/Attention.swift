@@ -78,13 +78,16 @@ public final class MultiHeadAttention: Module {
             "MultiHeadAttention: query \(query.shape), key \(key.shape), value \(value.shape) do not fit [N, L, "
                 + "\(d)], [N, S, \(keyDimension)], [N, S, \(valueDimension)]"
         )
-        let (q, k, v) = project(query: query, key: key, value: value)
         let (n, l, s, e) = (query.shape[0], query.shape[1], key.shape[1], d / heads)
-        let qHeads = q.reshaped([n, l, heads, e]).permuted([0, 2, 1, 3])  // [N, h, L, E]
-        let kHeadsT = k.reshaped([n, s, heads, e]).permuted([0, 2, 3, 1])  // [N, h, E, S]
-        let vHeads = v.reshaped([n, s, heads, e]).permuted([0, 2, 1, 3])  // [N, h, S, E]
-        let scores = matmul(qHeads * (1 / Float(e).squareRoot()), kHeadsT)  // [N, h, L, S]
-        let attended = matmul(scores.softmax(axis: 3), vHeads)  // [N, h, L, E]
+        // The products use transposed or sliced weights, or none: a cost trace charges them to this module.
+        let attended = CostTracer.scope(self) { () -> Tensor in
+            let (q, k, v) = project(query: query, key: key, value: value)
+            let qHeads = q.reshaped([n, l, heads, e]).permuted([0, 2, 1, 3])  // [N, h, L, E]
+            let kHeadsT = k.reshaped([n, s, heads, e]).permuted([0, 2, 3, 1])  // [N, h, E, S]
+            let vHeads = v.reshaped([n, s, heads, e]).permuted([0, 2, 1, 3])  // [N, h, S, E]
+            let scores = matmul(qHeads * (1 / Float(e).squareRoot()), kHeadsT)  // [N, h, L, S]
+            return matmul(scores.softmax(axis: 3), vHeads)  // [N, h, L, E]
+        }
         return outProj(attended.permuted([0, 2, 1, 3]).reshaped([n, l, d]))
     }
 

@@ -37,10 +37,16 @@ extension Tensor {
     /// Nothing is kept when gradient recording is off or no input requires a gradient.
     @discardableResult
     public func recorded(_ name: String, inputs: [Tensor], pullback: @escaping Pullback) -> Tensor {
-        guard GradientMode.isEnabled, inputs.contains(where: { $0.requiresGrad }) else { return self }
+        guard Tensor.isRecording(inputs) else { return self }
         requiresGrad = true
         node = TapeNode(inputs: inputs, name: name, pullback: pullback)
         return self
+    }
+
+    /// Whether an op on `inputs` is recorded: gradient recording is on and some input requires a gradient.
+    @inline(__always)
+    static func isRecording(_ inputs: [Tensor]) -> Bool {
+        GradientMode.isEnabled && inputs.contains { $0.requiresGrad }
     }
 
     /// Whether this tensor is a leaf of the graph (no recorded producer).

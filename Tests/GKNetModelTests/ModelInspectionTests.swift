@@ -1,4 +1,5 @@
-// ModelInspection (parameters and MACs per block) against Scripts/reference/count_macs.py
+// ModelInspection (parameters and MACs per block, counted from the model and a traced forward) against
+// Scripts/reference/count_macs.py
 // (Tests/Fixtures/model_inspect/blocks.json) and the real model; MemoryStatistics and the measured
 // forward peak; loading a checkpoint for `gknet inspect --model`.
 import Foundation
@@ -64,7 +65,7 @@ private struct InspectFixture: Decodable {
 }
 
 @Suite struct ModelInspectionTests {
-    // MARK: Analytic counts
+    // MARK: Counts against count_macs.py
 
     @Test(arguments: InspectFixture.shared.cases)
     fileprivate func blocksMatchCountMacs(_ reference: InspectFixture.Case) throws {
@@ -127,8 +128,9 @@ private struct InspectFixture: Decodable {
             "\(name): \(inspection.totalMACs) MACs, target \(targetGMAC) G")
     }
 
-    /// The analytic per-block parameter counts equal the real model's `namedParameters()` grouped
-    /// by prefix, for the presets and every ablation configuration of the fixture.
+    /// The per-block parameter counts equal the real model's `namedParameters()` grouped by prefix,
+    /// and the analytic count the checkpoint guard uses (`GKNetConfiguration.parameterCount`) equals
+    /// the model's, for the presets and every ablation configuration of the fixture.
     @Test func parameterCountsMatchTheRealModel() throws {
         var configurations = [try GKNetConfiguration.preset("small"), try GKNetConfiguration.preset("tiny")]
         configurations += InspectFixture.shared.cases.filter { $0.name.hasPrefix("tiny ") }.map(\.config)
@@ -144,6 +146,7 @@ private struct InspectFixture: Decodable {
                 )
             }
             #expect(model.parameterCount == inspection.totalParameters)
+            #expect(configuration.parameterCount == model.parameterCount, "the checkpoint guard's count")
         }
     }
 

@@ -135,23 +135,9 @@ func poolWindow(_ o: Int, _ stride: Int, _ padding: Int, _ kernel: Int, _ size: 
     return (max(start, 0), min(end, size), end - start)
 }
 
-/// Adaptive pooling geometry: output cell i covers input [floor(i·H/Ho), ceil((i+1)·H/Ho)).
-public struct AdaptivePool2dGeometry: Equatable, Sendable {
-    public var planes: Int
-    public var inputHeight: Int
-    public var inputWidth: Int
-    public var outputHeight: Int
-    public var outputWidth: Int
-
-    public init(planes: Int, inputHeight: Int, inputWidth: Int, outputHeight: Int, outputWidth: Int) {
-        self.planes = planes
-        self.inputHeight = inputHeight
-        self.inputWidth = inputWidth
-        self.outputHeight = outputHeight
-        self.outputWidth = outputWidth
-    }
-
-    /// PyTorch's `start_index = floor(i·in/out)` and `end_index = ceil((i+1)·in/out)`.
+extension ResampleGeometry {
+    /// Adaptive pooling's bins: output cell i covers input [floor(i·in/out), ceil((i+1)·in/out))
+    /// (PyTorch's `start_index` and `end_index`).
     @inline(__always)
     static func bin(_ i: Int, input: Int, output: Int) -> Range<Int> {
         (i * input) / output..<((i + 1) * input + output - 1) / output
@@ -160,16 +146,16 @@ public struct AdaptivePool2dGeometry: Equatable, Sendable {
 
 /// `out[p,oy,ox] = mean of x[p, rows(oy), columns(ox)]` with PyTorch's adaptive bins (which may overlap).
 public func adaptiveAvgPool2dForward(
-    output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, geometry g: AdaptivePool2dGeometry
+    output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, geometry g: ResampleGeometry
 ) {
     let (h, w, oh, ow) = (g.inputHeight, g.inputWidth, g.outputHeight, g.outputWidth)
     parallelChunks(g.planes * oh, minimumPerThread: max(1, 4096 / max(1, w * (h / oh + 1)))) { rows in
         for row in rows {
             let plane = row / oh
-            let ys = AdaptivePool2dGeometry.bin(row % oh, input: h, output: oh)
+            let ys = ResampleGeometry.bin(row % oh, input: h, output: oh)
             let source = input + plane * h * w
             for ox in 0..<ow {
-                let xs = AdaptivePool2dGeometry.bin(ox, input: w, output: ow)
+                let xs = ResampleGeometry.bin(ox, input: w, output: ow)
                 var total: Float = 0
                 for iy in ys {
                     for ix in xs { total += source[iy * w + ix] }
@@ -183,16 +169,16 @@ public func adaptiveAvgPool2dForward(
 /// In the forward pass: `out[p,oy,ox] = Σ_{bin} x[p,iy,ix] / area`, so `dx[p,iy,ix] += dOut[p,oy,ox] / area`
 /// for every bin containing (iy, ix).
 public func adaptiveAvgPool2dBackward(
-    dInput: UnsafeMutablePointer<Float>, dOutput: UnsafePointer<Float>, geometry g: AdaptivePool2dGeometry
+    dInput: UnsafeMutablePointer<Float>, dOutput: UnsafePointer<Float>, geometry g: ResampleGeometry
 ) {
     let (h, w, oh, ow) = (g.inputHeight, g.inputWidth, g.outputHeight, g.outputWidth)
     parallelChunks(g.planes, minimumPerThread: max(1, 4096 / max(1, h * w))) { planes in
         for plane in planes {
             let target = dInput + plane * h * w
             for oy in 0..<oh {
-                let ys = AdaptivePool2dGeometry.bin(oy, input: h, output: oh)
+                let ys = ResampleGeometry.bin(oy, input: h, output: oh)
                 for ox in 0..<ow {
-                    let xs = AdaptivePool2dGeometry.bin(ox, input: w, output: ow)
+                    let xs = ResampleGeometry.bin(ox, input: w, output: ow)
                     let share = dOutput[(plane * oh + oy) * ow + ox] / Float(ys.count * xs.count)
                     for iy in ys {
                         for ix in xs { target[iy * w + ix] += share }

@@ -62,8 +62,8 @@ public struct InterpolationTaps: Sendable {
     }
 }
 
-/// Planes of H x W resampled to Ho x Wo.
-public struct ResizeGeometry: Equatable, Sendable {
+/// Planes of H x W resampled to Ho x Wo (resizes and adaptive pooling).
+public struct ResampleGeometry: Equatable, Sendable {
     public var planes: Int
     public var inputHeight: Int
     public var inputWidth: Int
@@ -83,7 +83,7 @@ public struct ResizeGeometry: Equatable, Sendable {
 /// first blends its source rows (a vectorised pass over the input width), then gathers columns.
 public func resizeForward(
     output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, rows: InterpolationTaps,
-    columns: InterpolationTaps, geometry g: ResizeGeometry
+    columns: InterpolationTaps, geometry g: ResampleGeometry
 ) {
     let (w, oh, ow) = (g.inputWidth, g.outputHeight, g.outputWidth)
     let (rowTaps, columnTaps) = (rows.tapCount, columns.tapCount)
@@ -135,7 +135,7 @@ public func resizeForward(
 /// Separably: each gradient row is scattered onto the input columns, then added to its source rows.
 public func resizeBackward(
     dInput: UnsafeMutablePointer<Float>, dOutput: UnsafePointer<Float>, rows: InterpolationTaps,
-    columns: InterpolationTaps, geometry g: ResizeGeometry
+    columns: InterpolationTaps, geometry g: ResampleGeometry
 ) {
     let (w, oh, ow) = (g.inputWidth, g.outputHeight, g.outputWidth)
     let (rowTaps, columnTaps) = (rows.tapCount, columns.tapCount)

@@ -6,19 +6,12 @@
 /// - Returns: the broadcast shape and the values.
 @inline(__always)
 func broadcastBinary(_ a: Tensor, _ b: Tensor, _ opName: String, _ op: (Float, Float) -> Float) -> ([Int], [Float]) {
-    let shape = a.shape == b.shape ? a.shape : broadcastShape(a.shape, b.shape)
+    let shape = broadcastShape(a, b)
     let plan = BroadcastPlan(a: a.shape, b: b.shape, output: shape)
-    let count = shape.elementCount
-    let values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-        a.data.withUnsafeBufferPointer { pa in
-            b.data.withUnsafeBufferPointer { pb in
-                if count > 0 {
-                    broadcastForward(
-                        output: buffer.baseAddress!, a: pa.baseAddress!, b: pb.baseAddress!, plan: plan, op)
-                }
-            }
+    let values = newBuffer(shape.elementCount) { out in
+        borrow(a.data, b.data) { pa, pb in
+            broadcastForward(output: out.baseAddress!, a: pa.baseAddress!, b: pb.baseAddress!, plan: plan, op)
         }
-        initialized = count
     }
     return (shape, values)
 }
@@ -26,24 +19,26 @@ func broadcastBinary(_ a: Tensor, _ b: Tensor, _ opName: String, _ op: (Float, F
 /// Sums a gradient of shape `broadcast` back to `shape` (the adjoint of broadcasting).
 public func reduceToShape(_ gradient: [Float], from broadcast: [Int], to shape: [Int]) -> [Float] {
     if broadcast == shape { return gradient }
-    var out = [Float](repeating: 0, count: shape.elementCount)
-    guard !gradient.isEmpty else { return out }
     let plan = BroadcastPlan(a: shape, b: broadcast, output: broadcast)
-    out.withUnsafeMutableBufferPointer { target in
-        gradient.withUnsafeBufferPointer { source in
-            broadcastReduce(target: target.baseAddress!, gradient: source.baseAddress!, plan: plan)
-        }
+    return newBuffer(shape.elementCount, zeroed: true) { target in
+        guard !gradient.isEmpty else { return }
+        borrow(gradient) { broadcastReduce(target: target.baseAddress!, gradient: $0.baseAddress!, plan: plan) }
     }
-    return out
+}
+
+/// The shape `a op b` broadcasts to.
+@inline(__always)
+private func broadcastShape(_ a: Tensor, _ b: Tensor) -> [Int] {
+    a.shape == b.shape ? a.shape : broadcastShape(a.shape, b.shape)
 }
 
 extension Tensor {
     /// `a + b` with broadcasting.
     public static func + (a: Tensor, b: Tensor) -> Tensor {
-        let profiled = OpProfiler.begin()
-        defer { OpProfiler.end(profiled, "add") }
-        let (shape, values) = broadcastBinary(a, b, "add", +)
-        return Tensor(shape: shape, data: values).recorded("add", inputs: [a, b]) { dOut in
+        let shape = broadcastShape(a, b)
+        return Tensor.op("add", inputs: [a, b], shape: shape) {
+            broadcastBinary(a, b, "add", +).1
+        } backward: { dOut in
             [
                 a.requiresGrad ? reduceToShape(dOut, from: shape, to: a.shape) : nil,
                 b.requiresGrad ? reduceToShape(dOut, from: shape, to: b.shape) : nil,
@@ -53,10 +48,10 @@ extension Tensor {
 
     /// `a - b` with broadcasting.
     public static func - (a: Tensor, b: Tensor) -> Tensor {
-        let profiled = OpProfiler.begin()
-        defer { OpProfiler.end(profiled, "subtract") }
-        let (shape, values) = broadcastBinary(a, b, "sub", -)
-        return Tensor(shape: shape, data: values).recorded("sub", inputs: [a, b]) { dOut in
+        let shape = broadcastShape(a, b)
+        return Tensor.op("sub", profiledAs: "subtract", inputs: [a, b], shape: shape) {
+            broadcastBinary(a, b, "sub", -).1
+        } backward: { dOut in
             [
                 a.requiresGrad ? reduceToShape(dOut, from: shape, to: a.shape) : nil,
                 b.requiresGrad ? reduceToShape(mapElements(dOut) { -$0 }, from: shape, to: b.shape) : nil,
@@ -66,10 +61,10 @@ extension Tensor {
 
     /// `a * b` elementwise with broadcasting.
     public static func * (a: Tensor, b: Tensor) -> Tensor {
-        let profiled = OpProfiler.begin()
-        defer { OpProfiler.end(profiled, "multiply") }
-        let (shape, values) = broadcastBinary(a, b, "mul", *)
-        return Tensor(shape: shape, data: values).recorded("mul", inputs: [a, b]) { dOut in
+        let shape = broadcastShape(a, b)
+        return Tensor.op("mul", profiledAs: "multiply", inputs: [a, b], shape: shape) {
+            broadcastBinary(a, b, "mul", *).1
+        } backward: { dOut in
             // in the forward pass: out = a * b, so d a = dOut * b and d b = dOut * a
             let dOutTensor = Tensor(shape: shape, data: dOut)
             return [
@@ -83,10 +78,11 @@ extension Tensor {
 
     /// `a / b` elementwise with broadcasting.
     public static func / (a: Tensor, b: Tensor) -> Tensor {
-        let profiled = OpProfiler.begin()
-        defer { OpProfiler.end(profiled, "divide") }
-        let (shape, values) = broadcastBinary(a, b, "div", /)
-        return Tensor(shape: shape, data: values).recorded("div", inputs: [a, b]) { dOut in
+        let shape = broadcastShape(a, b)
+        return Tensor.op("div", profiledAs: "divide", inputs: [a, b], shape: shape) {
+            let values = broadcastBinary(a, b, "div", /).1
+            return (values, values)
+        } backward: { dOut, values in
             // out = a / b: d a = dOut / b; d b = -dOut * a / b^2 = -dOut * out / b
             let dOutTensor = Tensor(shape: shape, data: dOut)
             var db: [Float]? = nil
@@ -116,18 +112,18 @@ extension Tensor {
 
     /// `a + s` for a scalar `s`.
     public func addingScalar(_ s: Float) -> Tensor {
-        let profiled = OpProfiler.begin()
-        defer { OpProfiler.end(profiled, "addScalar") }
-        return Tensor(shape: shape, data: mapElements(data) { $0 + s }).recorded("addScalar", inputs: [self]) { dOut in
-            [dOut]
+        Tensor.op("addScalar", inputs: [self], shape: shape) {
+            mapElements(data) { $0 + s }
+        } backward: {
+            [$0]
         }
     }
 
     /// `a * s` for a scalar `s`.
     public func scaled(by s: Float) -> Tensor {
-        let profiled = OpProfiler.begin()
-        defer { OpProfiler.end(profiled, "scale") }
-        return Tensor(shape: shape, data: mapElements(data) { $0 * s }).recorded("scale", inputs: [self]) { dOut in
+        Tensor.op("scale", inputs: [self], shape: shape) {
+            mapElements(data) { $0 * s }
+        } backward: { dOut in
             [mapElements(dOut) { $0 * s }]
         }
     }
@@ -136,15 +132,12 @@ extension Tensor {
 /// `values.map(transform)` as a parallel, vectorisable loop into a fresh array.
 @inline(__always)
 func mapElements(_ values: [Float], _ transform: (Float) -> Float) -> [Float] {
-    let count = values.count
-    return [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-        values.withUnsafeBufferPointer { source in
-            if let out = buffer.baseAddress, let input = source.baseAddress {
-                parallelChunks(count, minimumPerThread: cheapElementwiseGrain) { range in
-                    for i in range { out[i] = transform(input[i]) }
-                }
+    newBuffer(values.count) { out in
+        borrow(values) { input in
+            guard let out = out.baseAddress, let input = input.baseAddress else { return }
+            parallelChunks(values.count, minimumPerThread: cheapElementwiseGrain) { range in
+                for i in range { out[i] = transform(input[i]) }
             }
         }
-        initialized = count
     }
 }

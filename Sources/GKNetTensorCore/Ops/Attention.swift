@@ -20,79 +20,69 @@
 ///     a constant (it must not require a gradient).
 /// - Returns: N x heads x Dv x HW.
 public func tokenAttention(queries: Tensor, keys: Tensor, values: Tensor, scale: Float, bias: Tensor? = nil) -> Tensor {
-    let profiled = OpProfiler.begin()
-    defer { OpProfiler.end(profiled, "tokenAttention S=\(queries.shape[3]) T=\(keys.shape[2])") }
-    let context = "tokenAttention: queries \(queries.shape), keys \(keys.shape), values \(values.shape)"
-    precondition(
-        queries.rank == 4 && keys.rank == 4 && values.rank == 4,
-        "\(context) must all have rank 4 (N x h x Dq x S, N x h x T x Dq, N x h x T x Dv)")
-    let (n, heads, queryWidth, positions) = (queries.shape[0], queries.shape[1], queries.shape[2], queries.shape[3])
-    let tokens = keys.shape[2]
-    precondition(
-        keys.shape == [n, heads, tokens, queryWidth] && values.shape[0] == n && values.shape[1] == heads
-            && values.shape[2] == tokens,
-        "\(context) do not match (need keys [N, h, T, Dq] and values [N, h, T, Dv])")
-    if let bias {
-        precondition(
-            bias.count == n * tokens && bias.rank >= 1 && bias.shape[0] == n,
-            "\(context) and bias \(bias.shape): the bias needs N x T = \(n) x \(tokens) elements")
-        precondition(!bias.requiresGrad, "\(context): the bias \(bias.shape) must be a constant (no gradient)")
-    }
-    let geometry = TokenAttentionGeometry(
-        batch: n, heads: heads, queryWidth: queryWidth, valueWidth: values.shape[3], positions: positions,
-        tokens: tokens)
+    let geometry = TokenAttentionGeometry(queries: queries, keys: keys, values: values, bias: bias)
     let recording = GradientMode.isEnabled && (queries.requiresGrad || keys.requiresGrad || values.requiresGrad)
     let (q, k, v, b) = (queries.data, keys.data, values.data, bias?.data)
-    var logSumExp: [Float] = recording ? [Float](repeating: 0, count: geometry.rowCount) : []
-    let output = [Float](unsafeUninitializedCapacity: geometry.outputCount) { buffer, initialized in
-        q.withUnsafeBufferPointer { qp in
-            k.withUnsafeBufferPointer { kp in
-                v.withUnsafeBufferPointer { vp in
-                    withOptionalBuffer(b) { bp in
-                        logSumExp.withUnsafeMutableBufferPointer { lp in
-                            tokenAttentionForward(
-                                output: buffer.baseAddress!, logSumExp: recording ? lp.baseAddress : nil,
-                                queries: qp.baseAddress!,
-                                keys: kp.baseAddress!, values: vp.baseAddress!, bias: bp?.baseAddress, scale: scale,
-                                geometry: geometry)
-                        }
-                    }
+    return Tensor.op(
+        "tokenAttention", profiledAs: "tokenAttention S=\(geometry.positions) T=\(geometry.tokens)",
+        inputs: [queries, keys, values],
+        shape: [geometry.batch, geometry.heads, geometry.valueWidth, geometry.positions], macs: geometry.macs
+    ) {
+        // Forward: P = softmax(scale · Q K + bias) tile by tile, out = P V; keeps log Σ exp per row for backward.
+        var logSumExp: [Float] = recording ? [Float](repeating: 0, count: geometry.rowCount) : []
+        let output = newBuffer(geometry.outputCount) { out in
+            borrow(q, k, v, b) { qp, kp, vp, bp in
+                borrowMutable(&logSumExp) { lp in
+                    tokenAttentionForward(
+                        output: out.baseAddress!, logSumExp: recording ? lp.baseAddress : nil,
+                        queries: qp.baseAddress!, keys: kp.baseAddress!, values: vp.baseAddress!,
+                        bias: bp?.baseAddress, scale: scale, geometry: geometry)
                 }
             }
         }
-        initialized = geometry.outputCount
+        return (output, logSumExp)
+    } backward: { dOut, logSumExp in
+        // Backward: P is rebuilt tile by tile from the saved log Σ exp.
+        let (dq, dk, dv) = gradients(
+            (geometry.queryCount, queries.requiresGrad), (geometry.keyCount, keys.requiresGrad),
+            (geometry.valueCount, values.requiresGrad)
+        ) { dqp, dkp, dvp in
+            borrow(dOut, q, k, v, b, logSumExp) { dy, qp, kp, vp, bp, lp in
+                tokenAttentionBackward(
+                    dQueries: dqp?.baseAddress, dKeys: dkp?.baseAddress, dValues: dvp?.baseAddress,
+                    dOutput: dy.baseAddress!, queries: qp.baseAddress!,
+                    keys: kp.baseAddress!, values: vp.baseAddress!, bias: bp?.baseAddress, logSumExp: lp.baseAddress!,
+                    scale: scale, geometry: geometry)
+            }
+        }
+        return [dq, dk, dv]
     }
-    let savedLogSumExp = logSumExp
-    return Tensor(shape: [n, heads, geometry.valueWidth, positions], data: output)
-        .recorded("tokenAttention", inputs: [queries, keys, values]) { dOut in
-            var dq: [Float]? = queries.requiresGrad ? [Float](repeating: 0, count: geometry.queryCount) : nil
-            var dk: [Float]? = keys.requiresGrad ? [Float](repeating: 0, count: geometry.keyCount) : nil
-            var dv: [Float]? = values.requiresGrad ? [Float](repeating: 0, count: geometry.valueCount) : nil
-            dOut.withUnsafeBufferPointer { dop in
-                q.withUnsafeBufferPointer { qp in
-                    k.withUnsafeBufferPointer { kp in
-                        v.withUnsafeBufferPointer { vp in
-                            withOptionalBuffer(b) { bp in
-                                savedLogSumExp.withUnsafeBufferPointer { lp in
-                                    withOptionalMutableBuffer(&dq) { dqp in
-                                        withOptionalMutableBuffer(&dk) { dkp in
-                                            withOptionalMutableBuffer(&dv) { dvp in
-                                                tokenAttentionBackward(
-                                                    dQueries: dqp?.baseAddress, dKeys: dkp?.baseAddress,
-                                                    dValues: dvp?.baseAddress, dOutput: dop.baseAddress!,
-                                                    queries: qp.baseAddress!, keys: kp.baseAddress!,
-                                                    values: vp.baseAddress!,
-                                                    bias: bp?.baseAddress, logSumExp: lp.baseAddress!, scale: scale,
-                                                    geometry: geometry)
-                                            }
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            return [dq, dk, dv]
+}
+
+extension TokenAttentionGeometry {
+    /// The checked geometry of `tokenAttention(queries:keys:values:scale:bias:)`.
+    init(queries: Tensor, keys: Tensor, values: Tensor, bias: Tensor?) {
+        let context = "tokenAttention: queries \(queries.shape), keys \(keys.shape), values \(values.shape)"
+        precondition(
+            queries.rank == 4 && keys.rank == 4 && values.rank == 4,
+            "\(context) must all have rank 4 (N x h x Dq x S, N x h x T x Dq, N x h x T x Dv)")
+        let (n, heads, queryWidth, positions) = (queries.shape[0], queries.shape[1], queries.shape[2], queries.shape[3])
+        let tokens = keys.shape[2]
+        precondition(
+            keys.shape == [n, heads, tokens, queryWidth] && values.shape[0] == n && values.shape[1] == heads
+                && values.shape[2] == tokens,
+            "\(context) do not match (need keys [N, h, T, Dq] and values [N, h, T, Dv])")
+        if let bias {
+            precondition(
+                bias.count == n * tokens && bias.rank >= 1 && bias.shape[0] == n,
+                "\(context) and bias \(bias.shape): the bias needs N x T = \(n) x \(tokens) elements")
+            precondition(!bias.requiresGrad, "\(context): the bias \(bias.shape) must be a constant (no gradient)")
         }
+        self.init(
+            batch: n, heads: heads, queryWidth: queryWidth, valueWidth: values.shape[3], positions: positions,
+            tokens: tokens)
+    }
+
+    /// Multiply-accumulates of the two products, logits (Dq per position and token) and P V (Dv).
+    var macs: Int { batch * heads * positions * tokens * (queryWidth + valueWidth) }
 }

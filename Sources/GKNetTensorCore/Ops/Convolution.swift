@@ -18,22 +18,8 @@ public func conv2d(
     _ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0, dilation: Int = 1,
     groups: Int = 1
 ) -> Tensor {
-    let profiled = OpProfiler.begin()
-    defer {
-        OpProfiler.end(
-            profiled,
-            "conv2d \(weight.shape[2])x\(weight.shape[3]) s\(stride) \(x.shape[1])->\(weight.shape[0]) "
-                + "@\(x.shape[2])x\(x.shape[3])"
-        )
-    }
-    let geometry = convolutionGeometry(
-        "conv2d", x, weight, stride: stride, padding: padding, dilation: dilation, groups: groups)
-    checkBias("conv2d", bias, channels: geometry.outputChannels, weight: weight)
-    precondition(
-        geometry.outputHeight >= 1 && geometry.outputWidth >= 1,
-        "conv2d: input \(x.shape) and weight \(weight.shape) give an empty output (padding \(padding), dilation "
-            + "\(dilation), stride \(stride))"
-    )
+    let geometry = ConvolutionGeometry(
+        conv2d: x, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
     let training = GradientMode.isEnabled && (x.requiresGrad || weight.requiresGrad || (bias?.requiresGrad ?? false))
     var backend = ConvolutionBackend.preferred
     if backend == .winograd && winogradSupports(geometry)
@@ -42,44 +28,37 @@ public func conv2d(
     {
         backend = .oneDNN(blockedLayout: true)
     }
-    let input = x.data, filter = weight.data, biasData = bias?.data
-    let output = [Float](unsafeUninitializedCapacity: geometry.outputCount) { buffer, initialized in
-        input.withUnsafeBufferPointer { xp in
-            filter.withUnsafeBufferPointer { wp in
-                withOptionalBuffer(biasData) { bp in
-                    convolutionForward(
-                        output: buffer.baseAddress!, input: xp.baseAddress!, weight: wp.baseAddress!,
-                        bias: bp?.baseAddress,
-                        geometry: geometry, training: training, backend: backend)
-                }
-            }
-        }
-        initialized = geometry.outputCount
-    }
+    let (input, filter) = (x.data, weight.data)
     let needs = (x.requiresGrad, weight.requiresGrad, bias?.requiresGrad ?? false)
-    let hasBias = bias != nil
-    let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
-    return Tensor(
-        shape: [geometry.batch, geometry.outputChannels, geometry.outputHeight, geometry.outputWidth], data: output
-    )
-    .recorded("conv2d", inputs: inputs) { dOut in
-        // Fresh buffers that the kernels overwrite (accumulate: false): no zero-filling pass.
-        var dx = needs.0 ? uninitializedBuffer(geometry.inputCount) : nil
-        var dw = needs.1 ? uninitializedBuffer(geometry.weightCount) : nil
-        var db = needs.2 ? uninitializedBuffer(geometry.outputChannels) : nil
-        withOptionalMutableBuffers(&dx, &dw, &db) { dxp, dwp, dbp in
-            dOut.withUnsafeBufferPointer { gp in
-                input.withUnsafeBufferPointer { xp in
-                    filter.withUnsafeBufferPointer { wp in
-                        convolutionBackward(
-                            dInput: dxp?.baseAddress, dWeight: dwp?.baseAddress, dBias: dbp?.baseAddress,
-                            dOutput: gp.baseAddress!, input: xp.baseAddress!,
-                            weight: wp.baseAddress!, geometry: geometry, accumulate: false, backend: backend)
-                    }
-                }
+    return Tensor.op(
+        "conv2d",
+        profiledAs: "conv2d \(geometry.kernelSize)x\(geometry.kernelSize) s\(stride) \(x.shape[1])->\(weight.shape[0]) "
+            + "@\(x.shape[2])x\(x.shape[3])",
+        inputs: bias.map { [x, weight, $0] } ?? [x, weight],
+        shape: [geometry.batch, geometry.outputChannels, geometry.outputHeight, geometry.outputWidth],
+        macs: geometry.macs, parameter: weight
+    ) {
+        newBuffer(geometry.outputCount) { out in
+            borrow(input, filter, bias?.data) { xp, wp, bp in
+                convolutionForward(
+                    output: out.baseAddress!, input: xp.baseAddress!, weight: wp.baseAddress!, bias: bp?.baseAddress,
+                    geometry: geometry, training: training, backend: backend)
             }
         }
-        return hasBias ? [dx, dw, db] : [dx, dw]
+    } backward: { dOut in
+        // The kernels overwrite the gradients (accumulate: false): no zero-filling pass.
+        let (dx, dw, db) = gradients(
+            (geometry.inputCount, needs.0), (geometry.weightCount, needs.1), (geometry.outputChannels, needs.2),
+            zeroed: false
+        ) { dx, dw, db in
+            borrow(dOut, input, filter) { dy, xp, wp in
+                convolutionBackward(
+                    dInput: dx?.baseAddress, dWeight: dw?.baseAddress, dBias: db?.baseAddress, dOutput: dy.baseAddress!,
+                    input: xp.baseAddress!,
+                    weight: wp.baseAddress!, geometry: geometry, accumulate: false, backend: backend)
+            }
+        }
+        return bias == nil ? [dx, dw] : [dx, dw, db]
     }
 }
 
@@ -99,90 +78,45 @@ public func convTranspose2d(
     _ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0, outputPadding: Int = 0,
     dilation: Int = 1, groups: Int = 1
 ) -> Tensor {
-    let profiled = OpProfiler.begin()
-    defer {
-        OpProfiler.end(
-            profiled,
-            "convTranspose2d \(weight.shape[2])x\(weight.shape[3]) s\(stride) "
-                + "\(x.shape[1])->\(weight.shape[1] * groups) @\(x.shape[2])x\(x.shape[3])"
-        )
-    }
-    precondition(
-        x.rank == 4 && weight.rank == 4,
-        "convTranspose2d: input \(x.shape) and weight \(weight.shape) must both have rank 4 (N x C x H x W, C x O/G x "
-            + "K x K)"
-    )
-    precondition(
-        groups >= 1 && stride >= 1 && dilation >= 1 && padding >= 0,
-        "convTranspose2d: input \(x.shape) and weight \(weight.shape): invalid stride \(stride), padding \(padding), "
-            + "dilation \(dilation) or groups \(groups)"
-    )
-    precondition(
-        x.count > 0 && weight.count > 0,
-        "convTranspose2d: input \(x.shape) and weight \(weight.shape) must not be empty")
-    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-    let k = weight.shape[2]
-    precondition(
-        weight.shape[3] == k, "convTranspose2d: input \(x.shape) and weight \(weight.shape): the kernel must be square")
-    precondition(
-        weight.shape[0] == c && c % groups == 0,
-        "convTranspose2d: input \(x.shape) and weight \(weight.shape): weight needs C = \(c) rows (a multiple of "
-            + "groups \(groups))"
-    )
-    precondition(
-        outputPadding >= 0 && (outputPadding < stride || outputPadding < dilation),
-        "convTranspose2d: input \(x.shape) and weight \(weight.shape): outputPadding \(outputPadding) must be below "
-            + "the stride \(stride) or the dilation \(dilation)"
-    )
-    let o = weight.shape[1] * groups
-    let outH = (h - 1) * stride - 2 * padding + dilation * (k - 1) + outputPadding + 1
-    let outW = (w - 1) * stride - 2 * padding + dilation * (k - 1) + outputPadding + 1
-    precondition(
-        outH >= 1 && outW >= 1, "convTranspose2d: input \(x.shape) and weight \(weight.shape) give an empty output")
-    checkBias("convTranspose2d", bias, channels: o, weight: weight)
-    let backend = ConvolutionBackend.preferred
     // The convolution whose backward-data pass this is: from the output (O channels) to x (C channels).
     let geometry = ConvolutionGeometry(
-        batch: n, inputChannels: o, inputHeight: outH, inputWidth: outW, outputChannels: c, kernelSize: k,
-        stride: stride, padding: padding, dilation: dilation, groups: groups, outputHeight: h, outputWidth: w)
-    let input = x.data, filter = weight.data, biasData = bias?.data
-    let output = [Float](unsafeUninitializedCapacity: geometry.inputCount) { buffer, initialized in
-        input.withUnsafeBufferPointer { xp in
-            filter.withUnsafeBufferPointer { wp in
-                withOptionalBuffer(biasData) { bp in
-                    transposedConvolutionForward(
-                        output: buffer.baseAddress!, input: xp.baseAddress!, weight: wp.baseAddress!,
-                        bias: bp?.baseAddress, geometry: geometry,
-                        backend: backend)
-                }
-            }
-        }
-        initialized = geometry.inputCount
-    }
+        convTranspose2d: x, weight: weight, bias: bias, stride: stride, padding: padding,
+        outputPadding: outputPadding, dilation: dilation, groups: groups)
+    let backend = ConvolutionBackend.preferred
+    let (input, filter) = (x.data, weight.data)
     let needs = (x.requiresGrad, weight.requiresGrad, bias?.requiresGrad ?? false)
-    let hasBias = bias != nil
-    let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
-    return Tensor(shape: [n, o, outH, outW], data: output).recorded("convTranspose2d", inputs: inputs) { dOut in
-        var dx = needs.0 ? uninitializedBuffer(geometry.outputCount) : nil
-        var dw = needs.1 ? uninitializedBuffer(geometry.weightCount) : nil
-        var db = needs.2 ? uninitializedBuffer(o) : nil
-        withOptionalMutableBuffers(&dx, &dw, &db) { dxp, dwp, dbp in
-            dOut.withUnsafeBufferPointer { gp in
-                input.withUnsafeBufferPointer { xp in
-                    filter.withUnsafeBufferPointer { wp in
-                        transposedConvolutionBackward(
-                            dInput: dxp?.baseAddress, dWeight: dwp?.baseAddress, dBias: dbp?.baseAddress,
-                            dOutput: gp.baseAddress!, input: xp.baseAddress!,
-                            weight: wp.baseAddress!, geometry: geometry, accumulate: false, backend: backend)
-                    }
-                }
+    return Tensor.op(
+        "convTranspose2d",
+        profiledAs: "convTranspose2d \(geometry.kernelSize)x\(geometry.kernelSize) s\(stride) "
+            + "\(x.shape[1])->\(geometry.inputChannels) @\(x.shape[2])x\(x.shape[3])",
+        inputs: bias.map { [x, weight, $0] } ?? [x, weight],
+        shape: [geometry.batch, geometry.inputChannels, geometry.inputHeight, geometry.inputWidth],
+        macs: geometry.macs, parameter: weight
+    ) {
+        newBuffer(geometry.inputCount) { out in
+            borrow(input, filter, bias?.data) { xp, wp, bp in
+                transposedConvolutionForward(
+                    output: out.baseAddress!, input: xp.baseAddress!, weight: wp.baseAddress!, bias: bp?.baseAddress,
+                    geometry: geometry, backend: backend)
             }
         }
-        return hasBias ? [dx, dw, db] : [dx, dw]
+    } backward: { dOut in
+        let (dx, dw, db) = gradients(
+            (geometry.outputCount, needs.0), (geometry.weightCount, needs.1), (geometry.inputChannels, needs.2),
+            zeroed: false
+        ) { dx, dw, db in
+            borrow(dOut, input, filter) { dy, xp, wp in
+                transposedConvolutionBackward(
+                    dInput: dx?.baseAddress, dWeight: dw?.baseAddress, dBias: db?.baseAddress, dOutput: dy.baseAddress!,
+                    input: xp.baseAddress!,
+                    weight: wp.baseAddress!, geometry: geometry, accumulate: false, backend: backend)
+            }
+        }
+        return bias == nil ? [dx, dw] : [dx, dw, db]
     }
 }
 
-// MARK: - Argument checks and buffer plumbing
+// MARK: - Winograd policy and the checked geometry
 
 /// When `conv2d` runs a `.winograd` convolution on oneDNN instead.
 public enum WinogradPolicy {
@@ -195,41 +129,86 @@ public enum WinogradPolicy {
     @TaskLocal public static var minimumTiles: Int = RuntimeSettings.current.winogradMinimumTiles
 }
 
-/// Checks conv2d arguments and returns the geometry.
-private func convolutionGeometry(
-    _ op: String, _ x: Tensor, _ weight: Tensor, stride: Int, padding: Int, dilation: Int, groups: Int
-) -> ConvolutionGeometry {
-    precondition(
-        x.rank == 4 && weight.rank == 4,
-        "\(op): input \(x.shape) and weight \(weight.shape) must both have rank 4 (N x C x H x W, O x C/G x K x K)")
-    precondition(
-        groups >= 1 && stride >= 1 && dilation >= 1 && padding >= 0,
-        "\(op): input \(x.shape) and weight \(weight.shape): invalid stride \(stride), padding \(padding), dilation "
-            + "\(dilation) or groups \(groups)"
-    )
-    precondition(
-        x.count > 0 && weight.count > 0, "\(op): input \(x.shape) and weight \(weight.shape) must not be empty")
-    let c = x.shape[1], o = weight.shape[0], k = weight.shape[2]
-    precondition(weight.shape[3] == k, "\(op): input \(x.shape) and weight \(weight.shape): the kernel must be square")
-    precondition(
-        c % groups == 0 && o % groups == 0 && weight.shape[1] * groups == c,
-        "\(op): input \(x.shape) and weight \(weight.shape) do not match: weight needs C/G = \(c)/\(groups) input "
-            + "channels and O a multiple of groups \(groups)"
-    )
-    return ConvolutionGeometry(
-        batch: x.shape[0], inputChannels: c, inputHeight: x.shape[2], inputWidth: x.shape[3], outputChannels: o,
-        kernelSize: k, stride: stride, padding: padding, dilation: dilation, groups: groups)
-}
+extension ConvolutionGeometry {
+    /// The checked geometry of `conv2d(x, weight:bias:...)`.
+    init(conv2d x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int, dilation: Int, groups: Int) {
+        let op = "conv2d"
+        Self.checkArguments(op, x, weight, stride: stride, padding: padding, dilation: dilation, groups: groups)
+        let c = x.shape[1], o = weight.shape[0], k = weight.shape[2]
+        precondition(
+            c % groups == 0 && o % groups == 0 && weight.shape[1] * groups == c,
+            "\(op): input \(x.shape) and weight \(weight.shape) do not match: weight needs C/G = \(c)/\(groups) input "
+                + "channels and O a multiple of groups \(groups)"
+        )
+        Self.checkBias(op, bias, channels: o, weight: weight)
+        self.init(
+            batch: x.shape[0], inputChannels: c, inputHeight: x.shape[2], inputWidth: x.shape[3], outputChannels: o,
+            kernelSize: k, stride: stride, padding: padding, dilation: dilation, groups: groups)
+        precondition(
+            outputHeight >= 1 && outputWidth >= 1,
+            "conv2d: input \(x.shape) and weight \(weight.shape) give an empty output (padding \(padding), dilation "
+                + "\(dilation), stride \(stride))"
+        )
+    }
 
-private func checkBias(_ op: String, _ bias: Tensor?, channels: Int, weight: Tensor) {
-    guard let bias else { return }
-    precondition(
-        bias.shape == [channels],
-        "\(op): bias \(bias.shape) and weight \(weight.shape) do not match: bias must be [\(channels)]")
-}
+    /// The checked geometry of `convTranspose2d(x, weight:bias:...)`: that of the convolution whose
+    /// backward-data pass it is, from the transposed convolution's output (O channels) to x (C channels).
+    init(
+        convTranspose2d x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int, outputPadding: Int,
+        dilation: Int, groups: Int
+    ) {
+        let op = "convTranspose2d"
+        Self.checkArguments(op, x, weight, stride: stride, padding: padding, dilation: dilation, groups: groups)
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let k = weight.shape[2]
+        precondition(
+            weight.shape[0] == c && c % groups == 0,
+            "\(op): input \(x.shape) and weight \(weight.shape): weight needs C = \(c) rows (a multiple of groups "
+                + "\(groups))"
+        )
+        precondition(
+            outputPadding >= 0 && (outputPadding < stride || outputPadding < dilation),
+            "\(op): input \(x.shape) and weight \(weight.shape): outputPadding \(outputPadding) must be below the "
+                + "stride \(stride) or the dilation \(dilation)"
+        )
+        let o = weight.shape[1] * groups
+        let outH = (h - 1) * stride - 2 * padding + dilation * (k - 1) + outputPadding + 1
+        let outW = (w - 1) * stride - 2 * padding + dilation * (k - 1) + outputPadding + 1
+        precondition(outH >= 1 && outW >= 1, "\(op): input \(x.shape) and weight \(weight.shape) give an empty output")
+        Self.checkBias(op, bias, channels: o, weight: weight)
+        self.init(
+            batch: n, inputChannels: o, inputHeight: outH, inputWidth: outW, outputChannels: c, kernelSize: k,
+            stride: stride, padding: padding, dilation: dilation, groups: groups, outputHeight: h, outputWidth: w)
+    }
 
-/// An array of `count` floats whose contents the caller overwrites completely.
-@inline(__always)
-private func uninitializedBuffer(_ count: Int) -> [Float] {
-    [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
+    /// Multiply-accumulates of the convolution (also of the transposed convolution it is the adjoint of):
+    /// C/G x K x K per output element.
+    var macs: Int { outputCount * inputChannelsPerGroup * kernelSize * kernelSize }
+
+    /// The checks both ops share: ranks, a square kernel, non-empty tensors, valid hyper-parameters.
+    private static func checkArguments(
+        _ op: String, _ x: Tensor, _ weight: Tensor, stride: Int, padding: Int, dilation: Int, groups: Int
+    ) {
+        let layout = op == "conv2d" ? "O x C/G x K x K" : "C x O/G x K x K"
+        precondition(
+            x.rank == 4 && weight.rank == 4,
+            "\(op): input \(x.shape) and weight \(weight.shape) must both have rank 4 (N x C x H x W, \(layout))")
+        precondition(
+            groups >= 1 && stride >= 1 && dilation >= 1 && padding >= 0,
+            "\(op): input \(x.shape) and weight \(weight.shape): invalid stride \(stride), padding \(padding), "
+                + "dilation \(dilation) or groups \(groups)"
+        )
+        precondition(
+            x.count > 0 && weight.count > 0, "\(op): input \(x.shape) and weight \(weight.shape) must not be empty")
+        precondition(
+            weight.shape[3] == weight.shape[2],
+            "\(op): input \(x.shape) and weight \(weight.shape): the kernel must be square")
+    }
+
+    private static func checkBias(_ op: String, _ bias: Tensor?, channels: Int, weight: Tensor) {
+        guard let bias else { return }
+        precondition(
+            bias.shape == [channels],
+            "\(op): bias \(bias.shape) and weight \(weight.shape) do not match: bias must be [\(channels)]")
+    }
 }

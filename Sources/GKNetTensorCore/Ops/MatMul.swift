@@ -12,50 +12,24 @@
 ///
 /// Matches `torch.matmul` for these shapes (no broadcasting of batch dims beyond the shared `b`).
 public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
-    let profiled = OpProfiler.begin()
-    defer { OpProfiler.end(profiled, "matmul") }
-    precondition(a.rank >= 2 && b.rank >= 2, "matmul: a \(a.shape) and b \(b.shape) must both have rank >= 2")
-    let m = a.shape[a.rank - 2]
-    let k = a.shape[a.rank - 1]
-    let n = b.shape[b.rank - 1]
-    precondition(
-        b.shape[b.rank - 2] == k,
-        "matmul: a \(a.shape) and b \(b.shape): inner dimensions \(k) and \(b.shape[b.rank - 2]) differ")
-    let batchShape = Array(a.shape.dropLast(2))
-    let sharesRight = b.rank == 2
-    precondition(
-        sharesRight || Array(b.shape.dropLast(2)) == batchShape,
-        "matmul: a \(a.shape) and b \(b.shape): batch dimensions differ (b must match them or have rank 2)")
-    let geometry = MatMulGeometry(
-        batch: batchShape.elementCount, m: m, k: k, n: n, sharesRightOperand: sharesRight)
-    let outputShape = batchShape + [m, n]
-
-    var values = [Float](repeating: 0, count: outputShape.elementCount)
-    if !values.isEmpty && k > 0 {
-        values.withUnsafeMutableBufferPointer { out in
-            a.data.withUnsafeBufferPointer { pa in
-                b.data.withUnsafeBufferPointer { pb in
-                    matmulForward(output: out.baseAddress!, a: pa.baseAddress!, b: pb.baseAddress!, geometry: geometry)
-                }
+    let geometry = MatMulGeometry(a, b)
+    let outputShape = Array(a.shape.dropLast(2)) + [geometry.m, geometry.n]
+    return Tensor.op("matmul", inputs: [a, b], shape: outputShape, macs: geometry.macs) {
+        newBuffer(outputShape.elementCount, zeroed: true) { out in
+            guard geometry.k > 0 else { return }
+            borrow(a.data, b.data) { pa, pb in
+                matmulForward(output: out.baseAddress!, a: pa.baseAddress!, b: pb.baseAddress!, geometry: geometry)
             }
         }
-    }
-    return Tensor(shape: outputShape, data: values).recorded("matmul", inputs: [a, b]) { dOut in
-        var dA: [Float]? = a.requiresGrad ? [Float](repeating: 0, count: a.count) : nil
-        var dB: [Float]? = b.requiresGrad ? [Float](repeating: 0, count: b.count) : nil
-        guard !dOut.isEmpty && k > 0 else { return [dA, dB] }
-        dOut.withUnsafeBufferPointer { pd in
-            a.data.withUnsafeBufferPointer { pa in
-                b.data.withUnsafeBufferPointer { pb in
-                    withOptionalMutableBuffer(&dA) { pdA in
-                        withOptionalMutableBuffer(&dB) { pdB in
-                            matmulBackward(
-                                dA: pdA?.baseAddress, dB: pdB?.baseAddress, dOutput: pd.baseAddress!,
-                                a: pa.baseAddress!,
-                                b: pb.baseAddress!, geometry: geometry)
-                        }
-                    }
-                }
+    } backward: { dOut in
+        // out = a · b: d a = dOut · bᵀ, d b = aᵀ · dOut
+        let (dA, dB) = gradients((a.count, a.requiresGrad), (b.count, b.requiresGrad)) { dA, dB in
+            guard !dOut.isEmpty && geometry.k > 0 else { return }
+            borrow(dOut, a.data, b.data) { dy, pa, pb in
+                matmulBackward(
+                    dA: dA?.baseAddress, dB: dB?.baseAddress, dOutput: dy.baseAddress!, a: pa.baseAddress!,
+                    b: pb.baseAddress!,
+                    geometry: geometry)
             }
         }
         return [dA, dB]
@@ -77,56 +51,72 @@ extension Tensor {
 ///   - bias: `O`, or nil.
 /// - Returns: `[..., O]`.
 public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
-    let profiled = OpProfiler.begin()
-    defer { OpProfiler.end(profiled, "linear") }
-    precondition(
-        x.rank >= 1 && weight.rank == 2 && x.shape.last == weight.shape[1],
-        "linear: input \(x.shape) and weight \(weight.shape) do not match (need [..., C] and O x C)")
-    let (o, c) = (weight.shape[0], weight.shape[1])
-    if let bias {
-        precondition(
-            bias.shape == [o], "linear: bias \(bias.shape) and weight \(weight.shape) do not match (need [\(o)])")
-    }
-    let rows = c == 0 ? x.shape.dropLast().reduce(1, *) : x.count / c
-    let outputShape = Array(x.shape.dropLast()) + [o]
+    let geometry = MatMulGeometry(linear: x, weight: weight, bias: bias)
+    let (rows, c, o) = (geometry.m, geometry.k, geometry.n)
     let (input, filter, biasValues) = (x.data, weight.data, bias?.data)
-    var values = [Float](repeating: 0, count: rows * o)
-    if c == 0 {
-        // An empty sum: the output is the bias (or zero).
-        if let biasValues { for r in 0..<rows { for j in 0..<o { values[r * o + j] = biasValues[j] } } }
-    } else if rows * o > 0 {
-        values.withUnsafeMutableBufferPointer { buffer in
-            input.withUnsafeBufferPointer { xp in
-                filter.withUnsafeBufferPointer { wp in
-                    withOptionalBuffer(biasValues) { bp in
-                        linearForward(
-                            output: buffer.baseAddress!, input: xp.baseAddress!, weight: wp.baseAddress!,
-                            bias: bp?.baseAddress,
-                            rows: rows, inputFeatures: c, outputFeatures: o)
-                    }
-                }
+    return Tensor.op(
+        "linear", inputs: [x, weight] + (bias.map { [$0] } ?? []), shape: Array(x.shape.dropLast()) + [o],
+        macs: geometry.macs, parameter: weight
+    ) {
+        newBuffer(rows * o, zeroed: true) { out in
+            if c == 0 {
+                // An empty sum: the output is the bias (or zero).
+                if let biasValues { for r in 0..<rows { for j in 0..<o { out[r * o + j] = biasValues[j] } } }
+                return
+            }
+            borrow(input, filter, biasValues) { xp, wp, bp in
+                linearForward(
+                    output: out.baseAddress!, input: xp.baseAddress!, weight: wp.baseAddress!, bias: bp?.baseAddress,
+                    rows: rows, inputFeatures: c, outputFeatures: o)
             }
         }
-    }
-    let inputs = [x, weight] + (bias.map { [$0] } ?? [])
-    return Tensor(shape: outputShape, data: values).recorded("linear", inputs: inputs) { dOut in
-        var dx: [Float]? = x.requiresGrad ? [Float](repeating: 0, count: x.count) : nil
-        var dw: [Float]? = weight.requiresGrad ? [Float](repeating: 0, count: weight.count) : nil
-        var db: [Float]? = bias?.requiresGrad == true ? [Float](repeating: 0, count: o) : nil
-        dOut.withUnsafeBufferPointer { dp in
-            input.withUnsafeBufferPointer { xp in
-                filter.withUnsafeBufferPointer { wp in
-                    withOptionalMutableBuffers(&dx, &dw, &db) { dxp, dwp, dbp in
-                        if let d = dp.baseAddress, let xb = xp.baseAddress, let wb = wp.baseAddress {
-                            linearBackward(
-                                dInput: dxp?.baseAddress, dWeight: dwp?.baseAddress, dBias: dbp?.baseAddress,
-                                dOutput: d,
-                                input: xb, weight: wb, rows: rows, inputFeatures: c, outputFeatures: o)
-                        }
-                    }
-                }
+    } backward: { dOut in
+        // out = x · wᵀ + b: d x = dOut · w, d w = dOutᵀ · x, d b = Σ_rows dOut
+        let (dx, dw, db) = gradients(
+            (x.count, x.requiresGrad), (weight.count, weight.requiresGrad), (o, bias?.requiresGrad == true)
+        ) { dx, dw, db in
+            borrow(dOut, input, filter) { dy, xp, wp in
+                guard let d = dy.baseAddress, let xb = xp.baseAddress, let wb = wp.baseAddress else { return }
+                linearBackward(
+                    dInput: dx?.baseAddress, dWeight: dw?.baseAddress, dBias: db?.baseAddress, dOutput: d, input: xb,
+                    weight: wb, rows: rows,
+                    inputFeatures: c, outputFeatures: o)
             }
         }
         return bias == nil ? [dx, dw] : [dx, dw, db]
     }
+}
+
+extension MatMulGeometry {
+    /// The checked geometry of `matmul(a, b)`.
+    init(_ a: Tensor, _ b: Tensor) {
+        precondition(a.rank >= 2 && b.rank >= 2, "matmul: a \(a.shape) and b \(b.shape) must both have rank >= 2")
+        let (m, k, n) = (a.shape[a.rank - 2], a.shape[a.rank - 1], b.shape[b.rank - 1])
+        precondition(
+            b.shape[b.rank - 2] == k,
+            "matmul: a \(a.shape) and b \(b.shape): inner dimensions \(k) and \(b.shape[b.rank - 2]) differ")
+        let batchShape = Array(a.shape.dropLast(2))
+        let sharesRight = b.rank == 2
+        precondition(
+            sharesRight || Array(b.shape.dropLast(2)) == batchShape,
+            "matmul: a \(a.shape) and b \(b.shape): batch dimensions differ (b must match them or have rank 2)")
+        self.init(batch: batchShape.elementCount, m: m, k: k, n: n, sharesRightOperand: sharesRight)
+    }
+
+    /// The checked geometry of `linear(x, weight:bias:)`: rows of x by C, times the shared C x O weight.
+    init(linear x: Tensor, weight: Tensor, bias: Tensor?) {
+        precondition(
+            x.rank >= 1 && weight.rank == 2 && x.shape.last == weight.shape[1],
+            "linear: input \(x.shape) and weight \(weight.shape) do not match (need [..., C] and O x C)")
+        let (o, c) = (weight.shape[0], weight.shape[1])
+        if let bias {
+            precondition(
+                bias.shape == [o], "linear: bias \(bias.shape) and weight \(weight.shape) do not match (need [\(o)])")
+        }
+        let rows = c == 0 ? x.shape.dropLast().reduce(1, *) : x.count / c
+        self.init(batch: 1, m: rows, k: c, n: o, sharesRightOperand: true)
+    }
+
+    /// Multiply-accumulates: inner per output element.
+    var macs: Int { batch * m * k * n }
 }

@@ -32,13 +32,15 @@ extension Tensor {
             "reshaped: cannot reshape tensor of shape \(shape) (\(count) elements) to \(newShape) "
                 + "(\(resolved.elementCount) elements)"
         )
-        return Tensor(shape: resolved, data: data).recorded("reshape", inputs: [self]) { dOut in [dOut] }
+        return Tensor.op("reshape", inputs: [self], shape: resolved) {
+            data
+        } backward: {
+            [$0]
+        }
     }
 
     /// The axes reordered: output axis i is input axis `axes[i]` (negative axes allowed).
     public func permuted(_ axes: [Int]) -> Tensor {
-        let profiled = OpProfiler.begin()
-        defer { OpProfiler.end(profiled, "permuted") }
         precondition(
             axes.count == rank, "permuted: \(axes) is not a permutation of the axes of tensor of shape \(shape)")
         let resolved = axes.map {
@@ -48,17 +50,10 @@ extension Tensor {
             Set(resolved).count == rank,
             "permuted: \(axes) is not a permutation of the axes of tensor of shape \(shape)")
         let geometry = PermuteGeometry(shape: shape, axes: resolved)
-        let count = self.count
-        let values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-            data.withUnsafeBufferPointer { permuteForward(output: buffer, input: $0, geometry: geometry) }
-            initialized = count
-        }
-        return Tensor(shape: resolved.map { shape[$0] }, data: values).recorded("permute", inputs: [self]) { dOut in
-            var dInput = [Float](repeating: 0, count: count)
-            dInput.withUnsafeMutableBufferPointer { dx in
-                dOut.withUnsafeBufferPointer { permuteBackward(dInput: dx, dOutput: $0, geometry: geometry) }
-            }
-            return [dInput]
+        return Tensor.op("permute", profiledAs: "permuted", inputs: [self], shape: resolved.map { shape[$0] }) {
+            newBuffer(count) { out in borrow(data) { permuteForward(output: out, input: $0, geometry: geometry) } }
+        } backward: { [count] dOut in
+            [gradient(count) { dx in borrow(dOut) { permuteBackward(dInput: dx, dOutput: $0, geometry: geometry) } }]
         }
     }
 
@@ -72,8 +67,6 @@ extension Tensor {
 
     /// The elements with index in `range` along `axis`: out[..., i, ...] = x[..., range.lowerBound + i, ...].
     public func sliced(axis: Int, range: Range<Int>) -> Tensor {
-        let profiled = OpProfiler.begin()
-        defer { OpProfiler.end(profiled, "sliced") }
         let a = normalizedAxis(axis, rank: rank, "sliced: axis \(axis) for tensor of shape \(shape)")
         precondition(
             range.lowerBound >= 0 && range.upperBound <= shape[a],
@@ -81,18 +74,12 @@ extension Tensor {
         let block = AxisBlock(shape: shape, axis: a, start: range.lowerBound, length: range.count)
         var outputShape = shape
         outputShape[a] = range.count
-        let outputCount = outputShape.elementCount
-        var values = [Float](repeating: 0, count: outputCount)
-        values.withUnsafeMutableBufferPointer { out in
-            data.withUnsafeBufferPointer { gatherAxisBlock(narrow: out, wide: $0, block: block, accumulate: false) }
-        }
-        let count = self.count
-        return Tensor(shape: outputShape, data: values).recorded("slice", inputs: [self]) { dOut in
-            var dInput = [Float](repeating: 0, count: count)
-            dInput.withUnsafeMutableBufferPointer { dx in
-                dOut.withUnsafeBufferPointer { scatterAddAxisBlock(wide: dx, narrow: $0, block: block) }
+        return Tensor.op("slice", profiledAs: "sliced", inputs: [self], shape: outputShape) {
+            newBuffer(outputShape.elementCount, zeroed: true) { out in
+                borrow(data) { gatherAxisBlock(narrow: out, wide: $0, block: block, accumulate: false) }
             }
-            return [dInput]
+        } backward: { [count] dOut in
+            [gradient(count) { dx in borrow(dOut) { scatterAddAxisBlock(wide: dx, narrow: $0, block: block) } }]
         }
     }
 
@@ -101,8 +88,6 @@ extension Tensor {
     /// - Parameter padding: one (before, after) pair per axis, outermost axis first (PyTorch's
     ///   `F.pad` lists the last axis first instead).
     public func padded(_ padding: [(before: Int, after: Int)], mode: PaddingMode = .zero) -> Tensor {
-        let profiled = OpProfiler.begin()
-        defer { OpProfiler.end(profiled, "padded") }
         let description = padding.map { "(\($0.before), \($0.after))" }.joined(separator: ", ")
         precondition(
             padding.count == rank,
@@ -119,25 +104,17 @@ extension Tensor {
         }
         let geometry = PaddingGeometry(shape: shape, padding: padding, reflect: mode == .reflect)
         let outputShape = zip(shape, padding).map { $0 + $1.before + $1.after }
-        let outputCount = outputShape.elementCount
-        let values = [Float](unsafeUninitializedCapacity: outputCount) { buffer, initialized in
-            data.withUnsafeBufferPointer { padForward(output: buffer, input: $0, geometry: geometry) }
-            initialized = outputCount
-        }
-        let count = self.count
-        return Tensor(shape: outputShape, data: values).recorded("pad", inputs: [self]) { dOut in
-            var dInput = [Float](repeating: 0, count: count)
-            dInput.withUnsafeMutableBufferPointer { dx in
-                dOut.withUnsafeBufferPointer { padBackward(dInput: dx, dOutput: $0, geometry: geometry) }
+        return Tensor.op("pad", profiledAs: "padded", inputs: [self], shape: outputShape) {
+            newBuffer(outputShape.elementCount) { out in
+                borrow(data) { padForward(output: out, input: $0, geometry: geometry) }
             }
-            return [dInput]
+        } backward: { [count] dOut in
+            [gradient(count) { dx in borrow(dOut) { padBackward(dInput: dx, dOutput: $0, geometry: geometry) } }]
         }
     }
 
     /// The tensors joined along `axis`; all other dimensions must match.
     public static func concatenated(_ tensors: [Tensor], axis: Int) -> Tensor {
-        let profiled = OpProfiler.begin()
-        defer { OpProfiler.end(profiled, "concatenated") }
         precondition(!tensors.isEmpty, "concatenated: no tensors")
         let first = tensors[0].shape
         let a = normalizedAxis(axis, rank: first.count, "concatenated: axis \(axis) for shapes \(tensors.map(\.shape))")
@@ -155,24 +132,19 @@ extension Tensor {
             blocks.append(AxisBlock(shape: outputShape, axis: a, start: start, length: tensor.shape[a]))
             start += tensor.shape[a]
         }
-        var values = [Float](repeating: 0, count: outputShape.elementCount)
-        values.withUnsafeMutableBufferPointer { out in
-            for (tensor, block) in zip(tensors, blocks) {
-                tensor.data.withUnsafeBufferPointer { scatterAddAxisBlock(wide: out, narrow: $0, block: block) }
-            }
-        }
         let needsGradient = tensors.map(\.requiresGrad)
-        return Tensor(shape: outputShape, data: values).recorded("concatenate", inputs: tensors) { dOut in
-            // forward: out[o, start_t + i, j] = x_t[o, i, j], so d x_t is block t of d out
-            zip(blocks, needsGradient).map { block, needed -> [Float]? in
-                guard needed else { return nil }
-                var dInput = [Float](repeating: 0, count: block.outer * block.length * block.inner)
-                dInput.withUnsafeMutableBufferPointer { dx in
-                    dOut.withUnsafeBufferPointer {
-                        gatherAxisBlock(narrow: dx, wide: $0, block: block, accumulate: true)
-                    }
+        return Tensor.op("concatenate", profiledAs: "concatenated", inputs: tensors, shape: outputShape) {
+            newBuffer(outputShape.elementCount, zeroed: true) { out in
+                for (tensor, block) in zip(tensors, blocks) {
+                    borrow(tensor.data) { scatterAddAxisBlock(wide: out, narrow: $0, block: block) }
                 }
-                return dInput
+            }
+        } backward: { dOut in
+            // forward: out[o, start_t + i, j] = x_t[o, i, j], so d x_t is block t of d out
+            zip(blocks, needsGradient).map { block, needed in
+                gradient(block.outer * block.length * block.inner, if: needed) { dx in
+                    borrow(dOut) { gatherAxisBlock(narrow: dx, wide: $0, block: block, accumulate: true) }
+                }
             }
         }
     }

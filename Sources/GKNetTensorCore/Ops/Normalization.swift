@@ -12,8 +12,6 @@
 public func layerNorm(_ x: Tensor, normalizedShape: [Int], weight: Tensor?, bias: Tensor?, epsilon: Float = 1e-5)
     -> Tensor
 {
-    let profiled = OpProfiler.begin()
-    defer { OpProfiler.end(profiled, "layerNorm") }
     let context = "layerNorm: input \(x.shape), normalizedShape \(normalizedShape)"
     precondition(
         !normalizedShape.isEmpty && x.rank >= normalizedShape.count
@@ -27,43 +25,28 @@ public func layerNorm(_ x: Tensor, normalizedShape: [Int], weight: Tensor?, bias
     let rows = width == 0 ? 0 : x.count / width
     let weightValues = weight?.data ?? [Float](repeating: 1, count: width)
     let biasValues = bias?.data ?? [Float](repeating: 0, count: width)
-    var output = [Float](repeating: 0, count: x.count)
-    var mean = [Float](repeating: 0, count: rows)
-    var rstd = [Float](repeating: 0, count: rows)
     let input = x.data
-    output.withUnsafeMutableBufferPointer { out in
-        mean.withUnsafeMutableBufferPointer { mean in
-            rstd.withUnsafeMutableBufferPointer { rstd in
-                input.withUnsafeBufferPointer { xs in
-                    weightValues.withUnsafeBufferPointer { w in
-                        biasValues.withUnsafeBufferPointer { b in
-                            layerNormForward(
-                                output: out, mean: mean, rstd: rstd, input: xs, weight: w, bias: b, width: width,
-                                epsilon: epsilon)
-                        }
-                    }
+    return Tensor.op("layerNorm", inputs: [x] + [weight, bias].compactMap { $0 }, shape: x.shape) {
+        // Forward: per row, mean and 1 / std (kept for backward), then (x - mean) * rstd * weight + bias.
+        var (mean, rstd) = ([Float](repeating: 0, count: rows), [Float](repeating: 0, count: rows))
+        let output = newBuffer(x.count, zeroed: true) { out in
+            borrowMutable(&mean, &rstd) { mean, rstd in
+                borrow(input, weightValues, biasValues) { xs, w, b in
+                    layerNormForward(
+                        output: out, mean: mean, rstd: rstd, input: xs, weight: w, bias: b, width: width,
+                        epsilon: epsilon)
                 }
             }
         }
-    }
-    let inputs = [x] + [weight, bias].compactMap { $0 }
-    return Tensor(shape: x.shape, data: output).recorded("layerNorm", inputs: inputs) { dOut in
-        var dInput: [Float]? = x.requiresGrad ? [Float](repeating: 0, count: input.count) : nil
-        var dWeight: [Float]? = weight?.requiresGrad == true ? [Float](repeating: 0, count: width) : nil
-        var dBias: [Float]? = bias?.requiresGrad == true ? [Float](repeating: 0, count: width) : nil
-        withOptionalMutableBuffers(&dInput, &dWeight, &dBias) { dx, dw, db in
-            dOut.withUnsafeBufferPointer { dy in
-                input.withUnsafeBufferPointer { xs in
-                    mean.withUnsafeBufferPointer { mean in
-                        rstd.withUnsafeBufferPointer { rstd in
-                            weightValues.withUnsafeBufferPointer { w in
-                                layerNormBackward(
-                                    dInput: dx, dWeight: dw, dBias: db, dOutput: dy, input: xs, mean: mean, rstd: rstd,
-                                    weight: w, width: width)
-                            }
-                        }
-                    }
-                }
+        return (output, (mean, rstd))
+    } backward: { dOut, statistics in
+        let (dInput, dWeight, dBias) = gradients(
+            (input.count, x.requiresGrad), (width, weight?.requiresGrad == true), (width, bias?.requiresGrad == true)
+        ) { dx, dw, db in
+            borrow(dOut, input, statistics.0, statistics.1, weightValues) { dy, xs, mean, rstd, w in
+                layerNormBackward(
+                    dInput: dx, dWeight: dw, dBias: db, dOutput: dy, input: xs, mean: mean, rstd: rstd, weight: w,
+                    width: width)
             }
         }
         return [dInput] + (weight == nil ? [] : [dWeight]) + (bias == nil ? [] : [dBias])
@@ -94,82 +77,80 @@ public func batchNorm(
     training: Bool, momentum: Float = 0.1, epsilon: Float = 1e-5,
     synchronizedBy sumAcrossProcesses: CrossProcessSum? = nil
 ) -> Tensor {
-    let profiled = OpProfiler.begin()
-    defer { OpProfiler.end(profiled, "batchNorm") }
-    let (geometry, mean, variance, synchronization) = batchNormStatistics(
-        "batchNorm", x, weight: weight, bias: bias, runningMean: runningMean, runningVariance: runningVariance,
-        training: training, momentum: momentum, sumAcrossProcesses: sumAcrossProcesses)
+    let geometry = BatchNormGeometry(
+        "batchNorm", x, weight: weight, bias: bias, runningMean: runningMean, runningVariance: runningVariance)
     let channels = geometry.channels
     let input = x.data
-    let rstd = variance.map { 1 / ($0 + epsilon).squareRoot() }
     let weightValues = weight?.data ?? [Float](repeating: 1, count: channels)
     let biasValues = bias?.data ?? [Float](repeating: 0, count: channels)
-    let values = [Float](unsafeUninitializedCapacity: x.count) { buffer, initialized in
-        input.withUnsafeBufferPointer { xs in
-            mean.withUnsafeBufferPointer { mean in
-                rstd.withUnsafeBufferPointer { rstd in
-                    weightValues.withUnsafeBufferPointer { w in
-                        biasValues.withUnsafeBufferPointer { b in
-                            batchNormForward(
-                                output: buffer, input: xs, mean: mean, rstd: rstd, weight: w, bias: b,
-                                geometry: geometry)
-                        }
-                    }
-                }
+    return Tensor.op("batchNorm", inputs: [x] + [weight, bias].compactMap { $0 }, shape: x.shape) {
+        let statistics = BatchNormStatistics(
+            "batchNorm", geometry, x, runningMean: runningMean, runningVariance: runningVariance, training: training,
+            momentum: momentum, epsilon: epsilon, sumAcrossProcesses: sumAcrossProcesses)
+        let values = newBuffer(x.count) { out in
+            borrow(input, statistics.mean, statistics.rstd, weightValues, biasValues) { xs, mean, rstd, w, b in
+                batchNormForward(
+                    output: out, input: xs, mean: mean, rstd: rstd, weight: w, bias: b, geometry: geometry)
             }
         }
-        initialized = x.count
-    }
-    let inputs = [x] + [weight, bias].compactMap { $0 }
-    return Tensor(shape: x.shape, data: values).recorded("batchNorm", inputs: inputs) { dOut in
-        var dInput: [Float]? = x.requiresGrad ? [Float](repeating: 0, count: input.count) : nil
-        var dWeight: [Float]? = weight?.requiresGrad == true ? [Float](repeating: 0, count: channels) : nil
-        var dBias: [Float]? = bias?.requiresGrad == true ? [Float](repeating: 0, count: channels) : nil
-        withOptionalMutableBuffers(&dInput, &dWeight, &dBias) { dx, dw, db in
-            dOut.withUnsafeBufferPointer { dy in
-                input.withUnsafeBufferPointer { xs in
-                    mean.withUnsafeBufferPointer { mean in
-                        rstd.withUnsafeBufferPointer { rstd in
-                            weightValues.withUnsafeBufferPointer { w in
-                                batchNormBackward(
-                                    dInput: dx, dWeight: dw, dBias: db, dOutput: dy, input: xs, mean: mean, rstd: rstd,
-                                    weight: w, geometry: geometry, training: training, synchronization: synchronization)
-                            }
-                        }
-                    }
-                }
+        return (values, statistics)
+    } backward: { dOut, statistics in
+        let (dInput, dWeight, dBias) = gradients(
+            (input.count, x.requiresGrad), (channels, weight?.requiresGrad == true),
+            (channels, bias?.requiresGrad == true)
+        ) { dx, dw, db in
+            borrow(dOut, input, statistics.mean, statistics.rstd, weightValues) { dy, xs, mean, rstd, w in
+                batchNormBackward(
+                    dInput: dx, dWeight: dw, dBias: db, dOutput: dy, input: xs, mean: mean, rstd: rstd, weight: w,
+                    geometry: geometry, training: training, synchronization: statistics.synchronization)
             }
         }
         return [dInput] + (weight == nil ? [] : [dWeight]) + (bias == nil ? [] : [dBias])
     }
 }
 
-/// Checks batch-norm arguments and returns the geometry and the statistics to normalise with: the
-/// batch's (updating the running statistics in place) in training, the running ones in evaluation;
-/// with `sumAcrossProcesses`, those of every process's batch, and what the backward pass needs to
-/// stay synchronized.
-private func batchNormStatistics(
-    _ op: String, _ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: Tensor, runningVariance: Tensor,
-    training: Bool, momentum: Float, sumAcrossProcesses: CrossProcessSum?
-) -> (BatchNormGeometry, mean: [Float], variance: [Float], BatchNormSynchronization?) {
-    precondition(x.rank >= 2, "\(op): input \(x.shape) must be [N, C, ...]")
-    let channels = x.shape[1]
-    let context = "\(op): input \(x.shape)"
-    for (name, tensor) in [
-        ("weight", weight), ("bias", bias), ("runningMean", runningMean), ("runningVariance", runningVariance),
-    ] {
-        if let tensor {
-            precondition(
-                tensor.shape == [channels], "\(context) and \(name) \(tensor.shape) do not match (need [\(channels)])")
+extension BatchNormGeometry {
+    /// The checked geometry of a batch-norm call (`op` names it in the messages).
+    init(_ op: String, _ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: Tensor, runningVariance: Tensor) {
+        precondition(x.rank >= 2, "\(op): input \(x.shape) must be [N, C, ...]")
+        let channels = x.shape[1]
+        for (name, tensor) in [
+            ("weight", weight), ("bias", bias), ("runningMean", runningMean), ("runningVariance", runningVariance),
+        ] {
+            if let tensor {
+                precondition(
+                    tensor.shape == [channels],
+                    "\(op): input \(x.shape) and \(name) \(tensor.shape) do not match (need [\(channels)])")
+            }
         }
+        self.init(batch: x.shape[0], channels: channels, spatial: x.shape[2...].reduce(1, *))
     }
-    let geometry = BatchNormGeometry(batch: x.shape[0], channels: channels, spatial: x.shape[2...].reduce(1, *))
-    guard training else { return (geometry, runningMean.data, runningVariance.data, nil) }
-    var mean = [Float](repeating: 0, count: channels)
-    var variance = [Float](repeating: 0, count: channels)
-    let count = x.data.withUnsafeBufferPointer { xs in
-        mean.withUnsafeMutableBufferPointer { mean in
-            variance.withUnsafeMutableBufferPointer { variance in
+}
+
+/// The statistics a batch norm normalises with, kept for its backward pass.
+private struct BatchNormStatistics {
+    var mean: [Float]
+    /// 1 / sqrt(variance + epsilon).
+    var rstd: [Float]
+    /// What the backward pass needs to stay synchronized across processes, if it must.
+    var synchronization: BatchNormSynchronization?
+
+    /// The batch's statistics in training (updating the running statistics in place), with
+    /// `sumAcrossProcesses` those of every process's batch; the running ones in evaluation.
+    init(
+        _ op: String, _ geometry: BatchNormGeometry, _ x: Tensor, runningMean: Tensor, runningVariance: Tensor,
+        training: Bool,
+        momentum: Float, epsilon: Float, sumAcrossProcesses: CrossProcessSum?
+    ) {
+        guard training else {
+            (mean, rstd) = (runningMean.data, runningVariance.data.map { 1 / ($0 + epsilon).squareRoot() })
+            return
+        }
+        var (mean, variance) = (
+            [Float](repeating: 0, count: geometry.channels), [Float](repeating: 0, count: geometry.channels)
+        )
+        let count = borrow(x.data) { xs in
+            borrowMutable(&mean, &variance) { mean, variance in
                 guard let sumAcrossProcesses else {
                     batchNormStatistics(mean: mean, variance: variance, input: xs, geometry: geometry)
                     return Double(geometry.perChannel)
@@ -179,17 +160,16 @@ private func batchNormStatistics(
                     sumAcrossProcesses: sumAcrossProcesses)
             }
         }
+        precondition(count > 1, "\(op): input \(x.shape): training needs more than one value per channel")
+        let correction = Float(count / (count - 1))
+        for c in 0..<geometry.channels {
+            runningMean.data[c] = (1 - momentum) * runningMean.data[c] + momentum * mean[c]
+            runningVariance.data[c] = (1 - momentum) * runningVariance.data[c] + momentum * variance[c] * correction
+        }
+        self.mean = mean
+        rstd = variance.map { 1 / ($0 + epsilon).squareRoot() }
+        synchronization = sumAcrossProcesses.map { BatchNormSynchronization(sumAcrossProcesses: $0, count: count) }
     }
-    precondition(count > 1, "\(context): training needs more than one value per channel")
-    let correction = Float(count / (count - 1))
-    for c in 0..<channels {
-        runningMean.data[c] = (1 - momentum) * runningMean.data[c] + momentum * mean[c]
-        runningVariance.data[c] = (1 - momentum) * runningVariance.data[c] + momentum * variance[c] * correction
-    }
-    let synchronization = sumAcrossProcesses.map {
-        BatchNormSynchronization(sumAcrossProcesses: $0, count: count)
-    }
-    return (geometry, mean, variance, synchronization)
 }
 
 /// `batchNorm`, an optional residual sum and `elu(alpha:)`, fused: one pass forward, and only x and
@@ -205,64 +185,47 @@ public func batchNormELU(
     training: Bool, momentum: Float = 0.1, epsilon: Float = 1e-5, residual: Tensor? = nil, alpha: Float = 1,
     synchronizedBy sumAcrossProcesses: CrossProcessSum? = nil
 ) -> Tensor {
-    let profiled = OpProfiler.begin()
-    defer { OpProfiler.end(profiled, "batchNormELU @\(x.shape.dropFirst(2).map(String.init).joined(separator: "x"))") }
     if let residual {
         precondition(residual.shape == x.shape, "batchNormELU: input \(x.shape) and residual \(residual.shape) differ")
     }
-    let (geometry, mean, variance, synchronization) = batchNormStatistics(
-        "batchNormELU", x, weight: weight, bias: bias, runningMean: runningMean, runningVariance: runningVariance,
-        training: training, momentum: momentum, sumAcrossProcesses: sumAcrossProcesses)
+    let geometry = BatchNormGeometry(
+        "batchNormELU", x, weight: weight, bias: bias, runningMean: runningMean, runningVariance: runningVariance)
     let channels = geometry.channels
-    let rstd = variance.map { 1 / ($0 + epsilon).squareRoot() }
     let weightValues = weight?.data ?? [Float](repeating: 1, count: channels)
     let biasValues = bias?.data ?? [Float](repeating: 0, count: channels)
-    let scale = (0..<channels).map { rstd[$0] * weightValues[$0] }
-    let shift = (0..<channels).map { biasValues[$0] - mean[$0] * scale[$0] }
     let input = x.data
-    let residualValues = residual?.data
-    let values = [Float](unsafeUninitializedCapacity: x.count) { buffer, initialized in
-        input.withUnsafeBufferPointer { xs in
-            scale.withUnsafeBufferPointer { a in
-                shift.withUnsafeBufferPointer { b in
-                    withOptionalBuffer(residualValues) { rs in
-                        batchNormELUForward(
-                            output: buffer, input: xs, residual: rs, scale: a, shift: b, alpha: alpha,
-                            geometry: geometry)
-                    }
-                }
+    return Tensor.op(
+        "batchNormELU", profiledAs: "batchNormELU @\(x.shape.dropFirst(2).map(String.init).joined(separator: "x"))",
+        inputs: [x] + [weight, bias, residual].compactMap { $0 }, shape: x.shape
+    ) {
+        let statistics = BatchNormStatistics(
+            "batchNormELU", geometry, x, runningMean: runningMean, runningVariance: runningVariance, training: training,
+            momentum: momentum, epsilon: epsilon, sumAcrossProcesses: sumAcrossProcesses)
+        // y = elu(x * scale + shift (+ residual)) with scale = rstd * weight, shift = bias - mean * scale.
+        let scale = (0..<channels).map { statistics.rstd[$0] * weightValues[$0] }
+        let shift = (0..<channels).map { biasValues[$0] - statistics.mean[$0] * scale[$0] }
+        let values = newBuffer(x.count) { out in
+            borrow(input, scale, shift, residual?.data) { xs, a, b, rs in
+                batchNormELUForward(
+                    output: out, input: xs, residual: rs, scale: a, shift: b, alpha: alpha, geometry: geometry)
             }
         }
-        initialized = x.count
-    }
-    let inputs = [x] + [weight, bias, residual].compactMap { $0 }
-    return Tensor(shape: x.shape, data: values).recorded("batchNormELU", inputs: inputs) { dOut in
+        return (values, (values, statistics))
+    } backward: { dOut, saved in
+        let (values, statistics) = saved
         // dInput and dResidual are overwritten by the kernel (accumulate: false), so they start uninitialised.
-        let count = input.count
-        var dInput: [Float]? = x.requiresGrad ? [Float](unsafeUninitializedCapacity: count) { $1 = count } : nil
-        var dResidual: [Float]? =
-            residual?.requiresGrad == true ? [Float](unsafeUninitializedCapacity: count) { $1 = count } : nil
-        var dWeight: [Float]? = weight?.requiresGrad == true ? [Float](repeating: 0, count: channels) : nil
-        var dBias: [Float]? = bias?.requiresGrad == true ? [Float](repeating: 0, count: channels) : nil
-        withOptionalMutableBuffers(&dInput, &dWeight, &dBias) { dx, dw, db in
-            withOptionalMutableBuffer(&dResidual) { dr in
-                dOut.withUnsafeBufferPointer { dy in
-                    input.withUnsafeBufferPointer { xs in
-                        values.withUnsafeBufferPointer { ys in
-                            mean.withUnsafeBufferPointer { mean in
-                                rstd.withUnsafeBufferPointer { rstd in
-                                    weightValues.withUnsafeBufferPointer { w in
-                                        batchNormELUBackward(
-                                            dInput: dx, dResidual: dr, dWeight: dw, dBias: db, dOutput: dy, input: xs,
-                                            output: ys,
-                                            mean: mean, rstd: rstd, weight: w, alpha: alpha, geometry: geometry,
-                                            training: training,
-                                            accumulate: false, synchronization: synchronization)
-                                    }
-                                }
-                            }
-                        }
-                    }
+        var dWeight = gradientStorage((channels, weight?.requiresGrad == true), true)
+        var dBias = gradientStorage((channels, bias?.requiresGrad == true), true)
+        let (dInput, dResidual) = gradients(
+            (input.count, x.requiresGrad), (input.count, residual?.requiresGrad == true), zeroed: false
+        ) { dx, dr in
+            borrowMutable(&dWeight, &dBias) { dw, db in
+                borrow(dOut, input, values, statistics.mean, statistics.rstd, weightValues) {
+                    dy, xs, ys, mean, rstd, w in
+                    batchNormELUBackward(
+                        dInput: dx, dResidual: dr, dWeight: dw, dBias: db, dOutput: dy, input: xs, output: ys,
+                        mean: mean, rstd: rstd, weight: w, alpha: alpha, geometry: geometry, training: training,
+                        accumulate: false, synchronization: statistics.synchronization)
                 }
             }
         }

@@ -14,63 +14,58 @@
 ///   - dilation: the tap spacing, >= 1.
 /// - Returns: `N x C x H x W`.
 public func applyPixelKernels(_ x: Tensor, kernels: Tensor, kernelSize: Int, dilation: Int = 1) -> Tensor {
-    let profiled = OpProfiler.begin()
-    defer { OpProfiler.end(profiled, "applyPixelKernels") }
-    precondition(
-        x.rank == 4 && kernels.rank == 4,
-        "applyPixelKernels: input \(x.shape) and kernels \(kernels.shape) must both be rank 4 (N x C x H x W, N x "
-            + "G·K·K x H x W)"
-    )
-    precondition(
-        kernelSize >= 1 && kernelSize % 2 == 1 && dilation >= 1,
-        "applyPixelKernels: input \(x.shape) and kernels \(kernels.shape): kernelSize \(kernelSize) must be odd and "
-            + "dilation \(dilation) >= 1"
-    )
-    let taps = kernelSize * kernelSize
-    let groups = kernels.shape[1] / taps
-    precondition(
-        kernels.shape[0] == x.shape[0] && kernels.shape[2] == x.shape[2] && kernels.shape[3] == x.shape[3],
-        "applyPixelKernels: input \(x.shape) and kernels \(kernels.shape) differ in batch or spatial size")
-    precondition(
-        kernels.shape[1] % taps == 0 && groups >= 1 && x.shape[1] % groups == 0,
-        "applyPixelKernels: input \(x.shape) and kernels \(kernels.shape): kernel channels must be G·\(taps) with G "
-            + "dividing \(x.shape[1])"
-    )
-    let geometry = PixelKernelGeometry(
-        batch: x.shape[0], channels: x.shape[1], height: x.shape[2], width: x.shape[3],
-        groups: groups, kernelSize: kernelSize, dilation: dilation)
-
-    var values = [Float](repeating: 0, count: x.count)
-    if !values.isEmpty {
-        values.withUnsafeMutableBufferPointer { out in
-            x.data.withUnsafeBufferPointer { px in
-                kernels.data.withUnsafeBufferPointer { pk in
-                    pixelKernelsForward(
-                        output: out.baseAddress!, input: px.baseAddress!, kernels: pk.baseAddress!, geometry: geometry)
-                }
+    let geometry = PixelKernelGeometry(x, kernels: kernels, kernelSize: kernelSize, dilation: dilation)
+    return Tensor.op("applyPixelKernels", inputs: [x, kernels], shape: x.shape, macs: geometry.macs) {
+        newBuffer(x.count, zeroed: true) { out in
+            borrow(x.data, kernels.data) { xp, kp in
+                pixelKernelsForward(
+                    output: out.baseAddress!, input: xp.baseAddress!, kernels: kp.baseAddress!, geometry: geometry)
             }
         }
-    }
-    return Tensor(shape: x.shape, data: values).recorded("applyPixelKernels", inputs: [x, kernels]) { dOut in
-        var dx: [Float]? = x.requiresGrad ? [Float](repeating: 0, count: x.count) : nil
-        var dKernels: [Float]? = kernels.requiresGrad ? [Float](repeating: 0, count: kernels.count) : nil
-        guard !dOut.isEmpty else { return [dx, dKernels] }
-        dOut.withUnsafeBufferPointer { pd in
-            x.data.withUnsafeBufferPointer { px in
-                kernels.data.withUnsafeBufferPointer { pk in
-                    withOptionalMutableBuffer(&dx) { pdx in
-                        withOptionalMutableBuffer(&dKernels) { pdk in
-                            pixelKernelsBackward(
-                                dInput: pdx?.baseAddress, dKernels: pdk?.baseAddress, dOutput: pd.baseAddress!,
-                                input: px.baseAddress!,
-                                kernels: pk.baseAddress!, geometry: geometry)
-                        }
-                    }
-                }
+    } backward: { dOut in
+        let (dx, dKernels) = gradients((x.count, x.requiresGrad), (kernels.count, kernels.requiresGrad)) { dx, dk in
+            guard !dOut.isEmpty else { return }
+            borrow(dOut, x.data, kernels.data) { dy, xp, kp in
+                pixelKernelsBackward(
+                    dInput: dx?.baseAddress, dKernels: dk?.baseAddress, dOutput: dy.baseAddress!,
+                    input: xp.baseAddress!,
+                    kernels: kp.baseAddress!, geometry: geometry)
             }
         }
         return [dx, dKernels]
     }
+}
+
+extension PixelKernelGeometry {
+    /// The checked geometry of `applyPixelKernels(x, kernels:kernelSize:dilation:)`.
+    init(_ x: Tensor, kernels: Tensor, kernelSize: Int, dilation: Int) {
+        precondition(
+            x.rank == 4 && kernels.rank == 4,
+            "applyPixelKernels: input \(x.shape) and kernels \(kernels.shape) must both be rank 4 (N x C x H x W, N x "
+                + "G·K·K x H x W)"
+        )
+        precondition(
+            kernelSize >= 1 && kernelSize % 2 == 1 && dilation >= 1,
+            "applyPixelKernels: input \(x.shape) and kernels \(kernels.shape): kernelSize \(kernelSize) must be odd "
+                + "and dilation \(dilation) >= 1"
+        )
+        let taps = kernelSize * kernelSize
+        let groups = kernels.shape[1] / taps
+        precondition(
+            kernels.shape[0] == x.shape[0] && kernels.shape[2] == x.shape[2] && kernels.shape[3] == x.shape[3],
+            "applyPixelKernels: input \(x.shape) and kernels \(kernels.shape) differ in batch or spatial size")
+        precondition(
+            kernels.shape[1] % taps == 0 && groups >= 1 && x.shape[1] % groups == 0,
+            "applyPixelKernels: input \(x.shape) and kernels \(kernels.shape): kernel channels must be G·\(taps) with "
+                + "G dividing \(x.shape[1])"
+        )
+        self.init(
+            batch: x.shape[0], channels: x.shape[1], height: x.shape[2], width: x.shape[3], groups: groups,
+            kernelSize: kernelSize, dilation: dilation)
+    }
+
+    /// Multiply-accumulates: K x K per output element.
+    var macs: Int { batch * channels * height * width * taps }
 }
 
 extension Tensor {

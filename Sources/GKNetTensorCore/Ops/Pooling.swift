@@ -11,26 +11,20 @@
 ///   - padding: zeros on every side, at most K/2.
 /// - Returns: `N x C x Ho x Wo`, `Ho = floor((H + 2·p - K)/s) + 1` (floor mode).
 public func avgPool2d(_ x: Tensor, kernelSize: Int, stride: Int, padding: Int = 0) -> Tensor {
-    let geometry = poolGeometry(x, kernelSize: kernelSize, stride: stride, padding: padding, "avgPool2d")
-    let outputShape = [x.shape[0], x.shape[1], geometry.outputHeight, geometry.outputWidth]
-    var values = [Float](repeating: 0, count: outputShape.elementCount)
-    if !values.isEmpty {
-        values.withUnsafeMutableBufferPointer { out in
-            x.data.withUnsafeBufferPointer {
-                avgPool2dForward(output: out.baseAddress!, input: $0.baseAddress!, geometry: geometry)
-            }
+    let geometry = Pool2dGeometry("avgPool2d", x, kernelSize: kernelSize, stride: stride, padding: padding)
+    return Tensor.op("avgPool2d", inputs: [x], shape: geometry.outputShape(of: x)) {
+        newBuffer(geometry.outputCount, zeroed: true) { out in
+            borrow(x.data) { avgPool2dForward(output: out.baseAddress!, input: $0.baseAddress!, geometry: geometry) }
         }
-    }
-    return Tensor(shape: outputShape, data: values).recorded("avgPool2d", inputs: [x]) { dOut in
-        var dx = [Float](repeating: 0, count: x.count)
-        if !dOut.isEmpty {
-            dx.withUnsafeMutableBufferPointer { pdx in
-                dOut.withUnsafeBufferPointer {
-                    avgPool2dBackward(dInput: pdx.baseAddress!, dOutput: $0.baseAddress!, geometry: geometry)
+    } backward: { dOut in
+        [
+            gradient(x.count) { dx in
+                guard !dOut.isEmpty else { return }
+                borrow(dOut) {
+                    avgPool2dBackward(dInput: dx.baseAddress!, dOutput: $0.baseAddress!, geometry: geometry)
                 }
             }
-        }
-        return [dx]
+        ]
     }
 }
 
@@ -45,35 +39,29 @@ public func avgPool2d(_ x: Tensor, kernelSize: Int, stride: Int, padding: Int = 
 ///   - padding: implicit -inf on every side, at most K/2.
 /// - Returns: `N x C x Ho x Wo`, `Ho = floor((H + 2·p - K)/s) + 1`.
 public func maxPool2d(_ x: Tensor, kernelSize: Int, stride: Int, padding: Int = 0) -> Tensor {
-    let geometry = poolGeometry(x, kernelSize: kernelSize, stride: stride, padding: padding, "maxPool2d")
-    let outputShape = [x.shape[0], x.shape[1], geometry.outputHeight, geometry.outputWidth]
-    var values = [Float](repeating: 0, count: outputShape.elementCount)
-    var argmax = [Int32](repeating: 0, count: outputShape.elementCount)
-    if !values.isEmpty {
-        values.withUnsafeMutableBufferPointer { out in
-            argmax.withUnsafeMutableBufferPointer { indices in
-                x.data.withUnsafeBufferPointer {
+    let geometry = Pool2dGeometry("maxPool2d", x, kernelSize: kernelSize, stride: stride, padding: padding)
+    return Tensor.op("maxPool2d", inputs: [x], shape: geometry.outputShape(of: x)) {
+        var argmax = [Int32](repeating: 0, count: geometry.outputCount)
+        let values = newBuffer(geometry.outputCount, zeroed: true) { out in
+            borrow(x.data) { xp in
+                borrowMutable(&argmax) {
                     maxPool2dForward(
-                        output: out.baseAddress!, argmax: indices.baseAddress!, input: $0.baseAddress!,
+                        output: out.baseAddress!, argmax: $0.baseAddress!, input: xp.baseAddress!, geometry: geometry)
+                }
+            }
+        }
+        return (values, argmax)
+    } backward: { dOut, argmax in
+        [
+            gradient(x.count) { dx in
+                guard !dOut.isEmpty else { return }
+                borrow(dOut, argmax) { dy, indices in
+                    maxPool2dBackward(
+                        dInput: dx.baseAddress!, dOutput: dy.baseAddress!, argmax: indices.baseAddress!,
                         geometry: geometry)
                 }
             }
-        }
-    }
-    return Tensor(shape: outputShape, data: values).recorded("maxPool2d", inputs: [x]) { dOut in
-        var dx = [Float](repeating: 0, count: x.count)
-        if !dOut.isEmpty {
-            dx.withUnsafeMutableBufferPointer { pdx in
-                dOut.withUnsafeBufferPointer { pd in
-                    argmax.withUnsafeBufferPointer {
-                        maxPool2dBackward(
-                            dInput: pdx.baseAddress!, dOutput: pd.baseAddress!, argmax: $0.baseAddress!,
-                            geometry: geometry)
-                    }
-                }
-            }
-        }
-        return [dx]
+        ]
     }
 }
 
@@ -87,32 +75,22 @@ public func maxPool2d(_ x: Tensor, kernelSize: Int, stride: Int, padding: Int = 
 ///   - outputWidth: Wo >= 1.
 /// - Returns: `N x C x Ho x Wo`.
 public func adaptiveAvgPool2d(_ x: Tensor, outputHeight: Int, outputWidth: Int) -> Tensor {
-    precondition(x.rank == 4, "adaptiveAvgPool2d: input \(x.shape) must be N x C x H x W")
-    precondition(
-        outputHeight >= 1 && outputWidth >= 1 && x.shape[2] >= 1 && x.shape[3] >= 1,
-        "adaptiveAvgPool2d: input \(x.shape) and output size [\(outputHeight), \(outputWidth)] must be non-empty")
-    let geometry = AdaptivePool2dGeometry(
-        planes: x.shape[0] * x.shape[1], inputHeight: x.shape[2], inputWidth: x.shape[3],
-        outputHeight: outputHeight, outputWidth: outputWidth)
-    let outputShape = [x.shape[0], x.shape[1], outputHeight, outputWidth]
-    var values = [Float](repeating: 0, count: outputShape.elementCount)
-    if !values.isEmpty {
-        values.withUnsafeMutableBufferPointer { out in
-            x.data.withUnsafeBufferPointer {
+    let geometry = ResampleGeometry("adaptiveAvgPool2d", x, height: outputHeight, width: outputWidth)
+    return Tensor.op("adaptiveAvgPool2d", inputs: [x], shape: geometry.outputShape(of: x)) {
+        newBuffer(geometry.outputCount, zeroed: true) { out in
+            borrow(x.data) {
                 adaptiveAvgPool2dForward(output: out.baseAddress!, input: $0.baseAddress!, geometry: geometry)
             }
         }
-    }
-    return Tensor(shape: outputShape, data: values).recorded("adaptiveAvgPool2d", inputs: [x]) { dOut in
-        var dx = [Float](repeating: 0, count: x.count)
-        if !dOut.isEmpty {
-            dx.withUnsafeMutableBufferPointer { pdx in
-                dOut.withUnsafeBufferPointer {
-                    adaptiveAvgPool2dBackward(dInput: pdx.baseAddress!, dOutput: $0.baseAddress!, geometry: geometry)
+    } backward: { dOut in
+        [
+            gradient(x.count) { dx in
+                guard !dOut.isEmpty else { return }
+                borrow(dOut) {
+                    adaptiveAvgPool2dBackward(dInput: dx.baseAddress!, dOutput: $0.baseAddress!, geometry: geometry)
                 }
             }
-        }
-        return [dx]
+        ]
     }
 }
 
@@ -133,19 +111,43 @@ extension Tensor {
     }
 }
 
-/// Checks a pooling call and returns its geometry.
-private func poolGeometry(_ x: Tensor, kernelSize: Int, stride: Int, padding: Int, _ op: String) -> Pool2dGeometry {
-    precondition(x.rank == 4, "\(op): input \(x.shape) must be N x C x H x W")
-    precondition(
-        kernelSize >= 1 && stride >= 1 && padding >= 0 && padding <= kernelSize / 2,
-        "\(op): kernelSize \(kernelSize), stride \(stride), padding \(padding) invalid (need K >= 1, S >= 1, 0 <= pad "
-            + "<= K/2)"
-    )
-    let geometry = Pool2dGeometry(
-        planes: x.shape[0] * x.shape[1], inputHeight: x.shape[2], inputWidth: x.shape[3],
-        kernelSize: kernelSize, stride: stride, padding: padding)
-    precondition(
-        x.shape[2] + 2 * padding >= kernelSize && x.shape[3] + 2 * padding >= kernelSize,
-        "\(op): input \(x.shape) with padding \(padding) is smaller than the window \([kernelSize, kernelSize])")
-    return geometry
+extension Pool2dGeometry {
+    /// The checked geometry of a pooling call (`op` names it in the messages).
+    init(_ op: String, _ x: Tensor, kernelSize: Int, stride: Int, padding: Int) {
+        precondition(x.rank == 4, "\(op): input \(x.shape) must be N x C x H x W")
+        precondition(
+            kernelSize >= 1 && stride >= 1 && padding >= 0 && padding <= kernelSize / 2,
+            "\(op): kernelSize \(kernelSize), stride \(stride), padding \(padding) invalid (need K >= 1, S >= 1, 0 <= "
+                + "pad <= K/2)"
+        )
+        precondition(
+            x.shape[2] + 2 * padding >= kernelSize && x.shape[3] + 2 * padding >= kernelSize,
+            "\(op): input \(x.shape) with padding \(padding) is smaller than the window \([kernelSize, kernelSize])")
+        self.init(
+            planes: x.shape[0] * x.shape[1], inputHeight: x.shape[2], inputWidth: x.shape[3],
+            kernelSize: kernelSize, stride: stride, padding: padding)
+    }
+
+    var outputCount: Int { planes * outputPlane }
+
+    /// N x C x Ho x Wo for an input x of N x C x H x W.
+    func outputShape(of x: Tensor) -> [Int] { [x.shape[0], x.shape[1], outputHeight, outputWidth] }
+}
+
+extension ResampleGeometry {
+    /// The checked geometry of resampling x (N x C x H x W) to `height` x `width` (`op` names it in the messages).
+    init(_ op: String, _ x: Tensor, height: Int, width: Int) {
+        precondition(x.rank == 4, "\(op): input \(x.shape) must be N x C x H x W")
+        precondition(
+            height >= 1 && width >= 1 && x.shape[2] >= 1 && x.shape[3] >= 1,
+            "\(op): input \(x.shape) and output size [\(height), \(width)] must be non-empty")
+        self.init(
+            planes: x.shape[0] * x.shape[1], inputHeight: x.shape[2], inputWidth: x.shape[3], outputHeight: height,
+            outputWidth: width)
+    }
+
+    var outputCount: Int { planes * outputHeight * outputWidth }
+
+    /// N x C x Ho x Wo for an input x of N x C x H x W.
+    func outputShape(of x: Tensor) -> [Int] { [x.shape[0], x.shape[1], outputHeight, outputWidth] }
 }

@@ -18,22 +18,21 @@ extension Tensor {
     }
 
     /// Sum (scale 1) or mean (scale 1 / count) over `axes`.
-    private func scaledSum(_ name: String, axes: Set<Int>, outputShape: [Int], mean: Bool) -> Tensor {
+    private func scaledSum(
+        _ name: String, profiledAs profileName: String? = nil, axes: Set<Int>, outputShape: [Int], mean: Bool
+    ) -> Tensor {
         let geometry = ReductionGeometry(shape: shape, axes: axes)
         let scale = mean ? 1 / Double(geometry.reductionSize) : 1
-        let values = [Float](unsafeUninitializedCapacity: geometry.outputCount) { buffer, initialized in
-            data.withUnsafeBufferPointer { sumForward(output: buffer, input: $0, geometry: geometry, scale: scale) }
-            initialized = geometry.outputCount
-        }
-        let count = self.count
-        return Tensor(shape: outputShape, data: values).recorded(name, inputs: [self]) { dOut in
-            var dInput = [Float](repeating: 0, count: count)
-            dInput.withUnsafeMutableBufferPointer { dx in
-                dOut.withUnsafeBufferPointer {
-                    sumBackward(dInput: dx, dOutput: $0, geometry: geometry, scale: Float(scale))
-                }
+        return Tensor.op(name, profiledAs: profileName, inputs: [self], shape: outputShape) {
+            newBuffer(geometry.outputCount) { out in
+                borrow(data) { sumForward(output: out, input: $0, geometry: geometry, scale: scale) }
             }
-            return [dInput]
+        } backward: { [count] dOut in
+            [
+                gradient(count) { dx in
+                    borrow(dOut) { sumBackward(dInput: dx, dOutput: $0, geometry: geometry, scale: Float(scale)) }
+                }
+            ]
         }
     }
 
@@ -47,10 +46,8 @@ extension Tensor {
     /// out has the shape of x without the reduced axes, or with them as 1 when `keepingDimensions`.
     /// An empty `axes` reduces nothing (NumPy's `axis=()`; PyTorch's `dim=[]` would sum everything).
     public func sum(axes: [Int], keepingDimensions: Bool = false) -> Tensor {
-        let profiled = OpProfiler.begin()
-        defer { OpProfiler.end(profiled, "sum(axes:)") }
         let (resolved, outputShape) = reductionShape(axes, keepingDimensions: keepingDimensions, "sum")
-        return scaledSum("sum", axes: resolved, outputShape: outputShape, mean: false)
+        return scaledSum("sum", profiledAs: "sum(axes:)", axes: resolved, outputShape: outputShape, mean: false)
     }
 
     /// The mean of all elements, as a scalar tensor (NaN for an empty tensor, like PyTorch).
@@ -60,10 +57,8 @@ extension Tensor {
 
     /// The mean over `axes`; shapes as in `sum(axes:keepingDimensions:)`.
     public func mean(axes: [Int], keepingDimensions: Bool = false) -> Tensor {
-        let profiled = OpProfiler.begin()
-        defer { OpProfiler.end(profiled, "mean(axes:)") }
         let (resolved, outputShape) = reductionShape(axes, keepingDimensions: keepingDimensions, "mean")
-        return scaledSum("mean", axes: resolved, outputShape: outputShape, mean: true)
+        return scaledSum("mean", profiledAs: "mean(axes:)", axes: resolved, outputShape: outputShape, mean: true)
     }
 
     /// The maximum over `axes`; shapes as in `sum(axes:keepingDimensions:)`.
@@ -77,27 +72,16 @@ extension Tensor {
         precondition(
             geometry.reductionSize > 0 || geometry.outputCount == 0,
             "max: reducing tensor of shape \(shape) over empty axes \(axes)")
-        let outputCount = geometry.outputCount
-        var values = [Float](repeating: 0, count: outputCount)
-        var argmax = [Int](repeating: 0, count: outputCount)
-        if outputCount > 0 {
-            data.withUnsafeBufferPointer { x in
-                values.withUnsafeMutableBufferPointer { out in
-                    argmax.withUnsafeMutableBufferPointer {
-                        maxForward(output: out, argmax: $0, input: x, geometry: geometry)
-                    }
+        return Tensor.op("max", inputs: [self], shape: outputShape) {
+            var argmax = [Int](repeating: 0, count: geometry.outputCount)
+            let values = newBuffer(geometry.outputCount, zeroed: true) { out in
+                borrow(data) { x in
+                    borrowMutable(&argmax) { maxForward(output: out, argmax: $0, input: x, geometry: geometry) }
                 }
             }
-        }
-        let count = self.count
-        return Tensor(shape: outputShape, data: values).recorded("max", inputs: [self]) { dOut in
-            var dInput = [Float](repeating: 0, count: count)
-            dInput.withUnsafeMutableBufferPointer { dx in
-                dOut.withUnsafeBufferPointer { dy in
-                    argmax.withUnsafeBufferPointer { maxBackward(dInput: dx, dOutput: dy, argmax: $0) }
-                }
-            }
-            return [dInput]
+            return (values, argmax)
+        } backward: { [count] dOut, argmax in
+            [gradient(count) { dx in borrow(dOut, argmax) { maxBackward(dInput: dx, dOutput: $0, argmax: $1) } }]
         }
     }
 

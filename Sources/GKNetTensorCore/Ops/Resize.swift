@@ -11,9 +11,7 @@
 ///   - width: Wo >= 1.
 /// - Returns: `N x C x Ho x Wo`.
 public func resizeBilinear(_ x: Tensor, height: Int, width: Int) -> Tensor {
-    let profiled = OpProfiler.begin()
-    defer { OpProfiler.end(profiled, "resizeBilinear") }
-    return resize(x, height: height, width: width, name: "resizeBilinear", taps: InterpolationTaps.linear)
+    resize(x, height: height, width: width, name: "resizeBilinear", taps: InterpolationTaps.linear)
 }
 
 /// Bicubic resize, `torch.nn.functional.interpolate(x, size=(Ho, Wo), mode='bicubic', align_corners=False)`.
@@ -26,9 +24,7 @@ public func resizeBilinear(_ x: Tensor, height: Int, width: Int) -> Tensor {
 ///   - width: Wo >= 1.
 /// - Returns: `N x C x Ho x Wo`.
 public func resizeBicubic(_ x: Tensor, height: Int, width: Int) -> Tensor {
-    let profiled = OpProfiler.begin()
-    defer { OpProfiler.end(profiled, "resizeBicubic") }
-    return resize(x, height: height, width: width, name: "resizeBicubic", taps: InterpolationTaps.cubic)
+    resize(x, height: height, width: width, name: "resizeBicubic", taps: InterpolationTaps.cubic, countsMACs: true)
 }
 
 extension Tensor {
@@ -44,39 +40,37 @@ extension Tensor {
 }
 
 /// The shared separable resize: checks, forward kernel, recorded pullback.
+///
+/// - Parameter countsMACs: report the resize to a cost trace as the two dense matmuls it is
+///   equivalent to (rows, then columns: Ho·H·W + Ho·W·Wo per plane), as the model's reference
+///   count does for the bicubic resize of the positional embedding; bilinear resizes count nothing.
 private func resize(
-    _ x: Tensor, height: Int, width: Int, name: String, taps: (_ input: Int, _ output: Int) -> InterpolationTaps
+    _ x: Tensor, height: Int, width: Int, name: String, taps: (_ input: Int, _ output: Int) -> InterpolationTaps,
+    countsMACs: Bool = false
 ) -> Tensor {
-    precondition(x.rank == 4, "\(name): input \(x.shape) must be N x C x H x W")
-    precondition(
-        height >= 1 && width >= 1 && x.shape[2] >= 1 && x.shape[3] >= 1,
-        "\(name): input \(x.shape) and output size [\(height), \(width)] must be non-empty")
-    let geometry = ResizeGeometry(
-        planes: x.shape[0] * x.shape[1], inputHeight: x.shape[2], inputWidth: x.shape[3],
-        outputHeight: height, outputWidth: width)
-    let rows = taps(x.shape[2], height)
-    let columns = taps(x.shape[3], width)
-    let outputShape = [x.shape[0], x.shape[1], height, width]
-    var values = [Float](repeating: 0, count: outputShape.elementCount)
-    if !values.isEmpty {
-        values.withUnsafeMutableBufferPointer { out in
-            x.data.withUnsafeBufferPointer {
+    let geometry = ResampleGeometry(name, x, height: height, width: width)
+    let (rows, columns) = (taps(x.shape[2], height), taps(x.shape[3], width))
+    let (h, w) = (x.shape[2], x.shape[3])
+    return Tensor.op(
+        name, inputs: [x], shape: geometry.outputShape(of: x),
+        macs: countsMACs ? geometry.planes * height * (h * w + w * width) : 0
+    ) {
+        newBuffer(geometry.outputCount, zeroed: true) { out in
+            borrow(x.data) {
                 resizeForward(
                     output: out.baseAddress!, input: $0.baseAddress!, rows: rows, columns: columns, geometry: geometry)
             }
         }
-    }
-    return Tensor(shape: outputShape, data: values).recorded(name, inputs: [x]) { dOut in
-        var dx = [Float](repeating: 0, count: x.count)
-        if !dOut.isEmpty {
-            dx.withUnsafeMutableBufferPointer { pdx in
-                dOut.withUnsafeBufferPointer {
+    } backward: { dOut in
+        [
+            gradient(x.count) { dx in
+                guard !dOut.isEmpty else { return }
+                borrow(dOut) {
                     resizeBackward(
-                        dInput: pdx.baseAddress!, dOutput: $0.baseAddress!, rows: rows, columns: columns,
+                        dInput: dx.baseAddress!, dOutput: $0.baseAddress!, rows: rows, columns: columns,
                         geometry: geometry)
                 }
             }
-        }
-        return [dx]
+        ]
     }
 }

@@ -25,31 +25,22 @@ extension Tensor {
         _ name: String, keepsInput: Bool, keepsOutput: Bool,
         forward: UnaryForwardKernel, backward: @escaping UnaryBackwardKernel
     ) -> Tensor {
-        let count = self.count
-        let values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-            data.withUnsafeBufferPointer { forward(buffer, $0) }
-            initialized = count
-        }
         let savedInput = keepsInput ? data : []
-        let savedOutput = keepsOutput ? values : []
-        return Tensor(shape: shape, data: values).recorded(name, inputs: [self]) { dOut in
-            var dInput = [Float](repeating: 0, count: count)
-            dInput.withUnsafeMutableBufferPointer { dx in
-                dOut.withUnsafeBufferPointer { dy in
-                    savedInput.withUnsafeBufferPointer { x in
-                        savedOutput.withUnsafeBufferPointer { y in backward(dx, dy, x, y) }
-                    }
+        return Tensor.op(name, inputs: [self], shape: shape) {
+            let values = newBuffer(count) { out in borrow(data) { forward(out, $0) } }
+            return (values, keepsOutput ? values : [])
+        } backward: { [count] dOut, savedOutput in
+            [
+                gradient(count) { dx in
+                    borrow(dOut, savedInput, savedOutput) { dy, x, y in backward(dx, dy, x, y) }
                 }
-            }
-            return [dInput]
+            ]
         }
     }
 
     /// e^x, elementwise.
     public func exp() -> Tensor {
-        let profiled = OpProfiler.begin()
-        defer { OpProfiler.end(profiled, "exp") }
-        return unaryOp("exp", keepsInput: false, keepsOutput: true, forward: { expForward(output: $0, input: $1) }) {
+        unaryOp("exp", keepsInput: false, keepsOutput: true, forward: { expForward(output: $0, input: $1) }) {
             dx, dy, x, y in
             expBackward(dInput: dx, dOutput: dy, output: y)
         }
@@ -57,9 +48,7 @@ extension Tensor {
 
     /// Natural logarithm, elementwise (x <= 0 gives -inf / NaN like PyTorch).
     public func log() -> Tensor {
-        let profiled = OpProfiler.begin()
-        defer { OpProfiler.end(profiled, "log") }
-        return unaryOp("log", keepsInput: true, keepsOutput: false, forward: { logForward(output: $0, input: $1) }) {
+        unaryOp("log", keepsInput: true, keepsOutput: false, forward: { logForward(output: $0, input: $1) }) {
             dx, dy, x, y in
             logBackward(dInput: dx, dOutput: dy, input: x)
         }
@@ -84,9 +73,7 @@ extension Tensor {
 
     /// max(x, 0); the gradient at 0 is 0.
     public func relu() -> Tensor {
-        let profiled = OpProfiler.begin()
-        defer { OpProfiler.end(profiled, "relu") }
-        return unaryOp("relu", keepsInput: false, keepsOutput: true, forward: { reluForward(output: $0, input: $1) }) {
+        unaryOp("relu", keepsInput: false, keepsOutput: true, forward: { reluForward(output: $0, input: $1) }) {
             dx, dy, x, y in
             reluBackward(dInput: dx, dOutput: dy, output: y)
         }
@@ -104,9 +91,7 @@ extension Tensor {
 
     /// x for x > 0, else alpha (e^x - 1) (PyTorch `F.elu`).
     public func elu(alpha: Float = 1) -> Tensor {
-        let profiled = OpProfiler.begin()
-        defer { OpProfiler.end(profiled, "elu") }
-        return unaryOp(
+        unaryOp(
             "elu", keepsInput: true, keepsOutput: true, forward: { eluForward(output: $0, input: $1, alpha: alpha) }
         ) { dx, dy, x, y in
             eluBackward(dInput: dx, dOutput: dy, input: x, output: y, alpha: alpha)
@@ -115,8 +100,6 @@ extension Tensor {
 
     /// Gaussian error linear unit x Phi(x), exact (erf) or with the tanh approximation (PyTorch `F.gelu`).
     public func gelu(approximation: GELUApproximation = .none) -> Tensor {
-        let profiled = OpProfiler.begin()
-        defer { OpProfiler.end(profiled, "gelu") }
         let tanhForm = approximation == .tanh
         return unaryOp(
             "gelu", keepsInput: true, keepsOutput: false,
@@ -128,9 +111,7 @@ extension Tensor {
 
     /// 1 / (1 + e^-x).
     public func sigmoid() -> Tensor {
-        let profiled = OpProfiler.begin()
-        defer { OpProfiler.end(profiled, "sigmoid") }
-        return unaryOp(
+        unaryOp(
             "sigmoid", keepsInput: false, keepsOutput: true, forward: { sigmoidForward(output: $0, input: $1) }
         ) { dx, dy, x, y in
             sigmoidBackward(dInput: dx, dOutput: dy, output: y)
