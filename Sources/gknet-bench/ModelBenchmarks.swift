@@ -116,7 +116,7 @@ enum ModelBenchmarks {
             options.waitIdle > 0 ? Measure.waitForIdle(threads: Threading.count, maximumSeconds: options.waitIdle) : nil
         if let kernel = kernelCase(key, options: options, idle: idle) { return kernel }
         let parts = key.split(separator: "-").map(String.init)
-        guard parts.count == 2, let macsAt256 = gigaMACsPerImage(parts[0]),
+        guard parts.count == 2, GKNetConfiguration.presetNames.contains(parts[0]),
             ["infer", "train", "train128"].contains(parts[1])
         else {
             throw BenchmarkError("unknown case \(key) (sgemm, attention, <paper|small|tiny>-<infer|train|train128>)")
@@ -124,7 +124,6 @@ enum ModelBenchmarks {
         let (preset, training) = (parts[0], parts[1].hasPrefix("train"))
         // train128: the training step of the multi-resolution schedule's low-resolution phase
         let size = parts[1] == "train128" ? 128 : resolution
-        let macs = macsAt256 * Double(size * size) / Double(resolution * resolution)
         let model = try loadModel(preset: preset, data: options.data)
         let batch = training ? trainingBatch : 1
         let inputs = try loadInputs(batch: batch, size: size, data: options.data)
@@ -132,9 +131,12 @@ enum ModelBenchmarks {
             training
             ? try trainingStepMilliseconds(model: model, inputs: inputs, options: options)
             : try inferenceMilliseconds(model: model, inputs: inputs, options: options)
+        // The peak RSS is read before the MAC count, which traces a forward pass of a model of its own.
+        let peakMegabytes = Measure.peakResidentMegabytes()
+        let macs = (gigaMACsPerImage(preset) ?? .nan) * Double(size * size) / Double(resolution * resolution)
         let flops = 2 * macs * 1e9 * Double(batch) * (training ? 3 : 1)
         return CaseResult(
-            key: key, milliseconds: ms, gflops: flops / (ms * 1e6), peakMegabytes: Measure.peakResidentMegabytes(),
+            key: key, milliseconds: ms, gflops: flops / (ms * 1e6), peakMegabytes: peakMegabytes,
             imagesPerSecond: Double(batch) / (ms / 1000), idle: idle)
     }
 

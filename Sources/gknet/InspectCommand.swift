@@ -1,5 +1,6 @@
 // `gknet inspect (--config NAME | --model PATH) [--size N]`: parameters and MACs per block of a
-// GKNet (ModelInspection, counted analytically like Scripts/reference/count_macs.py) and the peak
+// GKNet (ModelInspection: parameters from the modules, MACs traced from a forward pass; equal to
+// Scripts/reference/count_macs.py's counts, tested) and the peak
 // tensor memory of one inference forward at that size, measured by running it.
 import ArgumentParser
 import Dispatch
