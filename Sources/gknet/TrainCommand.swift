@@ -95,7 +95,13 @@ extension GKNetCommand {
         func train(communicator: Communicator) throws {
             var requested = try config.map { try TrainingConfiguration.load(from: URL(fileURLWithPath: $0)) }
             if let photos, let masks {
-                var configuration = requested ?? TrainingConfiguration()
+                // Resuming with --photos and no --config: the saved configuration with these folders (it
+                // still has to match the saved one, which the trainer checks).
+                let saved = RunDirectory(URL(fileURLWithPath: runDir)).configurationURL
+                let savedConfiguration =
+                    resume && requested == nil && FileManager.default.fileExists(atPath: saved.path)
+                    ? try TrainingConfiguration.load(from: saved) : nil
+                var configuration = requested ?? savedConfiguration ?? TrainingConfiguration()
                 var synthesis = configuration.synthesis ?? FreshCompositeSettings(photos: photos, masks: masks)
                 synthesis.photos = photos
                 synthesis.masks = masks

@@ -95,6 +95,34 @@ extension TrainingJobs {
             line.split(separator: ",").first.flatMap { Int($0.dropFirst("{\"step\":".count)) }
         }
 
+        /// `--resume` with the same `--photos` / `--masks` and no `--config` continues with the saved
+        /// configuration; other folders are an error that names what differs and how to resume.
+        @Test func resumingWithTheSamePhotoFoldersNeedsNoConfig() throws {
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "gknet-resume-photos-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let (photos, masks) = try Self.photoFolders(in: folder)
+            let config = folder.appendingPathComponent("config.json")
+            let settings =
+                #"{"preset": "tiny", "input_size": 64, "batch_size": 2, "steps": 4, "#
+                + #""validation_interval": 0, "checkpoint_interval": 2, "warmup_steps": 1}"#
+            try Data(settings.utf8).write(to: config)
+            let runDirectory = folder.appendingPathComponent("run").path
+            let executable = try trainExecutable.require()
+            let data = ["--photos", photos.path, "--masks", masks.path, "--run-dir", runDirectory]
+            let first = try run(executable, ["train"] + data + ["--config", config.path])
+            #expect(first.status == 0, "\(first.standardError)")
+            let resumed = try run(executable, ["train"] + data + ["--resume"])
+            #expect(resumed.status == 0, "\(resumed.standardError)")
+            #expect(resumed.standardError.contains("nothing to train"))
+            let other = try run(
+                executable,
+                ["train", "--photos", masks.path, "--masks", masks.path, "--run-dir", runDirectory, "--resume"])
+            #expect(other.status != 0)
+            #expect(other.standardError.contains("resume with only --resume and --run-dir"))
+        }
+
         @Test(arguments: scenarios)
         func killedRunResumesToTheUninterruptedResultBitForBit(_ scenario: ResumeScenario) async throws {
             let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
