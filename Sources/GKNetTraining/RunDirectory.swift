@@ -42,9 +42,9 @@ public struct RunDirectory: Sendable {
             }
             if let requested, requested != existing {
                 throw TrainingError(
-                    "\(configurationURL.path): the run was started with another configuration (other settings, "
-                        + "or other --photos / --masks / --exclude); resume with only --resume and --run-dir to use the "
-                        + "saved one, or use a new --run-dir"
+                    "\(configurationURL.path): the run was started with another configuration (other "
+                        + "settings, or other --photos / --masks / --exclude); resume with only --resume and "
+                        + "--run-dir to use the saved one, or use a new --run-dir"
                 )
             }
             // Without last.safetensors (killed before the first checkpoint) the run restarts at step 0.
