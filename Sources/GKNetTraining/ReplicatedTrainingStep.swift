@@ -88,8 +88,10 @@ public final class ReplicatedTrainingStep {
         }
     }
 
-    /// Images `part * n / count ..< (part + 1) * n / count` of an N x C x H x W batch tensor.
+    /// Images `part * n / count ..< (part + 1) * n / count` of an N x C x H x W batch tensor (the
+    /// tensor itself for one part: no copy on the step of a single model).
     public static func slice(_ tensor: Tensor, part: Int, of count: Int) -> Tensor {
+        guard count > 1 else { return tensor }
         let images = tensor.shape[0]
         precondition(images % count == 0, "ReplicatedTrainingStep: \(images) images do not split into \(count)")
         let size = images / count

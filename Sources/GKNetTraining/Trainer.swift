@@ -150,7 +150,7 @@ public final class Trainer {
         let log = synchronization.isRoot ? try files.openLog() : nil
         let firstStep = step, start = Date()
         if let otherDataNote { say(otherDataNote) }
-        say(startLine)
+        say(startLine(replicas: try replicated().count))
         while step < totalSteps {
             let stepStart = Date()
             let loss = try trainStep()
@@ -270,8 +270,9 @@ public final class Trainer {
             bestValidationFMSE: bestValidationFMSE)
     }
 
-    /// The line that opens a run: what is trained, on what, at which sizes, with how many threads.
-    private var startLine: String {
+    /// The line that opens a run: what is trained, on what, at which sizes, with how many threads
+    /// and model replicas.
+    private func startLine(replicas: Int) -> String {
         let preset = configuration.model == nil ? configuration.preset : "custom"
         guard step < totalSteps else {
             return "the run already finished all \(totalSteps) steps (\(preset) model); nothing to train"
@@ -286,13 +287,7 @@ public final class Trainer {
                 + (configuration.syncBatchNorm ? ", synchronized batch norm" : "") : ""
         return "training \(preset) model, \(model.parameterCount) parameters, steps \(step + 1)...\(totalSteps), "
             + "batch \(configuration.batchSize) at \(sizes)\(data), \(Threading.count) threads\(perProcess)"
-            + replicasNote
-    }
-
-    /// ", N model replicas ..." when the batch is split over replicas.
-    private var replicasNote: String {
-        let count = (try? replicated().count) ?? 1
-        return count > 1 ? ", \(count) model replicas of one thread each" : ""
+            + (replicas > 1 ? ", \(replicas) model replicas of one thread each" : "")
     }
 
     /// A progress line: step, loss, learning rate, speed of the last step, time left at the run's mean pace.
