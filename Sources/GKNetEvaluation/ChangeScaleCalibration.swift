@@ -95,6 +95,7 @@ public func calibrateChangeScale(
     }
     var unscaled = harmonizer.options
     unscaled.changeScale = 1
+    unscaled.useChangeGate = false
     var results = [[ImageMetrics]](repeating: [], count: scales.count)
     var composites: [ImageMetrics] = []
     let start = Date()

@@ -4,8 +4,9 @@
 // composite's own resolution by `carryToFullResolution` (never by upsampling the output pixels);
 // pixels where the mask is 0 are returned exactly as in the composite. A model file may carry a
 // fitted shrink of the predicted change toward the identity (`changeScale`, fitted by `gknet
-// calibrate`); it is applied to the network's output, so every path below sees it. What may change
-// per call (method, affine settings, change scale) is a value, `Harmonizer.Options`.
+// calibrate`) and a per-image change gate (`ChangeGate`, fitted by `gknet calibrate --gate`); both
+// are applied to the network's output, so every path below sees them. What may change per call
+// (method, affine settings, change scale, gate on or off) is a value, `Harmonizer.Options`.
 import Foundation
 import GKNetImageCodec
 import GKNetModel
@@ -29,14 +30,18 @@ public final class Harmonizer: @unchecked Sendable {
         public var affineSettings: LocalAffineSettings
         /// The share of the predicted change kept, in 0...1; nil = the model file's.
         public var changeScale: Float?
+        /// Whether the model file's per-image change gate applies (nil = yes when it has one; false =
+        /// the network's change as it is).
+        public var useChangeGate: Bool?
 
         public init(
             method: FullResolutionMethod? = nil, affineSettings: LocalAffineSettings = LocalAffineSettings(),
-            changeScale: Float? = nil
+            changeScale: Float? = nil, useChangeGate: Bool? = nil
         ) {
             self.method = method
             self.affineSettings = affineSettings
             self.changeScale = changeScale
+            self.useChangeGate = useChangeGate
         }
     }
 
@@ -56,6 +61,9 @@ public final class Harmonizer: @unchecked Sendable {
     /// The change scale stored with the model (1 = the network's output as it is; 0 = the
     /// composite): result = composite + changeScale * (prediction - composite).
     public let changeScale: Float
+    /// The per-image change gate stored with the model (nil = none): scales each image's change by a
+    /// factor in 0...1 computed from the image and the prediction (``ChangeGate``).
+    public let changeGate: ChangeGate?
 
     /// The default full-resolution method (``options`` resolved against the model's head).
     public var method: FullResolutionMethod { resolvedMethod(options) }
@@ -72,9 +80,12 @@ public final class Harmonizer: @unchecked Sendable {
     ///   - method: nil = `defaultMethod(for:)` the model's head.
     ///   - changeScale: the shrink of the predicted change stored with the model (1 = none; a model
     ///     file's is `ModelLoading.changeScale(in:)`).
+    ///   - changeGate: the per-image gate stored with the model (nil = none; a model file's is
+    ///     `ChangeGate.stored(in:)`).
     ///   - options: the defaults of every call (its `method`, when given, wins over `method`).
     public init(
-        model: GKNet, method: FullResolutionMethod? = nil, changeScale: Float = 1, options: Options = Options()
+        model: GKNet, method: FullResolutionMethod? = nil, changeScale: Float = 1, changeGate: ChangeGate? = nil,
+        options: Options = Options()
     ) {
         self.model = model
         model.eval()
@@ -83,6 +94,7 @@ public final class Harmonizer: @unchecked Sendable {
         if defaults.method == nil { defaults.method = method }
         self.options = defaults
         self.changeScale = changeScale
+        self.changeGate = changeGate
     }
 
     /// The full-resolution method a model's head works best with (docs/results.md, "Full
@@ -100,6 +112,11 @@ public final class Harmonizer: @unchecked Sendable {
     /// The change scale a call with `options` uses.
     public func resolvedChangeScale(_ options: Options) -> Float {
         options.changeScale ?? self.options.changeScale ?? changeScale
+    }
+
+    /// The change gate a call with `options` uses (nil = none).
+    public func resolvedChangeGate(_ options: Options) -> ChangeGate? {
+        (options.useChangeGate ?? self.options.useChangeGate ?? true) ? changeGate : nil
     }
 
     // MARK: - The one path
@@ -130,7 +147,8 @@ public final class Harmonizer: @unchecked Sendable {
         let options = options ?? self.options
         let (smallComposite, smallMask) = networkInputs(composite: composite, mask: mask)
         let prediction = predictWithTransforms(
-            composites: [smallComposite], masks: [smallMask], changeScale: resolvedChangeScale(options))[0]
+            composites: [smallComposite], masks: [smallMask], changeScale: resolvedChangeScale(options),
+            changeGate: resolvedChangeGate(options))[0]
         try afterStage(.network)
         var result: PlanarImage
         if composite.width == networkSize && composite.height == networkSize {
@@ -176,24 +194,35 @@ public final class Harmonizer: @unchecked Sendable {
 
     /// Runs the network on images already at `networkSize` (a batch of one or more).
     /// - Returns: the harmonized images in 0...1 (clamped), same size, shrunk by `changeScale`
-    ///   (nil = the model's). The background is not restored (see `harmonize`).
-    public func predict(composites: [PlanarImage], masks: [PlanarImage], changeScale: Float? = nil) -> [PlanarImage] {
-        predictWithTransforms(composites: composites, masks: masks, changeScale: changeScale).map(\.image)
+    ///   (nil = the model's) and the change gate (`.some(nil)` = none; nil = the model's). The
+    ///   background is not restored (see `harmonize`).
+    public func predict(
+        composites: [PlanarImage], masks: [PlanarImage], changeScale: Float? = nil, changeGate: ChangeGate?? = nil
+    ) -> [PlanarImage] {
+        predictWithTransforms(composites: composites, masks: masks, changeScale: changeScale, changeGate: changeGate)
+            .map(\.image)
     }
 
     /// `predict`, with the colour transform of each image when the model has the affine head.
-    /// Both are shrunk toward the identity by `changeScale` (nil = the model's).
+    /// Both are shrunk toward the identity by `changeScale` (nil = the model's) times the change
+    /// gate's factor for the image (`.some(nil)` = no gate; nil = the model's).
     /// - Returns: per image the harmonized image (3 x h x w, clamped) and the transform (12 x h x w) or nil.
-    public func predictWithTransforms(composites: [PlanarImage], masks: [PlanarImage], changeScale: Float? = nil)
-        -> [(image: PlanarImage, transform: PlanarImage?)]
-    {
-        let scale = changeScale ?? resolvedChangeScale(options)
+    public func predictWithTransforms(
+        composites: [PlanarImage], masks: [PlanarImage], changeScale: Float? = nil, changeGate: ChangeGate?? = nil
+    ) -> [(image: PlanarImage, transform: PlanarImage?)] {
+        let baseScale = changeScale ?? resolvedChangeScale(options)
+        let gate = changeGate ?? resolvedChangeGate(options)
         let (output, transform) = withoutGradient {
             model.forward(composite: PlanarImage.batchTensor(composites), mask: PlanarImage.batchTensor(masks))
         }
         return (0..<composites.count).map { index in
             let image = PlanarImage(tensor: output, index: index).clamped()
             let colorTransform = transform.map { PlanarImage(tensor: $0, index: index) }
+            var scale = baseScale
+            if let gate {
+                scale *= gate.factor(
+                    ChangeGate.features(composite: composites[index], mask: masks[index], prediction: image))
+            }
             guard scale != 1 else { return (image, colorTransform) }
             return (
                 Self.shrunk(image, toward: composites[index], scale: scale),

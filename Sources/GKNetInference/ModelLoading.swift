@@ -82,19 +82,21 @@ public enum ModelLoading {
         try harmonizer(url: try resolve(path: path), method: method, options: options)
     }
 
-    /// A harmonizer for the model file at `url` with its stored change scale.
+    /// A harmonizer for the model file at `url` with its stored change scale and change gate.
     public static func harmonizer(
         url: URL, method: FullResolutionMethod? = nil, options: Harmonizer.Options = Harmonizer.Options()
     ) throws -> Harmonizer {
         let file = try SafeTensorsFile(contentsOf: url)
         let model = try GKNet.load(file: file, url: url)
         let scale: Float
+        let gate: ChangeGate?
         do {
             scale = try changeScale(in: file)
+            gate = try ChangeGate.stored(in: file.metadata)
         } catch {
             throw CheckpointError("\(url.path): \(error)")
         }
-        return Harmonizer(model: model, method: method, changeScale: scale, options: options)
+        return Harmonizer(model: model, method: method, changeScale: scale, changeGate: gate, options: options)
     }
 
     /// The change scale stored under `Harmonizer.changeScaleKey`: 1 when absent (models made before

@@ -93,6 +93,7 @@ public final class HarmonizeService: Sendable {
             "\(configuration.encoderWidths.map(String.init).joined(separator: "/")) widths, "
             + "\(configuration.output.rawValue) head, \(harmonizers[0].model.parameterCount) parameters"
             + (harmonizers[0].changeScale == 1 ? "" : ", change scale \(harmonizers[0].changeScale)")
+            + (harmonizers[0].changeGate == nil ? "" : ", change gate on")
         let engineThreads = Threading.count
         self.engineThreads = engineThreads
         pool = WorkerPool(resources: harmonizers, queueCapacity: options.queue) {

@@ -1,5 +1,7 @@
 // `gknet calibrate --model M --dataset TUNE [-o OUT]`: fits the shrink of the model's predicted change
 // toward the identity on a tuning split and stores it in a copy of the model file.
+// `gknet calibrate --gate --fit-dataset TRAIN --model M --dataset TUNE [-o OUT]`: fits the per-image
+// change gate on TRAIN, chooses its threshold on TUNE and stores it the same way.
 import ArgumentParser
 import Foundation
 import GKNetDatasets
@@ -10,7 +12,7 @@ import GKNetTensorCore
 extension GKNetCommand {
     struct Calibrate: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Fit how much of the predicted change to keep (lowest mean fMSE on a tuning split).",
+            abstract: "Fit how much of the predicted change to keep (a scale, or a per-image gate).",
             discussion: """
                 Scores result = composite + s * (prediction - composite) for s = 0, 1/steps, ..., 1 on \
                 the tuning images (protocol of gknet evaluate: 256x256, bilinear) and prints, per s, the \
@@ -19,6 +21,15 @@ extension GKNetCommand {
                 a copy of the model file whose metadata holds the s with the lowest mean fMSE (\
                 gknet.change_scale, beside gknet.config); every harmonize path applies it (gknet \
                 harmonize, evaluate, serve). Choose s on a tuning split, never on the test split.
+
+                With --gate: fits the per-image change gate instead (docs/results.md, "A per-image \
+                change gate"): a logistic model on colour statistics of the composite, mask and \
+                prediction that keeps a share g of each image's change, and none of it when g is below \
+                a threshold. Its weights are fitted on --fit-dataset (a training split: images the \
+                tuning and test splits do not share), the threshold is chosen on --dataset: the lowest \
+                mean fMSE among thresholds 0, 1/steps, ..., 1 that leave at most --max-worse of the \
+                images worse than their composite. Stored as gknet.change_gate; --no-change-gate in \
+                gknet harmonize and evaluate turns it off.
                 """)
 
         @Option(help: "The model file (.safetensors from gknet train or gknet export).")
@@ -39,17 +50,35 @@ extension GKNetCommand {
         @Option(help: "Evaluation size N (N x N).")
         var resolution: Int = 256
 
-        @Option(help: "Use only the first N images of the list (0 = all).")
+        @Option(help: "Use only the first N images of the list (0 = all; with --gate, of both lists).")
         var limit: Int = 0
 
         @Option(help: "Write every score as JSON to this file.")
         var json: String?
+
+        @Flag(help: "Fit the per-image change gate instead of one scale.")
+        var gate = false
+
+        @Option(help: "With --gate: the dataset the gate's weights are fitted on (a training split).")
+        var fitDataset: String?
+
+        @Option(help: "With --gate: which list of --fit-dataset to use: train or test.")
+        var fitSplit: String = "train"
+
+        @Option(help: "With --gate: the largest share of tuning images made worse that a threshold may leave.")
+        var maxWorse: Double = 0.2
 
         func validate() throws {
             guard DatasetSplit(rawValue: split) != nil else { throw ValidationError("--split must be train or test") }
             guard (1...1000).contains(steps) else { throw ValidationError("--steps must be in 1...1000") }
             guard (16...8192).contains(resolution) else { throw ValidationError("--resolution must be in 16...8192") }
             guard limit >= 0 else { throw ValidationError("--limit must be >= 0") }
+            guard DatasetSplit(rawValue: fitSplit) != nil else {
+                throw ValidationError("--fit-split must be train or test")
+            }
+            guard (0...1).contains(maxWorse) else { throw ValidationError("--max-worse must be in 0...1") }
+            if gate && fitDataset == nil { throw ValidationError("--gate needs --fit-dataset (a training split)") }
+            if !gate && fitDataset != nil { throw ValidationError("--fit-dataset is only used with --gate") }
             if let output {
                 guard URL(fileURLWithPath: output).pathExtension == "safetensors" else {
                     throw ValidationError("--output must be a .safetensors file")
@@ -69,6 +98,10 @@ extension GKNetCommand {
             var options = EvaluationOptions()
             options.resolution = .fixed(resolution)
             options.limit = limit
+            if gate {
+                try runGate(harmonizer: harmonizer, tuning: data, options: options)
+                return
+            }
             if harmonizer.changeScale != 1 {
                 print("the model already stores s = \(harmonizer.changeScale); fitting again from the network's output")
             }
@@ -80,19 +113,56 @@ extension GKNetCommand {
             }
             print(calibration.table())
             print("lowest mean fMSE at s = \(calibration.best.scale): \(calibration.fitDescription)")
-            if let json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                encoder.nonConformingFloatEncodingStrategy = .convertToString(
-                    positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-                try AtomicFile.write(try encoder.encode(calibration), to: URL(fileURLWithPath: json))
-            }
+            try writeJSON(calibration)
             if let output {
                 var file = try SafeTensorsFile(contentsOf: try ModelLoading.resolve(path: model))
                 file.metadata[Harmonizer.changeScaleKey] = "\(calibration.best.scale)"
                 file.metadata[Harmonizer.changeScaleFitKey] = calibration.fitDescription
                 try file.write(to: URL(fileURLWithPath: output))
                 print("wrote \(output) with \(Harmonizer.changeScaleKey) = \(calibration.best.scale)")
+            }
+        }
+
+        private func writeJSON<Value: Encodable>(_ value: Value) throws {
+            guard let json else { return }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.nonConformingFloatEncodingStrategy = .convertToString(
+                positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+            try AtomicFile.write(try encoder.encode(value), to: URL(fileURLWithPath: json))
+        }
+
+        /// --gate: fit on --fit-dataset, choose the threshold on the tuning split, write the model.
+        private func runGate(harmonizer: Harmonizer, tuning: HarmonizationDataset, options: EvaluationOptions) throws {
+            guard resolution == harmonizer.networkSize else {
+                throw ValidationError(
+                    "--gate works at the network's input size: pass --resolution \(harmonizer.networkSize)")
+            }
+            let fit = try HarmonizationDataset(
+                root: URL(fileURLWithPath: fitDataset!), split: DatasetSplit(rawValue: fitSplit)!)
+            if harmonizer.changeGate != nil || harmonizer.changeScale != 1 {
+                print("the model already stores a change gate or scale; fitting again from the network's output")
+            }
+            let fitLine = ProgressLine(label: "gate: fit images")
+            let tuningLine = ProgressLine(label: "gate: tuning images")
+            let calibration = try calibrateChangeGate(
+                fit: fit, tuning: tuning, harmonizer: harmonizer,
+                thresholds: changeScaleGrid(steps: steps).map(Double.init),
+                maxWorseShare: maxWorse, options: options,
+                fitProgress: { fitLine.update(done: $0, total: $1, elapsed: $2) },
+                tuningProgress: { tuningLine.update(done: $0, total: $1, elapsed: $2) })
+            print(calibration.table())
+            print("chosen threshold \(calibration.best.threshold): \(calibration.fitDescription)")
+            try writeJSON(calibration)
+            if let output {
+                var file = try SafeTensorsFile(contentsOf: try ModelLoading.resolve(path: model))
+                // the gate was fitted to the network's own output: a stored scale would change what it sees
+                file.metadata[Harmonizer.changeScaleKey] = nil
+                file.metadata[Harmonizer.changeScaleFitKey] = nil
+                file.metadata[ChangeGate.metadataKey] = try calibration.gate.metadataValue()
+                file.metadata[ChangeGate.fitKey] = calibration.fitDescription
+                try file.write(to: URL(fileURLWithPath: output))
+                print("wrote \(output) with \(ChangeGate.metadataKey) (threshold \(calibration.gate.threshold))")
             }
         }
     }

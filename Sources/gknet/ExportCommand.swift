@@ -50,8 +50,10 @@ extension GKNetCommand {
             if let description { metadata["gknet.description"] = description }
             for key in [ModelIdentity.imagesSeenKey] { if let value = file.metadata[key] { metadata[key] = value } }
             if let imagesSeen { metadata[ModelIdentity.imagesSeenKey] = String(imagesSeen) }
-            // a fitted shrink of the change (gknet calibrate) travels with the weights
-            for key in [Harmonizer.changeScaleKey, Harmonizer.changeScaleFitKey] {
+            // a fitted shrink of the change and a change gate (gknet calibrate) travel with the weights
+            for key in [
+                Harmonizer.changeScaleKey, Harmonizer.changeScaleFitKey, ChangeGate.metadataKey, ChangeGate.fitKey,
+            ] {
                 if let value = file.metadata[key] { metadata[key] = value }
             }
             let step = file.metadata[Checkpoint.stepKey].flatMap { Int($0) }

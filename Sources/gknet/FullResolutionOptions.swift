@@ -23,6 +23,11 @@ struct FullResolutionOptions: ParsableArguments {
         help: "With --method local-affine: ridge weight pulling each cell's transform toward the global one.")
     var affineRegularization: Float?
 
+    @Flag(
+        name: .customLong("no-change-gate"),
+        help: "Ignore the model file's per-image change gate (gknet calibrate --gate): the network's change as it is.")
+    var noChangeGate = false
+
     func validate() throws {
         if let method, FullResolutionMethod(rawValue: method) == nil {
             throw ValidationError(
@@ -39,11 +44,12 @@ struct FullResolutionOptions: ParsableArguments {
         var options = Harmonizer.Options(method: method.flatMap { FullResolutionMethod(rawValue: $0) })
         if let affineGrid { options.affineSettings.gridSize = affineGrid }
         if let affineRegularization { options.affineSettings.regularization = affineRegularization }
+        if noChangeGate { options.useChangeGate = false }
         return options
     }
 
     /// A harmonizer for the checkpoint at `modelPath` (nil: the default model) with these settings
-    /// as its options and the model file's change scale (`gknet calibrate`).
+    /// as its options and the model file's change scale and gate (`gknet calibrate`).
     func harmonizer(modelPath: String?) throws -> Harmonizer {
         let options = harmonizerOptions
         let harmonizer = try ModelLoading.harmonizer(path: modelPath, options: options)

@@ -94,6 +94,10 @@ extension GKNetCommand {
                     let fit = metadata[Harmonizer.changeScaleFitKey].map { " (\($0))" } ?? ""
                     print("change scale: \(scale)\(fit)")
                 }
+                if let gate = try ChangeGate.stored(in: metadata) {
+                    let fit = metadata[ChangeGate.fitKey].map { " (\($0))" } ?? ""
+                    print("change gate: threshold \(gate.threshold), \(ChangeGate.featureCount) features\(fit)")
+                }
             }
             guard !noForward else { return }
             let measured = try network ?? GKNet(configuration: configuration)

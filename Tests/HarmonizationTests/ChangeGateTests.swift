@@ -1,0 +1,273 @@
+import Foundation
+import GKNetImageCodec
+import GKNetModel
+import GKNetNeuralNet
+import GKNetTensorCore
+import GKNetTestSupport
+import Testing
+
+// The per-image change gate (`gknet calibrate --gate`): its features, sums, objective and fit
+// against the PyTorch fixtures of Scripts/fixtures/change_gate.py, a finite-difference check of the
+// objective's gradient, and the stored gate applied by every harmonize path.
+@testable import GKNetDatasets
+@testable import GKNetEvaluation
+@testable import GKNetInference
+
+@Suite struct ChangeGateTests {
+    private func expected(_ file: SafeTensorsFile) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(file.metadata["expected"]!.utf8)) as! [String: Any]
+    }
+
+    private func image(_ file: SafeTensorsFile, _ name: String) throws -> PlanarImage {
+        let tensor = try file.tensor(name)
+        return PlanarImage(
+            width: tensor.shape[2], height: tensor.shape[1], channels: tensor.shape[0], values: tensor.data)
+    }
+
+    private func close(_ a: Double, _ b: Double, relative: Double, absolute: Double) -> Bool {
+        abs(a - b) <= absolute + relative * max(abs(a), abs(b))
+    }
+
+    @Test func featuresAndSumsMatchTheTwin() throws {
+        let file = try Fixtures.load("change_gate/images.safetensors")
+        let reference = try expected(file)
+        for k in 0..<3 {
+            let sample = ChangeGateSample.measure(
+                composite: try image(file, "composite\(k)"), mask: try image(file, "mask\(k)"),
+                target: try image(file, "target\(k)"), prediction: try image(file, "prediction\(k)"))
+            let features = reference["features\(k)"] as! [Double]
+            let sums = reference["sums\(k)"] as! [Double]
+            #expect(sample.features.count == ChangeGate.featureCount)
+            for (ours, theirs) in zip(sample.features, features) {
+                #expect(close(ours, theirs, relative: 1e-9, absolute: 1e-12), "image \(k): \(ours) vs \(theirs)")
+            }
+            for (ours, theirs) in zip([sample.compositeFMSE, sample.agreement, sample.changeEnergy], sums) {
+                #expect(close(ours, theirs, relative: 1e-9, absolute: 1e-9), "image \(k): \(ours) vs \(theirs)")
+            }
+            // the sums give the metric's fMSE of any share of the change
+            let composite = try image(file, "composite\(k)")
+            let prediction = try image(file, "prediction\(k)")
+            let mask = try image(file, "mask\(k)")
+            let target = try image(file, "target\(k)")
+            let half = Harmonizer.shrunk(prediction, toward: composite, scale: 0.5)
+            let metrics = imageMetrics(
+                prediction: half.values.map { $0 * 255 }, target: target.values.map { $0 * 255 }, mask: mask.values,
+                height: 12, width: 10)
+            #expect(close(sample.fmse(factor: 0.5), metrics.fmse, relative: 1e-5, absolute: 1e-6))
+        }
+    }
+
+    /// The fit set of the fixture: its samples and the standardised features.
+    private func fitSet() throws -> (samples: [ChangeGateSample], x: [[Double]], reference: [String: Any]) {
+        let file = try Fixtures.load("change_gate/fit.safetensors")
+        let reference = try expected(file)
+        let features = try file.tensor("features")
+        let sums = try file.tensor("sums")
+        let count = ChangeGate.featureCount
+        let samples = (0..<features.shape[0]).map { i in
+            ChangeGateSample(
+                features: (0..<count).map { Double(features.data[i * count + $0]) },
+                compositeFMSE: Double(sums.data[3 * i]), agreement: Double(sums.data[3 * i + 1]),
+                changeEnergy: Double(sums.data[3 * i + 2]))
+        }
+        let mean = reference["mean"] as! [Double]
+        let deviation = reference["deviation"] as! [Double]
+        let x = samples.map { sample in (0..<count).map { (sample.features[$0] - mean[$0]) / deviation[$0] } }
+        return (samples, x, reference)
+    }
+
+    @Test func objectiveAndGradientMatchAutogradAndFiniteDifferences() throws {
+        let (samples, x, reference) = try fitSet()
+        let file = try Fixtures.load("change_gate/fit.safetensors")
+        let point = try file.tensor("point_w").data.map(Double.init)
+        let settings = ChangeGateFitSettings()
+        let objective = changeGateObjective(
+            samples: samples, standardized: x, weights: point, bias: 0.7, settings: settings)
+        #expect(close(objective.loss, reference["loss"] as! Double, relative: 1e-12, absolute: 0))
+        for (ours, theirs) in zip(objective.weights, reference["gradient_w"] as! [Double]) {
+            #expect(close(ours, theirs, relative: 1e-10, absolute: 1e-14), "\(ours) vs \(theirs)")
+        }
+        #expect(close(objective.bias, reference["gradient_b"] as! Double, relative: 1e-10, absolute: 1e-14))
+        // central differences, step 1e-6
+        let h = 1e-6
+        func loss(_ w: [Double], _ b: Double) -> Double {
+            changeGateObjective(samples: samples, standardized: x, weights: w, bias: b, settings: settings).loss
+        }
+        for k in point.indices {
+            var plus = point
+            var minus = point
+            plus[k] += h
+            minus[k] -= h
+            let numeric = (loss(plus, 0.7) - loss(minus, 0.7)) / (2 * h)
+            #expect(close(numeric, objective.weights[k], relative: 1e-5, absolute: 1e-9), "w\(k): \(numeric)")
+        }
+        let numericBias = (loss(point, 0.7 + h) - loss(point, 0.7 - h)) / (2 * h)
+        #expect(close(numericBias, objective.bias, relative: 1e-5, absolute: 1e-9))
+    }
+
+    @Test func fitMatchesTorchAdamAndClosesWhereTheChangeIsWrong() throws {
+        let (samples, _, reference) = try fitSet()
+        var settings = ChangeGateFitSettings()
+        settings.iterations = reference["steps"] as! Int
+        let gate = try fitChangeGate(samples: samples, settings: settings)
+        for (ours, theirs) in zip(gate.mean, reference["mean"] as! [Double]) {
+            #expect(close(ours, theirs, relative: 1e-12, absolute: 1e-15))
+        }
+        for (ours, theirs) in zip(gate.deviation, reference["deviation"] as! [Double]) {
+            #expect(close(ours, theirs, relative: 1e-12, absolute: 1e-15))
+        }
+        for (ours, theirs) in zip(gate.weights, reference["weights"] as! [Double]) {
+            #expect(close(ours, theirs, relative: 1e-7, absolute: 1e-9), "\(ours) vs \(theirs)")
+        }
+        #expect(close(gate.bias, reference["bias"] as! Double, relative: 1e-7, absolute: 1e-9))
+        // the fixture's change is wrong (agreement < 0) exactly where feature 0 > 0.5
+        let wrong = samples.filter { $0.agreement < 0 }.map { gate.openness($0.features) }
+        let right = samples.filter { $0.agreement > 0 }.map { gate.openness($0.features) }
+        #expect(!wrong.isEmpty && !right.isEmpty)
+        let meanWrong = wrong.reduce(0, +) / Double(wrong.count)
+        let meanRight = right.reduce(0, +) / Double(right.count)
+        #expect(meanWrong < meanRight - 0.3, "mean openness: wrong \(meanWrong), right \(meanRight)")
+        #expect(throws: DatasetError.self) { try fitChangeGate(samples: Array(samples.prefix(1))) }
+    }
+
+    // MARK: - Stored in a model file, applied by every path
+
+    private func temporaryFolder() throws -> URL {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gknet-gate-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        return folder
+    }
+
+    /// A tiny 32 px model with a random residual head, saved with `metadata`.
+    private func modelFile(metadata: [String: String], in folder: URL) throws -> URL {
+        var configuration = try GKNetConfiguration.preset("tiny")
+        configuration.inputSize = 32
+        configuration.output = .residual
+        let network = try GKNet(configuration: configuration, seed: 4)
+        var generator = SplitMix64(seed: 4)
+        for (name, parameter) in network.namedParameters() where name.hasPrefix("head.") {
+            parameter.data = (0..<parameter.count).map { _ in 0.05 * (2 * generator.nextUniform() - 1) }
+        }
+        let url = folder.appendingPathComponent("model-\(UUID().uuidString).safetensors")
+        try Checkpoint.save(network, to: url, configuration: network.configuration, metadata: metadata)
+        return url
+    }
+
+    /// A gate that ignores the features: openness sigmoid(bias).
+    private func constantGate(bias: Double, threshold: Double) -> ChangeGate {
+        let n = ChangeGate.featureCount
+        return ChangeGate(
+            mean: Array(repeating: 0, count: n), deviation: Array(repeating: 1, count: n),
+            weights: Array(repeating: 0, count: n), bias: bias, threshold: threshold)
+    }
+
+    private func inputs(width: Int, height: Int) -> (composite: PlanarImage, mask: PlanarImage) {
+        var composite = PlanarImage(width: width, height: height, channels: 3)
+        var mask = PlanarImage(width: width, height: height, channels: 1)
+        for y in 0..<height {
+            for x in 0..<width {
+                for c in 0..<3 {
+                    composite[c, y, x] = 0.3 + 0.4 * (Float(x) + Float(c * y)) / Float(width + c * height)
+                }
+                if x >= width / 4 && x < 3 * width / 4 && y >= height / 4 && y < 3 * height / 4 { mask[0, y, x] = 1 }
+            }
+        }
+        return (composite, mask)
+    }
+
+    @Test func aStoredGateScalesOrClosesTheChangeInEveryPath() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let plain = try ModelLoading.harmonizer(path: try modelFile(metadata: [:], in: folder).path)
+        func gated(_ gate: ChangeGate) throws -> Harmonizer {
+            try ModelLoading.harmonizer(
+                path: try modelFile(metadata: [ChangeGate.metadataKey: try gate.metadataValue()], in: folder).path)
+        }
+        let closed = try gated(constantGate(bias: -3, threshold: 0.5))  // g = 0.047 < 0.5
+        let quarter = try gated(constantGate(bias: log(0.25 / 0.75), threshold: 0.1))  // g = 0.25
+        #expect(plain.changeGate == nil && closed.changeGate?.threshold == 0.5)
+        for (width, height) in [(32, 32), (80, 56)] {
+            let (composite, mask) = inputs(width: width, height: height)
+            let whole = try plain.harmonize(composite: composite, mask: mask)
+            #expect(whole != composite)
+            // closed: the composite exactly, at the network size and at full resolution
+            #expect(try closed.harmonize(composite: composite, mask: mask) == composite)
+            // turned off per call: the network's change as it is
+            let off = try closed.harmonize(
+                composite: composite, mask: mask, options: Harmonizer.Options(useChangeGate: false))
+            #expect(off == whole)
+            if width == 32 {
+                let shrunk = try quarter.harmonize(composite: composite, mask: mask)
+                var worst: Float = 0
+                for i in whole.values.indices {
+                    worst = max(
+                        worst,
+                        abs(shrunk.values[i] - (composite.values[i] + 0.25 * (whole.values[i] - composite.values[i]))))
+                }
+                #expect(worst <= 1e-6, "max difference \(worst)")
+            }
+        }
+    }
+
+    @Test func aDamagedStoredGateIsAClearError() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var wrongSize = constantGate(bias: 0, threshold: 0.5)
+        wrongSize.weights.removeLast()
+        var badThreshold = constantGate(bias: 0, threshold: 0.5)
+        badThreshold.threshold = 2
+        var zeroDeviation = constantGate(bias: 0, threshold: 0.5)
+        zeroDeviation.deviation[3] = 0
+        let texts = [
+            "not json", "{}", try wrongSize.metadataValue(), try badThreshold.metadataValue(),
+            try zeroDeviation.metadataValue(),
+        ]
+        for text in texts {
+            let url = try modelFile(metadata: [ChangeGate.metadataKey: text], in: folder)
+            do {
+                _ = try ModelLoading.harmonizer(path: url.path)
+                Issue.record("gate \"\(text)\" was accepted")
+            } catch let error as CheckpointError {
+                #expect(error.description.contains(url.path) && error.description.contains(ChangeGate.metadataKey))
+            }
+        }
+    }
+
+    /// The whole calibration on the tiny fixture dataset: every threshold scored, threshold 1 closes
+    /// every image (nothing made worse), the chosen one respects the limit, and `evaluate` of the
+    /// model with the gate stored reproduces the chosen row exactly.
+    @Test func calibrationChoosesAThresholdThatEvaluateReproduces() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let url = try modelFile(metadata: [:], in: folder)
+        let harmonizer = try ModelLoading.harmonizer(path: url.path)
+        let dataset = try HarmonizationDataset(root: Fixtures.url("evaluation/dataset"), split: .test)
+        var options = EvaluationOptions()
+        options.resolution = .fixed(32)
+        var settings = ChangeGateFitSettings()
+        settings.iterations = 50
+        let calibration = try calibrateChangeGate(
+            fit: dataset, tuning: dataset, harmonizer: harmonizer, thresholds: [0, 0.5, 1], maxWorseShare: 0.2,
+            settings: settings, options: options)
+        #expect(calibration.scores.map(\.threshold) == [0, 0.5, 1])
+        let all = calibration.scores[2]
+        #expect(all.closed == dataset.count && all.impact.worse == 0 && all.impact.fmse == all.impact.compositeFMSE)
+        #expect(calibration.best.impact.worseShare <= 0.2)
+        #expect(calibration.table().contains("<- chosen") && calibration.table().contains("no gate"))
+        var file = try SafeTensorsFile(contentsOf: url)
+        file.metadata[ChangeGate.metadataKey] = try calibration.gate.metadataValue()
+        let stored = folder.appendingPathComponent("gated.safetensors")
+        try file.write(to: stored)
+        let report = try evaluate(
+            dataset: dataset, source: .model(try ModelLoading.harmonizer(path: stored.path)), options: options)
+        #expect(report.impact?.fmse == calibration.best.impact.fmse)
+        #expect(report.impact?.worse == calibration.best.impact.worse)
+        #expect(throws: DatasetError.self) {
+            var wrongSize = options
+            wrongSize.resolution = .fixed(64)
+            _ = try calibrateChangeGate(
+                fit: dataset, tuning: dataset, harmonizer: harmonizer, thresholds: [0], maxWorseShare: 0.2,
+                options: wrongSize)
+        }
+    }
+}
