@@ -40,6 +40,9 @@ public struct HarmonizeReport: Sendable {
     public var timings: [(stage: String, seconds: Double)]
     /// Process CPU seconds (all threads) per stage, same order.
     public var cpuSeconds: [Double]
+    /// The share of the network's change kept (change scale x the change gate's factor; 0 = the
+    /// composite returned as it is); nil when the model stores neither.
+    public var changeKept: Float? = nil
 }
 
 /// Harmonizing files (see the file header).
@@ -107,11 +110,12 @@ public enum HarmonizeJob {
             }
         }
         clock.lap("write")
+        let adjusted = harmonizer.changeGate != nil || harmonizer.changeScale != 1
         return HarmonizeReport(
             output: request.output, comparison: request.comparison, width: input.composite.width,
             height: input.composite.height,
             foregroundRatio: input.foregroundRatio, warnings: warnings, timings: clock.laps,
-            cpuSeconds: clock.cpuSeconds)
+            cpuSeconds: clock.cpuSeconds, changeKept: adjusted ? harmonizer.lastChangeKept : nil)
     }
 
     /// `Harmonizer.harmonize` (the one path) on inputs read by `readInput`, with the options of

@@ -64,6 +64,10 @@ public final class Harmonizer: @unchecked Sendable {
     /// The per-image change gate stored with the model (nil = none): scales each image's change by a
     /// factor in 0...1 computed from the image and the prediction (``ChangeGate``).
     public let changeGate: ChangeGate?
+    /// The share of the network's change the last call kept for its (last) image: the change scale
+    /// times the gate's factor; 0 = the composite returned as it is. nil before the first call.
+    /// (One call at a time per harmonizer, so this is the caller's own call's value.)
+    public private(set) var lastChangeKept: Float?
 
     /// The default full-resolution method (``options`` resolved against the model's head).
     public var method: FullResolutionMethod { resolvedMethod(options) }
@@ -223,6 +227,7 @@ public final class Harmonizer: @unchecked Sendable {
                 scale *= gate.factor(
                     ChangeGate.features(composite: composites[index], mask: masks[index], prediction: image))
             }
+            lastChangeKept = scale
             guard scale != 1 else { return (image, colorTransform) }
             return (
                 Self.shrunk(image, toward: composites[index], scale: scale),

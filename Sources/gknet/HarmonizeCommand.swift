@@ -141,6 +141,13 @@ extension GKNetCommand {
             print(
                 "wrote \(report.output.path) (\(report.width)x\(report.height))"
                     + (report.comparison.map { " and \($0.path)" } ?? ""))
+            if let kept = report.changeKept {
+                print(
+                    kept == 0
+                        ? "the model's change gate kept none of the change: the composite looks harmonious enough "
+                            + "or the change is unreliable (--no-change-gate shows the network's change)"
+                        : "kept \(Int((100 * kept).rounded())) % of the network's change (change gate / scale)")
+            }
             if timings { printTimings(report.timings) }
         }
 
