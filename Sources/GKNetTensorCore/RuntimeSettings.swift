@@ -35,8 +35,9 @@ public struct RuntimeSettings: Sendable, Equatable {
     /// `GKNET_MALLOC_TUNING`: `0` keeps glibc's allocator defaults (see `AllocatorTuning`).
     public var mallocTuning = true
     /// `GKNET_WINOGRAD_MIN_TILES`: below this many 4x4 output tiles a Winograd convolution runs
-    /// on oneDNN instead (`WinogradPolicy.minimumTiles`).
-    public var winogradMinimumTiles = 128
+    /// on oneDNN instead (`WinogradPolicy.minimumTiles`); nil = chosen for the processor
+    /// (`WinogradPolicy.automaticMinimumTiles`).
+    public var winogradMinimumTiles: Int?
     /// `GKNET_WINOGRAD_WEIGHT_CACHE`: `0` transforms Winograd weights on every call.
     public var winogradWeightCache = true
     /// `GKNET_PROFILE`: set and not `0` times every op (`OpProfiler`).
@@ -59,7 +60,7 @@ public struct RuntimeSettings: Sendable, Equatable {
         threads = value(.threads).flatMap { Int($0) }
         threadPool = value(.threadPool) == ThreadPool.openMP.rawValue ? .openMP : .dispatch
         mallocTuning = value(.mallocTuning) != "0"
-        winogradMinimumTiles = value(.winogradMinimumTiles).flatMap { Int($0) } ?? winogradMinimumTiles
+        winogradMinimumTiles = value(.winogradMinimumTiles).flatMap { Int($0) }
         winogradWeightCache = value(.winogradWeightCache) != "0"
         profile = value(.profile).map { $0 != "0" } ?? false
         profileCPUTime = value(.profile) == "cpu"

@@ -9,7 +9,7 @@ import Testing
         #expect(settings.threads == nil && settings.threadCount >= 1)
         #expect(settings.threadPool == .dispatch)
         #expect(settings.mallocTuning && settings.winogradWeightCache && !settings.profile)
-        #expect(settings.winogradMinimumTiles == 128)
+        #expect(settings.winogradMinimumTiles == nil)
         #expect(settings.model == nil)
     }
 

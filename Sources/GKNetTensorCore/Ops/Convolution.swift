@@ -125,8 +125,32 @@ public enum WinogradPolicy {
     /// columns, so for small maps (GKNet's 16x16 and 32x32 levels at batch 1) the direct
     /// convolution is faster (`paper` inference at 256, 2 threads, batch 1: 0.43 s with this
     /// threshold, 0.66 s without; docs/benchmarks.md, Model). `RuntimeSettings.winogradMinimumTiles`
-    /// (default 128); per task (tests force 0 to exercise Winograd on small shapes).
-    @TaskLocal public static var minimumTiles: Int = RuntimeSettings.current.winogradMinimumTiles
+    /// (default `automaticMinimumTiles`); per task (tests force 0 to exercise Winograd on small shapes).
+    @TaskLocal public static var minimumTiles: Int =
+        RuntimeSettings.current.winogradMinimumTiles ?? automaticMinimumTiles
+
+    /// 128, or `Int.max` (every 3x3 convolution on oneDNN) on an Intel processor where oneDNN runs
+    /// AVX-512 code: there its direct convolutions are faster than our Winograd path, whose own
+    /// loops are compiled for baseline x86-64 (Intel Xeon, AVX-512, 2 threads, training steps of 8:
+    /// 0.71-0.89x the time; docs/benchmarks.md "3x3 convolutions on oneDNN where it runs AVX-512").
+    /// Elsewhere (AVX2 only, AMD's half-width AVX-512, other architectures) Winograd was measured faster.
+    public static let automaticMinimumTiles: Int =
+        CPUVendor.current == .intel && OneDNN.runsAVX512 ? Int.max : 128
+}
+
+/// The processor's maker, from /proc/cpuinfo (Linux; `.other` elsewhere or when unreadable).
+public enum CPUVendor: Sendable {
+    case intel, amd, other
+
+    public static let current: CPUVendor = {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return .other }
+        for line in text.split(separator: "\n") where line.hasPrefix("vendor_id") {
+            if line.contains("GenuineIntel") { return .intel }
+            if line.contains("AuthenticAMD") { return .amd }
+            return .other
+        }
+        return .other
+    }()
 }
 
 extension ConvolutionGeometry {
