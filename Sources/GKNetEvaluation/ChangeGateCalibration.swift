@@ -176,28 +176,15 @@ public struct ChangeGateCalibration: Codable, Sendable {
 
     /// One row per threshold (and the ungated network first).
     public func table() -> String {
-        func right(_ text: String, _ width: Int) -> String {
-            String(repeating: " ", count: max(0, width - text.count)) + text
-        }
         var lines = [
-            [
-                right("threshold", 9), right("closed", 7), right("fMSE", 10), right("ratio", 8), right("dPSNR", 7),
-                right("worse", 14), right("median d", 10), right("<300 ratio", 11),
-            ].joined(separator: " ")
+            ([rightAligned("threshold", 9), rightAligned("closed", 7)] + impactColumnHeaders).joined(separator: " ")
         ]
         for (label, score) in [("no gate", ungated)] + scores.map({ (String(format: "%.2f", $0.threshold), $0) }) {
-            let s = score.impact
-            let easy = score.impactByDifficulty[CompositeDifficultyBand.below300.rawValue]?.fmseRatio
+            let chosen = label != "no gate" && score.threshold == best.threshold
             lines.append(
-                [
-                    right(label, 9), right("\(score.closed)", 7), right(String(format: "%.2f", s.fmse), 10),
-                    right(s.fmseRatio.map { String(format: "%.3fx", $0) } ?? "-", 8),
-                    right(String(format: "%+.2f", s.psnrGain), 7),
-                    right(String(format: "%d (%.1f %%)", s.worse, 100 * s.worseShare), 14),
-                    right(String(format: "%+.1f", s.medianFMSEChange), 10),
-                    right(easy.map { String(format: "%.3fx", $0) } ?? "-", 11),
-                ].joined(separator: " ")
-                    + (label != "no gate" && score.threshold == best.threshold ? "  <- chosen" : ""))
+                ([rightAligned(label, 9), rightAligned("\(score.closed)", 7)]
+                    + impactColumns(score.impact, byDifficulty: score.impactByDifficulty)).joined(separator: " ")
+                    + (chosen ? "  <- chosen" : ""))
         }
         return lines.joined(separator: "\n")
     }
@@ -291,20 +278,14 @@ public func chooseChangeGateThreshold(
                 metrics(Harmonizer.shrunk(prediction, toward: sample.composite, scale: factor)))
         }
     }
-    let difficulty = composites.map { CompositeDifficultyBand(compositeFMSE: $0.fmse) }
     var scores: [ChangeGateThresholdScore] = []
     for (index, threshold) in ([1.0] + thresholds).enumerated() {
-        var byDifficulty: [String: ImpactSummary] = [:]
-        for band in CompositeDifficultyBand.allCases {
-            let members = difficulty.indices.filter { difficulty[$0] == band }
-            byDifficulty[band.rawValue] = ImpactSummary(
-                results: members.map { results[index][$0] }, composites: members.map { composites[$0] })
-        }
-        // the split lists images (forEachPrediction checked), so the overall summary exists
-        guard let impact = ImpactSummary(results: results[index], composites: composites) else { continue }
+        // the split lists images (forEachPrediction checked), so the summaries exist
+        guard let summary = impactSummaries(results: results[index], composites: composites) else { continue }
         scores.append(
             ChangeGateThresholdScore(
-                threshold: threshold, closed: closed[index], impact: impact, impactByDifficulty: byDifficulty))
+                threshold: threshold, closed: closed[index], impact: summary.impact,
+                impactByDifficulty: summary.byDifficulty))
     }
     let ungated = scores.removeFirst()
     let allowed = scores.filter { $0.impact.worseShare <= maxWorseShare }

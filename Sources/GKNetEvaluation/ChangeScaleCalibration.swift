@@ -29,27 +29,12 @@ public struct ChangeScaleCalibration: Codable, Sendable {
     /// One row per scale: s, mean fMSE, ratio to the composite's, PSNR gain, images made worse,
     /// median fMSE change, and the ratio in the easiest band (composites below 300).
     public func table() -> String {
-        func right(_ text: String, _ width: Int) -> String {
-            String(repeating: " ", count: max(0, width - text.count)) + text
-        }
-        var lines = [
-            [
-                right("s", 5), right("fMSE", 10), right("ratio", 8), right("dPSNR", 7), right("worse", 14),
-                right("median d", 10), right("<300 ratio", 11),
-            ].joined(separator: " ")
-        ]
+        var lines = [([rightAligned("s", 5)] + impactColumnHeaders).joined(separator: " ")]
         for score in scores {
-            let s = score.impact
-            let easy = score.impactByDifficulty[CompositeDifficultyBand.below300.rawValue]?.fmseRatio
             lines.append(
-                [
-                    right(String(format: "%.2f", score.scale), 5), right(String(format: "%.2f", s.fmse), 10),
-                    right(s.fmseRatio.map { String(format: "%.3fx", $0) } ?? "-", 8),
-                    right(String(format: "%+.2f", s.psnrGain), 7),
-                    right(String(format: "%d (%.1f %%)", s.worse, 100 * s.worseShare), 14),
-                    right(String(format: "%+.1f", s.medianFMSEChange), 10),
-                    right(easy.map { String(format: "%.3fx", $0) } ?? "-", 11),
-                ].joined(separator: " ") + (score.scale == best.scale ? "  <- lowest fMSE" : ""))
+                ([rightAligned(String(format: "%.2f", score.scale), 5)]
+                    + impactColumns(score.impact, byDifficulty: score.impactByDifficulty)).joined(separator: " ")
+                    + (score.scale == best.scale ? "  <- lowest fMSE" : ""))
         }
         return lines.joined(separator: "\n")
     }
@@ -118,18 +103,11 @@ public func calibrateChangeScale(
         }
         progress?(position + 1, listed, Date().timeIntervalSince(start))
     }
-    let difficulty = composites.map { CompositeDifficultyBand(compositeFMSE: $0.fmse) }
     var scores: [ChangeScaleScore] = []
     for (index, scale) in scales.enumerated() {
-        var byDifficulty: [String: ImpactSummary] = [:]
-        for band in CompositeDifficultyBand.allCases {
-            let members = difficulty.indices.filter { difficulty[$0] == band }
-            byDifficulty[band.rawValue] = ImpactSummary(
-                results: members.map { results[index][$0] }, composites: members.map { composites[$0] })
-        }
-        // listed > 0, so the summary over all images exists
-        guard let impact = ImpactSummary(results: results[index], composites: composites) else { continue }
-        scores.append(ChangeScaleScore(scale: scale, impact: impact, impactByDifficulty: byDifficulty))
+        // listed > 0, so the summaries exist
+        guard let summary = impactSummaries(results: results[index], composites: composites) else { continue }
+        scores.append(ChangeScaleScore(scale: scale, impact: summary.impact, impactByDifficulty: summary.byDifficulty))
     }
     var best = scores[0]
     for score in scores.dropFirst()

@@ -132,25 +132,11 @@ import Testing
 
     // MARK: - Stored in a model file, applied by every path
 
-    private func temporaryFolder() throws -> URL {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gknet-gate-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        return folder
-    }
+    private func temporaryFolder() throws -> URL { try TinyModelFiles.temporaryFolder("gknet-gate") }
 
     /// A tiny 32 px model with a random residual head, saved with `metadata`.
     private func modelFile(metadata: [String: String], in folder: URL) throws -> URL {
-        var configuration = try GKNetConfiguration.preset("tiny")
-        configuration.inputSize = 32
-        configuration.output = .residual
-        let network = try GKNet(configuration: configuration, seed: 4)
-        var generator = SplitMix64(seed: 4)
-        for (name, parameter) in network.namedParameters() where name.hasPrefix("head.") {
-            parameter.data = (0..<parameter.count).map { _ in 0.05 * (2 * generator.nextUniform() - 1) }
-        }
-        let url = folder.appendingPathComponent("model-\(UUID().uuidString).safetensors")
-        try Checkpoint.save(network, to: url, configuration: network.configuration, metadata: metadata)
-        return url
+        try TinyModelFiles.write(.residual, metadata: metadata, in: folder)
     }
 
     /// A gate that ignores the features: openness sigmoid(bias).
@@ -162,17 +148,7 @@ import Testing
     }
 
     private func inputs(width: Int, height: Int) -> (composite: PlanarImage, mask: PlanarImage) {
-        var composite = PlanarImage(width: width, height: height, channels: 3)
-        var mask = PlanarImage(width: width, height: height, channels: 1)
-        for y in 0..<height {
-            for x in 0..<width {
-                for c in 0..<3 {
-                    composite[c, y, x] = 0.3 + 0.4 * (Float(x) + Float(c * y)) / Float(width + c * height)
-                }
-                if x >= width / 4 && x < 3 * width / 4 && y >= height / 4 && y < 3 * height / 4 { mask[0, y, x] = 1 }
-            }
-        }
-        return (composite, mask)
+        TinyModelFiles.inputs(width: width, height: height)
     }
 
     @Test func aStoredGateScalesOrClosesTheChangeInEveryPath() throws {

@@ -37,11 +37,11 @@ final class OneDNN: @unchecked Sendable {
     /// `ONEDNN_MAX_CPU_ISA`.
     public static var runsAVX512: Bool {
         #if arch(x86_64)
-            // the ISA values are nested bit sets: avx512_core's bits are in every AVX-512 core level
-            let core = dnnl_cpu_isa_avx512_core.rawValue
-            return dnnl_get_effective_cpu_isa().rawValue & core == core
+        // the ISA values are nested bit sets: avx512_core's bits are in every AVX-512 core level
+        let core = dnnl_cpu_isa_avx512_core.rawValue
+        return dnnl_get_effective_cpu_isa().rawValue & core == core
         #else
-            return false
+        return false
         #endif
     }
 
