@@ -150,7 +150,8 @@ let package = Package(
         .testTarget(
             name: "ServeTests",
             dependencies: [
-                "GKNetServe", "GKNetRequestForms", "GKNetTensorCore", "GKNetModel", "GKNetNeuralNet", "GKNetImageCodec",
+                "GKNetServe", "GKNetRequestForms", "GKNetInference", "GKNetTensorCore", "GKNetModel", "GKNetNeuralNet",
+                "GKNetImageCodec",
                 "GKNetTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -126,7 +126,10 @@ public final class HarmonizeService: Sendable {
                 middleware: CORSMiddleware(
                     allowOrigin: .custom(origin), allowHeaders: [.contentType, .authorization, Self.apiKeyHeader],
                     allowMethods: [.get, .post, .options],
-                    exposedHeaders: [Self.timeHeader.rawName, Self.warningsHeader.rawName, "Retry-After"]))
+                    exposedHeaders: [
+                        Self.timeHeader.rawName, Self.warningsHeader.rawName, Self.changeKeptHeader.rawName,
+                        "Retry-After",
+                    ]))
         }
         router.get("/") { _, _ in Self.staticResponse(PageAssets.indexHTML, contentType: "text/html; charset=utf-8") }
         router.get("/openapi.yaml") { _, _ in
@@ -253,9 +256,11 @@ public final class HarmonizeService: Sendable {
             try control.check()
             let result = try Self.harmonize(input, harmonizer: harmonizer, method: method, control: control)
             try control.check()
+            let adjusted = harmonizer.changeGate != nil || harmonizer.changeScale != 1
             return (
                 try HarmonizeJob.encodeOutput(
-                    result, input: input, format: format, options: HarmonizeOptions(), path: "result"), input.warnings
+                    result, input: input, format: format, options: HarmonizeOptions(), path: "result"), input.warnings,
+                adjusted ? harmonizer.lastChangeKept : nil
             )
         }
         metrics.imagesHarmonized.increment()
@@ -263,6 +268,7 @@ public final class HarmonizeService: Sendable {
         headers[.contentDisposition] = "inline; filename=\"harmonized.\(format == .jpeg ? "jpg" : "png")\""
         headers[Self.timeHeader] = Self.milliseconds(since: started)
         if !output.1.isEmpty { headers[Self.warningsHeader] = Self.headerSafe(output.1.joined(separator: " | ")) }
+        if let kept = output.2 { headers[Self.changeKeptHeader] = String(format: "%.3f", kept) }
         return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: output.0)))
     }
 
@@ -404,6 +410,9 @@ public final class HarmonizeService: Sendable {
 
     static let timeHeader = HTTPField.Name("X-Processing-Milliseconds")!
     static let warningsHeader = HTTPField.Name("X-Harmonize-Warnings")!
+    /// The share of the network's change kept (the model's change gate and scale; 0 = the composite
+    /// returned as it is); sent when the model stores either.
+    static let changeKeptHeader = HTTPField.Name("X-Change-Kept")!
 
     static func method(_ text: String?) throws -> FullResolutionMethod? {
         guard let text else { return nil }

@@ -4,6 +4,7 @@
 import Dispatch
 import Foundation
 import GKNetImageCodec
+import GKNetInference
 import GKNetModel
 import GKNetNeuralNet
 import GKNetTensorCore
@@ -127,6 +128,37 @@ private func app(_ service: HarmonizeService) -> some ApplicationProtocol {
         }
     }
 
+    /// A model whose change gate closes on every image: the composite comes back unchanged and the
+    /// response says that none of the change was kept.
+    @Test func aClosedChangeGateReturnsTheCompositeAndSaysSo() async throws {
+        var file = try SafeTensorsFile(contentsOf: URL(fileURLWithPath: modelPath))
+        let count = ChangeGate.featureCount
+        let closed = ChangeGate(
+            mean: Array(repeating: 0, count: count), deviation: Array(repeating: 1, count: count),
+            weights: Array(repeating: 0, count: count), bias: -5, threshold: 0.5)
+        file.metadata[ChangeGate.metadataKey] = try closed.metadataValue()
+        let gated = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "gknet-serve-gated-\(UUID().uuidString).safetensors")
+        try file.write(to: gated)
+        defer { try? FileManager.default.removeItem(at: gated) }
+        let service = try makeService { $0.modelPath = gated.path }
+        let compositeData = composite()
+        let (body, headers) = multipart([("composite", "c.png", compositeData), ("mask", "m.png", mask())])
+        try await app(service).test(.router) { client in
+            try await client.execute(uri: "/v1/harmonize", method: .post, headers: headers, body: body) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[HTTPField.Name("X-Change-Kept")!] == "0.000")
+                let result = try ImageFile.decode(Data(response.body.readableBytesView), path: "result")
+                let input = try ImageFile.decode(compositeData, path: "composite")
+                guard case .eightBit(let out) = result, case .eightBit(let original) = input else {
+                    Issue.record("expected 8-bit images")
+                    return
+                }
+                #expect(out.samples == original.samples)
+            }
+        }
+    }
+
     @Test func harmonizeReturnsAnImageThatChangesOnlyInsideTheMask() async throws {
         let service = try makeService()
         let compositeData = composite(), maskData = mask()
@@ -136,6 +168,7 @@ private func app(_ service: HarmonizeService) -> some ApplicationProtocol {
                 #expect(response.status == .ok)
                 #expect(response.headers[.contentType] == "image/png")
                 #expect(response.headers[HTTPField.Name("X-Processing-Milliseconds")!] != nil)
+                #expect(response.headers[HTTPField.Name("X-Change-Kept")!] == nil)  // no gate, no scale
                 let result = try ImageFile.decode(Data(response.body.readableBytesView), path: "result")
                 let input = try ImageFile.decode(compositeData, path: "composite")
                 guard case .eightBit(let out) = result, case .eightBit(let original) = input else {
