@@ -89,7 +89,11 @@ extension GKNetCommand {
                 done, total, elapsed in
                 progress.update(done: done, total: total, elapsed: elapsed)
             }
-            print("\(report.source), \(report.resolution), PSNR peak \(report.peak.rawValue)")
+            var gateNote = ""
+            if case .model(let harmonizer) = source, harmonizer.resolvedChangeGate(harmonizer.options) != nil {
+                gateNote = ", the model's change gate on (--no-change-gate: the network's output)"
+            }
+            print("\(report.source), \(report.resolution), PSNR peak \(report.peak.rawValue)\(gateNote)")
             print(report.table())
             print("")
             print(report.impactTable())
