@@ -212,30 +212,6 @@ public struct UncheckedSendable<Value>: @unchecked Sendable {
     @inlinable public init(_ value: Value) { self.value = value }
 }
 
-/// libgomp's waiting between parallel regions, for executables to settle before anything runs.
-public enum OpenMPWaiting {
-    /// Re-executes this process with `OMP_WAIT_POLICY=passive` set, unless it (or
-    /// `GOMP_SPINCOUNT`) is already set, or libgomp is not loaded. Call first thing in `main`.
-    ///
-    /// Why: our loops run on Dispatch threads, OpenBLAS and oneDNN on libgomp's. By default an idle
-    /// libgomp thread spins (busy-waits) for about 300,000 iterations after every parallel region,
-    /// on a core that our next loop wants: `perf` put 18 % of a 2-thread `paper` forward in that spin,
-    /// and passive waiting halved its CPU time (docs/benchmarks.md, Model). libgomp reads the
-    /// variable once, when it is loaded, so setting it now needs a fresh start of the program.
-    /// To measure libgomp's own waiting, set `GOMP_SPINCOUNT=300000` (its default spin count).
-    public static func preferPassiveWaiting() {
-        #if os(Linux)
-        let environment = ProcessInfo.processInfo.environment
-        guard environment["OMP_WAIT_POLICY"] == nil, environment["GOMP_SPINCOUNT"] == nil,
-            dlsym(UnsafeMutableRawPointer(bitPattern: 0), "GOMP_parallel") != nil
-        else { return }
-        setenv("OMP_WAIT_POLICY", "passive", 1)
-        execv("/proc/self/exe", CommandLine.unsafeArgv)
-        // Still here: exec failed; run on with the spinning default.
-        #endif
-    }
-}
-
 /// Calls `body(i)` for i in 0..<count concurrently on Dispatch's worker threads, not on the kernels'
 /// OpenMP pool: for work that runs beside the kernels (the data loader's decoding on its background
 /// queue, the synthesis of composites), where joining libgomp's team from another thread would nest

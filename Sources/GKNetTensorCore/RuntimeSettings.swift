@@ -2,7 +2,7 @@
 // (docs/settings.md lists them with their defaults). Parsing has no side effects: the library
 // reads `RuntimeSettings.current` (the environment, parsed once on first use). What a setting does
 // to the process happens only where an executable asks for it, first thing in `main`:
-// `OpenMPWaiting.preferPassiveWaiting()` (may re-execute the process), then
+// `StartupEnvironment.prepare()` (may re-execute the process), then
 // `RuntimeSettings.current.apply()` (thread counts of every pool, allocator tuning).
 import Foundation
 

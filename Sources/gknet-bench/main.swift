@@ -10,7 +10,7 @@ import ArgumentParser
 import Foundation
 import GKNetTensorCore
 
-OpenMPWaiting.preferPassiveWaiting()
+StartupEnvironment.prepare()
 RuntimeSettings.current.apply()
 
 struct GKNetBench: ParsableCommand {

@@ -33,10 +33,11 @@ struct GKNetCommand: AsyncParsableCommand {
         return lines.joined(separator: "\n")
     }
 
-    /// libgomp threads wait passively (no busy spinning; see OpenMPWaiting), the runtime settings
+    /// The start-up environment (libgomp waits passively, OpenBLAS runs the processor's kernels; see
+    /// StartupEnvironment), the runtime settings
     /// (thread counts, allocator) are applied, then the command runs.
     static func main() async {
-        OpenMPWaiting.preferPassiveWaiting()
+        StartupEnvironment.prepare()
         RuntimeSettings.current.apply()
         if Array(CommandLine.arguments.dropFirst()) == ["--version"] {
             print(versionText())

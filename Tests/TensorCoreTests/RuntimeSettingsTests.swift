@@ -36,3 +36,18 @@ import Testing
         #expect(RuntimeSettings(environment: ["GKNET_THREADS": "0"]).threadCount == 1)
     }
 }
+
+@Suite struct OpenBLASCoreTests {
+    @Test func aFallbackCoreIsCorrectedToWhatTheProcessorRuns() {
+        let avx512: Set<String> = ["sse3", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq"]
+        #expect(OpenBLASCore.correctedCoreType(chosen: "Prescott", flags: avx512) == "SkylakeX")
+        #expect(OpenBLASCore.correctedCoreType(chosen: "Nehalem", flags: ["avx", "avx2", "fma"]) == "Haswell")
+        // AVX-512 F alone (no BW/VL/DQ) is not enough for the SkylakeX kernels
+        #expect(OpenBLASCore.correctedCoreType(chosen: "Prescott", flags: ["avx2", "fma", "avx512f"]) == "Haswell")
+        #expect(OpenBLASCore.correctedCoreType(chosen: "Prescott", flags: ["sse3", "ssse3"]) == nil)
+        // a core OpenBLAS recognised is kept, whatever the flags (AMD Zen 4 has AVX-512 too)
+        #expect(OpenBLASCore.correctedCoreType(chosen: "Zen", flags: avx512) == nil)
+        #expect(OpenBLASCore.correctedCoreType(chosen: "SkylakeX", flags: avx512) == nil)
+        #expect(OpenBLASCore.correctedCoreType(chosen: nil, flags: avx512) == nil)
+    }
+}

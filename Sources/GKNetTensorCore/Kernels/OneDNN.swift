@@ -33,18 +33,6 @@ func dnnlMemoryDescriptor(_ dims: [Int], _ tag: dnnl_format_tag_t) -> dnnl_memor
 
 /// The process-wide oneDNN state. `OneDNN.context` is nil where no CPU engine can be created.
 final class OneDNN: @unchecked Sendable {
-    /// Whether oneDNN runs AVX-512 (avx512_core or newer) code on this processor, after
-    /// `ONEDNN_MAX_CPU_ISA`.
-    public static var runsAVX512: Bool {
-        #if arch(x86_64)
-        // the ISA values are nested bit sets: avx512_core's bits are in every AVX-512 core level
-        let core = dnnl_cpu_isa_avx512_core.rawValue
-        return dnnl_get_effective_cpu_isa().rawValue & core == core
-        #else
-        return false
-        #endif
-    }
-
     static let context: OneDNN? = OneDNN()
 
     /// The context the calling thread uses: the shared one, except inside

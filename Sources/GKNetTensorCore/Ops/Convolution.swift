@@ -129,28 +129,14 @@ public enum WinogradPolicy {
     @TaskLocal public static var minimumTiles: Int =
         RuntimeSettings.current.winogradMinimumTiles ?? automaticMinimumTiles
 
-    /// 128, or `Int.max` (every 3x3 convolution on oneDNN) on an Intel processor where oneDNN runs
-    /// AVX-512 code: there its direct convolutions are faster than our Winograd path, whose own
-    /// loops are compiled for baseline x86-64 (Intel Xeon, AVX-512, 2 threads, training steps of 8:
-    /// 0.71-0.89x the time; docs/benchmarks.md "3x3 convolutions on oneDNN where it runs AVX-512").
-    /// Elsewhere (AVX2 only, AMD's half-width AVX-512, other architectures) Winograd was measured faster.
-    public static let automaticMinimumTiles: Int =
-        CPUVendor.current == .intel && OneDNN.runsAVX512 ? Int.max : 128
-}
-
-/// The processor's maker, from /proc/cpuinfo (Linux; `.other` elsewhere or when unreadable).
-public enum CPUVendor: Sendable {
-    case intel, amd, other
-
-    public static let current: CPUVendor = {
-        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return .other }
-        for line in text.split(separator: "\n") where line.hasPrefix("vendor_id") {
-            if line.contains("GenuineIntel") { return .intel }
-            if line.contains("AuthenticAMD") { return .amd }
-            return .other
-        }
-        return .other
-    }()
+    /// 128, or `Int.max` (every 3x3 convolution on oneDNN) while OpenBLAS runs its SSE-level
+    /// fallback kernels on a processor with AVX2 or AVX-512 (`OpenBLASCore.correctedCoreType()`
+    /// is not nil: a process that did not settle its `StartupEnvironment`, e.g. a library user's or
+    /// a test runner): our Winograd path's GEMMs then run at a fraction of the processor's speed and
+    /// oneDNN's own AVX-512 code is faster (Intel Xeon, 2 threads, training steps of 8: 0.77-0.85x
+    /// the time). With OpenBLAS on the processor's kernels Winograd is as fast or faster
+    /// (docs/benchmarks.md "OpenBLAS's kernels on processors it does not know").
+    public static let automaticMinimumTiles: Int = OpenBLASCore.correctedCoreType() != nil ? Int.max : 128
 }
 
 extension ConvolutionGeometry {
