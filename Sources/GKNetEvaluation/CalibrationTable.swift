@@ -1,8 +1,49 @@
 // What the two calibrations (`gknet calibrate`: one change scale, or the per-image change gate)
-// share: the summaries of one candidate over the tuning images, overall and per composite-difficulty
-// band, and the columns of their tables.
+// share: the network's own output on every image, the metrics of a candidate result, the summaries
+// of one candidate over the tuning images, overall and per composite-difficulty band, and the
+// columns of their tables.
 import Foundation
 import GKNetDatasets
+import GKNetImageCodec
+import GKNetInference
+
+/// Runs the network with neither the model's change scale nor its gate on the images of `dataset`
+/// (the first `options.limit`, resized to a fixed `options.resolution` like `evaluate`), calling
+/// `body` with each sample and its prediction, then `progress`.
+/// - Throws: for an empty split, an image that cannot be read, or what `body` throws.
+func forEachUnadjustedPrediction(
+    dataset: HarmonizationDataset, harmonizer: Harmonizer, options: EvaluationOptions,
+    progress: EvaluationProgress?, _ body: (Sample, PlanarImage) throws -> Void
+) throws {
+    let listed = options.limit > 0 ? min(options.limit, dataset.count) : dataset.count
+    guard listed > 0 else {
+        throw DatasetError("\(dataset.root.path): the \(dataset.split.rawValue) split lists no images")
+    }
+    var unadjusted = harmonizer.options
+    unadjusted.changeScale = 1
+    unadjusted.useChangeGate = false
+    let start = Date()
+    for position in 0..<listed {
+        var sample = try Sample.load(dataset.samples[position], limits: options.limits)
+        if case .fixed(let size) = options.resolution {
+            sample = sample.mapImages { $0.resized(width: size, height: size, filter: options.filter) }
+        }
+        let prediction = try harmonizer.harmonize(
+            composite: sample.composite, mask: sample.mask, options: unadjusted)
+        try body(sample, prediction)
+        progress?(position + 1, listed, Date().timeIntervalSince(start))
+    }
+}
+
+/// The metrics (`imageMetrics`, 255 scale) of an image against `sample`'s real image and mask.
+func sampleMetrics(_ sample: Sample, peak: PSNRPeak) -> (PlanarImage) -> ImageMetrics {
+    let target = sample.target.values.map { $0 * 255 }
+    return { image in
+        imageMetrics(
+            prediction: image.values.map { $0 * 255 }, target: target, mask: sample.mask.values,
+            height: sample.height, width: sample.width, peak: peak)
+    }
+}
 
 /// Overall and per-band summaries of paired per-image metrics (results against their composites);
 /// nil for no images.

@@ -200,33 +200,20 @@ public struct ChangeGateCalibration: Codable, Sendable {
     }
 }
 
-/// Runs the network (no gate, no change scale) on the images of `dataset` at `options.resolution`,
-/// calling `body` with each image's sample images and prediction.
+/// `forEachUnadjustedPrediction` at the network's input size, where the gate's features are
+/// computed (at any other size it throws).
 private func forEachPrediction(
     dataset: HarmonizationDataset, harmonizer: Harmonizer, options: EvaluationOptions,
     progress: EvaluationProgress?, _ body: (Sample, PlanarImage) throws -> Void
 ) throws {
-    let listed = options.limit > 0 ? min(options.limit, dataset.count) : dataset.count
-    guard listed > 0 else {
-        throw DatasetError("\(dataset.root.path): the \(dataset.split.rawValue) split lists no images")
-    }
     guard case .fixed(let size) = options.resolution, size == harmonizer.networkSize else {
         throw DatasetError(
             "the change gate is fitted at the network's input size "
                 + "(\(harmonizer.networkSize)x\(harmonizer.networkSize))"
         )
     }
-    var plain = harmonizer.options
-    plain.changeScale = 1
-    plain.useChangeGate = false
-    let start = Date()
-    for position in 0..<listed {
-        var sample = try Sample.load(dataset.samples[position], limits: options.limits)
-        sample = sample.mapImages { $0.resized(width: size, height: size, filter: options.filter) }
-        let prediction = try harmonizer.harmonize(composite: sample.composite, mask: sample.mask, options: plain)
-        try body(sample, prediction)
-        progress?(position + 1, listed, Date().timeIntervalSince(start))
-    }
+    try forEachUnadjustedPrediction(
+        dataset: dataset, harmonizer: harmonizer, options: options, progress: progress, body)
 }
 
 /// The gate samples of every image of `dataset` (for `fitChangeGate`).
@@ -260,12 +247,7 @@ public func chooseChangeGateThreshold(
     var composites: [ImageMetrics] = []
     try forEachPrediction(dataset: tuning, harmonizer: harmonizer, options: options, progress: progress) {
         sample, prediction in
-        let target = sample.target.values.map { $0 * 255 }
-        func metrics(_ image: PlanarImage) -> ImageMetrics {
-            imageMetrics(
-                prediction: image.values.map { $0 * 255 }, target: target, mask: sample.mask.values,
-                height: sample.height, width: sample.width, peak: options.peak)
-        }
+        let metrics = sampleMetrics(sample, peak: options.peak)
         composites.append(metrics(sample.composite))
         results[0].append(metrics(prediction))
         let features = ChangeGate.features(composite: sample.composite, mask: sample.mask, prediction: prediction)

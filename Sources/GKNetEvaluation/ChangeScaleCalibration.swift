@@ -74,38 +74,19 @@ public func calibrateChangeScale(
     guard !scales.isEmpty, scales.allSatisfy({ $0 >= 0 && $0 <= 1 }) else {
         throw DatasetError("change scales must lie in 0...1 (got \(scales))")
     }
-    let listed = options.limit > 0 ? min(options.limit, dataset.count) : dataset.count
-    guard listed > 0 else {
-        throw DatasetError("\(dataset.root.path): the \(dataset.split.rawValue) split lists no images")
-    }
-    var unscaled = harmonizer.options
-    unscaled.changeScale = 1
-    unscaled.useChangeGate = false
     var results = [[ImageMetrics]](repeating: [], count: scales.count)
     var composites: [ImageMetrics] = []
-    let start = Date()
-    for position in 0..<listed {
-        var sample = try Sample.load(dataset.samples[position], limits: options.limits)
-        if case .fixed(let size) = options.resolution {
-            sample = sample.mapImages { $0.resized(width: size, height: size, filter: options.filter) }
-        }
-        let prediction = try harmonizer.harmonize(
-            composite: sample.composite, mask: sample.mask, options: unscaled)
-        let target = sample.target.values.map { $0 * 255 }
-        func metrics(_ image: PlanarImage) -> ImageMetrics {
-            imageMetrics(
-                prediction: image.values.map { $0 * 255 }, target: target, mask: sample.mask.values,
-                height: sample.height, width: sample.width, peak: options.peak)
-        }
+    try forEachUnadjustedPrediction(dataset: dataset, harmonizer: harmonizer, options: options, progress: progress) {
+        sample, prediction in
+        let metrics = sampleMetrics(sample, peak: options.peak)
         composites.append(metrics(sample.composite))
         for (index, scale) in scales.enumerated() {
             results[index].append(metrics(Harmonizer.shrunk(prediction, toward: sample.composite, scale: scale)))
         }
-        progress?(position + 1, listed, Date().timeIntervalSince(start))
     }
     var scores: [ChangeScaleScore] = []
     for (index, scale) in scales.enumerated() {
-        // listed > 0, so the summaries exist
+        // the split lists images (forEachUnadjustedPrediction checked), so the summaries exist
         guard let summary = impactSummaries(results: results[index], composites: composites) else { continue }
         scores.append(ChangeScaleScore(scale: scale, impact: summary.impact, impactByDifficulty: summary.byDifficulty))
     }

@@ -110,12 +110,12 @@ public enum HarmonizeJob {
             }
         }
         clock.lap("write")
-        let adjusted = harmonizer.changeGate != nil || harmonizer.changeScale != 1
         return HarmonizeReport(
             output: request.output, comparison: request.comparison, width: input.composite.width,
             height: input.composite.height,
             foregroundRatio: input.foregroundRatio, warnings: warnings, timings: clock.laps,
-            cpuSeconds: clock.cpuSeconds, changeKept: adjusted ? harmonizer.lastChangeKept : nil)
+            cpuSeconds: clock.cpuSeconds,
+            changeKept: harmonizer.storesChangeAdjustment ? harmonizer.lastChangeKept : nil)
     }
 
     /// `Harmonizer.harmonize` (the one path) on inputs read by `readInput`, with the options of

@@ -68,6 +68,9 @@ public final class Harmonizer: @unchecked Sendable {
     /// times the gate's factor; 0 = the composite returned as it is. nil before the first call.
     /// (One call at a time per harmonizer, so this is the caller's own call's value.)
     public private(set) var lastChangeKept: Float?
+    /// Whether the model file stores a change gate or a change scale other than 1 (what
+    /// `lastChangeKept` is worth reporting for).
+    public var storesChangeAdjustment: Bool { changeGate != nil || changeScale != 1 }
 
     /// The default full-resolution method (``options`` resolved against the model's head).
     public var method: FullResolutionMethod { resolvedMethod(options) }

@@ -256,11 +256,10 @@ public final class HarmonizeService: Sendable {
             try control.check()
             let result = try Self.harmonize(input, harmonizer: harmonizer, method: method, control: control)
             try control.check()
-            let adjusted = harmonizer.changeGate != nil || harmonizer.changeScale != 1
             return (
                 try HarmonizeJob.encodeOutput(
                     result, input: input, format: format, options: HarmonizeOptions(), path: "result"), input.warnings,
-                adjusted ? harmonizer.lastChangeKept : nil
+                harmonizer.storesChangeAdjustment ? harmonizer.lastChangeKept : nil
             )
         }
         metrics.imagesHarmonized.increment()

@@ -113,7 +113,7 @@ extension GKNetCommand {
             }
             print(calibration.table())
             print("lowest mean fMSE at s = \(calibration.best.scale): \(calibration.fitDescription)")
-            try writeJSON(calibration)
+            if let json { try writeReportJSON(calibration, to: json) }
             if let output {
                 var file = try SafeTensorsFile(contentsOf: try ModelLoading.resolve(path: model))
                 file.metadata[Harmonizer.changeScaleKey] = "\(calibration.best.scale)"
@@ -121,15 +121,6 @@ extension GKNetCommand {
                 try file.write(to: URL(fileURLWithPath: output))
                 print("wrote \(output) with \(Harmonizer.changeScaleKey) = \(calibration.best.scale)")
             }
-        }
-
-        private func writeJSON<Value: Encodable>(_ value: Value) throws {
-            guard let json else { return }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            encoder.nonConformingFloatEncodingStrategy = .convertToString(
-                positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-            try AtomicFile.write(try encoder.encode(value), to: URL(fileURLWithPath: json))
         }
 
         /// --gate: fit on --fit-dataset, choose the threshold on the tuning split, write the model.
@@ -153,7 +144,7 @@ extension GKNetCommand {
                 tuningProgress: { tuningLine.update(done: $0, total: $1, elapsed: $2) })
             print(calibration.table())
             print("chosen threshold \(calibration.best.threshold): \(calibration.fitDescription)")
-            try writeJSON(calibration)
+            if let json { try writeReportJSON(calibration, to: json) }
             if let output {
                 var file = try SafeTensorsFile(contentsOf: try ModelLoading.resolve(path: model))
                 // the gate was fitted to the network's own output: a stored scale would change what it sees

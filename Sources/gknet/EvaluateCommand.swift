@@ -98,13 +98,7 @@ extension GKNetCommand {
             print("")
             print(report.impactTable())
             print(report.impactLine)
-            if let json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                encoder.nonConformingFloatEncodingStrategy = .convertToString(
-                    positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-                try AtomicFile.write(try encoder.encode(report), to: URL(fileURLWithPath: json))
-            }
+            if let json { try writeReportJSON(report, to: json) }
             if let perImage {
                 try AtomicFile.write(Data(report.csv().utf8), to: URL(fileURLWithPath: perImage))
             }
