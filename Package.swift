@@ -125,7 +125,7 @@ let package = Package(
             name: "gknet-bench",
             dependencies: [
                 "GKNetTensorCore", "GKNetNeuralNet", "GKNetModel", "GKNetImageCodec", "GKNetDatasets", "GKNetInference",
-                "GKNetEvaluation", "GKNetTraining",
+                "GKNetEvaluation", "GKNetTraining", "GKNetSynthesis",
                 "GKNetDataParallel", "GKNetTestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

@@ -38,8 +38,23 @@ public struct Sample: Sendable {
     }
 
     /// The three images transformed alike.
+    /// A sample whose composite and target are one image (the same storage: a real photo before
+    /// a composite is made of it) maps it once.
     public func mapImages(_ body: (PlanarImage) -> PlanarImage) -> Sample {
-        Sample(reference: reference, composite: body(composite), mask: body(mask), target: body(target))
+        let mappedComposite = body(composite)
+        return Sample(
+            reference: reference, composite: mappedComposite, mask: body(mask),
+            target: compositeIsTarget ? mappedComposite : body(target))
+    }
+
+    /// Whether the composite and the target share their storage (and so are equal).
+    var compositeIsTarget: Bool {
+        guard composite.width == target.width, composite.height == target.height,
+            composite.channels == target.channels
+        else { return false }
+        let compositeStart = composite.values.withUnsafeBufferPointer { $0.baseAddress }
+        let targetStart = target.values.withUnsafeBufferPointer { $0.baseAddress }
+        return compositeStart != nil && compositeStart == targetStart
     }
 }
 

@@ -24,6 +24,28 @@ public enum ColorSpace {
         t > delta ? t * t * t : 3 * delta * delta * (t - 4.0 / 29.0)
     }
 
+    /// One pixel: sRGB (0...1) -> Lab (L 0...100, a and b roughly -110...110), D65 white.
+    @inline(__always) public static func lab(red: Float, green: Float, blue: Float) -> (Float, Float, Float) {
+        let r = linear(red), g = linear(green), b = linear(blue)
+        let x = (0.412_456_4 * r + 0.357_576_1 * g + 0.180_437_5 * b) / 0.950_47
+        let y = 0.212_672_9 * r + 0.715_152_2 * g + 0.072_175_0 * b
+        let z = (0.019_333_9 * r + 0.119_192_0 * g + 0.950_304_1 * b) / 1.088_83
+        let fx = f(x), fy = f(y), fz = f(z)
+        return (116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz))
+    }
+
+    /// One pixel: Lab -> sRGB (0...1), clamped to the gamut.
+    @inline(__always) public static func rgb(lightness: Float, a: Float, b: Float) -> (Float, Float, Float) {
+        let fy = (lightness + 16) / 116
+        let fx = fy + a / 500
+        let fz = fy - b / 200
+        let x = fInverse(fx) * 0.950_47, y = fInverse(fy), z = fInverse(fz) * 1.088_83
+        let r = 3.240_454_2 * x - 1.537_138_5 * y - 0.498_531_4 * z
+        let g = -0.969_266_0 * x + 1.876_010_8 * y + 0.041_556_0 * z
+        let bl = 0.055_643_4 * x - 0.204_025_9 * y + 1.057_225_2 * z
+        return (display(min(max(r, 0), 1)), display(min(max(g, 0), 1)), display(min(max(bl, 0), 1)))
+    }
+
     /// RGB (0...1, sRGB) -> Lab planes (L 0...100, a and b roughly -110...110), D65 white.
     public static func lab(fromRGB image: PlanarImage) -> PlanarImage {
         precondition(image.channels == 3, "lab(fromRGB:): \(image.channels) channels, expected 3")
@@ -31,14 +53,7 @@ public enum ColorSpace {
         var out = [Float](repeating: 0, count: 3 * n)
         image.values.withUnsafeBufferPointer { rgb in
             for p in 0..<n {
-                let r = linear(rgb[p]), g = linear(rgb[n + p]), b = linear(rgb[2 * n + p])
-                let x = (0.412_456_4 * r + 0.357_576_1 * g + 0.180_437_5 * b) / 0.950_47
-                let y = 0.212_672_9 * r + 0.715_152_2 * g + 0.072_175_0 * b
-                let z = (0.019_333_9 * r + 0.119_192_0 * g + 0.950_304_1 * b) / 1.088_83
-                let fx = f(x), fy = f(y), fz = f(z)
-                out[p] = 116 * fy - 16
-                out[n + p] = 500 * (fx - fy)
-                out[2 * n + p] = 200 * (fy - fz)
+                (out[p], out[n + p], out[2 * n + p]) = lab(red: rgb[p], green: rgb[n + p], blue: rgb[2 * n + p])
             }
         }
         return PlanarImage(width: image.width, height: image.height, channels: 3, values: out)
@@ -50,16 +65,7 @@ public enum ColorSpace {
         var out = [Float](repeating: 0, count: 3 * n)
         image.values.withUnsafeBufferPointer { lab in
             for p in 0..<n {
-                let fy = (lab[p] + 16) / 116
-                let fx = fy + lab[n + p] / 500
-                let fz = fy - lab[2 * n + p] / 200
-                let x = fInverse(fx) * 0.950_47, y = fInverse(fy), z = fInverse(fz) * 1.088_83
-                let r = 3.240_454_2 * x - 1.537_138_5 * y - 0.498_531_4 * z
-                let g = -0.969_266_0 * x + 1.876_010_8 * y + 0.041_556_0 * z
-                let b = 0.055_643_4 * x - 0.204_025_9 * y + 1.057_225_2 * z
-                out[p] = display(min(max(r, 0), 1))
-                out[n + p] = display(min(max(g, 0), 1))
-                out[2 * n + p] = display(min(max(b, 0), 1))
+                (out[p], out[n + p], out[2 * n + p]) = rgb(lightness: lab[p], a: lab[n + p], b: lab[2 * n + p])
             }
         }
         return PlanarImage(width: image.width, height: image.height, channels: 3, values: out)

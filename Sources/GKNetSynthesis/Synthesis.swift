@@ -221,72 +221,15 @@ public struct CompositeSynthesizer: Sendable, Codable {
     }
 
     /// The whole photo with `adjustment` applied (before blending into the foreground).
-    /// colorTransfer needs the photo's own foreground statistics `own`.
+    /// colorTransfer measures the photo's own foreground statistics under `mask`.
     public func apply(_ adjustment: Adjustment, to real: PlanarImage, mask: PlanarImage) -> PlanarImage {
         precondition(real.channels == 3 && mask.channels == 1, "apply: expected an RGB photo and a 1-channel mask")
-        let n = real.planeSize
-        switch adjustment.family {
-        case .colorTransfer:
-            var lab = ColorSpace.lab(fromRGB: real)
-            guard let own = ForegroundStatistics.measure(name: "", lab: lab, mask: mask),
-                let target = adjustment.referenceStatistics
-            else { return real }
-            let t = adjustment.strength ?? 1
-            for c in 0..<3 {
-                // statistics moved a fraction t of the way to the reference's
-                let mean = own.mean[c] + t * (target.mean[c] - own.mean[c])
-                let deviation = own.deviation[c] + t * (target.deviation[c] - own.deviation[c])
-                let scale = (deviation + 1e-3) / (own.deviation[c] + 1e-3)
-                for p in 0..<n { lab.values[c * n + p] = (lab.values[c * n + p] - own.mean[c]) * scale + mean }
-            }
-            for p in 0..<n { lab.values[p] = min(max(lab.values[p], 0), 100) }
-            return ColorSpace.rgb(fromLab: lab)
-        case .photoAdjustment:
-            var out = real
-            let exposureGain = pow(2, adjustment.exposure ?? 0)
-            let gains = adjustment.gains ?? [1, 1, 1]
-            let gamma = adjustment.gamma ?? 1, saturation = adjustment.saturation ?? 1,
-                contrast = adjustment.contrast ?? 1
-            @inline(__always) func developed(_ value: Float, gain: Float) -> Float {
-                // exposure and white balance in linear light, gamma on display values
-                let lit = ColorSpace.linear(value) * exposureGain * gain
-                return pow(ColorSpace.display(min(max(lit, 0), 1)), gamma)
-            }
-            for p in 0..<n {
-                let r = developed(real.values[p], gain: gains[0])
-                let g = developed(real.values[n + p], gain: gains[1])
-                let b = developed(real.values[2 * n + p], gain: gains[2])
-                let gray = 0.299 * r + 0.587 * g + 0.114 * b
-                @inline(__always) func finished(_ v: Float) -> Float {
-                    min(max(((gray + (v - gray) * saturation) - 0.5) * contrast + 0.5, 0), 1)
-                }
-                out.values[p] = finished(r)
-                out.values[n + p] = finished(g)
-                out.values[2 * n + p] = finished(b)
-            }
-            return out
-        case .timeOfDay:
-            var out = real
-            let curves = (adjustment.curveKnots ?? [[0, 1], [0, 1], [0, 1]]).map { ToneCurve(knots: $0) }
-            for c in 0..<3 {
-                for p in 0..<n { out.values[c * n + p] = curves[c](real.values[c * n + p]) }
-            }
-            return out
-        }
+        return SynthesisCanvas(real: real, mask: mask, edgeSigma: nil).changed(adjustment)
     }
 
     /// Blends `changed` into `real` where the softened mask is on.
     public func blend(changed: PlanarImage, real: PlanarImage, mask: PlanarImage) -> PlanarImage {
-        let alpha = binarized(mask).gaussianBlurred(sigma: edgeSigma)
-        var out = real
-        let n = real.planeSize
-        for c in 0..<3 {
-            for p in 0..<n {
-                let a = alpha.values[p]
-                out.values[c * n + p] = changed.values[c * n + p] * a + real.values[c * n + p] * (1 - a)
-            }
-        }
-        return out
+        SynthesisCanvas(real: real, mask: mask, edgeSigma: edgeSigma).blend(changed)
     }
 
     /// Mean absolute difference over the foreground (mask > 0.5), averaged over channels.
@@ -317,9 +260,10 @@ public struct CompositeSynthesizer: Sendable, Codable {
     func synthesizeLegacy(
         real: PlanarImage, mask: PlanarImage, references: [ForegroundStatistics], generator: inout SplitMix64
     ) -> SynthesizedComposite? {
+        let canvas = SynthesisCanvas(real: real, mask: mask, edgeSigma: edgeSigma)
         for attempt in 1...max(1, attempts) {
             let adjustment = drawAdjustment(references: references, generator: &generator)
-            let composite = blend(changed: apply(adjustment, to: real, mask: mask), real: real, mask: mask)
+            let composite = canvas.composite(adjustment)
             let change = foregroundChange(composite, real, mask: mask)
             if change >= minimumChange && change <= maximumChange {
                 let fmse = compositeFMSE(
@@ -342,20 +286,32 @@ public struct CompositeSynthesizer: Sendable, Codable {
         let target = targetDifficulty.draw(&generator)
         struct Draw {
             var adjustment: Adjustment
-            var composite: PlanarImage
+            /// nil when measured on the mask alone (made again once chosen)
+            var composite: PlanarImage?
             var change: Float
             var fmse: Double
             var attempt: Int
         }
         var strongest: Draw?
         var accepted: Draw?
+        let canvas = SynthesisCanvas(real: real, mask: mask, edgeSigma: edgeSigma)
+        // at the photo's own size both measures read the mask's pixels only: a draw need not be
+        // made whole until it is chosen
+        let measuresOnTheMask = targetDifficulty.measurementSize.map { $0 == real.width && $0 == real.height } ?? true
         for attempt in 1...max(1, searchDraws) {
             let adjustment = drawAdjustment(references: references, generator: &generator)
-            let composite = blend(changed: apply(adjustment, to: real, mask: mask), real: real, mask: mask)
-            let change = foregroundChange(composite, real, mask: mask)
-            guard change > 0 && change <= maximumChange else { continue }
-            let fmse = compositeFMSE(
-                composite: composite, real: real, mask: mask, size: targetDifficulty.measurementSize)
+            var composite: PlanarImage?
+            let change: Float, fmse: Double
+            if measuresOnTheMask {
+                (change, fmse) = canvas.foregroundChangeAndFMSE(adjustment)
+                guard change > 0 && change <= maximumChange else { continue }
+            } else {
+                let made = canvas.composite(adjustment)
+                change = foregroundChange(made, real, mask: mask)
+                guard change > 0 && change <= maximumChange else { continue }
+                fmse = compositeFMSE(composite: made, real: real, mask: mask, size: targetDifficulty.measurementSize)
+                composite = made
+            }
             guard fmse > 0 else { continue }
             let draw = Draw(adjustment: adjustment, composite: composite, change: change, fmse: fmse, attempt: attempt)
             if fmse >= target {
@@ -368,7 +324,7 @@ public struct CompositeSynthesizer: Sendable, Codable {
         let scale = chosen.fmse > target ? Float((target / chosen.fmse).squareRoot()) : 1
         var adjustment = chosen.adjustment
         adjustment.changeScale = scale
-        var composite = chosen.composite
+        var composite = chosen.composite ?? canvas.composite(chosen.adjustment)
         if scale < 1 {
             for i in composite.values.indices {
                 composite.values[i] = real.values[i] + scale * (composite.values[i] - real.values[i])
