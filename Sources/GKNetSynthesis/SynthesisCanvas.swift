@@ -3,7 +3,7 @@
 // and the photo in linear light and in Lab, each computed on first use. A draw then changes and
 // blends only that rectangle's pixels; every other pixel of the composite is the photo's own,
 // exactly what blending with a weight of zero gives. The values are the same, bit for bit, as
-// changing and blending the whole photo (SynthesisTests checks it).
+// changing and blending the whole photo (SynthesisCanvasTests checks it).
 import Foundation
 import GKNetImageCodec
 
