@@ -337,7 +337,5 @@ public struct CompositeSynthesizer: Sendable, Codable {
     }
 
     /// The mask thresholded at 0.5 (what is written to masks/).
-    public func binarized(_ mask: PlanarImage) -> PlanarImage {
-        PlanarImage(width: mask.width, height: mask.height, channels: 1, values: mask.values.map { $0 > 0.5 ? 1 : 0 })
-    }
+    public func binarized(_ mask: PlanarImage) -> PlanarImage { mask.binarized() }
 }

@@ -32,9 +32,7 @@ final class SynthesisCanvas {
             columns = 0..<real.width
             return
         }
-        let binary = PlanarImage(
-            width: mask.width, height: mask.height, channels: 1, values: mask.values.map { $0 > 0.5 ? 1 : 0 })
-        let weight = binary.gaussianBlurred(sigma: edgeSigma)
+        let weight = mask.binarized().gaussianBlurred(sigma: edgeSigma)
         var top = real.height, bottom = 0, left = real.width, right = 0
         let weights = weight.values, maskValues = mask.values, width = real.width
         for y in 0..<real.height {

@@ -60,6 +60,11 @@ struct ToneCurve: Sendable {
 }
 
 extension PlanarImage {
+    /// The image thresholded at 0.5: 1 above, else 0.
+    func binarized() -> PlanarImage {
+        PlanarImage(width: width, height: height, channels: channels, values: values.map { $0 > 0.5 ? 1 : 0 })
+    }
+
     /// Separable Gaussian blur with standard deviation `sigma` (kernel radius ceil(3 sigma)),
     /// borders replicated.
     func gaussianBlurred(sigma: Float) -> PlanarImage {

@@ -110,3 +110,14 @@ extension PhotoCollection {
             maskFraction: Float(settings.minimumMaskFraction)...Float(settings.maximumMaskFraction), limits: limits)
     }
 }
+
+extension FreshCompositeTransform {
+    /// The transform of a training configuration's `synthesis` section over `photos` (its
+    /// foreground statistics are the colour-transfer references); `crop` is set per step.
+    public init(settings: FreshCompositeSettings, photos: PhotoCollection, crop: TrainingAugmentation) {
+        self.init(
+            crop: crop, synthesizer: settings.synthesizer, references: photos.statistics,
+            globalChangeProbability: Float(settings.globalChangeProbability),
+            regionMaskProbability: Float(settings.regionMaskProbability))
+    }
+}

@@ -40,9 +40,7 @@ extension Trainer {
             data = TrainingData(
                 source: photos,
                 freshComposites: FreshCompositeTransform(
-                    crop: TrainingAugmentation(), synthesizer: synthesis.synthesizer, references: photos.statistics,
-                    globalChangeProbability: Float(synthesis.globalChangeProbability),
-                    regionMaskProbability: Float(synthesis.regionMaskProbability)))
+                    settings: synthesis, photos: photos, crop: TrainingAugmentation()))
         } else {
             guard let dataset else {
                 throw TrainingError(

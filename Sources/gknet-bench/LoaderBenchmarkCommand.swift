@@ -124,9 +124,7 @@ enum LoaderBenchmark {
     ) throws -> LoaderTiming {
         let photos = try PhotoCollection(settings: settings)
         let transform = FreshCompositeTransform(
-            crop: TrainingAugmentation(width: size, height: size), synthesizer: settings.synthesizer,
-            references: photos.statistics, globalChangeProbability: Float(settings.globalChangeProbability),
-            regionMaskProbability: Float(settings.regionMaskProbability))
+            settings: settings, photos: photos, crop: TrainingAugmentation(width: size, height: size))
         let options = LoaderOptions(
             batchSize: min(batchSize, photos.count), seed: seed, shuffle: true, dropLast: true, epochs: nil,
             prefetch: false)
@@ -143,21 +141,20 @@ enum LoaderBenchmark {
             guard let batch = try loader.next() else { throw BenchmarkError("the loader ran out of batches") }
             return batch
         }
-        var loaded = [try next()]
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        func add(_ batch: Batch) {
+            guard checksum else { return }
+            for tensor in [batch.composites, batch.masks, batch.targets] {
+                for value in tensor.data { hash = (hash ^ UInt64(value.bitPattern)) &* 0x0000_0100_0000_01b3 }
+            }
+        }
+        add(try next())
         var elapsed = 0.0
         for _ in 0..<batches {
             let start = Measure.now()
             let batch = try next()
             elapsed += (Measure.now() - start) * 1e3
-            if checksum { loaded.append(batch) }
-        }
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for batch in loaded where checksum {
-            for tensor in [batch.composites, batch.masks, batch.targets] {
-                for value in tensor.data {
-                    hash = (hash ^ UInt64(value.bitPattern)) &* 0x0000_0100_0000_01b3
-                }
-            }
+            add(batch)
         }
         return LoaderTiming(
             batches: batches, batchSize: batchSize, width: size, height: size,
