@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # End to end against the step benchmark (issue 26, docs/benchmarks.md "End to end"): the default
 # model's configuration cut to 100 steps (75 at 128 px, 25 at 256 px), fresh composites from the
-# photos, no validation, a checkpoint every 50 steps, then the step benchmark of both crop sizes
-# with the same replicas; ROUNDS rounds, interleaved, because single runs on a shared machine move
-# by 10-30 %. Prints each round and the medians:
+# photos, no validation, a checkpoint every 50 steps, with the step benchmark of both crop sizes
+# (same replicas) right before and right after it, averaged; ROUNDS rounds, because single runs on
+# a shared machine move by 10-30 %. Prints each round and the medians:
 #   train / benchmark = (images/hour of `gknet train`) / (images/hour of the step benchmark).
 # Usage: Scripts/bench_end_to_end.sh [ROUNDS]   (env: BIN=folder with release gknet and gknet-bench,
 #        RUNS=scratch folder outside the tree; needs data/photos, data/masks and `gknet-bench model
@@ -24,12 +24,22 @@ config.update(steps=100, validation_interval=0)
 config.pop("validation_dataset", None)
 json.dump(config, open(sys.argv[1], "w"), indent=1)
 EOF
+# the step benchmark of one size, in ms per step of 8
+step() {
+    local case=tiny-train runs=2
+    [ "$1" = 128 ] && case=tiny-train128 runs=3
+    "$bin/gknet-bench" model --case "$case" --threads 2 --replicas 2 --data "$data" --runs "$runs" | tail -1 | cut -f2
+}
 for round in $(seq 1 "$rounds"); do
     rm -rf "$runs/run"
+    # the step benchmark right before and right after the training run, averaged: the machine's
+    # speed drifts by 10-30 % within minutes
+    before128=$(step 128)
+    before256=$(step 256)
     "$bin/gknet" train --photos data/photos --masks data/masks --exclude Scripts/holdout_folders.txt \
         --run-dir "$runs/run" --config "$runs/e2e.json" > "$runs/train-$round.log" 2>&1
-    step128=$("$bin/gknet-bench" model --case tiny-train128 --threads 2 --replicas 2 --data "$data" | tail -1 | cut -f2)
-    step256=$("$bin/gknet-bench" model --case tiny-train --threads 2 --replicas 2 --data "$data" --runs 2 | tail -1 | cut -f2)
+    step128=$(python3 -c "print(($before128 + $(step 128)) / 2)")
+    step256=$(python3 -c "print(($before256 + $(step 256)) / 2)")
     python3 - "$runs/run/log.jsonl" "$step128" "$step256" "$round" <<'EOF' | tee -a "$runs/rounds.tsv"
 import json, statistics, sys
 rows = [json.loads(line) for line in open(sys.argv[1]) if '"images_per_second"' in line]

@@ -188,10 +188,8 @@ struct BatchRecipe: Sendable {
         let threads = options.parallelDecode ? min(Threading.count, indices.count) : 1
         results.withUnsafeMutableBufferPointer { slots in
             let box = UncheckedSendable(slots)
-            concurrentForEach(threads) { thread in
-                for slot in stride(from: thread, to: indices.count, by: threads) {
-                    box.value[slot] = Result { try sample(indices[slot]) }
-                }
+            concurrentForEach(indices.count, threads: threads) { slot in
+                box.value[slot] = Result { try sample(indices[slot]) }
             }
         }
         return Batch(samples: try results.map { try $0!.get() })

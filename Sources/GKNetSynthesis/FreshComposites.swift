@@ -16,6 +16,9 @@ public struct PhotoCollection: SampleSource {
     /// Photos found but not used, with the reason (no mask, excluded, unreadable, mask too small...).
     public let skipped: [String: String]
     public let photosFolder: URL
+    /// Photos and masks as loaded (decoded, 0...1 planes), kept in memory between epochs by
+    /// relative path (filled while measuring).
+    public let cache: MemoryBudgetCache<LoadedPhoto>
 
     /// Finds, checks and measures every photo (on all cores). Throws when no photo is usable.
     /// - Parameters:
@@ -24,11 +27,15 @@ public struct PhotoCollection: SampleSource {
     ///   - excludeList: path of a hold-out list (`gknet synthesize --holdout` syntax): matching
     ///     photos are never used.
     ///   - maskFraction: photos whose mask covers less or more of the photo are skipped.
+    ///   - cacheBytes: loaded photos and masks kept in memory up to this many bytes (0: every
+    ///     sample decodes its files); what a sample holds does not depend on it.
     public init(
         photos: URL, masks: URL, excludeList: String? = nil, maskFraction: ClosedRange<Float> = 0.01...0.9,
-        limits: DecodeLimits = DecodeLimits()
+        limits: DecodeLimits = DecodeLimits(), cacheBytes: Int = 0
     ) throws {
         photosFolder = photos
+        let cache = MemoryBudgetCache<LoadedPhoto>(budgetBytes: cacheBytes)
+        self.cache = cache
         let masksFolder = masks
         for folder in [photosFolder, masksFolder] {
             var isDirectory: ObjCBool = false
@@ -53,7 +60,14 @@ public struct PhotoCollection: SampleSource {
         options.maskFraction = maskFraction
         options.limits = limits
         let measured = DatasetSynthesis.parallelMap(candidates.count) { i in
-            Result { try DatasetSynthesis.preparePhoto(candidates[i], options: options) }
+            Result {
+                let source = candidates[i]
+                let (photo, mask) = try DatasetSynthesis.load(source, options: options)
+                let statistics = try DatasetSynthesis.measure(source, photo: photo, mask: mask, options: options)
+                let loaded = LoadedPhoto(photo: photo, mask: mask)
+                cache.keep(loaded, for: source.relativePath, bytes: loaded.bytes)
+                return statistics
+            }
         }
         var sources: [PhotoSource] = []
         var statistics: [ForegroundStatistics] = []
@@ -81,14 +95,31 @@ public struct PhotoCollection: SampleSource {
 
     public func load(_ index: Int, limits: DecodeLimits) throws -> Sample {
         let source = sources[index]
-        var options = SynthesisOptions()
-        options.limits = limits
-        let (photo, mask) = try DatasetSynthesis.load(source, options: options)
+        let loaded: LoadedPhoto
+        if let kept = cache.value(for: source.relativePath) {
+            try limits.check(width: kept.photo.width, height: kept.photo.height, path: source.photo.path)
+            loaded = kept
+        } else {
+            var options = SynthesisOptions()
+            options.limits = limits
+            let (photo, mask) = try DatasetSynthesis.load(source, options: options)
+            loaded = LoadedPhoto(photo: photo, mask: mask)
+            cache.keep(loaded, for: source.relativePath, bytes: loaded.bytes)
+        }
+        let (photo, mask) = (loaded.photo, loaded.mask)
         let reference = SampleReference(
             subset: "photos", name: source.relativePath, composite: source.photo, mask: source.mask, real: source.photo,
             listFile: photosFolder.path, line: index + 1)
         return Sample(reference: reference, composite: photo, mask: mask, target: photo)
     }
+}
+
+/// A photo and its mask as loaded: RGB and 1-channel planes in 0...1, the same size.
+public struct LoadedPhoto: Sendable {
+    public let photo: PlanarImage
+    public let mask: PlanarImage
+    /// Bytes of both images' values.
+    public var bytes: Int { (photo.values.count + mask.values.count) * MemoryLayout<Float>.stride }
 }
 
 /// Makes a fresh composite of a real photo: random resized crop and flip (`crop`), optionally a

@@ -66,33 +66,66 @@ extension PlanarImage {
     }
 
     /// Separable Gaussian blur with standard deviation `sigma` (kernel radius ceil(3 sigma)),
-    /// borders replicated.
+    /// borders replicated. Each output sums its taps in kernel order (left to right, then top to
+    /// bottom), the same as the plain loops; all-zero rows are skipped (they add exactly zero),
+    /// which makes a mask's blur cost what its object's rows cost.
     func gaussianBlurred(sigma: Float) -> PlanarImage {
         guard sigma > 0 else { return self }
         let radius = Int((3 * sigma).rounded(.up))
         var kernel = (-radius...radius).map { exp(-Float($0 * $0) / (2 * sigma * sigma)) }
         let total = kernel.reduce(0, +)
         kernel = kernel.map { $0 / total }
+        let rows = channels * height, width = self.width, height = self.height
         var horizontal = [Float](repeating: 0, count: values.count)
-        for row in 0..<(channels * height) {
-            let base = row * width
-            for x in 0..<width {
-                var sum: Float = 0
-                for k in -radius...radius { sum += kernel[k + radius] * values[base + min(max(x + k, 0), width - 1)] }
-                horizontal[base + x] = sum
+        var rowIsZero = [Bool](repeating: true, count: rows)
+        values.withUnsafeBufferPointer { input in
+            horizontal.withUnsafeMutableBufferPointer { output in
+                for row in 0..<rows {
+                    let line = input.baseAddress! + row * width
+                    guard (0..<width).contains(where: { line[$0] != 0 }) else { continue }
+                    rowIsZero[row] = false
+                    Self.blurRow(line, into: output.baseAddress! + row * width, width: width, kernel: kernel)
+                }
             }
         }
         var out = [Float](repeating: 0, count: values.count)
-        for c in 0..<channels {
-            for y in 0..<height {
-                let target = (c * height + y) * width
-                for k in -radius...radius {
-                    let source = (c * height + min(max(y + k, 0), height - 1)) * width
-                    let weight = kernel[k + radius]
-                    for x in 0..<width { out[target + x] += weight * horizontal[source + x] }
+        horizontal.withUnsafeBufferPointer { input in
+            out.withUnsafeMutableBufferPointer { output in
+                for c in 0..<channels {
+                    for y in 0..<height {
+                        let target = output.baseAddress! + (c * height + y) * width
+                        for k in -radius...radius {
+                            let sourceRow = c * height + min(max(y + k, 0), height - 1)
+                            if rowIsZero[sourceRow] { continue }
+                            let source = input.baseAddress! + sourceRow * width
+                            let weight = kernel[k + radius]
+                            for x in 0..<width { target[x] += weight * source[x] }
+                        }
+                    }
                 }
             }
         }
         return PlanarImage(width: width, height: height, channels: channels, values: out)
+    }
+
+    /// One row of the horizontal pass: out[x] = sum over k of kernel[k + r] * line[clamp(x + k)],
+    /// accumulated in k order; the interior, where no tap is clamped, runs tap by tap across x.
+    private static func blurRow(
+        _ line: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, width: Int, kernel: [Float]
+    ) {
+        let radius = kernel.count / 2
+        let interior = radius..<max(radius, width - radius)
+        for x in 0..<width where !interior.contains(x) {
+            var sum: Float = 0
+            for k in -radius...radius { sum += kernel[k + radius] * line[min(max(x + k, 0), width - 1)] }
+            out[x] = sum
+        }
+        guard !interior.isEmpty else { return }
+        kernel.withUnsafeBufferPointer { weights in
+            for k in -radius...radius {
+                let weight = weights[k + radius], shifted = line + k
+                for x in interior { out[x] += weight * shifted[x] }
+            }
+        }
     }
 }

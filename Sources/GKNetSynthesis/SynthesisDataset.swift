@@ -193,6 +193,13 @@ public enum DatasetSynthesis {
     /// Decodes a photo and its mask, checks them, and measures the foreground statistics.
     static func preparePhoto(_ source: PhotoSource, options: SynthesisOptions) throws -> ForegroundStatistics {
         let (photo, mask) = try load(source, options: options)
+        return try measure(source, photo: photo, mask: mask, options: options)
+    }
+
+    /// Checks a loaded photo's mask coverage and measures its foreground statistics.
+    static func measure(_ source: PhotoSource, photo: PlanarImage, mask: PlanarImage, options: SynthesisOptions) throws
+        -> ForegroundStatistics
+    {
         let fraction = mask.values.reduce(0) { $0 + ($1 > 0.5 ? 1 : 0) } / Float(mask.planeSize)
         guard options.maskFraction.contains(fraction) else {
             throw DatasetError(

@@ -223,6 +223,23 @@ public func concurrentForEach(_ count: Int, _ body: (Int) -> Void) {
     }
 }
 
+/// `body(i)` for every i in 0..<count on `threads` of Dispatch's worker threads (`concurrentForEach`),
+/// each taking the next i when it finishes one, so items of uneven cost (a loader's samples) keep
+/// the threads equally busy. Returns when all are done.
+public func concurrentForEach(_ count: Int, threads: Int, _ body: (Int) -> Void) {
+    let following = LockedInteger(0)
+    concurrentForEach(max(1, min(threads, count))) { _ in
+        while true {
+            let i = following.withLock { next -> Int in
+                defer { next += 1 }
+                return next
+            }
+            guard i < count else { return }
+            body(i)
+        }
+    }
+}
+
 /// `body(i)` for i in 0..<count on Dispatch's worker threads (`concurrentForEach`), results in index order.
 public func concurrentMap<T>(_ count: Int, _ body: (Int) -> T) -> [T] {
     var results = [T?](repeating: nil, count: count)

@@ -31,6 +31,10 @@ public struct FreshCompositeSettings: Codable, Sendable, Equatable {
     public var nearIdentityShare: Double?
     public var medianFMSE: Double?
     public var fmseLogDeviation: Double?
+    /// Photos and masks kept in memory as loaded (decoded, 16 bytes per pixel), in MiB: each photo
+    /// is decoded once instead of once per sample; beyond the budget the rest are decoded on every
+    /// read; 0 turns it off. The composites do not depend on it.
+    public var cacheMegabytes = 1024
 
     public init(photos: String, masks: String) {
         self.photos = photos
@@ -43,6 +47,7 @@ public struct FreshCompositeSettings: Codable, Sendable, Equatable {
         case minimumMaskFraction = "minimum_mask_fraction", maximumMaskFraction = "maximum_mask_fraction"
         case difficulty, nearIdentityShare = "near_identity_share", medianFMSE = "median_fmse"
         case fmseLogDeviation = "fmse_log_deviation"
+        case cacheMegabytes = "cache_megabytes"
     }
 
     public init(from decoder: Decoder) throws {
@@ -69,6 +74,7 @@ public struct FreshCompositeSettings: Codable, Sendable, Equatable {
         nearIdentityShare = try c.decodeIfPresent(Double.self, forKey: .nearIdentityShare)
         medianFMSE = try c.decodeIfPresent(Double.self, forKey: .medianFMSE)
         fmseLogDeviation = try c.decodeIfPresent(Double.self, forKey: .fmseLogDeviation)
+        if let megabytes = try c.decodeIfPresent(Int.self, forKey: .cacheMegabytes) { cacheMegabytes = megabytes }
     }
 
     /// The synthesizer of these settings: its difficulty, the fMSE measured on the training crop.
@@ -97,6 +103,8 @@ public struct FreshCompositeSettings: Codable, Sendable, Equatable {
         try require(medianFMSE.map { $0 > 0 && $0.isFinite } ?? true, "synthesis.median_fmse must be positive")
         try require(
             fmseLogDeviation.map { $0 >= 0 && $0.isFinite } ?? true, "synthesis.fmse_log_deviation must be >= 0")
+        try require(
+            (0...1 << 24).contains(cacheMegabytes), "synthesis.cache_megabytes must be in 0...16777216 (0: no cache)")
     }
 }
 
@@ -107,7 +115,8 @@ extension PhotoCollection {
         try self.init(
             photos: URL(fileURLWithPath: settings.photos), masks: URL(fileURLWithPath: settings.masks),
             excludeList: settings.exclude,
-            maskFraction: Float(settings.minimumMaskFraction)...Float(settings.maximumMaskFraction), limits: limits)
+            maskFraction: Float(settings.minimumMaskFraction)...Float(settings.maximumMaskFraction), limits: limits,
+            cacheBytes: settings.cacheMegabytes << 20)
     }
 }
 

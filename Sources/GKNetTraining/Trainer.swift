@@ -12,6 +12,7 @@ import GKNetEvaluation
 import GKNetInference
 import GKNetModel
 import GKNetNeuralNet
+import GKNetSynthesis
 import GKNetTensorCore
 
 /// Errors that stop a run before (or while) it works; each names the file and the problem.
@@ -279,7 +280,13 @@ public final class Trainer {
         }
         let (low, full) = (configuration.lowResolutionSize, configuration.inputSize)
         let sizes = low > 0 ? "\(low)x\(low) then \(full)x\(full)" : "\(full)x\(full)"
-        let data = configuration.synthesis != nil ? ", fresh composites from \(loader.dataset.sourceDescription)" : ""
+        var data = configuration.synthesis != nil ? ", fresh composites from \(loader.dataset.sourceDescription)" : ""
+        if let photos = loader.dataset as? PhotoCollection, photos.cache.budgetBytes > 0 {
+            let (kept, bytes) = photos.cache.usage
+            data += String(
+                format: ", %d of them kept in memory (%.0f of %d MiB)", kept, Double(bytes) / 1_048_576,
+                photos.cache.budgetBytes >> 20)
+        }
         let processes = synchronization.processCount
         let perProcess =
             processes > 1

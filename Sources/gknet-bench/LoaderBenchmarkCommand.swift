@@ -29,6 +29,14 @@ struct LoaderBenchmarkCommand: ParsableCommand {
     @Option(help: "Fresh composites: a hold-out list of photos never used, e.g. Scripts/holdout_folders.txt.")
     var exclude: String?
 
+    @Option(
+        help:
+            ArgumentHelp(
+                "Fresh composites: loaded photos kept in memory, in MiB (as synthesis.cache_megabytes; "
+                    + "0: decode every read).")
+    )
+    var cacheMegabytes = FreshCompositeSettings(photos: "", masks: "").cacheMegabytes
+
     @Flag(help: "Report the process's CPU time (all threads) instead of the wall clock.")
     var cpuTime = false
 
@@ -51,6 +59,7 @@ struct LoaderBenchmarkCommand: ParsableCommand {
         guard threads >= 1, batch >= 1, size >= 1, batches >= 1 else {
             throw ValidationError("--threads, --batch, --size and --batches must be positive")
         }
+        guard cacheMegabytes >= 0 else { throw ValidationError("--cache-megabytes must be 0 or more") }
         guard (dataset == nil) != (photos == nil), (photos == nil) == (masks == nil) else {
             throw ValidationError("pass --dataset, or --photos and --masks")
         }
@@ -63,6 +72,7 @@ struct LoaderBenchmarkCommand: ParsableCommand {
         if let photos, let masks {
             var settings = FreshCompositeSettings(photos: photos, masks: masks)
             settings.exclude = exclude
+            settings.cacheMegabytes = cacheMegabytes
             timing = try LoaderBenchmark.measureFreshComposites(
                 settings: settings, batchSize: batch, size: size, batches: batches, checksum: checksum)
         } else {

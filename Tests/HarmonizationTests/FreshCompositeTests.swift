@@ -75,6 +75,42 @@ private func values(_ batch: Batch) -> [[Float]] { [batch.composites.data, batch
         #expect(values(try #require(try other.next())) != first[0])
     }
 
+    @Test func decodedPhotosKeptInMemoryChangeNothing() throws {
+        let folders = try photoFolders("cache")
+        defer { try? FileManager.default.removeItem(at: folders.root) }
+        var settings = FreshCompositeSettings(photos: folders.photos.path, masks: folders.masks.path)
+        let kept = try PhotoCollection(settings: settings)
+        settings.cacheMegabytes = 0
+        let decoded = try PhotoCollection(settings: settings)
+        // measuring the photos filled the cache with every photo; without budget, nothing
+        #expect(kept.cache.usage.items == kept.count && decoded.cache.usage.items == 0)
+        let a = freshLoader(kept), b = freshLoader(decoded)
+        for _ in 0..<4 { #expect(values(try #require(try a.next())) == values(try #require(try b.next()))) }
+        // a kept photo is still read under the loader's limits, as decoding it would be
+        let tight = DecodeLimits(maximumPixels: 16)
+        #expect(throws: ImageCodecError.self) { try kept.load(0, limits: tight) }
+        #expect(throws: ImageCodecError.self) { try decoded.load(0, limits: tight) }
+        // kept photos read back even when their files are gone
+        let sample = try kept.load(1, limits: DecodeLimits())
+        try FileManager.default.removeItem(at: kept.sources[1].photo)
+        #expect(try kept.load(1, limits: DecodeLimits()).composite.values == sample.composite.values)
+        #expect(throws: (any Error).self) { try decoded.load(1, limits: DecodeLimits()) }
+        settings.cacheMegabytes = -1
+        #expect(throws: ConfigurationError.self) { try PhotoCollection(settings: settings) }
+    }
+
+    @Test func memoryBudgetCacheKeepsWhatFitsAndNeverEvicts() {
+        let cache = MemoryBudgetCache<[Int]>(budgetBytes: 100)
+        #expect(cache.keep([1], for: "a", bytes: 60))
+        #expect(!cache.keep([2], for: "b", bytes: 50))  // would pass the budget
+        #expect(cache.keep([3], for: "c", bytes: 40))
+        #expect(cache.keep([4], for: "a", bytes: 10))  // already kept: unchanged
+        #expect(cache.value(for: "a") == [1] && cache.value(for: "b") == nil && cache.value(for: "c") == [3])
+        #expect(cache.usage.items == 2 && cache.usage.bytes == 100)
+        let none = MemoryBudgetCache<Int>(budgetBytes: 0)
+        #expect(!none.keep(1, for: "x", bytes: 1) && none.value(for: "x") == nil)
+    }
+
     @Test func compositeDiffersFromTargetOnlyInsideTheMask() throws {
         let folders = try photoFolders("inside")
         defer { try? FileManager.default.removeItem(at: folders.root) }

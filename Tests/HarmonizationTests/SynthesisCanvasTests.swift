@@ -168,6 +168,56 @@ import Testing
             }
         }
     }
+
+    /// The blur as plain loops: every tap of every output, clamped at the borders.
+    func plainBlur(_ image: PlanarImage, sigma: Float) -> PlanarImage {
+        let radius = Int((3 * sigma).rounded(.up))
+        var kernel = (-radius...radius).map { exp(-Float($0 * $0) / (2 * sigma * sigma)) }
+        let total = kernel.reduce(0, +)
+        kernel = kernel.map { $0 / total }
+        let (width, height) = (image.width, image.height)
+        var horizontal = [Float](repeating: 0, count: image.values.count)
+        for row in 0..<(image.channels * height) {
+            for x in 0..<width {
+                var sum: Float = 0
+                for k in -radius...radius {
+                    sum += kernel[k + radius] * image.values[row * width + min(max(x + k, 0), width - 1)]
+                }
+                horizontal[row * width + x] = sum
+            }
+        }
+        var out = [Float](repeating: 0, count: image.values.count)
+        for c in 0..<image.channels {
+            for y in 0..<height {
+                for k in -radius...radius {
+                    let source = (c * height + min(max(y + k, 0), height - 1)) * width
+                    for x in 0..<width {
+                        out[(c * height + y) * width + x] += kernel[k + radius] * horizontal[source + x]
+                    }
+                }
+            }
+        }
+        return PlanarImage(width: width, height: height, channels: image.channels, values: out)
+    }
+
+    @Test(arguments: [0.6, 1.5, 4] as [Float])
+    func blurEqualsThePlainLoops(sigma: Float) {
+        // masks with empty rows, foregrounds on a border, images narrower than the kernel, and a
+        // grey image with no zero at all
+        var generator = SplitMix64(seed: 9)
+        for (width, height) in [(37, 23), (5, 9), (1, 4), (64, 3)] {
+            for density in [0.0, 0.05, 0.5, 1.0] as [Float] {
+                let values = (0..<(2 * width * height)).map { index -> Float in
+                    let row = index / width
+                    if density < 1 && row % 3 == 1 { return 0 }
+                    return density == 1 ? generator.uniform(0.1...1) : (generator.chance(density) ? 1 : 0)
+                }
+                let image = PlanarImage(width: width, height: height, channels: 2, values: values)
+                let blurred = image.gaussianBlurred(sigma: sigma), plain = plainBlur(image, sigma: sigma)
+                #expect(differences(blurred, plain) == 0, "\(width)x\(height) density \(density) sigma \(sigma)")
+            }
+        }
+    }
 }
 
 /// How many values of two images differ, bit for bit (a size mismatch counts them all).
