@@ -153,6 +153,14 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
             throw ConfigurationError(
                 "\(source): wrong type at \(context.codingPath.map(\.stringValue).joined(separator: "."))")
         } catch let DecodingError.dataCorrupted(context) {
+            // The text parsed as JSON above, so a corrupted-data error without a key path is a
+            // number that its key's type cannot hold (Foundation's decoder names neither).
+            guard !context.codingPath.isEmpty else {
+                throw ConfigurationError(
+                    "\(source): a number does not fit its key's type (a fraction where a whole number is "
+                        + "expected, or out of range); see docs/training.md"
+                )
+            }
             throw ConfigurationError(
                 "\(source): invalid value at \(context.codingPath.map(\.stringValue).joined(separator: ".")): "
                     + "\(context.debugDescription)"

@@ -152,6 +152,11 @@ private func smallRun(steps: Int = 6, replicas: Int = 1) throws -> TrainingConfi
             try TrainingConfiguration.decode(Data(#"{"batch_size": "8"}"#.utf8))
         }
         #expect(throws: ConfigurationError.self) { try TrainingConfiguration.decode(Data("not json".utf8)) }
+        // a fraction where a whole number is expected: Foundation's decoder gives no key; ours says what
+        for text in [#"{"steps": 1.5}"#, #"{"synthesis": {"photos": "p", "masks": "m", "cache_megabytes": 0.5}}"#] {
+            let error = #expect(throws: ConfigurationError.self) { try TrainingConfiguration.decode(Data(text.utf8)) }
+            #expect(error?.description.contains("whole number") == true, "\(text)")
+        }
     }
 
     @Test func runDirectoryHoldingAnotherRunNeedsResume() throws {
