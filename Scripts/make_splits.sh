@@ -2,6 +2,8 @@
 # The datasets of issue 25 from the photos of `make data` (docs/data.md, "Splits"):
 #   data/splits/           per-photo lists (Scripts/split_lists.py): tune, test, train, not-train
 #   data/HGComprisTrain    training composites, realistic difficulty (train list; its test list is empty)
+#   data/HGComprisFit      other composites of the same training photos (seed 5): what `gknet calibrate
+#                          --gate` fits its weights on for a model trained on data/HGComprisTrain
 #   data/HGComprisTune     tuning composites of the legacy hold-out folders (Scripts/holdout_folders.txt),
 #                          realistic difficulty, all in the test list: chooses steps, configurations,
 #                          full-resolution settings and the change scale (gknet calibrate)
@@ -29,6 +31,8 @@ python3 Scripts/split_lists.py --manifest data/manifest.tsv --tune Scripts/holdo
 synthesize() { "$GKNET" synthesize --photos data/photos --masks data/masks "$@" | grep -v '^skipped '; }
 echo "== training composites (realistic difficulty)"
 synthesize --output data/HGComprisTrain --exclude data/splits/not-train.txt --test-fraction 0 --per-photo 6 --seed 0
+echo "== gate-fit composites (the training photos, other draws)"
+synthesize --output data/HGComprisFit --exclude data/splits/not-train.txt --test-fraction 0 --per-photo 6 --seed 5
 echo "== tuning composites"
 synthesize --output data/HGComprisTune --include data/splits/tune.txt --holdout data/splits/all.txt \
     --per-photo 5 --seed 1
