@@ -15,11 +15,13 @@
 #                          the photos of those splits that have 1024 px originals, at full resolution,
 #                          realistic difficulty; data/HGCompris1024 the legacy 56 pairs
 # Usage: Scripts/make_splits.sh   (after `make data` and a release build; GKNET and PYTHON override the
-# gknet binary and a Python with Pillow (WebP) for the full-resolution photos, default .venv-ref)
+# gknet binary and a Python with Pillow (WebP) for the full-resolution photos, default .venv-ref;
+# DATA_PYTHON the Python with OpenCV of make data, default .venv-data)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 GKNET="${GKNET:-$ROOT/.build/release/gknet}"
 PYTHON="${PYTHON:-$ROOT/.venv-ref/bin/python}"
+DATA_PYTHON="${DATA_PYTHON:-$ROOT/.venv-data/bin/python}"   # OpenCV, for Scripts/extra_cutouts.py (made by make data)
 cd "$ROOT"
 [ -f data/manifest.tsv ] || { echo "data/manifest.tsv missing: run make data first" >&2; exit 1; }
 [ -x "$GKNET" ] || { echo "$GKNET missing: swift build -c release --product gknet" >&2; exit 1; }
@@ -33,6 +35,12 @@ echo "== training composites (realistic difficulty)"
 synthesize --output data/HGComprisTrain --exclude data/splits/not-train.txt --test-fraction 0 --per-photo 6 --seed 0
 echo "== gate-fit composites (the training photos, other draws)"
 synthesize --output data/HGComprisFit --exclude data/splits/not-train.txt --test-fraction 0 --per-photo 6 --seed 5
+echo "== more content: Tux Paint cut-outs over the quota, on training photos"
+"$DATA_PYTHON" Scripts/extra_cutouts.py --data data
+plus() { "$GKNET" synthesize --test-fraction 0 --per-photo 6 "$@" | grep -v '^skipped '; }
+plus --photos data/extra/train-plus/photos --masks data/extra/train-plus/masks --output data/HGComprisTrainPlus --seed 0
+plus --photos data/extra/train-plus/photos --masks data/extra/train-plus/masks --output data/HGComprisFitPlus --seed 5
+plus --photos data/extra/photos --masks data/extra/masks --output data/HGComprisExtraFit --seed 5
 echo "== tuning composites"
 synthesize --output data/HGComprisTune --include data/splits/tune.txt --holdout data/splits/all.txt \
     --per-photo 5 --seed 1
