@@ -38,14 +38,23 @@ public struct StateLoadReport: Equatable, Sendable {
 
 extension Module {
     /// The `state_dict`: every parameter and buffer by dotted name, stored as `dtype`
-    /// (integer buffers as I64).
+    /// (integer buffers as I64). A float tensor holding a finite value that F16 cannot hold
+    /// (|x| >= 65520, which would become infinity: a BatchNorm running variance can reach 3e5) is
+    /// stored as F32 instead (see `tensorsWidenedFromF16`).
     public func stateDictionary(dtype: SafeTensorsDType = .f32) -> [String: NamedTensor] {
         var result: [String: NamedTensor] = [:]
         for entry in stateEntries() {
-            result[entry.name] = NamedTensor(
-                shape: entry.tensor.shape, values: entry.tensor.data, dtype: entry.isInteger ? .i64 : dtype)
+            var storage = entry.isInteger ? SafeTensorsDType.i64 : dtype
+            if storage == .f16 && entry.tensor.data.contains(where: overflowsHalfPrecision) { storage = .f32 }
+            result[entry.name] = NamedTensor(shape: entry.tensor.shape, values: entry.tensor.data, dtype: storage)
         }
         return result
+    }
+
+    /// The tensors that `stateDictionary(dtype: .f16)` keeps in F32 because a value would overflow F16.
+    public var tensorsWidenedFromF16: [String] {
+        stateEntries().filter { !$0.isInteger && $0.tensor.data.contains(where: overflowsHalfPrecision) }.map(\.name)
+            .sorted()
     }
 
     /// Copies a state into this module's tensors, all or nothing (PyTorch `load_state_dict`).
@@ -148,4 +157,9 @@ public enum Checkpoint {
 public struct CheckpointError: Error, CustomStringConvertible {
     public var description: String
     public init(_ description: String) { self.description = description }
+}
+
+/// Whether a finite float becomes infinite when rounded to IEEE half precision.
+func overflowsHalfPrecision(_ value: Float) -> Bool {
+    value.isFinite && abs(value) >= 65520
 }

@@ -1,7 +1,7 @@
 // `gknet export --model IN --output OUT [--dtype f16]`: a checkpoint from `gknet train` (training
 // or best) as a compact inference model: weights and BatchNorm statistics only (no optimizer
-// state), floats stored as F16 by default, the configuration in the metadata. The shipped
-// Models/gknet-default.safetensors is made this way.
+// state), floats stored as F16 by default (a tensor with a value beyond F16's range stays F32), the
+// configuration in the metadata. The shipped Models/gknet-default.safetensors is made this way.
 import ArgumentParser
 import Foundation
 import GKNetInference
@@ -60,6 +60,12 @@ extension GKNetCommand {
             try Checkpoint.save(
                 network, to: URL(fileURLWithPath: output), dtype: SafeTensorsDType(rawValue: dtype.uppercased())!,
                 configuration: network.configuration, step: step, metadata: metadata)
+            let widened = dtype.lowercased() == "f16" ? network.tensorsWidenedFromF16 : []
+            if !widened.isEmpty {
+                print(
+                    "kept as F32 (a value beyond F16's range, which would become infinity): "
+                        + widened.joined(separator: ", "))
+            }
             let bytes = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
             print(
                 "wrote \(output): \(network.parameterCount) parameters as \(dtype.uppercased()), \(bytes / 1024) KiB"

@@ -46,6 +46,29 @@ struct TinyConfiguration: Codable, Equatable {
         }
     }
 
+    /// A value F16 cannot hold (a BatchNorm running variance of 3e5 was seen in a trained model) keeps
+    /// its tensor in F32, exactly; every other tensor is still F16.
+    @Test func valuesBeyondHalfPrecisionKeepTheirTensorInF32() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let source = Encoder()
+        source.stages[1].conv.runningMean.data = [3.29e5, -1.5, 65519]
+        source.stages[0].norm.weight.data = [65504, -0.25]
+        #expect(source.tensorsWidenedFromF16 == ["stages.1.conv.running_mean"])
+        let state = source.stateDictionary(dtype: .f16)
+        #expect(state["stages.1.conv.running_mean"]?.dtype == .f32)
+        #expect(state["stages.0.bn.weight"]?.dtype == .f16 && state["head.weight"]?.dtype == .f16)
+        #expect(state["stages.0.conv.num_batches_tracked"]?.dtype == .i64)
+        let url = folder.appendingPathComponent("model.safetensors")
+        try Checkpoint.save(source, to: url, dtype: .f16)
+        let target = Encoder()
+        try Checkpoint.load(into: target, from: url)
+        #expect(target.stages[1].conv.runningMean.data == [3.29e5, -1.5, 65519])
+        #expect(target.stages[0].norm.weight.data == [65504, -0.25])
+        #expect(Float(halfBits: Float(65520).halfBits).isInfinite && !Float(halfBits: Float(65519).halfBits).isInfinite)
+        #expect(Encoder().tensorsWidenedFromF16.isEmpty)
+    }
+
     @Test func strictLoadingReportsEveryProblemAtOnceAndChangesNothing() throws {
         var state = Encoder().stateDictionary()
         state["stages.0.conv.weight"] = nil
