@@ -17,6 +17,7 @@ composites are made from.
 Usage: .venv-data/bin/python Scripts/extra_cutouts.py [--data data] [--output data/extra]
 """
 import argparse
+import csv
 import os
 import shutil
 import sys
@@ -34,9 +35,8 @@ STAMPS_PREFIX = "usr/share/tuxpaint/stamps/"
 
 
 def read_manifest(path):
-    with open(path, encoding="utf-8") as f:
-        header = f.readline().rstrip("\n").split("\t")
-        return [dict(zip(header, line.rstrip("\n").split("\t"))) for line in f if line.strip()]
+    with open(path, encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f, delimiter="\t"))
 
 
 def link_or_copy(source, target):

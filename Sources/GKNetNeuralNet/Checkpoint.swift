@@ -53,8 +53,7 @@ extension Module {
 
     /// The tensors that `stateDictionary(dtype: .f16)` keeps in F32 because a value would overflow F16.
     public var tensorsWidenedFromF16: [String] {
-        stateEntries().filter { !$0.isInteger && $0.tensor.data.contains(where: overflowsHalfPrecision) }.map(\.name)
-            .sorted()
+        stateDictionary(dtype: .f16).filter { $0.value.dtype == .f32 }.keys.sorted()
     }
 
     /// Copies a state into this module's tensors, all or nothing (PyTorch `load_state_dict`).
@@ -159,7 +158,7 @@ public struct CheckpointError: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
-/// Whether a finite float becomes infinite when rounded to IEEE half precision.
+/// Whether a finite float becomes infinite when rounded to IEEE half precision (|x| >= 65520).
 func overflowsHalfPrecision(_ value: Float) -> Bool {
-    value.isFinite && abs(value) >= 65520
+    value.isFinite && Float(halfBits: value.halfBits).isInfinite
 }

@@ -57,10 +57,11 @@ extension GKNetCommand {
                 if let value = file.metadata[key] { metadata[key] = value }
             }
             let step = file.metadata[Checkpoint.stepKey].flatMap { Int($0) }
+            let storage = SafeTensorsDType(rawValue: dtype.uppercased())!
             try Checkpoint.save(
-                network, to: URL(fileURLWithPath: output), dtype: SafeTensorsDType(rawValue: dtype.uppercased())!,
-                configuration: network.configuration, step: step, metadata: metadata)
-            let widened = dtype.lowercased() == "f16" ? network.tensorsWidenedFromF16 : []
+                network, to: URL(fileURLWithPath: output), dtype: storage, configuration: network.configuration,
+                step: step, metadata: metadata)
+            let widened = storage == .f16 ? network.tensorsWidenedFromF16 : []
             if !widened.isEmpty {
                 print(
                     "kept as F32 (a value beyond F16's range, which would become infinity): "
