@@ -28,6 +28,8 @@ def run_case(binary, case, args):
         command += ["--runs", str(args.runs)]
     if args.cpu_time:
         command.append("--cpu-time")
+    if args.replicas and case.startswith(("tiny-train", "small-train", "paper-train")):
+        command += ["--replicas", str(args.replicas)]
     env = dict(os.environ, GKNET_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads))
     for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "GKNET_PROFILE"):
         env.pop(key, None)
@@ -47,6 +49,7 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, help="timed steps per process (gknet-bench's default otherwise)")
     parser.add_argument("--data", help="folder written by `gknet-bench model --write-data`")
+    parser.add_argument("--replicas", type=int, help="training cases: model replicas (gknet-bench's default otherwise)")
     parser.add_argument("--cpu-time", action="store_true", help="process CPU time instead of wall time")
     args = parser.parse_args()
     cases = args.cases.split(",")

@@ -184,6 +184,55 @@ func convolutionInputs(_ t: ConvolutionCase, transposed: Bool, seed: UInt64) -> 
         }
     }
 
+    /// The transforms on SIMD4 lanes of four tiles and the whole-row loops do the same arithmetic in
+    /// the same order: forward (= and +=), input and weight gradients are equal bit for bit, on tile
+    /// rows of 1 to 9 tiles (short groups of lanes, columns and rows beyond the output, paddings 0-2,
+    /// several tile blocks), and both match the naive loops.
+    @Test(arguments: [
+        ConvolutionCase(2, 16, 13, 9, o: 16, k: 3, p: 1), ConvolutionCase(1, 16, 7, 22, o: 17, k: 3, p: 2),
+        ConvolutionCase(1, 18, 6, 6, o: 16, k: 3, p: 0), ConvolutionCase(3, 16, 16, 16, o: 20, k: 3, p: 1),
+        ConvolutionCase(1, 16, 34, 35, o: 16, k: 3, p: 1),
+    ])
+    func winogradTransformsOnLanesEqualTheRowLoops(_ t: ConvolutionCase) {
+        let (x, weight, bias, dOut) = convolutionInputs(t, transposed: false, seed: 29)
+        let expected = ReferenceConvolution.conv2d(x, weight: weight, bias: bias, t.parameters)
+        let (expectedDx, expectedDw, _) = ReferenceConvolution.conv2dBackward(dOut, x: x, weight: weight, t.parameters)
+        let g = ConvolutionGeometry(
+            batch: t.n, inputChannels: t.c, inputHeight: t.h, inputWidth: t.w, outputChannels: t.o, kernelSize: 3,
+            padding: t.parameters.padding)
+        #expect(winogradSupportsBackwardData(g))
+        var results: [[[Float]]] = []
+        for lanes in [WinogradLanes(all: false), WinogradLanes(all: true)] {
+            for rows in [1, 3] {
+                var out = [Float](repeating: .nan, count: g.outputCount)
+                winogradConvolutionForward(
+                    output: &out, input: x.data, weight: weight.data, bias: bias.data, geometry: g,
+                    tileRowsPerBlock: rows,
+                    cachesTransformedWeights: false, lanes: lanes)
+                var accumulated = [Float](repeating: 0.5, count: g.outputCount)
+                winogradConvolutionForward(
+                    output: &accumulated, input: x.data, weight: weight.data, bias: bias.data, geometry: g,
+                    accumulate: true, tileRowsPerBlock: rows, cachesTransformedWeights: false, lanes: lanes)
+                var dx = [Float](repeating: 1, count: g.inputCount)
+                winogradConvolutionBackwardData(
+                    dInput: &dx, dOutput: dOut.data, weight: weight.data, geometry: g, accumulate: true, lanes: lanes)
+                var dw = [Float](repeating: 0, count: g.weightCount)
+                winogradConvolutionBackwardWeights(
+                    dWeight: &dw, dOutput: dOut.data, input: x.data, geometry: g, accumulate: false,
+                    tileRowsPerBlock: rows, lanes: lanes)
+                expectClose(out, expected.data, "forward, lanes \(lanes.input), \(rows) tile rows per block")
+                expectClose(dx, expectedDx.data.map { $0 + 1 }, "dInput, lanes \(lanes.input)")
+                expectClose(dw, expectedDw.data, "dWeight, lanes \(lanes.input), \(rows) tile rows per block")
+                results.append([out, accumulated, dx, dw])
+            }
+        }
+        for (index, name) in ["forward", "forward +=", "dInput", "dWeight"].enumerated() {
+            let (rowLoops, onLanes) = (results[0][index] + results[1][index], results[2][index] + results[3][index])
+            let equal = rowLoops.map(\.bitPattern) == onLanes.map(\.bitPattern)
+            #expect(equal, "\(name): lanes and row loops differ")
+        }
+    }
+
     /// Transformed weights are reused across calls only while the weight values are unchanged: a
     /// weight updated in place (as an optimizer does, same address) gets a fresh transform.
     @Test func winogradWeightCacheFollowsInPlaceWeightUpdates() {

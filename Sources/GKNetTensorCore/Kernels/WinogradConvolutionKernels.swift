@@ -25,13 +25,15 @@ public func winogradSupports(_ g: ConvolutionGeometry) -> Bool {
 
 /// Forward F(4x4, 3x3) convolution: `output (= or +=) conv(input, weight) + bias` (see
 /// `ConvolutionGeometry`; requires `winogradSupports(geometry)`).
-/// - Parameter tileRowsPerBlock: tile rows transformed per block (default: V of about 1 MB);
-///   exposed so tests can force several blocks.
+/// - Parameters:
+///   - tileRowsPerBlock: tile rows transformed per block (default: V of about 1 MB);
+///     exposed so tests can force several blocks.
+///   - lanes: which loops the transforms run (default: `WinogradLanes(tilesX:)`); for tests.
 public func winogradConvolutionForward(
     output: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
     bias: UnsafePointer<Float>?, geometry g: ConvolutionGeometry, accumulate: Bool = false,
     tileRowsPerBlock: Int? = nil,
-    cachesTransformedWeights: Bool = true
+    cachesTransformedWeights: Bool = true, lanes: WinogradLanes? = nil
 ) {
     precondition(winogradSupports(g), "winogradConvolutionForward: unsupported geometry \(g)")
     let (c, o) = (g.inputChannels, g.outputChannels)
@@ -50,6 +52,7 @@ public func winogradConvolutionForward(
         stride(from: 0, to: tilesY, by: rowsPerBlock).map { (image: n, rows: $0..<min(tilesY, $0 + rowsPerBlock)) }
     }
     let blockTiles = rowsPerBlock * tilesX
+    let lanes = lanes ?? WinogradLanes(tilesX: tilesX)
     let pool = ScratchPool.shared
     WinogradWeightCache.shared.withTransformedWeights(
         weight, outputChannels: o, inputChannels: c, caching: cachesTransformedWeights
@@ -58,13 +61,13 @@ public func winogradConvolutionForward(
             withBLASOnCallingThread {
                 pool.withBuffer(36 * c * blockTiles) { v in
                     pool.withBuffer(36 * o * blockTiles) { m in
-                        pool.withBuffer(max((4 * rowsPerBlock + 8) * 4 * (tilesX + 1), 40 * blockTiles)) { scratch in
+                        pool.withBuffer(winogradScratchCount(rowsPerBlock: rowsPerBlock, tilesX: tilesX)) { scratch in
                             for block in blocks[range] {
                                 let tiles = block.rows.count * tilesX
                                 winogradTransformInput(
                                     input + block.image * c * g.inputHeight * g.inputWidth, into: v,
                                     tileRows: block.rows,
-                                    tilesX: tilesX, ldv: tiles, scratch: scratch, geometry: g)
+                                    tilesX: tilesX, ldv: tiles, scratch: scratch, geometry: g, lanes: lanes.input)
                                 for xi in 0..<36 {
                                     BLAS.sgemm(
                                         m: o, n: tiles, k: c, a: u + xi * o * c, lda: c, b: v + xi * c * tiles,
@@ -74,7 +77,7 @@ public func winogradConvolutionForward(
                                 winogradTransformOutput(
                                     m, into: output + block.image * o * g.outputHeight * g.outputWidth, bias: bias,
                                     tileRows: block.rows, tilesX: tilesX, ldm: tiles, scratch: scratch, geometry: g,
-                                    accumulate: accumulate)
+                                    accumulate: accumulate, lanes: lanes.output)
                             }
                         }
                     }
@@ -100,9 +103,9 @@ public func winogradSupportsBackwardData(_ g: ConvolutionGeometry) -> Bool {
 /// Backward-data through Winograd: for stride 1 the input gradient is itself a 3x3 convolution,
 /// `dIn = conv(dOut, w')` with `w'[c, o, i, j] = w[o, c, 2 - i, 2 - j]` and padding 2 - p.
 /// Accumulates (`+=`) unless `accumulate` is false. Requires `winogradSupportsBackwardData(geometry)`.
-func winogradConvolutionBackwardData(
+public func winogradConvolutionBackwardData(
     dInput: UnsafeMutablePointer<Float>, dOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-    geometry g: ConvolutionGeometry, accumulate: Bool
+    geometry g: ConvolutionGeometry, accumulate: Bool, lanes: WinogradLanes? = nil
 ) {
     let (c, o) = (g.inputChannels, g.outputChannels)
     let flipped = UnsafeMutablePointer<Float>.allocate(capacity: g.weightCount)
@@ -115,7 +118,7 @@ func winogradConvolutionBackwardData(
     winogradConvolutionForward(
         output: dInput, input: dOutput, weight: flipped, bias: nil, geometry: backwardDataGeometry(g),
         accumulate: accumulate,
-        cachesTransformedWeights: false)
+        cachesTransformedWeights: false, lanes: lanes)
 }
 
 /// Transformed weights U (36 x O x C) of recent forward calls, so that a layer whose weights did
@@ -238,6 +241,38 @@ func winogradTransformWeights(
     }
 }
 
+/// Which loops the tile transforms run. A transform's 1-D passes either run along whole rows of
+/// tiles (one loop per output row, vectorized by the compiler: best when a tile row is long), or
+/// on SIMD4 lanes of four neighbouring tiles, with the whole 2-D transform of those tiles in
+/// registers (no per-loop set-up: best on short rows, where the loops are only 1-4 vectors
+/// long). Both do the same arithmetic in the same order, so they give the same bits.
+public struct WinogradLanes: Sendable, Equatable {
+    /// The input transform's horizontal pass on lanes.
+    public var input: Bool
+    /// The output transform on lanes.
+    public var output: Bool
+    /// The output-gradient transform (weight gradient) on lanes.
+    public var outputGradient: Bool
+
+    public init(input: Bool, output: Bool, outputGradient: Bool) {
+        (self.input, self.output, self.outputGradient) = (input, output, outputGradient)
+    }
+
+    /// All on or all off.
+    public init(all: Bool) { self.init(input: all, output: all, outputGradient: all) }
+
+    /// The faster choice for a tile row of `tilesX` tiles, measured per transform on tile rows of
+    /// 4 to 32 tiles (docs/benchmarks.md, "The Winograd transforms on lanes").
+    public init(tilesX: Int) { self.init(input: tilesX <= 8, output: tilesX <= 16, outputGradient: tilesX <= 16) }
+}
+
+/// Floats of the transforms' scratch buffer for blocks of `rowsPerBlock` tile rows.
+func winogradScratchCount(rowsPerBlock: Int, tilesX: Int) -> Int {
+    // input: (4 rows + 2) padded rows + 6 vertical rows of 4 (tilesX + 1), plus 4 read past the end
+    // by the lanes; output: 40 per tile.
+    max((4 * rowsPerBlock + 8) * 4 * (tilesX + 1) + 4, 40 * rowsPerBlock * tilesX)
+}
+
 /// Six vectors (rows of a transform), passed without allocating.
 typealias SixRows = (
     UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
@@ -255,6 +290,16 @@ typealias FourOutputRows = (
 @inline(__always)
 private func sixRows(_ base: UnsafePointer<Float>, stride: Int) -> SixRows {
     (base, base + stride, base + 2 * stride, base + 3 * stride, base + 4 * stride, base + 5 * stride)
+}
+
+/// The 1-D input transform on six lane vectors (`inputTransform1D`'s arithmetic, in its order).
+@inline(__always)
+private func inputTransformLanes(
+    _ d0: SIMD4<Float>, _ d1: SIMD4<Float>, _ d2: SIMD4<Float>, _ d3: SIMD4<Float>, _ d4: SIMD4<Float>,
+    _ d5: SIMD4<Float>
+) -> (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>) {
+    let a = d4 - 4 * d2, b = d3 - 4 * d1, c = d4 - d2, e = d3 - d1
+    return (4 * d0 - 5 * d2 + d4, a + b, a - b, c + 2 * e, c - 2 * e, 4 * d1 - 5 * d3 + d5)
 }
 
 /// The 1-D input transform applied elementwise to six vectors of `count` elements: d_j is
@@ -278,11 +323,12 @@ private func inputTransform1D(_ d: SixRows, _ out: SixOutputRows, count: Int) {
 /// with d the 6x6 zero-padded patch of channel ch at rows 4ty - p ..< 4ty - p + 6, columns 4tx - p ...
 /// Each padded input row is stored split into its four phases (x mod 4): the vertical transform is
 /// elementwise along a row, so it runs on whole phase-split rows, and the horizontal transform then
-/// reads d_j of consecutive tiles from contiguous phase arrays.
+/// reads d_j of consecutive tiles from contiguous phase arrays (on `lanes`: four tiles at a time,
+/// the six outputs of each in registers). `scratch`: `winogradScratchCount` floats.
 @inline(never)
 func winogradTransformInput(
     _ input: UnsafePointer<Float>, into v: UnsafeMutablePointer<Float>, tileRows: Range<Int>, tilesX: Int, ldv: Int,
-    scratch: UnsafeMutablePointer<Float>, geometry g: ConvolutionGeometry
+    scratch: UnsafeMutablePointer<Float>, geometry g: ConvolutionGeometry, lanes: Bool
 ) {
     let (height, width, p, channels) = (g.inputHeight, g.inputWidth, g.padding, g.inputChannels)
     let phaseLength = tilesX + 1  // tile tx reads phases at tx and tx + 1
@@ -290,6 +336,9 @@ func winogradTransformInput(
     let paddedRows = 4 * tileRows.count + 2
     let firstRow = 4 * tileRows.lowerBound - p
     let padded = scratch, vertical = scratch + paddedRows * span  // (paddedRows + 6) * span floats
+    // The lanes of the last tiles read up to 3 values past the last vertical row: keep them finite.
+    (vertical + 6 * span).update(repeating: 0, count: 4)
+    let stride = channels * ldv  // from V[ξ] to V[ξ + 1]
     for ch in 0..<channels {
         let plane = input + ch * height * width
         // padded[r][q * phaseLength + k] = in[firstRow + r, 4k + q - p] (0 outside the image)
@@ -315,14 +364,28 @@ func winogradTransformInput(
             for l in 0..<6 {
                 // d_j of tile tx is x = 4tx + j: phases 0...3 at tx, then phases 0 and 1 at tx + 1.
                 let ph = UnsafePointer(vertical + l * span)
-                let d: SixRows = (
-                    ph, ph + phaseLength, ph + 2 * phaseLength, ph + 3 * phaseLength, ph + 1, ph + phaseLength + 1
-                )
                 let out = v + (l * 6 * channels + ch) * ldv + t0
-                let stride = channels * ldv
-                inputTransform1D(
-                    d, (out, out + stride, out + 2 * stride, out + 3 * stride, out + 4 * stride, out + 5 * stride),
-                    count: tilesX)
+                guard lanes else {
+                    let d: SixRows = (
+                        ph, ph + phaseLength, ph + 2 * phaseLength, ph + 3 * phaseLength, ph + 1, ph + phaseLength + 1
+                    )
+                    inputTransform1D(
+                        d, (out, out + stride, out + 2 * stride, out + 3 * stride, out + 4 * stride, out + 5 * stride),
+                        count: tilesX)
+                    continue
+                }
+                for tx in Swift.stride(from: 0, to: tilesX, by: 4) {
+                    let (d, o, count) = (ph + tx, out + tx, min(4, tilesX - tx))
+                    let h = inputTransformLanes(
+                        load4(d), load4(d + phaseLength), load4(d + 2 * phaseLength), load4(d + 3 * phaseLength),
+                        load4(d + 1), load4(d + phaseLength + 1))
+                    store4(h.0, o, count: count)
+                    store4(h.1, o + stride, count: count)
+                    store4(h.2, o + 2 * stride, count: count)
+                    store4(h.3, o + 3 * stride, count: count)
+                    store4(h.4, o + 4 * stride, count: count)
+                    store4(h.5, o + 5 * stride, count: count)
+                }
             }
         }
     }
@@ -340,14 +403,31 @@ private func outputTransform1D(_ m: SixRows, _ out: FourOutputRows, count: Int) 
     for k in 0..<count { o3[k] = (m1[k] - m2[k]) + 8 * (m3[k] - m4[k]) + m5[k] }
 }
 
+/// The 1-D output transform on six lane vectors (`outputTransform1D`'s arithmetic, in its order).
+@inline(__always)
+private func outputTransformLanes(
+    _ m0: SIMD4<Float>, _ m1: SIMD4<Float>, _ m2: SIMD4<Float>, _ m3: SIMD4<Float>, _ m4: SIMD4<Float>,
+    _ m5: SIMD4<Float>
+) -> (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>) {
+    let s12 = m1 + m2, d12 = m1 - m2, s34 = m3 + m4, d34 = m3 - m4
+    return (m0 + s12 + s34, d12 + 2 * d34, s12 + 4 * s34, d12 + 8 * d34 + m5)
+}
+
 /// out[o, 4ty + i, 4tx + j] (= or +=) (A^T M A)[i, j] + bias[o], for the tiles of `tileRows`
-/// (rows and columns beyond Ho x Wo are dropped).
+/// (rows and columns beyond Ho x Wo are dropped). On `lanes`: four tiles at a time, their 4x4
+/// outputs in registers; otherwise whole passes over the block's tiles.
 @inline(never)
 private func winogradTransformOutput(
     _ m: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?,
     tileRows: Range<Int>, tilesX: Int, ldm: Int, scratch: UnsafeMutablePointer<Float>, geometry g: ConvolutionGeometry,
-    accumulate: Bool
+    accumulate: Bool, lanes: Bool
 ) {
+    if lanes {
+        winogradTransformOutputOnLanes(
+            m, into: output, bias: bias, tileRows: tileRows, tilesX: tilesX, ldm: ldm, geometry: g,
+            accumulate: accumulate)
+        return
+    }
     let (outHeight, outWidth, channels) = (g.outputHeight, g.outputWidth, g.outputChannels)
     let tiles = tileRows.count * tilesX
     let vertical = scratch  // row (6i + b): (A^T M)[i, b] for every tile of the block
@@ -384,6 +464,72 @@ private func winogradTransformOutput(
                         for tx in whole..<count { row[4 * tx + j] = phase[tx] + offset }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// `winogradTransformOutput` four tiles at a time: the 36 values M[ξ] of four neighbouring tiles
+/// are SIMD4 lanes, A^T M A is computed in registers and written out with 4x4 transposes. Tiles
+/// whose four columns all exist, in whole groups of four, take the vector write (the same
+/// arithmetic as `mergePhases`); the others the scalar one of `winogradTransformOutput`.
+@inline(never)
+private func winogradTransformOutputOnLanes(
+    _ m: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?,
+    tileRows: Range<Int>, tilesX: Int, ldm: Int, geometry g: ConvolutionGeometry, accumulate: Bool
+) {
+    let (outHeight, outWidth, channels) = (g.outputHeight, g.outputWidth, g.outputChannels)
+    let vectorTiles = min(tilesX, outWidth / 4) & ~3  // as mergePhases: whole tiles, whole groups of 4
+    let step = channels * ldm  // from M[ξ] to M[ξ + 1]
+    for oc in 0..<channels {
+        let plane = output + oc * outHeight * outWidth
+        let offset = bias?[oc] ?? 0
+        let offsets = SIMD4<Float>(repeating: offset)
+        for ty in tileRows {
+            let source = m + oc * ldm + (ty - tileRows.lowerBound) * tilesX
+            let rows = min(4, outHeight - 4 * ty)
+            for tx in Swift.stride(from: 0, to: tilesX, by: 4) {
+                @inline(__always) func column(_ b: Int) -> (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>) {
+                    let c = source + tx + b * step  // M[6a + b] for a = 0..<6
+                    return outputTransformLanes(
+                        load4(c), load4(c + 6 * step), load4(c + 12 * step), load4(c + 18 * step),
+                        load4(c + 24 * step), load4(c + 30 * step))
+                }
+                let (c0, c1, c2, c3, c4, c5) = (column(0), column(1), column(2), column(3), column(4), column(5))
+                @inline(__always) func write(_ i: Int, _ y: (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>)) {
+                    guard i < rows else { return }
+                    let row = plane + (4 * ty + i) * outWidth
+                    if tx + 4 <= vectorTiles {
+                        let (t0, t1, t2, t3) = transposed4x4(y.0, y.1, y.2, y.3)
+                        let out = row + 4 * tx
+                        if accumulate {
+                            store4(load4(out) + t0 + offsets, out)
+                            store4(load4(out + 4) + t1 + offsets, out + 4)
+                            store4(load4(out + 8) + t2 + offsets, out + 8)
+                            store4(load4(out + 12) + t3 + offsets, out + 12)
+                        } else {
+                            store4(t0 + offsets, out)
+                            store4(t1 + offsets, out + 4)
+                            store4(t2 + offsets, out + 8)
+                            store4(t3 + offsets, out + 12)
+                        }
+                        return
+                    }
+                    for lane in 0..<min(4, tilesX - tx) {
+                        for j in 0..<4 where 4 * (tx + lane) + j < outWidth {
+                            let value = (j == 0 ? y.0 : j == 1 ? y.1 : j == 2 ? y.2 : y.3)[lane]
+                            if accumulate {
+                                row[4 * (tx + lane) + j] += value + offset
+                            } else {
+                                row[4 * (tx + lane) + j] = value + offset
+                            }
+                        }
+                    }
+                }
+                write(0, outputTransformLanes(c0.0, c1.0, c2.0, c3.0, c4.0, c5.0))
+                write(1, outputTransformLanes(c0.1, c1.1, c2.1, c3.1, c4.1, c5.1))
+                write(2, outputTransformLanes(c0.2, c1.2, c2.2, c3.2, c4.2, c5.2))
+                write(3, outputTransformLanes(c0.3, c1.3, c2.3, c3.3, c4.3, c5.3))
             }
         }
     }

@@ -1,10 +1,11 @@
 // The row (de)interleaving of the Winograd F(4x4, 3x3) transforms: a row split into its four
 // phases (x mod 4) and back. A phase alone is a stride-4 access that does not vectorize; all four
-// at once are 4x4 transposes of consecutive 4-float groups, done here with SIMD4 shuffles.
+// at once are 4x4 transposes of consecutive 4-float groups, done here with SIMD4 shuffles. Also the
+// SIMD4 loads and stores of the transforms' lane paths (four tiles side by side).
 
 /// The 4x4 transpose: result r is (a[r], b[r], c[r], d[r]).
 @inline(__always)
-private func transposed(_ a: SIMD4<Float>, _ b: SIMD4<Float>, _ c: SIMD4<Float>, _ d: SIMD4<Float>)
+func transposed4x4(_ a: SIMD4<Float>, _ b: SIMD4<Float>, _ c: SIMD4<Float>, _ d: SIMD4<Float>)
     -> (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>)
 {
     (
@@ -14,13 +15,23 @@ private func transposed(_ a: SIMD4<Float>, _ b: SIMD4<Float>, _ c: SIMD4<Float>,
 }
 
 @inline(__always)
-private func load4(_ pointer: UnsafePointer<Float>) -> SIMD4<Float> {
+func load4(_ pointer: UnsafePointer<Float>) -> SIMD4<Float> {
     UnsafeRawPointer(pointer).loadUnaligned(as: SIMD4<Float>.self)
 }
 
 @inline(__always)
-private func store4(_ value: SIMD4<Float>, _ pointer: UnsafeMutablePointer<Float>) {
+func store4(_ value: SIMD4<Float>, _ pointer: UnsafeMutablePointer<Float>) {
     UnsafeMutableRawPointer(pointer).storeBytes(of: value, as: SIMD4<Float>.self)
+}
+
+/// Stores the first `count` (at most 4) lanes of `value`.
+@inline(__always)
+func store4(_ value: SIMD4<Float>, _ pointer: UnsafeMutablePointer<Float>, count: Int) {
+    if count == 4 {
+        store4(value, pointer)
+    } else {
+        for lane in 0..<count { pointer[lane] = value[lane] }
+    }
 }
 
 /// Splits one zero-padded input row into phases: `row[q * phaseLength + k] = source[4k + q - p]`
@@ -38,7 +49,7 @@ func splitIntoPhases(
     let base = source - p
     var k = kLo
     while k + 4 <= kHi {
-        let (t0, t1, t2, t3) = transposed(
+        let (t0, t1, t2, t3) = transposed4x4(
             load4(base + 4 * k), load4(base + 4 * k + 4), load4(base + 4 * k + 8), load4(base + 4 * k + 12))
         store4(t0, row + k)
         store4(t1, row + phaseLength + k)
@@ -67,7 +78,7 @@ func mergePhases(
     let bias = SIMD4<Float>(repeating: offset)
     var tx = 0
     while tx + 4 <= tiles {
-        let (t0, t1, t2, t3) = transposed(
+        let (t0, t1, t2, t3) = transposed4x4(
             load4(phases + tx), load4(phases + stride + tx), load4(phases + 2 * stride + tx),
             load4(phases + 3 * stride + tx))
         let out = row + 4 * tx

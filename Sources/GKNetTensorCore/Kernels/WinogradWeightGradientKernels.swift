@@ -18,10 +18,12 @@
 
 /// Backward-weights F(4x4, 3x3): `dWeight (= or +=) sum_{n,y,x} dOut[n,o,y,x] * in[n,c,y-p+i,x-p+j]`
 /// (requires `winogradSupports(geometry)`).
-/// - Parameter tileRowsPerBlock: tile rows per block (default as the forward pass); for tests.
+/// - Parameters:
+///   - tileRowsPerBlock: tile rows per block (default as the forward pass); for tests.
+///   - lanes: which loops the transforms run (default: `WinogradLanes(tilesX:)`); for tests.
 public func winogradConvolutionBackwardWeights(
     dWeight: UnsafeMutablePointer<Float>, dOutput: UnsafePointer<Float>, input: UnsafePointer<Float>,
-    geometry g: ConvolutionGeometry, accumulate: Bool, tileRowsPerBlock: Int? = nil
+    geometry g: ConvolutionGeometry, accumulate: Bool, tileRowsPerBlock: Int? = nil, lanes: WinogradLanes? = nil
 ) {
     precondition(winogradSupports(g), "winogradConvolutionBackwardWeights: unsupported geometry \(g)")
     if g.batch == 0 {
@@ -36,6 +38,7 @@ public func winogradConvolutionBackwardWeights(
         stride(from: 0, to: tilesY, by: rowsPerBlock).map { (image: n, rows: $0..<min(tilesY, $0 + rowsPerBlock)) }
     }
     let blockTiles = rowsPerBlock * tilesX
+    let lanes = lanes ?? WinogradLanes(tilesX: tilesX)
     let workers = min(Threading.count, blocks.count)
     let perWorker = (blocks.count + workers - 1) / workers
     let transformSize = 36 * o * c
@@ -45,7 +48,7 @@ public func winogradConvolutionBackwardWeights(
             withBLASOnCallingThread {
                 pool.withBuffer(36 * c * blockTiles) { v in
                     pool.withBuffer(36 * o * blockTiles) { p in
-                        pool.withBuffer(max((4 * rowsPerBlock + 8) * 4 * (tilesX + 1), 40 * blockTiles)) { scratch in
+                        pool.withBuffer(winogradScratchCount(rowsPerBlock: rowsPerBlock, tilesX: tilesX)) { scratch in
                             for worker in range {
                                 let m = sums + worker * transformSize
                                 m.update(repeating: 0, count: transformSize)
@@ -56,11 +59,12 @@ public func winogradConvolutionBackwardWeights(
                                     winogradTransformInput(
                                         input + block.image * c * g.inputHeight * g.inputWidth, into: v,
                                         tileRows: block.rows,
-                                        tilesX: tilesX, ldv: tiles, scratch: scratch, geometry: g)
+                                        tilesX: tilesX, ldv: tiles, scratch: scratch, geometry: g, lanes: lanes.input)
                                     winogradTransformOutputGradient(
                                         dOutput + block.image * o * g.outputHeight * g.outputWidth, into: p,
                                         tileRows: block.rows,
-                                        tilesX: tilesX, ldp: tiles, scratch: scratch, geometry: g)
+                                        tilesX: tilesX, ldp: tiles, scratch: scratch, geometry: g,
+                                        lanes: lanes.outputGradient)
                                     for xi in 0..<36 {
                                         BLAS.sgemm(
                                             transposeB: true, m: o, n: c, k: tiles, a: p + xi * o * tiles, lda: tiles,
@@ -103,12 +107,18 @@ private func outputGradientTransform1D(
 /// P[ξ = 6a + b][o][t] = (A dY_t A^T)[a, b] for the tiles of `tileRows` (t = (ty - ty0)*tilesX + tx),
 /// dY_t the 4x4 block of dOut[o] at (4ty, 4tx), zero beyond Ho x Wo. Each output-gradient row is
 /// split into its four phases (x mod 4), so the horizontal transform runs on contiguous vectors over
-/// the tiles, then the vertical transform on whole rows of the result.
+/// the tiles, then the vertical transform on whole rows of the result. On `lanes`: four tiles at a
+/// time, their 6x6 results in registers.
 @inline(never)
 private func winogradTransformOutputGradient(
     _ dOutput: UnsafePointer<Float>, into p: UnsafeMutablePointer<Float>, tileRows: Range<Int>, tilesX: Int, ldp: Int,
-    scratch: UnsafeMutablePointer<Float>, geometry g: ConvolutionGeometry
+    scratch: UnsafeMutablePointer<Float>, geometry g: ConvolutionGeometry, lanes: Bool
 ) {
+    if lanes {
+        winogradTransformOutputGradientOnLanes(
+            dOutput, into: p, tileRows: tileRows, tilesX: tilesX, ldp: ldp, geometry: g)
+        return
+    }
     let (outHeight, outWidth, channels) = (g.outputHeight, g.outputWidth, g.outputChannels)
     let phases = scratch  // 4 x tilesX: phase j holds dOut[o, y, 4tx + j]
     let horizontal = scratch + 4 * tilesX  // (6b + i) x tilesX: (dY_t A^T)[i, b] of one tile row
@@ -141,6 +151,74 @@ private func winogradTransformOutputGradient(
                 outputGradientTransform1D(
                     (rows, rows + tilesX, rows + 2 * tilesX, rows + 3 * tilesX),
                     (out, out + step, out + 2 * step, out + 3 * step, out + 4 * step, out + 5 * step), count: tilesX)
+            }
+        }
+    }
+}
+
+/// The 1-D transform A on four lane vectors (`outputGradientTransform1D`'s arithmetic, in its order).
+@inline(__always)
+private func outputGradientTransformLanes(
+    _ y0: SIMD4<Float>, _ y1: SIMD4<Float>, _ y2: SIMD4<Float>, _ y3: SIMD4<Float>
+)
+    -> (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>, SIMD4<Float>)
+{
+    let s02 = y0 + y2, s13 = y1 + y3, w02 = y0 + 4 * y2, w13 = 2 * y1 + 8 * y3
+    return (y0, s02 + s13, s02 - s13, w02 + w13, w02 - w13, y3)
+}
+
+/// `winogradTransformOutputGradient` four tiles at a time: the 4x4 output-gradient blocks of four
+/// neighbouring tiles are read as SIMD4 lanes (a 4x4 transpose where all 16 columns exist, zeros
+/// beyond Ho x Wo), and A dY A^T is computed in registers.
+@inline(never)
+private func winogradTransformOutputGradientOnLanes(
+    _ dOutput: UnsafePointer<Float>, into p: UnsafeMutablePointer<Float>, tileRows: Range<Int>, tilesX: Int, ldp: Int,
+    geometry g: ConvolutionGeometry
+) {
+    typealias Lanes = SIMD4<Float>
+    let (outHeight, outWidth, channels) = (g.outputHeight, g.outputWidth, g.outputChannels)
+    let step = channels * ldp  // from P[ξ] to P[ξ + 1]
+    for oc in 0..<channels {
+        let plane = dOutput + oc * outHeight * outWidth
+        for ty in tileRows {
+            let base = p + oc * ldp + (ty - tileRows.lowerBound) * tilesX
+            for tx in Swift.stride(from: 0, to: tilesX, by: 4) {
+                let count = min(4, tilesX - tx)
+                // Row i of the four tiles' dY, transformed: (dY_t A^T)[i, b] for b = 0..<6.
+                @inline(__always) func tileRow(_ i: Int) -> (Lanes, Lanes, Lanes, Lanes, Lanes, Lanes) {
+                    let y = 4 * ty + i
+                    guard y < outHeight else { return (.zero, .zero, .zero, .zero, .zero, .zero) }
+                    let row = plane + y * outWidth + 4 * tx
+                    var (j0, j1, j2, j3) = (Lanes.zero, Lanes.zero, Lanes.zero, Lanes.zero)
+                    if 4 * (tx + 4) <= outWidth {
+                        (j0, j1, j2, j3) = transposed4x4(load4(row), load4(row + 4), load4(row + 8), load4(row + 12))
+                    } else {
+                        for lane in 0..<count {
+                            let x = 4 * (tx + lane)
+                            if x < outWidth { j0[lane] = row[4 * lane] }
+                            if x + 1 < outWidth { j1[lane] = row[4 * lane + 1] }
+                            if x + 2 < outWidth { j2[lane] = row[4 * lane + 2] }
+                            if x + 3 < outWidth { j3[lane] = row[4 * lane + 3] }
+                        }
+                    }
+                    return outputGradientTransformLanes(j0, j1, j2, j3)
+                }
+                let (h0, h1, h2, h3) = (tileRow(0), tileRow(1), tileRow(2), tileRow(3))
+                @inline(__always) func store(_ b: Int, _ a: (Lanes, Lanes, Lanes, Lanes, Lanes, Lanes)) {
+                    let out = base + b * step + tx  // P[6a + b] for a = 0..<6
+                    store4(a.0, out, count: count)
+                    store4(a.1, out + 6 * step, count: count)
+                    store4(a.2, out + 12 * step, count: count)
+                    store4(a.3, out + 18 * step, count: count)
+                    store4(a.4, out + 24 * step, count: count)
+                    store4(a.5, out + 30 * step, count: count)
+                }
+                store(0, outputGradientTransformLanes(h0.0, h1.0, h2.0, h3.0))
+                store(1, outputGradientTransformLanes(h0.1, h1.1, h2.1, h3.1))
+                store(2, outputGradientTransformLanes(h0.2, h1.2, h2.2, h3.2))
+                store(3, outputGradientTransformLanes(h0.3, h1.3, h2.3, h3.3))
+                store(4, outputGradientTransformLanes(h0.4, h1.4, h2.4, h3.4))
+                store(5, outputGradientTransformLanes(h0.5, h1.5, h2.5, h3.5))
             }
         }
     }
