@@ -20,7 +20,7 @@ extension GKNet {
 
     /// `load(checkpoint:)` for a file already read from `url` (named in the errors).
     public static func load(file: SafeTensorsFile, url: URL) throws -> GKNet {
-        let weights = file.tensors.filter { !$0.key.hasPrefix(TrainingCheckpoint.optimizerPrefix) }
+        let weights = file.tensors.filter { !TrainingCheckpoint.isTrainingState($0.key) }
         let configuration: GKNetConfiguration
         do {
             guard let stored = try Checkpoint.configuration(GKNetConfiguration.self, in: file) else {

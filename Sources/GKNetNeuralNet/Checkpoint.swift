@@ -122,7 +122,7 @@ public enum Checkpoint {
         let file = try SafeTensorsFile(contentsOf: url)
         do {
             try model.load(
-                stateDictionary: file.tensors.filter { !$0.key.hasPrefix(TrainingCheckpoint.optimizerPrefix) },
+                stateDictionary: file.tensors.filter { !TrainingCheckpoint.isTrainingState($0.key) },
                 strict: strict)
         } catch let error as StateLoadError {
             throw CheckpointError("\(url.path): \(error)")

@@ -23,6 +23,13 @@ public struct TrainingProgress: Equatable, Sendable {
 public enum TrainingCheckpoint {
     /// Prefix of optimizer tensors; no module name starts with it.
     public static let optimizerPrefix = "__optimizer__."
+    /// Prefix of the caller's other training state (a weight average); no module name starts with it.
+    public static let auxiliaryPrefix = "__auxiliary__."
+
+    /// Whether a checkpoint tensor is training state (optimizer, auxiliary) rather than a model weight.
+    public static func isTrainingState(_ name: String) -> Bool {
+        name.hasPrefix(optimizerPrefix) || name.hasPrefix(auxiliaryPrefix)
+    }
     /// Metadata key of the training record (JSON).
     public static let trainingKey = "gknet.training"
     /// Largest step count or schedule position a training record may hold (2^48: far beyond any
@@ -54,9 +61,10 @@ public enum TrainingCheckpoint {
     public static func save(
         to url: URL, model: any Module, optimizer: any Optimizer, scheduler: LearningRateScheduler? = nil,
         step: Int, generators: [String: SplitMix64] = [:], configuration: (any Encodable)? = nil,
-        metadata: [String: String] = [:]
+        metadata: [String: String] = [:], auxiliary: [String: NamedTensor] = [:]
     ) throws {
         var tensors = model.stateDictionary(dtype: .f32)
+        for (key, tensor) in auxiliary { tensors[auxiliaryPrefix + key] = tensor }
         let state = optimizer.state
         let shapes = Dictionary(
             optimizer.parameters.map { ($0.name, $0.tensor.shape) }, uniquingKeysWith: { a, _ in a })
@@ -128,7 +136,7 @@ public enum TrainingCheckpoint {
         }
         var modelState: [String: NamedTensor] = [:]
         var optimizerState = OptimizerState(kind: record.optimizer, steps: record.optimizerSteps)
-        for (name, tensor) in file.tensors {
+        for (name, tensor) in file.tensors where !name.hasPrefix(auxiliaryPrefix) {
             if name.hasPrefix(optimizerPrefix) {
                 optimizerState.buffers[String(name.dropFirst(optimizerPrefix.count))] = tensor.values
             } else {

@@ -46,6 +46,8 @@ public final class Trainer {
     let scheduler: LearningRateScheduler
     let loader: BatchLoader
     let validation: HarmonizationDataset?
+    /// The weights' moving average (`weight_average_decay` > 0): validated and kept as best.
+    let weightAverage: WeightAverage?
     var bestValidationFMSE: Double?
     var smoothedLoss: Double?
     var history = TrainingHistory()
@@ -109,6 +111,9 @@ public final class Trainer {
         scheduler = LearningRateScheduler(
             schedule: configuration.learningRateSchedule(totalSteps: totalSteps), optimizer: optimizer)
         if configuration.syncBatchNorm { synchronization.synchronizeBatchNorm(in: model) }
+        weightAverage =
+            configuration.weightAverageDecay > 0
+            ? WeightAverage(model: model, decay: configuration.weightAverageDecay) : nil
         try restoreOrStart(resume: resume)
         synchronization.shareModelState(model, buffersOnly: false)
     }
@@ -200,6 +205,7 @@ public final class Trainer {
         }
         optimizer.step()
         replicated.shareWeights()
+        weightAverage?.update(from: model)
         scheduler.step()
         step += 1
         return value
@@ -231,21 +237,32 @@ public final class Trainer {
 
     /// Validates, logs and reports the metrics, keeps best.safetensors when they are the best so far,
     /// and redraws the plot.
+    /// With a weight average, validation and best.safetensors see the average, not the raw weights.
     private func validateKeepingBest(log: RunLog?, say: (String) -> Void) throws {
-        guard let summary = try validate() else { return }
-        let entry = TrainingLogRecord.validation(
-            step: step, metrics: .init(mse: summary.mse, fmse: summary.fmse, psnr: summary.psnr, count: summary.count))
-        history.records.append(entry)
-        try log?.append(entry)
-        say(
-            String(
-                format: "validation at step %d: fMSE %.2f  MSE %.2f  PSNR %.2f dB (%d images)", step, summary.fmse,
-                summary.mse, summary.psnr, summary.count))
-        if bestValidationFMSE.map({ summary.fmse < $0 }) ?? true {
-            bestValidationFMSE = summary.fmse
-            if synchronization.isRoot { try files.saveBest(model, step: step) }
+        try withValidatedWeights {
+            guard let summary = try validate() else { return }
+            let entry = TrainingLogRecord.validation(
+                step: step,
+                metrics: .init(mse: summary.mse, fmse: summary.fmse, psnr: summary.psnr, count: summary.count))
+            history.records.append(entry)
+            try log?.append(entry)
+            say(
+                String(
+                    format: "validation%@ at step %d: fMSE %.2f  MSE %.2f  PSNR %.2f dB (%d images)",
+                    weightAverage == nil ? "" : " (weight average)", step, summary.fmse, summary.mse, summary.psnr,
+                    summary.count))
+            if bestValidationFMSE.map({ summary.fmse < $0 }) ?? true {
+                bestValidationFMSE = summary.fmse
+                if synchronization.isRoot { try files.saveBest(model, step: step) }
+            }
         }
         if synchronization.isRoot { files.savePlot(history) }
+    }
+
+    /// Runs `body` with the weights that validation sees: the weight average, or the model's own.
+    func withValidatedWeights<T>(_ body: () throws -> T) rethrows -> T {
+        guard let weightAverage else { return try body() }
+        return try weightAverage.withAverage(in: model, body)
     }
 
     /// Validation metrics of the current weights (at the training input size). In a data-parallel
@@ -295,6 +312,7 @@ public final class Trainer {
         return "training \(preset) model, \(model.parameterCount) parameters, steps \(step + 1)...\(totalSteps), "
             + "batch \(configuration.batchSize) at \(sizes)\(data), \(Threading.count) threads\(perProcess)"
             + (replicas > 1 ? ", \(replicas) model replicas of one thread each" : "")
+            + (weightAverage.map { ", validating a weight average (decay \($0.decay))" } ?? "")
     }
 
     /// A progress line: step, loss, learning rate, speed of the last step, time left at the run's mean pace.

@@ -35,6 +35,7 @@ extension Trainer {
         }
         let (progress, _) = try TrainingCheckpoint.restore(
             from: url, model: model, optimizer: optimizer, scheduler: scheduler)
+        try weightAverage?.restore(from: file, model: model, source: url.path)
         step = progress.step
         guard let loaderText = file.metadata[Self.loaderKey],
             let loaderState = try? JSONDecoder().decode(LoaderState.self, from: Data(loaderText.utf8))
@@ -68,14 +69,17 @@ extension Trainer {
         let trainerText = String(
             decoding: try encoder.encode(
                 TrainerState(bestValidationFMSE: bestValidationFMSE, smoothedLoss: smoothedLoss)), as: UTF8.self)
+        var metadata = [
+            Self.loaderKey: loaderText, Self.trainerKey: trainerText,
+            Self.dataKey: String(decoding: try encoder.encode(dataFingerprint.summary), as: UTF8.self),
+        ]
+        let average = weightAverage?.checkpointState(of: model)
+        metadata.merge(average?.metadata ?? [:]) { own, _ in own }
         try TrainingCheckpoint.save(
             to: files.lastCheckpointURL, model: model, optimizer: optimizer,
             scheduler: scheduler,
             step: step, configuration: model.configuration,
-            metadata: [
-                Self.loaderKey: loaderText, Self.trainerKey: trainerText,
-                Self.dataKey: String(decoding: try encoder.encode(dataFingerprint.summary), as: UTF8.self),
-            ])
+            metadata: metadata, auxiliary: average?.tensors ?? [:])
     }
 
 }

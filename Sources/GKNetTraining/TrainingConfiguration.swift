@@ -105,6 +105,10 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public var loss: LossKind = .fmse
     /// The floor of `composite_relative`, in fMSE units (0-255 scale).
     public var relativeLossFloor = 100.0
+    /// Keep an exponential moving average of the weights (and batch-norm statistics) with this decay
+    /// per step, validated and saved as `best.safetensors` instead of the raw weights (0 = off;
+    /// `WeightAverage`).
+    public var weightAverageDecay = 0.0
 
     public init() {}
 
@@ -183,6 +187,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         case checkpointInterval = "checkpoint_interval", logInterval = "log_interval"
         case synthesis, lowResolutionSize = "low_resolution_size", lowResolutionFraction = "low_resolution_fraction"
         case initialWeights = "initial_weights", loss, relativeLossFloor = "relative_loss_floor"
+        case weightAverageDecay = "weight_average_decay"
     }
 
     /// Missing keys keep their defaults.
@@ -230,6 +235,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         d.initialWeights = try c.decodeIfPresent(String.self, forKey: .initialWeights)
         try read(.loss, &d.loss)
         try read(.relativeLossFloor, &d.relativeLossFloor)
+        try read(.weightAverageDecay, &d.weightAverageDecay)
         self = d
     }
 
@@ -335,6 +341,9 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         try require((0...1).contains(lowResolutionFraction), "low_resolution_fraction must be in 0...1")
         try require(
             relativeLossFloor > 0 && relativeLossFloor <= 65025, "relative_loss_floor must be in (0, 65025]")
+        try require(
+            (0..<1).contains(weightAverageDecay),
+            "weight_average_decay must be in [0, 1) (0 = off), is \(weightAverageDecay)")
         try synthesis?.validate()
         _ = try modelConfiguration()
     }

@@ -16,12 +16,17 @@ private func temporaryDirectory(_ name: String) -> URL {
     return url
 }
 
-private func smallRun(steps: Int = 6, replicas: Int = 1) throws -> TrainingConfiguration {
+private func smallRun(
+    steps: Int = 6, replicas: Int = 1, weightAverageDecay: Double = 0, validationSplit: String = "test",
+    validationInterval: Int = 0
+) throws -> TrainingConfiguration {
     try TrainingConfiguration.decode(
         Data(
             """
-            {"preset": "tiny", "input_size": 64, "batch_size": 2, "steps": \(steps), "validation_interval": 0,
-             "checkpoint_interval": 2, "log_interval": 100, "warmup_steps": 2, "seed": 3, "replicas": \(replicas)}
+            {"preset": "tiny", "input_size": 64, "batch_size": 2, "steps": \(steps),
+             "validation_interval": \(validationInterval), "checkpoint_interval": 2, "log_interval": 100,
+             "warmup_steps": 2, "seed": 3, "replicas": \(replicas),
+             "weight_average_decay": \(weightAverageDecay), "validation_split": "\(validationSplit)"}
             """.utf8))
 }
 
@@ -47,9 +52,14 @@ private func smallRun(steps: Int = 6, replicas: Int = 1) throws -> TrainingConfi
         #expect(losses.last! < 0.5 * losses.first!, "losses \(losses)")
     }
 
-    /// With 2 replicas too (each step's batch split over two model copies on two threads).
-    @Test(arguments: [1, 2]) func resumedRunEqualsUninterruptedRunBitForBit(replicas: Int) throws {
-        let configuration = try smallRun(replicas: replicas)
+    /// With 2 replicas too (each step's batch split over two model copies on two threads), and with a
+    /// weight average (saved in the checkpoint, validated at the end and kept as best.safetensors).
+    @Test(arguments: [(1, 0.0), (2, 0.0), (1, 0.9)])
+    func resumedRunEqualsUninterruptedRunBitForBit(replicas: Int, weightAverageDecay: Double) throws {
+        // Validated (on the samples' training images) at steps 3 and 6, so that best.safetensors is kept
+        // across the interruption.
+        let configuration = try smallRun(
+            replicas: replicas, weightAverageDecay: weightAverageDecay, validationSplit: "train", validationInterval: 3)
         let straight = temporaryDirectory("straight"), interrupted = temporaryDirectory("interrupted")
         defer {
             try? FileManager.default.removeItem(at: straight)
@@ -85,9 +95,62 @@ private func smallRun(steps: Int = 6, replicas: Int = 1) throws -> TrainingConfi
             expected.map(\.0) == actual.map(\.0) && expected.map(\.1) == actual.map(\.1),
             "losses differ: \(expected) vs \(actual)")
         // And the final weights agree bit for bit.
-        let a = try SafeTensorsFile(contentsOf: straight.appendingPathComponent(RunDirectory.lastCheckpoint))
-        let b = try SafeTensorsFile(contentsOf: interrupted.appendingPathComponent(RunDirectory.lastCheckpoint))
-        for (name, tensor) in a.tensors { #expect(b.tensors[name]?.values == tensor.values, "\(name) differs") }
+        for file in [RunDirectory.lastCheckpoint, RunDirectory.bestCheckpoint] {
+            let a = try SafeTensorsFile(contentsOf: straight.appendingPathComponent(file))
+            let b = try SafeTensorsFile(contentsOf: interrupted.appendingPathComponent(file))
+            #expect(a.tensors.count == b.tensors.count)
+            for (name, tensor) in a.tensors {
+                #expect(b.tensors[name]?.values == tensor.values, "\(file) \(name) differs")
+            }
+        }
+        let last = try SafeTensorsFile(contentsOf: straight.appendingPathComponent(RunDirectory.lastCheckpoint))
+        let averaged = last.tensors.keys.filter { $0.hasPrefix(TrainingCheckpoint.auxiliaryPrefix) }
+        #expect(averaged.isEmpty == (weightAverageDecay == 0), "\(averaged.count) weight-average tensors")
+        if weightAverageDecay > 0 {
+            // best.safetensors holds the average, not the last weights.
+            let best = try SafeTensorsFile(contentsOf: straight.appendingPathComponent(RunDirectory.bestCheckpoint))
+            let name = "decoder.bottleneck.conv.weight"
+            let average = last.tensors[TrainingCheckpoint.auxiliaryPrefix + WeightAverage.tensorPrefix + name]?.values
+            #expect(best.tensors[name]?.values == average && average != last.tensors[name]?.values)
+        }
+    }
+
+    /// The average follows average += (1 - d_n)(value - average) with d_n = min(decay, (1 + n) / (10 + n)),
+    /// integer buffers take their value, `withAverage` puts the model's own values back bit for bit, and
+    /// the checkpoint state restores the same average.
+    @Test func weightAverageFollowsItsFormulaAndRoundTrips() throws {
+        let model = BatchNorm2d(channels: 3)
+        let decay = 0.5
+        let average = WeightAverage(model: model, decay: decay)
+        var expected = model.runningMean.data.map(Double.init)
+        var generator = SplitMix64(seed: 9)
+        for n in 0..<4 {
+            let values = Tensor.uniform([3], low: -2, high: 2, generator: &generator).data
+            model.runningMean.data = values
+            model.numBatchesTracked.data = [Float(n + 1)]
+            let weight = 1 - min(decay, Double(1 + n) / Double(10 + n))  // 0.9, 0.82, 0.75, 0.5 (capped)
+            #expect(Double(average.currentWeight) == Double(Float(weight)))
+            average.update(from: model)
+            expected = zip(expected, values).map { $0 + weight * (Double($1) - $0) }
+        }
+        let own = model.stateEntries().map { $0.tensor.data }
+        let seen = average.withAverage(in: model) { (model.runningMean.data, model.numBatchesTracked.data) }
+        for (value, reference) in zip(seen.0, expected) { #expect(abs(Double(value) - reference) < 1e-6) }
+        #expect(seen.1 == [4], "an integer buffer takes its current value")
+        #expect(model.stateEntries().map { $0.tensor.data } == own, "the model's own values are back")
+
+        let state = average.checkpointState(of: model)
+        let file = SafeTensorsFile(
+            tensors: Dictionary(
+                uniqueKeysWithValues: state.tensors.map { (TrainingCheckpoint.auxiliaryPrefix + $0.key, $0.value) }),
+            metadata: state.metadata)
+        let restored = WeightAverage(model: model, decay: decay)
+        try restored.restore(from: file, model: model, source: "test")
+        #expect(restored.updates == 4)
+        #expect(restored.withAverage(in: model) { model.runningMean.data } == seen.0)
+        #expect(throws: TrainingError.self) {
+            try restored.restore(from: SafeTensorsFile(tensors: [:], metadata: [:]), model: model, source: "test")
+        }
     }
 
     /// The replicated step leaves in the model the mean of the gradients of its parts, each computed
