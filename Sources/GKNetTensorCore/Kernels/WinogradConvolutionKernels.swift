@@ -500,19 +500,7 @@ private func winogradTransformOutputOnLanes(
                     guard i < rows else { return }
                     let row = plane + (4 * ty + i) * outWidth
                     if tx + 4 <= vectorTiles {
-                        let (t0, t1, t2, t3) = transposed4x4(y.0, y.1, y.2, y.3)
-                        let out = row + 4 * tx
-                        if accumulate {
-                            store4(load4(out) + t0 + offsets, out)
-                            store4(load4(out + 4) + t1 + offsets, out + 4)
-                            store4(load4(out + 8) + t2 + offsets, out + 8)
-                            store4(load4(out + 12) + t3 + offsets, out + 12)
-                        } else {
-                            store4(t0 + offsets, out)
-                            store4(t1 + offsets, out + 4)
-                            store4(t2 + offsets, out + 8)
-                            store4(t3 + offsets, out + 12)
-                        }
+                        storeTransposed(y.0, y.1, y.2, y.3, plus: offsets, into: row + 4 * tx, accumulate: accumulate)
                         return
                     }
                     for lane in 0..<min(4, tilesX - tx) {

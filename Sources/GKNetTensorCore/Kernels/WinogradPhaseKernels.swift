@@ -68,6 +68,27 @@ func splitIntoPhases(
     }
 }
 
+/// Four tiles' columns (phase j of tiles 0..<4 in `p_j`) back into 16 consecutive values of a row:
+/// `out[4k + j] (= or +=) p_j[k] + bias`.
+@inline(__always)
+func storeTransposed(
+    _ p0: SIMD4<Float>, _ p1: SIMD4<Float>, _ p2: SIMD4<Float>, _ p3: SIMD4<Float>, plus bias: SIMD4<Float>,
+    into out: UnsafeMutablePointer<Float>, accumulate: Bool
+) {
+    let (t0, t1, t2, t3) = transposed4x4(p0, p1, p2, p3)
+    if accumulate {
+        store4(load4(out) + t0 + bias, out)
+        store4(load4(out + 4) + t1 + bias, out + 4)
+        store4(load4(out + 8) + t2 + bias, out + 8)
+        store4(load4(out + 12) + t3 + bias, out + 12)
+    } else {
+        store4(t0 + bias, out)
+        store4(t1 + bias, out + 4)
+        store4(t2 + bias, out + 8)
+        store4(t3 + bias, out + 12)
+    }
+}
+
 /// The inverse for one output row, over whole 4-column tiles: `row[4tx + j] (= or +=) phase_j[tx] + offset`
 /// for tx < `tiles` (phase_j = `phases + j * stride`).
 @inline(__always)
@@ -78,21 +99,9 @@ func mergePhases(
     let bias = SIMD4<Float>(repeating: offset)
     var tx = 0
     while tx + 4 <= tiles {
-        let (t0, t1, t2, t3) = transposed4x4(
+        storeTransposed(
             load4(phases + tx), load4(phases + stride + tx), load4(phases + 2 * stride + tx),
-            load4(phases + 3 * stride + tx))
-        let out = row + 4 * tx
-        if accumulate {
-            store4(load4(out) + t0 + bias, out)
-            store4(load4(out + 4) + t1 + bias, out + 4)
-            store4(load4(out + 8) + t2 + bias, out + 8)
-            store4(load4(out + 12) + t3 + bias, out + 12)
-        } else {
-            store4(t0 + bias, out)
-            store4(t1 + bias, out + 4)
-            store4(t2 + bias, out + 8)
-            store4(t3 + bias, out + 12)
-        }
+            load4(phases + 3 * stride + tx), plus: bias, into: row + 4 * tx, accumulate: accumulate)
         tx += 4
     }
     for j in 0..<4 {
