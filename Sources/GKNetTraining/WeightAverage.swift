@@ -4,6 +4,17 @@ import Foundation
 import GKNetNeuralNet
 import GKNetTensorCore
 
+/// The weight average that a training checkpoint (`last.safetensors` of a run with
+/// `weight_average_decay`) keeps, as a model state dictionary (plain names); nil when it has none.
+public func weightAverageState(in file: SafeTensorsFile) -> [String: NamedTensor]? {
+    let prefix = TrainingCheckpoint.auxiliaryPrefix + WeightAverage.tensorPrefix
+    let state = Dictionary(
+        uniqueKeysWithValues: file.tensors.compactMap { key, tensor in
+            key.hasPrefix(prefix) ? (String(key.dropFirst(prefix.count)), tensor) : nil
+        })
+    return state.isEmpty ? nil : state
+}
+
 /// After every optimizer step each floating-point parameter and buffer (batch-norm statistics too)
 /// moves its average toward its value:
 ///

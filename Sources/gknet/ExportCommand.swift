@@ -8,6 +8,7 @@ import GKNetInference
 import GKNetModel
 import GKNetNeuralNet
 import GKNetTensorCore
+import GKNetTraining
 
 extension GKNetCommand {
     struct Export: ParsableCommand {
@@ -22,6 +23,13 @@ extension GKNetCommand {
 
         @Option(help: "Storage of the float tensors: f16, bf16 or f32.")
         var dtype: String = "f16"
+
+        @Flag(
+            name: .customLong("weight-average"),
+            help: ArgumentHelp(
+                "Export the weight average that a training checkpoint keeps (last.safetensors of a run with "
+                    + "weight_average_decay) instead of its raw weights."))
+        var weightAverage = false
 
         @Option(help: "A line of text stored under gknet.description in the metadata.")
         var description: String?
@@ -46,7 +54,19 @@ extension GKNetCommand {
             let source = URL(fileURLWithPath: model)
             let network = try ModelLoading.load(url: source)
             let file = try SafeTensorsFile(contentsOf: source)
-            var metadata: [String: String] = ["gknet.exported_from": source.lastPathComponent]
+            if weightAverage {
+                guard let average = weightAverageState(in: file) else {
+                    throw CheckpointError(
+                        "\(model): holds no weight average (only last.safetensors of a run with weight_average_decay "
+                            + "keeps one; its best.safetensors already is the average)")
+                }
+                do { try network.load(stateDictionary: average, strict: true) } catch {
+                    throw CheckpointError("\(model): its weight average does not match the model: \(error)")
+                }
+            }
+            var metadata: [String: String] = [
+                "gknet.exported_from": source.lastPathComponent + (weightAverage ? " (weight average)" : "")
+            ]
             if let description { metadata["gknet.description"] = description }
             for key in [ModelIdentity.imagesSeenKey] { if let value = file.metadata[key] { metadata[key] = value } }
             if let imagesSeen { metadata[ModelIdentity.imagesSeenKey] = String(imagesSeen) }

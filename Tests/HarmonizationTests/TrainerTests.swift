@@ -147,6 +147,9 @@ private func smallRun(
         let restored = WeightAverage(model: model, decay: decay)
         try restored.restore(from: file, model: model, source: "test")
         #expect(restored.updates == 4)
+        let exported = weightAverageState(in: file)  // what `gknet export --weight-average` loads
+        #expect(exported?["running_mean"]?.values == seen.0 && exported?.count == model.stateEntries().count)
+        #expect(weightAverageState(in: SafeTensorsFile(tensors: [:], metadata: [:])) == nil)
         #expect(restored.withAverage(in: model) { model.runningMean.data } == seen.0)
         #expect(throws: TrainingError.self) {
             try restored.restore(from: SafeTensorsFile(tensors: [:], metadata: [:]), model: model, source: "test")
