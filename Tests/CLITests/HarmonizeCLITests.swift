@@ -150,6 +150,15 @@ struct HarmonizeCLITests {
             badRidge.status != 0 && badRidge.standardError.contains("--affine-regularization must be"),
             "stderr: \(badRidge.standardError)")
         #expect(!FileManager.default.fileExists(atPath: output.path))
+
+        // A model file without a weight average: export --weight-average says so and writes nothing.
+        let exported = folder.appendingPathComponent("average.safetensors")
+        let noAverage = try gknet(["export", "--model", model.path, "-o", exported.path, "--weight-average"])
+        let exportLines = noAverage.standardError.split(separator: "\n")
+        #expect(
+            noAverage.status != 0 && exportLines.count == 1 && exportLines[0].contains(model.path)
+                && exportLines[0].contains("holds no weight average"), "stderr: \(noAverage.standardError)")
+        #expect(!FileManager.default.fileExists(atPath: exported.path))
     }
 
     @Test func batchModeWritesEveryCompositeOfTheSplit() throws {
