@@ -74,12 +74,15 @@ final class WeightAverage {
         for (index, entry) in model.stateEntries().enumerated() {
             tensors[Self.tensorPrefix + entry.name] = NamedTensor(shape: entry.tensor.shape, values: averages[index])
         }
-        return (tensors, [Self.metadataKey: "{\"updates\":\(updates)}"])
+        let record = String(decoding: (try? JSONEncoder().encode(Record(updates: updates))) ?? Data(), as: UTF8.self)
+        return (tensors, [Self.metadataKey: record])
     }
+
+    /// The metadata record (`gknet.weight_average`).
+    private struct Record: Codable { var updates: Int }
 
     /// Restores the average saved by `checkpointState` (all or nothing).
     func restore(from file: SafeTensorsFile, model: any Module, source: String) throws {
-        struct Record: Decodable { var updates: Int }
         guard let text = file.metadata[Self.metadataKey],
             let record = try? JSONDecoder().decode(Record.self, from: Data(text.utf8)),
             (0...TrainingCheckpoint.maximumCount).contains(record.updates)
@@ -88,10 +91,10 @@ final class WeightAverage {
                 "\(source): the run keeps a weight average (weight_average_decay) but the checkpoint has none, or "
                     + "an unreadable \(Self.metadataKey)")
         }
+        let saved = weightAverageState(in: file) ?? [:]
         var restored: [[Float]] = []
         for entry in model.stateEntries() {
-            let key = TrainingCheckpoint.auxiliaryPrefix + Self.tensorPrefix + entry.name
-            guard let tensor = file.tensors[key], tensor.values.count == entry.tensor.count else {
+            guard let tensor = saved[entry.name], tensor.values.count == entry.tensor.count else {
                 throw TrainingError("\(source): the weight average lacks \(entry.name) or has the wrong size")
             }
             restored.append(tensor.values)
