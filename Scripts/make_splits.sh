@@ -2,6 +2,9 @@
 # The datasets of issue 25 from the photos of `make data` (docs/data.md, "Splits"):
 #   data/splits/           per-photo lists (Scripts/split_lists.py): tune, test, train, not-train
 #   data/HGComprisTrain    training composites, realistic difficulty (train list; its test list is empty)
+#   data/HGComprisTrainHalfPlus, data/HGComprisExtraFitB
+#                          the training photos + half A of the extra Tux Paint pastes (Scripts/extra_halves.py),
+#                          and half B alone: the gate-fit set of a model trained on the first
 #   data/HGComprisFit      other composites of the same training photos (seed 5): what `gknet calibrate
 #                          --gate` fits its weights on for a model trained on data/HGComprisTrain
 #   data/HGComprisTune     tuning composites of the legacy hold-out folders (Scripts/holdout_folders.txt),
@@ -41,6 +44,12 @@ plus() { "$GKNET" synthesize --test-fraction 0 --per-photo 6 "$@" | grep -v '^sk
 plus --photos data/extra/train-plus/photos --masks data/extra/train-plus/masks --output data/HGComprisTrainPlus --seed 0
 plus --photos data/extra/train-plus/photos --masks data/extra/train-plus/masks --output data/HGComprisFitPlus --seed 5
 plus --photos data/extra/photos --masks data/extra/masks --output data/HGComprisExtraFit --seed 5
+echo "== half of the new objects for training, the other half for the gate"
+python3 Scripts/extra_halves.py --data data
+plus --photos data/extra/train-plus/photos --masks data/extra/train-plus/masks --output data/HGComprisTrainHalfPlus \
+    --exclude data/splits/extra-b.txt --seed 0
+plus --photos data/extra/photos --masks data/extra/masks --output data/HGComprisExtraFitB \
+    --include data/splits/extra-b.txt --seed 5
 echo "== tuning composites"
 synthesize --output data/HGComprisTune --include data/splits/tune.txt --holdout data/splits/all.txt \
     --per-photo 5 --seed 1

@@ -106,7 +106,8 @@ public final class Trainer {
         }
         totalSteps = configuration.totalSteps(batchesPerEpoch: training.source.count / configuration.batchSize)
         loader = Self.makeLoader(
-            configuration, training: training, totalSteps: totalSteps, part: try synchronization.shard)
+            configuration, training: training, totalSteps: totalSteps, part: try synchronization.shard,
+            prefetch: Self.replicaCount(configuration, processCount: synchronization.processCount) < Threading.count)
         optimizer = Self.makeOptimizer(configuration, parameters: model.namedParameters())
         scheduler = LearningRateScheduler(
             schedule: configuration.learningRateSchedule(totalSteps: totalSteps), optimizer: optimizer)
@@ -122,13 +123,16 @@ public final class Trainer {
     /// that divides this process's share of the batch.
     func replicated() throws -> ReplicatedTrainingStep {
         if let replicatedStep { return replicatedStep }
-        let share = configuration.batchSize / synchronization.processCount
-        let count =
-            configuration.replicas > 0
-            ? configuration.replicas : (1...max(1, min(Threading.count, share))).last { share % $0 == 0 } ?? 1
-        let step = try ReplicatedTrainingStep(model: model, count: count)
+        let step = try ReplicatedTrainingStep(
+            model: model, count: Self.replicaCount(configuration, processCount: synchronization.processCount))
         replicatedStep = step
         return step
+    }
+
+    static func replicaCount(_ configuration: TrainingConfiguration, processCount: Int) -> Int {
+        let share = configuration.batchSize / processCount
+        return configuration.replicas > 0
+            ? configuration.replicas : (1...max(1, min(Threading.count, share))).last { share % $0 == 0 } ?? 1
     }
 
     /// Restores `last.safetensors` (resume; rank 0 sends its bytes to the other ranks), or starts the

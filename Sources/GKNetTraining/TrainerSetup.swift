@@ -77,9 +77,15 @@ extension Trainer {
 
     /// An endless shuffled loader whose crop size follows the multi-resolution schedule, with the
     /// fresh-composite transform after the crop when there is one.
-    /// - Parameter part: which slice of every batch this rank loads (docs/scaling.md).
+    /// - Parameters:
+    ///   - part: which slice of every batch this rank loads (docs/scaling.md).
+    ///   - prefetch: make the next batch in the background during the step. Off when the step's
+    ///     replicas keep every kernel thread busy: a background loader then takes its core time from
+    ///     one replica while the others wait for it at the gradient average, and loading between
+    ///     steps on all cores is faster (docs/benchmarks.md, "The loader between steps").
     static func makeLoader(
-        _ configuration: TrainingConfiguration, training: TrainingData, totalSteps: Int, part: DatasetShard = .whole
+        _ configuration: TrainingConfiguration, training: TrainingData, totalSteps: Int, part: DatasetShard = .whole,
+        prefetch: Bool = true
     ) -> BatchLoader {
         let transformAtStep: @Sendable (Int) -> any SampleTransform = {
             [freshComposites = training.freshComposites] step in
@@ -90,7 +96,8 @@ extension Trainer {
             return fresh
         }
         var options = LoaderOptions(
-            batchSize: configuration.batchSize, seed: configuration.seed, shuffle: true, dropLast: true, epochs: nil)
+            batchSize: configuration.batchSize, seed: configuration.seed, shuffle: true, dropLast: true, epochs: nil,
+            prefetch: prefetch)
         options.batchPart = part
         return BatchLoader(
             dataset: training.source, transform: transformAtStep(0), options: options,

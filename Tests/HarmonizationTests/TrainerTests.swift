@@ -202,6 +202,22 @@ private func smallRun(
         #expect(zip(model.parameters(), before).contains { $0.data != $1 })  // the step moved the weights
     }
 
+    /// A background prefetch only when the replicas leave a kernel thread free: with one replica per
+    /// thread it would take its core time from a replica (docs/benchmarks.md, "The loader between steps").
+    @Test(arguments: [1, 2]) func loaderPrefetchesOnlyWhenAThreadIsLeftForIt(replicas: Int) throws {
+        let directory = temporaryDirectory("prefetch")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let trainer = try Trainer(
+            configuration: try smallRun(replicas: replicas), dataset: samples, runDirectory: directory, resume: false)
+        #expect(trainer.loader.options.prefetch == (replicas < Threading.count), "threads \(Threading.count)")
+        let automatic = temporaryDirectory("prefetch-automatic")
+        defer { try? FileManager.default.removeItem(at: automatic) }
+        let everyThread = try Trainer(
+            configuration: try smallRun(replicas: 0), dataset: samples, runDirectory: automatic, resume: false)
+        // replicas 0: one per thread, up to the batch of 2
+        #expect(everyThread.loader.options.prefetch == (Threading.count > 2), "threads \(Threading.count)")
+    }
+
     @Test func unknownConfigKeyIsAnError() {
         #expect(throws: ConfigurationError.self) {
             try TrainingConfiguration.decode(Data(#"{"learning_rat": 0.1}"#.utf8))
