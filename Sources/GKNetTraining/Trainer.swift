@@ -119,8 +119,7 @@ public final class Trainer {
         synchronization.shareModelState(model, buffersOnly: false)
     }
 
-    /// The replicated step: `replicas` copies, or with 0 the largest count up to the kernel threads
-    /// that divides this process's share of the batch.
+    /// The replicated step, made on first use with `replicaCount` copies.
     func replicated() throws -> ReplicatedTrainingStep {
         if let replicatedStep { return replicatedStep }
         let step = try ReplicatedTrainingStep(
@@ -129,6 +128,8 @@ public final class Trainer {
         return step
     }
 
+    /// How many model replicas a step runs: `replicas`, or with 0 the largest count up to the kernel
+    /// threads that divides this process's share of the batch.
     static func replicaCount(_ configuration: TrainingConfiguration, processCount: Int) -> Int {
         let share = configuration.batchSize / processCount
         return configuration.replicas > 0
