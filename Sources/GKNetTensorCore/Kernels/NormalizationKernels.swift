@@ -7,19 +7,22 @@ import Foundation
 /// Σ (p[i] - mean)^2 over n elements, in Double.
 @inline(__always)
 func sumOfSquaredDeviations(_ p: UnsafePointer<Float>, count n: Int, mean: Double) -> Double {
-    var s0 = 0.0, s1 = 0.0
+    // Eight Double lanes, as in `sumInDouble`.
+    var lanes0 = SIMD4<Double>(), lanes1 = SIMD4<Double>()
     var i = 0
-    while i + 2 <= n {
-        let d0 = Double(p[i]) - mean, d1 = Double(p[i + 1]) - mean
-        s0 += d0 * d0
-        s1 += d1 * d1
-        i += 2
+    while i + 8 <= n {
+        let d0 = SIMD4<Double>(load4(p + i)) - mean, d1 = SIMD4<Double>(load4(p + i + 4)) - mean
+        lanes0 += d0 * d0
+        lanes1 += d1 * d1
+        i += 8
     }
-    if i < n {
+    var total = (lanes0 + lanes1).sum()
+    while i < n {
         let d = Double(p[i]) - mean
-        s0 += d * d
+        total += d * d
+        i += 1
     }
-    return s0 + s1
+    return total
 }
 
 // MARK: - layer norm: x viewed as [rows, width], statistics per row
@@ -348,15 +351,25 @@ func batchNormELUBackward(
             let base = (n * g.channels + c) * g.spatial
             let (xp, yp, dyp) = (x + base, y + base, dy + base)
             let dr = dResidual.map { $0.baseAddress! + base }
-            // Float partial sums over blocks of 256, added up in Double.
+            // Float partial sums over blocks of 256 (eight lanes each, then their sum), added up in
+            // Double. A single Float accumulator kept the compiler from vectorizing the loop.
             var start = 0
             while start < g.spatial {
                 let end = Swift.min(g.spatial, start + 256)
-                var s0: Float = 0, s1: Float = 0
-                for s in start..<end {
-                    let dz = yp[s] > 0 ? dyp[s] : dyp[s] * (yp[s] + alpha)
+                var lanes0 = SIMD8<Float>(), lanes1 = SIMD8<Float>()
+                var s = start
+                while s + 8 <= end {
+                    let (yv, dyv) = (load8(yp + s), load8(dyp + s))
+                    let dz = (dyv * (yv + alpha)).replacing(with: dyv, where: yv .> 0)
+                    lanes0 += dz
+                    lanes1 += dz * ((load8(xp + s) - m) * r)
+                    s += 8
+                }
+                var s0 = lanes0.sum(), s1 = lanes1.sum()
+                for t in s..<end {
+                    let dz = yp[t] > 0 ? dyp[t] : dyp[t] * (yp[t] + alpha)
                     s0 += dz
-                    s1 += dz * ((xp[s] - m) * r)
+                    s1 += dz * ((xp[t] - m) * r)
                 }
                 if let dr {
                     if accumulate {

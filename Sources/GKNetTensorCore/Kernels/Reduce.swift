@@ -66,23 +66,23 @@ func rowMajorOffsets(_ axes: [(size: Int, stride: Int)]) -> [Int] {
     return offsets
 }
 
-/// Σ p[0..<n] in Double (four accumulators, so the adds overlap).
+/// Σ p[0..<n] in Double.
 @inline(__always)
 func sumInDouble(_ p: UnsafePointer<Float>, count n: Int) -> Double {
-    var s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
+    // Eight Double lanes (the compiler does not vectorize a sum it would have to reorder).
+    var lanes0 = SIMD4<Double>(), lanes1 = SIMD4<Double>()
     var i = 0
-    while i + 4 <= n {
-        s0 += Double(p[i])
-        s1 += Double(p[i + 1])
-        s2 += Double(p[i + 2])
-        s3 += Double(p[i + 3])
-        i += 4
+    while i + 8 <= n {
+        lanes0 += SIMD4<Double>(load4(p + i))
+        lanes1 += SIMD4<Double>(load4(p + i + 4))
+        i += 8
     }
+    var total = (lanes0 + lanes1).sum()
     while i < n {
-        s0 += Double(p[i])
+        total += Double(p[i])
         i += 1
     }
-    return (s0 + s1) + (s2 + s3)
+    return total
 }
 
 /// Input elements per thread below which a reduction stays on one thread.
