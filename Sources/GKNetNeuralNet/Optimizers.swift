@@ -212,6 +212,28 @@ public class Adam: Optimizer {
                     firstMoments[index].withUnsafeMutableBufferPointer { m in
                         secondMoments[index].withUnsafeMutableBufferPointer { v in
                             elementwise(count) { r in
+                                if !decoupled && !coupled && w1 < 0.5 {
+                                    // Adam's usual case: the same arithmetic as the loop below on
+                                    // eight lanes at a time (the same bits: IEEE operations per lane).
+                                    var i = r.lowerBound
+                                    while i + 8 <= r.upperBound {
+                                        let gi = lanes(g, i), mOld = lanes(m, i)
+                                        let mi = mOld + w1 * (gi - mOld)
+                                        let vi = lanes(v, i) * b2 + oneMinusBeta2 * gi * gi
+                                        store(mi, m, i)
+                                        store(vi, v, i)
+                                        store(lanes(p, i) + stepSize * mi / (vi.squareRoot() / correction2 + eps), p, i)
+                                        i += 8
+                                    }
+                                    for i in i..<r.upperBound {
+                                        let gi = g[i]
+                                        let mi = m[i] + w1 * (gi - m[i])
+                                        let vi = v[i] * b2 + oneMinusBeta2 * gi * gi
+                                        (m[i], v[i]) = (mi, vi)
+                                        p[i] = p[i] + stepSize * mi / (vi.squareRoot() / correction2 + eps)
+                                    }
+                                    return
+                                }
                                 for i in r {
                                     if decoupled { p[i] = p[i] * shrink }
                                     let gi = coupled ? g[i] + wd * p[i] : g[i]
@@ -284,4 +306,21 @@ public func clipGradientNorm(_ tensors: [Tensor], maximumNorm: Double) -> Float 
         }
     }
     return norm
+}
+
+/// Eight values of `buffer` from `index`.
+@inline(__always)
+private func lanes(_ buffer: UnsafeMutableBufferPointer<Float>, _ index: Int) -> SIMD8<Float> {
+    UnsafeRawPointer(buffer.baseAddress! + index).loadUnaligned(as: SIMD8<Float>.self)
+}
+
+@inline(__always)
+private func lanes(_ buffer: UnsafeBufferPointer<Float>, _ index: Int) -> SIMD8<Float> {
+    UnsafeRawPointer(buffer.baseAddress! + index).loadUnaligned(as: SIMD8<Float>.self)
+}
+
+/// Stores eight values into `buffer` from `index`.
+@inline(__always)
+private func store(_ values: SIMD8<Float>, _ buffer: UnsafeMutableBufferPointer<Float>, _ index: Int) {
+    UnsafeMutableRawPointer(buffer.baseAddress! + index).storeBytes(of: values, as: SIMD8<Float>.self)
 }
