@@ -212,29 +212,21 @@ public class Adam: Optimizer {
                     firstMoments[index].withUnsafeMutableBufferPointer { m in
                         secondMoments[index].withUnsafeMutableBufferPointer { v in
                             elementwise(count) { r in
-                                if !decoupled && !coupled && w1 < 0.5 {
-                                    // Adam's usual case: the same arithmetic as the loop below on
-                                    // eight lanes at a time (the same bits: IEEE operations per lane).
-                                    var i = r.lowerBound
-                                    while i + 8 <= r.upperBound {
-                                        let gi = lanes(g, i), mOld = lanes(m, i)
-                                        let mi = mOld + w1 * (gi - mOld)
-                                        let vi = lanes(v, i) * b2 + oneMinusBeta2 * gi * gi
-                                        store(mi, m, i)
-                                        store(vi, v, i)
-                                        store(lanes(p, i) + stepSize * mi / (vi.squareRoot() / correction2 + eps), p, i)
-                                        i += 8
-                                    }
-                                    for i in i..<r.upperBound {
-                                        let gi = g[i]
-                                        let mi = m[i] + w1 * (gi - m[i])
-                                        let vi = v[i] * b2 + oneMinusBeta2 * gi * gi
-                                        (m[i], v[i]) = (mi, vi)
-                                        p[i] = p[i] + stepSize * mi / (vi.squareRoot() / correction2 + eps)
-                                    }
-                                    return
+                                // Adam's usual case (no weight decay) on eight lanes at a time: the
+                                // same arithmetic as the loop below (the same bits: IEEE operations
+                                // per lane), which does the rest and every other case.
+                                var first = r.lowerBound
+                                while !decoupled && !coupled && w1 < 0.5 && first + 8 <= r.upperBound {
+                                    let i = first
+                                    let gi = lanes(g, i), mOld = lanes(m, i)
+                                    let mi = mOld + w1 * (gi - mOld)
+                                    let vi = lanes(v, i) * b2 + oneMinusBeta2 * gi * gi
+                                    store(mi, m, i)
+                                    store(vi, v, i)
+                                    store(lanes(p, i) + stepSize * mi / (vi.squareRoot() / correction2 + eps), p, i)
+                                    first += 8
                                 }
-                                for i in r {
+                                for i in first..<r.upperBound {
                                     if decoupled { p[i] = p[i] * shrink }
                                     let gi = coupled ? g[i] + wd * p[i] : g[i]
                                     // NOTE: PyTorch's lerp(m, g, w) is m + w * (g - m) for w < 0.5.
