@@ -11,32 +11,41 @@ import sys, os, json, numpy as np, torch
 sys.path.insert(0, 'Scripts/reference')
 torch.set_num_threads(2)
 
-def features(model_path, root, split, out):
+def load_batch(root, names, size=256):
+    """Composites, masks and real images (N x 3|1 x size x size, in [0, 1]) of an iHarmony4-style set."""
+    from PIL import Image
+    def load(p, mode='RGB'):
+        im = Image.open(p).convert(mode)
+        if im.size != (size, size): im = im.resize((size, size), Image.BILINEAR)
+        return torch.from_numpy(np.asarray(im, dtype=np.float32) / 255.0)
+    cs, ms, rs = [], [], []
+    for n in names:
+        parts = os.path.splitext(os.path.basename(n))[0].split('_')
+        cs.append(load(os.path.join(root, 'composite_images', os.path.basename(n))).permute(2, 0, 1))
+        ms.append(load(os.path.join(root, 'masks', '_'.join(parts[:-1]) + '.png'), 'L')[None])
+        rs.append(load(os.path.join(root, 'real_images', '_'.join(parts[:-2]) + '.jpg')).permute(2, 0, 1))
+    return torch.stack(cs), torch.stack(ms), torch.stack(rs)
+
+
+def load_network(path):
+    """The twin with a model file's configuration and weights, in evaluation mode."""
     import gknet
     from safetensors import safe_open
     from safetensors.torch import load_file
-    from PIL import Image
-    meta = safe_open(model_path, 'pt').metadata()
-    cfg = gknet.GKNetConfig.from_json_dict(json.loads(meta['gknet.config']))
-    m = gknet.GKNet(cfg)
-    print(m.load_state_dict({k: v.float() for k, v in load_file(model_path).items()}, strict=False))
-    m.eval()
-    def load(p, mode='RGB'):
-        im = Image.open(p).convert(mode)
-        if im.size != (256, 256): im = im.resize((256, 256), Image.BILINEAR)
-        return torch.from_numpy(np.asarray(im, dtype=np.float32) / 255.0)
+    meta = safe_open(path, 'pt').metadata()
+    network = gknet.GKNet(gknet.GKNetConfig.from_json_dict(json.loads(meta['gknet.config'])))
+    print(network.load_state_dict({k: v.float() for k, v in load_file(path).items()}, strict=False))
+    return network.eval()
+
+
+def features(model_path, root, split, out):
+    m = load_network(model_path)
     names = [l.strip() for l in open(os.path.join(root, os.path.basename(root) + '_' + split + '.txt')) if l.strip()]
     feats, abc = [], []
     def pool(x, w): return (x * w).sum((2, 3)) / w.sum((2, 3)).clamp_min(1e-6)
     with torch.no_grad():
         for i in range(0, len(names), 16):
-            cs, ms, rs = [], [], []
-            for n in names[i:i + 16]:
-                parts = os.path.splitext(os.path.basename(n))[0].split('_')
-                cs.append(load(os.path.join(root, 'composite_images', os.path.basename(n))).permute(2, 0, 1))
-                ms.append(load(os.path.join(root, 'masks', '_'.join(parts[:-1]) + '.png'), 'L')[None])
-                rs.append(load(os.path.join(root, 'real_images', '_'.join(parts[:-2]) + '.jpg')).permute(2, 0, 1))
-            c, mk, r = torch.stack(cs), torch.stack(ms), torch.stack(rs)
+            c, mk, r = load_batch(root, names[i:i + 16])
             o1 = m(c, mk, {}).clamp(0, 1)
             o2 = m(o1, mk, {}).clamp(0, 1)
             d, t = (o1 - c) * 255, (r - c) * 255

@@ -1,0 +1,102 @@
+"""Issue 25 study: two networks and a gate. P is a network trained with the plain loss (moves
+every foreground by a typical amount), R one trained with the composite-relative loss (leaves
+near-identity composites alone, but is timid on hard ones). Per image this records the colour
+statistics of both changes and the inner products of the target change t = real - composite and
+the changes dP = P(c) - c and dR = R(c) - c inside the mask, from which the foreground MSE of any
+blend c + a dP + b dR follows:  |t - a dP - b dR|^2.
+Then it fits logistic gates (on the fit set, thresholds chosen on the tuning set as the product's
+calibration does) for: P alone gated by P's statistics (today's gate), P gated with R's statistics
+added, and the blend c + dR + g (dP - dR) (the gate moves between R and P).
+Usage: .venv-ref/bin/python Scripts/gate_study/two_networks.py P R DATASET_ROOT SPLIT OUT.npz
+Then: .venv-ref/bin/python Scripts/gate_study/two_networks.py --fit FIT.npz TUNE.npz
+"""
+import sys, os, json, numpy as np, torch
+sys.path.insert(0, 'Scripts/reference')
+torch.set_num_threads(2)
+
+
+def features(p_path, r_path, root, split, out):
+    sys.path.insert(0, os.path.dirname(__file__))
+    from second_pass import load_batch, load_network
+    p, r = load_network(p_path), load_network(r_path)
+    names = [l.strip() for l in open(os.path.join(root, os.path.basename(root) + '_' + split + '.txt')) if l.strip()]
+    feats, sums = [], []
+    def pool(x, w): return (x * w).sum((2, 3)) / w.sum((2, 3)).clamp_min(1e-6)
+    with torch.no_grad():
+        for i in range(0, len(names), 16):
+            c, mk, real = load_batch(root, names[i:i + 16])
+            dp = (p(c, mk, {}).clamp(0, 1) - c) * 255
+            dr = (r(c, mk, {}).clamp(0, 1) - c) * 255
+            t = (real - c) * 255
+            den = mk.sum((1, 2, 3)).clamp_min(100) * 3
+            def dot(x, y): return (x * y * mk).sum((1, 2, 3)) / den
+            sums.append(torch.stack([dot(t, t), dot(t, dp), dot(t, dr), dot(dp, dp), dot(dr, dr), dot(dp, dr),
+                                     den / (3 * c.shape[2] * c.shape[3])], 1).numpy())
+            f = [pool(dp, mk), pool(dp.abs(), mk), pool(c, mk), pool(c, 1 - mk), mk.mean((1, 2, 3))[:, None],
+                 pool(dr, mk), pool(dr.abs(), mk), pool(dp - dr, mk), pool((dp - dr).abs(), mk)]
+            feats.append(torch.cat(f, 1).numpy())
+            print(i, flush=True)
+    np.savez(out, f=np.concatenate(feats), sums=np.concatenate(sums), names=np.array(names))
+
+
+# layout: P change 6 (change, |change|) | colour 6 | mask 1 | R change 6 | P - R 6
+groups = {'P': range(0, 6), 'col': range(6, 12), 'm': range(12, 13), 'R': range(13, 19), 'PR': range(19, 25)}
+
+
+def residual(s, a, b):
+    """Foreground MSE of c + a dP + b dR per image (s: the sums of `features`, one row per image)."""
+    tt, tp, tr, pp, rr, pr = s[:, 0], s[:, 1], s[:, 2], s[:, 3], s[:, 4], s[:, 5]
+    return tt - 2 * a * tp - 2 * b * tr + a * a * pp + b * b * rr + 2 * a * b * pr
+
+
+def report(label, s, res):
+    tt, share = s[:, 0], s[:, 6]
+    low = tt < 300
+    # whole-image MSE = foreground MSE x mask share (the background is untouched)
+    db = 10 * torch.log10(tt * share + 1e-6) - 10 * torch.log10(res * share + 1e-6)
+    return (f"{label}: {(res.mean() / tt.mean()).item():.3f}x, {db.mean().item():+.2f} dB, "
+            f"{((res > tt + 1e-9).double().mean() * 100).item():4.1f} % worse, < 300 {(res[low].mean() / tt[low].mean()).item():.2f}x")
+
+
+def fit(fit_path, tune_path):
+    tr, te = np.load(fit_path), np.load(tune_path)
+    s_fit, s_tune = torch.tensor(tr['sums']).double(), torch.tensor(te['sums']).double()
+    print(f"tuning images: {len(s_tune)}, < 300: {(s_tune[:, 0] < 300).sum().item()}")
+    one, zero = torch.ones(len(s_tune)).double(), torch.zeros(len(s_tune)).double()
+    print(report('P alone', s_tune, residual(s_tune, one, zero)))
+    print(report('R alone', s_tune, residual(s_tune, zero, one)))
+    for alpha in (0.25, 0.5, 0.75):
+        print(report(f'{alpha} P + {1 - alpha} R', s_tune, residual(s_tune, alpha * one, (1 - alpha) * one)))
+
+    def run(names, blend, wd=1e-3, floor=100):
+        idx = [i for n in names for i in groups[n]]
+        x = torch.tensor(tr['f'][:, idx]).double(); mu, sd = x.mean(0), x.std(0) + 1e-6
+        x = (x - mu) / sd; xt = (torch.tensor(te['f'][:, idx]).double() - mu) / sd
+        w = torch.zeros(len(idx), dtype=torch.float64, requires_grad=True)
+        b = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
+        opt = torch.optim.Adam([w, b], lr=1e-2)
+        def weights(g): return (g, 1 - g) if blend else (g, torch.zeros_like(g))
+        for _ in range(1500):
+            g = torch.sigmoid(x @ w + b)
+            loss = (residual(s_fit, *weights(g)) / (s_fit[:, 0] + floor)).mean() + wd * (w * w).sum()
+            opt.zero_grad(); loss.backward(); opt.step()
+        with torch.no_grad():
+            g = torch.sigmoid(xt @ w + b)
+            rows = []
+            for tau in [k / 20 for k in range(0, 20)]:
+                gg = torch.where(g < tau, torch.zeros_like(g), g)
+                res = residual(s_tune, *weights(gg))
+                rows.append((tau, res, (res > s_tune[:, 0] + 1e-9).double().mean().item() * 100, (res.mean() / s_tune[:, 0].mean()).item()))
+            ok = [r for r in rows if r[2] <= 20]
+            best = min(ok, key=lambda r: r[3]) if ok else min(rows, key=lambda r: r[2])
+            kind = 'blend R..P' if blend else 'gate on P'
+            print(report(f"{kind:10s} {'+'.join(names):14s} wd {wd:<6} t {best[0]:.2f}", s_tune, best[1]))
+    for blend in (False, True):
+        for names in (['P', 'col', 'm'], ['P', 'col', 'm', 'R'], ['P', 'col', 'm', 'R', 'PR'], ['R', 'PR']):
+            for wd in (1e-3, 1e-2):
+                run(names, blend, wd)
+
+
+if __name__ == '__main__':
+    if sys.argv[1] == '--fit': fit(sys.argv[2], sys.argv[3])
+    else: features(*sys.argv[1:6])
