@@ -6,7 +6,8 @@ the changes dP = P(c) - c and dR = R(c) - c inside the mask, from which the fore
 blend c + a dP + b dR follows:  |t - a dP - b dR|^2.
 Then it fits logistic gates (on the fit set, thresholds chosen on the tuning set as the product's
 calibration does) for: P alone gated by P's statistics (today's gate), P gated with R's statistics
-added, and the blend c + dR + g (dP - dR) (the gate moves between R and P).
+added, the blend c + dR + g (dP - dR) (the gate moves between R and P), and the mean of the two
+changes gated, c + g (dP + dR) / 2 (an ensemble of two networks).
 Usage: .venv-ref/bin/python Scripts/gate_study/two_networks.py P R DATASET_ROOT SPLIT OUT.npz
 Then: .venv-ref/bin/python Scripts/gate_study/two_networks.py --fit FIT.npz TUNE.npz
 """
@@ -75,7 +76,9 @@ def fit(fit_path, tune_path):
         w = torch.zeros(len(idx), dtype=torch.float64, requires_grad=True)
         b = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
         opt = torch.optim.Adam([w, b], lr=1e-2)
-        def weights(g): return (g, 1 - g) if blend else (g, torch.zeros_like(g))
+        def weights(g):
+            if blend == 'mean': return (g / 2, g / 2)
+            return (g, 1 - g) if blend else (g, torch.zeros_like(g))
         for _ in range(1500):
             g = torch.sigmoid(x @ w + b)
             loss = (residual(s_fit, *weights(g)) / (s_fit[:, 0] + floor)).mean() + wd * (w * w).sum()
@@ -89,9 +92,9 @@ def fit(fit_path, tune_path):
                 rows.append((tau, res, (res > s_tune[:, 0] + 1e-9).double().mean().item() * 100, (res.mean() / s_tune[:, 0].mean()).item()))
             ok = [r for r in rows if r[2] <= 20]
             best = min(ok, key=lambda r: r[3]) if ok else min(rows, key=lambda r: r[2])
-            kind = 'blend R..P' if blend else 'gate on P'
+            kind = {'mean': 'gate mean', True: 'blend R..P', False: 'gate on P'}[blend]
             print(report(f"{kind:10s} {'+'.join(names):14s} wd {wd:<6} t {best[0]:.2f}", s_tune, best[1]))
-    for blend in (False, True):
+    for blend in (False, True, 'mean'):
         for names in (['P', 'col', 'm'], ['P', 'col', 'm', 'R'], ['P', 'col', 'm', 'R', 'PR'], ['R', 'PR']):
             for wd in (1e-3, 1e-2):
                 run(names, blend, wd)
