@@ -27,6 +27,17 @@ def load_batch(root, names, size=256):
     return torch.stack(cs), torch.stack(ms), torch.stack(rs)
 
 
+def split_names(root, split):
+    """The composite names of a split of an iHarmony4-style set (ROOT/NAME_SPLIT.txt)."""
+    with open(os.path.join(root, os.path.basename(root) + '_' + split + '.txt')) as listing:
+        return [line.strip() for line in listing if line.strip()]
+
+
+def masked_mean(x, w):
+    """Per image and channel, the mean of x weighted by w (N x C)."""
+    return (x * w).sum((2, 3)) / w.sum((2, 3)).clamp_min(1e-6)
+
+
 def load_network(path):
     """The twin with a model file's configuration and weights, in evaluation mode."""
     import gknet
@@ -40,9 +51,9 @@ def load_network(path):
 
 def features(model_path, root, split, out):
     m = load_network(model_path)
-    names = [l.strip() for l in open(os.path.join(root, os.path.basename(root) + '_' + split + '.txt')) if l.strip()]
+    names = split_names(root, split)
     feats, abc = [], []
-    def pool(x, w): return (x * w).sum((2, 3)) / w.sum((2, 3)).clamp_min(1e-6)
+    pool = masked_mean
     with torch.no_grad():
         for i in range(0, len(names), 16):
             c, mk, r = load_batch(root, names[i:i + 16])

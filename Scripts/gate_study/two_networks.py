@@ -11,18 +11,17 @@ changes gated, c + g (dP + dR) / 2 (an ensemble of two networks).
 Usage: .venv-ref/bin/python Scripts/gate_study/two_networks.py P R DATASET_ROOT SPLIT OUT.npz
 Then: .venv-ref/bin/python Scripts/gate_study/two_networks.py --fit FIT.npz TUNE.npz
 """
-import sys, os, json, numpy as np, torch
+import sys, numpy as np, torch
 sys.path.insert(0, 'Scripts/reference')
 torch.set_num_threads(2)
+from second_pass import load_batch, load_network, masked_mean, split_names  # beside this script
 
 
 def features(p_path, r_path, root, split, out):
-    sys.path.insert(0, os.path.dirname(__file__))
-    from second_pass import load_batch, load_network
     p, r = load_network(p_path), load_network(r_path)
-    names = [l.strip() for l in open(os.path.join(root, os.path.basename(root) + '_' + split + '.txt')) if l.strip()]
+    names = split_names(root, split)
     feats, sums = [], []
-    def pool(x, w): return (x * w).sum((2, 3)) / w.sum((2, 3)).clamp_min(1e-6)
+    pool = masked_mean
     with torch.no_grad():
         for i in range(0, len(names), 16):
             c, mk, real = load_batch(root, names[i:i + 16])
