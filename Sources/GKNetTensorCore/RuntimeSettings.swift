@@ -15,6 +15,7 @@ public struct RuntimeSettings: Sendable, Equatable {
         case mallocTuning = "GKNET_MALLOC_TUNING"
         case winogradMinimumTiles = "GKNET_WINOGRAD_MIN_TILES"
         case winogradWeightCache = "GKNET_WINOGRAD_WEIGHT_CACHE"
+        case convolutionTuning = "GKNET_CONV_TUNING"
         case profile = "GKNET_PROFILE"
         case model = "GKNET_MODEL"
         case apiKey = "GKNET_API_KEY"
@@ -40,6 +41,10 @@ public struct RuntimeSettings: Sendable, Equatable {
     public var winogradMinimumTiles: Int?
     /// `GKNET_WINOGRAD_WEIGHT_CACHE`: `0` transforms Winograd weights on every call.
     public var winogradWeightCache = true
+    /// `GKNET_CONV_TUNING`: `0` keeps the fixed rule (`WinogradPolicy`) for training convolutions
+    /// too instead of measuring each geometry's faster backend (`ConvolutionTuning`). Measuring is
+    /// also off while `GKNET_WINOGRAD_MIN_TILES` is set (that setting then decides).
+    public var convolutionTuning = true
     /// `GKNET_PROFILE`: set and not `0` times every op (`OpProfiler`).
     public var profile = false
     /// `GKNET_PROFILE=cpu`: the op profiler reads the process's CPU time (all its threads) instead
@@ -62,6 +67,7 @@ public struct RuntimeSettings: Sendable, Equatable {
         mallocTuning = value(.mallocTuning) != "0"
         winogradMinimumTiles = value(.winogradMinimumTiles).flatMap { Int($0) }
         winogradWeightCache = value(.winogradWeightCache) != "0"
+        convolutionTuning = value(.convolutionTuning) != "0"
         profile = value(.profile).map { $0 != "0" } ?? false
         profileCPUTime = value(.profile) == "cpu"
         model = value(.model).flatMap { $0.isEmpty ? nil : $0 }
@@ -75,11 +81,13 @@ public struct RuntimeSettings: Sendable, Equatable {
     public var threadCount: Int { max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount) }
 
     /// Applies the settings that change the process: the thread count of our loops, OpenBLAS and
-    /// oneDNN, and the allocator tuning. Executables call it once at start-up, before any kernel
-    /// runs; a program that never does runs our loops at `threadCount` with the libraries and the
-    /// allocator at their own defaults.
+    /// oneDNN, the allocator tuning, and measured backends for training convolutions. Executables
+    /// call it once at start-up, before any kernel runs; a program that never does runs our loops at
+    /// `threadCount` with the libraries and the allocator at their own defaults, and its training
+    /// convolutions on the fixed rule.
     public func apply() {
         Threading.start(threads: threadCount)
         if mallocTuning { AllocatorTuning.apply() }
+        ConvolutionTuning.shared.isEnabled = convolutionTuning && winogradMinimumTiles == nil
     }
 }

@@ -1,9 +1,10 @@
 // The files of a training run: the resolved configuration (config.json), a JSONL log (log.jsonl),
 // the latest training checkpoint (last.safetensors: model, optimizer, schedule position, data
-// position), the best model by validation fMSE (best.safetensors) and a plot of the curves
-// (plot.png). Every file is written atomically (temporary file, then rename), so a kill at any
-// moment leaves the previous version intact. One trainer owns a directory at a time; in a
-// data-parallel run only rank 0 touches it.
+// position), the best model by validation fMSE (best.safetensors), a plot of the curves
+// (plot.png), and the measured backend of each training convolution (convolution-plan.json, so
+// that a resumed run makes the same choices). Every file is written atomically (temporary file,
+// then rename), so a kill at any moment leaves the previous version intact. One trainer owns a
+// directory at a time; in a data-parallel run only rank 0 touches it.
 import Foundation
 import GKNetImageCodec
 import GKNetModel
@@ -19,6 +20,7 @@ public struct RunDirectory: Sendable {
     public static let lastCheckpoint = "last.safetensors"
     public static let bestCheckpoint = "best.safetensors"
     public static let plotFile = "plot.png"
+    public static let convolutionPlanFile = "convolution-plan.json"
 
     public init(_ url: URL) { self.url = url }
 
@@ -27,6 +29,7 @@ public struct RunDirectory: Sendable {
     public var lastCheckpointURL: URL { url.appendingPathComponent(Self.lastCheckpoint) }
     public var bestCheckpointURL: URL { url.appendingPathComponent(Self.bestCheckpoint) }
     public var plotURL: URL { url.appendingPathComponent(Self.plotFile) }
+    public var convolutionPlanURL: URL { url.appendingPathComponent(Self.convolutionPlanFile) }
 
     /// The run's configuration: the requested one for a new run (an error when the directory already
     /// holds a run), the saved one to resume (an error when `requested` differs from it); validated.
@@ -96,6 +99,25 @@ public struct RunDirectory: Sendable {
         try Checkpoint.save(model, to: bestCheckpointURL, configuration: model.configuration, step: step)
     }
 
+    /// The run's measured convolution backends (`ConvolutionTuning.Plan`), nil when it has none.
+    func readConvolutionPlan() throws -> ConvolutionTuning.Plan? {
+        guard FileManager.default.fileExists(atPath: convolutionPlanURL.path) else { return nil }
+        do {
+            return try JSONDecoder().decode(ConvolutionTuning.Plan.self, from: Data(contentsOf: convolutionPlanURL))
+        } catch {
+            throw TrainingError(
+                "\(convolutionPlanURL.path): unreadable convolution plan (\(error)); delete it to measure the "
+                    + "backends again (the resumed run may then round differently from the interrupted one)")
+        }
+    }
+
+    /// Writes convolution-plan.json.
+    func writeConvolutionPlan(_ plan: ConvolutionTuning.Plan) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(try encoder.encode(plan), to: convolutionPlanURL)
+    }
+
     /// Redraws plot.png; a plot that cannot be written does not stop the run.
     func savePlot(_ history: TrainingHistory) {
         try? ImageFile.write(TrainingPlot.render(history), to: plotURL)
@@ -104,7 +126,10 @@ public struct RunDirectory: Sendable {
     /// Deletes the temporary files (`.<name>.<pid>.tmp`) of `AtomicFile` writes that a killed run
     /// left behind.
     func removeStaleTemporaryFiles() {
-        let names = [Self.configurationFile, Self.logFile, Self.lastCheckpoint, Self.bestCheckpoint, Self.plotFile]
+        let names = [
+            Self.configurationFile, Self.logFile, Self.lastCheckpoint, Self.bestCheckpoint, Self.plotFile,
+            Self.convolutionPlanFile,
+        ]
         for file in (try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []
         where file.hasSuffix(".tmp") && names.contains(where: { file.hasPrefix(".\($0).") }) {
             try? FileManager.default.removeItem(at: url.appendingPathComponent(file))

@@ -140,6 +140,7 @@ public final class Trainer {
     /// log (and writes the configuration of a new run). Only rank 0 touches the directory.
     private func restoreOrStart(resume: Bool) throws {
         let last = synchronization.isRoot ? try files.prepare(resume: resume) : nil
+        try planConvolutions()
         try synchronization.withSharedCheckpoint(last) { checkpoint in
             if let checkpoint {
                 try restoreLast(from: checkpoint, checkingData: synchronization.isRoot)
@@ -148,6 +149,24 @@ public final class Trainer {
                 try files.startLog(newConfiguration: resume ? nil : configuration)
             }
         }
+    }
+
+    /// The measured backends of the training convolutions (`ConvolutionTuning`): a run takes the
+    /// choices its run directory holds (a resumed run its own; a new run those of a
+    /// convolution-plan.json put there to repeat another run's choices), and every new choice is
+    /// recorded there at once, so that the run continues bit for bit however often it is
+    /// interrupted. A data-parallel run does not measure (each rank would choose for itself and only
+    /// rank 0 keeps files): its ranks use the fixed rule.
+    private func planConvolutions() throws {
+        let tuning = ConvolutionTuning.current
+        guard synchronization.processCount == 1 else {
+            tuning.isEnabled = false
+            return
+        }
+        if let plan = try files.readConvolutionPlan() { tuning.adopt(plan) }
+        let recorded = ConvolutionPlanRecorder(files: files, plan: tuning.plan)
+        if !recorded.plan.entries.isEmpty { try files.writeConvolutionPlan(recorded.plan) }
+        tuning.observeNewChoices { recorded.add($0) }
     }
 
     /// Trains until `totalSteps` or until `shouldStop()` turns true (checked after every step;
@@ -336,4 +355,27 @@ func formatDuration(_ seconds: Double) -> String {
     if total >= 3600 { return "\(total / 3600)h\(String(format: "%02d", total % 3600 / 60))m" }
     if total >= 60 { return "\(total / 60)m\(String(format: "%02d", total % 60))s" }
     return "\(total)s"
+}
+
+/// Keeps a run directory's convolution-plan.json up to date as `ConvolutionTuning` makes choices.
+final class ConvolutionPlanRecorder: @unchecked Sendable {
+    private let files: RunDirectory
+    private let lock = NSLock()
+    private(set) var plan: ConvolutionTuning.Plan
+
+    init(files: RunDirectory, plan: ConvolutionTuning.Plan) { (self.files, self.plan) = (files, plan) }
+
+    /// Records `entry` and rewrites the file. A file that cannot be written does not stop the run:
+    /// it warns, and only a resume could then differ.
+    func add(_ entry: ConvolutionTuning.Entry) {
+        lock.withLock {
+            plan.entries.append(entry)
+            do {
+                try files.writeConvolutionPlan(plan)
+            } catch {
+                FileHandle.standardError.write(
+                    Data("warning: \(files.convolutionPlanURL.path) not written: \(error)\n".utf8))
+            }
+        }
+    }
 }

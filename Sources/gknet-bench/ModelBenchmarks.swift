@@ -45,6 +45,7 @@ enum ModelBenchmarks {
         if let single = options.single {
             let result = try runCase(single, options: options)
             print(result.tsvLine)
+            reportConvolutionPlan()
             return
         }
         if !options.tsv {
@@ -72,6 +73,19 @@ enum ModelBenchmarks {
             }
             fflush(nil)
         }
+    }
+
+    /// The backends `ConvolutionTuning` chose for the case's training convolutions (stderr).
+    static func reportConvolutionPlan() {
+        let entries = ConvolutionTuning.shared.plan.entries
+        guard !entries.isEmpty else { return }
+        let onOneDNN = entries.filter { $0.choice == .oneDNN }.count
+        var lines = ["convolution tuning: \(entries.count) geometries, \(onOneDNN) on oneDNN"]
+        for entry in entries {
+            let times = [entry.winogradSeconds, entry.oneDNNSeconds].map { $0.map { format($0 * 1000, 3) } ?? "-" }
+            lines.append("  \(entry.key): \(entry.choice.rawValue) (Winograd \(times[0]) ms, oneDNN \(times[1]) ms)")
+        }
+        FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
     }
 
     // MARK: - One case

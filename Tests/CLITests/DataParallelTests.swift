@@ -128,6 +128,9 @@ extension TrainingJobs {
             environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
             // Containers often forbid the cross-process memory copy (CMA) of the shared-memory transport.
             environment["OMPI_MCA_btl_vader_single_copy_mechanism"] = "none"
+            // A one-process run would measure its convolution backends (ConvolutionTuning), ranks of a
+            // data-parallel run do not: compare them on the same fixed rule.
+            environment["GKNET_CONV_TUNING"] = "0"
             return environment
         }
 

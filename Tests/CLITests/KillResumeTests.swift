@@ -143,6 +143,17 @@ extension TrainingJobs {
             let reference = try train(straight, config: config, data: data, resume: false)
             try await reference.exits()
             #expect(reference.terminationStatus == 0)
+            // The killed run repeats the reference's measured convolution backends: two processes that
+            // measure on their own may choose differently, and the backends round differently.
+            let planFile = "convolution-plan.json"
+            let plan = try? Data(contentsOf: straight.appendingPathComponent(planFile))
+            if ConvolutionBackend.isOneDNNAvailable {
+                #expect(plan != nil, "the reference run recorded no \(planFile)")
+            }
+            if let plan {
+                try FileManager.default.createDirectory(at: killed, withIntermediateDirectories: true)
+                try plan.write(to: killed.appendingPathComponent(planFile))
+            }
 
             // Kill as soon as the log shows a step after the first checkpoint that is not itself a
             // checkpoint (with validation: after a validation that followed the last checkpoint).
@@ -180,6 +191,8 @@ extension TrainingJobs {
             try await resumed.exits()
             #expect(resumed.terminationStatus == 0)
 
+            // Both took the reference's choices and measured nothing new.
+            #expect(plan == (try? Data(contentsOf: killed.appendingPathComponent(planFile))))
             let expected = try trainingLogWithoutTimings(straight)
             let actual = try trainingLogWithoutTimings(killed)
             #expect(expected.count >= 12 && expected == actual, "logs differ:\n\(expected)\n\(actual)")

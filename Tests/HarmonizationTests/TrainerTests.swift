@@ -115,6 +115,75 @@ private func smallRun(
         }
     }
 
+    /// Measured convolution backends (`ConvolutionTuning`): a run records its choices in
+    /// convolution-plan.json, and a resumed run takes them from there (not from new measurements), so
+    /// that it ends bit for bit where an uninterrupted run with the same choices ends. Every choice is
+    /// set against the fixed rule, so a resume that ignored the file would run the other backend and
+    /// round differently (checked below with a run on the fixed rule).
+    @Test(.enabled(if: ConvolutionBackend.isOneDNNAvailable, "oneDNN is missing"))
+    func resumedRunTakesTheRecordedConvolutionPlan() throws {
+        let configuration = try smallRun()
+        let folders = ["measured", "straight", "interrupted", "fixed"].map { temporaryDirectory($0) }
+        defer { for folder in folders { try? FileManager.default.removeItem(at: folder) } }
+        func train(_ folder: URL, _ tuning: ConvolutionTuning, resume: Bool = false, stopAfter: Int? = nil) throws
+            -> TrainingResult
+        {
+            try ConvolutionTuning.$current.withValue(tuning) {
+                let trainer = try Trainer(
+                    configuration: resume ? nil : configuration, dataset: samples, runDirectory: folder, resume: resume)
+                var steps = 0
+                return try trainer.run(shouldStop: {
+                    steps += 1
+                    return stopAfter.map { steps >= $0 } ?? false
+                })
+            }
+        }
+        func losses(_ folder: URL) throws -> [UInt32?] {
+            try TrainingHistory.read(from: folder.appendingPathComponent(RunDirectory.logFile)).entries.map {
+                $0.loss?.bitPattern
+            }
+        }
+        func plan(_ folder: URL) throws -> ConvolutionTuning.Plan? { try RunDirectory(folder).readConvolutionPlan() }
+
+        // A measuring run records every choice it made, with its times.
+        let measuring = ConvolutionTuning(measuring: true)
+        _ = try train(folders[0], measuring, stopAfter: 1)
+        let measured = try #require(try plan(folders[0]))
+        #expect(!measured.entries.isEmpty && measured == measuring.plan)
+        #expect(measured.entries.allSatisfy { $0.winogradSeconds != nil && $0.oneDNNSeconds != nil })
+
+        // Every choice the opposite of the fixed rule's (`WinogradPolicy`; it differs between processors).
+        let forced = ConvolutionTuning.Plan(
+            entries: measured.entries.map { entry in
+                let g = entry.key.geometry
+                let tiles = g.batch * ((g.outputHeight + 3) / 4) * ((g.outputWidth + 3) / 4)
+                return .init(key: entry.key, choice: tiles < WinogradPolicy.minimumTiles ? .winograd : .oneDNN)
+            })
+        func adopting(_ plan: ConvolutionTuning.Plan) -> ConvolutionTuning {
+            let tuning = ConvolutionTuning(measuring: false)
+            tuning.adopt(plan)
+            return tuning
+        }
+        _ = try train(folders[1], adopting(forced))
+        let partial = try train(folders[2], adopting(forced), stopAfter: 3)
+        #expect(partial.interrupted && partial.lastStep == 3)
+        #expect(try plan(folders[2]) == forced)
+        let resumedTuning = ConvolutionTuning(measuring: false)
+        let finished = try train(folders[2], resumedTuning, resume: true)
+        #expect(!finished.interrupted && finished.lastStep == 6)
+        #expect(resumedTuning.plan == forced)
+        #expect(try losses(folders[2]) == (try losses(folders[1])), "the resumed run's losses differ")
+        let straight = try SafeTensorsFile(contentsOf: folders[1].appendingPathComponent(RunDirectory.lastCheckpoint))
+        let resumed = try SafeTensorsFile(contentsOf: folders[2].appendingPathComponent(RunDirectory.lastCheckpoint))
+        let differing = straight.tensors.keys.sorted().filter {
+            resumed.tensors[$0]?.values != straight.tensors[$0]?.values
+        }
+        #expect(differing.isEmpty, "\(differing.count) tensors differ: \(differing.prefix(3).joined(separator: ", "))")
+        // The plan matters: the fixed rule's run rounds differently.
+        _ = try train(folders[3], ConvolutionTuning(measuring: false))
+        #expect(try losses(folders[3]) != (try losses(folders[1])), "the forced plan changed nothing")
+    }
+
     /// The average follows average += (1 - d_n)(value - average) with d_n = min(decay, (1 + n) / (10 + n)),
     /// integer buffers take their value, `withAverage` puts the model's own values back bit for bit, and
     /// the checkpoint state restores the same average.

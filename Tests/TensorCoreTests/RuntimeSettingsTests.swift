@@ -9,7 +9,7 @@ import Testing
         #expect(settings.threads == nil && settings.threadCount >= 1)
         #expect(settings.threadPool == .dispatch)
         #expect(settings.mallocTuning && settings.winogradWeightCache && !settings.profile)
-        #expect(settings.winogradMinimumTiles == nil)
+        #expect(settings.winogradMinimumTiles == nil && settings.convolutionTuning)
         #expect(settings.model == nil)
     }
 
@@ -17,14 +17,14 @@ import Testing
         let settings = RuntimeSettings(environment: [
             "GKNET_THREADS": "3", "GKNET_THREAD_POOL": "openmp", "GKNET_MALLOC_TUNING": "0",
             "GKNET_WINOGRAD_MIN_TILES": "0", "GKNET_WINOGRAD_WEIGHT_CACHE": "0", "GKNET_PROFILE": "1",
-            "GKNET_MODEL": "run/best.safetensors", "GKNET_API_KEY": "k",
+            "GKNET_MODEL": "run/best.safetensors", "GKNET_API_KEY": "k", "GKNET_CONV_TUNING": "0",
         ])
         #expect(settings.threads == 3 && settings.threadCount == 3)
         #expect(settings.threadPool == .openMP)
         #expect(!settings.mallocTuning && !settings.winogradWeightCache && settings.profile)
-        #expect(settings.winogradMinimumTiles == 0)
+        #expect(settings.winogradMinimumTiles == 0 && !settings.convolutionTuning)
         #expect(settings.model == "run/best.safetensors" && settings.apiKey == "k")
-        #expect(Set(RuntimeSettings.Variable.allCases.map(\.rawValue)).count == 8)
+        #expect(Set(RuntimeSettings.Variable.allCases.map(\.rawValue)).count == 9)
     }
 
     @Test func valuesThatDoNotParseKeepTheDefaults() {

@@ -22,11 +22,20 @@ public func conv2d(
         conv2d: x, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
     let training = GradientMode.isEnabled && (x.requiresGrad || weight.requiresGrad || (bias?.requiresGrad ?? false))
     var backend = ConvolutionBackend.preferred
-    if backend == .winograd && winogradSupports(geometry)
-        && geometry.batch * ((geometry.outputHeight + 3) / 4) * ((geometry.outputWidth + 3) / 4)
+    if backend == .winograd && winogradSupports(geometry) {
+        // Training: the backend measured fastest for this geometry (`ConvolutionTuning`), where
+        // measuring is on; otherwise, and for inference, the fixed rule.
+        if training,
+            let tuned = ConvolutionTuning.current.backend(
+                for: geometry, inputGradient: x.requiresGrad, weightGradient: weight.requiresGrad,
+                bias: bias?.requiresGrad ?? false)
+        {
+            backend = tuned
+        } else if geometry.batch * ((geometry.outputHeight + 3) / 4) * ((geometry.outputWidth + 3) / 4)
             < WinogradPolicy.minimumTiles
-    {
-        backend = .oneDNN(blockedLayout: true)
+        {
+            backend = .oneDNN(blockedLayout: true)
+        }
     }
     let (input, filter) = (x.data, weight.data)
     let needs = (x.requiresGrad, weight.requiresGrad, bias?.requiresGrad ?? false)
