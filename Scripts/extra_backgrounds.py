@@ -33,12 +33,10 @@ import sys
 
 import cv2
 import numpy as np
-from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from extra_cutouts import link_or_copy, read_manifest  # noqa: E402
-from prepare_photos import (MAX_FRACTION, MIN_FRACTION, contact_sheet, paste_stamp, seed_of,  # noqa: E402
-                            write_png_atomic, write_text_atomic)
+from extra_cutouts import link_photo_folder, paste_and_keep, read_manifest, write_contact_sheets  # noqa: E402
+from prepare_photos import seed_of, write_text_atomic  # noqa: E402
 
 PACKAGES = {
     "lomiri-wallpapers-16.04": "20.04.0-2",
@@ -137,38 +135,21 @@ def main():
             picks = rng.choice(len(cutouts), size=args.per_background, replace=False)
             for index, pick in enumerate(picks):
                 stem, source_path = cutouts[int(pick)]
-                stamp = np.asarray(Image.open(os.path.join(stamps_root, source_path)).convert("RGBA"))
-                composite, mask = paste_stamp(stamp, background, rng)
-                fraction = float(mask.mean())
-                status = "accepted" if MIN_FRACTION <= fraction <= MAX_FRACTION else "rejected"
                 file = f"{base}-{index}"
+                status, fraction = paste_and_keep(
+                    os.path.join(stamps_root, source_path), background, rng, os.path.join(out, "%s", file + ".png"))
                 if status == "accepted":
-                    write_png_atomic(os.path.join(photos_dir, file + ".png"), composite[:, :, ::-1])
-                    write_png_atomic(os.path.join(masks_dir, file + ".png"), mask * 255)
                     accepted.append(file)
                 lines.append(f"{file}.png\t{status}\t{fraction:.4f}\t{package}\t{relative}\t{source_path}")
     write_text_atomic(os.path.join(out, "manifest.tsv"), "\n".join(lines) + "\n")
 
-    sheets = os.path.join(out, "contact_sheets")
-    shutil.rmtree(sheets, ignore_errors=True)
-    os.makedirs(sheets)
-    for k in range(0, len(accepted), 36):
-        part = accepted[k:k + 36]
-        contact_sheet([(s, os.path.join(photos_dir, s + ".png"), os.path.join(masks_dir, s + ".png")) for s in part],
-                      os.path.join(sheets, f"backgrounds_{k // 36:02d}.png"),
-                      f"wallpaper pastes {k}-{k + len(part) - 1} (true alpha)")
-
-    halfplus = os.path.join(out, "train-halfplus-bg")
-    shutil.rmtree(halfplus, ignore_errors=True)
+    write_contact_sheets(accepted, photos_dir, masks_dir, os.path.join(out, "contact_sheets"), "backgrounds",
+                         "wallpaper pastes")
     half_b = {line.strip() for line in open(os.path.join(data, "splits", "extra-b.txt"), encoding="utf-8")}
     plus = os.path.join(data, "extra", "train-plus")
     kept = sorted(f[:-4] for f in os.listdir(os.path.join(plus, "photos")) if f[:-4] not in half_b)
-    for stem in kept:
-        for kind in ("photos", "masks"):
-            link_or_copy(os.path.join(plus, kind, stem + ".png"), os.path.join(halfplus, kind, stem + ".png"))
-    for stem in accepted:
-        for kind, folder in (("photos", photos_dir), ("masks", masks_dir)):
-            link_or_copy(os.path.join(folder, stem + ".png"), os.path.join(halfplus, kind, stem + ".png"))
+    halfplus = os.path.join(out, "train-halfplus-bg")
+    link_photo_folder(halfplus, [(plus, stem) for stem in kept] + [(out, stem) for stem in accepted])
     print(f"[extra_backgrounds] pasted {len(accepted)} of {len(lines) - 1}; {halfplus}: {len(kept) + len(accepted)} "
           f"photos ({len(kept)} of HGComprisTrainHalfPlus + {len(accepted)} new)", flush=True)
 

@@ -49,6 +49,37 @@ def link_or_copy(source, target):
         shutil.copyfile(source, target)
 
 
+def paste_and_keep(stamp_path, background, rng, output_pattern):
+    """Pastes the cut-out at STAMP_PATH onto BACKGROUND (RGB) with `paste_stamp`; the photo and mask
+    are written (OUTPUT_PATTERN % "photos", % "masks") when the mask covers 3-70 %.
+    Returns ("accepted" or "rejected", mask fraction)."""
+    composite, mask = paste_stamp(np.asarray(Image.open(stamp_path).convert("RGBA")), background, rng)
+    fraction = float(mask.mean())
+    if not MIN_FRACTION <= fraction <= MAX_FRACTION:
+        return "rejected", fraction
+    write_png_atomic(output_pattern % "photos", composite[:, :, ::-1])
+    write_png_atomic(output_pattern % "masks", mask * 255)
+    return "accepted", fraction
+
+
+def write_contact_sheets(stems, photos_dir, masks_dir, sheets, prefix, title):
+    """Contact sheets of 36 photo/mask pairs each, PREFIX_NN.png in SHEETS (remade from scratch)."""
+    shutil.rmtree(sheets, ignore_errors=True)
+    os.makedirs(sheets)
+    for k in range(0, len(stems), 36):
+        part = stems[k:k + 36]
+        contact_sheet([(s, os.path.join(photos_dir, s + ".png"), os.path.join(masks_dir, s + ".png")) for s in part],
+                      os.path.join(sheets, f"{prefix}_{k // 36:02d}.png"), f"{title} {k}-{k + len(part) - 1} (true alpha)")
+
+
+def link_photo_folder(target, sources):
+    """TARGET/{photos,masks} (remade) with hard links to FOLDER/{photos,masks}/STEM.png for each (FOLDER, STEM)."""
+    shutil.rmtree(target, ignore_errors=True)
+    for folder, stem in sources:
+        for kind in ("photos", "masks"):
+            link_or_copy(os.path.join(folder, kind, stem + ".png"), os.path.join(target, kind, stem + ".png"))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default="data", help="the folder `make data` wrote (default data)")
@@ -87,33 +118,16 @@ def main():
         bgr = cv2.imread(os.path.join(data, "photos", background + ".png"))
         if bgr is None:
             sys.exit(f"extra_cutouts: cannot read {background}.png in {data}/photos")
-        composite, mask = paste_stamp(np.asarray(Image.open(source).convert("RGBA")), bgr[:, :, ::-1], rng)
-        fraction = float(mask.mean())
-        status = "accepted" if MIN_FRACTION <= fraction <= MAX_FRACTION else "rejected"
+        status, fraction = paste_and_keep(source, bgr[:, :, ::-1], rng, os.path.join(out, "%s", stem + ".png"))
         if status == "accepted":
-            write_png_atomic(os.path.join(photos_dir, stem + ".png"), composite[:, :, ::-1])
-            write_png_atomic(os.path.join(masks_dir, stem + ".png"), mask * 255)
             accepted.append(stem)
         lines.append(f"{row['file']}\t{status}\t{background}\t{fraction:.4f}\t{row['source_path']}")
     write_text_atomic(os.path.join(out, "manifest.tsv"), "\n".join(lines) + "\n")
 
-    sheets = os.path.join(out, "contact_sheets")
-    shutil.rmtree(sheets, ignore_errors=True)
-    os.makedirs(sheets)
-    for k in range(0, len(accepted), 36):
-        part = accepted[k:k + 36]
-        contact_sheet([(s, os.path.join(photos_dir, s + ".png"), os.path.join(masks_dir, s + ".png")) for s in part],
-                      os.path.join(sheets, f"extra_{k // 36:02d}.png"),
-                      f"extra Tux Paint pastes {k}-{k + len(part) - 1} (true alpha)")
-
+    write_contact_sheets(accepted, photos_dir, masks_dir, os.path.join(out, "contact_sheets"), "extra",
+                         "extra Tux Paint pastes")
     plus = os.path.join(out, "train-plus")
-    shutil.rmtree(plus, ignore_errors=True)
-    for stem in sorted(train_set):
-        for kind in ("photos", "masks"):
-            link_or_copy(os.path.join(data, kind, stem + ".png"), os.path.join(plus, kind, stem + ".png"))
-    for stem in accepted:
-        for kind, folder in (("photos", photos_dir), ("masks", masks_dir)):
-            link_or_copy(os.path.join(folder, stem + ".png"), os.path.join(plus, kind, stem + ".png"))
+    link_photo_folder(plus, [(data, stem) for stem in sorted(train_set)] + [(out, stem) for stem in accepted])
     print(f"[extra_cutouts] pasted {len(accepted)} of {len(candidates)} (the rest outside "
           f"{MIN_FRACTION:.0%}-{MAX_FRACTION:.0%} mask cover); {plus}: {len(train_set) + len(accepted)} photos "
           f"({len(train_set)} training + {len(accepted)} new)", flush=True)
