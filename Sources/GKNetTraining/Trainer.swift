@@ -57,6 +57,10 @@ public final class Trainer {
     let allowsOtherData: Bool
     /// Set when a resume continued on other data on purpose: what differs (reported when the run starts).
     var otherDataNote: String?
+    /// Keeps convolution-plan.json (one-process runs; nil in a data-parallel run).
+    var convolutionPlanRecorder: ConvolutionPlanRecorder?
+    /// How many measured convolution choices the progress lines have reported.
+    private var reportedConvolutionChoices = 0
 
     static let loaderKey = "gknet.loader"
     static let trainerKey = "gknet.trainer"
@@ -167,6 +171,20 @@ public final class Trainer {
         let recorded = ConvolutionPlanRecorder(files: files, plan: tuning.plan)
         if !recorded.plan.entries.isEmpty { try files.writeConvolutionPlan(recorded.plan) }
         tuning.observeNewChoices { recorded.add($0) }
+        convolutionPlanRecorder = recorded
+        reportedConvolutionChoices = recorded.count
+    }
+
+    /// A line when the last step measured new convolution backends (the first step at each crop size).
+    private func convolutionPlanLine() -> String? {
+        guard let recorder = convolutionPlanRecorder, recorder.count > reportedConvolutionChoices else { return nil }
+        let entries = recorder.plan.entries
+        let measured = entries.count - reportedConvolutionChoices
+        reportedConvolutionChoices = entries.count
+        let onOneDNN = entries.suffix(measured).filter { $0.choice == .oneDNN }.count
+        return "convolution backends measured for \(measured) training geometries: \(onOneDNN) on oneDNN, "
+            + "\(measured - onOneDNN) on Winograd (\(RunDirectory.convolutionPlanFile); GKNET_CONV_TUNING=0 keeps the "
+            + "fixed rule)"
     }
 
     /// Trains until `totalSteps` or until `shouldStop()` turns true (checked after every step;
@@ -185,6 +203,7 @@ public final class Trainer {
             let stepStart = Date()
             let loss = try trainStep()
             try record(loss: loss, seconds: Date().timeIntervalSince(stepStart), log: log)
+            if let line = convolutionPlanLine() { say(line) }
             if step % configuration.logInterval == 0 || step == totalSteps {
                 say(progressLine(loss: loss, elapsed: Date().timeIntervalSince(start), stepsDone: step - firstStep))
             }
@@ -361,17 +380,22 @@ func formatDuration(_ seconds: Double) -> String {
 final class ConvolutionPlanRecorder: @unchecked Sendable {
     private let files: RunDirectory
     private let lock = NSLock()
-    private(set) var plan: ConvolutionTuning.Plan
+    private var entries: [ConvolutionTuning.Entry]
 
-    init(files: RunDirectory, plan: ConvolutionTuning.Plan) { (self.files, self.plan) = (files, plan) }
+    /// The recorded choices.
+    var plan: ConvolutionTuning.Plan { lock.withLock { ConvolutionTuning.Plan(entries: entries) } }
+    /// How many choices are recorded.
+    var count: Int { lock.withLock { entries.count } }
+
+    init(files: RunDirectory, plan: ConvolutionTuning.Plan) { (self.files, entries) = (files, plan.entries) }
 
     /// Records `entry` and rewrites the file. A file that cannot be written does not stop the run:
     /// it warns, and only a resume could then differ.
     func add(_ entry: ConvolutionTuning.Entry) {
         lock.withLock {
-            plan.entries.append(entry)
+            entries.append(entry)
             do {
-                try files.writeConvolutionPlan(plan)
+                try files.writeConvolutionPlan(ConvolutionTuning.Plan(entries: entries))
             } catch {
                 FileHandle.standardError.write(
                     Data("warning: \(files.convolutionPlanURL.path) not written: \(error)\n".utf8))

@@ -125,6 +125,7 @@ private func smallRun(
         let configuration = try smallRun()
         let folders = ["measured", "straight", "interrupted", "fixed"].map { temporaryDirectory($0) }
         defer { for folder in folders { try? FileManager.default.removeItem(at: folder) } }
+        var reported: [String] = []
         func train(_ folder: URL, _ tuning: ConvolutionTuning, resume: Bool = false, stopAfter: Int? = nil) throws
             -> TrainingResult
         {
@@ -132,10 +133,11 @@ private func smallRun(
                 let trainer = try Trainer(
                     configuration: resume ? nil : configuration, dataset: samples, runDirectory: folder, resume: resume)
                 var steps = 0
-                return try trainer.run(shouldStop: {
-                    steps += 1
-                    return stopAfter.map { steps >= $0 } ?? false
-                })
+                return try trainer.run(
+                    shouldStop: {
+                        steps += 1
+                        return stopAfter.map { steps >= $0 } ?? false
+                    }, report: { reported.append($0) })
             }
         }
         func losses(_ folder: URL) throws -> [UInt32?] {
@@ -151,6 +153,11 @@ private func smallRun(
         let measured = try #require(try plan(folders[0]))
         #expect(!measured.entries.isEmpty && measured == measuring.plan)
         #expect(measured.entries.allSatisfy { $0.winogradSeconds != nil && $0.oneDNNSeconds != nil })
+        let onOneDNN = measured.entries.filter { $0.choice == .oneDNN }.count
+        let line =
+            "convolution backends measured for \(measured.entries.count) training geometries: \(onOneDNN) on oneDNN"
+        #expect(reported.filter { $0.hasPrefix(line) }.count == 1, "\(reported)")
+        reported = []
 
         // Every choice the opposite of the fixed rule's (`WinogradPolicy`; it differs between processors).
         let forced = ConvolutionTuning.Plan(
@@ -172,6 +179,7 @@ private func smallRun(
         let finished = try train(folders[2], resumedTuning, resume: true)
         #expect(!finished.interrupted && finished.lastStep == 6)
         #expect(resumedTuning.plan == forced)
+        #expect(!reported.contains { $0.hasPrefix("convolution backends measured") }, "adopted choices were reported")
         #expect(try losses(folders[2]) == (try losses(folders[1])), "the resumed run's losses differ")
         let straight = try SafeTensorsFile(contentsOf: folders[1].appendingPathComponent(RunDirectory.lastCheckpoint))
         let resumed = try SafeTensorsFile(contentsOf: folders[2].appendingPathComponent(RunDirectory.lastCheckpoint))
