@@ -57,8 +57,9 @@ public final class Trainer {
     let allowsOtherData: Bool
     /// Set when a resume continued on other data on purpose: what differs (reported when the run starts).
     var otherDataNote: String?
-    /// Keeps convolution-plan.json (one-process runs; nil in a data-parallel run).
-    var convolutionPlanRecorder: ConvolutionPlanRecorder?
+    /// The table of measured convolution backends this run records (one-process runs; nil in a
+    /// data-parallel run).
+    var convolutionTuning: ConvolutionTuning?
     /// How many measured convolution choices the progress lines have reported.
     private var reportedConvolutionChoices = 0
 
@@ -168,17 +169,31 @@ public final class Trainer {
             return
         }
         if let plan = try files.readConvolutionPlan() { tuning.adopt(plan) }
-        let recorded = ConvolutionPlanRecorder(files: files, plan: tuning.plan)
-        if !recorded.plan.entries.isEmpty { try files.writeConvolutionPlan(recorded.plan) }
-        tuning.observeNewChoices { recorded.add($0) }
-        convolutionPlanRecorder = recorded
-        reportedConvolutionChoices = recorded.count
+        let plan = tuning.plan
+        if !plan.entries.isEmpty { try files.writeConvolutionPlan(plan) }
+        // The whole table at each new choice; the lock keeps a slower writer of an older table from
+        // landing last. A file that cannot be written does not stop the run: it warns, and only a
+        // resume could then differ.
+        let (files, writing) = (files, NSLock())
+        tuning.observeNewChoices { _ in
+            writing.withLock {
+                do {
+                    try files.writeConvolutionPlan(tuning.plan)
+                } catch {
+                    FileHandle.standardError.write(
+                        Data("warning: \(files.convolutionPlanURL.path) not written: \(error)\n".utf8))
+                }
+            }
+        }
+        convolutionTuning = tuning
+        reportedConvolutionChoices = plan.entries.count
     }
 
     /// A line when the last step measured new convolution backends (the first step at each crop size).
     private func convolutionPlanLine() -> String? {
-        guard let recorder = convolutionPlanRecorder, recorder.count > reportedConvolutionChoices else { return nil }
-        let entries = recorder.plan.entries
+        guard let entries = convolutionTuning?.plan.entries, entries.count > reportedConvolutionChoices else {
+            return nil
+        }
         let measured = entries.count - reportedConvolutionChoices
         reportedConvolutionChoices = entries.count
         let onOneDNN = entries.suffix(measured).filter { $0.choice == .oneDNN }.count
@@ -374,32 +389,4 @@ func formatDuration(_ seconds: Double) -> String {
     if total >= 3600 { return "\(total / 3600)h\(String(format: "%02d", total % 3600 / 60))m" }
     if total >= 60 { return "\(total / 60)m\(String(format: "%02d", total % 60))s" }
     return "\(total)s"
-}
-
-/// Keeps a run directory's convolution-plan.json up to date as `ConvolutionTuning` makes choices.
-final class ConvolutionPlanRecorder: @unchecked Sendable {
-    private let files: RunDirectory
-    private let lock = NSLock()
-    private var entries: [ConvolutionTuning.Entry]
-
-    /// The recorded choices.
-    var plan: ConvolutionTuning.Plan { lock.withLock { ConvolutionTuning.Plan(entries: entries) } }
-    /// How many choices are recorded.
-    var count: Int { lock.withLock { entries.count } }
-
-    init(files: RunDirectory, plan: ConvolutionTuning.Plan) { (self.files, entries) = (files, plan.entries) }
-
-    /// Records `entry` and rewrites the file. A file that cannot be written does not stop the run:
-    /// it warns, and only a resume could then differ.
-    func add(_ entry: ConvolutionTuning.Entry) {
-        lock.withLock {
-            entries.append(entry)
-            do {
-                try files.writeConvolutionPlan(ConvolutionTuning.Plan(entries: entries))
-            } catch {
-                FileHandle.standardError.write(
-                    Data("warning: \(files.convolutionPlanURL.path) not written: \(error)\n".utf8))
-            }
-        }
-    }
 }

@@ -162,9 +162,7 @@ private func smallRun(
         // Every choice the opposite of the fixed rule's (`WinogradPolicy`; it differs between processors).
         let forced = ConvolutionTuning.Plan(
             entries: measured.entries.map { entry in
-                let g = entry.key.geometry
-                let tiles = g.batch * ((g.outputHeight + 3) / 4) * ((g.outputWidth + 3) / 4)
-                return .init(key: entry.key, choice: tiles < WinogradPolicy.minimumTiles ? .winograd : .oneDNN)
+                .init(key: entry.key, choice: WinogradPolicy.sendsToOneDNN(entry.key.geometry) ? .winograd : .oneDNN)
             })
         func adopting(_ plan: ConvolutionTuning.Plan) -> ConvolutionTuning {
             let tuning = ConvolutionTuning(measuring: false)

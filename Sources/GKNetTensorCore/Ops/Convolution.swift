@@ -31,9 +31,7 @@ public func conv2d(
                 bias: bias?.requiresGrad ?? false)
         {
             backend = tuned
-        } else if geometry.batch * ((geometry.outputHeight + 3) / 4) * ((geometry.outputWidth + 3) / 4)
-            < WinogradPolicy.minimumTiles
-        {
+        } else if WinogradPolicy.sendsToOneDNN(geometry) {
             backend = .oneDNN(blockedLayout: true)
         }
     }
@@ -146,6 +144,12 @@ public enum WinogradPolicy {
     /// the time). With OpenBLAS on the processor's kernels Winograd is as fast or faster
     /// (docs/benchmarks.md "OpenBLAS's kernels on processors it does not know").
     public static let automaticMinimumTiles: Int = OpenBLASCore.correctedCoreType() != nil ? Int.max : 128
+
+    /// The fixed rule: whether a Winograd-eligible convolution of `geometry` runs on oneDNN
+    /// (fewer than `minimumTiles` 4x4 output tiles).
+    public static func sendsToOneDNN(_ geometry: ConvolutionGeometry) -> Bool {
+        geometry.batch * ((geometry.outputHeight + 3) / 4) * ((geometry.outputWidth + 3) / 4) < minimumTiles
+    }
 }
 
 extension ConvolutionGeometry {

@@ -104,16 +104,7 @@ public final class ConvolutionTuning: @unchecked Sendable {
         }
     }
 
-    /// Forgets every choice and the observer (tests).
-    public func reset() {
-        lock.withLock {
-            entries = [:]
-            order = []
-            observer = nil
-        }
-    }
-
-    /// Called with every new measured choice, under the table's lock (a run directory writes its
+    /// Called with every new measured choice, after it is in the table (a run directory writes its
     /// plan file); nil stops it.
     public func observeNewChoices(_ body: (@Sendable (Entry) -> Void)?) { lock.withLock { observer = body } }
 
@@ -124,17 +115,19 @@ public final class ConvolutionTuning: @unchecked Sendable {
     {
         guard winogradSupports(geometry), ConvolutionBackend.isOneDNNAvailable else { return nil }
         let key = Key(geometry, inputGradient: inputGradient, weightGradient: weightGradient, bias: bias)
-        return lock.withLock {
-            if let entry = entries[key] { return entry.choice.backend }
-            guard enabled else { return nil }
+        let (choice, newEntry, observer): (Choice?, Entry?, (@Sendable (Entry) -> Void)?) = lock.withLock {
+            if let entry = entries[key] { return (entry.choice, nil, nil) }
+            guard enabled else { return (nil, nil, nil) }
             // Measured under the lock: a second replica thread meeting the same geometry waits for
             // this choice instead of measuring at the same time on the other core.
             let entry = Self.measure(key)
             entries[key] = entry
             order.append(key)
-            observer?(entry)
-            return entry.choice.backend
+            return (entry.choice, entry, self.observer)
         }
+        // Outside the lock, so that the observer may read `plan`.
+        if let newEntry { observer?(newEntry) }
+        return choice?.backend
     }
 
     /// Times one forward and backward pass of `key` on each backend and picks the faster (Winograd
