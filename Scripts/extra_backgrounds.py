@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""More backgrounds for training (issue 25): the photographic desktop wallpapers of three Debian
-packages, each with training-side Tux Paint cut-outs pasted onto it.
+"""More backgrounds for training (issue 25): the photographic desktop wallpapers of four Debian
+packages and the GCompris scene photos that have no single subject, each with training-side Tux
+Paint cut-outs pasted onto it.
 
 Every photo the models trained on so far comes from GCompris (197 training photos); the objects of
 the extra pastes are new, their backgrounds are not. The wallpapers add scenes of another kind
@@ -13,15 +14,21 @@ of the extra pastes, `data/splits/extra-a.txt`); half B (the gate's fit set) and
 the tuning and test folders are not touched.
 
 Which wallpapers are photographs was decided by looking at every image of the packages (abstract
-renders, blurred gradients and illustrations are left out): `PHOTOS` below.
+renders, blurred gradients and illustrations are left out): `PHOTOS` below. The first set (three
+packages, 26 photos) is `data/HGComprisTrainHalfPlusBg`'s; the second adds 12 photographs of
+`plasma-workspace-wallpapers` and `GCOMPRIS_SCENES`: the photographs of GCompris's photo folders
+that `make data` dropped because GrabCut found no single subject in them (underwater scenes,
+landscapes, monuments in their scene, objects that fill the frame), from the training side only (no
+folder of the tuning or test lists, and not the two whose subject a tuning or test photo shows).
 
 Output (not committed): OUT/photos, OUT/masks (long side at most 512 px), OUT/manifest.tsv,
-OUT/licenses/ (each package's copyright file), OUT/contact_sheets/, and OUT/train-halfplus-bg/ with
-hard links to the photos of `data/HGComprisTrainHalfPlus` (training photos + half A) and the new
-pastes: the photo folder for `gknet synthesize`.
+OUT/licenses/ (each package's copyright file), OUT/contact_sheets/, and the photo folders for
+`gknet synthesize`, with hard links to the photos of `data/HGComprisTrainHalfPlus` (training photos
++ half A) and the new pastes: OUT/train-halfplus-bg/ (the first set) and OUT/train-halfplus-bg2/
+(both sets).
 
 Usage: .venv-data/bin/python Scripts/extra_backgrounds.py [--data data] [--output data/extra/backgrounds]
-(after make data, Scripts/make_splits.sh, extra_cutouts.py and extra_halves.py; downloads the three
+(after make data, Scripts/make_splits.sh, extra_cutouts.py and extra_halves.py; downloads the four
 packages with `apt-get download` into DATA/downloads/backgrounds/ when they are missing).
 """
 import argparse
@@ -42,8 +49,9 @@ PACKAGES = {
     "lomiri-wallpapers-16.04": "20.04.0-2",
     "lomiri-wallpapers-20.04": "20.04.0-2",
     "mate-backgrounds": "1.26.0-1",
+    "plasma-workspace-wallpapers": "4:5.27.5-2",
 }
-# The photographs among the packages' images (usr/share/backgrounds/...).
+# The photographs among the packages' images (first set: usr/share/backgrounds/...).
 PHOTOS = {
     "lomiri-wallpapers-16.04": [
         "Bridge_by_Sander_Klootwijk.jpg", "Dragonfly_by_Bolly.jpg", "Picture_0B_by_freespace.jpg",
@@ -59,6 +67,32 @@ PHOTOS = {
             "RainDrops.jpg", "Storm.jpg", "TwoWings.jpg", "Wood.jpg", "YellowFlower.jpg")
     ],
 }
+# Second set: the photographs of plasma-workspace-wallpapers (usr/share/wallpapers/NAME/contents/images/, the
+# largest file of each)...
+PLASMA_PHOTOS = [
+    name + "/contents/images/" + size + ".jpg" for name, size in (
+        ("BytheWater", "2560x1600"), ("ColdRipple", "2560x1600"), ("ColorfulCups", "2560x1600"),
+        ("DarkestHour", "2560x1600"), ("EveningGlow", "2560x1600"), ("FallenLeaf", "2560x1600"), ("Grey", "2560x1600"),
+        ("Kite", "2560x1600"), ("OneStandsOut", "2560x1600"), ("Path", "2560x1600"), ("Volna", "5120x2880"),
+        ("summer_1am", "2560x1600"))
+]
+# ... and GCompris photos `make data` rejected for their mask (manifest stems; read from its rcc extraction).
+# Left out although on the training side: categorization.monuments__victoriaMemorial (the test split has
+# explore_monuments.india__victoriaMemorial) and details__GizahPyramids_background (the tuning split's Egyptian
+# pyramids). None is within 76 bits (of 240) of a tuning or test photo's difference hash.
+GCOMPRIS_SCENES = [
+    "categorization.monuments__greatWall", "categorization.monuments__mountRushmore", "categorization.others__baseball",
+    "categorization.others__igloo", "categorization.others__pan", "categorization.others__spoons",
+    "categorization.others__volleyball", "categorization.tools__hammer4", "categorization.tools__screwDriver1",
+    "categorization.tools__sickle", "categorization.tools__tweezer", "clickgame__sea1", "clickgame__sea2",
+    "clickgame__sea3", "clickgame__sea4", "clickgame__sea5", "details__EilanDonanCastle_background",
+    "details__TajMahal_background", "details__TowerBridgeLondon_background", "erase__spoonbills",
+    "explore_monuments.france__chateaudeChenonceau", "explore_monuments.france__rocamadour",
+    "explore_monuments.usa__canyondeChelly", "explore_monuments.usa__castleClinton", "explore_monuments.usa__fortSumter",
+    "explore_monuments.usa__navajo", "explore_monuments.usa__statueofLiberty",
+    "explore_monuments.wonders__christTheRedeemer", "explore_monuments.wonders__greatWallofChina",
+    "explore_monuments.wonders__machuPicchu", "explore_monuments.wonders__tajMahal",
+]
 LONG_SIDE = 512
 
 
@@ -67,11 +101,12 @@ def fetch_packages(downloads, extracted):
     os.makedirs(downloads, exist_ok=True)
     roots = {}
     for package, version in PACKAGES.items():
-        debs = glob.glob(os.path.join(downloads, f"{package}_{version}_*.deb"))
+        pattern = os.path.join(downloads, f"{package}_{version.replace(':', '%3a')}_*.deb")  # the epoch, as apt names it
+        debs = glob.glob(pattern)
         if not debs:
             print(f"[extra_backgrounds] apt-get download {package}={version}", flush=True)
             subprocess.run(["apt-get", "download", f"{package}={version}"], cwd=downloads, check=True)
-            debs = glob.glob(os.path.join(downloads, f"{package}_{version}_*.deb"))
+            debs = glob.glob(pattern)
         if not debs:
             sys.exit(f"extra_backgrounds: no {package}_{version} .deb in {downloads}")
         root = os.path.join(extracted, package)
@@ -111,47 +146,70 @@ def main():
     roots = fetch_packages(os.path.join(data, "downloads", "backgrounds"), os.path.join(data, "extracted"))
     stamps_root = os.path.join(data, "extracted", "tuxpaint-stamps-default")
     cutouts = training_cutouts(data)
-    print(f"[extra_backgrounds] {sum(map(len, PHOTOS.values()))} wallpapers, {len(cutouts)} training cut-outs, "
-          f"{args.per_background} pastes each", flush=True)
+    print(f"[extra_backgrounds] {sum(map(len, PHOTOS.values()))} + {len(PLASMA_PHOTOS)} wallpapers and "
+          f"{len(GCOMPRIS_SCENES)} GCompris scenes, {len(cutouts)} training cut-outs, {args.per_background} pastes each",
+          flush=True)
 
     photos_dir, masks_dir = os.path.join(out, "photos"), os.path.join(out, "masks")
     licenses = os.path.join(out, "licenses")
     os.makedirs(licenses, exist_ok=True)
-    lines = ["file\tstatus\tmask_fraction\twallpaper_package\twallpaper_path\tcutout_path"]
-    accepted = []
-    for package, names in PHOTOS.items():
+    for package in PACKAGES:
         shutil.copyfile(os.path.join(roots[package], "usr/share/doc", package, "copyright"),
                         os.path.join(licenses, package + ".copyright"))
-        for name in names:
-            relative = "usr/share/backgrounds/" + name
-            bgr = cv2.imread(os.path.join(roots[package], relative))
-            if bgr is None:
-                sys.exit(f"extra_backgrounds: cannot read {relative} of {package}")
-            scale = min(1.0, LONG_SIDE / max(bgr.shape[:2]))
-            size = (round(bgr.shape[1] * scale), round(bgr.shape[0] * scale))
-            background = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)[:, :, ::-1]
-            base = "wallpapers." + package + "__" + os.path.splitext(os.path.basename(name))[0]
-            rng = np.random.default_rng(seed_of("background:" + package + "/" + name))
-            picks = rng.choice(len(cutouts), size=args.per_background, replace=False)
-            for index, pick in enumerate(picks):
-                stem, source_path = cutouts[int(pick)]
-                file = f"{base}-{index}"
-                status, fraction = paste_and_keep(
-                    os.path.join(stamps_root, source_path), background, rng, os.path.join(out, "%s", file + ".png"))
-                if status == "accepted":
-                    accepted.append(file)
-                lines.append(f"{file}.png\t{status}\t{fraction:.4f}\t{package}\t{relative}\t{source_path}")
+    lines = ["file\tstatus\tmask_fraction\tbackground_source\tbackground_path\tcutout_path"]
+    accepted = {1: [], 2: []}
+    for first_set, source, relative, base in backgrounds(data, roots):
+        bgr = cv2.imread(os.path.join(roots.get(source, ""), relative))
+        if bgr is None:
+            sys.exit(f"extra_backgrounds: cannot read {relative} of {source}")
+        scale = min(1.0, LONG_SIDE / max(bgr.shape[:2]))
+        size = (round(bgr.shape[1] * scale), round(bgr.shape[0] * scale))
+        background = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)[:, :, ::-1]
+        key = source + "/" + (relative[len("usr/share/backgrounds/"):] if first_set else relative)
+        rng = np.random.default_rng(seed_of("background:" + key))
+        picks = rng.choice(len(cutouts), size=args.per_background, replace=False)
+        for index, pick in enumerate(picks):
+            stem, source_path = cutouts[int(pick)]
+            file = f"{base}-{index}"
+            status, fraction = paste_and_keep(
+                os.path.join(stamps_root, source_path), background, rng, os.path.join(out, "%s", file + ".png"))
+            if status == "accepted":
+                accepted[1 if first_set else 2].append(file)
+            lines.append(f"{file}.png\t{status}\t{fraction:.4f}\t{source}\t{relative}\t{source_path}")
     write_text_atomic(os.path.join(out, "manifest.tsv"), "\n".join(lines) + "\n")
 
-    write_contact_sheets(accepted, photos_dir, masks_dir, os.path.join(out, "contact_sheets"), "backgrounds",
-                         "wallpaper pastes")
+    every = accepted[1] + accepted[2]
+    write_contact_sheets(every, photos_dir, masks_dir, os.path.join(out, "contact_sheets"), "backgrounds",
+                         "background pastes")
     half_b = {line.strip() for line in open(os.path.join(data, "splits", "extra-b.txt"), encoding="utf-8")}
     plus = os.path.join(data, "extra", "train-plus")
     kept = sorted(f[:-4] for f in os.listdir(os.path.join(plus, "photos")) if f[:-4] not in half_b)
-    halfplus = os.path.join(out, "train-halfplus-bg")
-    link_photo_folder(halfplus, [(plus, stem) for stem in kept] + [(out, stem) for stem in accepted])
-    print(f"[extra_backgrounds] pasted {len(accepted)} of {len(lines) - 1}; {halfplus}: {len(kept) + len(accepted)} "
-          f"photos ({len(kept)} of HGComprisTrainHalfPlus + {len(accepted)} new)", flush=True)
+    for folder, new in (("train-halfplus-bg", accepted[1]), ("train-halfplus-bg2", every)):
+        target = os.path.join(out, folder)
+        link_photo_folder(target, [(plus, stem) for stem in kept] + [(out, stem) for stem in new])
+        print(f"[extra_backgrounds] {target}: {len(kept) + len(new)} photos ({len(kept)} of HGComprisTrainHalfPlus "
+              f"+ {len(new)} pastes)", flush=True)
+    print(f"[extra_backgrounds] pasted {len(every)} of {len(lines) - 1}", flush=True)
+
+
+def backgrounds(data, roots):
+    """(first set?, source, path, output base name) of every background: the first set's wallpapers (paths under
+    the package root), then plasma's photographs and the GCompris scenes (source "gcompris-qt-data", path under
+    DATA/work/gcompris-rcc, where make data extracted the rcc bundles)."""
+    for package, names in PHOTOS.items():
+        for name in names:
+            yield True, package, "usr/share/backgrounds/" + name, \
+                "wallpapers." + package + "__" + os.path.splitext(os.path.basename(name))[0]
+    for name in PLASMA_PHOTOS:
+        yield False, "plasma-workspace-wallpapers", "usr/share/wallpapers/" + name, \
+            "wallpapers.plasma-workspace-wallpapers__" + name.split("/", 1)[0]
+    rows = {r["file"][:-4]: r for r in read_manifest(os.path.join(data, "manifest.tsv"))}
+    roots["gcompris-qt-data"] = os.path.join(data, "work", "gcompris-rcc")
+    for stem in GCOMPRIS_SCENES:
+        if stem not in rows or rows[stem]["status"] != "rejected":
+            sys.exit(f"extra_backgrounds: {stem} is not a rejected photo of {data}/manifest.tsv")
+        bundle, inner = rows[stem]["source_path"].split(":", 1)  # usr/share/gcompris-qt/rcc/NAME.rcc:gcompris/...
+        yield False, "gcompris-qt-data", os.path.join(os.path.basename(bundle)[:-len(".rcc")], inner), "scenes." + stem
 
 
 if __name__ == "__main__":
