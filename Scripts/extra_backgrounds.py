@@ -88,7 +88,8 @@ GCOMPRIS_SCENES = [
     "clickgame__sea3", "clickgame__sea4", "clickgame__sea5", "details__EilanDonanCastle_background",
     "details__TajMahal_background", "details__TowerBridgeLondon_background", "erase__spoonbills",
     "explore_monuments.france__chateaudeChenonceau", "explore_monuments.france__rocamadour",
-    "explore_monuments.usa__canyondeChelly", "explore_monuments.usa__castleClinton", "explore_monuments.usa__fortSumter",
+    "explore_monuments.usa__canyondeChelly", "explore_monuments.usa__castleClinton",
+    "explore_monuments.usa__fortSumter",
     "explore_monuments.usa__navajo", "explore_monuments.usa__statueofLiberty",
     "explore_monuments.wonders__christTheRedeemer", "explore_monuments.wonders__greatWallofChina",
     "explore_monuments.wonders__machuPicchu", "explore_monuments.wonders__tajMahal",
@@ -101,7 +102,8 @@ def fetch_packages(downloads, extracted):
     os.makedirs(downloads, exist_ok=True)
     roots = {}
     for package, version in PACKAGES.items():
-        pattern = os.path.join(downloads, f"{package}_{version.replace(':', '%3a')}_*.deb")  # the epoch, as apt names it
+        # apt writes a version's epoch colon as %3a in the file name
+        pattern = os.path.join(downloads, f"{package}_{version.replace(':', '%3a')}_*.deb")
         debs = glob.glob(pattern)
         if not debs:
             print(f"[extra_backgrounds] apt-get download {package}={version}", flush=True)
@@ -117,9 +119,9 @@ def fetch_packages(downloads, extracted):
     return roots
 
 
-def training_cutouts(data):
-    """(stem, stamp path) of every Tux Paint cut-out the training split already uses."""
-    rows = {r["file"][:-4]: r for r in read_manifest(os.path.join(data, "manifest.tsv"))}
+def training_cutouts(data, rows):
+    """(stem, stamp path) of every Tux Paint cut-out the training split already uses (ROWS: make data's manifest
+    by stem)."""
     extra = {r["file"][:-4]: r for r in read_manifest(os.path.join(data, "extra", "manifest.tsv"))}
     stems = []
     for path, table in ((os.path.join(data, "splits", "train.txt"), rows),
@@ -145,10 +147,11 @@ def main():
             sys.exit(f"extra_backgrounds: {path} is missing ({hint} first)")
     roots = fetch_packages(os.path.join(data, "downloads", "backgrounds"), os.path.join(data, "extracted"))
     stamps_root = os.path.join(data, "extracted", "tuxpaint-stamps-default")
-    cutouts = training_cutouts(data)
+    rows = {r["file"][:-4]: r for r in read_manifest(os.path.join(data, "manifest.tsv"))}
+    cutouts = training_cutouts(data, rows)
     print(f"[extra_backgrounds] {sum(map(len, PHOTOS.values()))} + {len(PLASMA_PHOTOS)} wallpapers and "
-          f"{len(GCOMPRIS_SCENES)} GCompris scenes, {len(cutouts)} training cut-outs, {args.per_background} pastes each",
-          flush=True)
+          f"{len(GCOMPRIS_SCENES)} GCompris scenes, {len(cutouts)} training cut-outs, "
+          f"{args.per_background} pastes each", flush=True)
 
     photos_dir, masks_dir = os.path.join(out, "photos"), os.path.join(out, "masks")
     licenses = os.path.join(out, "licenses")
@@ -157,15 +160,14 @@ def main():
         shutil.copyfile(os.path.join(roots[package], "usr/share/doc", package, "copyright"),
                         os.path.join(licenses, package + ".copyright"))
     lines = ["file\tstatus\tmask_fraction\tbackground_source\tbackground_path\tcutout_path"]
-    accepted = {1: [], 2: []}
-    for first_set, source, relative, base in backgrounds(data, roots):
-        bgr = cv2.imread(os.path.join(roots.get(source, ""), relative))
+    first, second = [], []
+    for first_set, source, relative, path, key, base in backgrounds(data, roots, rows):
+        bgr = cv2.imread(path)
         if bgr is None:
             sys.exit(f"extra_backgrounds: cannot read {relative} of {source}")
         scale = min(1.0, LONG_SIDE / max(bgr.shape[:2]))
         size = (round(bgr.shape[1] * scale), round(bgr.shape[0] * scale))
         background = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)[:, :, ::-1]
-        key = source + "/" + (relative[len("usr/share/backgrounds/"):] if first_set else relative)
         rng = np.random.default_rng(seed_of("background:" + key))
         picks = rng.choice(len(cutouts), size=args.per_background, replace=False)
         for index, pick in enumerate(picks):
@@ -174,17 +176,17 @@ def main():
             status, fraction = paste_and_keep(
                 os.path.join(stamps_root, source_path), background, rng, os.path.join(out, "%s", file + ".png"))
             if status == "accepted":
-                accepted[1 if first_set else 2].append(file)
+                (first if first_set else second).append(file)
             lines.append(f"{file}.png\t{status}\t{fraction:.4f}\t{source}\t{relative}\t{source_path}")
     write_text_atomic(os.path.join(out, "manifest.tsv"), "\n".join(lines) + "\n")
 
-    every = accepted[1] + accepted[2]
+    every = first + second
     write_contact_sheets(every, photos_dir, masks_dir, os.path.join(out, "contact_sheets"), "backgrounds",
                          "background pastes")
     half_b = {line.strip() for line in open(os.path.join(data, "splits", "extra-b.txt"), encoding="utf-8")}
     plus = os.path.join(data, "extra", "train-plus")
     kept = sorted(f[:-4] for f in os.listdir(os.path.join(plus, "photos")) if f[:-4] not in half_b)
-    for folder, new in (("train-halfplus-bg", accepted[1]), ("train-halfplus-bg2", every)):
+    for folder, new in (("train-halfplus-bg", first), ("train-halfplus-bg2", every)):
         target = os.path.join(out, folder)
         link_photo_folder(target, [(plus, stem) for stem in kept] + [(out, stem) for stem in new])
         print(f"[extra_backgrounds] {target}: {len(kept) + len(new)} photos ({len(kept)} of HGComprisTrainHalfPlus "
@@ -192,24 +194,28 @@ def main():
     print(f"[extra_backgrounds] pasted {len(every)} of {len(lines) - 1}", flush=True)
 
 
-def backgrounds(data, roots):
-    """(first set?, source, path, output base name) of every background: the first set's wallpapers (paths under
-    the package root), then plasma's photographs and the GCompris scenes (source "gcompris-qt-data", path under
-    DATA/work/gcompris-rcc, where make data extracted the rcc bundles)."""
+def backgrounds(data, roots, rows):
+    """(first set?, source, path in the source, file path, seed key, output base name) of every background: the
+    first set's wallpapers (seed key "PACKAGE/NAME", as when it was the only set), then plasma's photographs and
+    the GCompris scenes (ROWS: make data's manifest by stem; the files are under DATA/work/gcompris-rcc, where make
+    data extracted the rcc bundles)."""
     for package, names in PHOTOS.items():
         for name in names:
-            yield True, package, "usr/share/backgrounds/" + name, \
+            relative = "usr/share/backgrounds/" + name
+            yield True, package, relative, os.path.join(roots[package], relative), package + "/" + name, \
                 "wallpapers." + package + "__" + os.path.splitext(os.path.basename(name))[0]
+    package = "plasma-workspace-wallpapers"
     for name in PLASMA_PHOTOS:
-        yield False, "plasma-workspace-wallpapers", "usr/share/wallpapers/" + name, \
-            "wallpapers.plasma-workspace-wallpapers__" + name.split("/", 1)[0]
-    rows = {r["file"][:-4]: r for r in read_manifest(os.path.join(data, "manifest.tsv"))}
-    roots["gcompris-qt-data"] = os.path.join(data, "work", "gcompris-rcc")
+        relative = "usr/share/wallpapers/" + name
+        yield False, package, relative, os.path.join(roots[package], relative), package + "/" + relative, \
+            "wallpapers." + package + "__" + name.split("/", 1)[0]
     for stem in GCOMPRIS_SCENES:
         if stem not in rows or rows[stem]["status"] != "rejected":
             sys.exit(f"extra_backgrounds: {stem} is not a rejected photo of {data}/manifest.tsv")
-        bundle, inner = rows[stem]["source_path"].split(":", 1)  # usr/share/gcompris-qt/rcc/NAME.rcc:gcompris/...
-        yield False, "gcompris-qt-data", os.path.join(os.path.basename(bundle)[:-len(".rcc")], inner), "scenes." + stem
+        bundle, inner = rows[stem]["source_path"].split(".rcc:", 1)  # usr/share/gcompris-qt/rcc/NAME.rcc:gcompris/...
+        relative = os.path.join(os.path.basename(bundle), inner)
+        yield False, "gcompris-qt-data", relative, os.path.join(data, "work", "gcompris-rcc", relative), \
+            "gcompris-qt-data/" + relative, "scenes." + stem
 
 
 if __name__ == "__main__":
