@@ -8,6 +8,8 @@ Then it fits logistic gates (on the fit set, thresholds chosen on the tuning set
 calibration does) for: P alone gated by P's statistics (today's gate), P gated with R's statistics
 added, the blend c + dR + g (dP - dR) (the gate moves between R and P), and the mean of the two
 changes gated, c + g (dP + dR) / 2 (an ensemble of two networks).
+R may be the word `flip`: then R is P run on the mirrored composite and mask, its output mirrored
+back (test-time augmentation; the mean of the two changes is P with flip averaging).
 Usage: .venv-ref/bin/python Scripts/gate_study/two_networks.py P R DATASET_ROOT SPLIT OUT.npz
 Then: .venv-ref/bin/python Scripts/gate_study/two_networks.py --fit FIT.npz TUNE.npz
 """
@@ -18,7 +20,11 @@ from second_pass import load_batch, load_network, masked_mean, split_names  # be
 
 
 def features(p_path, r_path, root, split, out):
-    p, r = load_network(p_path), load_network(r_path)
+    p = load_network(p_path)
+    if r_path == 'flip':
+        def r(c, mk, trace): return torch.flip(p(torch.flip(c, (3,)), torch.flip(mk, (3,)), trace), (3,))
+    else:
+        r = load_network(r_path)
     names = split_names(root, split)
     feats, sums = [], []
     pool = masked_mean

@@ -10,7 +10,9 @@ import Foundation
 // the fMSE relative to the composite's own (plus a floor), so that a composite that needed little
 // change weighs as much as one that needed a lot. The threshold below which the gate closes
 // entirely is chosen on the tuning split: the lowest mean fMSE among the thresholds that leave at
-// most `maxWorseShare` of the images worse than their composite.
+// most `maxWorseShare` of the images worse than their composite (and, when asked, the composites
+// below 300 fMSE not made worse on average). An open gate keeps g of the change (`share`) or all
+// of it (`whole`: the same fit, used only to decide whether to change the image).
 import GKNetDatasets
 import GKNetImageCodec
 import GKNetInference
@@ -167,6 +169,8 @@ public struct ChangeGateCalibration: Codable, Sendable {
     public var resolution: String
     public var settings: ChangeGateFitSettings
     public var maxWorseShare: Double
+    /// The largest ratio to the composite allowed on the composites below 300 fMSE (nil: no limit).
+    public var maxNearIdentityRatio: Double?
     /// The network's output as it is (no gate), on the tuning images.
     public var ungated: ChangeGateThresholdScore
     public var scores: [ChangeGateThresholdScore]
@@ -193,7 +197,10 @@ public struct ChangeGateCalibration: Codable, Sendable {
     public var fitDescription: String {
         "gknet calibrate --gate: fitted on \(fitDataset) (\(fitSplit) split, \(fitImages) images), threshold "
             + "\(best.threshold) chosen on \(dataset) (\(split) split, \(best.impact.count) images, \(resolution); "
-            + "lowest mean fMSE with at most \(String(format: "%.0f", 100 * maxWorseShare)) % made worse): "
+            + "lowest mean fMSE with at most \(String(format: "%.0f", 100 * maxWorseShare)) % made worse"
+            + (maxNearIdentityRatio.map { String(format: " and composites below 300 at most %.2fx", $0) } ?? "")
+            + "), keeps the \(gate.keep == .whole ? "whole change" : "share g of the change"), "
+            + String(format: "loss floor %g, weight decay %g: ", settings.lossFloor, settings.weightDecay)
             + String(
                 format: "fMSE %.2f vs %.2f ungated, images made worse %.1f %% vs %.1f %%", best.impact.fmse,
                 ungated.impact.fmse, 100 * best.impact.worseShare, 100 * ungated.impact.worseShare)
@@ -231,13 +238,35 @@ public func changeGateSamples(
     return samples
 }
 
-/// Scores `gate` at every threshold of `thresholds` on the images of `tuning` and picks the
-/// threshold with the lowest mean fMSE among those with at most `maxWorseShare` of the images made
-/// worse (none: the one with the fewest images made worse). At the network's input size the scores
+/// The threshold rule: among `scores`, the lowest mean fMSE of those with at most `maxWorseShare` of
+/// the images made worse and, with `maxNearIdentityRatio`, a ratio to the composite of at most that
+/// on the composites below 300 fMSE (a split without such composites meets it). When none qualifies,
+/// the one with the fewest images made worse (then the lower fMSE).
+/// - Precondition: `scores` is not empty.
+public func selectChangeGateThreshold(
+    _ scores: [ChangeGateThresholdScore], maxWorseShare: Double, maxNearIdentityRatio: Double? = nil
+) -> ChangeGateThresholdScore {
+    precondition(!scores.isEmpty, "selectChangeGateThreshold: no scores")
+    let allowed = scores.filter { score in
+        guard score.impact.worseShare <= maxWorseShare else { return false }
+        guard let limit = maxNearIdentityRatio,
+            let ratio = score.impactByDifficulty[CompositeDifficultyBand.below300.rawValue]?.fmseRatio
+        else { return true }
+        return ratio <= limit
+    }
+    if let lowest = allowed.min(by: { $0.impact.fmse < $1.impact.fmse }) { return lowest }
+    return scores.min {
+        ($0.impact.worseShare, $0.impact.fmse) < ($1.impact.worseShare, $1.impact.fmse)
+    }!
+}
+
+/// Scores `gate` (as it is, but for its threshold) at every threshold of `thresholds` on the images
+/// of `tuning` and picks one by `selectChangeGateThreshold`. At the network's input size the scores
 /// are exactly those `gknet evaluate` gives the model with the gate stored.
 public func chooseChangeGateThreshold(
     gate: ChangeGate, tuning: HarmonizationDataset, harmonizer: Harmonizer, thresholds: [Double],
-    maxWorseShare: Double, options: EvaluationOptions = EvaluationOptions(), progress: EvaluationProgress? = nil
+    maxWorseShare: Double, maxNearIdentityRatio: Double? = nil, options: EvaluationOptions = EvaluationOptions(),
+    progress: EvaluationProgress? = nil
 ) throws -> (ungated: ChangeGateThresholdScore, scores: [ChangeGateThresholdScore], best: ChangeGateThresholdScore) {
     guard !thresholds.isEmpty, thresholds.allSatisfy({ (0...1).contains($0) }) else {
         throw DatasetError("gate thresholds must lie in 0...1 (got \(thresholds))")
@@ -270,38 +299,36 @@ public func chooseChangeGateThreshold(
                 impactByDifficulty: summary.byDifficulty))
     }
     let ungated = scores.removeFirst()
-    let allowed = scores.filter { $0.impact.worseShare <= maxWorseShare }
-    let best: ChangeGateThresholdScore
-    if let lowest = allowed.min(by: { $0.impact.fmse < $1.impact.fmse }) {
-        best = lowest
-    } else {
-        best = scores.min {
-            ($0.impact.worseShare, $0.impact.fmse) < ($1.impact.worseShare, $1.impact.fmse)
-        }!
-    }
+    let best = selectChangeGateThreshold(
+        scores, maxWorseShare: maxWorseShare, maxNearIdentityRatio: maxNearIdentityRatio)
     return (ungated, scores, best)
 }
 
 /// Fits the gate on `fit` and chooses its threshold on `tuning` (see the file's comment).
 public func calibrateChangeGate(
     fit: HarmonizationDataset, tuning: HarmonizationDataset, harmonizer: Harmonizer, thresholds: [Double],
-    maxWorseShare: Double, settings: ChangeGateFitSettings = ChangeGateFitSettings(),
-    options: EvaluationOptions = EvaluationOptions(), fitProgress: EvaluationProgress? = nil,
-    tuningProgress: EvaluationProgress? = nil
+    maxWorseShare: Double, maxNearIdentityRatio: Double? = nil, keep: ChangeGate.Keep = .share,
+    settings: ChangeGateFitSettings = ChangeGateFitSettings(), options: EvaluationOptions = EvaluationOptions(),
+    fitProgress: EvaluationProgress? = nil, tuningProgress: EvaluationProgress? = nil
 ) throws -> ChangeGateCalibration {
     guard (0...1).contains(maxWorseShare) else {
         throw DatasetError("the largest share of images made worse must lie in 0...1 (got \(maxWorseShare))")
     }
+    if let limit = maxNearIdentityRatio, !(limit.isFinite && limit >= 0) {
+        throw DatasetError("the near-identity band's largest ratio must be a number >= 0 (got \(limit))")
+    }
     let samples = try changeGateSamples(dataset: fit, harmonizer: harmonizer, options: options, progress: fitProgress)
     var gate = try fitChangeGate(samples: samples, settings: settings)
+    gate.keep = keep
     let choice = try chooseChangeGateThreshold(
         gate: gate, tuning: tuning, harmonizer: harmonizer, thresholds: thresholds, maxWorseShare: maxWorseShare,
-        options: options, progress: tuningProgress)
+        maxNearIdentityRatio: maxNearIdentityRatio, options: options, progress: tuningProgress)
     gate.threshold = choice.best.threshold
     let size = harmonizer.networkSize
     return ChangeGateCalibration(
         fitDataset: fit.root.standardizedFileURL.lastPathComponent, fitSplit: fit.split.rawValue,
         fitImages: samples.count, dataset: tuning.root.standardizedFileURL.lastPathComponent,
         split: tuning.split.rawValue, resolution: "\(size)x\(size)", settings: settings, maxWorseShare: maxWorseShare,
-        ungated: choice.ungated, scores: choice.scores, best: choice.best, gate: gate)
+        maxNearIdentityRatio: maxNearIdentityRatio, ungated: choice.ungated, scores: choice.scores, best: choice.best,
+        gate: gate)
 }

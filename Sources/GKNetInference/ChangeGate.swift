@@ -8,9 +8,20 @@ import Foundation
 import GKNetImageCodec
 
 /// result = composite + factor * (prediction - composite), per image, with
-/// factor = g if g >= threshold else 0, g = sigmoid(bias + sum_k weights[k] * (f_k - mean[k]) / deviation[k])
+/// factor = 0 if g < threshold, else g (``Keep/share``) or 1 (``Keep/whole``),
+/// g = sigmoid(bias + sum_k weights[k] * (f_k - mean[k]) / deviation[k])
 /// and f the ``features(composite:mask:prediction:)`` of the image at the network's input size.
 public struct ChangeGate: Codable, Sendable, Equatable {
+    /// How much of the change an open gate (g >= threshold) keeps.
+    public enum Keep: String, Codable, Sendable, CaseIterable {
+        /// g of it: a soft shrink toward the composite (the first gates; a stored gate without
+        /// `keep` is one of these).
+        case share
+        /// All of it: the gate only decides whether to change the image (docs/results.md "A gate
+        /// that keeps the whole change").
+        case whole
+    }
+
     /// What each feature is (the order of `mean`, `deviation` and `weights`). Values are in the
     /// images' 0...1 units; "foreground" means weighted by the mask, "background" by 1 - mask.
     public static let featureNames: [String] = [
@@ -35,13 +46,31 @@ public struct ChangeGate: Codable, Sendable, Equatable {
     public var bias: Double
     /// Gate values below this keep none of the change (0 = never close entirely).
     public var threshold: Double
+    /// What an open gate keeps.
+    public var keep: Keep
 
-    public init(mean: [Double], deviation: [Double], weights: [Double], bias: Double, threshold: Double) {
+    public init(
+        mean: [Double], deviation: [Double], weights: [Double], bias: Double, threshold: Double, keep: Keep = .share
+    ) {
         self.mean = mean
         self.deviation = deviation
         self.weights = weights
         self.bias = bias
         self.threshold = threshold
+        self.keep = keep
+    }
+
+    private enum CodingKeys: String, CodingKey { case mean, deviation, weights, bias, threshold, keep }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        mean = try container.decode([Double].self, forKey: .mean)
+        deviation = try container.decode([Double].self, forKey: .deviation)
+        weights = try container.decode([Double].self, forKey: .weights)
+        bias = try container.decode(Double.self, forKey: .bias)
+        threshold = try container.decode(Double.self, forKey: .threshold)
+        // files written before `keep` existed hold share gates
+        keep = try container.decodeIfPresent(Keep.self, forKey: .keep) ?? .share
     }
 
     /// Checks the sizes and that every number is finite (a file's gate may be damaged).
@@ -114,10 +143,12 @@ public struct ChangeGate: Codable, Sendable, Equatable {
         return 1 / (1 + exp(-z))
     }
 
-    /// The share of the change kept for an image with these features: g, or 0 below the threshold.
+    /// The share of the change kept for an image with these features: 0 below the threshold,
+    /// else g (``Keep/share``) or 1 (``Keep/whole``).
     public func factor(_ features: [Double]) -> Float {
         let g = openness(features)
-        return g < threshold ? 0 : Float(g)
+        if g < threshold { return 0 }
+        return keep == .whole ? 1 : Float(g)
     }
 
     /// The gate as the one-line JSON stored in a model file.

@@ -239,13 +239,14 @@ public final class Harmonizer: @unchecked Sendable {
         }
     }
 
-    /// composite + scale * (prediction - composite), per value (same shapes). For a prediction in
-    /// 0...1 and scale in 0...1 the result stays in 0...1.
+    /// composite + scale * (prediction - composite), per value (same shapes); the prediction itself,
+    /// bit for bit, at scale 1. For a prediction in 0...1 and scale in 0...1 the result stays in 0...1.
     public static func shrunk(_ prediction: PlanarImage, toward composite: PlanarImage, scale: Float) -> PlanarImage {
         precondition(
             prediction.values.count == composite.values.count,
             "Harmonizer.shrunk: prediction \(prediction.width)x\(prediction.height)x\(prediction.channels), composite "
                 + "\(composite.width)x\(composite.height)x\(composite.channels)")
+        guard scale != 1 else { return prediction }
         var result = prediction
         for i in result.values.indices {
             result.values[i] = composite.values[i] + scale * (prediction.values[i] - composite.values[i])

@@ -24,12 +24,14 @@ extension GKNetCommand {
 
                 With --gate: fits the per-image change gate instead (docs/results.md, "A per-image \
                 change gate"): a logistic model on colour statistics of the composite, mask and \
-                prediction that keeps a share g of each image's change, and none of it when g is below \
-                a threshold. Its weights are fitted on --fit-dataset (a training split: images the \
-                tuning and test splits do not share), the threshold is chosen on --dataset: the lowest \
-                mean fMSE among thresholds 0, 1/steps, ..., 1 that leave at most --max-worse of the \
-                images worse than their composite. Stored as gknet.change_gate; --no-change-gate in \
-                gknet harmonize and evaluate turns it off.
+                prediction that gives each image an openness g, and keeps none of the change when g is \
+                below a threshold; above it, a share g of the change (--keep share) or all of it (--keep \
+                whole). Its weights are fitted on --fit-dataset (a training split: images the tuning and \
+                test splits do not share), the threshold is chosen on --dataset: the lowest mean fMSE \
+                among thresholds 0, 1/steps, ..., 1 that leave at most --max-worse of the images worse \
+                than their composite and, with --max-near-identity-ratio R, the composites below 300 \
+                fMSE at most R times their own fMSE on average. Stored as gknet.change_gate; \
+                --no-change-gate in gknet harmonize and evaluate turns it off.
                 """)
 
         @Option(help: "The model file (.safetensors from gknet train or gknet export).")
@@ -68,6 +70,23 @@ extension GKNetCommand {
         @Option(help: "With --gate: the largest share of tuning images made worse that a threshold may leave.")
         var maxWorse: Double = 0.2
 
+        @Option(
+            help: """
+                With --gate: the largest ratio of mean fMSE to the composite's that a threshold may \
+                leave on the tuning composites below 300 fMSE (1 = not made worse on average; default: \
+                no limit).
+                """)
+        var maxNearIdentityRatio: Double?
+
+        @Option(help: "With --gate: what an open gate keeps: share (g of the change) or whole (all of it).")
+        var keep: String = ChangeGate.Keep.share.rawValue
+
+        @Option(help: "With --gate: the floor added to each composite's fMSE in the fit's relative loss.")
+        var lossFloor: Double = ChangeGateFitSettings().lossFloor
+
+        @Option(help: "With --gate: the fit's L2 weight on the logistic weights.")
+        var weightDecay: Double = ChangeGateFitSettings().weightDecay
+
         func validate() throws {
             guard DatasetSplit(rawValue: split) != nil else { throw ValidationError("--split must be train or test") }
             guard (1...1000).contains(steps) else { throw ValidationError("--steps must be in 1...1000") }
@@ -77,6 +96,23 @@ extension GKNetCommand {
                 throw ValidationError("--fit-split must be train or test")
             }
             guard (0...1).contains(maxWorse) else { throw ValidationError("--max-worse must be in 0...1") }
+            if let maxNearIdentityRatio, !(maxNearIdentityRatio.isFinite && maxNearIdentityRatio >= 0) {
+                throw ValidationError("--max-near-identity-ratio must be a number >= 0")
+            }
+            guard ChangeGate.Keep(rawValue: keep) != nil else { throw ValidationError("--keep must be share or whole") }
+            guard lossFloor.isFinite && lossFloor > 0 else { throw ValidationError("--loss-floor must be > 0") }
+            guard weightDecay.isFinite && weightDecay >= 0 else { throw ValidationError("--weight-decay must be >= 0") }
+            if !gate {
+                let gateOnly = [
+                    (maxNearIdentityRatio != nil, "--max-near-identity-ratio"),
+                    (keep != ChangeGate.Keep.share.rawValue, "--keep"),
+                    (lossFloor != ChangeGateFitSettings().lossFloor, "--loss-floor"),
+                    (weightDecay != ChangeGateFitSettings().weightDecay, "--weight-decay"),
+                ]
+                if let (_, name) = gateOnly.first(where: { $0.0 }) {
+                    throw ValidationError("\(name) is only used with --gate")
+                }
+            }
             if gate && fitDataset == nil { throw ValidationError("--gate needs --fit-dataset (a training split)") }
             if !gate && fitDataset != nil { throw ValidationError("--fit-dataset is only used with --gate") }
             if let output {
@@ -136,10 +172,14 @@ extension GKNetCommand {
             }
             let fitLine = ProgressLine(label: "gate: fit images")
             let tuningLine = ProgressLine(label: "gate: tuning images")
+            var settings = ChangeGateFitSettings()
+            settings.lossFloor = lossFloor
+            settings.weightDecay = weightDecay
             let calibration = try calibrateChangeGate(
                 fit: fit, tuning: tuning, harmonizer: harmonizer,
                 thresholds: changeScaleGrid(steps: steps).map(Double.init),
-                maxWorseShare: maxWorse, options: options,
+                maxWorseShare: maxWorse, maxNearIdentityRatio: maxNearIdentityRatio,
+                keep: ChangeGate.Keep(rawValue: keep)!, settings: settings, options: options,
                 fitProgress: { fitLine.update(done: $0, total: $1, elapsed: $2) },
                 tuningProgress: { tuningLine.update(done: $0, total: $1, elapsed: $2) })
             print(calibration.table())

@@ -96,7 +96,9 @@ extension GKNetCommand {
                 }
                 if let gate = try ChangeGate.stored(in: metadata) {
                     let fit = metadata[ChangeGate.fitKey].map { " (\($0))" } ?? ""
-                    print("change gate: threshold \(gate.threshold), \(ChangeGate.featureCount) features\(fit)")
+                    let kept = gate.keep == .whole ? "the whole change" : "a share g of the change"
+                    let features = "\(ChangeGate.featureCount) features"
+                    print("change gate: threshold \(gate.threshold), keeps \(kept), \(features)\(fit)")
                 }
             }
             guard !noForward else { return }

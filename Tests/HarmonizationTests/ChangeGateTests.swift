@@ -185,6 +185,76 @@ import Testing
         }
     }
 
+    @Test func aWholeGateKeepsAllOfTheChangeOrNone() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let plain = try ModelLoading.harmonizer(path: try modelFile(metadata: [:], in: folder).path)
+        func gated(_ gate: ChangeGate) throws -> Harmonizer {
+            try ModelLoading.harmonizer(
+                path: try modelFile(metadata: [ChangeGate.metadataKey: try gate.metadataValue()], in: folder).path)
+        }
+        var open = constantGate(bias: log(0.25 / 0.75), threshold: 0.1)  // g = 0.25 >= 0.1
+        open.keep = .whole
+        var closed = open
+        closed.threshold = 0.3  // g = 0.25 < 0.3
+        #expect(open.factor(Array(repeating: 0, count: ChangeGate.featureCount)) == 1)
+        #expect(closed.factor(Array(repeating: 0, count: ChangeGate.featureCount)) == 0)
+        let openModel = try gated(open)
+        let closedModel = try gated(closed)
+        #expect(openModel.changeGate?.keep == .whole)
+        for (width, height) in [(32, 32), (80, 56)] {
+            let (composite, mask) = inputs(width: width, height: height)
+            let whole = try plain.harmonize(composite: composite, mask: mask)
+            #expect(whole != composite)
+            // open: the network's change as it is, at the network size and at full resolution
+            #expect(try openModel.harmonize(composite: composite, mask: mask) == whole)
+            #expect(try closedModel.harmonize(composite: composite, mask: mask) == composite)
+        }
+    }
+
+    @Test func aGateStoredWithoutKeepIsAShareGate() throws {
+        var gate = constantGate(bias: 0.5, threshold: 0.2)
+        var object = try JSONSerialization.jsonObject(with: Data(try gate.metadataValue().utf8)) as! [String: Any]
+        #expect(object["keep"] as? String == "share")
+        object["keep"] = nil
+        let older = String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
+        let decoded = try ChangeGate.stored(in: [ChangeGate.metadataKey: older])
+        #expect(decoded == gate)
+        gate.keep = .whole
+        #expect(try ChangeGate.stored(in: [ChangeGate.metadataKey: try gate.metadataValue()]) == gate)
+        object["keep"] = "half"
+        let unknown = String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
+        #expect(throws: HarmonizeError.self) { try ChangeGate.stored(in: [ChangeGate.metadataKey: unknown]) }
+    }
+
+    /// Scores of one threshold from per-image (result, composite) fMSE pairs.
+    private func score(_ threshold: Double, _ pairs: [(Double, Double)]) -> ChangeGateThresholdScore {
+        func metrics(_ fmse: Double) -> ImageMetrics {
+            ImageMetrics(mse: fmse / 10, fmse: fmse, psnr: 30, foregroundRatio: 0.1)
+        }
+        let summary = impactSummaries(results: pairs.map { metrics($0.0) }, composites: pairs.map { metrics($0.1) })!
+        return ChangeGateThresholdScore(
+            threshold: threshold, closed: 0, impact: summary.impact, impactByDifficulty: summary.byDifficulty)
+    }
+
+    @Test func theThresholdRuleHonoursTheNearIdentityLimit() {
+        // one composite below 300 and four harder ones; 0.2 makes none worse but the easy one (1.5x),
+        // 0.5 leaves the easy one alone and gains less, 0.9 makes two of five worse
+        let scores = [
+            score(0.2, [(150, 100), (500, 1000), (1000, 2000), (1500, 3000), (2000, 4000)]),
+            score(0.5, [(100, 100), (700, 1000), (1400, 2000), (2100, 3000), (2800, 4000)]),
+            score(0.9, [(90, 100), (1100, 1000), (1200, 2000), (3100, 3000), (1000, 4000)]),
+        ]
+        #expect(selectChangeGateThreshold(scores, maxWorseShare: 0.2).threshold == 0.2)
+        #expect(selectChangeGateThreshold(scores, maxWorseShare: 0.2, maxNearIdentityRatio: 1).threshold == 0.5)
+        #expect(selectChangeGateThreshold(scores, maxWorseShare: 0.4, maxNearIdentityRatio: 1).threshold == 0.9)
+        // nothing qualifies: the fewest images made worse, then the lower fMSE
+        #expect(selectChangeGateThreshold(scores, maxWorseShare: 0.1, maxNearIdentityRatio: 0.5).threshold == 0.5)
+        // a split without composites below 300 meets the limit
+        let hard = [score(0.1, [(500, 1000), (3100, 3000)]), score(0.6, [(900, 1000), (2900, 3000)])]
+        #expect(selectChangeGateThreshold(hard, maxWorseShare: 0.5, maxNearIdentityRatio: 1).threshold == 0.1)
+    }
+
     @Test func aDamagedStoredGateIsAClearError() throws {
         let folder = try temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -222,22 +292,32 @@ import Testing
         options.resolution = .fixed(32)
         var settings = ChangeGateFitSettings()
         settings.iterations = 50
-        let calibration = try calibrateChangeGate(
-            fit: dataset, tuning: dataset, harmonizer: harmonizer, thresholds: [0, 0.5, 1], maxWorseShare: 0.2,
-            settings: settings, options: options)
-        #expect(calibration.scores.map(\.threshold) == [0, 0.5, 1])
-        let all = calibration.scores[2]
-        #expect(all.closed == dataset.count && all.impact.worse == 0 && all.impact.fmse == all.impact.compositeFMSE)
-        #expect(calibration.best.impact.worseShare <= 0.2)
-        #expect(calibration.table().contains("<- chosen") && calibration.table().contains("no gate"))
-        var file = try SafeTensorsFile(contentsOf: url)
-        file.metadata[ChangeGate.metadataKey] = try calibration.gate.metadataValue()
-        let stored = folder.appendingPathComponent("gated.safetensors")
-        try file.write(to: stored)
-        let report = try evaluate(
-            dataset: dataset, source: .model(try ModelLoading.harmonizer(path: stored.path)), options: options)
-        #expect(report.impact?.fmse == calibration.best.impact.fmse)
-        #expect(report.impact?.worse == calibration.best.impact.worse)
+        for keep in ChangeGate.Keep.allCases {
+            let calibration = try calibrateChangeGate(
+                fit: dataset, tuning: dataset, harmonizer: harmonizer, thresholds: [0, 0.5, 1], maxWorseShare: 0.2,
+                maxNearIdentityRatio: 1, keep: keep, settings: settings, options: options)
+            #expect(calibration.gate.keep == keep)
+            #expect(calibration.scores.map(\.threshold) == [0, 0.5, 1])
+            let all = calibration.scores[2]
+            #expect(
+                all.closed == dataset.count && all.impact.worse == 0 && all.impact.fmse == all.impact.compositeFMSE)
+            #expect(calibration.best.impact.worseShare <= 0.2)
+            let nearIdentity = calibration.best.impactByDifficulty[CompositeDifficultyBand.below300.rawValue]
+            #expect((nearIdentity?.fmseRatio ?? 0) <= 1)
+            #expect(calibration.table().contains("<- chosen") && calibration.table().contains("no gate"))
+            if keep == .whole {
+                // threshold 0 never closes a whole gate: the network's output as it is
+                #expect(calibration.scores[0].impact == calibration.ungated.impact)
+            }
+            var file = try SafeTensorsFile(contentsOf: url)
+            file.metadata[ChangeGate.metadataKey] = try calibration.gate.metadataValue()
+            let stored = folder.appendingPathComponent("gated.safetensors")
+            try file.write(to: stored)
+            let report = try evaluate(
+                dataset: dataset, source: .model(try ModelLoading.harmonizer(path: stored.path)), options: options)
+            #expect(report.impact?.fmse == calibration.best.impact.fmse)
+            #expect(report.impact?.worse == calibration.best.impact.worse)
+        }
         #expect(throws: DatasetError.self) {
             var wrongSize = options
             wrongSize.resolution = .fixed(64)

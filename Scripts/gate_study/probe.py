@@ -1,0 +1,112 @@
+"""Issue 25 study: does the network's change on a region that needs none tell a near-identity
+composite? For each composite c with mask m, the mask is moved (rolled by half the image, or
+mirrored) to where it covers the least of the foreground; that probe region holds background
+content, which needs no change by construction. The network is run on (c, probe) for the two probes
+with the least overlap, and its change there is the image's own "noise floor": how far this network
+moves a region of this photo that is already harmonious. Features per image: the colour statistics
+of features.py (change and |change| inside the mask, composite colour inside the mask, background
+colour, mask share), the same change statistics inside the probes (outside the real foreground),
+the probes' overlap with the foreground, and log(|change| / |probe change|). Sums as in
+two_networks.py (target and change inner products inside the mask).
+Usage: .venv-ref/bin/python Scripts/gate_study/probe.py MODEL DATASET_ROOT SPLIT OUT.npz
+Then: .venv-ref/bin/python Scripts/gate_study/probe.py --fit FIT.npz TUNE.npz
+"""
+import sys, numpy as np, torch
+sys.path.insert(0, 'Scripts/reference')
+torch.set_num_threads(2)
+from second_pass import load_batch, load_network, masked_mean, split_names  # beside this script
+
+
+def probe_masks(mask, count=2):
+    """The `count` moved copies of each mask (N x 1 x H x W) that overlap the mask least, and
+    their overlaps (share of the probe's area on the foreground), as (count x N x 1 x H x W, count x N)."""
+    h, w = mask.shape[2:]
+    candidates = [torch.roll(mask, (0, w // 2), (2, 3)), torch.roll(mask, (h // 2, 0), (2, 3)),
+                  torch.roll(mask, (h // 2, w // 2), (2, 3)), torch.flip(mask, (3,)), torch.flip(mask, (2,)),
+                  torch.roll(mask, (0, w // 4), (2, 3)), torch.roll(mask, (h // 4, 0), (2, 3))]
+    stack = torch.stack(candidates)                                        # K x N x 1 x H x W
+    overlap = (stack * mask).sum((2, 3, 4)) / stack.sum((2, 3, 4)).clamp_min(1e-6)  # K x N
+    order = overlap.argsort(0)[:count]                                     # count x N
+    index = torch.arange(mask.shape[0])
+    return stack[order, index], overlap[order, index]
+
+
+def features(model_path, root, split, out):
+    network = load_network(model_path)
+    names = split_names(root, split)
+    feats, sums = [], []
+    with torch.no_grad():
+        for i in range(0, len(names), 16):
+            c, mk, real = load_batch(root, names[i:i + 16])
+            d = (network(c, mk, {}).clamp(0, 1) - c) * 255
+            t = (real - c) * 255
+            den = mk.sum((1, 2, 3)).clamp_min(100) * 3
+            def dot(x, y): return (x * y * mk).sum((1, 2, 3)) / den
+            sums.append(torch.stack([dot(t, t), dot(t, d), dot(d, d), den / (3 * c.shape[2] * c.shape[3])], 1).numpy())
+            probes, overlaps = probe_masks(mk)
+            f = [masked_mean(d, mk), masked_mean(d.abs(), mk), masked_mean(c, mk), masked_mean(c, 1 - mk),
+                 mk.mean((1, 2, 3))[:, None]]
+            size = masked_mean(d.abs(), mk).mean(1)
+            probe_sizes = []
+            for probe, overlap in zip(probes, overlaps):
+                dq = (network(c, probe, {}).clamp(0, 1) - c) * 255
+                region = probe * (1 - mk)
+                f += [masked_mean(dq, region), masked_mean(dq.abs(), region), overlap[:, None]]
+                probe_sizes.append(masked_mean(dq.abs(), region).mean(1))
+            floor = torch.stack(probe_sizes).mean(0)
+            f.append((torch.log(size + 0.5) - torch.log(floor + 0.5))[:, None])
+            feats.append(torch.cat(f, 1).numpy())
+            print(i, flush=True)
+    np.savez(out, f=np.concatenate(feats), sums=np.concatenate(sums), names=np.array(names))
+
+
+# layout: change 6 | colour 6 | mask 1 | probe 1: change 6, overlap 1 | probe 2: change 6, overlap 1 | log ratio 1
+groups = {'P': range(0, 6), 'col': range(6, 12), 'm': range(12, 13), 'q1': range(13, 20), 'q2': range(20, 27),
+          'ratio': range(27, 28)}
+
+
+def report(label, s, res):
+    tt, share = s[:, 0], s[:, 3]
+    low = tt < 300
+    db = 10 * torch.log10(tt * share + 1e-6) - 10 * torch.log10(res * share + 1e-6)
+    return (f"{label}: {(res.mean() / tt.mean()).item():.3f}x, {db.mean().item():+.2f} dB, "
+            f"{((res > tt + 1e-9).double().mean() * 100).item():4.1f} % worse, < 300 {(res[low].mean() / tt[low].mean()).item():.2f}x")
+
+
+def fit(fit_path, tune_path):
+    tr, te = np.load(fit_path), np.load(tune_path)
+    s_fit, s_tune = torch.tensor(tr['sums']).double(), torch.tensor(te['sums']).double()
+    def residual(s, g): return s[:, 0] - 2 * g * s[:, 1] + g * g * s[:, 2]
+    print(f"tuning images: {len(s_tune)}, < 300: {(s_tune[:, 0] < 300).sum().item()}")
+    print(report('no gate', s_tune, residual(s_tune, torch.ones(len(s_tune)).double())))
+
+    def run(names, wd=1e-3, floor=100):
+        idx = [i for n in names for i in groups[n]]
+        x = torch.tensor(tr['f'][:, idx]).double(); mu, sd = x.mean(0), x.std(0) + 1e-6
+        x = (x - mu) / sd; xt = (torch.tensor(te['f'][:, idx]).double() - mu) / sd
+        w = torch.zeros(len(idx), dtype=torch.float64, requires_grad=True)
+        b = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
+        opt = torch.optim.Adam([w, b], lr=1e-2)
+        for _ in range(1500):
+            g = torch.sigmoid(x @ w + b)
+            loss = (residual(s_fit, g) / (s_fit[:, 0] + floor)).mean() + wd * (w * w).sum()
+            opt.zero_grad(); loss.backward(); opt.step()
+        with torch.no_grad():
+            g = torch.sigmoid(xt @ w + b)
+            rows = []
+            for tau in [k / 20 for k in range(0, 20)]:
+                gg = torch.where(g < tau, torch.zeros_like(g), g)
+                res = residual(s_tune, gg)
+                rows.append((tau, res, (res > s_tune[:, 0] + 1e-9).double().mean().item() * 100, (res.mean() / s_tune[:, 0].mean()).item()))
+            ok = [r for r in rows if r[2] <= 20]
+            best = min(ok, key=lambda r: r[3]) if ok else min(rows, key=lambda r: r[2])
+            print(report(f"{'+'.join(names):24s} wd {wd:<6} t {best[0]:.2f}", s_tune, best[1]))
+    for names in (['P', 'col', 'm'], ['P', 'col', 'm', 'ratio'], ['P', 'col', 'm', 'q1', 'ratio'],
+                  ['P', 'col', 'm', 'q1', 'q2', 'ratio'], ['P', 'm', 'ratio']):
+        for wd in (1e-3, 1e-2):
+            run(names, wd)
+
+
+if __name__ == '__main__':
+    if sys.argv[1] == '--fit': fit(sys.argv[2], sys.argv[3])
+    else: features(*sys.argv[1:5])
