@@ -15,6 +15,7 @@ import sys, numpy as np, torch
 sys.path.insert(0, 'Scripts/reference')
 torch.set_num_threads(2)
 from second_pass import load_batch, load_network, masked_mean, split_names  # beside this script
+from two_networks import fit_gate, report, residual  # beside this script
 
 
 def probe_masks(mask, count=2):
@@ -42,7 +43,10 @@ def features(model_path, root, split, out):
             t = (real - c) * 255
             den = mk.sum((1, 2, 3)).clamp_min(100) * 3
             def dot(x, y): return (x * y * mk).sum((1, 2, 3)) / den
-            sums.append(torch.stack([dot(t, t), dot(t, d), dot(d, d), den / (3 * c.shape[2] * c.shape[3])], 1).numpy())
+            zero = torch.zeros_like(den)
+            # two_networks.py's layout, without a second network: tt, td, 0, dd, 0, 0, mask share
+            sums.append(torch.stack([dot(t, t), dot(t, d), zero, dot(d, d), zero, zero,
+                                     den / (3 * c.shape[2] * c.shape[3])], 1).numpy())
             probes, overlaps = probe_masks(mk)
             f = [masked_mean(d, mk), masked_mean(d.abs(), mk), masked_mean(c, mk), masked_mean(c, 1 - mk),
                  mk.mean((1, 2, 3))[:, None]]
@@ -65,46 +69,17 @@ groups = {'P': range(0, 6), 'col': range(6, 12), 'm': range(12, 13), 'q1': range
           'ratio': range(27, 28)}
 
 
-def report(label, s, res):
-    tt, share = s[:, 0], s[:, 3]
-    low = tt < 300
-    db = 10 * torch.log10(tt * share + 1e-6) - 10 * torch.log10(res * share + 1e-6)
-    return (f"{label}: {(res.mean() / tt.mean()).item():.3f}x, {db.mean().item():+.2f} dB, "
-            f"{((res > tt + 1e-9).double().mean() * 100).item():4.1f} % worse, < 300 {(res[low].mean() / tt[low].mean()).item():.2f}x")
-
-
 def fit(fit_path, tune_path):
     tr, te = np.load(fit_path), np.load(tune_path)
     s_fit, s_tune = torch.tensor(tr['sums']).double(), torch.tensor(te['sums']).double()
-    def residual(s, g): return s[:, 0] - 2 * g * s[:, 1] + g * g * s[:, 2]
     print(f"tuning images: {len(s_tune)}, < 300: {(s_tune[:, 0] < 300).sum().item()}")
-    print(report('no gate', s_tune, residual(s_tune, torch.ones(len(s_tune)).double())))
-
-    def run(names, wd=1e-3, floor=100):
-        idx = [i for n in names for i in groups[n]]
-        x = torch.tensor(tr['f'][:, idx]).double(); mu, sd = x.mean(0), x.std(0) + 1e-6
-        x = (x - mu) / sd; xt = (torch.tensor(te['f'][:, idx]).double() - mu) / sd
-        w = torch.zeros(len(idx), dtype=torch.float64, requires_grad=True)
-        b = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
-        opt = torch.optim.Adam([w, b], lr=1e-2)
-        for _ in range(1500):
-            g = torch.sigmoid(x @ w + b)
-            loss = (residual(s_fit, g) / (s_fit[:, 0] + floor)).mean() + wd * (w * w).sum()
-            opt.zero_grad(); loss.backward(); opt.step()
-        with torch.no_grad():
-            g = torch.sigmoid(xt @ w + b)
-            rows = []
-            for tau in [k / 20 for k in range(0, 20)]:
-                gg = torch.where(g < tau, torch.zeros_like(g), g)
-                res = residual(s_tune, gg)
-                rows.append((tau, res, (res > s_tune[:, 0] + 1e-9).double().mean().item() * 100, (res.mean() / s_tune[:, 0].mean()).item()))
-            ok = [r for r in rows if r[2] <= 20]
-            best = min(ok, key=lambda r: r[3]) if ok else min(rows, key=lambda r: r[2])
-            print(report(f"{'+'.join(names):24s} wd {wd:<6} t {best[0]:.2f}", s_tune, best[1]))
+    print(report('no gate', s_tune, residual(s_tune, torch.ones(len(s_tune)).double(), 0)))
     for names in (['P', 'col', 'm'], ['P', 'col', 'm', 'ratio'], ['P', 'col', 'm', 'q1', 'ratio'],
                   ['P', 'col', 'm', 'q1', 'q2', 'ratio'], ['P', 'm', 'ratio']):
+        idx = [i for n in names for i in groups[n]]
         for wd in (1e-3, 1e-2):
-            run(names, wd)
+            tau, res = fit_gate(tr['f'][:, idx], s_fit, te['f'][:, idx], s_tune, lambda g: (g, 0), wd)
+            print(report(f"{'+'.join(names):24s} wd {wd:<6} t {tau:.2f}", s_tune, res))
 
 
 if __name__ == '__main__':

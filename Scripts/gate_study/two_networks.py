@@ -64,6 +64,32 @@ def report(label, s, res):
             f"{((res > tt + 1e-9).double().mean() * 100).item():4.1f} % worse, < 300 {(res[low].mean() / tt[low].mean()).item():.2f}x")
 
 
+def fit_gate(x_fit, s_fit, x_tune, s_tune, weights, wd=1e-3, floor=100):
+    """Fits a logistic gate on the features x_fit (standardized here) by the loss of `gknet calibrate
+    --gate` (each image's residual over its composite's fMSE + floor), then chooses its threshold on
+    the tuning set by the product's rule (lowest mean with at most 20 % made worse). `weights(g)`
+    maps the gate's values to the blend (a, b) of `residual`. Returns (threshold, tuning residuals)."""
+    x = torch.tensor(x_fit).double(); mu, sd = x.mean(0), x.std(0) + 1e-6
+    x = (x - mu) / sd; xt = (torch.tensor(x_tune).double() - mu) / sd
+    w = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
+    b = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.Adam([w, b], lr=1e-2)
+    for _ in range(1500):
+        g = torch.sigmoid(x @ w + b)
+        loss = (residual(s_fit, *weights(g)) / (s_fit[:, 0] + floor)).mean() + wd * (w * w).sum()
+        opt.zero_grad(); loss.backward(); opt.step()
+    with torch.no_grad():
+        g = torch.sigmoid(xt @ w + b)
+        rows = []
+        for tau in [k / 20 for k in range(0, 20)]:
+            gg = torch.where(g < tau, torch.zeros_like(g), g)
+            res = residual(s_tune, *weights(gg))
+            rows.append((tau, res, (res > s_tune[:, 0] + 1e-9).double().mean().item() * 100, (res.mean() / s_tune[:, 0].mean()).item()))
+        ok = [r for r in rows if r[2] <= 20]
+        best = min(ok, key=lambda r: r[3]) if ok else min(rows, key=lambda r: r[2])
+        return best[0], best[1]
+
+
 def fit(fit_path, tune_path):
     tr, te = np.load(fit_path), np.load(tune_path)
     s_fit, s_tune = torch.tensor(tr['sums']).double(), torch.tensor(te['sums']).double()
@@ -76,29 +102,12 @@ def fit(fit_path, tune_path):
 
     def run(names, blend, wd=1e-3, floor=100):
         idx = [i for n in names for i in groups[n]]
-        x = torch.tensor(tr['f'][:, idx]).double(); mu, sd = x.mean(0), x.std(0) + 1e-6
-        x = (x - mu) / sd; xt = (torch.tensor(te['f'][:, idx]).double() - mu) / sd
-        w = torch.zeros(len(idx), dtype=torch.float64, requires_grad=True)
-        b = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
-        opt = torch.optim.Adam([w, b], lr=1e-2)
         def weights(g):
             if blend == 'mean': return (g / 2, g / 2)
             return (g, 1 - g) if blend else (g, torch.zeros_like(g))
-        for _ in range(1500):
-            g = torch.sigmoid(x @ w + b)
-            loss = (residual(s_fit, *weights(g)) / (s_fit[:, 0] + floor)).mean() + wd * (w * w).sum()
-            opt.zero_grad(); loss.backward(); opt.step()
-        with torch.no_grad():
-            g = torch.sigmoid(xt @ w + b)
-            rows = []
-            for tau in [k / 20 for k in range(0, 20)]:
-                gg = torch.where(g < tau, torch.zeros_like(g), g)
-                res = residual(s_tune, *weights(gg))
-                rows.append((tau, res, (res > s_tune[:, 0] + 1e-9).double().mean().item() * 100, (res.mean() / s_tune[:, 0].mean()).item()))
-            ok = [r for r in rows if r[2] <= 20]
-            best = min(ok, key=lambda r: r[3]) if ok else min(rows, key=lambda r: r[2])
-            kind = {'mean': 'gate mean', True: 'blend R..P', False: 'gate on P'}[blend]
-            print(report(f"{kind:10s} {'+'.join(names):14s} wd {wd:<6} t {best[0]:.2f}", s_tune, best[1]))
+        tau, res = fit_gate(tr['f'][:, idx], s_fit, te['f'][:, idx], s_tune, weights, wd, floor)
+        kind = {'mean': 'gate mean', True: 'blend R..P', False: 'gate on P'}[blend]
+        print(report(f"{kind:10s} {'+'.join(names):14s} wd {wd:<6} t {tau:.2f}", s_tune, res))
     for blend in (False, True, 'mean'):
         for names in (['P', 'col', 'm'], ['P', 'col', 'm', 'R'], ['P', 'col', 'm', 'R', 'PR'], ['R', 'PR']):
             for wd in (1e-3, 1e-2):

@@ -139,6 +139,12 @@ import Testing
         try TinyModelFiles.write(.residual, metadata: metadata, in: folder)
     }
 
+    /// The tiny model saved with `gate` in its metadata, loaded as every path loads it.
+    private func gatedHarmonizer(_ gate: ChangeGate, in folder: URL) throws -> Harmonizer {
+        try ModelLoading.harmonizer(
+            path: try modelFile(metadata: [ChangeGate.metadataKey: try gate.metadataValue()], in: folder).path)
+    }
+
     /// A gate that ignores the features: openness sigmoid(bias).
     private func constantGate(bias: Double, threshold: Double) -> ChangeGate {
         let n = ChangeGate.featureCount
@@ -155,10 +161,7 @@ import Testing
         let folder = try temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
         let plain = try ModelLoading.harmonizer(path: try modelFile(metadata: [:], in: folder).path)
-        func gated(_ gate: ChangeGate) throws -> Harmonizer {
-            try ModelLoading.harmonizer(
-                path: try modelFile(metadata: [ChangeGate.metadataKey: try gate.metadataValue()], in: folder).path)
-        }
+        func gated(_ gate: ChangeGate) throws -> Harmonizer { try gatedHarmonizer(gate, in: folder) }
         let closed = try gated(constantGate(bias: -3, threshold: 0.5))  // g = 0.047 < 0.5
         let quarter = try gated(constantGate(bias: log(0.25 / 0.75), threshold: 0.1))  // g = 0.25
         #expect(plain.changeGate == nil && closed.changeGate?.threshold == 0.5)
@@ -189,10 +192,7 @@ import Testing
         let folder = try temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
         let plain = try ModelLoading.harmonizer(path: try modelFile(metadata: [:], in: folder).path)
-        func gated(_ gate: ChangeGate) throws -> Harmonizer {
-            try ModelLoading.harmonizer(
-                path: try modelFile(metadata: [ChangeGate.metadataKey: try gate.metadataValue()], in: folder).path)
-        }
+        func gated(_ gate: ChangeGate) throws -> Harmonizer { try gatedHarmonizer(gate, in: folder) }
         var open = constantGate(bias: log(0.25 / 0.75), threshold: 0.1)  // g = 0.25 >= 0.1
         open.keep = .whole
         var closed = open
