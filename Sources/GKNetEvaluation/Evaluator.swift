@@ -76,20 +76,21 @@ public struct EvaluationReport: Codable, Sendable {
     public var millisecondsPerImage: Double
     public var perImage: [PerImageResult]
 
-    /// A fixed-width table: one row per subset, then All, then the foreground-ratio bands.
+    /// A fixed-width table: one row per subset, then All, then the foreground-ratio bands. The
+    /// first column is 14 characters wide, or as wide as the longest subset name.
     public func table() -> String {
+        let labelWidth = max(14, subsets.keys.map(\.count).max() ?? 0)
         func row(_ label: String, _ s: MetricsSummary, _ ms: String) -> String {
-            label.padding(toLength: 14, withPad: " ", startingAt: 0)
+            label.padding(toLength: labelWidth, withPad: " ", startingAt: 0)
                 + String(format: "%7d %10.2f %10.2f %8.2f ", s.count, s.mse, s.fmse, s.psnr)
-                + String(repeating: " ", count: max(0, 10 - ms.count)) + ms
-        }
-        func right(_ text: String, _ width: Int) -> String {
-            String(repeating: " ", count: max(0, width - text.count)) + text
+                + rightAligned(ms, 10)
         }
         var lines = [
-            "subset".padding(toLength: 14, withPad: " ", startingAt: 0)
-                + [right("N", 7), right("MSE", 10), right("fMSE", 10), right("PSNR", 8), right("ms/image", 10)].joined(
-                    separator: " ")
+            "subset".padding(toLength: labelWidth, withPad: " ", startingAt: 0)
+                + [
+                    rightAligned("N", 7), rightAligned("MSE", 10), rightAligned("fMSE", 10), rightAligned("PSNR", 8),
+                    rightAligned("ms/image", 10),
+                ].joined(separator: " ")
         ]
         let timing = Dictionary(grouping: perImage, by: \.subset).mapValues {
             $0.map(\.milliseconds).reduce(0, +) / Double($0.count)

@@ -139,6 +139,12 @@ private func relativeClose(_ a: Double, _ b: Double, _ tolerance: Double = 1e-6)
         #expect(
             allRow.contains(String(format: "%10.2f %10.2f %8.2f", report.all.mse, report.all.fmse, report.all.psnr)),
             "\(allRow)")
+        // A subset name longer than the first column widens it instead of being cut.
+        var renamed = report
+        renamed.subsets["HGComprisTune30-larger-draw"] = renamed.subsets.removeValue(forKey: "HAlpha")
+        let wide = renamed.table().split(separator: "\n").map(String.init)
+        #expect(wide.contains { $0.hasPrefix("HGComprisTune30-larger-draw ") }, "\(wide)")
+        #expect(Set(wide.prefix(4).map(\.count)).count == 1, "header and subset rows differ in width: \(wide)")
         // CSV: a header, then one row per image with its metrics (Swift's shortest round-trip text).
         let rows = report.csv().split(separator: "\n").map {
             $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
