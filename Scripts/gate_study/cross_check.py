@@ -10,7 +10,7 @@ import sys, numpy as np, torch
 sys.path.insert(0, 'Scripts/reference')
 torch.set_num_threads(2)
 from two_networks import residual  # beside this script
-from frontier import fit_gate  # beside this script
+from frontier import fit_gate  # beside this script (the product's fit, 2,000 steps)
 
 
 def score(g, s, tau, keep):

@@ -10,38 +10,44 @@ Then: .venv-ref/bin/python Scripts/gate_study/deep.py --fit FIT.npz TUNE.npz
 import sys, numpy as np, torch
 sys.path.insert(0, 'Scripts/reference')
 torch.set_num_threads(2)
-from second_pass import load_batch, load_network, masked_mean, split_names  # beside this script
+from second_pass import batches, change_statistics, load_network, masked_mean, one_network_sums, split_names  # beside this script
 from two_networks import report, residual  # beside this script
 from seam import fit_and_choose  # beside this script
 
 
 def features(model_path, root, split, out):
     network = load_network(model_path)
-    names = split_names(root, split)
     feats, deep, sums = [], [], []
     with torch.no_grad():
-        for i in range(0, len(names), 16):
-            c, mk, real = load_batch(root, names[i:i + 16])
+        for _, c, mk, real in batches(root, split):
             trace = {}
             p = network(c, mk, trace).clamp(0, 1)
             d = (p - c) * 255
-            t = (real - c) * 255
-            den = mk.sum((1, 2, 3)).clamp_min(100) * 3
-            def dot(x, y): return (x * y * mk).sum((1, 2, 3)) / den
-            zero = torch.zeros_like(den)
-            sums.append(torch.stack([dot(t, t), dot(t, d), zero, dot(d, d), zero, zero,
-                                     den / (3 * c.shape[2] * c.shape[3])], 1).numpy())
-            feats.append(torch.cat([masked_mean(d, mk), masked_mean(d.abs(), mk), masked_mean(c, mk),
-                                    masked_mean(c, 1 - mk), mk.mean((1, 2, 3))[:, None]], 1).numpy())
+            sums.append(one_network_sums(c, mk, real, d).numpy())
+            feats.append(change_statistics(c, mk, d).numpy())
             pooled = []
             for key in ('D4', 'G_map'):
                 x = trace[key]
                 small = torch.nn.functional.adaptive_avg_pool2d(mk, x.shape[2:])
                 pooled += [masked_mean(x, small), masked_mean(x, 1 - small)]
             deep.append(torch.cat(pooled, 1).numpy())
-            print(i, flush=True)
     np.savez(out, f=np.concatenate(feats), deep=np.concatenate(deep), sums=np.concatenate(sums),
-             names=np.array(names))
+             names=np.array(split_names(root, split)))
+
+
+def deep_blocks(z):
+    """The pooled features of `features` (D4 inside, D4 outside, G_map inside, G_map outside) with
+    the inside - outside differences of each added."""
+    d4, g = z[:, :256], z[:, 256:]
+    return np.concatenate([d4, d4[:, :128] - d4[:, 128:], g, g[:, :64] - g[:, 64:]], 1)
+
+
+def principal_components(fit_features):
+    """The standardisation (mean, deviation) of `deep_blocks` of the fit set and its principal
+    directions (rows of the returned matrix, strongest first)."""
+    mu, sd = fit_features.mean(0), fit_features.std(0) + 1e-6
+    _, _, vt = np.linalg.svd((fit_features - mu) / sd, full_matrices=False)
+    return mu, sd, vt
 
 
 def fit(fit_path, tune_path):
@@ -50,12 +56,8 @@ def fit(fit_path, tune_path):
     print(f"fit images: {len(s_fit)}, tuning images: {len(s_tune)}, < 300: {(s_tune[:, 0] < 300).sum().item()}")
     print(report('no gate', s_tune, residual(s_tune, torch.ones(len(s_tune)).double(), 0)))
     # principal components of the pooled deep features (fg, bg and fg - bg of D4 and G_map), on the fit set
-    def blocks(z):
-        d4, g = z[:, :256], z[:, 256:]
-        return np.concatenate([d4, d4[:, :128] - d4[:, 128:], g, g[:, :64] - g[:, 64:]], 1)
-    zf, zt = blocks(tr['deep']), blocks(te['deep'])
-    mu, sd = zf.mean(0), zf.std(0) + 1e-6
-    _, _, vt = np.linalg.svd((zf - mu) / sd, full_matrices=False)
+    zf, zt = deep_blocks(tr['deep']), deep_blocks(te['deep'])
+    mu, sd, vt = principal_components(zf)
     for keep, wd, floor, band in (('share', 1e-3, 100, None), ('whole', 1e-2, 30, None), ('whole', 1e-2, 30, 1.0)):
         for components in (0, 4, 8, 16, 32):
             xf = np.concatenate([tr['f'], ((zf - mu) / sd) @ vt[:components].T], 1)

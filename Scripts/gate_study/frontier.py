@@ -12,33 +12,14 @@ Usage: .venv-ref/bin/python Scripts/gate_study/frontier.py FIT_DEEP.npz EVAL_DEE
 import sys, numpy as np, torch
 sys.path.insert(0, 'Scripts/reference')
 torch.set_num_threads(2)
-from two_networks import residual  # beside this script
+from two_networks import fit_logistic, residual  # beside this script
+from deep import deep_blocks, principal_components  # beside this script
 
 
 def fit_gate(x, s, blend, wd, floor, objective='fmse'):
-    """The logistic gate of the product on features x (N x K, standardized here); `blend` = (a, b):
-    the result is c + g (a dP + b dR). objective 'fmse': the product's loss (the result's fMSE over
-    the composite's + floor); 'classify': cross-entropy of "the whole change helps", each image
-    weighted by how much it helps or harms relative to its composite (|gain| / (fMSE + floor)).
-    Returns the function features -> g."""
-    x = torch.tensor(x).double(); mu, sd = x.mean(0), x.std(0) + 1e-6
-    z = (x - mu) / sd
-    w = torch.zeros(z.shape[1], dtype=torch.float64, requires_grad=True)
-    b = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.Adam([w, b], lr=1e-2)
-    for _ in range(2000):
-        g = torch.sigmoid(z @ w + b)
-        if objective == 'fmse':
-            loss = (residual(s, g * blend[0], g * blend[1]) / (s[:, 0] + floor)).mean()
-        else:
-            gain = s[:, 0] - residual(s, blend[0] + 0 * g, blend[1] + 0 * g)
-            helps = (gain > 0).double()
-            loss = (torch.nn.functional.binary_cross_entropy(g, helps, reduction='none')
-                    * gain.abs() / (s[:, 0] + floor)).mean()
-        loss = loss + wd * (w * w).sum()
-        opt.zero_grad(); loss.backward(); opt.step()
-    w, b = w.detach(), b.detach()
-    return lambda y: torch.sigmoid(((torch.tensor(y).double() - mu) / sd) @ w + b)
+    """The product's logistic gate (two_networks.fit_logistic, 2,000 steps) for the result
+    c + g (a dP + b dR), `blend` = (a, b). Returns the function features -> g."""
+    return fit_logistic(x, s, lambda g: (g * blend[0], g * blend[1]), wd, floor, steps=2000, objective=objective)
 
 
 def sweep(g, s, blend, keep):
@@ -77,12 +58,8 @@ def main(fit_deep, eval_deep, fit_pair=None, eval_pair=None):
     print(f"fit {len(sf)} images; evaluation {len(se)} images, {(se[:, 0] < 300).sum().item()} below 300")
     one = (1.0, 0.0)
     perfect(se, one, 'the network, perfect decision')
-    def blocks(z):
-        d4, g = z[:, :256], z[:, 256:]
-        return np.concatenate([d4, d4[:, :128] - d4[:, 128:], g, g[:, :64] - g[:, 64:]], 1)
-    zf, ze = blocks(tr['deep']), blocks(te['deep'])
-    mu, sd = zf.mean(0), zf.std(0) + 1e-6
-    _, _, vt = np.linalg.svd((zf - mu) / sd, full_matrices=False)
+    zf, ze = deep_blocks(tr['deep']), deep_blocks(te['deep'])
+    mu, sd, vt = principal_components(zf)
     for keep in ('share', 'whole'):
         for wd, floor in ((1e-3, 100), (1e-2, 30), (1e-1, 30)):
             for components in (0, 8, 16):

@@ -14,7 +14,7 @@ Then: .venv-ref/bin/python Scripts/gate_study/probe.py --fit FIT.npz TUNE.npz
 import sys, numpy as np, torch
 sys.path.insert(0, 'Scripts/reference')
 torch.set_num_threads(2)
-from second_pass import load_batch, load_network, masked_mean, split_names  # beside this script
+from second_pass import batches, change_statistics, load_network, masked_mean, one_network_sums, split_names  # beside this script
 from two_networks import fit_gate, report, residual  # beside this script
 
 
@@ -34,22 +34,14 @@ def probe_masks(mask, count=2):
 
 def features(model_path, root, split, out):
     network = load_network(model_path)
-    names = split_names(root, split)
     feats, sums = [], []
     with torch.no_grad():
-        for i in range(0, len(names), 16):
-            c, mk, real = load_batch(root, names[i:i + 16])
+        for _, c, mk, real in batches(root, split):
             d = (network(c, mk, {}).clamp(0, 1) - c) * 255
-            t = (real - c) * 255
-            den = mk.sum((1, 2, 3)).clamp_min(100) * 3
-            def dot(x, y): return (x * y * mk).sum((1, 2, 3)) / den
-            zero = torch.zeros_like(den)
             # two_networks.py's layout, without a second network: tt, td, 0, dd, 0, 0, mask share
-            sums.append(torch.stack([dot(t, t), dot(t, d), zero, dot(d, d), zero, zero,
-                                     den / (3 * c.shape[2] * c.shape[3])], 1).numpy())
+            sums.append(one_network_sums(c, mk, real, d).numpy())
             probes, overlaps = probe_masks(mk)
-            f = [masked_mean(d, mk), masked_mean(d.abs(), mk), masked_mean(c, mk), masked_mean(c, 1 - mk),
-                 mk.mean((1, 2, 3))[:, None]]
+            f = [change_statistics(c, mk, d)]
             size = masked_mean(d.abs(), mk).mean(1)
             probe_sizes = []
             for probe, overlap in zip(probes, overlaps):
@@ -60,8 +52,7 @@ def features(model_path, root, split, out):
             floor = torch.stack(probe_sizes).mean(0)
             f.append((torch.log(size + 0.5) - torch.log(floor + 0.5))[:, None])
             feats.append(torch.cat(f, 1).numpy())
-            print(i, flush=True)
-    np.savez(out, f=np.concatenate(feats), sums=np.concatenate(sums), names=np.array(names))
+    np.savez(out, f=np.concatenate(feats), sums=np.concatenate(sums), names=np.array(split_names(root, split)))
 
 
 # layout: change 6 | colour 6 | mask 1 | probe 1: change 6, overlap 1 | probe 2: change 6, overlap 1 | log ratio 1

@@ -19,8 +19,8 @@ Then: .venv-ref/bin/python Scripts/gate_study/seam.py --fit FIT.npz TUNE.npz
 import sys, numpy as np, torch
 sys.path.insert(0, 'Scripts/reference')
 torch.set_num_threads(2)
-from second_pass import load_batch, load_network, masked_mean, split_names  # beside this script
-from two_networks import report, residual  # beside this script
+from second_pass import batches, change_statistics, load_network, one_network_sums, split_names  # beside this script
+from two_networks import choose_threshold, fit_logistic, report, residual  # beside this script
 
 
 def edge_pairs(x, mask, k):
@@ -57,25 +57,16 @@ def seam_features(c, p, mask, k):
 
 def features(model_path, root, split, out):
     network = load_network(model_path)
-    names = split_names(root, split)
     feats, sums = [], []
     with torch.no_grad():
-        for i in range(0, len(names), 16):
-            c, mk, real = load_batch(root, names[i:i + 16])
+        for _, c, mk, real in batches(root, split):
             p = network(c, mk, {}).clamp(0, 1)
             p = c + (p - c) * mk  # what the product returns: the background is the composite's
             d = (p - c) * 255
-            t = (real - c) * 255
-            den = mk.sum((1, 2, 3)).clamp_min(100) * 3
-            def dot(x, y): return (x * y * mk).sum((1, 2, 3)) / den
-            zero = torch.zeros_like(den)
-            sums.append(torch.stack([dot(t, t), dot(t, d), zero, dot(d, d), zero, zero,
-                                     den / (3 * c.shape[2] * c.shape[3])], 1).numpy())
-            f = [masked_mean(d, mk), masked_mean(d.abs(), mk), masked_mean(c, mk), masked_mean(c, 1 - mk),
-                 mk.mean((1, 2, 3))[:, None], seam_features(c, p, mk, 2), seam_features(c, p, mk, 4)]
+            sums.append(one_network_sums(c, mk, real, d).numpy())
+            f = [change_statistics(c, mk, d), seam_features(c, p, mk, 2), seam_features(c, p, mk, 4)]
             feats.append(torch.cat(f, 1).numpy())
-            print(i, flush=True)
-    np.savez(out, f=np.concatenate(feats), sums=np.concatenate(sums), names=np.array(names))
+    np.savez(out, f=np.concatenate(feats), sums=np.concatenate(sums), names=np.array(split_names(root, split)))
 
 
 # layout: change 6 | colour 6 | mask 1 | seam k=2: 3 | seam k=4: 3
@@ -87,28 +78,8 @@ def fit_and_choose(x_fit, s_fit, x_tune, s_tune, keep, wd, floor, band_limit):
     """The product's fit (logistic, loss relative to the composite's fMSE + floor, soft share), then
     the threshold on the tuning set: lowest mean with at most 20 % worse (and the band < 300 at
     most `band_limit` times its composites' fMSE when given). Returns (threshold, residuals)."""
-    x = torch.tensor(x_fit).double(); mu, sd = x.mean(0), x.std(0) + 1e-6
-    x = (x - mu) / sd; xt = (torch.tensor(x_tune).double() - mu) / sd
-    w = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
-    b = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.Adam([w, b], lr=1e-2)
-    for _ in range(2000):
-        g = torch.sigmoid(x @ w + b)
-        loss = (residual(s_fit, g, 0) / (s_fit[:, 0] + floor)).mean() + wd * (w * w).sum()
-        opt.zero_grad(); loss.backward(); opt.step()
-    with torch.no_grad():
-        g = torch.sigmoid(xt @ w + b)
-        tt = s_tune[:, 0]; low = tt < 300
-        rows = []
-        for tau in [k / 20 for k in range(0, 20)]:
-            share = torch.where(g < tau, torch.zeros_like(g), g if keep == 'share' else torch.ones_like(g))
-            res = residual(s_tune, share, 0)
-            worse = (res > tt + 1e-9).double().mean().item() * 100
-            band = (res[low].mean() / tt[low].mean()).item()
-            rows.append((tau, res, worse, (res.mean() / tt.mean()).item(), band))
-        ok = [r for r in rows if r[2] <= 20 and (band_limit is None or r[4] <= band_limit)]
-        best = min(ok, key=lambda r: r[3]) if ok else min(rows, key=lambda r: r[2])
-        return best[0], best[1]
+    gate = fit_logistic(x_fit, s_fit, lambda g: (g, 0), wd, floor, steps=2000)
+    return choose_threshold(gate(x_tune), s_tune, lambda g: (g, 0), keep, band_limit)
 
 
 def fit(fit_path, tune_path):

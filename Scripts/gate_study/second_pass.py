@@ -33,9 +33,36 @@ def split_names(root, split):
         return [line.strip() for line in listing if line.strip()]
 
 
+def batches(root, split, size=16):
+    """The composites, masks and real images of a split in batches of `size`: yields (index of the
+    first, composites, masks, reals), printing the index as progress."""
+    names = split_names(root, split)
+    for i in range(0, len(names), size):
+        yield (i,) + load_batch(root, names[i:i + size])
+        print(i, flush=True)
+
+
 def masked_mean(x, w):
     """Per image and channel, the mean of x weighted by w (N x C)."""
     return (x * w).sum((2, 3)) / w.sum((2, 3)).clamp_min(1e-6)
+
+
+def change_statistics(c, mk, d):
+    """The 13 statistics of the product's gate (ChangeGate.featureNames) per image (N x 13): the
+    mean change and mean absolute change inside the mask, the mean composite colour inside and
+    outside it, the mask's share."""
+    return torch.cat([masked_mean(d, mk), masked_mean(d.abs(), mk), masked_mean(c, mk), masked_mean(c, 1 - mk),
+                      mk.mean((1, 2, 3))[:, None]], 1)
+
+
+def one_network_sums(c, mk, real, d):
+    """two_networks.py's per-image sums for one network's change d (255 scale), N x 7: the target's
+    and the change's inner products inside the mask (tt, td, 0, dd, 0, 0) and the mask's share."""
+    t = (real - c) * 255
+    den = mk.sum((1, 2, 3)).clamp_min(100) * 3
+    def dot(x, y): return (x * y * mk).sum((1, 2, 3)) / den
+    zero = torch.zeros_like(den)
+    return torch.stack([dot(t, t), dot(t, d), zero, dot(d, d), zero, zero, den / (3 * c.shape[2] * c.shape[3])], 1)
 
 
 def load_network(path):

@@ -16,7 +16,7 @@ Then: .venv-ref/bin/python Scripts/gate_study/two_networks.py --fit FIT.npz TUNE
 import sys, numpy as np, torch
 sys.path.insert(0, 'Scripts/reference')
 torch.set_num_threads(2)
-from second_pass import load_batch, load_network, masked_mean, split_names  # beside this script
+from second_pass import batches, change_statistics, load_network, masked_mean, split_names  # beside this script
 
 
 def features(p_path, r_path, root, split, out):
@@ -25,12 +25,10 @@ def features(p_path, r_path, root, split, out):
         def r(c, mk, trace): return torch.flip(p(torch.flip(c, (3,)), torch.flip(mk, (3,)), trace), (3,))
     else:
         r = load_network(r_path)
-    names = split_names(root, split)
     feats, sums = [], []
     pool = masked_mean
     with torch.no_grad():
-        for i in range(0, len(names), 16):
-            c, mk, real = load_batch(root, names[i:i + 16])
+        for _, c, mk, real in batches(root, split):
             dp = (p(c, mk, {}).clamp(0, 1) - c) * 255
             dr = (r(c, mk, {}).clamp(0, 1) - c) * 255
             t = (real - c) * 255
@@ -38,11 +36,10 @@ def features(p_path, r_path, root, split, out):
             def dot(x, y): return (x * y * mk).sum((1, 2, 3)) / den
             sums.append(torch.stack([dot(t, t), dot(t, dp), dot(t, dr), dot(dp, dp), dot(dr, dr), dot(dp, dr),
                                      den / (3 * c.shape[2] * c.shape[3])], 1).numpy())
-            f = [pool(dp, mk), pool(dp.abs(), mk), pool(c, mk), pool(c, 1 - mk), mk.mean((1, 2, 3))[:, None],
+            f = [change_statistics(c, mk, dp),
                  pool(dr, mk), pool(dr.abs(), mk), pool(dp - dr, mk), pool((dp - dr).abs(), mk)]
             feats.append(torch.cat(f, 1).numpy())
-            print(i, flush=True)
-    np.savez(out, f=np.concatenate(feats), sums=np.concatenate(sums), names=np.array(names))
+    np.savez(out, f=np.concatenate(feats), sums=np.concatenate(sums), names=np.array(split_names(root, split)))
 
 
 # layout: P change 6 (change, |change|) | colour 6 | mask 1 | R change 6 | P - R 6
@@ -64,30 +61,56 @@ def report(label, s, res):
             f"{((res > tt + 1e-9).double().mean() * 100).item():4.1f} % worse, < 300 {(res[low].mean() / tt[low].mean()).item():.2f}x")
 
 
-def fit_gate(x_fit, s_fit, x_tune, s_tune, weights, wd=1e-3, floor=100):
-    """Fits a logistic gate on the features x_fit (standardized here) by the loss of `gknet calibrate
-    --gate` (each image's residual over its composite's fMSE + floor), then chooses its threshold on
-    the tuning set by the product's rule (lowest mean with at most 20 % made worse). `weights(g)`
-    maps the gate's values to the blend (a, b) of `residual`. Returns (threshold, tuning residuals)."""
+def fit_logistic(x_fit, s_fit, weights, wd=1e-3, floor=100, steps=1500, objective='fmse'):
+    """Fits a logistic gate g = sigmoid(b + w . standardized x) on the features x_fit (N x K,
+    standardized here) by full-batch Adam; `weights(g)` maps the gate's values to the blend (a, b)
+    of `residual`. objective 'fmse': the loss of `gknet calibrate --gate` (each image's residual over
+    its composite's fMSE + floor); 'classify': cross-entropy of "the whole blend helps", each image
+    weighted by how much it helps or harms relative to its composite (|gain| / (fMSE + floor)).
+    Returns the function features -> g (no gradient)."""
     x = torch.tensor(x_fit).double(); mu, sd = x.mean(0), x.std(0) + 1e-6
-    x = (x - mu) / sd; xt = (torch.tensor(x_tune).double() - mu) / sd
-    w = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
+    z = (x - mu) / sd
+    w = torch.zeros(z.shape[1], dtype=torch.float64, requires_grad=True)
     b = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
     opt = torch.optim.Adam([w, b], lr=1e-2)
-    for _ in range(1500):
-        g = torch.sigmoid(x @ w + b)
-        loss = (residual(s_fit, *weights(g)) / (s_fit[:, 0] + floor)).mean() + wd * (w * w).sum()
+    one = torch.ones(len(s_fit), dtype=torch.float64)
+    gain = s_fit[:, 0] - residual(s_fit, *weights(one))
+    for _ in range(steps):
+        g = torch.sigmoid(z @ w + b)
+        if objective == 'fmse':
+            loss = (residual(s_fit, *weights(g)) / (s_fit[:, 0] + floor)).mean()
+        else:
+            loss = (torch.nn.functional.binary_cross_entropy(g, (gain > 0).double(), reduction='none')
+                    * gain.abs() / (s_fit[:, 0] + floor)).mean()
+        loss = loss + wd * (w * w).sum()
         opt.zero_grad(); loss.backward(); opt.step()
+    w, b = w.detach(), b.detach()
+    return lambda y: torch.sigmoid(((torch.tensor(y).double() - mu) / sd) @ w + b)
+
+
+def fit_gate(x_fit, s_fit, x_tune, s_tune, weights, wd=1e-3, floor=100):
+    """Fits a logistic gate (`fit_logistic`), then chooses its threshold on the tuning set by the
+    product's rule (lowest mean with at most 20 % made worse). Returns (threshold, tuning residuals)."""
+    gate = fit_logistic(x_fit, s_fit, weights, wd, floor)
+    return choose_threshold(gate(x_tune), s_tune, weights)
+
+
+def choose_threshold(g, s_tune, weights, keep='share', band_limit=None):
+    """The product's threshold rule on the gate values g of the tuning images: among 0, 0.05, ...,
+    0.95, the lowest mean with at most 20 % made worse (and, with `band_limit`, the composites below
+    300 at most that ratio); none qualifying, the fewest made worse. An open gate keeps g of the
+    blend (`share`) or all of it (`whole`). Returns (threshold, tuning residuals)."""
+    tt = s_tune[:, 0]; low = tt < 300
+    rows = []
     with torch.no_grad():
-        g = torch.sigmoid(xt @ w + b)
-        rows = []
         for tau in [k / 20 for k in range(0, 20)]:
-            gg = torch.where(g < tau, torch.zeros_like(g), g)
-            res = residual(s_tune, *weights(gg))
-            rows.append((tau, res, (res > s_tune[:, 0] + 1e-9).double().mean().item() * 100, (res.mean() / s_tune[:, 0].mean()).item()))
-        ok = [r for r in rows if r[2] <= 20]
-        best = min(ok, key=lambda r: r[3]) if ok else min(rows, key=lambda r: r[2])
-        return best[0], best[1]
+            kept = torch.where(g < tau, torch.zeros_like(g), g if keep == 'share' else torch.ones_like(g))
+            res = residual(s_tune, *weights(kept))
+            rows.append((tau, res, (res > tt + 1e-9).double().mean().item() * 100, (res.mean() / tt.mean()).item(),
+                         (res[low].mean() / tt[low].mean()).item()))
+    ok = [r for r in rows if r[2] <= 20 and (band_limit is None or r[4] <= band_limit)]
+    best = min(ok, key=lambda r: r[3]) if ok else min(rows, key=lambda r: r[2])
+    return best[0], best[1]
 
 
 def fit(fit_path, tune_path):
