@@ -260,6 +260,30 @@ public func selectChangeGateThreshold(
     }!
 }
 
+/// Gate thresholds 0, 1/steps, ..., 1 in Double (the scale grid's Floats would store 0.35 as
+/// 0.3499999940395355).
+public func changeGateThresholdGrid(steps: Int) -> [Double] {
+    precondition(steps > 0, "changeGateThresholdGrid: steps must be positive (got \(steps))")
+    return (0...steps).map { Double($0) / Double(steps) }
+}
+
+/// Below this many tuning composites under 300 fMSE, a near-identity limit decides on too few of them:
+/// on the tuning split's 32 a gate met 1.0x by closing all of them at one threshold step, and gave
+/// 1.44x on 166 composites of the same photos (docs/results.md "How many near-identity composites a
+/// gate's choice needs").
+public let nearIdentityCompositesForALimit = 100
+
+/// A note for `gknet calibrate --gate` when the near-identity limit rests on fewer than
+/// `nearIdentityCompositesForALimit` tuning composites below 300 fMSE (nil without a limit, or
+/// with enough of them).
+public func nearIdentitySampleNote(compositesBelow300 count: Int, maxNearIdentityRatio: Double?) -> String? {
+    guard maxNearIdentityRatio != nil, count < nearIdentityCompositesForALimit else { return nil }
+    return "note: the near-identity limit rests on \(count) tuning composites below 300 fMSE; a few of them opening "
+        + "or closing moves their ratio a lot. Check the chosen gate on a larger draw of the tuning photos "
+        + "(gknet synthesize --per-photo 30, then gknet evaluate; docs/evaluation.md, \"How many tuning composites "
+        + "the choice needs\")."
+}
+
 /// Scores `gate` (as it is, but for its threshold) at every threshold of `thresholds` on the images
 /// of `tuning` and picks one by `selectChangeGateThreshold`. At the network's input size the scores
 /// are exactly those `gknet evaluate` gives the model with the gate stored.

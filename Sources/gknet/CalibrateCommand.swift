@@ -177,13 +177,17 @@ extension GKNetCommand {
             settings.weightDecay = weightDecay
             let calibration = try calibrateChangeGate(
                 fit: fit, tuning: tuning, harmonizer: harmonizer,
-                thresholds: changeScaleGrid(steps: steps).map(Double.init),
+                thresholds: changeGateThresholdGrid(steps: steps),
                 maxWorseShare: maxWorse, maxNearIdentityRatio: maxNearIdentityRatio,
                 keep: ChangeGate.Keep(rawValue: keep)!, settings: settings, options: options,
                 fitProgress: { fitLine.update(done: $0, total: $1, elapsed: $2) },
                 tuningProgress: { tuningLine.update(done: $0, total: $1, elapsed: $2) })
             print(calibration.table())
             print("chosen threshold \(calibration.best.threshold): \(calibration.fitDescription)")
+            let easy = calibration.ungated.impactByDifficulty[CompositeDifficultyBand.below300.rawValue]?.count ?? 0
+            if let note = nearIdentitySampleNote(compositesBelow300: easy, maxNearIdentityRatio: maxNearIdentityRatio) {
+                print(note)
+            }
             if let json { try writeReportJSON(calibration, to: json) }
             if let output {
                 var file = try SafeTensorsFile(contentsOf: try ModelLoading.resolve(path: model))

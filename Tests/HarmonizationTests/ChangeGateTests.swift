@@ -255,6 +255,20 @@ import Testing
         #expect(selectChangeGateThreshold(hard, maxWorseShare: 0.5, maxNearIdentityRatio: 1).threshold == 0.1)
     }
 
+    @Test func gateThresholdsAreExactDecimals() {
+        let grid = changeGateThresholdGrid(steps: 20)
+        #expect(grid.count == 21 && grid.first == 0 && grid.last == 1 && grid[7] == 0.35 && grid[5] == 0.25)
+    }
+
+    @Test func aNearIdentityLimitOnFewCompositesGetsANote() throws {
+        let few = try #require(nearIdentitySampleNote(compositesBelow300: 32, maxNearIdentityRatio: 1))
+        #expect(few.contains("32 tuning composites") && few.contains("larger draw"))
+        #expect(nearIdentitySampleNote(compositesBelow300: 166, maxNearIdentityRatio: 1) == nil)
+        #expect(nearIdentitySampleNote(compositesBelow300: 32, maxNearIdentityRatio: nil) == nil)
+        #expect(
+            nearIdentitySampleNote(compositesBelow300: nearIdentityCompositesForALimit, maxNearIdentityRatio: 1) == nil)
+    }
+
     @Test func aDamagedStoredGateIsAClearError() throws {
         let folder = try temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
