@@ -109,25 +109,23 @@ public struct EvaluationReport: Codable, Sendable {
     /// difficulty band (the composite's own fMSE): images, mean fMSE of result and composite, their
     /// ratio, images made worse, median per-image fMSE change.
     public func impactTable() -> String {
-        func right(_ text: String, _ width: Int) -> String {
-            String(repeating: " ", count: max(0, width - text.count)) + text
-        }
         func row(_ label: String, _ s: ImpactSummary) -> String {
             label.padding(toLength: 14, withPad: " ", startingAt: 0)
                 + [
-                    right("\(s.count)", 7), right(String(format: "%.2f", s.fmse), 10),
-                    right(String(format: "%.2f", s.compositeFMSE), 10),
-                    right(s.fmseRatio.map { String(format: "%.3fx", $0) } ?? "-", 8),
-                    right(String(format: "%+.2f", s.psnrGain), 7),
-                    right(String(format: "%d (%.1f %%)", s.worse, 100 * s.worseShare), 14),
-                    right(String(format: "%+.1f", s.medianFMSEChange), 10),
+                    rightAligned("\(s.count)", 7), rightAligned(String(format: "%.2f", s.fmse), 10),
+                    rightAligned(String(format: "%.2f", s.compositeFMSE), 10),
+                    rightAligned(s.fmseRatio.map { String(format: "%.3fx", $0) } ?? "-", 8),
+                    rightAligned(String(format: "%+.2f", s.psnrGain), 7),
+                    rightAligned(String(format: "%d (%.1f %%)", s.worse, 100 * s.worseShare), 14),
+                    rightAligned(String(format: "%+.1f", s.medianFMSEChange), 10),
                 ].joined(separator: " ")
         }
         var lines = [
             "composite fMSE".padding(toLength: 14, withPad: " ", startingAt: 0)
                 + [
-                    right("N", 7), right("fMSE", 10), right("composite", 10), right("ratio", 8), right("dPSNR", 7),
-                    right("worse", 14), right("median d", 10),
+                    rightAligned("N", 7), rightAligned("fMSE", 10), rightAligned("composite", 10),
+                    rightAligned("ratio", 8), rightAligned("dPSNR", 7),
+                    rightAligned("worse", 14), rightAligned("median d", 10),
                 ].joined(separator: " ")
         ]
         if let impact { lines.append(row("overall", impact)) }
