@@ -16,6 +16,10 @@ from two_networks import fit_logistic, residual  # beside this script
 from deep import deep_blocks, principal_components  # beside this script
 
 
+# the (weight decay, loss floor) pairs every study compares: the first gates', the shipped gate's, a stronger decay
+FIT_SETTINGS = ((1e-3, 100), (1e-2, 30), (1e-1, 30))
+
+
 def fit_gate(x, s, blend, wd, floor, objective='fmse'):
     """The product's logistic gate (two_networks.fit_logistic, 2,000 steps) for the result
     c + g (a dP + b dR), `blend` = (a, b). Returns the function features -> g."""
@@ -61,7 +65,7 @@ def main(fit_deep, eval_deep, fit_pair=None, eval_pair=None):
     zf, ze = deep_blocks(tr['deep']), deep_blocks(te['deep'])
     mu, sd, vt = principal_components(zf)
     for keep in ('share', 'whole'):
-        for wd, floor in ((1e-3, 100), (1e-2, 30), (1e-1, 30)):
+        for wd, floor in FIT_SETTINGS:
             for components in (0, 8, 16):
                 xf = np.concatenate([tr['f'], ((zf - mu) / sd) @ vt[:components].T], 1)
                 xe = np.concatenate([te['f'], ((ze - mu) / sd) @ vt[:components].T], 1)
@@ -76,7 +80,7 @@ def main(fit_deep, eval_deep, fit_pair=None, eval_pair=None):
         half = (0.5, 0.5)
         perfect(ps, half, 'mean of two networks, perfect decision')
         for keep in ('share', 'whole'):
-            for wd, floor in ((1e-3, 100), (1e-2, 30), (1e-1, 30)):
+            for wd, floor in FIT_SETTINGS:
                 for name, cols in (('P stats', slice(0, 13)), ('P, R, P-R stats', slice(0, 25))):
                     g = fit_gate(pr['f'][:, cols], pf, half, wd, floor)
                     summary(f"two-network mean, {keep} wd {wd} floor {floor} {name}", sweep(g(pe['f'][:, cols]), ps, half, keep))

@@ -14,7 +14,7 @@ import sys, numpy as np, torch
 sys.path.insert(0, 'Scripts/reference')
 torch.set_num_threads(2)
 from second_pass import batches, change_statistics, load_network, masked_mean, one_network_sums, split_names  # beside this script
-from frontier import fit_gate, summary, sweep  # beside this script
+from frontier import FIT_SETTINGS, fit_gate, summary, sweep  # beside this script
 
 NUDGES = [(0.9, 0.9, 0.9), (1.1, 1.1, 1.1), (1.08, 1.0, 0.92), (0.92, 1.0, 1.08)]
 
@@ -53,7 +53,7 @@ def fit(fit_path, eval_path):
         print(f"{name:24s} helped {v[helped].mean():+.3f}  harmed {v[~helped].mean():+.3f}  "
               f"< 300 {v[low].mean():+.3f}  >= 300 {v[~low].mean():+.3f}")
     for keep in ('share', 'whole'):
-        for wd, floor in ((1e-3, 100), (1e-2, 30), (1e-1, 30)):
+        for wd, floor in FIT_SETTINGS:
             for label, cols in (('13 statistics', slice(0, 13)), ('+ pass-through', slice(0, 16))):
                 g = fit_gate(tr['f'][:, cols], sf, one, wd, floor)
                 summary(f"{keep} wd {wd} floor {floor} {label}", sweep(g(te['f'][:, cols]), se, one, keep))
