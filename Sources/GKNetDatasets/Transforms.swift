@@ -87,9 +87,71 @@ extension PlanarImage {
     }
 }
 
+/// A random colour change of the whole image, the same for composite and target (never the mask):
+/// with `probability`, every pixel's display values are multiplied by a brightness and a per-channel
+/// gain (a white balance), then pushed away from or toward their luma (Rec. 601) by a saturation
+/// factor, and clamped to 0...1. A pure function of each pixel's colour, so the composite's
+/// foreground change survives it and the background stays equal to the target's. It takes from the
+/// network the absolute colour of an object (a fish is orange) and leaves it the object's colour
+/// relative to its scene, which is what harmonization needs (docs/training.md, "Colour jitter").
+public struct GlobalColorJitter: Codable, Sendable, Equatable {
+    public var probability: Float
+    public var brightness: ClosedRange<Float>
+    public var gain: ClosedRange<Float>
+    public var saturation: ClosedRange<Float>
+
+    public init(
+        probability: Float, brightness: ClosedRange<Float> = 0.8...1.2, gain: ClosedRange<Float> = 0.85...1.15,
+        saturation: ClosedRange<Float> = 0.7...1.3
+    ) {
+        self.probability = probability
+        self.brightness = brightness
+        self.gain = gain
+        self.saturation = saturation
+    }
+
+    /// One drawn change: per-channel multipliers (brightness x gain) and the saturation factor.
+    public struct Draw: Sendable, Equatable {
+        public var multipliers: [Float]
+        public var saturation: Float
+
+        public init(multipliers: [Float], saturation: Float) {
+            self.multipliers = multipliers
+            self.saturation = saturation
+        }
+    }
+
+    /// The change for one sample, or nil (no change) with probability 1 - `probability`.
+    public func draw(generator: inout SplitMix64) -> Draw? {
+        guard generator.chance(probability) else { return nil }
+        let level = generator.uniform(brightness)
+        let multipliers = (0..<3).map { _ in level * generator.uniform(gain) }
+        return Draw(multipliers: multipliers, saturation: generator.uniform(saturation))
+    }
+
+    /// `image` (3 x H x W, 0...1) with `change` applied to every pixel.
+    public static func apply(_ change: Draw, to image: PlanarImage) -> PlanarImage {
+        precondition(image.channels == 3, "GlobalColorJitter.apply: expected an RGB image")
+        var result = image
+        let n = image.planeSize
+        let (red, green, blue) = (change.multipliers[0], change.multipliers[1], change.multipliers[2])
+        result.values.withUnsafeMutableBufferPointer { values in
+            for p in 0..<n {
+                let r = values[p] * red, g = values[n + p] * green, b = values[2 * n + p] * blue
+                let luma = 0.299 * r + 0.587 * g + 0.114 * b
+                values[p] = min(max(luma + change.saturation * (r - luma), 0), 1)
+                values[n + p] = min(max(luma + change.saturation * (g - luma), 0), 1)
+                values[2 * n + p] = min(max(luma + change.saturation * (b - luma), 0), 1)
+            }
+        }
+        return result
+    }
+}
+
 /// Training augmentation: a random resized crop (area fraction `scale`, aspect ratio log-uniform
 /// in `aspectRatio`, as torchvision/albumentations `RandomResizedCrop`), resized to
-/// `width` x `height`, then a horizontal flip with probability `flipProbability`.
+/// `width` x `height`, then a horizontal flip with probability `flipProbability`, then (when set)
+/// a `GlobalColorJitter` of composite and target alike.
 ///
 /// A crop whose mask would hold less than `minimumMaskPixels` of mask mass at the output size is
 /// drawn again (the iDIH loader's check), up to `attempts` times; then the whole image is used.
@@ -102,13 +164,17 @@ public struct TrainingAugmentation: SampleTransform, Codable {
     public var minimumMaskPixels: Float
     public var attempts: Int
     public var filter: ResizeFilter
+    /// The colour change of the whole image after crop and flip (nil = none; then the generator is
+    /// used exactly as without it).
+    public var colorJitter: GlobalColorJitter?
 
     public init(
         width: Int = 256, height: Int = 256, scale: ClosedRange<Float> = 0.5...1.0,
         aspectRatio: ClosedRange<Float> = 0.75...(4.0 / 3.0),
         flipProbability: Float = 0.5, minimumMaskPixels: Float = 1, attempts: Int = 10,
-        filter: ResizeFilter = .automatic
+        filter: ResizeFilter = .automatic, colorJitter: GlobalColorJitter? = nil
     ) {
+        self.colorJitter = colorJitter
         self.width = width
         self.height = height
         self.scale = scale
@@ -159,9 +225,14 @@ public struct TrainingAugmentation: SampleTransform, Codable {
     public func apply(to sample: Sample, generator: inout SplitMix64) -> Sample {
         let region = chooseCrop(for: sample.mask, generator: &generator)
         let flip = generator.chance(flipProbability)
-        return sample.mapImages { image in
+        let cropped = sample.mapImages { image in
             let resized = image.cropped(to: region).resized(width: width, height: height, filter: filter)
             return flip ? resized.flippedHorizontally() : resized
         }
+        guard let change = colorJitter?.draw(generator: &generator) else { return cropped }
+        let composite = GlobalColorJitter.apply(change, to: cropped.composite)
+        return Sample(
+            reference: cropped.reference, composite: composite, mask: cropped.mask,
+            target: cropped.compositeIsTarget ? composite : GlobalColorJitter.apply(change, to: cropped.target))
     }
 }

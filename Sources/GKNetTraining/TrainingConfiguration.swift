@@ -61,6 +61,9 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public var cropScaleMinimum = 0.5
     public var cropScaleMaximum = 1.0
     public var horizontalFlip = true
+    /// Probability of a random colour change of the whole crop, composite and target alike
+    /// (`GlobalColorJitter` at its default ranges; 0 = off, as before the key existed).
+    public var colorJitter = 0.0
     /// Loss: foreground-normalised MSE minimum area in pixels (iDIH: 100).
     public var lossMinimumArea = 100.0
     /// Seed of weights, data order and augmentation.
@@ -180,7 +183,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         case schedule, warmupSteps = "warmup_steps", minimumLearningRate = "minimum_learning_rate"
         case milestones, gamma, steps, epochs
         case cropScaleMinimum = "crop_scale_minimum", cropScaleMaximum = "crop_scale_maximum", horizontalFlip =
-            "horizontal_flip"
+            "horizontal_flip", colorJitter = "color_jitter"
         case lossMinimumArea = "loss_minimum_area", seed, threads, syncBatchNorm = "sync_batch_norm", replicas
         case validationSplit = "validation_split", validationDataset = "validation_dataset"
         case validationInterval = "validation_interval", validationLimit = "validation_limit"
@@ -218,6 +221,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         try read(.cropScaleMinimum, &d.cropScaleMinimum)
         try read(.cropScaleMaximum, &d.cropScaleMaximum)
         try read(.horizontalFlip, &d.horizontalFlip)
+        try read(.colorJitter, &d.colorJitter)
         try read(.lossMinimumArea, &d.lossMinimumArea)
         try read(.seed, &d.seed)
         try read(.threads, &d.threads)
@@ -276,11 +280,12 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     }
 
     /// The training augmentation at crop size `size`: random resized crop in the configured scale
-    /// range, then horizontal flips if enabled.
+    /// range, then horizontal flips if enabled, then the colour jitter if enabled.
     public func trainingAugmentation(size: Int) -> TrainingAugmentation {
         TrainingAugmentation(
             width: size, height: size, scale: Float(cropScaleMinimum)...Float(cropScaleMaximum),
-            flipProbability: horizontalFlip ? 0.5 : 0)
+            flipProbability: horizontalFlip ? 0.5 : 0,
+            colorJitter: colorJitter > 0 ? GlobalColorJitter(probability: Float(colorJitter)) : nil)
     }
 
     /// Largest `steps` and `warmup_steps` (2^40) and `epochs` (10^6) accepted.
@@ -322,6 +327,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         try require(
             cropScaleMinimum > 0 && cropScaleMinimum <= cropScaleMaximum && cropScaleMaximum <= 1,
             "crop scales must satisfy 0 < minimum <= maximum <= 1")
+        try require(colorJitter >= 0 && colorJitter <= 1, "color_jitter must be a probability in 0...1")
         try require(lossMinimumArea >= 0, "loss_minimum_area must be >= 0")
         try require(threads >= 0 && threads <= 1024, "threads must be in 0...1024")
         try require(

@@ -1,5 +1,6 @@
 // Training: overfitting a fixed batch, exact resume, and the errors reported before any work.
 import Foundation
+import GKNetDatasets
 import GKNetModel
 import GKNetNeuralNet
 import GKNetTensorCore
@@ -289,6 +290,14 @@ private func smallRun(
         #expect(trainer.loader.options.prefetch == (used < Threading.count), "threads \(Threading.count)")
     }
 
+    @Test func colorJitterKeyReachesTheAugmentation() throws {
+        #expect(try TrainingConfiguration.decode(Data("{}".utf8)).trainingAugmentation(size: 64).colorJitter == nil)
+        let on = try TrainingConfiguration.decode(Data(#"{"color_jitter": 0.8}"#.utf8))
+        #expect(on.trainingAugmentation(size: 64).colorJitter == GlobalColorJitter(probability: 0.8))
+        let written = try JSONEncoder().encode(on)
+        #expect(try TrainingConfiguration.decode(written) == on)
+    }
+
     @Test func unknownConfigKeyIsAnError() {
         #expect(throws: ConfigurationError.self) {
             try TrainingConfiguration.decode(Data(#"{"learning_rat": 0.1}"#.utf8))
@@ -301,6 +310,9 @@ private func smallRun(
             try TrainingConfiguration.decode(Data(#"{"replicas": 2, "sync_batch_norm": true}"#.utf8))
         }
         #expect(throws: ConfigurationError.self) { try TrainingConfiguration.decode(Data(#"{"preset": "huge"}"#.utf8)) }
+        #expect(throws: ConfigurationError.self) {
+            try TrainingConfiguration.decode(Data(#"{"color_jitter": 1.5}"#.utf8))
+        }
         #expect(throws: ConfigurationError.self) {
             try TrainingConfiguration.decode(Data(#"{"batch_size": "8"}"#.utf8))
         }

@@ -82,4 +82,59 @@ func syntheticSample(width: Int = 40, height: Int = 30, maskRegion: CropRegion? 
         #expect(image.flippedHorizontally().values == [3, 2, 1, 0, 7, 6, 5, 4, 11, 10, 9, 8])
         #expect(image.flippedHorizontally().flippedHorizontally() == image)
     }
+
+    @Test func colorJitterChangesEachPixelByItsFormula() {
+        let image = PlanarImage(width: 2, height: 1, channels: 3, values: [0.5, 0.9, 0.5, 0.9, 0.5, 0.9])
+        let warm = GlobalColorJitter.Draw(multipliers: [1.1, 1.0, 0.9], saturation: 1)
+        let out = GlobalColorJitter.apply(warm, to: image)
+        // pixel 0: (0.55, 0.5, 0.45); pixel 1: (0.99, 0.9, 0.81)
+        for (value, expected) in zip(out.values, [0.55, 0.99, 0.5, 0.9, 0.45, 0.81] as [Float]) {
+            #expect((value - expected).magnitude < 1e-6)
+        }
+        let gray = GlobalColorJitter.apply(.init(multipliers: [1.1, 1.0, 0.9], saturation: 0), to: image)
+        let luma0: Float = 0.299 * 0.55 + 0.587 * 0.5 + 0.114 * 0.45
+        for channel in 0..<3 { #expect((gray.values[2 * channel] - luma0).magnitude < 1e-6) }
+        let bright = GlobalColorJitter.apply(.init(multipliers: [1.2, 1.2, 1.2], saturation: 1.3), to: image)
+        #expect(bright.values.allSatisfy { $0 >= 0 && $0 <= 1 } && bright.values[1] == 1)
+    }
+
+    @Test func colorJitterChangesCompositeAndTargetAlikeAndLeavesTheMask() {
+        // the composite equals the target outside the mask, as a synthesized one does
+        var sample = syntheticSample(width: 32, height: 24)
+        for i in 0..<sample.mask.planeSize where sample.mask.values[i] == 0 {
+            for c in 0..<3 {
+                sample.composite.values[c * sample.mask.planeSize + i] =
+                    sample.target.values[c * sample.mask.planeSize + i]
+            }
+        }
+        let plain = TrainingAugmentation(width: 16, height: 16)
+        var jittered = plain
+        jittered.colorJitter = GlobalColorJitter(probability: 1)
+        var changedSeeds = 0
+        for seed in UInt64(0)..<8 {
+            var a = SplitMix64(seed: seed), b = SplitMix64(seed: seed)
+            let before = plain.apply(to: sample, generator: &a)
+            let after = jittered.apply(to: sample, generator: &b)
+            #expect(after.mask == before.mask)
+            #expect(after.composite.values.allSatisfy { $0 >= 0 && $0 <= 1 })
+            // outside the mask the composite stays equal to the target
+            let n = after.mask.planeSize
+            for p in 0..<n where after.mask.values[p] == 0 && before.composite.values[p] == before.target.values[p] {
+                for c in 0..<3 { #expect(after.composite.values[c * n + p] == after.target.values[c * n + p]) }
+            }
+            if after.target != before.target { changedSeeds += 1 }
+        }
+        #expect(changedSeeds == 8)
+        // probability 0.5: some samples are left as they were (same crop: the jitter draws after it)
+        var halfway = plain
+        halfway.colorJitter = GlobalColorJitter(probability: 0.5)
+        var unchanged = 0
+        for seed in UInt64(0)..<32 {
+            var a = SplitMix64(seed: seed), b = SplitMix64(seed: seed)
+            if halfway.apply(to: sample, generator: &a).target == plain.apply(to: sample, generator: &b).target {
+                unchanged += 1
+            }
+        }
+        #expect(unchanged > 4 && unchanged < 28)
+    }
 }
