@@ -136,14 +136,8 @@ public struct EvaluationReport: Codable, Sendable {
     }
 
     /// One line for logs: "fMSE 0.813x the composite's, PSNR +0.80 dB, 80 of 220 images worse (36.4 %),
-    /// median fMSE change -135.3".
-    public var impactLine: String {
-        guard let impact else { return "no images" }
-        let ratio = impact.fmseRatio.map { String(format: "%.3fx", $0) } ?? "-"
-        return "fMSE \(ratio) the composite's, PSNR \(String(format: "%+.2f", impact.psnrGain)) dB, "
-            + "\(impact.worse) of \(impact.count) images worse (\(String(format: "%.1f", 100 * impact.worseShare)) %), "
-            + "median fMSE change \(String(format: "%+.1f", impact.medianFMSEChange))"
-    }
+    /// median fMSE change -135.3" (`ImpactSummary.line`).
+    public var impactLine: String { impact?.line ?? "no images" }
 
     /// Per-image CSV: subset,name,width,height,mse,fmse,psnr,foreground_ratio,milliseconds,
     /// composite_fmse,composite_psnr,difficulty.

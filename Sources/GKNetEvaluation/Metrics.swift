@@ -165,6 +165,18 @@ public struct ImpactSummary: Codable, Sendable, Equatable {
     /// Median over images of (result fMSE - composite fMSE): negative when most images improve.
     public var medianFMSEChange: Double
 
+    /// One line: "fMSE 0.813x the composite's, PSNR +0.80 dB, 80 of 220 images worse (36.4 %), median
+    /// fMSE change -135.3". When every composite is its real image (a set of perfect composites,
+    /// `Scripts/identity_set.py`) there is no ratio: the line gives the results' fMSE instead.
+    public var line: String {
+        let fmseText =
+            fmseRatio.map { String(format: "fMSE %.3fx the composite's", $0) }
+            ?? String(format: "fMSE %.2f (every composite equals its real image)", fmse)
+        return "\(fmseText), PSNR \(String(format: "%+.2f", psnrGain)) dB, "
+            + "\(worse) of \(count) images worse (\(String(format: "%.1f", 100 * worseShare)) %), "
+            + "median fMSE change \(String(format: "%+.1f", medianFMSEChange))"
+    }
+
     /// The summary of paired per-image metrics (result, composite); nil for no images.
     public init?(results: [ImageMetrics], composites: [ImageMetrics]) {
         precondition(

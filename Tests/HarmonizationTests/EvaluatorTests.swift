@@ -200,6 +200,8 @@ private func relativeClose(_ a: Double, _ b: Double, _ tolerance: Double = 1e-6)
         // untouched composites (fMSE 0): no ratio
         let untouched = try #require(ImpactSummary(results: [metrics(4)], composites: [metrics(0)]))
         #expect(untouched.fmseRatio == nil && untouched.worse == 1 && untouched.medianFMSEChange == 4)
+        #expect(untouched.line.hasPrefix("fMSE 4.00 (every composite equals its real image), PSNR +0.00 dB, 1 of 1"))
+        #expect(summary.line.hasPrefix("fMSE 0.918x the composite's, PSNR +3.25 dB, 1 of 4 images worse (25.0 %)"))
     }
 
     @Test(arguments: [
