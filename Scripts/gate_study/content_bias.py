@@ -6,8 +6,9 @@ nothing) is mostly the same for all composites of a photo, the network moves tha
 colour it believes the object has, whatever the composite: a content prior, which no gate on this
 image can tell from a real correction. Prints, from the .npz of deep.py on such a draw: the ratio
 to the composite of the ungated network on the band, the share of the variance of the mean change
-(3 channels, 255 scale) explained by the photo, on the band and on all composites, and the photos
-whose band composites the change harms most.
+(3 channels, 255 scale) explained by the photo, on the band and on all composites, whether the change
+points from the foreground's mean colour toward the background's, and the photos whose band
+composites the change harms most.
 Usage: .venv-ref/bin/python Scripts/gate_study/content_bias.py EVAL_DEEP.npz [MORE.npz ...]
 """
 import sys, collections, numpy as np
@@ -30,6 +31,11 @@ def report(path):
         within = sum(((g - g.mean(0)) ** 2).sum() for g in groups) / sum(len(g) for g in groups)
         print(f"mean colour change, {label:9s}: spread {total ** 0.5:5.1f} levels, share explained by the photo "
               f"{1 - within / total:.2f}")
+    # does the change point from the foreground's mean colour toward the background's?
+    toward = (data['f'][:, 9:12] - data['f'][:, 6:9]) * 255
+    cosine = (change * toward).sum(1) / (np.linalg.norm(change, axis=1) * np.linalg.norm(toward, axis=1) + 1e-9)
+    print(f"cosine of the mean change with (background - foreground) mean colour: below 300 {cosine[low].mean():+.2f}, "
+          f"all {cosine.mean():+.2f}")
     by_photo = collections.defaultdict(float)
     for q, e in zip(photo[low], excess[low]): by_photo[q] += e
     harm = sum(by_photo.values())
