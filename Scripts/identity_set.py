@@ -20,18 +20,17 @@ with open(listing) as lines:
         composite = os.path.basename(line.strip())
         if not composite:
             continue
-        stem, extension = os.path.splitext(composite)
-        parts = stem.split('_')  # <photo>_<mask index>_<composite index>
+        parts = os.path.splitext(composite)[0].split('_')  # <photo>_<mask index>_<composite index>
         photo, mask = '_'.join(parts[:-2]), '_'.join(parts[:-1])
         if photo in seen:
             continue
         seen.add(photo)
         real = reals[photo]
+        own_composite = f"{mask}_1{os.path.splitext(real)[1]}"
         shutil.copy(os.path.join(source, 'real_images', real), os.path.join(dest, 'real_images', real))
-        shutil.copy(os.path.join(source, 'real_images', real),
-                    os.path.join(dest, 'composite_images', f"{mask}_1{os.path.splitext(real)[1]}"))
+        shutil.copy(os.path.join(source, 'real_images', real), os.path.join(dest, 'composite_images', own_composite))
         shutil.copy(os.path.join(source, 'masks', f"{mask}.png"), os.path.join(dest, 'masks', f"{mask}.png"))
-        names.append(f"{mask}_1{os.path.splitext(real)[1]}")
+        names.append(own_composite)
 with open(os.path.join(dest, f"{name}_{split}.txt"), 'w') as out:
     out.write('\n'.join(names) + '\n')
 print(f"{dest}: {len(names)} real photos as their own composites ({split} list)")
