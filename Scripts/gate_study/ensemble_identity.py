@@ -1,0 +1,41 @@
+"""Issue 25 study: is the change a network makes to a perfect composite its own, or shared by the
+networks trained on our data? On the perfect composites of identity_set.py, the cost (mean fMSE
+inside the mask) of every network's change and of the mean change of every subset of the networks
+(an ensemble). Changes that were independent would average out: k networks of equal cost would
+leave about 1/k of it; changes the networks share would not.
+Usage: .venv-ref/bin/python Scripts/gate_study/ensemble_identity.py IDENTITY_ROOT SPLIT MODEL MODEL [MODEL ...]
+"""
+import sys, itertools, torch
+sys.path.insert(0, 'Scripts/reference')
+torch.set_num_threads(2)
+from second_pass import load_batch, load_network, split_names  # beside this script
+
+
+def changes_of(model_path, root, names):
+    """The network's change (255 scale) on every composite, N x 3 x H x W, and the masks."""
+    network = load_network(model_path)
+    changes, masks = [], []
+    with torch.no_grad():
+        for i in range(0, len(names), 16):
+            composite, mask, _ = load_batch(root, names[i:i + 16])
+            changes.append((network(composite, mask, {}).clamp(0, 1) - composite) * 255)
+            masks.append(mask)
+    return torch.cat(changes), torch.cat(masks)
+
+
+if __name__ == '__main__':
+    root, split, models = sys.argv[1], sys.argv[2], sys.argv[3:]
+    names = split_names(root, split)
+    print(f"{len(names)} real photos of {root} ({split}) given as their own composites")
+    changes = []
+    for model_path in models:
+        change, mask = changes_of(model_path, root, names)
+        changes.append(change)
+    area = mask.sum((1, 2, 3)).clamp_min(100) * 3  # as one_network_sums
+    for k, path in enumerate(models):
+        print(f"network {k}: {path}")
+    for size in range(1, len(models) + 1):
+        for subset in itertools.combinations(range(len(models)), size):
+            mean_change = sum(changes[k] for k in subset) / size
+            cost = ((mean_change ** 2 * mask).sum((1, 2, 3)) / area).mean().item()
+            print(f"mean of networks {', '.join(map(str, subset)):12s}: fMSE {cost:6.1f}")
