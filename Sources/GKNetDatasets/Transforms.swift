@@ -167,14 +167,20 @@ public struct TrainingAugmentation: SampleTransform, Codable {
     /// The colour change of the whole image after crop and flip (nil = none; then the generator is
     /// used exactly as without it).
     public var colorJitter: GlobalColorJitter?
+    /// With its probability, the sample is replaced by a background-shift sample (`BackgroundShift`)
+    /// made from its target, after the crop, flip and colour jitter (nil = none; then the
+    /// generator is used exactly as without it).
+    public var backgroundShift: GlobalColorJitter?
 
     public init(
         width: Int = 256, height: Int = 256, scale: ClosedRange<Float> = 0.5...1.0,
         aspectRatio: ClosedRange<Float> = 0.75...(4.0 / 3.0),
         flipProbability: Float = 0.5, minimumMaskPixels: Float = 1, attempts: Int = 10,
-        filter: ResizeFilter = .automatic, colorJitter: GlobalColorJitter? = nil
+        filter: ResizeFilter = .automatic, colorJitter: GlobalColorJitter? = nil,
+        backgroundShift: GlobalColorJitter? = nil
     ) {
         self.colorJitter = colorJitter
+        self.backgroundShift = backgroundShift
         self.width = width
         self.height = height
         self.scale = scale
@@ -229,10 +235,53 @@ public struct TrainingAugmentation: SampleTransform, Codable {
             let resized = image.cropped(to: region).resized(width: width, height: height, filter: filter)
             return flip ? resized.flippedHorizontally() : resized
         }
-        guard let change = colorJitter?.draw(generator: &generator) else { return cropped }
-        let composite = GlobalColorJitter.apply(change, to: cropped.composite)
-        return Sample(
-            reference: cropped.reference, composite: composite, mask: cropped.mask,
-            target: cropped.compositeIsTarget ? composite : GlobalColorJitter.apply(change, to: cropped.target))
+        var result = cropped
+        if let change = colorJitter?.draw(generator: &generator) {
+            let composite = GlobalColorJitter.apply(change, to: cropped.composite)
+            result = Sample(
+                reference: cropped.reference, composite: composite, mask: cropped.mask,
+                target: cropped.compositeIsTarget ? composite : GlobalColorJitter.apply(change, to: cropped.target))
+        }
+        // a real photo before a fresh composite is made of it has no foreground change to replace
+        if let backgroundShift, !result.compositeIsTarget,
+            let change = backgroundShift.draw(generator: &generator)
+        {
+            result = BackgroundShift.sample(from: result, change: change)
+        }
+        return result
+    }
+}
+
+/// Training samples whose foreground is already right in itself and whose scene changed around it:
+/// the whole real image gets a random photo adjustment T (a `GlobalColorJitter` draw), the
+/// foreground keeps its original colours, and the target is the adjusted image, so the change to
+/// learn is "follow the background". In such a sample a foreground of unusual colour is not the
+/// synthesizer's work, so the network cannot learn to pull every foreground toward the mean
+/// foreground colour of its training composites (docs/results.md, "Why every network moves a
+/// perfect composite"); only the relation to the background tells what to change.
+public enum BackgroundShift {
+    /// The background-shift sample of `sample`'s target:
+    /// composite = m * target + (1 - m) * T(target), target = T(target); same mask and reference.
+    /// - Parameters: sample: composite and target 3 x H x W, mask 1 x H x W in 0...1.
+    public static func sample(from sample: Sample, change: GlobalColorJitter.Draw) -> Sample {
+        let shifted = GlobalColorJitter.apply(change, to: sample.target)
+        var composite = shifted
+        let n = sample.mask.planeSize
+        precondition(
+            sample.target.planeSize == n && sample.target.channels == 3,
+            "BackgroundShift.sample: target and mask differ in size")
+        sample.mask.values.withUnsafeBufferPointer { mask in
+            sample.target.values.withUnsafeBufferPointer { original in
+                composite.values.withUnsafeMutableBufferPointer { out in
+                    for c in 0..<3 {
+                        for p in 0..<n where mask[p] > 0 {
+                            let i = c * n + p
+                            out[i] = mask[p] * original[i] + (1 - mask[p]) * out[i]
+                        }
+                    }
+                }
+            }
+        }
+        return Sample(reference: sample.reference, composite: composite, mask: sample.mask, target: shifted)
     }
 }

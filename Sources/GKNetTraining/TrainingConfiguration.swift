@@ -64,6 +64,9 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     /// Probability of a random colour change of the whole crop, composite and target alike
     /// (`GlobalColorJitter` at its default ranges; 0 = off, as before the key existed).
     public var colorJitter = 0.0
+    /// Probability of replacing a sample by a background-shift sample (`BackgroundShift`: the
+    /// foreground as in the real image, the scene around it adjusted; 0 = off, as before the key existed).
+    public var backgroundShift = 0.0
     /// Loss: foreground-normalised MSE minimum area in pixels (iDIH: 100).
     public var lossMinimumArea = 100.0
     /// Seed of weights, data order and augmentation.
@@ -183,7 +186,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         case schedule, warmupSteps = "warmup_steps", minimumLearningRate = "minimum_learning_rate"
         case milestones, gamma, steps, epochs
         case cropScaleMinimum = "crop_scale_minimum", cropScaleMaximum = "crop_scale_maximum", horizontalFlip =
-            "horizontal_flip", colorJitter = "color_jitter"
+            "horizontal_flip", colorJitter = "color_jitter", backgroundShift = "background_shift"
         case lossMinimumArea = "loss_minimum_area", seed, threads, syncBatchNorm = "sync_batch_norm", replicas
         case validationSplit = "validation_split", validationDataset = "validation_dataset"
         case validationInterval = "validation_interval", validationLimit = "validation_limit"
@@ -222,6 +225,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         try read(.cropScaleMaximum, &d.cropScaleMaximum)
         try read(.horizontalFlip, &d.horizontalFlip)
         try read(.colorJitter, &d.colorJitter)
+        try read(.backgroundShift, &d.backgroundShift)
         try read(.lossMinimumArea, &d.lossMinimumArea)
         try read(.seed, &d.seed)
         try read(.threads, &d.threads)
@@ -285,7 +289,8 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         TrainingAugmentation(
             width: size, height: size, scale: Float(cropScaleMinimum)...Float(cropScaleMaximum),
             flipProbability: horizontalFlip ? 0.5 : 0,
-            colorJitter: colorJitter > 0 ? GlobalColorJitter(probability: Float(colorJitter)) : nil)
+            colorJitter: colorJitter > 0 ? GlobalColorJitter(probability: Float(colorJitter)) : nil,
+            backgroundShift: backgroundShift > 0 ? GlobalColorJitter(probability: Float(backgroundShift)) : nil)
     }
 
     /// Largest `steps` and `warmup_steps` (2^40) and `epochs` (10^6) accepted.
@@ -328,6 +333,8 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
             cropScaleMinimum > 0 && cropScaleMinimum <= cropScaleMaximum && cropScaleMaximum <= 1,
             "crop scales must satisfy 0 < minimum <= maximum <= 1")
         try require(colorJitter >= 0 && colorJitter <= 1, "color_jitter must be a probability in 0...1")
+        try require(
+            backgroundShift >= 0 && backgroundShift <= 1, "background_shift must be a probability in 0...1")
         try require(lossMinimumArea >= 0, "loss_minimum_area must be >= 0")
         try require(threads >= 0 && threads <= 1024, "threads must be in 0...1024")
         try require(

@@ -298,6 +298,16 @@ private func smallRun(
         #expect(try TrainingConfiguration.decode(written) == on)
     }
 
+    @Test func backgroundShiftKeyReachesTheAugmentation() throws {
+        #expect(try TrainingConfiguration.decode(Data("{}".utf8)).trainingAugmentation(size: 64).backgroundShift == nil)
+        let on = try TrainingConfiguration.decode(Data(#"{"background_shift": 0.3}"#.utf8))
+        #expect(on.trainingAugmentation(size: 64).backgroundShift == GlobalColorJitter(probability: 0.3))
+        #expect(try TrainingConfiguration.decode(try JSONEncoder().encode(on)) == on)
+        #expect(throws: ConfigurationError.self) {
+            try TrainingConfiguration.decode(Data(#"{"background_shift": -0.1}"#.utf8))
+        }
+    }
+
     @Test func unknownConfigKeyIsAnError() {
         #expect(throws: ConfigurationError.self) {
             try TrainingConfiguration.decode(Data(#"{"learning_rat": 0.1}"#.utf8))

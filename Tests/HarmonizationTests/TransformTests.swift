@@ -137,4 +137,59 @@ func syntheticSample(width: Int = 40, height: Int = 30, maskRegion: CropRegion? 
         }
         #expect(unchanged > 4 && unchanged < 28)
     }
+
+    @Test func backgroundShiftKeepsTheForegroundAndShiftsTheRest() {
+        // 3 pixels: one inside the mask (1), one with a soft edge (0.25), one outside (0)
+        let target = PlanarImage(
+            width: 3, height: 1, channels: 3, values: [0.5, 0.5, 0.5, 0.4, 0.4, 0.4, 0.3, 0.3, 0.3])
+        let mask = PlanarImage(width: 3, height: 1, channels: 1, values: [1, 0.25, 0])
+        let composite = PlanarImage(width: 3, height: 1, channels: 3, values: Array(repeating: 0.9, count: 9))
+        let sample = Sample(reference: syntheticSample().reference, composite: composite, mask: mask, target: target)
+        let warm = GlobalColorJitter.Draw(multipliers: [1.2, 1.0, 0.8], saturation: 1)
+        let shifted = BackgroundShift.sample(from: sample, change: warm)
+        let adjusted = GlobalColorJitter.apply(warm, to: target)
+        #expect(shifted.target == adjusted)
+        #expect(shifted.mask == mask)
+        for c in 0..<3 {
+            // inside: the original colour; edge: the blend; outside: the adjusted colour
+            #expect(shifted.composite.values[c * 3] == target.values[c * 3])
+            let edge = 0.25 * target.values[c * 3 + 1] + 0.75 * adjusted.values[c * 3 + 1]
+            #expect((shifted.composite.values[c * 3 + 1] - edge).magnitude < 1e-6)
+            #expect(shifted.composite.values[c * 3 + 2] == adjusted.values[c * 3 + 2])
+        }
+        // the change to learn is the adjustment of the foreground
+        #expect(shifted.composite.values[0] == 0.5 && (shifted.target.values[0] - 0.6).magnitude < 1e-6)
+    }
+
+    @Test func backgroundShiftDrawsOnlyWhenSetAndByItsProbability() {
+        let sample = syntheticSample(width: 32, height: 24)
+        let plain = TrainingAugmentation(width: 16, height: 16)
+        var always = plain
+        always.backgroundShift = GlobalColorJitter(probability: 1)
+        var halfway = plain
+        halfway.backgroundShift = GlobalColorJitter(probability: 0.5)
+        var replaced = 0
+        for seed in UInt64(0)..<32 {
+            var a = SplitMix64(seed: seed), b = SplitMix64(seed: seed), c = SplitMix64(seed: seed)
+            let before = plain.apply(to: sample, generator: &a)
+            let after = always.apply(to: sample, generator: &b)
+            // same crop and flip (the shift draws after them); the target is the shifted image
+            #expect(after.mask == before.mask)
+            let n = after.mask.planeSize
+            for p in 0..<n where after.mask.values[p] == 1 {
+                for ch in 0..<3 { #expect(after.composite.values[ch * n + p] == before.target.values[ch * n + p]) }
+            }
+            for p in 0..<n where after.mask.values[p] == 0 {
+                for ch in 0..<3 { #expect(after.composite.values[ch * n + p] == after.target.values[ch * n + p]) }
+            }
+            if halfway.apply(to: sample, generator: &c).composite != before.composite { replaced += 1 }
+        }
+        #expect(replaced > 4 && replaced < 28)
+        // a real photo before a fresh composite is made of it (composite and target one image) is left alone
+        let photo = Sample(
+            reference: sample.reference, composite: sample.target, mask: sample.mask, target: sample.target)
+        var a = SplitMix64(seed: 3), b = SplitMix64(seed: 3)
+        let kept = always.apply(to: photo, generator: &a), plainPhoto = plain.apply(to: photo, generator: &b)
+        #expect(kept.composite == plainPhoto.composite && kept.target == plainPhoto.target)
+    }
 }
