@@ -8,19 +8,8 @@ Usage: .venv-ref/bin/python Scripts/gate_study/ensemble_identity.py IDENTITY_ROO
 import sys, itertools, torch
 sys.path.insert(0, 'Scripts/reference')
 torch.set_num_threads(2)
-from second_pass import load_batch, load_network, split_names  # beside this script
-
-
-def changes_of(model_path, root, names):
-    """The network's change (255 scale) on every composite, N x 3 x H x W, and the masks."""
-    network = load_network(model_path)
-    changes, masks = [], []
-    with torch.no_grad():
-        for i in range(0, len(names), 16):
-            composite, mask, _ = load_batch(root, names[i:i + 16])
-            changes.append((network(composite, mask, {}).clamp(0, 1) - composite) * 255)
-            masks.append(mask)
-    return torch.cat(changes), torch.cat(masks)
+from second_pass import split_names  # beside this script
+from identity_cost import changes_of  # beside this script
 
 
 if __name__ == '__main__':

@@ -13,16 +13,25 @@ torch.set_num_threads(2)
 from second_pass import load_batch, load_network, masked_mean, one_network_sums, split_names  # beside this script
 
 
-def identity_cost(model_path, root, names):
+def changes_of(model_path, root, names):
+    """The network's change (255 scale) on every composite of `names`, N x 3 x H x W, and the masks."""
     network = load_network(model_path)
-    costs, moves = [], []
+    changes, masks = [], []
     with torch.no_grad():
         for i in range(0, len(names), 16):
-            composite, mask, real = load_batch(root, names[i:i + 16])
-            change = (network(composite, mask, {}).clamp(0, 1) - composite) * 255
-            costs.append(one_network_sums(composite, mask, real, change)[:, 3].numpy())  # |change|^2 in the mask
-            moves.append(masked_mean(change, mask).norm(dim=1).numpy())
-    return np.concatenate(costs), np.concatenate(moves)
+            composite, mask, _ = load_batch(root, names[i:i + 16])
+            changes.append((network(composite, mask, {}).clamp(0, 1) - composite) * 255)
+            masks.append(mask)
+    return torch.cat(changes), torch.cat(masks)
+
+
+def identity_cost(model_path, root, names):
+    """Per perfect composite the fMSE of the network's result (|change|^2 in the mask, as
+    one_network_sums with the composite as the real image) and the size of its mean colour change."""
+    change, mask = changes_of(model_path, root, names)
+    zero = torch.zeros_like(change[:, :1]).expand_as(change)
+    cost = one_network_sums(zero, mask, zero, change)[:, 3].numpy()
+    return cost, masked_mean(change, mask).norm(dim=1).numpy()
 
 
 if __name__ == '__main__':
