@@ -9,7 +9,7 @@ import sys, itertools, torch
 sys.path.insert(0, 'Scripts/reference')
 torch.set_num_threads(2)
 from second_pass import split_names  # beside this script
-from identity_cost import changes_of  # beside this script
+from identity_cost import changes_of, perfect_composite_cost  # beside this script
 
 
 if __name__ == '__main__':
@@ -20,11 +20,10 @@ if __name__ == '__main__':
     for model_path in models:
         change, mask = changes_of(model_path, root, names)
         changes.append(change)
-    area = mask.sum((1, 2, 3)).clamp_min(100) * 3  # as one_network_sums
     for k, path in enumerate(models):
         print(f"network {k}: {path}")
     for size in range(1, len(models) + 1):
         for subset in itertools.combinations(range(len(models)), size):
             mean_change = sum(changes[k] for k in subset) / size
-            cost = ((mean_change ** 2 * mask).sum((1, 2, 3)) / area).mean().item()
+            cost = perfect_composite_cost(mean_change, mask).mean().item()
             print(f"mean of networks {', '.join(map(str, subset)):12s}: fMSE {cost:6.1f}")

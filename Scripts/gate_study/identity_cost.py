@@ -10,7 +10,7 @@ Usage: python3 Scripts/identity_set.py SOURCE_ROOT SPLIT IDENTITY_ROOT, then
 import sys, numpy as np, torch
 sys.path.insert(0, 'Scripts/reference')
 torch.set_num_threads(2)
-from second_pass import load_batch, load_network, masked_mean, one_network_sums, split_names  # beside this script
+from second_pass import load_batch, load_network, masked_mean, split_names  # beside this script
 
 
 def changes_of(model_path, root, names):
@@ -25,13 +25,16 @@ def changes_of(model_path, root, names):
     return torch.cat(changes), torch.cat(masks)
 
 
+def perfect_composite_cost(change, mask):
+    """Per image the fMSE of composite + change where the composite is the real image: |change|^2
+    inside the mask over the mask's area (at least 100 pixels) and 3 channels, as one_network_sums."""
+    return (change ** 2 * mask).sum((1, 2, 3)) / (mask.sum((1, 2, 3)).clamp_min(100) * 3)
+
+
 def identity_cost(model_path, root, names):
-    """Per perfect composite the fMSE of the network's result (|change|^2 in the mask, as
-    one_network_sums with the composite as the real image) and the size of its mean colour change."""
+    """Per perfect composite the fMSE of the network's result and the size of its mean colour change."""
     change, mask = changes_of(model_path, root, names)
-    zero = torch.zeros_like(change[:, :1]).expand_as(change)
-    cost = one_network_sums(zero, mask, zero, change)[:, 3].numpy()
-    return cost, masked_mean(change, mask).norm(dim=1).numpy()
+    return perfect_composite_cost(change, mask).numpy(), masked_mean(change, mask).norm(dim=1).numpy()
 
 
 if __name__ == '__main__':
